@@ -1,0 +1,1 @@
+"""The audio engine: one owner of the output device, mixing voice, music and chimes."""
