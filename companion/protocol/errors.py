@@ -1,0 +1,87 @@
+"""Every error the signaling protocol can report, in one place.
+
+Codes are stable strings: clients branch on them, people read the message. A code never
+changes meaning; new failures get new codes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    # Frame and message shape
+    BAD_JSON = "bad_json"
+    BAD_UTF8 = "bad_utf8"
+    BINARY_NOT_SUPPORTED = "binary_not_supported"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_MESSAGE = "invalid_message"
+    RATE_LIMITED = "rate_limited"
+    SLOW_CONSUMER = "slow_consumer"
+    # Who you are
+    NOT_AUTHENTICATED = "not_authenticated"
+    BAD_CREDENTIALS = "bad_credentials"
+    TOKEN_INVALID = "token_invalid"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_REVOKED = "token_revoked"
+    CODE_UNKNOWN = "code_unknown"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    WRONG_ROLE = "wrong_role"
+    WRONG_SESSION = "wrong_session"
+    FORBIDDEN = "forbidden"
+    # Where you are
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    INVITE_IN_USE = "invite_in_use"
+    RESUME_INVALID = "resume_invalid"
+    SESSION_UNKNOWN = "session_unknown"
+    SESSION_ENDED = "session_ended"
+    INVITE_UNKNOWN = "invite_unknown"
+    MEMBER_NOT_PRESENT = "member_not_present"
+    EVENT_KIND_FORBIDDEN = "event_kind_forbidden"
+    # The server
+    UNAVAILABLE = "unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+# Plain sentences for each code. They go to the client; they never echo the client's input.
+ERROR_MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.BAD_JSON: "The message is not valid JSON.",
+    ErrorCode.BAD_UTF8: "The text frame is not valid UTF-8.",
+    ErrorCode.BINARY_NOT_SUPPORTED: "Binary frames are not part of this protocol; send JSON text.",
+    ErrorCode.UNKNOWN_TYPE: "The message type is not known to this server.",
+    ErrorCode.INVALID_MESSAGE: "A field is missing or has the wrong type or size.",
+    ErrorCode.RATE_LIMITED: "Too many messages; slow down.",
+    ErrorCode.SLOW_CONSUMER: "The connection did not read its messages in time.",
+    ErrorCode.NOT_AUTHENTICATED: "Sign in or join a session first.",
+    ErrorCode.BAD_CREDENTIALS: "The name or secret is not right.",
+    ErrorCode.TOKEN_INVALID: "This link or token is not valid.",
+    ErrorCode.TOKEN_EXPIRED: "This invitation has expired. Ask your therapist for a new one.",
+    ErrorCode.TOKEN_REVOKED: "This invitation was withdrawn. Ask your therapist for a new one.",
+    ErrorCode.CODE_UNKNOWN: "That code was not found. Check it and try again.",
+    ErrorCode.TOO_MANY_ATTEMPTS: "Too many wrong tries. Wait a minute, then try again.",
+    ErrorCode.WRONG_ROLE: "This invitation is for a different role.",
+    ErrorCode.WRONG_SESSION: "That belongs to a different session.",
+    ErrorCode.FORBIDDEN: "You are not allowed to do that.",
+    ErrorCode.NOT_JOINED: "Join a session first.",
+    ErrorCode.ALREADY_JOINED: "This connection has already joined a session.",
+    ErrorCode.INVITE_IN_USE: "Someone is already connected with this invitation.",
+    ErrorCode.RESUME_INVALID: "That session place cannot be resumed; join again with your invitation.",
+    ErrorCode.SESSION_UNKNOWN: "That session does not exist.",
+    ErrorCode.SESSION_ENDED: "That session has ended.",
+    ErrorCode.INVITE_UNKNOWN: "That invitation does not exist.",
+    ErrorCode.MEMBER_NOT_PRESENT: "That person is not connected right now.",
+    ErrorCode.EVENT_KIND_FORBIDDEN: "Your role cannot send that kind of event.",
+    ErrorCode.UNAVAILABLE: "The server cannot take that request right now; try again shortly.",
+    ErrorCode.INTERNAL_ERROR: "Something went wrong on the server; the session is unaffected.",
+}
+
+
+class ProtocolError(Exception):
+    """A request that the server refuses with a stable code."""
+
+    def __init__(self, code: ErrorCode, message: str | None = None, *, fatal: bool = False) -> None:
+        self.code = code
+        self.message = message or ERROR_MESSAGES[code]
+        self.fatal = fatal
+        super().__init__(f"{code}: {self.message}")

@@ -1,0 +1,447 @@
+"""Signaling wire messages: JSON text frames, one object each, discriminated by ``type``.
+
+Every message a client sends is parsed here by one schema (pydantic, strict, no extra
+fields); nothing else in the server looks at raw JSON. docs/protocol.md is the prose twin.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024
+
+Role = Literal["therapist", "patient", "support"]
+InvitedRole = Literal["patient", "support"]
+MemberStatus = Literal["online", "lost", "left"]
+LinkStateName = Literal["connected", "degraded", "interrupted", "lost", "recovering"]
+
+# Identifiers are opaque, URL-safe and short; event ids are UUIDs so retries can be deduplicated.
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+EventId = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", to_lower=False
+    ),
+]
+RequestId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+ShortText = Annotated[str, StringConstraints(max_length=120)]
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --------------------------------------------------------------------------- session events
+# Events are the session's shared timeline: sequenced by the server, fanned out to every
+# member, replayed on resume. ``kind`` picks the body.
+
+
+class CheckIn(_Msg):
+    """The patient says "I'm OK" (button or any key), optionally answering a request."""
+
+    kind: Literal["checkin"]
+    source: Literal["button", "key"] = "button"
+    request_id: Id | None = None
+
+
+class HelpRequest(_Msg):
+    """The patient held "I need help"."""
+
+    kind: Literal["help"]
+    held_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
+
+
+class CheckInRequest(_Msg):
+    """The therapist asks the patient to check in."""
+
+    kind: Literal["checkin.request"]
+    request_id: Id
+    answer_within_s: Annotated[int, Field(ge=10, le=600)] = 60
+
+
+class PromptPush(_Msg):
+    """The therapist shows a grounding prompt on the patient's screen."""
+
+    kind: Literal["prompt.push"]
+    prompt_id: Slug
+
+
+class MusicCommand(_Msg):
+    """The therapist's music remote."""
+
+    kind: Literal["music.command"]
+    action: Literal["play", "pause", "next", "previous", "set_volume", "choose_playlist"]
+    volume_db: Annotated[float, Field(ge=-60.0, le=0.0)] | None = None
+    playlist: Slug | None = None
+
+
+class MusicStatus(_Msg):
+    """What the patient's machine is playing (music plays locally; this only reports)."""
+
+    kind: Literal["music.status"]
+    playing: bool
+    title: ShortText
+    position_s: Annotated[float, Field(ge=0)]
+    duration_s: Annotated[float, Field(ge=0)]
+    volume_db: Annotated[float, Field(ge=-120.0, le=0.0)]
+
+
+class TextMessage(_Msg):
+    """A short note from the therapist to the support person or patient."""
+
+    kind: Literal["message"]
+    to_role: InvitedRole
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class LinkState(_Msg):
+    """A member's monitor reports the state of its link to ``peer``."""
+
+    kind: Literal["link.state"]
+    state: LinkStateName
+    peer: Id | None = None
+
+
+class AlertRaised(_Msg):
+    kind: Literal["alert.raised"]
+    alert_id: Id
+    reason: Literal[
+        "link_lost", "help", "checkin_unanswered", "vitals_out_of_range", "go_to_patient"
+    ]
+    urgent: bool = False
+
+
+class AlertAck(_Msg):
+    kind: Literal["alert.ack"]
+    alert_id: Id
+
+
+class WithPatient(_Msg):
+    """The support person pressed "I'm with the patient"."""
+
+    kind: Literal["with_patient"]
+
+
+class Vitals(_Msg):
+    kind: Literal["vitals"]
+    systolic: Annotated[int, Field(ge=40, le=300)]
+    diastolic: Annotated[int, Field(ge=20, le=200)]
+    heart_rate: Annotated[int, Field(ge=20, le=250)]
+
+
+class SessionEnd(_Msg):
+    kind: Literal["session.end"]
+
+
+class MemberChange(_Msg):
+    """Written by the server only: someone joined, left, was lost or came back."""
+
+    kind: Literal["member.joined", "member.left", "member.lost", "member.back"]
+    member_id: Id
+    role: Role
+
+
+EventBody = Annotated[
+    CheckIn
+    | HelpRequest
+    | CheckInRequest
+    | PromptPush
+    | MusicCommand
+    | MusicStatus
+    | TextMessage
+    | LinkState
+    | AlertRaised
+    | AlertAck
+    | WithPatient
+    | Vitals
+    | SessionEnd
+    | MemberChange,
+    Field(discriminator="kind"),
+]
+
+# Which role may send which event kind; member.* are the server's alone.
+EVENT_KINDS_BY_ROLE: dict[Role, frozenset[str]] = {
+    "patient": frozenset({"checkin", "help", "music.status", "link.state", "alert.raised"}),
+    "therapist": frozenset(
+        {
+            "checkin.request",
+            "prompt.push",
+            "music.command",
+            "message",
+            "link.state",
+            "alert.raised",
+            "alert.ack",
+            "session.end",
+        }
+    ),
+    "support": frozenset({"with_patient", "vitals", "link.state", "alert.raised", "alert.ack"}),
+}
+
+
+# --------------------------------------------------------------------------- client -> server
+
+
+class Login(_Msg):
+    """Therapist sign-in with the one-time secret, or with an access token from an earlier login."""
+
+    type: Literal["login"]
+    rid: RequestId | None = None
+    therapist: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    secret: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    access_token: Token | None = None
+
+
+class CreateSession(_Msg):
+    type: Literal["create_session"]
+    rid: RequestId | None = None
+    label: ShortText = ""
+    invite_ttl_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 12 * 3600
+
+
+class ListSessions(_Msg):
+    type: Literal["list_sessions"]
+    rid: RequestId | None = None
+
+
+class CreateInvite(_Msg):
+    type: Literal["create_invite"]
+    rid: RequestId | None = None
+    session_id: Id
+    role: InvitedRole
+    ttl_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 12 * 3600
+
+
+class RevokeInvite(_Msg):
+    type: Literal["revoke_invite"]
+    rid: RequestId | None = None
+    invite_id: Id
+
+
+class Join(_Msg):
+    """Join a session: patients and support people with an invite (token or short code),
+    a signed-in therapist with the id of one of their sessions."""
+
+    type: Literal["join"]
+    rid: RequestId | None = None
+    invite: Token | None = None
+    session_id: Id | None = None
+    as_role: InvitedRole | None = None
+    """The role the app was started for; a mismatch with the invite gives ``wrong_role``."""
+
+
+class Resume(_Msg):
+    """Take back one's place after a dropped connection; missed events follow in order."""
+
+    type: Literal["resume"]
+    rid: RequestId | None = None
+    resume_token: Token
+    last_seq: Annotated[int, Field(ge=0)]
+
+
+class SessionDescription(_Msg):
+    kind: Literal["offer", "answer"]
+    sdp: Annotated[str, StringConstraints(min_length=1, max_length=48 * 1024)]
+
+
+class IceCandidate(_Msg):
+    kind: Literal["candidate"]
+    candidate: Annotated[str, StringConstraints(max_length=1024)]
+    sdp_mid: Annotated[str, StringConstraints(max_length=64)] | None = None
+    sdp_mline_index: Annotated[int, Field(ge=0, le=64)] | None = None
+
+
+class Hangup(_Msg):
+    kind: Literal["hangup"]
+
+
+SignalData = Annotated[SessionDescription | IceCandidate | Hangup, Field(discriminator="kind")]
+
+
+class Signal(_Msg):
+    """WebRTC negotiation relayed to one member. Not sequenced, not stored."""
+
+    type: Literal["signal"]
+    to: Id
+    pc_id: Id
+    session_id: Id | None = None
+    data: SignalData
+
+
+class SendEvent(_Msg):
+    type: Literal["event"]
+    event_id: EventId
+    session_id: Id | None = None
+    event: EventBody
+
+
+class Leave(_Msg):
+    type: Literal["leave"]
+    rid: RequestId | None = None
+
+
+ClientMessage = Annotated[
+    Login
+    | CreateSession
+    | ListSessions
+    | CreateInvite
+    | RevokeInvite
+    | Join
+    | Resume
+    | Signal
+    | SendEvent
+    | Leave,
+    Field(discriminator="type"),
+]
+CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+
+
+# --------------------------------------------------------------------------- server -> client
+
+
+class IceServer(_Msg):
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class InviteInfo(_Msg):
+    invite_id: Id
+    session_id: Id
+    role: InvitedRole
+    token: str
+    code: str
+    link: str
+    expires_at: float
+
+
+class SessionInfo(_Msg):
+    session_id: Id
+    label: str
+    created_at: float
+    ended: bool = False
+    members: list[MemberInfo] = []
+
+
+class MemberInfo(_Msg):
+    member_id: Id
+    role: Role
+    status: MemberStatus
+
+
+class Welcome(_Msg):
+    type: Literal["welcome"] = "welcome"
+    protocol: int = PROTOCOL_VERSION
+    server: str
+    heartbeat_s: float
+
+
+class LoginOk(_Msg):
+    type: Literal["login_ok"] = "login_ok"
+    rid: str | None
+    therapist_id: Id
+    access_token: str
+    expires_at: float
+
+
+class SessionCreated(_Msg):
+    type: Literal["session_created"] = "session_created"
+    rid: str | None
+    session: SessionInfo
+    invites: list[InviteInfo]
+
+
+class Sessions(_Msg):
+    type: Literal["sessions"] = "sessions"
+    rid: str | None
+    sessions: list[SessionInfo]
+
+
+class InviteCreated(_Msg):
+    type: Literal["invite"] = "invite"
+    rid: str | None
+    invite: InviteInfo
+
+
+class Ok(_Msg):
+    type: Literal["ok"] = "ok"
+    rid: str | None
+
+
+class Joined(_Msg):
+    type: Literal["joined"] = "joined"
+    rid: str | None
+    session_id: Id
+    member_id: Id
+    role: Role
+    resume_token: str
+    last_seq: int
+    resumed: bool
+    members: list[MemberInfo]
+    ice_servers: list[IceServer]
+
+
+class Presence(_Msg):
+    type: Literal["presence"] = "presence"
+    session_id: Id
+    members: list[MemberInfo]
+
+
+class RelayedSignal(_Msg):
+    type: Literal["signal"] = "signal"
+    session_id: Id
+    from_member: Id
+    pc_id: Id
+    data: SignalData
+
+
+class SessionEvent(_Msg):
+    """One entry of the session's timeline, as fanned out and replayed."""
+
+    type: Literal["event"] = "event"
+    session_id: Id
+    seq: int
+    event_id: EventId
+    from_member: Id | None
+    from_role: Role | None
+    at: float
+    event: EventBody
+
+
+class EventAck(_Msg):
+    """The server has stored the event; ``duplicate`` means it had it already (a retry)."""
+
+    type: Literal["event_ack"] = "event_ack"
+    event_id: EventId
+    seq: int
+    duplicate: bool
+
+
+class Error(_Msg):
+    type: Literal["error"] = "error"
+    rid: str | None = None
+    code: str
+    message: str
+    fatal: bool = False
+
+
+ServerMessage = Annotated[
+    Welcome
+    | LoginOk
+    | SessionCreated
+    | Sessions
+    | InviteCreated
+    | Ok
+    | Joined
+    | Presence
+    | RelayedSignal
+    | SessionEvent
+    | EventAck
+    | Error,
+    Field(discriminator="type"),
+]
+SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -1,0 +1,252 @@
+"""The signaling service as an aiohttp application: ``GET /healthz`` and ``GET /ws``.
+
+Runs standalone (``companion server``) or embedded on 127.0.0.1 with an ephemeral port
+(demo, tests): ``async with SignalingServer(config) as server: server.ws_url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from aiohttp import WSMsgType, web
+from pydantic import ValidationError
+
+from companion import __version__
+from companion.protocol.errors import ErrorCode, ProtocolError
+from companion.protocol.messages import CLIENT_MESSAGE, MAX_MESSAGE_BYTES, Welcome
+from companion.server.clinicdb import ClinicDB
+from companion.server.connection import ClientConnection, ConnectionLimits
+from companion.server.ice import IceConfig
+from companion.server.memory_store import MemoryStore
+from companion.server.service import ServiceOptions, SignalingService
+from companion.server.store import SessionStore
+from companion.server.tokens import TokenSigner, new_id
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerConfig:
+    data_dir: Path
+    """Where the clinic database and the signing key live."""
+    host: str = "127.0.0.1"
+    port: int = 8765
+    """0 picks a free port (embedded use)."""
+    public_url: str | None = None
+    """The ``ws(s)://…/ws`` URL clients reach; defaults to the bound address."""
+    cert: Path | None = None
+    key: Path | None = None
+    allowed_origins: frozenset[str] = frozenset()
+    """Browser origins allowed besides the server's own; native clients send no Origin."""
+    clinic_id: str = "companion"
+    """Token audience: nodes of one clinic share it (and the signing key)."""
+    ice: IceConfig = field(default_factory=IceConfig)
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+
+
+def load_or_create_key(data_dir: Path) -> bytes:
+    path = data_dir / "signing.key"
+    if path.exists():
+        return path.read_bytes()
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+def open_clinic_db(data_dir: Path) -> ClinicDB:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return ClinicDB(data_dir / "clinic.sqlite3")
+
+
+class SignalingServer:
+    def __init__(self, config: ServerConfig, store: SessionStore | None = None) -> None:
+        self.config = config
+        self.db = open_clinic_db(config.data_dir)
+        self.store: SessionStore = store or MemoryStore(self.db)
+        self.signer = TokenSigner(load_or_create_key(config.data_dir), config.clinic_id)
+        self.service = SignalingService(
+            self.store, self.db, self.signer, ServiceOptions(public_url="", ice=config.ice)
+        )
+        self.connections: set[ClientConnection] = set()
+        self.app = web.Application()
+        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/ws", self._ws)
+        self._runner: web.AppRunner | None = None
+        self.port = config.port
+        self._started = time.monotonic()
+
+    # -- lifecycle
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.config.cert else "http"
+
+    @property
+    def http_url(self) -> str:
+        return f"{self.scheme}://{self.config.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return self.config.public_url or f"{self.http_url.replace('http', 'ws', 1)}/ws"
+
+    async def start(self) -> None:
+        ssl_context = None
+        if self.config.cert:
+            ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.load_cert_chain(self.config.cert, self.config.key)
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, self.config.host, self.config.port, ssl_context=ssl_context
+        )
+        await site.start()
+        if self.config.port == 0:
+            server = site._server
+            assert isinstance(server, asyncio.base_events.Server)
+            self.port = server.sockets[0].getsockname()[1]
+        self.service.options.public_url = self.ws_url
+        _log.info("signaling server listening on %s", self.ws_url)
+
+    async def stop(self) -> None:
+        for conn in list(self.connections):
+            conn.finish(1001, "server shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.store.close()
+        self.db.close()
+
+    async def __aenter__(self) -> SignalingServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # -- HTTP
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        healthy = await self.store.healthy()
+        body = {
+            "status": "ok" if healthy else "unhealthy",
+            "version": __version__,
+            "connections": len(self.connections),
+            "uptime_s": round(time.monotonic() - self._started, 1),
+        }
+        return web.json_response(body, status=200 if healthy else 503)
+
+    def _origin_allowed(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # native clients
+        own = f"{request.scheme}://{request.host}"
+        return origin == own or origin in self.config.allowed_origins
+
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
+        if not self._origin_allowed(request):
+            return web.json_response(
+                {"type": "error", "code": "origin_forbidden",
+                 "message": "This web page may not connect to the server."},
+                status=403,
+            )  # fmt: skip
+        # No compression (a deflate bomb cannot inflate past the limit) and our own pings.
+        ws = web.WebSocketResponse(
+            max_msg_size=MAX_MESSAGE_BYTES, compress=False, autoping=False, decode_text=False
+        )
+        await ws.prepare(request)
+        conn = ClientConnection(ws, request.transport, new_id(6), self.config.limits)
+        self.connections.add(conn)
+        tasks = {
+            asyncio.create_task(conn.run_writer(), name=f"writer-{conn.conn_id}"),
+            asyncio.create_task(conn.run_liveness(), name=f"liveness-{conn.conn_id}"),
+        }
+        conn.send(
+            Welcome(
+                server=__version__, heartbeat_s=self.config.limits.heartbeat_s
+            ).model_dump_json()
+        )
+        try:
+            await self._read_loop(conn)
+        finally:
+            self.connections.discard(conn)
+            conn.closed.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.close()
+            await self.service.connection_closed(conn)
+        return ws
+
+    async def _read_loop(self, conn: ClientConnection) -> None:
+        ws = conn.ws
+        while not conn.closed.is_set():
+            msg = await ws.receive()
+            conn.last_rx = time.monotonic()
+            if msg.type is WSMsgType.PING:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.pong(msg.data)
+            elif msg.type is WSMsgType.PONG:
+                pass
+            elif msg.type is WSMsgType.TEXT:
+                await self._handle_text(conn, msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                conn.send_error(ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED))
+            else:  # CLOSE, CLOSING, CLOSED, ERROR (too big: 1009, protocol errors: 1002)
+                if msg.type is WSMsgType.ERROR:
+                    conn.close_reason = conn.close_reason or f"ws error {ws.close_code}"
+                return
+
+    async def _handle_text(self, conn: ClientConnection, data: bytes | str) -> None:
+        if not conn.bucket.take():
+            conn.rate_violations += 1
+            fatal = conn.rate_violations > conn.limits.max_rate_violations
+            conn.send_error(ProtocolError(ErrorCode.RATE_LIMITED, fatal=fatal))
+            return
+        rid: str | None = None
+        try:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+        except UnicodeDecodeError:
+            conn.send_error(ProtocolError(ErrorCode.BAD_UTF8))
+            return
+        try:
+            message = CLIENT_MESSAGE.validate_json(text)
+        except ValidationError as exc:
+            conn.send_error(_validation_error(exc))
+            return
+        rid = getattr(message, "rid", None)
+        try:
+            await self.service.handle(conn, message)
+        except ProtocolError as exc:
+            conn.send_error(exc, rid)
+        except Exception:
+            # Log the message type only: payloads may carry personal information.
+            _log.exception("handler for %s failed on %s", type(message).__name__, conn.conn_id)
+            conn.send_error(ProtocolError(ErrorCode.INTERNAL_ERROR), rid)
+
+
+def _validation_error(exc: ValidationError) -> ProtocolError:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    kind, loc = first["type"], first["loc"]
+    if kind in ("json_invalid", "json_type"):
+        return ProtocolError(ErrorCode.BAD_JSON)
+    if kind == "union_tag_invalid" and len(loc) == 0:
+        return ProtocolError(ErrorCode.UNKNOWN_TYPE)
+    if kind == "union_tag_not_found" and len(loc) == 0:
+        return ProtocolError(ErrorCode.INVALID_MESSAGE, "Every message needs a 'type' field.")
+    where = ".".join(str(part) for part in loc) or "message"
+    # pydantic's sentence names the rule, never the value sent.
+    return ProtocolError(ErrorCode.INVALID_MESSAGE, f"{where}: {first['msg']}")

@@ -1,0 +1,166 @@
+"""``SessionStore`` for a single node: live state in memory, clinic data in SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+
+from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord
+from companion.server.store import Deliver, MemberRecord, StoredEvent, Unsubscribe
+
+# A 2-hour session produces a few hundred timeline events; this bounds a runaway client.
+MAX_EVENTS_PER_SESSION = 20_000
+
+
+class MemoryStore:
+    def __init__(self, db: ClinicDB | None = None) -> None:
+        self._db = db
+        self._sessions: dict[str, SessionRecord] = {}
+        self._invites: dict[str, InviteRecord] = {}
+        self._invite_by_code: dict[str, str] = {}
+        self._members: dict[str, MemberRecord] = {}
+        self._member_by_resume: dict[str, str] = {}
+        self._members_of: dict[str, list[str]] = defaultdict(list)
+        self._events: dict[str, list[StoredEvent]] = defaultdict(list)
+        self._seq_by_event_id: dict[str, dict[str, StoredEvent]] = defaultdict(dict)
+        self._session_subs: dict[str, list[Deliver]] = defaultdict(list)
+        self._member_subs: dict[str, list[Deliver]] = defaultdict(list)
+        if db is not None:
+            for session in db.load_sessions():
+                self._sessions[session.session_id] = session
+            for invite in db.load_invites():
+                self._remember_invite(invite)
+
+    async def _persist(self, fn: Callable[[], None]) -> None:
+        if self._db is not None:
+            await asyncio.get_running_loop().run_in_executor(None, fn)
+
+    # -- durable clinic data
+
+    async def create_session(self, session: SessionRecord) -> None:
+        self._sessions[session.session_id] = session
+        if self._db is not None:
+            db = self._db
+            await self._persist(lambda: db.save_session(session))
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        return self._sessions.get(session_id)
+
+    async def sessions_of(self, therapist_id: str) -> list[SessionRecord]:
+        return sorted(
+            (s for s in self._sessions.values() if s.therapist_id == therapist_id),
+            key=lambda s: s.created_at,
+        )
+
+    async def end_session(self, session_id: str) -> None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return
+        ended = replace(session, ended=True)
+        self._sessions[session_id] = ended
+        if self._db is not None:
+            db = self._db
+            await self._persist(lambda: db.save_session(ended))
+
+    def _remember_invite(self, invite: InviteRecord) -> None:
+        self._invites[invite.invite_id] = invite
+        self._invite_by_code[invite.code] = invite.invite_id
+
+    async def save_invite(self, invite: InviteRecord) -> None:
+        self._remember_invite(invite)
+        if self._db is not None:
+            db = self._db
+            await self._persist(lambda: db.save_invite(invite))
+
+    async def get_invite(self, invite_id: str) -> InviteRecord | None:
+        return self._invites.get(invite_id)
+
+    async def invite_by_code(self, code: str) -> InviteRecord | None:
+        invite_id = self._invite_by_code.get(code)
+        return self._invites.get(invite_id) if invite_id else None
+
+    async def revoke_invite(self, invite_id: str) -> None:
+        invite = self._invites.get(invite_id)
+        if invite is not None:
+            await self.save_invite(replace(invite, revoked=True))
+
+    # -- live membership
+
+    async def put_member(self, member: MemberRecord) -> None:
+        if member.member_id not in self._members:
+            self._members_of[member.session_id].append(member.member_id)
+        self._members[member.member_id] = member
+        self._member_by_resume[member.resume_hash] = member.member_id
+
+    async def get_member(self, member_id: str) -> MemberRecord | None:
+        return self._members.get(member_id)
+
+    async def member_by_resume(self, resume_hash: str) -> MemberRecord | None:
+        member_id = self._member_by_resume.get(resume_hash)
+        return self._members.get(member_id) if member_id else None
+
+    async def members(self, session_id: str) -> list[MemberRecord]:
+        return [self._members[m] for m in self._members_of.get(session_id, [])]
+
+    # -- the timeline
+
+    async def append_event(
+        self, session_id: str, event_id: str, render: Callable[[int], str]
+    ) -> tuple[StoredEvent, bool]:
+        seen = self._seq_by_event_id[session_id]
+        if event_id in seen:
+            return seen[event_id], True
+        log = self._events[session_id]
+        seq = log[-1].seq + 1 if log else 1
+        stored = StoredEvent(seq, event_id, render(seq))
+        log.append(stored)
+        seen[event_id] = stored
+        if len(log) > MAX_EVENTS_PER_SESSION:
+            dropped = log.pop(0)
+            seen.pop(dropped.event_id, None)
+        return stored, False
+
+    async def events_since(self, session_id: str, after_seq: int) -> list[StoredEvent]:
+        return [e for e in self._events.get(session_id, []) if e.seq > after_seq]
+
+    async def last_seq(self, session_id: str) -> int:
+        log = self._events.get(session_id)
+        return log[-1].seq if log else 0
+
+    # -- fan-out
+
+    async def publish(self, session_id: str, payload: str) -> None:
+        for deliver in list(self._session_subs.get(session_id, [])):
+            deliver(payload)
+
+    async def send_to_member(self, member_id: str, payload: str) -> None:
+        for deliver in list(self._member_subs.get(member_id, [])):
+            deliver(payload)
+
+    @staticmethod
+    def _subscribe(table: dict[str, list[Deliver]], key: str, deliver: Deliver) -> Unsubscribe:
+        table[key].append(deliver)
+
+        def unsubscribe() -> None:
+            subs = table.get(key)
+            if subs and deliver in subs:
+                subs.remove(deliver)
+                if not subs:
+                    del table[key]
+
+        return unsubscribe
+
+    def subscribe_session(self, session_id: str, deliver: Deliver) -> Unsubscribe:
+        return self._subscribe(self._session_subs, session_id, deliver)
+
+    def subscribe_member(self, member_id: str, deliver: Deliver) -> Unsubscribe:
+        return self._subscribe(self._member_subs, member_id, deliver)
+
+    async def healthy(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._session_subs.clear()
+        self._member_subs.clear()

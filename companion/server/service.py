@@ -1,0 +1,499 @@
+"""The signaling handlers: what each client message does to the session state.
+
+Handlers see a ``ClientConnection`` (who is asking, where to answer) and a ``SessionStore``
+(shared state and fan-out). They raise ``ProtocolError`` for anything refused; the caller
+turns that into an ``error`` message. Nothing here touches sockets or raw JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from companion.protocol.errors import ErrorCode, ProtocolError
+from companion.protocol.messages import (
+    EVENT_KINDS_BY_ROLE,
+    CreateInvite,
+    CreateSession,
+    EventAck,
+    EventBody,
+    InviteCreated,
+    InviteInfo,
+    Join,
+    Joined,
+    Leave,
+    ListSessions,
+    Login,
+    LoginOk,
+    MemberChange,
+    MemberInfo,
+    Ok,
+    Presence,
+    RelayedSignal,
+    Resume,
+    RevokeInvite,
+    Role,
+    SendEvent,
+    SessionCreated,
+    SessionEvent,
+    SessionInfo,
+    Sessions,
+    Signal,
+)
+from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord, Therapist
+from companion.server.connection import CLOSE_REPLACED, ClientConnection
+from companion.server.ice import IceConfig, ice_servers_for
+from companion.server.store import MemberRecord, SessionStore
+from companion.server.tokens import (
+    TokenSigner,
+    format_code,
+    hash_resume_token,
+    looks_like_token,
+    new_id,
+    new_short_code,
+    normalize_code,
+)
+
+_log = logging.getLogger(__name__)
+
+ACCESS_TOKEN_TTL_S = 12 * 3600
+
+
+@dataclass
+class ServiceOptions:
+    public_url: str
+    """The WebSocket URL clients use, written into invite links."""
+    ice: IceConfig = field(default_factory=IceConfig)
+
+
+class SignalingService:
+    def __init__(
+        self, store: SessionStore, db: ClinicDB, signer: TokenSigner, options: ServiceOptions
+    ) -> None:
+        self.store = store
+        self.db = db
+        self.signer = signer
+        self.options = options
+        # Connections on this node by member id, to hand a place over on resume.
+        self._local: dict[str, ClientConnection] = {}
+        self._handlers: dict[type[Any], Callable[[ClientConnection, Any], Awaitable[None]]] = {
+            Login: self._login,
+            CreateSession: self._create_session,
+            ListSessions: self._list_sessions,
+            CreateInvite: self._create_invite,
+            RevokeInvite: self._revoke_invite,
+            Join: self._join,
+            Resume: self._resume,
+            Signal: self._signal,
+            SendEvent: self._event,
+            Leave: self._leave,
+        }
+
+    async def handle(self, conn: ClientConnection, message: Any) -> None:
+        await self._handlers[type(message)](conn, message)
+
+    async def _in_executor(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, fn)
+
+    async def _audit(
+        self, actor: str, action: str, kind: str, object_id: str, session_id: str | None
+    ) -> None:
+        await self._in_executor(lambda: self.db.audit(actor, action, kind, object_id, session_id))
+
+    def _failed_auth(self, conn: ClientConnection, code: ErrorCode) -> ProtocolError:
+        conn.failed_auth += 1
+        if conn.failed_auth >= conn.limits.max_failed_auth:
+            return ProtocolError(ErrorCode.TOO_MANY_ATTEMPTS, fatal=True)
+        return ProtocolError(code)
+
+    # -- therapist account
+
+    async def _login(self, conn: ClientConnection, msg: Login) -> None:
+        if (msg.secret is None) == (msg.access_token is None):
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE, "Give either a secret or an access token."
+            )
+        therapist: Therapist | None
+        if msg.secret is not None:
+            secret = msg.secret
+            therapist = await self._in_executor(
+                lambda: self.db.check_therapist(msg.therapist, secret)
+            )
+            if therapist is None:
+                raise self._failed_auth(conn, ErrorCode.BAD_CREDENTIALS)
+        else:
+            assert msg.access_token is not None
+            try:
+                claims = self.signer.verify_access(msg.access_token)
+            except ProtocolError as exc:
+                raise self._failed_auth(conn, exc.code) from exc
+            therapist = await self._in_executor(lambda: self.db.therapist(claims.therapist_id))
+            if therapist is None or therapist.name != msg.therapist:
+                raise self._failed_auth(conn, ErrorCode.BAD_CREDENTIALS)
+        conn.therapist = therapist
+        expires_at = time.time() + ACCESS_TOKEN_TTL_S
+        token = self.signer.issue_access(therapist.therapist_id, expires_at)
+        await self._audit(
+            therapist.therapist_id, "login", "therapist", therapist.therapist_id, None
+        )
+        _log.info("therapist %s signed in on %s", therapist.therapist_id, conn.conn_id)
+        conn.send(
+            LoginOk(
+                rid=msg.rid,
+                therapist_id=therapist.therapist_id,
+                access_token=token,
+                expires_at=expires_at,
+            ).model_dump_json()
+        )
+
+    def _require_therapist(self, conn: ClientConnection) -> Therapist:
+        if conn.therapist is None:
+            raise ProtocolError(ErrorCode.NOT_AUTHENTICATED)
+        return conn.therapist
+
+    async def _owned_session(self, conn: ClientConnection, session_id: str) -> SessionRecord:
+        therapist = self._require_therapist(conn)
+        session = await self.store.get_session(session_id)
+        if session is None:
+            raise ProtocolError(ErrorCode.SESSION_UNKNOWN)
+        if session.therapist_id != therapist.therapist_id:
+            raise ProtocolError(ErrorCode.FORBIDDEN)
+        if session.ended:
+            raise ProtocolError(ErrorCode.SESSION_ENDED)
+        return session
+
+    async def _session_info(self, session: SessionRecord) -> SessionInfo:
+        return SessionInfo(
+            session_id=session.session_id,
+            label=session.label,
+            created_at=session.created_at,
+            ended=session.ended,
+            members=self._member_infos(await self.store.members(session.session_id)),
+        )
+
+    async def _new_invite(self, session_id: str, role: str, ttl_s: int) -> InviteInfo:
+        invite = InviteRecord(
+            invite_id=new_id(),
+            session_id=session_id,
+            role=role,
+            code=new_short_code(),
+            expires_at=time.time() + ttl_s,
+        )
+        await self.store.save_invite(invite)
+        token = self.signer.issue_invite(invite.invite_id, session_id, role, invite.expires_at)
+        link = "companion://join?" + urlencode({"server": self.options.public_url, "invite": token})
+        return InviteInfo(
+            invite_id=invite.invite_id,
+            session_id=session_id,
+            role=role,  # type: ignore[arg-type]
+            token=token,
+            code=format_code(invite.code),
+            link=link,
+            expires_at=invite.expires_at,
+        )
+
+    async def _create_session(self, conn: ClientConnection, msg: CreateSession) -> None:
+        therapist = self._require_therapist(conn)
+        session = SessionRecord(new_id(), therapist.therapist_id, msg.label, time.time())
+        await self.store.create_session(session)
+        invites = [await self._new_invite(session.session_id, role, msg.invite_ttl_s)
+                   for role in ("patient", "support")]  # fmt: skip
+        await self._audit(therapist.therapist_id, "create", "session", session.session_id,
+                          session.session_id)  # fmt: skip
+        conn.send(
+            SessionCreated(
+                rid=msg.rid, session=await self._session_info(session), invites=invites
+            ).model_dump_json()
+        )
+
+    async def _list_sessions(self, conn: ClientConnection, msg: ListSessions) -> None:
+        therapist = self._require_therapist(conn)
+        sessions = [
+            await self._session_info(s)
+            for s in await self.store.sessions_of(therapist.therapist_id)
+        ]
+        conn.send(Sessions(rid=msg.rid, sessions=sessions).model_dump_json())
+
+    async def _create_invite(self, conn: ClientConnection, msg: CreateInvite) -> None:
+        session = await self._owned_session(conn, msg.session_id)
+        invite = await self._new_invite(session.session_id, msg.role, msg.ttl_s)
+        assert conn.therapist is not None
+        await self._audit(conn.therapist.therapist_id, "create", "invite", invite.invite_id,
+                          session.session_id)  # fmt: skip
+        conn.send(InviteCreated(rid=msg.rid, invite=invite).model_dump_json())
+
+    async def _revoke_invite(self, conn: ClientConnection, msg: RevokeInvite) -> None:
+        self._require_therapist(conn)
+        invite = await self.store.get_invite(msg.invite_id)
+        if invite is None:
+            raise ProtocolError(ErrorCode.INVITE_UNKNOWN)
+        await self._owned_session(conn, invite.session_id)
+        await self.store.revoke_invite(invite.invite_id)
+        assert conn.therapist is not None
+        await self._audit(conn.therapist.therapist_id, "revoke", "invite", invite.invite_id,
+                          invite.session_id)  # fmt: skip
+        # Whoever is in the session with it now is let go too.
+        for member in await self.store.members(invite.session_id):
+            holder = self._local.get(member.member_id)
+            if member.invite_id == invite.invite_id and holder is not None:
+                holder.send_error(ProtocolError(ErrorCode.TOKEN_REVOKED, fatal=True))
+        conn.send(Ok(rid=msg.rid).model_dump_json())
+
+    # -- joining
+
+    async def _invite_for(self, conn: ClientConnection, text: str) -> InviteRecord:
+        invite: InviteRecord | None
+        try:
+            if looks_like_token(text):
+                claims = self.signer.verify_invite(text)
+                invite = await self.store.get_invite(claims.invite_id)
+                if invite is None or (invite.session_id, invite.role) != (
+                    claims.session_id,
+                    claims.role,
+                ):
+                    raise ProtocolError(ErrorCode.TOKEN_INVALID)
+            else:
+                invite = await self.store.invite_by_code(normalize_code(text))
+                if invite is None:
+                    raise ProtocolError(ErrorCode.CODE_UNKNOWN)
+        except ProtocolError as exc:
+            raise self._failed_auth(conn, exc.code) from exc
+        if time.time() >= invite.expires_at:
+            raise ProtocolError(ErrorCode.TOKEN_EXPIRED)
+        if invite.revoked:
+            raise ProtocolError(ErrorCode.TOKEN_REVOKED)
+        return invite
+
+    async def _join(self, conn: ClientConnection, msg: Join) -> None:
+        if conn.member is not None:
+            raise ProtocolError(ErrorCode.ALREADY_JOINED)
+        if (msg.invite is None) == (msg.session_id is None):
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "Give either an invite or a session id.")
+        role: Role
+        invite_id: str | None = None
+        therapist_id: str | None = None
+        if msg.invite is not None:
+            invite = await self._invite_for(conn, msg.invite)
+            if msg.as_role is not None and msg.as_role != invite.role:
+                raise ProtocolError(ErrorCode.WRONG_ROLE)
+            session = await self.store.get_session(invite.session_id)
+            if session is None:
+                raise ProtocolError(ErrorCode.SESSION_UNKNOWN)
+            if session.ended:
+                raise ProtocolError(ErrorCode.SESSION_ENDED)
+            role, invite_id = invite.role, invite.invite_id  # type: ignore[assignment]
+        else:
+            assert msg.session_id is not None
+            session = await self._owned_session(conn, msg.session_id)
+            role, therapist_id = "therapist", session.therapist_id
+
+        seat = (invite_id, therapist_id)
+        members = await self.store.members(session.session_id)
+        existing = next((m for m in members if (m.invite_id, m.therapist_id) == seat), None)
+        if existing is not None and existing.status == "online":
+            raise ProtocolError(ErrorCode.INVITE_IN_USE)
+        resume_token = new_id(24)
+        member = MemberRecord(
+            member_id=existing.member_id if existing else new_id(),
+            session_id=session.session_id,
+            role=role,
+            resume_hash=hash_resume_token(resume_token),
+            status="online",
+            invite_id=invite_id,
+            therapist_id=therapist_id,
+            epoch=existing.epoch + 1 if existing else 1,
+        )
+        await self._admit(conn, member, resume_token, msg.rid, after_seq=None)
+        actor = therapist_id or f"invite:{invite_id}"
+        await self._audit(actor, "join", "member", member.member_id, session.session_id)
+        await self._member_change(member, "member.back" if existing else "member.joined")
+
+    async def _resume(self, conn: ClientConnection, msg: Resume) -> None:
+        if conn.member is not None:
+            raise ProtocolError(ErrorCode.ALREADY_JOINED)
+        old = await self.store.member_by_resume(hash_resume_token(msg.resume_token))
+        if old is None or old.status == "left":
+            raise self._failed_auth(conn, ErrorCode.RESUME_INVALID)
+        session = await self.store.get_session(old.session_id)
+        if session is None or session.ended:
+            raise ProtocolError(ErrorCode.SESSION_ENDED)
+        if old.invite_id is not None:
+            invite = await self.store.get_invite(old.invite_id)
+            if invite is None or invite.revoked:
+                raise ProtocolError(ErrorCode.TOKEN_REVOKED)
+        # The old connection may not be known dead yet (≤ 3 s); the newer one wins.
+        previous = self._local.get(old.member_id)
+        if previous is not None and previous is not conn:
+            self._detach(previous)
+            previous.finish(CLOSE_REPLACED, "replaced")
+        resume_token = new_id(24)
+        member = MemberRecord(
+            member_id=old.member_id,
+            session_id=old.session_id,
+            role=old.role,
+            resume_hash=hash_resume_token(resume_token),
+            status="online",
+            invite_id=old.invite_id,
+            therapist_id=old.therapist_id,
+            epoch=old.epoch + 1,
+        )
+        await self._admit(conn, member, resume_token, msg.rid, after_seq=msg.last_seq)
+        if old.status == "lost":
+            await self._member_change(member, "member.back")
+        else:
+            await self._publish_presence(member.session_id)
+
+    async def _admit(
+        self,
+        conn: ClientConnection,
+        member: MemberRecord,
+        resume_token: str,
+        rid: str | None,
+        after_seq: int | None,
+    ) -> None:
+        """Seat ``conn`` as ``member``: subscribe, answer ``joined``, replay what was missed."""
+        await self.store.put_member(member)
+        conn.member = member
+        self._local[member.member_id] = conn
+        conn.hold_live()
+        conn.subscriptions = [
+            self.store.subscribe_session(member.session_id, conn.deliver_live),
+            self.store.subscribe_member(member.member_id, conn.send),
+        ]
+        last_seq = await self.store.last_seq(member.session_id)
+        members = await self.store.members(member.session_id)
+        conn.send(
+            Joined(
+                rid=rid,
+                session_id=member.session_id,
+                member_id=member.member_id,
+                role=member.role,
+                resume_token=resume_token,
+                last_seq=last_seq,
+                resumed=after_seq is not None,
+                members=self._member_infos(members),
+                ice_servers=ice_servers_for(self.options.ice, member.member_id),
+            ).model_dump_json()
+        )
+        replayed_up_to = after_seq or 0
+        if after_seq is not None:
+            for stored in await self.store.events_since(member.session_id, after_seq):
+                conn.send(stored.payload)
+                replayed_up_to = stored.seq
+        else:
+            replayed_up_to = last_seq
+        conn.release_live(replayed_up_to)
+        _log.info("member %s (%s) seated on %s, epoch %d", member.member_id, member.role,
+                  conn.conn_id, member.epoch)  # fmt: skip
+
+    def _detach(self, conn: ClientConnection) -> None:
+        for unsubscribe in conn.subscriptions:
+            unsubscribe()
+        conn.subscriptions = []
+        if conn.member is not None and self._local.get(conn.member.member_id) is conn:
+            del self._local[conn.member.member_id]
+        conn.member = None
+
+    async def connection_closed(self, conn: ClientConnection) -> None:
+        """The socket is gone: the member is *lost* (not left) until it resumes."""
+        member = conn.member
+        self._detach(conn)
+        if member is None:
+            return
+        current = await self.store.get_member(member.member_id)
+        if current is None or current.epoch != member.epoch or current.status != "online":
+            return  # already back on a newer connection, or left on purpose
+        lost = current.with_status("lost")
+        await self.store.put_member(lost)
+        _log.info("member %s lost (%s)", member.member_id, conn.close_reason or "closed")
+        await self._member_change(lost, "member.lost")
+
+    async def _leave(self, conn: ClientConnection, msg: Leave) -> None:
+        member = self._joined(conn)
+        left = member.with_status("left")
+        await self.store.put_member(left)
+        await self._member_change(left, "member.left")
+        self._detach(conn)
+        conn.send(Ok(rid=msg.rid).model_dump_json())
+
+    # -- in session
+
+    def _joined(self, conn: ClientConnection, session_id: str | None = None) -> MemberRecord:
+        if conn.member is None:
+            raise ProtocolError(ErrorCode.NOT_JOINED)
+        if session_id is not None and session_id != conn.member.session_id:
+            raise ProtocolError(ErrorCode.WRONG_SESSION)
+        return conn.member
+
+    async def _signal(self, conn: ClientConnection, msg: Signal) -> None:
+        member = self._joined(conn, msg.session_id)
+        target = await self.store.get_member(msg.to)
+        if target is None or target.session_id != member.session_id:
+            raise ProtocolError(ErrorCode.WRONG_SESSION)
+        if target.status != "online":
+            raise ProtocolError(ErrorCode.MEMBER_NOT_PRESENT)
+        relayed = RelayedSignal(
+            session_id=member.session_id,
+            from_member=member.member_id,
+            pc_id=msg.pc_id,
+            data=msg.data,
+        )
+        await self.store.send_to_member(target.member_id, relayed.model_dump_json())
+
+    async def _event(self, conn: ClientConnection, msg: SendEvent) -> None:
+        member = self._joined(conn, msg.session_id)
+        if msg.event.kind not in EVENT_KINDS_BY_ROLE[member.role]:
+            raise ProtocolError(ErrorCode.EVENT_KIND_FORBIDDEN)
+        stored, duplicate = await self._append(
+            member.session_id, msg.event_id, msg.event, member.member_id, member.role
+        )
+        conn.send(
+            EventAck(event_id=msg.event_id, seq=stored.seq, duplicate=duplicate).model_dump_json()
+        )
+        if not duplicate and msg.event.kind == "session.end":
+            await self.store.end_session(member.session_id)
+
+    async def _append(
+        self,
+        session_id: str,
+        event_id: str,
+        event: EventBody,
+        from_member: str | None,
+        from_role: Role | None,
+    ) -> tuple[Any, bool]:
+        def render(seq: int) -> str:
+            return SessionEvent(
+                session_id=session_id,
+                seq=seq,
+                event_id=event_id,
+                from_member=from_member,
+                from_role=from_role,
+                at=time.time(),
+                event=event,
+            ).model_dump_json()
+
+        stored, duplicate = await self.store.append_event(session_id, event_id, render)
+        if not duplicate:
+            await self.store.publish(session_id, stored.payload)
+        return stored, duplicate
+
+    async def _member_change(self, member: MemberRecord, kind: str) -> None:
+        change = MemberChange(kind=kind, member_id=member.member_id, role=member.role)  # type: ignore[arg-type]
+        await self._append(member.session_id, str(uuid.uuid4()), change, None, None)
+        await self._publish_presence(member.session_id)
+
+    @staticmethod
+    def _member_infos(members: list[MemberRecord]) -> list[MemberInfo]:
+        return [MemberInfo(member_id=m.member_id, role=m.role, status=m.status) for m in members]
+
+    async def _publish_presence(self, session_id: str) -> None:
+        members = self._member_infos(await self.store.members(session_id))
+        await self.store.publish(
+            session_id, Presence(session_id=session_id, members=members).model_dump_json()
+        )

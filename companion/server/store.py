@@ -1,0 +1,81 @@
+"""The interface between the signaling handlers and shared session state.
+
+Handlers only talk to a ``SessionStore``: sessions, invites, members, the sequenced event
+log and fan-out. ``MemoryStore`` serves one node; a Redis-backed store can serve several
+nodes behind the same interface without touching the handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from companion.protocol.messages import MemberStatus, Role
+from companion.server.clinicdb import InviteRecord, SessionRecord
+
+Deliver = Callable[[str], None]
+"""Hands one serialized server message to a local connection's outbound queue."""
+Unsubscribe = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class MemberRecord:
+    member_id: str
+    session_id: str
+    role: Role
+    resume_hash: str
+    status: MemberStatus
+    invite_id: str | None = None
+    therapist_id: str | None = None
+    epoch: int = 0
+    """Bumped on every join or resume, so a stale connection's death cannot mark a
+    member lost after it has already come back on a newer connection."""
+
+    def with_status(self, status: MemberStatus) -> MemberRecord:
+        return replace(self, status=status)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    event_id: str
+    payload: str
+    """The serialized ``SessionEvent`` exactly as fanned out, so a replay is byte-identical."""
+
+
+class SessionStore(Protocol):
+    # Durable clinic data
+    async def create_session(self, session: SessionRecord) -> None: ...
+    async def get_session(self, session_id: str) -> SessionRecord | None: ...
+    async def sessions_of(self, therapist_id: str) -> list[SessionRecord]: ...
+    async def end_session(self, session_id: str) -> None: ...
+    async def save_invite(self, invite: InviteRecord) -> None: ...
+    async def get_invite(self, invite_id: str) -> InviteRecord | None: ...
+    async def invite_by_code(self, code: str) -> InviteRecord | None: ...
+    async def revoke_invite(self, invite_id: str) -> None: ...
+
+    # Live membership
+    async def put_member(self, member: MemberRecord) -> None: ...
+    async def get_member(self, member_id: str) -> MemberRecord | None: ...
+    async def member_by_resume(self, resume_hash: str) -> MemberRecord | None: ...
+    async def members(self, session_id: str) -> list[MemberRecord]: ...
+
+    # The session's timeline
+    async def append_event(
+        self, session_id: str, event_id: str, render: Callable[[int], str]
+    ) -> tuple[StoredEvent, bool]:
+        """Store an event once. ``render(seq)`` makes its payload; returns (event, duplicate)."""
+        ...
+
+    async def events_since(self, session_id: str, after_seq: int) -> list[StoredEvent]: ...
+    async def last_seq(self, session_id: str) -> int: ...
+
+    # Fan-out to connections on every node
+    async def publish(self, session_id: str, payload: str) -> None: ...
+    async def send_to_member(self, member_id: str, payload: str) -> None: ...
+    def subscribe_session(self, session_id: str, deliver: Deliver) -> Unsubscribe: ...
+    def subscribe_member(self, member_id: str, deliver: Deliver) -> Unsubscribe: ...
+
+    async def healthy(self) -> bool: ...
+    async def close(self) -> None: ...

@@ -1,0 +1,387 @@
+"""The signaling client: one place in one session, kept across dropped connections.
+
+It connects, signs in or joins, and from then on heals by itself: when the socket dies
+(noticed within ``dead_after_s`` because the server pings every second) it reconnects with
+backoff (first try at once), resumes its place with the resume token, receives the events
+it missed in order, and re-sends the events it had not seen acknowledged — the server
+deduplicates them by id, so each lands exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiohttp
+from pydantic import ValidationError
+
+from companion.events import Signal
+from companion.protocol.errors import ErrorCode, ProtocolError
+from companion.protocol.messages import (
+    SERVER_MESSAGE,
+    CreateInvite,
+    CreateSession,
+    Error,
+    EventAck,
+    EventBody,
+    InviteCreated,
+    InvitedRole,
+    InviteInfo,
+    Join,
+    Joined,
+    Leave,
+    ListSessions,
+    Login,
+    LoginOk,
+    Presence,
+    RelayedSignal,
+    Resume,
+    RevokeInvite,
+    SendEvent,
+    SessionCreated,
+    SessionEvent,
+    SessionInfo,
+    Sessions,
+    SignalData,
+    Welcome,
+)
+from companion.protocol.messages import (
+    Signal as SignalMessage,
+)
+
+_log = logging.getLogger(__name__)
+
+OUTBOX_BURST = 20
+OUTBOX_RATE_PER_S = 20.0
+
+LinkState = Literal["connecting", "online", "reconnecting", "closed"]
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    dead_after_s: float = 2.5
+    """Silence (the server pings every second) after which the connection counts as dead."""
+    request_timeout_s: float = 10.0
+    backoff_s: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)
+    """Waits between reconnection attempts; the last one repeats."""
+    connect_timeout_s: float = 3.0
+
+
+class SignalingClient:
+    def __init__(self, urls: str | Sequence[str], options: ClientOptions | None = None) -> None:
+        self.urls = [urls] if isinstance(urls, str) else list(urls)
+        self.options = options or ClientOptions()
+        self.state: LinkState = "closed"
+        self.joined: Joined | None = None
+        self.last_seq = 0
+        self.presence: Presence | None = None
+        # Observers (the UI, the monitor, the call engine)
+        self.state_changed: Signal[[LinkState]] = Signal()
+        self.event_received: Signal[[SessionEvent]] = Signal()
+        self.presence_changed: Signal[[Presence]] = Signal()
+        self.signal_received: Signal[[RelayedSignal]] = Signal()
+        self.error_received: Signal[[Error]] = Signal()
+
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._healer: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[Any]] = {}  # request id -> reply
+        self._ack_waiters: dict[str, asyncio.Future[EventAck]] = {}  # event id -> receipt
+        self._rids = itertools.count(1)
+        self._outbox: dict[str, str] = {}  # event id -> serialized SendEvent, in send order
+        self._url_index = 0
+        self._login: Login | None = None
+        self._join: Join | None = None
+        self._closing = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- state
+
+    def _set_state(self, state: LinkState) -> None:
+        if state != self.state:
+            _log.info("signaling %s -> %s", self.state, state)
+            self.state = state
+            self.state_changed.emit(state)
+
+    @property
+    def member_id(self) -> str | None:
+        return self.joined.member_id if self.joined else None
+
+    # -- connecting
+
+    async def connect(self) -> Welcome:
+        """Open the first connection (raises if no server answers)."""
+        self._closing = False
+        self._set_state("connecting")
+        welcome = await self._open()
+        self._set_state("online")
+        return welcome
+
+    async def _open(self) -> Welcome:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        url = self.urls[self._url_index % len(self.urls)]
+        ws = await self._http.ws_connect(
+            url,
+            autoping=True,
+            compress=0,
+            max_msg_size=1024 * 1024,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=1.0),
+        )
+        try:
+            first = await ws.receive(timeout=self.options.connect_timeout_s)
+            welcome = SERVER_MESSAGE.validate_json(first.data)
+            if not isinstance(welcome, Welcome):
+                raise ConnectionError("server did not greet")
+        except BaseException:
+            await ws.close()
+            raise
+        self._ws = ws
+        self._reader = asyncio.create_task(self._read(ws), name="signaling-reader")
+        return welcome
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        try:
+            while True:
+                try:
+                    msg = await ws.receive(timeout=self.options.dead_after_s)
+                except TimeoutError:
+                    _log.info(
+                        "signaling silent for %.1f s: connection dead", self.options.dead_after_s
+                    )
+                    break
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                self._dispatch(msg.data)
+        finally:
+            self._connection_lost(ws)
+
+    def _dispatch(self, data: str) -> None:
+        try:
+            message = SERVER_MESSAGE.validate_json(data)
+        except ValidationError:
+            _log.warning("ignored a server message that does not fit the protocol")
+            return
+        rid = getattr(message, "rid", None)
+        if isinstance(message, SessionEvent):
+            if message.seq > self.last_seq:
+                self.last_seq = message.seq
+                self.event_received.emit(message)
+        elif isinstance(message, EventAck):
+            self._outbox.pop(message.event_id, None)
+            waiter = self._ack_waiters.pop(message.event_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message)
+        elif isinstance(message, Presence):
+            self.presence = message
+            self.presence_changed.emit(message)
+        elif isinstance(message, RelayedSignal):
+            self.signal_received.emit(message)
+        elif isinstance(message, Error):
+            if rid is not None and rid in self._pending:
+                self._pending.pop(rid).set_exception(
+                    ProtocolError(ErrorCode(message.code), message.message, fatal=message.fatal)
+                )
+            else:
+                self.error_received.emit(message)
+        elif rid is not None:
+            self._resolve(rid, message)
+
+    def _resolve(self, key: str, value: object) -> None:
+        future = self._pending.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    def _connection_lost(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        if ws is not self._ws:
+            return
+        self._ws = None
+        self._spawn(ws.close())
+        # Requests in flight fail; events stay in the outbox and are sent again.
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("signaling connection lost"))
+        if self._closing:
+            self._set_state("closed")
+            return
+        self._set_state("reconnecting")
+        if self._healer is None or self._healer.done():
+            self._healer = asyncio.create_task(self._heal(), name="signaling-heal")
+
+    async def _heal(self) -> None:
+        for attempt in itertools.count():
+            if self._closing:
+                return
+            backoff = self.options.backoff_s
+            await asyncio.sleep(backoff[min(attempt, len(backoff) - 1)])
+            self._url_index += attempt > 0  # try the next node after a failure
+            try:
+                await asyncio.wait_for(self._open(), self.options.connect_timeout_s)
+                await self._restore()
+                self._set_state("online")
+                return
+            except ProtocolError as exc:
+                _log.warning("could not take our place back: %s", exc.code)
+                if exc.fatal or exc.code in (ErrorCode.SESSION_ENDED, ErrorCode.TOKEN_REVOKED):
+                    await self.close()
+                    return
+            except (OSError, TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+                _log.info("reconnect attempt %d failed: %s", attempt + 1, type(exc).__name__)
+            if self._ws is not None:  # connected but not seated: start over on a fresh socket
+                ws, self._ws = self._ws, None
+                await ws.close()
+
+    async def _restore(self) -> None:
+        """After reconnecting: sign in again, take our place back, flush the outbox."""
+        if self._login is not None and self._login.access_token is not None:
+            await self._request(self._login)
+        if self.joined is not None:
+            try:
+                joined = await self._request(
+                    Resume(
+                        type="resume", resume_token=self.joined.resume_token, last_seq=self.last_seq
+                    )
+                )
+            except ProtocolError as exc:
+                if exc.code is not ErrorCode.RESUME_INVALID or self._join is None:
+                    raise
+                # The server forgot us (restarted): join again with the original invite.
+                joined = await self._request(self._join)
+            self.joined = joined
+            for count, payload in enumerate(list(self._outbox.values())):
+                if count >= OUTBOX_BURST:
+                    # Stay well under the server's per-connection rate limit.
+                    await asyncio.sleep(1.0 / OUTBOX_RATE_PER_S)
+                await self._send_raw(payload)
+
+    # -- requests
+
+    async def _send_raw(self, payload: str) -> None:
+        if self._ws is None:
+            raise ConnectionError("not connected")
+        await self._ws.send_str(payload)
+
+    async def _request(self, message: Any) -> Any:
+        rid = f"r{next(self._rids)}"
+        message = message.model_copy(update={"rid": rid})
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = future
+        await self._send_raw(message.model_dump_json(exclude_none=True))
+        return await asyncio.wait_for(future, self.options.request_timeout_s)
+
+    async def login(
+        self, therapist: str, secret: str | None = None, access_token: str | None = None
+    ) -> LoginOk:
+        ok: LoginOk = await self._request(
+            Login(type="login", therapist=therapist, secret=secret, access_token=access_token)
+        )
+        # Reconnects sign in with the token, so the secret is not kept in memory.
+        self._login = Login(type="login", therapist=therapist, access_token=ok.access_token)
+        return ok
+
+    async def create_session(self, label: str = "") -> SessionCreated:
+        created: SessionCreated = await self._request(
+            CreateSession(type="create_session", label=label)
+        )
+        return created
+
+    async def list_sessions(self) -> list[SessionInfo]:
+        sessions: Sessions = await self._request(ListSessions(type="list_sessions"))
+        return sessions.sessions
+
+    async def create_invite(self, session_id: str, role: InvitedRole) -> InviteInfo:
+        created: InviteCreated = await self._request(
+            CreateInvite(type="create_invite", session_id=session_id, role=role)
+        )
+        return created.invite
+
+    async def revoke_invite(self, invite_id: str) -> None:
+        await self._request(RevokeInvite(type="revoke_invite", invite_id=invite_id))
+
+    async def join(
+        self,
+        invite: str | None = None,
+        session_id: str | None = None,
+        as_role: InvitedRole | None = None,
+    ) -> Joined:
+        request = Join(type="join", invite=invite, session_id=session_id, as_role=as_role)
+        joined: Joined = await self._request(request)
+        self._join, self.joined = request, joined
+        self.last_seq = joined.last_seq
+        return joined
+
+    async def send_event(self, event: EventBody, event_id: str | None = None) -> str:
+        """Queue an event for the session; it is delivered once, even across reconnects.
+
+        Returns at once with the event id; ``wait_acked`` waits for the server's receipt.
+        """
+        event_id = event_id or str(uuid.uuid4())
+        payload = SendEvent(type="event", event_id=event_id, event=event).model_dump_json(
+            exclude_none=True
+        )
+        self._outbox[event_id] = payload
+        if self._ws is not None and self.state == "online":  # else the reconnect flushes it
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                await self._send_raw(payload)
+        return event_id
+
+    async def wait_acked(self, event_id: str) -> EventAck | None:
+        """Wait for the server's receipt (None if it came already); wrap in a timeout."""
+        if event_id not in self._outbox:
+            return None
+        loop = asyncio.get_running_loop()
+        waiter = self._ack_waiters.setdefault(event_id, loop.create_future())
+        return await asyncio.shield(waiter)
+
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._outbox)
+
+    async def signal(self, to: str, pc_id: str, data: SignalData) -> None:
+        message = SignalMessage(type="signal", to=to, pc_id=pc_id, data=data)
+        await self._send_raw(message.model_dump_json(exclude_none=True))
+
+    async def leave(self) -> None:
+        await self._request(Leave(type="leave"))
+        self.joined = None
+
+    # -- closing
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drop_connection(self) -> None:
+        """Cut the current socket without a goodbye (tests and fault drills)."""
+        if self._ws is not None:
+            await self._ws.close(code=1006)
+
+    async def close(self) -> None:
+        """Close for good; safe to call twice."""
+        self._closing = True
+        if self._healer is not None and self._healer is not asyncio.current_task():
+            self._healer.cancel()
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+        for future in [*self._pending.values(), *self._ack_waiters.values()]:
+            future.cancel()
+        self._pending.clear()
+        self._ack_waiters.clear()
+        self._set_state("closed")

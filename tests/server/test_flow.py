@@ -1,0 +1,218 @@
+"""The whole signaling flow against a real server on 127.0.0.1 with real WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import aiohttp
+
+from companion.protocol.messages import CheckIn, IceCandidate, PromptPush, SessionEvent
+from companion.server.app import SignalingServer
+from companion.signaling.client import SignalingClient
+from tests.conftest import Clinic
+from tests.server.raw import RawClient
+
+
+async def _wait_for(predicate, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+async def test_healthz_answers(server: SignalingServer) -> None:
+    async with aiohttp.ClientSession() as http, http.get(f"{server.http_url}/healthz") as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["status"] == "ok"
+    assert "version" in body
+
+
+async def test_invite_join_relay_presence_resume(clinic: Clinic) -> None:
+    therapist = SignalingClient(clinic.url)
+    patient = SignalingClient(clinic.url)
+    support = SignalingClient(clinic.url)
+    try:
+        await therapist.connect()
+        await therapist.login(clinic.therapist, clinic.secret)
+        created = await therapist.create_session("evening")
+        invites = {i.role: i for i in created.invites}
+        assert invites["patient"].link.startswith("companion://join?")
+        assert len(invites["patient"].code) == 9  # XXXX-XXXX
+
+        await therapist.join(session_id=created.session.session_id)
+        await patient.connect()
+        await patient.join(invite=invites["patient"].token, as_role="patient")
+        await support.connect()
+        # A code as a person would type it: lower case, spaces instead of the dash.
+        await support.join(invite=invites["support"].code.lower().replace("-", " "))
+
+        await _wait_for(
+            lambda: therapist.presence is not None
+            and sorted(m.role for m in therapist.presence.members if m.status == "online")
+            == ["patient", "support", "therapist"]
+        )
+
+        # Relay: WebRTC negotiation goes to exactly one member.
+        seen_signals = []
+        patient.signal_received.connect(seen_signals.append)
+        await therapist.signal(
+            patient.member_id or "", "pc1", IceCandidate(kind="candidate", candidate="cand")
+        )
+        await _wait_for(lambda: len(seen_signals) == 1)
+        assert seen_signals[0].from_member == therapist.member_id
+
+        # Events fan out to everyone, in one order.
+        timelines: dict[str, list[SessionEvent]] = {"t": [], "p": [], "s": []}
+        therapist.event_received.connect(timelines["t"].append)
+        patient.event_received.connect(timelines["p"].append)
+        support.event_received.connect(timelines["s"].append)
+        await patient.send_event(CheckIn(kind="checkin"))
+        await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="box-breathing"))
+        await _wait_for(lambda: all(len(t) == 2 for t in timelines.values()))
+        kinds = [[e.event.kind for e in t] for t in timelines.values()]
+        assert kinds == [["checkin", "prompt.push"]] * 3
+
+        # Resume: the patient drops; events happen meanwhile; it comes back with all of them.
+        before = patient.last_seq
+        await patient.drop_connection()
+        await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="five-senses"))
+        await _wait_for(lambda: patient.state == "online" and patient.last_seq > before + 1)
+        patient_kinds = [e.event.kind for e in timelines["p"]]
+        assert "five-senses" in [
+            getattr(e.event, "prompt_id", None) for e in timelines["p"]
+        ] or patient_kinds.count("prompt.push") == 2
+        assert [e.seq for e in timelines["p"]] == sorted({e.seq for e in timelines["p"]})
+        await _wait_for(lambda: any(e.event.kind == "member.back" for e in timelines["t"]))
+    finally:
+        for client in (therapist, patient, support):
+            await client.close()
+
+
+async def test_retried_event_lands_once(clinic: Clinic) -> None:
+    therapist = SignalingClient(clinic.url)
+    patient = SignalingClient(clinic.url)
+    try:
+        await therapist.connect()
+        await therapist.login(clinic.therapist, clinic.secret)
+        created = await therapist.create_session()
+        await therapist.join(session_id=created.session.session_id)
+        await patient.connect()
+        await patient.join(invite=created.invites[0].token)
+        received: list[SessionEvent] = []
+        therapist.event_received.connect(received.append)
+        event_id = str(uuid.uuid4())
+        first = await patient.send_event(CheckIn(kind="checkin"), event_id=event_id)
+        ack1 = await patient.wait_acked(first)
+        await patient.send_event(CheckIn(kind="checkin"), event_id=event_id)
+        ack2 = await patient.wait_acked(event_id)
+        assert ack2 is not None and ack2.duplicate
+        assert ack1 is None or ack1.seq == ack2.seq
+        await asyncio.sleep(0.2)
+        assert [e.event_id for e in received if e.event.kind == "checkin"] == [event_id]
+    finally:
+        await therapist.close()
+        await patient.close()
+
+
+async def test_events_sent_while_offline_arrive_once_in_order(clinic: Clinic) -> None:
+    therapist = SignalingClient(clinic.url)
+    patient = SignalingClient(clinic.url)
+    try:
+        await therapist.connect()
+        await therapist.login(clinic.therapist, clinic.secret)
+        created = await therapist.create_session()
+        await therapist.join(session_id=created.session.session_id)
+        await patient.connect()
+        await patient.join(invite=created.invites[0].token)
+        received: list[SessionEvent] = []
+        therapist.event_received.connect(received.append)
+        await patient.drop_connection()
+        ids = [await patient.send_event(CheckIn(kind="checkin")) for _ in range(5)]
+        await _wait_for(lambda: patient.state == "online" and patient.unacknowledged == 0)
+        await asyncio.sleep(0.2)
+        checkins = [e.event_id for e in received if e.event.kind == "checkin"]
+        assert checkins == ids
+    finally:
+        await therapist.close()
+        await patient.close()
+
+
+async def test_dead_connection_is_noticed_and_others_told(clinic: Clinic) -> None:
+    """A client that goes silent (stops answering pings) is declared lost by the server."""
+    therapist = SignalingClient(clinic.url)
+    try:
+        await therapist.connect()
+        await therapist.login(clinic.therapist, clinic.secret)
+        created = await therapist.create_session()
+        await therapist.join(session_id=created.session.session_id)
+        # autoping off and never reading: to the server this is a dead peer.
+        silent = await RawClient.open(clinic.url, autoping=False)
+        await silent.send({"type": "join", "invite": created.invites[0].token})
+        lost: list[SessionEvent] = []
+        therapist.event_received.connect(
+            lambda e: lost.append(e) if e.event.kind == "member.lost" else None
+        )
+        await _wait_for(lambda: len(lost) == 1, timeout=10)
+        await silent.close()
+    finally:
+        await therapist.close()
+
+
+async def test_revoked_invite_cannot_join_and_holder_is_let_go(clinic: Clinic) -> None:
+    therapist = SignalingClient(clinic.url)
+    support = await RawClient.open(clinic.url)
+    try:
+        await therapist.connect()
+        await therapist.login(clinic.therapist, clinic.secret)
+        created = await therapist.create_session()
+        invite = next(i for i in created.invites if i.role == "support")
+        await support.request({"type": "join", "invite": invite.token}, "joined")
+        await therapist.revoke_invite(invite.invite_id)
+        error = await support.recv_type("error")
+        assert error["code"] == "token_revoked" and error["fatal"]
+        again = await RawClient.open(clinic.url)
+        await again.send({"type": "join", "invite": invite.code})
+        assert (await again.recv_type("error"))["code"] == "token_revoked"
+        await again.close()
+        rows = clinic.server.db.audit_rows()
+        assert ("revoke", "invite", invite.invite_id) in [(r[2], r[3], r[4]) for r in rows]
+    finally:
+        await therapist.close()
+        await support.close()
+
+
+async def test_turn_credentials_are_issued_when_configured(tmp_path) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    from companion.server.app import ServerConfig
+    from companion.server.ice import IceConfig
+
+    config = ServerConfig(
+        data_dir=tmp_path,
+        port=0,
+        ice=IceConfig(
+            stun_urls=["stun:127.0.0.1:3478"],
+            turn_urls=["turn:127.0.0.1:3478?transport=udp"],
+            turn_secret="s3cret",
+            turn_ttl_s=600,
+        ),
+    )
+    async with SignalingServer(config) as server:
+        _, secret = server.db.add_therapist("dr-turn")
+        client = SignalingClient(server.ws_url)
+        await client.connect()
+        await client.login("dr-turn", secret)
+        created = await client.create_session()
+        joined = await client.join(session_id=created.session.session_id)
+        await client.close()
+    turn = next(s for s in joined.ice_servers if s.username)
+    expiry, member = (turn.username or "").split(":")
+    assert member == joined.member_id
+    expected = base64.b64encode(
+        hmac.new(b"s3cret", (turn.username or "").encode(), hashlib.sha1).digest()
+    ).decode()
+    assert turn.credential == expected
+    assert int(expiry) > 0
