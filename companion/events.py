@@ -39,5 +39,8 @@ class Signal(Generic[P]):
                 # A broken observer (often UI) must never take the core down with it.
                 _log.exception("signal handler %r failed", handler)
 
+    def disconnect_all(self) -> None:
+        self._handlers.clear()
+
     def __len__(self) -> int:
         return len(self._handlers)

@@ -71,12 +71,9 @@ class TokenSigner:
         if len(parts) != 3 or parts[0] != _PREFIX[purpose]:
             raise ProtocolError(ErrorCode.TOKEN_INVALID)
         head = f"{parts[0]}.{parts[1]}"
-        try:
-            given = _unb64(parts[2])
-        except ValueError as exc:
-            raise ProtocolError(ErrorCode.TOKEN_INVALID) from exc
-        expected = hmac.new(self._keys[purpose], head.encode("ascii"), hashlib.sha256).digest()
-        if not hmac.compare_digest(given, expected):
+        expected = hmac.new(self._keys[purpose], head.encode(), hashlib.sha256).digest()
+        # Compare the canonical text: lenient base64 decoding would accept appended junk.
+        if not hmac.compare_digest(parts[2].encode(), _b64(expected).encode()):
             raise ProtocolError(ErrorCode.TOKEN_INVALID)
         # Only a token we signed ourselves gets parsed.
         claims = json.loads(_unb64(parts[1]))

@@ -1,0 +1,189 @@
+"""``companion``: one command, a subcommand per job.
+
+Errors in the command line give one line and exit code 2; other failures one line and
+exit code 1. Tracebacks are for ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from companion import __version__
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def default_server_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("Companion", "Companion")) / "server"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="companion",
+        description=(
+            "Companion keeps a patient company during an at-home ketamine-assisted "
+            "therapy session: a call with their therapist, calm music, check-ins and a "
+            "monitor that makes sure they are never left alone."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"companion {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show debug logs and tracebacks")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    server = commands.add_parser(
+        "server",
+        help="run the clinic's signaling server",
+        description="Run the signaling server that connects patients, therapists and support people.",
+    )
+    server.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s)"
+    )
+    server.add_argument(
+        "--port", type=int, default=8765, help="port (default %(default)s; 0 picks one)"
+    )
+    server.add_argument("--data-dir", type=Path, default=None,
+                        help="where accounts, sessions and the signing key live")  # fmt: skip
+    server.add_argument("--cert", type=Path, help="TLS certificate (PEM) for wss://")
+    server.add_argument("--key", type=Path, help="TLS private key (PEM)")
+    server.add_argument(
+        "--public-url", help="the wss://…/ws address clients use (for invite links)"
+    )
+    server.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="a browser origin allowed to connect (repeatable)")  # fmt: skip
+    server.add_argument(
+        "--stun", action="append", default=[], metavar="URL", help="STUN URL handed to clients"
+    )
+    server.add_argument(
+        "--turn", action="append", default=[], metavar="URL", help="TURN URL handed to clients"
+    )
+    server.add_argument("--turn-secret-file", type=Path,
+                        help="file holding coturn's static-auth-secret (for short-lived TURN credentials)")  # fmt: skip
+    server_commands = server.add_subparsers(
+        dest="server_command", metavar="ACTION", parser_class=_Parser
+    )
+    add = server_commands.add_parser(
+        "add-therapist",
+        help="create a therapist account and print its one-time secret",
+        description="Create a therapist account. The secret is printed once; only a slow hash is kept.",
+    )
+    add.add_argument("name", help="the therapist's sign-in name")
+    add.add_argument("--data-dir", type=Path, default=None, dest="add_data_dir",
+                     help="the server's data directory")  # fmt: skip
+
+    demo = commands.add_parser(
+        "demo",
+        help="see a whole session on this machine in a minute",
+        description=(
+            "Start an embedded server and scripted patient, therapist and support clients, "
+            "and print the session's timeline."
+        ),
+    )
+    demo.add_argument(
+        "--headless", action="store_true", help="no windows (the default until the apps exist)"
+    )
+    demo.add_argument("--record", type=Path, metavar="DIR", help="write the timeline (JSON) to DIR")
+    demo.add_argument("--quick", action="store_true", help="shorter pauses between steps")
+    return parser
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _run_server(args: argparse.Namespace) -> int:
+    from companion.server.app import ServerConfig, SignalingServer
+    from companion.server.ice import IceConfig
+
+    if bool(args.cert) != bool(args.key):
+        raise SystemExit("companion server: --cert and --key go together")
+    turn_secret = args.turn_secret_file.read_text().strip() if args.turn_secret_file else None
+    config = ServerConfig(
+        data_dir=args.data_dir or default_server_dir(),
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        cert=args.cert,
+        key=args.key,
+        allowed_origins=frozenset(args.allow_origin),
+        ice=IceConfig(stun_urls=args.stun, turn_urls=args.turn, turn_secret=turn_secret),
+    )
+    logging.getLogger("companion").setLevel(logging.DEBUG if args.debug else logging.INFO)
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        async with SignalingServer(config) as server:
+            print(
+                f"companion server listening on {server.ws_url} (data in {config.data_dir})",
+                flush=True,
+            )
+            await stop.wait()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _add_therapist(args: argparse.Namespace) -> int:
+    from companion.server.app import open_clinic_db
+
+    data_dir = args.add_data_dir or args.data_dir or default_server_dir()
+    db = open_clinic_db(data_dir)
+    try:
+        therapist, secret = db.add_therapist(args.name)
+    except Exception as exc:
+        if "UNIQUE" in str(exc):
+            raise SystemExit(f"companion: a therapist called {args.name!r} already exists") from exc
+        raise
+    finally:
+        db.close()
+    print(f"Therapist {args.name!r} added (id {therapist.therapist_id}).")
+    print(f"One-time secret (shown only now): {secret}")
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from companion.demo import run_demo
+
+    return asyncio.run(run_demo(record_dir=args.record, quick=args.quick))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.debug)
+    try:
+        if args.command == "server":
+            return (
+                _add_therapist(args)
+                if args.server_command == "add-therapist"
+                else _run_server(args)
+            )
+        if args.command == "demo":
+            return _run_demo(args)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        if args.debug:
+            raise
+        print(f"companion: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    raise AssertionError(f"unhandled command {args.command}")

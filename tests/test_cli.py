@@ -1,0 +1,111 @@
+"""The ``companion`` command as a person runs it: real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+COMPANION = [sys.executable, "-m", "companion"]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*COMPANION, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_reads_well() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    assert "never left alone" in result.stdout
+    for command in ("server", "demo"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--bogus"], ["server", "--port", "abc"], ["nonsense"], ["server", "add-therapist"]],
+)
+def test_bad_arguments_give_one_line_and_exit_2(args: list[str]) -> None:
+    result = run(*args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_add_therapist_prints_secret_once_and_keeps_only_a_hash(tmp_path: Path) -> None:
+    result = run("server", "add-therapist", "dr-cli", "--data-dir", str(tmp_path))
+    assert result.returncode == 0
+    secret = result.stdout.strip().split()[-1]
+    assert len(secret) >= 20
+    assert secret.encode() not in (tmp_path / "clinic.sqlite3").read_bytes()
+    again = run("server", "add-therapist", "dr-cli", "--data-dir", str(tmp_path))
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_standalone_server_serves_healthz(tmp_path: Path) -> None:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*COMPANION, "server", "--port", str(port), "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    assert resp.status == 200
+                    assert json.load(resp)["status"] == "ok"
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
+    assert "Traceback" not in (proc.stderr.read() if proc.stderr else "")
+
+
+def test_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = run("server", "--port", str(port), "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_demo_runs_the_real_parts_and_records_a_timeline(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(
+        [*COMPANION, "demo", "--headless", "--quick", "--record", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    entries = json.loads((tmp_path / "timeline.json").read_text())
+    whats = [e["what"] for e in entries]
+    assert any("checked in" in w for w in whats)
+    assert any("connection dropped" in w for w in whats)
+    assert any("is back" in w for w in whats)
+    # The check-in pressed while offline arrives exactly once after the reconnect.
+    after_drop = whats[[i for i, w in enumerate(whats) if "is back" in w][0] :]
+    assert sum("checked in" in w for w in after_drop) == 1
