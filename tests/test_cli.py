@@ -107,5 +107,5 @@ def test_demo_runs_the_real_parts_and_records_a_timeline(tmp_path: Path) -> None
     assert any("connection dropped" in w for w in whats)
     assert any("is back" in w for w in whats)
     # The check-in pressed while offline arrives exactly once after the reconnect.
-    after_drop = whats[[i for i, w in enumerate(whats) if "is back" in w][0] :]
+    after_drop = whats[next(i for i, w in enumerate(whats) if "is back" in w) :]
     assert sum("checked in" in w for w in after_drop) == 1

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import ssl
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ class ClientOptions:
     backoff_s: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)
     """Waits between reconnection attempts; the last one repeats."""
     connect_timeout_s: float = 3.0
+    ssl_context: ssl.SSLContext | None = None
+    """For wss:// with a private CA (tests, a clinic's own certificates); None = system trust."""
 
 
 class SignalingClient:
@@ -134,6 +137,7 @@ class SignalingClient:
             compress=0,
             max_msg_size=1024 * 1024,
             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=1.0),
+            ssl=self.options.ssl_context if self.options.ssl_context is not None else True,
         )
         try:
             first = await ws.receive(timeout=self.options.connect_timeout_s)

@@ -24,8 +24,9 @@ from companion.server.tokens import TokenSigner, normalize_code
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -58,9 +59,16 @@ def test_any_json_object_is_parsed_or_refused_with_a_code(obj: dict[str, object]
     st.floats(0, 1e6),
     st.floats(-120, 0),
 )
-def test_events_round_trip(event_id: str, playing: bool, title: str, pos: float, vol: float) -> None:
+def test_events_round_trip(
+    event_id: str, playing: bool, title: str, pos: float, vol: float
+) -> None:
     body = MusicStatus(
-        kind="music.status", playing=playing, title=title, position_s=pos, duration_s=pos, volume_db=vol
+        kind="music.status",
+        playing=playing,
+        title=title,
+        position_s=pos,
+        duration_s=pos,
+        volume_db=vol,
     )
     sent = SendEvent(type="event", event_id=event_id, event=body)
     assert CLIENT_MESSAGE.validate_json(sent.model_dump_json()) == sent

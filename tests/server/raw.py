@@ -18,7 +18,8 @@ class RawClient:
         http = aiohttp.ClientSession()
         try:
             ws = await http.ws_connect(
-                url, **{"autoping": True, "timeout": aiohttp.ClientWSTimeout(ws_close=1.0), **kwargs}
+                url,
+                **{"autoping": True, "timeout": aiohttp.ClientWSTimeout(ws_close=1.0), **kwargs},
             )
         except BaseException:
             await http.close()

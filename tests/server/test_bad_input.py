@@ -103,7 +103,9 @@ def _tamper_payload(token: str) -> str:
 def _expired_invite(arena: Arena) -> str:
     record = InviteRecord("expiredinv", arena.session_b, "patient", "EXPIRED2", time.time() - 5)
     asyncio.get_event_loop().create_task(arena.server.store.save_invite(record))
-    return arena.server.signer.issue_invite("expiredinv", arena.session_b, "patient", time.time() - 5)
+    return arena.server.signer.issue_invite(
+        "expiredinv", arena.session_b, "patient", time.time() - 5
+    )
 
 
 def _join(invite: str, **extra: Any) -> dict[str, Any]:
@@ -172,7 +174,9 @@ CASES: list[Case] = [
 async def _prepare(arena: Arena, setup: Setup) -> RawClient:
     raw = await RawClient.open(arena.server.ws_url)
     if setup == "therapist":
-        await raw.request({"type": "login", "therapist": "dr-a", "secret": arena.secret}, "login_ok")
+        await raw.request(
+            {"type": "login", "therapist": "dr-a", "secret": arena.secret}, "login_ok"
+        )
     elif setup == "other_therapist":
         await raw.request(
             {"type": "login", "therapist": "dr-b", "secret": arena.other_secret}, "login_ok"
@@ -230,9 +234,8 @@ async def test_bad_input_is_refused_and_others_do_not_notice(arena: Arena, case:
             await asyncio.sleep(0.01)
     assert arena.errors == []
     assert arena.states == []  # no reconnect, no drop
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{arena.server.http_url}/healthz") as resp:
-            assert resp.status == 200
+    async with aiohttp.ClientSession() as http, http.get(f"{arena.server.http_url}/healthz") as r:
+        assert r.status == 200
 
 
 def test_the_table_is_broad() -> None:
@@ -264,6 +267,7 @@ async def test_client_that_never_reads_is_dropped(server: SignalingServer) -> No
     await stalled.request(_join(created.invites[1].token), "joined")
     # Stop reading: pause the transport so the kernel buffers fill up.
     transport = stalled.ws._response.connection.transport  # type: ignore[union-attr]
+    assert transport is not None
     transport.pause_reading()
     stalled_conn: ClientConnection = next(
         c for c in server.connections if c.member and c.member.role == "support"

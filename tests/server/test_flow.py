@@ -7,7 +7,13 @@ import uuid
 
 import aiohttp
 
-from companion.protocol.messages import CheckIn, IceCandidate, PromptPush, SessionEvent
+from companion.protocol.messages import (
+    CheckIn,
+    IceCandidate,
+    PromptPush,
+    RelayedSignal,
+    SessionEvent,
+)
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
 from tests.conftest import Clinic
@@ -48,13 +54,15 @@ async def test_invite_join_relay_presence_resume(clinic: Clinic) -> None:
         await support.join(invite=invites["support"].code.lower().replace("-", " "))
 
         await _wait_for(
-            lambda: therapist.presence is not None
-            and sorted(m.role for m in therapist.presence.members if m.status == "online")
-            == ["patient", "support", "therapist"]
+            lambda: (
+                therapist.presence is not None
+                and sorted(m.role for m in therapist.presence.members if m.status == "online")
+                == ["patient", "support", "therapist"]
+            )
         )
 
         # Relay: WebRTC negotiation goes to exactly one member.
-        seen_signals = []
+        seen_signals: list[RelayedSignal] = []
         patient.signal_received.connect(seen_signals.append)
         await therapist.signal(
             patient.member_id or "", "pc1", IceCandidate(kind="candidate", candidate="cand")
@@ -79,9 +87,10 @@ async def test_invite_join_relay_presence_resume(clinic: Clinic) -> None:
         await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="five-senses"))
         await _wait_for(lambda: patient.state == "online" and patient.last_seq > before + 1)
         patient_kinds = [e.event.kind for e in timelines["p"]]
-        assert "five-senses" in [
-            getattr(e.event, "prompt_id", None) for e in timelines["p"]
-        ] or patient_kinds.count("prompt.push") == 2
+        assert (
+            "five-senses" in [getattr(e.event, "prompt_id", None) for e in timelines["p"]]
+            or patient_kinds.count("prompt.push") == 2
+        )
         assert [e.seq for e in timelines["p"]] == sorted({e.seq for e in timelines["p"]})
         await _wait_for(lambda: any(e.event.kind == "member.back" for e in timelines["t"]))
     finally:
