@@ -259,7 +259,15 @@ class Hangup(_Msg):
     kind: Literal["hangup"]
 
 
-SignalData = Annotated[SessionDescription | IceCandidate | Hangup, Field(discriminator="kind")]
+class Restart(_Msg):
+    """Ask the offering side for a fresh peer connection (the answerer's way to reconnect)."""
+
+    kind: Literal["restart"]
+
+
+SignalData = Annotated[
+    SessionDescription | IceCandidate | Hangup | Restart, Field(discriminator="kind")
+]
 
 
 class Signal(_Msg):

@@ -1,0 +1,43 @@
+"""Messages on the call's control data channel (reliable, ordered, peer to peer).
+
+Session events travel here as well as through the signaling server: the direct path is
+faster and survives a server outage; receivers drop the second copy by ``event_id``.
+Heartbeats feed the never-alone monitor.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from companion.protocol.messages import EventBody, EventId
+
+CONTROL_CHANNEL_LABEL = "control"
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Heartbeat(_Msg):
+    type: Literal["hb"]
+    seq: Annotated[int, Field(ge=0)]
+    sent_ms: float
+    """The sender's monotonic clock in ms; echoed back for a round-trip time."""
+
+
+class HeartbeatEcho(_Msg):
+    type: Literal["hb_echo"]
+    seq: Annotated[int, Field(ge=0)]
+    sent_ms: float
+
+
+class ControlEvent(_Msg):
+    type: Literal["event"]
+    event_id: EventId
+    event: EventBody
+
+
+ControlMessage = Annotated[Heartbeat | HeartbeatEcho | ControlEvent, Field(discriminator="type")]
+CONTROL_MESSAGE: TypeAdapter[ControlMessage] = TypeAdapter(ControlMessage)
