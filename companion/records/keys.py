@@ -20,7 +20,7 @@ import logging
 import os
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import keyring
@@ -250,8 +250,8 @@ class PassphraseKeyProvider:
     """Wraps a random data key under a scrypt-derived key; salt, cost and the wrapped key
     are stored in the database. A wrong passphrase raises :class:`WrongPassphrase`."""
 
-    passphrase: str = ""
-    cost: ScryptCost = ScryptCost()
+    passphrase: str
+    cost: ScryptCost = field(default_factory=ScryptCost)
 
     def __repr__(self) -> str:
         # The passphrase must never reach a log line or a traceback.

@@ -1,0 +1,161 @@
+"""Real hosts for network tests: Linux network namespaces joined by veth links to a bridge.
+
+Only addresses inside namespaces made here are used (10.77.x.0/24); everything is torn
+down afterwards. Faults are nftables rules and ``ip link`` inside one namespace.
+Needs root and iproute2/nftables; ``NetLab.available()`` says whether this machine has them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=20)
+
+
+@dataclass
+class Host:
+    name: str
+    """Namespace name (unique per lab)."""
+    address: str
+    veth: str
+
+
+@dataclass
+class NetLab:
+    subnet: str = "10.77.0"
+    tag: str = field(default_factory=lambda: secrets.token_hex(2))
+    hosts: dict[str, Host] = field(default_factory=dict)
+    _procs: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    @staticmethod
+    def available() -> str | None:
+        """None when namespaces can be made here, else the reason they cannot."""
+        if os.geteuid() != 0:
+            return "network namespaces need root"
+        for tool in ("ip", "nft"):
+            if shutil.which(tool) is None:
+                return f"{tool} is not installed"
+        probe = f"cmp-probe-{secrets.token_hex(2)}"
+        result = _run("ip", "netns", "add", probe, check=False)
+        if result.returncode != 0:
+            return f"ip netns add failed: {result.stderr.strip()}"
+        _run("ip", "netns", "del", probe, check=False)
+        return None
+
+    @property
+    def bridge_ns(self) -> str:
+        return f"cmp{self.tag}-net"
+
+    def __enter__(self) -> NetLab:
+        _run("ip", "netns", "add", self.bridge_ns)
+        _run("ip", "-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
+        _run("ip", "-n", self.bridge_ns, "link", "set", "br0", "up")
+        _run("ip", "-n", self.bridge_ns, "link", "set", "lo", "up")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_host(self, role: str) -> Host:
+        index = len(self.hosts) + 1
+        ns = f"cmp{self.tag}-{role}"
+        veth = f"v{self.tag}{index}"
+        host = Host(ns, f"{self.subnet}.{index}", veth)
+        _run("ip", "netns", "add", ns)
+        _run("ip", "link", "add", veth, "netns", ns, "type", "veth", "peer", "name", f"{veth}b",
+             "netns", self.bridge_ns)  # fmt: skip
+        _run("ip", "-n", ns, "addr", "add", f"{host.address}/24", "dev", veth)
+        _run("ip", "-n", ns, "link", "set", veth, "up")
+        _run("ip", "-n", ns, "link", "set", "lo", "up")
+        _run("ip", "-n", self.bridge_ns, "link", "set", f"{veth}b", "master", "br0")
+        _run("ip", "-n", self.bridge_ns, "link", "set", f"{veth}b", "up")
+        self.hosts[role] = host
+        return host
+
+    def spawn(
+        self,
+        role: str,
+        args: Sequence[str],
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+    ) -> subprocess.Popen[str]:
+        """Start ``python args…`` inside the host's namespace."""
+        host = self.hosts[role]
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", host.name, sys.executable, *args],
+            stdout=subprocess.PIPE,
+            stderr=log.open("w") if log else subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self._procs.append(proc)
+        return proc
+
+    # -- faults
+
+    def nft(self, role: str, *rule: str) -> None:
+        _run("ip", "netns", "exec", self.hosts[role].name, "nft", *rule)
+
+    def cut(self, role: str, direction: str = "both") -> None:
+        """Drop everything the host sends (``out``), receives (``in``) or both."""
+        ns = self.hosts[role].name
+        _run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "fault")
+        hooks = {"out": ["output"], "in": ["input"], "both": ["output", "input"]}[direction]
+        for hook in hooks:
+            iface = "iifname" if hook == "input" else "oifname"
+            _run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "fault", hook,
+                 f"{{ type filter hook {hook} priority 0; }}")  # fmt: skip
+            _run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "fault", hook,
+                 iface, "!=", "lo", "drop")  # fmt: skip
+
+    def loss(self, role: str, percent: int) -> None:
+        ns = self.hosts[role].name
+        _run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "fault")
+        _run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "fault", "output",
+             "{ type filter hook output priority 0; }")  # fmt: skip
+        _run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "fault", "output",
+             "oifname", "!=", "lo", "numgen", "random", "mod", "100", "<", str(percent), "drop")  # fmt: skip
+
+    def rate_limit(self, role: str, kbit: int) -> None:
+        host = self.hosts[role]
+        _run("ip", "netns", "exec", host.name, "tc", "qdisc", "add", "dev", host.veth, "root",
+             "tbf", "rate", f"{kbit}kbit", "burst", "16kb", "latency", "200ms")  # fmt: skip
+
+    def heal(self, role: str) -> None:
+        host = self.hosts[role]
+        _run(
+            "ip", "netns", "exec", host.name, "nft", "delete", "table", "inet", "fault", check=False
+        )
+        _run(
+            "ip",
+            "netns",
+            "exec",
+            host.name,
+            "tc",
+            "qdisc",
+            "del",
+            "dev",
+            host.veth,
+            "root",
+            check=False,
+        )
+
+    def close(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+        for host in self.hosts.values():
+            _run("ip", "netns", "del", host.name, check=False)
+        _run("ip", "netns", "del", self.bridge_ns, check=False)
+        self.hosts.clear()
