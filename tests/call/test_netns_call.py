@@ -52,7 +52,9 @@ def test_call_across_namespaces(tmp_path: Path) -> None:
     )  # fmt: skip
     secret = added.stdout.strip().split()[-1]
     with NetLab() as lab:
-        server, therapist, patient = (lab.add_host(r) for r in ("srv", "ther", "pat"))
+        server = lab.add_host("srv")
+        lab.add_host("ther")
+        lab.add_host("pat")
         srv = lab.spawn("srv", ["-m", "companion", "server", "--host", server.address, "--port", "8765",
                                 "--data-dir", str(data)], log=tmp_path / "server.log")  # fmt: skip
         url = f"ws://{server.address}:8765/ws"
