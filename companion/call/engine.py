@@ -12,7 +12,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from aiortc import (
@@ -26,6 +26,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from pydantic import ValidationError
 
 from companion.call.control import CONTROL_CHANNEL_LABEL, CONTROL_MESSAGE, ControlMessage
+from companion.call.governor import GovernorOptions, VideoGovernor
 from companion.call.media import LocalMedia
 from companion.call.quality import CallQuality, QualityMeter
 from companion.call.sinks import VideoSink, VoiceOutput, consume_audio
@@ -47,8 +48,12 @@ CallState = Literal["waiting", "connecting", "connected", "interrupted", "closed
 
 @dataclass(frozen=True)
 class CallOptions:
-    stats_interval_s: float = 2.0
-    """How often quality is measured and published."""
+    stats_interval_s: float = 1.0
+    """How often stats are read (the video governor reacts at this pace)."""
+    publish_every: int = 2
+    """Publish quality to observers on every n-th reading (~2 s)."""
+    governor: GovernorOptions | None = None
+    """When outgoing video pauses to keep speech clear (defaults if None)."""
 
 
 class CallEngine:
@@ -85,6 +90,8 @@ class CallEngine:
         self._pc_tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Any] = []
         self._video_track_out: MediaStreamTrack | None = None
+        self._governor = VideoGovernor(self.options.governor)
+        self._video_allowed = True
         self._closed = False
 
     # -- lifecycle
@@ -277,7 +284,8 @@ class CallEngine:
         self._attach_video(pc)
 
     def _attach_video(self, pc: RTCPeerConnection) -> None:
-        old, self._video_track_out = self._video_track_out, self.media.video_for_connection()
+        track = self.media.video_for_connection() if self._video_allowed else None
+        old, self._video_track_out = self._video_track_out, track
         for transceiver in pc.getTransceivers():
             if transceiver.kind == "video":
                 transceiver.sender.replaceTrack(self._video_track_out)
@@ -346,6 +354,7 @@ class CallEngine:
     # -- quality
 
     async def _stats_loop(self) -> None:
+        readings = 0
         while True:
             await asyncio.sleep(self.options.stats_interval_s)
             pc = self._pc
@@ -356,5 +365,19 @@ class CallEngine:
             except Exception as exc:  # a closing connection; the next round will tell
                 _log.debug("stats unavailable: %s", type(exc).__name__)
                 continue
-            self.quality = self._meter.measure(report, self.video.frames_received)
-            self.quality_changed.emit(self.quality)
+            quality = self._meter.measure(report, self.video.frames_received)
+            video_on = self._governor.update(
+                quality.at, quality.audio_loss_out_pct / 100, quality.rtt_ms
+            )
+            if video_on != self._video_allowed:
+                _log.info(
+                    "outgoing video %s to keep speech clear", "resumed" if video_on else "paused"
+                )
+                self._video_allowed = video_on
+                self._attach_video(pc)
+            self.quality = replace(
+                quality, video_sending=video_on and self._video_track_out is not None
+            )
+            readings += 1
+            if readings % self.options.publish_every == 0:
+                self.quality_changed.emit(self.quality)

@@ -21,6 +21,10 @@ class CallQuality:
     video_fps_in: float
     packets_in: int
     """Total RTP packets received; the monitor watches it move."""
+    audio_loss_out_pct: float = 0.0
+    """Loss of our outgoing audio as the other side last reported it (RTCP)."""
+    video_sending: bool = True
+    """False while video is paused to keep speech clear on a weak uplink."""
 
 
 class QualityMeter:
@@ -51,6 +55,7 @@ class QualityMeter:
         audio_loss = video_loss = jitter = 0.0
         audio_in = video_in = video_out = 0.0
         packets_in = 0
+        audio_loss_out = 0.0
         for stats in report.values():
             kind = getattr(stats, "kind", None)
             if stats.type == "inbound-rtp":
@@ -68,12 +73,16 @@ class QualityMeter:
                     video_loss, video_in = loss, kbps
             elif stats.type == "outbound-rtp" and kind == "video":
                 video_out, _ = self._delta("out-video", now, stats.bytesSent, stats.packetsSent, 0)
-            elif stats.type == "remote-inbound-rtp" and stats.roundTripTime is not None:
-                rtt = stats.roundTripTime * 1000
+            elif stats.type == "remote-inbound-rtp":
+                if stats.roundTripTime is not None:
+                    rtt = stats.roundTripTime * 1000
+                if kind == "audio":
+                    audio_loss_out = 100.0 * stats.fractionLost / 256  # RTCP's 8-bit fraction
         fps = (frames_received_total - self._frames_total) / max(1e-3, now - self._frames_at)
         self._frames_total, self._frames_at = frames_received_total, now
         return CallQuality(
             at=now, rtt_ms=rtt, audio_loss_pct=audio_loss, video_loss_pct=video_loss,
             audio_jitter_ms=jitter, audio_kbps_in=audio_in, video_kbps_in=video_in,
             video_kbps_out=video_out, video_fps_in=fps, packets_in=packets_in,
+            audio_loss_out_pct=audio_loss_out,
         )  # fmt: skip

@@ -60,11 +60,19 @@ class TestPatternTrack(MediaStreamTrack):
     kind = "video"
 
     def __init__(
-        self, width: int = 640, height: int = 480, fps: int = 30, hue: tuple[int, int] = (90, 170)
+        self,
+        width: int = 640,
+        height: int = 480,
+        fps: int = 30,
+        hue: tuple[int, int] = (90, 170),
+        sensor_noise: bool = False,
     ) -> None:
         super().__init__()
         self.width, self.height, self.fps = width, height, fps
         self.hue = hue
+        self.sensor_noise = sensor_noise
+        """Grain like a real webcam's, so the encoder works as hard as with a camera."""
+        self._rng = np.random.default_rng(7)
         """The (U, V) chroma of every pixel: how a receiver recognises the sender."""
         self._pace = _Paced(1.0 / fps)
         self._base = np.tile(
@@ -85,6 +93,8 @@ class TestPatternTrack(MediaStreamTrack):
         bar = int((count * 4) % self.width)
         y[:, bar : bar + 24] = 200
         self._draw_number(y, int(time.monotonic() - self._started))
+        if self.sensor_noise:
+            y += self._rng.integers(0, 24, size=y.shape, dtype=np.uint8)
         frame = av.VideoFrame.from_ndarray(self._frame, format="yuv420p")
         frame.pts = int(count * VIDEO_CLOCK / self.fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)

@@ -38,7 +38,12 @@ async def main(args: argparse.Namespace) -> int:
         await signaling.join(invite=args.invite)
         hue, freq = PATIENT_HUE, 440.0
     voice = CollectingVoice()
-    media = LocalMedia(ToneTrack(freq), TestPatternTrack(320, 240, 15, hue=hue), "synthetic")
+    pattern = (
+        TestPatternTrack(640, 480, 30, hue=hue, sensor_noise=True)
+        if args.camera_like
+        else TestPatternTrack(320, 240, 15, hue=hue)
+    )
+    media = LocalMedia(ToneTrack(freq), pattern, "synthetic")
     engine = CallEngine(signaling, args.role, media, voice)
     engine.state_changed.connect(lambda s: report(event="call_state", state=s))
     frames: list[np.ndarray] = []
@@ -52,10 +57,18 @@ async def main(args: argparse.Namespace) -> int:
             window = heard[-24_000:]
             spectrum = np.abs(np.fft.rfft(window * np.hanning(len(window))))
             hz = float(np.fft.rfftfreq(len(window), 1 / 48_000)[int(np.argmax(spectrum))])
-            report(event="audio", hz=round(hz, 1), rms=round(float(np.sqrt(np.mean(window**2))), 4))
+            # Continuity: share of 10 ms blocks where the tone is there at (nearly) full level.
+            blocks = heard[: len(heard) // 480 * 480].reshape(-1, 480)
+            present = float(np.mean(np.sqrt(np.mean(blocks**2, axis=1)) > 0.05))
+            report(event="audio", hz=round(hz, 1), continuity=round(present, 3), samples=len(heard))
         if frames:
             mean = frames[-1].reshape(-1, 3).mean(axis=0)
             report(event="video", frames=len(frames), rgb=[round(float(c), 1) for c in mean])
+        if engine.quality is not None:
+            q = engine.quality
+            report(event="quality", rtt=q.rtt_ms, a_loss=q.audio_loss_pct, v_loss=q.video_loss_pct,
+                   v_out=round(q.video_kbps_out), fps=round(q.video_fps_in, 1),
+                   a_loss_out=q.audio_loss_out_pct, video_sending=q.video_sending)  # fmt: skip
             frames.clear()
     await engine.close()
     media.stop()
@@ -71,4 +84,5 @@ if __name__ == "__main__":
     parser.add_argument("--secret", default="")
     parser.add_argument("--invite", default="")
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--camera-like", action="store_true", help="640x480 at 30 fps with grain")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -1,0 +1,237 @@
+"""Call benchmark: setup time, mouth-to-ear latency, CPU per side, memory growth.
+
+    .venv/bin/python benchmarks/call.py            # ~2 minutes
+    .venv/bin/python benchmarks/call.py --soak     # adds a 10-minute call for rss_growth_mb
+
+* setup_p95_s: the patient's app accepts the invite (sends ``join``) -> first remote video
+  frame decoded on *both* sides; >= 20 calls on loopback through the real signaling server.
+* mouth_to_ear_p95_ms: a click injected at the sender's microphone input -> the moment the
+  click reaches the receiver's audio output (``--ear device``: written by the audio
+  engine's PortAudio callback; ``--ear push``: handed to the audio engine).
+* cpu_core_pct_per_side: each side in its own process, 640x480 at 30 fps VP8 + Opus both
+  ways, CPU time / wall time in % of one core (the busier side is reported).
+* rss_growth_mb: RSS of each side after warm-up vs at the end of the call (max of the two).
+
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from companion.call.engine import CallEngine  # noqa: E402
+from companion.call.media import LocalMedia  # noqa: E402
+from companion.call.synthetic import TestPatternTrack, ToneTrack  # noqa: E402
+from companion.server.app import ServerConfig, SignalingServer  # noqa: E402
+from companion.signaling.client import SignalingClient  # noqa: E402
+
+
+class ClickEar:
+    """A voice output that timestamps the first sample of each click it is handed."""
+
+    def __init__(self) -> None:
+        self.heard_at: list[float] = []
+        self._armed = True
+
+    def push(self, pcm: np.ndarray, sample_rate: int) -> None:
+        now = time.perf_counter()
+        peak_index = int(np.argmax(np.abs(pcm)))
+        if abs(float(pcm[peak_index])) > 0.5:
+            if self._armed:
+                self.heard_at.append(now)
+                self._armed = False
+        else:
+            self._armed = True
+
+
+def p95(values: list[float]) -> float:
+    return float(np.percentile(values, 95)) if values else float("nan")
+
+
+async def _side(
+    url: str, role: str, hue: tuple[int, int], size: tuple[int, int, int], voice: Any = None
+) -> tuple[SignalingClient, CallEngine, ToneTrack]:
+    signaling = SignalingClient(url)
+    await signaling.connect()
+    tone = ToneTrack(440.0 if role == "patient" else 660.0)
+    engine = CallEngine(signaling, role, LocalMedia(tone, TestPatternTrack(*size, hue=hue)), voice)  # type: ignore[arg-type]
+    return signaling, engine, tone
+
+
+async def measure_setup_and_latency(calls: int, clicks: int) -> dict[str, float]:
+    setups: list[float] = []
+    latencies: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SignalingServer(ServerConfig(data_dir=Path(tmp), port=0)) as server:
+            _, secret = server.db.add_therapist("bench")
+            for index in range(calls):
+                ear = ClickEar()
+                t_sig, t_engine, _ = await _side(
+                    server.ws_url, "therapist", (170, 110), (640, 480, 30), ear
+                )
+                await t_sig.login("bench", secret)
+                created = await t_sig.create_session()
+                await t_sig.join(session_id=created.session.session_id)
+                await t_engine.start()
+                p_sig, p_engine, p_tone = await _side(
+                    server.ws_url, "patient", (90, 170), (640, 480, 30)
+                )
+                await p_sig.connect() if p_sig.state != "online" else None
+                started = time.perf_counter()
+                await p_sig.join(invite=created.invites[0].token)
+                await p_engine.start()
+                async with asyncio.timeout(20):
+                    while (
+                        p_engine.video.frames_received == 0 or t_engine.video.frames_received == 0
+                    ):
+                        await asyncio.sleep(0.005)
+                setups.append(time.perf_counter() - started)
+                if index == 0:
+                    await asyncio.sleep(2.0)  # let the jitter buffer settle
+                    for _ in range(clicks):
+                        p_tone.inject_click()
+                        async with asyncio.timeout(5):
+                            while len(ear.heard_at) < len(latencies) + 1:
+                                await asyncio.sleep(0.001)
+                        assert p_tone.click_sent_at is not None
+                        latencies.append((ear.heard_at[-1] - p_tone.click_sent_at) * 1000)
+                        await asyncio.sleep(0.3)
+                for engine, sig in ((p_engine, p_sig), (t_engine, t_sig)):
+                    await engine.close()
+                    engine.media.stop()
+                    await sig.close()
+    return {
+        "setup_p95_s": round(p95(setups), 3),
+        "setup_median_s": round(statistics.median(setups), 3),
+        "calls": len(setups),
+        "mouth_to_ear_p95_ms": round(p95(latencies), 1),
+        "mouth_to_ear_median_ms": round(statistics.median(latencies), 1)
+        if latencies
+        else float("nan"),
+        "clicks": len(latencies),
+    }
+
+
+# -- CPU and memory: each side in its own process -------------------------------------------
+
+
+async def run_side(role: str, url: str, token: str, seconds: float, warmup: float) -> None:
+    import psutil
+
+    process = psutil.Process()
+    signaling = SignalingClient(url)
+    await signaling.connect()
+    hue = (90, 170) if role == "patient" else (170, 110)
+    if role == "therapist":
+        name, secret = token.split(":", 1)
+        await signaling.login(name, secret)
+        created = await signaling.create_session()
+        print(json.dumps({"invite": created.invites[0].token}), flush=True)
+        await signaling.join(session_id=created.session.session_id)
+    else:
+        await signaling.join(invite=token)
+    engine = CallEngine(
+        signaling, role, LocalMedia(ToneTrack(), TestPatternTrack(640, 480, 30, hue=hue))
+    )  # type: ignore[arg-type]
+    await engine.start()
+    await asyncio.sleep(warmup)
+    cpu0, wall0, rss0 = process.cpu_times(), time.monotonic(), process.memory_info().rss
+    frames0 = engine.video.frames_received
+    await asyncio.sleep(seconds)
+    cpu1, wall1, rss1 = process.cpu_times(), time.monotonic(), process.memory_info().rss
+    busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    print(json.dumps({
+        "role": role,
+        "cpu_core_pct": round(100 * busy / (wall1 - wall0), 1),
+        "rss_growth_mb": round((rss1 - rss0) / 2**20, 1),
+        "rss_mb": round(rss1 / 2**20, 1),
+        "fps_in": round((engine.video.frames_received - frames0) / (wall1 - wall0), 1),
+    }), flush=True)  # fmt: skip
+    await engine.close()
+    engine.media.stop()
+    await signaling.close()
+
+
+def measure_cpu(seconds: float, warmup: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        added = subprocess.run(
+            [sys.executable, "-m", "companion", "server", "add-therapist", "bench", "--data-dir", str(data)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        secret = added.stdout.strip().split()[-1]
+        server = subprocess.Popen(
+            [sys.executable, "-m", "companion", "server", "--port", "0", "--data-dir", str(data)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert server.stdout is not None
+            url = server.stdout.readline().split(" on ")[1].split()[0]
+            me = [sys.executable, __file__, "--side"]
+            timing = ["--seconds", str(seconds), "--warmup", str(warmup)]
+            therapist = subprocess.Popen([*me, "therapist", url, f"bench:{secret}", *timing],
+                                         stdout=subprocess.PIPE, text=True)  # fmt: skip
+            assert therapist.stdout is not None
+            invite = json.loads(therapist.stdout.readline())["invite"]
+            patient = subprocess.Popen(
+                [*me, "patient", url, invite, *timing], stdout=subprocess.PIPE, text=True
+            )
+            results = []
+            for proc in (patient, therapist):
+                out, _ = proc.communicate(timeout=seconds + warmup + 60)
+                results.append(json.loads(out.strip().splitlines()[-1]))
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print("sides:", results, file=sys.stderr)
+    return {
+        "cpu_core_pct_per_side": max(r["cpu_core_pct"] for r in results),
+        "rss_growth_mb": max(r["rss_growth_mb"] for r in results),
+        "fps_in_min": min(r["fps_in"] for r in results),
+        "cpu_seconds": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--clicks", type=int, default=30)
+    parser.add_argument("--cpu-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--soak", action="store_true", help="measure CPU and memory over a 10-minute call"
+    )
+    parser.add_argument("--side", nargs=3, metavar=("ROLE", "URL", "TOKEN"), help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=60.0, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=float, default=10.0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side:
+        asyncio.run(run_side(*args.side, seconds=args.seconds, warmup=args.warmup))
+        return
+    result: dict[str, Any] = {}
+    result.update(asyncio.run(measure_setup_and_latency(args.calls, args.clicks)))
+    result.update(measure_cpu(600.0 if args.soak else args.cpu_seconds, 20.0))
+    result["soak"] = args.soak
+    print(
+        f"setup p95 {result['setup_p95_s']} s, mouth-to-ear p95 {result['mouth_to_ear_p95_ms']} ms, "
+        f"CPU {result['cpu_core_pct_per_side']} % per side, RSS growth {result['rss_growth_mb']} MB"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
