@@ -89,7 +89,6 @@ class CallEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pc_tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Any] = []
-        self._video_track_out: MediaStreamTrack | None = None
         self._governor = VideoGovernor(self.options.governor)
         self._video_allowed = True
         self._closed = False
@@ -177,10 +176,15 @@ class CallEngine:
     def set_mic_muted(self, muted: bool) -> None:
         self.media.mic_muted = muted
 
+    def switch_microphone(self, track: MediaStreamTrack | None) -> None:
+        """Use another microphone mid-call; the call goes on (silent if ``None``)."""
+        self.media.replace_audio(track)
+
+    def switch_camera(self, track: MediaStreamTrack | None) -> None:
+        self.media.replace_video(track)
+
     def set_camera_enabled(self, enabled: bool) -> None:
-        self.media.camera_enabled = enabled and self.media.video is not None
-        if self._pc is not None:
-            self._attach_video(self._pc)
+        self.media.camera_enabled = enabled
 
     # -- negotiation
 
@@ -279,20 +283,12 @@ class CallEngine:
                 pc.addTransceiver(kind, direction="sendrecv")
         for transceiver in pc.getTransceivers():
             transceiver.direction = "sendrecv"
-            if transceiver.kind == "audio":
-                transceiver.sender.replaceTrack(self.media.audio_for_connection())
-        self._attach_video(pc)
-
-    def _attach_video(self, pc: RTCPeerConnection) -> None:
-        track = self.media.video_for_connection() if self._video_allowed else None
-        old, self._video_track_out = self._video_track_out, track
-        for transceiver in pc.getTransceivers():
-            if transceiver.kind == "video":
-                transceiver.sender.replaceTrack(self._video_track_out)
-        if old is not None:
-            # The sender may be inside old.recv() right now; stopping the track under it
-            # would end the sender for good, so let that frame finish first.
-            asyncio.get_running_loop().call_later(1.0, old.stop)
+            track = (
+                self.media.audio_for_connection()
+                if transceiver.kind == "audio"
+                else self.media.video_for_connection(lambda: self._video_allowed)
+            )
+            transceiver.sender.replaceTrack(track)
 
     def _wire_channel(self, channel: RTCDataChannel) -> None:
         self._channel = channel
@@ -345,9 +341,6 @@ class CallEngine:
         for task in list(self._pc_tasks):
             task.cancel()
         await asyncio.gather(*self._pc_tasks, return_exceptions=True)
-        if self._video_track_out is not None:
-            self._video_track_out.stop()
-            self._video_track_out = None
         if pc is not None:
             await pc.close()
 
@@ -374,10 +367,7 @@ class CallEngine:
                     "outgoing video %s to keep speech clear", "resumed" if video_on else "paused"
                 )
                 self._video_allowed = video_on
-                self._attach_video(pc)
-            self.quality = replace(
-                quality, video_sending=video_on and self._video_track_out is not None
-            )
+            self.quality = replace(quality, video_sending=video_on and self.media.sending_video)
             readings += 1
             if readings % self.options.publish_every == 0:
                 self.quality_changed.emit(self.quality)

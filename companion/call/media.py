@@ -1,49 +1,27 @@
-"""Local media for a call: sources that outlive any one peer connection.
+"""Local media for a call: senders that never end, whatever happens to the devices.
 
-aiortc stops a sender's track when its peer connection closes, so every connection gets a
-relay subscription, never the source itself. Mute is a gate in front of the microphone.
+aiortc's RTP sender stops for good when its track ends, and it stops its track when its
+peer connection closes. So each connection sends through *steady* tracks that read the
+current source via a relay: a source that is muted, switched, paused or unplugged turns
+into silence (audio) or no frames (video), and the call goes on; a new source is picked
+up on the next frame without renegotiation.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fractions
 import logging
+from collections.abc import Callable
 
 import av
 import numpy as np
 from aiortc.contrib.media import MediaRelay
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from companion.call.synthetic import AUDIO_RATE, AUDIO_SAMPLES, Paced
 
 _log = logging.getLogger(__name__)
-
-
-class _GatedAudio(MediaStreamTrack):
-    """Passes audio through, or silence of the same shape while muted."""
-
-    kind = "audio"
-
-    def __init__(self, source: MediaStreamTrack, local: LocalMedia) -> None:
-        super().__init__()
-        self._source = source
-        self._local = local
-
-    async def recv(self) -> av.AudioFrame:
-        frame = await self._source.recv()
-        assert isinstance(frame, av.AudioFrame)
-        if not self._local.mic_muted:
-            return frame
-        silent = av.AudioFrame.from_ndarray(
-            np.zeros_like(frame.to_ndarray()), format=frame.format.name, layout=frame.layout.name
-        )
-        silent.sample_rate, silent.pts, silent.time_base = (
-            frame.sample_rate,
-            frame.pts,
-            frame.time_base,
-        )
-        return silent
-
-    def stop(self) -> None:
-        super().stop()
-        self._source.stop()
 
 
 class LocalMedia:
@@ -57,20 +35,138 @@ class LocalMedia:
         self.label = label
         """What the UI can say about the source, e.g. "test pattern" or a device name."""
         self.mic_muted = False
-        self.camera_enabled = video is not None
-        self._relay = MediaRelay()
+        self.camera_enabled = True
+        self.relay = MediaRelay()
 
-    def audio_for_connection(self) -> MediaStreamTrack | None:
-        if self.audio is None:
-            return None
-        return _GatedAudio(self._relay.subscribe(self.audio, buffered=False), self)
+    def audio_for_connection(self) -> MediaStreamTrack:
+        return _SteadyAudio(self)
 
-    def video_for_connection(self) -> MediaStreamTrack | None:
-        if self.video is None or not self.camera_enabled:
-            return None
-        return self._relay.subscribe(self.video, buffered=False)
+    def video_for_connection(self, allowed: Callable[[], bool] = lambda: True) -> MediaStreamTrack:
+        """``allowed``: a further gate (the bandwidth governor)."""
+        return _SteadyVideo(self, allowed)
+
+    def replace_audio(self, track: MediaStreamTrack | None) -> None:
+        """A different microphone (device switch, or falling back after an unplug)."""
+        old, self.audio = self.audio, track
+        if old is not None and old is not track:
+            old.stop()
+
+    def replace_video(self, track: MediaStreamTrack | None) -> None:
+        old, self.video = self.video, track
+        if old is not None and old is not track:
+            old.stop()
+
+    @property
+    def sending_video(self) -> bool:
+        return self.video is not None and self.camera_enabled and self.video.readyState == "live"
 
     def stop(self) -> None:
         for track in (self.audio, self.video):
             if track is not None:
                 track.stop()
+
+
+class _Follower:
+    """Follows ``LocalMedia``'s current source of one kind through the relay."""
+
+    def __init__(self, media: LocalMedia) -> None:
+        self._media = media
+        self._source: MediaStreamTrack | None = None
+        self._proxy: MediaStreamTrack | None = None
+
+    def proxy_for(self, source: MediaStreamTrack | None) -> MediaStreamTrack | None:
+        if source is not self._source:
+            if self._proxy is not None:
+                self._proxy.stop()
+            self._source = source
+            live = source is not None and source.readyState == "live"
+            self._proxy = self._media.relay.subscribe(source, buffered=False) if live else None  # type: ignore[arg-type]
+        return self._proxy
+
+    def source_ended(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+        self._proxy = None
+
+    def close(self) -> None:
+        self.source_ended()
+        self._source = None
+
+
+class _SteadyAudio(MediaStreamTrack):
+    kind = "audio"
+
+    def __init__(self, media: LocalMedia) -> None:
+        super().__init__()
+        self._media = media
+        self._follow = _Follower(media)
+        self._silence_pace = Paced(AUDIO_SAMPLES / AUDIO_RATE)
+        self._pts = 0
+
+    async def recv(self) -> av.AudioFrame:
+        proxy = self._follow.proxy_for(self._media.audio)
+        frame: av.AudioFrame | None = None
+        if proxy is not None:
+            try:
+                received = await proxy.recv()
+                assert isinstance(received, av.AudioFrame)
+                frame = received
+            except MediaStreamError:
+                _log.info("microphone ended; sending silence until another is chosen")
+                self._follow.source_ended()
+        if frame is None:
+            await self._silence_pace.tick()
+            return self._silence(AUDIO_SAMPLES)
+        self._silence_pace.restart()
+        if self._media.mic_muted:
+            return self._silence(frame.samples, frame.sample_rate)
+        frame.pts, frame.time_base = self._pts, fractions.Fraction(1, frame.sample_rate)
+        self._pts += frame.samples
+        return frame
+
+    def _silence(self, samples: int, rate: int = AUDIO_RATE) -> av.AudioFrame:
+        frame = av.AudioFrame.from_ndarray(
+            np.zeros((1, samples), np.int16), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.time_base = rate, fractions.Fraction(1, rate)
+        frame.pts = self._pts
+        self._pts += samples
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._follow.close()
+
+
+class _SteadyVideo(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self, media: LocalMedia, allowed: Callable[[], bool]) -> None:
+        super().__init__()
+        self._media = media
+        self._allowed = allowed
+        self._follow = _Follower(media)
+
+    async def recv(self) -> av.VideoFrame:
+        while self.readyState == "live":
+            if not (self._media.camera_enabled and self._allowed()):
+                self._follow.close()  # camera off: stop pulling frames at all
+                await asyncio.sleep(0.05)
+                continue
+            proxy = self._follow.proxy_for(self._media.video)
+            if proxy is None:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                frame = await proxy.recv()
+            except MediaStreamError:
+                _log.info("camera ended; the call goes on without video")
+                self._follow.source_ended()
+                continue
+            assert isinstance(frame, av.VideoFrame)
+            return frame
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._follow.close()

@@ -13,7 +13,7 @@ import time
 
 import av
 import numpy as np
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 AUDIO_RATE = 48_000
 AUDIO_PTIME = 0.020
@@ -35,8 +35,8 @@ _SEGMENTS = [
 ]
 
 
-class _Paced:
-    """Shared pacing: frames come out at real time from the first ``recv``."""
+class Paced:
+    """Frames come out at real time from the first ``tick`` (or the last ``restart``)."""
 
     def __init__(self, period_s: float) -> None:
         self._period = period_s
@@ -52,6 +52,10 @@ class _Paced:
             if wait > 0:
                 await asyncio.sleep(wait)
         return self._count
+
+    def restart(self) -> None:
+        self._start = None
+        self._count = 0
 
 
 class TestPatternTrack(MediaStreamTrack):
@@ -74,7 +78,7 @@ class TestPatternTrack(MediaStreamTrack):
         """Grain like a real webcam's, so the encoder works as hard as with a camera."""
         self._rng = np.random.default_rng(7)
         """The (U, V) chroma of every pixel: how a receiver recognises the sender."""
-        self._pace = _Paced(1.0 / fps)
+        self._pace = Paced(1.0 / fps)
         self._base = np.tile(
             np.linspace(40, 110, width, dtype=np.uint8), (height, 1)
         )  # a soft gradient, never glaring
@@ -87,6 +91,8 @@ class TestPatternTrack(MediaStreamTrack):
         self._started = time.monotonic()
 
     async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
         count = await self._pace.tick()
         y = self._frame[: self.height]
         np.copyto(y, self._base)
@@ -138,7 +144,7 @@ class ToneTrack(MediaStreamTrack):
         self.amplitude = 10 ** (level_dbfs / 20)
         self.speech_like = speech_like
         self.muted = False
-        self._pace = _Paced(AUDIO_PTIME)
+        self._pace = Paced(AUDIO_PTIME)
         self._phase = 0.0
         self._sample = 0
         self._click_pending = False
@@ -150,6 +156,8 @@ class ToneTrack(MediaStreamTrack):
         self._click_pending = True
 
     async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
         count = await self._pace.tick()
         t = (self._sample + np.arange(AUDIO_SAMPLES)) / AUDIO_RATE
         if self.muted:

@@ -1,0 +1,92 @@
+"""Real microphone input through PortAudio, device switches and unplugs during a call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from companion.call.synthetic import ToneTrack
+from tests.call.conftest import CallPair, wait_until
+
+
+def _pitch(samples: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / 48_000)[int(np.argmax(spectrum))])
+
+
+def test_microphone_reads_real_portaudio_capture(tmp_path: Path) -> None:
+    """ALSA's file plugin plays a recorded 523 Hz tone into PortAudio's capture side."""
+    t = np.arange(48_000 * 3) / 48_000
+    (np.sin(2 * np.pi * 523 * t) * 0.3 * 32767).astype("<i2").tofile(tmp_path / "in.raw")
+    (tmp_path / ".asoundrc").write_text(
+        "pcm.!default {\n type asym\n"
+        f' playback.pcm {{ type file; slave.pcm "null"; file "{tmp_path}/out.raw"; format "raw" }}\n'
+        f' capture.pcm {{ type file; slave.pcm "nullin"; file "/dev/null"; infile "{tmp_path}/in.raw"; format "raw" }}\n'
+        "}\npcm.nullin { type null }\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.call.mic_probe"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    assert abs(probe["hz"] - 523) < 5
+    assert "default" in probe["devices"]
+    assert probe["pts"] == [0, 960, 1920]
+
+
+async def test_switching_and_losing_the_microphone_mid_call(call_pair: CallPair) -> None:
+    patient, therapist = call_pair.patient, call_pair.therapist
+    await wait_until(lambda: therapist.engine.state == "connected")
+    await asyncio.sleep(1.0)
+    therapist.voice.take()
+    await asyncio.sleep(0.8)
+    assert abs(_pitch(therapist.voice.take()[-19_200:]) - 440) < 10
+
+    # Switch to another microphone: the therapist hears it, no renegotiation.
+    pc_id = patient.engine._pc_id
+    patient.engine.switch_microphone(ToneTrack(550.0))
+    await asyncio.sleep(0.6)
+    therapist.voice.take()
+    await asyncio.sleep(0.8)
+    assert abs(_pitch(therapist.voice.take()[-19_200:]) - 550) < 10
+
+    # The microphone vanishes (unplugged): silence, but the call and its audio stream go on.
+    assert patient.engine.media.audio is not None
+    patient.engine.media.audio.stop()
+    await asyncio.sleep(0.6)
+    therapist.voice.take()
+    await asyncio.sleep(0.8)
+    gap = therapist.voice.take()
+    assert len(gap) > 30_000 and float(np.abs(gap).max()) < 1e-3
+
+    # Falling back to another device brings the voice back on the same connection.
+    patient.engine.switch_microphone(ToneTrack(660.0))
+    await asyncio.sleep(0.6)
+    therapist.voice.take()
+    await asyncio.sleep(0.8)
+    assert abs(_pitch(therapist.voice.take()[-19_200:]) - 660) < 10
+    assert patient.engine._pc_id == pc_id
+    assert patient.engine.state == "connected"
+
+
+async def test_camera_unplug_and_replug_mid_call(call_pair: CallPair) -> None:
+    from companion.call.synthetic import TestPatternTrack
+
+    patient, therapist = call_pair.patient, call_pair.therapist
+    await wait_until(lambda: therapist.engine.video.frames_received > 5)
+    assert patient.engine.media.video is not None
+    patient.engine.media.video.stop()  # unplugged
+    await asyncio.sleep(0.5)
+    before = therapist.engine.video.frames_received
+    await asyncio.sleep(1.0)
+    assert therapist.engine.video.frames_received - before <= 1
+    patient.engine.switch_camera(TestPatternTrack(320, 240, 15))
+    await wait_until(lambda: therapist.engine.video.frames_received > before + 5)
+    assert patient.engine.state == "connected"
