@@ -1,0 +1,84 @@
+"""LinkMonitor with a fake clock: thresholds, hysteresis, no flapping under loss."""
+
+from __future__ import annotations
+
+import random
+
+from companion.monitor.link import LinkMonitor, MonitorOptions
+from companion.protocol.messages import LinkStateName
+
+
+def run(monitor: LinkMonitor, start: float, seconds: float, beat: bool, lose: float = 0.0,
+        seed: int = 1, media: bool = False) -> list[tuple[float, LinkStateName]]:  # fmt: skip
+    """Simulate ``seconds`` at 10 ms steps: heartbeats every 250 ms, and with ``media`` an
+    audio frame every 20 ms; each lost with probability ``lose``."""
+    rng = random.Random(seed)
+    changes = []
+    steps = int(seconds * 100)
+    seq = int(start * 4)
+    for i in range(1, steps + 1):
+        now = start + i / 100
+        if beat and i % 25 == 0:
+            seq += 1
+            if rng.random() >= lose:
+                monitor.heartbeat(now, seq)
+        if beat and media and i % 2 == 0 and rng.random() >= lose:
+            monitor.evidence(now)
+        if i % 10 == 0 and (state := monitor.tick(now)) is not None:
+            changes.append((round(now, 2), state))
+    return changes
+
+
+def test_a_steady_link_becomes_connected_and_stays() -> None:
+    monitor = LinkMonitor(0.0)
+    changes = run(monitor, 0.0, 10.0, beat=True)
+    assert [s for _, s in changes] == ["connected"]
+
+
+def test_a_cut_goes_interrupted_then_lost_within_two_seconds() -> None:
+    monitor = LinkMonitor(0.0)
+    run(monitor, 0.0, 3.0, beat=True)
+    changes = run(monitor, 3.0, 3.0, beat=False)
+    assert [s for _, s in changes] == ["interrupted", "lost"]
+    lost_at = dict((s, t) for t, s in changes)["lost"]
+    assert lost_at - 3.0 <= 2.0
+
+
+def test_a_short_blip_never_reaches_lost() -> None:
+    monitor = LinkMonitor(0.0)
+    run(monitor, 0.0, 3.0, beat=True)
+    changes = run(monitor, 3.0, 1.1, beat=False) + run(monitor, 4.1, 8.0, beat=True)
+    states = [s for _, s in changes]
+    assert states[0] == "interrupted" and "lost" not in states
+    assert states[-1] == "connected"
+
+
+def test_recovery_goes_through_recovering() -> None:
+    monitor = LinkMonitor(0.0)
+    run(monitor, 0.0, 3.0, beat=True)
+    run(monitor, 3.0, 5.0, beat=False)
+    changes = run(monitor, 8.0, 3.0, beat=True)
+    assert [s for _, s in changes] == ["recovering", "connected"]
+
+
+def test_ten_percent_loss_for_ten_minutes_does_not_flap() -> None:
+    monitor = LinkMonitor(0.0)
+    changes = run(monitor, 0.0, 600.0, beat=True, lose=0.10, seed=7, media=True)
+    assert {s for _, s in changes} <= {"connected", "degraded"}
+    assert len(changes) <= 3
+
+
+def test_heartbeats_alone_at_ten_percent_loss_never_say_lost() -> None:
+    for seed in range(5):
+        changes = run(LinkMonitor(0.0), 0.0, 600.0, beat=True, lose=0.10, seed=seed)
+        assert "lost" not in {s for _, s in changes}
+
+
+def test_heavy_loss_is_degraded_not_lost_and_settles_back() -> None:
+    monitor = LinkMonitor(0.0, MonitorOptions())
+    run(monitor, 0.0, 3.0, beat=True)
+    heavy = run(monitor, 3.0, 20.0, beat=True, lose=0.45, seed=3)
+    assert "degraded" in [s for _, s in heavy]
+    assert "lost" not in [s for _, s in heavy]
+    calm = run(monitor, 23.0, 15.0, beat=True)
+    assert calm[-1][1] == "connected"
