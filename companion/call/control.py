@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from companion.protocol.messages import EventBody, EventId
 
 CONTROL_CHANNEL_LABEL = "control"
+HEARTBEAT_CHANNEL_LABEL = "heartbeat"
+"""Unordered and never retransmitted: a late heartbeat is worthless, and a retransmission
+would hold back the fresh ones behind it (head-of-line blocking on a lossy link)."""
 
 
 class _Msg(BaseModel):

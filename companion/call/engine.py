@@ -25,7 +25,14 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from pydantic import ValidationError
 
-from companion.call.control import CONTROL_CHANNEL_LABEL, CONTROL_MESSAGE, ControlMessage
+from companion.call.control import (
+    CONTROL_CHANNEL_LABEL,
+    CONTROL_MESSAGE,
+    HEARTBEAT_CHANNEL_LABEL,
+    ControlMessage,
+    Heartbeat,
+    HeartbeatEcho,
+)
 from companion.call.governor import GovernorOptions, VideoGovernor
 from companion.call.media import LocalMedia
 from companion.call.quality import CallQuality, QualityMeter
@@ -75,6 +82,9 @@ class CallEngine:
         self.state: CallState = "waiting"
         self.state_changed: Signal[[CallState]] = Signal()
         self.control_received: Signal[[ControlMessage]] = Signal()
+        self.heartbeat_received: Signal[[Heartbeat | HeartbeatEcho]] = Signal()
+        self.media_received: Signal[[]] = Signal()
+        """A remote audio frame arrived (50 a second while the link lives)."""
         self.quality_changed: Signal[[CallQuality]] = Signal()
         self.video = VideoSink()
         self.quality: CallQuality | None = None
@@ -83,6 +93,7 @@ class CallEngine:
         self._pc_id: str | None = None
         self._peer_member: str | None = None
         self._channel: RTCDataChannel | None = None
+        self._heartbeat_channel: RTCDataChannel | None = None
         self._generation = 0
         self._meter = QualityMeter()
         self._work: asyncio.Queue[Coroutine[Any, Any, None]] = asyncio.Queue()
@@ -172,6 +183,18 @@ class CallEngine:
             return False
         channel.send(message.model_dump_json())
         return True
+
+    def send_heartbeat(self, message: Heartbeat | HeartbeatEcho) -> bool:
+        channel = self._heartbeat_channel
+        if channel is None or channel.readyState != "open":
+            return False
+        channel.send(message.model_dump_json())
+        return True
+
+    @property
+    def connection_state(self) -> str:
+        """aiortc's view: new, connecting, connected, failed or closed ("none" without one)."""
+        return self._pc.connectionState if self._pc is not None else "none"
 
     def set_mic_muted(self, muted: bool) -> None:
         self.media.mic_muted = muted
@@ -265,13 +288,15 @@ class CallEngine:
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "audio":
-                self._spawn(consume_audio(track, self.voice), self._pc_tasks)
+                self._spawn(
+                    consume_audio(track, self.voice, self.media_received.emit), self._pc_tasks
+                )
             else:
                 self._spawn(self.video.consume(track), self._pc_tasks)
 
         @pc.on("datachannel")
         def on_datachannel(channel: RTCDataChannel) -> None:
-            if channel.label == CONTROL_CHANNEL_LABEL:
+            if channel.label in (CONTROL_CHANNEL_LABEL, HEARTBEAT_CHANNEL_LABEL):
                 self._wire_channel(channel)
 
         return pc
@@ -291,7 +316,10 @@ class CallEngine:
             transceiver.sender.replaceTrack(track)
 
     def _wire_channel(self, channel: RTCDataChannel) -> None:
-        self._channel = channel
+        if channel.label == HEARTBEAT_CHANNEL_LABEL:
+            self._heartbeat_channel = channel
+        else:
+            self._channel = channel
 
         @channel.on("message")
         def on_message(raw: str | bytes) -> None:
@@ -300,7 +328,10 @@ class CallEngine:
             except ValidationError:
                 _log.warning("ignored a control message that does not fit the protocol")
                 return
-            self.control_received.emit(message)
+            if isinstance(message, Heartbeat | HeartbeatEcho):
+                self.heartbeat_received.emit(message)
+            else:
+                self.control_received.emit(message)
 
     async def _offer(self) -> None:
         peer = self._online_peer()
@@ -310,6 +341,9 @@ class CallEngine:
         pc_id = f"{self._generation}-{secrets.token_urlsafe(6)}"
         pc = await self._new_pc(pc_id, peer)
         self._wire_channel(pc.createDataChannel(CONTROL_CHANNEL_LABEL, ordered=True))
+        self._wire_channel(
+            pc.createDataChannel(HEARTBEAT_CHANNEL_LABEL, ordered=False, maxRetransmits=0)
+        )
         self._attach_media(pc)
         await pc.setLocalDescription(await pc.createOffer())  # gathers candidates (no trickle)
         if pc is self._pc:
@@ -337,7 +371,7 @@ class CallEngine:
         await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
     async def _close_pc(self) -> None:
-        pc, self._pc, self._channel = self._pc, None, None
+        pc, self._pc, self._channel, self._heartbeat_channel = self._pc, None, None, None
         for task in list(self._pc_tasks):
             task.cancel()
         await asyncio.gather(*self._pc_tasks, return_exceptions=True)

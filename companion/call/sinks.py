@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import av
@@ -24,12 +25,18 @@ class VoiceOutput(Protocol):
         """Mono float32 samples in [-1, 1]; must not block."""
 
 
-async def consume_audio(track: MediaStreamTrack, output: VoiceOutput | None) -> None:
-    """Read every remote audio frame; hand it to the audio engine as mono float32."""
+async def consume_audio(
+    track: MediaStreamTrack, output: VoiceOutput | None, on_frame: Callable[[], None]
+) -> None:
+    """Read every remote audio frame; hand it to the audio engine as mono float32.
+
+    ``on_frame`` is told of each frame: a stream of them is proof the link is alive.
+    """
     with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
         while True:
             frame = await track.recv()
             assert isinstance(frame, av.AudioFrame)
+            on_frame()
             if output is None:
                 continue
             pcm = frame.to_ndarray()

@@ -17,6 +17,7 @@ import numpy as np
 from companion.call.engine import CallEngine
 from companion.call.media import LocalMedia
 from companion.call.synthetic import TestPatternTrack, ToneTrack
+from companion.monitor.watch import LinkWatch
 from companion.signaling.client import SignalingClient
 from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CollectingVoice
 
@@ -49,6 +50,10 @@ async def main(args: argparse.Namespace) -> int:
     frames: list[np.ndarray] = []
     engine.video.frame_ready.connect(frames.append)
     await engine.start()
+    watch = LinkWatch(engine, signaling)
+    watch.state_changed.connect(lambda s: report(event="link", state=s))
+    signaling.state_changed.connect(lambda s: report(event="signaling", state=s))
+    await watch.start()
     deadline = time.monotonic() + args.seconds
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
@@ -70,6 +75,7 @@ async def main(args: argparse.Namespace) -> int:
                    v_out=round(q.video_kbps_out), fps=round(q.video_fps_in, 1),
                    a_loss_out=q.audio_loss_out_pct, video_sending=q.video_sending)  # fmt: skip
             frames.clear()
+    await watch.close()
     await engine.close()
     media.stop()
     await signaling.close()
@@ -77,6 +83,9 @@ async def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     parser = argparse.ArgumentParser()
     parser.add_argument("role", choices=["patient", "therapist"])
     parser.add_argument("url")

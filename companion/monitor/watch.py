@@ -1,0 +1,140 @@
+"""``LinkWatch``: runs a ``LinkMonitor`` over a live ``CallEngine`` and heals the link.
+
+It sends a heartbeat every 250 ms on the call's unreliable heartbeat channel, echoes the
+other side's (for a round-trip time), counts every decoded remote audio frame as proof of
+life, and re-evaluates the state every 100 ms. Each change is published on the session's
+timeline (``link.state``). When the link is lost and signaling works again, it asks the
+call engine for a fresh peer connection, with backoff (first try at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from companion.call.control import Heartbeat, HeartbeatEcho
+from companion.call.engine import CallEngine
+from companion.events import Signal
+from companion.monitor.link import LinkMonitor, MonitorOptions
+from companion.protocol.messages import LinkState, LinkStateName
+from companion.signaling.client import SignalingClient
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    monitor: MonitorOptions = field(default_factory=MonitorOptions)
+    tick_s: float = 0.1
+    restart_after_online_s: float = 0.5
+    """Once signaling is back, how long the old connection gets to recover by itself."""
+    restart_while_online_s: float = 5.0
+    """Lost this long while signaling never dropped: media alone is blocked; start afresh."""
+    restart_backoff_s: tuple[float, ...] = (0.0, 2.0, 4.0, 8.0)
+    """Waits between fresh-connection attempts while the link stays lost."""
+
+
+class LinkWatch:
+    def __init__(
+        self,
+        engine: CallEngine,
+        signaling: SignalingClient,
+        options: WatchOptions | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.engine = engine
+        self.signaling = signaling
+        self.options = options or WatchOptions()
+        self._clock = clock
+        self.monitor = LinkMonitor(clock(), self.options.monitor)
+        self.state_changed: Signal[[LinkStateName]] = Signal()
+        self.rtt_ms: float | None = None
+        self._seq = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._online_since: float | None = None
+        self._restarts = 0
+        self._next_restart_at = 0.0
+
+    @property
+    def state(self) -> LinkStateName:
+        return self.monitor.state
+
+    async def start(self) -> None:
+        self._unsubscribe = [
+            self.engine.heartbeat_received.connect(self._on_heartbeat),
+            self.engine.media_received.connect(lambda: self.monitor.evidence(self._clock())),
+            self.signaling.state_changed.connect(self._on_signaling),
+        ]
+        if self.signaling.state == "online":
+            self._online_since = self._clock()
+        for loop in (self._beat_loop(), self._tick_loop()):
+            task = asyncio.create_task(loop)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _on_heartbeat(self, message: Heartbeat | HeartbeatEcho) -> None:
+        now = self._clock()
+        if isinstance(message, Heartbeat):
+            self.monitor.heartbeat(now, message.seq)
+            self.engine.send_heartbeat(
+                HeartbeatEcho(type="hb_echo", seq=message.seq, sent_ms=message.sent_ms)
+            )
+        else:
+            self.monitor.evidence(now)
+            self.rtt_ms = now * 1000 - message.sent_ms
+
+    def _on_signaling(self, state: str) -> None:
+        self._online_since = self._clock() if state == "online" else None
+
+    async def _beat_loop(self) -> None:
+        while True:
+            self._seq += 1
+            self.engine.send_heartbeat(
+                Heartbeat(type="hb", seq=self._seq, sent_ms=self._clock() * 1000)
+            )
+            await asyncio.sleep(self.options.monitor.heartbeat_interval_s)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.options.tick_s)
+            now = self._clock()
+            changed = self.monitor.tick(now)
+            if changed is not None:
+                _log.info("link %s", changed)
+                self.state_changed.emit(changed)
+                if changed in ("connected", "recovering"):
+                    self._restarts = 0
+                await self.signaling.send_event(LinkState(kind="link.state", state=changed))
+            if self.monitor.state == "lost":
+                await self._maybe_restart(now)
+
+    async def _maybe_restart(self, now: float) -> None:
+        """Keep the old connection while it may come back by itself (a cut heals in place);
+        start afresh when it is dead, or when signaling proves the network works again."""
+        online_since = self._online_since
+        if self.signaling.state != "online" or online_since is None or now < self._next_restart_at:
+            return
+        o = self.options
+        lost_at = self.monitor.changed_at
+        back_after_loss = online_since > lost_at and now - online_since >= o.restart_after_online_s
+        media_only = now - lost_at >= o.restart_while_online_s
+        dead_pc = self.engine.connection_state in ("failed", "closed", "none")
+        if not (back_after_loss or media_only or dead_pc):
+            return
+        backoff = o.restart_backoff_s
+        self._next_restart_at = now + backoff[min(self._restarts + 1, len(backoff) - 1)]
+        self._restarts += 1
+        _log.info("link lost: fresh peer connection (attempt %d)", self._restarts)
+        await self.engine.restart()
