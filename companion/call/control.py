@@ -28,6 +28,8 @@ class Heartbeat(_Msg):
     seq: Annotated[int, Field(ge=0)]
     sent_ms: float
     """The sender's monotonic clock in ms; echoed back for a round-trip time."""
+    acked: Annotated[int, Field(ge=0)] = 0
+    """The highest heartbeat ``seq`` the sender has received from us: proof our way out works."""
 
 
 class HeartbeatEcho(_Msg):

@@ -2,7 +2,9 @@
 
 Sans-I/O: feed it heartbeats (sequence numbered, every 250 ms each way) and other proof of
 life (decoded remote audio frames), call ``tick(now)`` often (every 100 ms), and it says
-when the state changes. Thresholds with hysteresis keep a lossy but living link from
+when the state changes. A link must live *both ways*: the other side's heartbeats and media
+prove the way in; their acknowledgement of ours (and the echoes) prove the way out. A link
+that only carries one way is as bad as none — the therapist would not hear the patient. Thresholds with hysteresis keep a lossy but living link from
 flapping: a 10 % lossy link still proves itself alive dozens of times a second.
 
     connected --(loss high)--> degraded --(loss low again)--> connected
@@ -42,20 +44,41 @@ class LinkMonitor:
         self.options = options or MonitorOptions()
         self.state: LinkStateName = "recovering"
         self.changed_at = now
-        self._last_evidence = now
+        self._last_in = now
+        self._last_out = now
+        self._acked = 0
         self._steady_since: float | None = now
         self._beats: deque[tuple[float, int]] = deque()  # (arrival time, seq)
 
     # -- evidence
 
-    def evidence(self, now: float) -> None:
-        """Proof of life that is not a heartbeat (a decoded remote audio frame, say)."""
-        if now - self._last_evidence > self.options.steady_gap_s:
-            self._steady_since = now
-        self._last_evidence = max(self._last_evidence, now)
+    @property
+    def _last_evidence(self) -> float:
+        return min(self._last_in, self._last_out)
 
-    def heartbeat(self, now: float, seq: int) -> None:
-        self.evidence(now)
+    def _note(self, now: float, inbound: bool) -> None:
+        before = self._last_evidence
+        if inbound:
+            self._last_in = max(self._last_in, now)
+        else:
+            self._last_out = max(self._last_out, now)
+        if now - before > self.options.steady_gap_s and self._last_evidence > before:
+            self._steady_since = now
+
+    def evidence(self, now: float) -> None:
+        """Proof the way *in* works that is not a heartbeat (a decoded remote audio frame)."""
+        self._note(now, inbound=True)
+
+    def echo(self, now: float) -> None:
+        """Our heartbeat came back: the way *out* works."""
+        self._note(now, inbound=False)
+
+    def heartbeat(self, now: float, seq: int, acked: int = 0) -> None:
+        """The other side's heartbeat ``seq``, saying it has ours up to ``acked``."""
+        self._note(now, inbound=True)
+        if acked > self._acked:
+            self._acked = acked
+            self._note(now, inbound=False)
         self._beats.append((now, seq))
 
     def heartbeat_loss(self, now: float) -> float:

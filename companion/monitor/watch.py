@@ -54,6 +54,7 @@ class LinkWatch:
         self.state_changed: Signal[[LinkStateName]] = Signal()
         self.rtt_ms: float | None = None
         self._seq = 0
+        self._their_seq = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
         self._online_since: float | None = None
@@ -87,12 +88,13 @@ class LinkWatch:
     def _on_heartbeat(self, message: Heartbeat | HeartbeatEcho) -> None:
         now = self._clock()
         if isinstance(message, Heartbeat):
-            self.monitor.heartbeat(now, message.seq)
+            self._their_seq = max(self._their_seq, message.seq)
+            self.monitor.heartbeat(now, message.seq, message.acked)
             self.engine.send_heartbeat(
                 HeartbeatEcho(type="hb_echo", seq=message.seq, sent_ms=message.sent_ms)
             )
         else:
-            self.monitor.evidence(now)
+            self.monitor.echo(now)
             self.rtt_ms = now * 1000 - message.sent_ms
 
     def _on_signaling(self, state: str) -> None:
@@ -102,7 +104,9 @@ class LinkWatch:
         while True:
             self._seq += 1
             self.engine.send_heartbeat(
-                Heartbeat(type="hb", seq=self._seq, sent_ms=self._clock() * 1000)
+                Heartbeat(
+                    type="hb", seq=self._seq, sent_ms=self._clock() * 1000, acked=self._their_seq
+                )
             )
             await asyncio.sleep(self.options.monitor.heartbeat_interval_s)
 

