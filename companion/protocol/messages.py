@@ -107,18 +107,42 @@ class LinkState(_Msg):
     peer: Id | None = None
 
 
+AlertReason = Literal[
+    "link_lost", "help", "checkin_unanswered", "vitals_out_of_range", "go_to_patient"
+]
+
+
 class AlertRaised(_Msg):
+    """Someone must be told. ``for_roles`` are the people whose apps sound it."""
+
     kind: Literal["alert.raised"]
     alert_id: Id
-    reason: Literal[
-        "link_lost", "help", "checkin_unanswered", "vitals_out_of_range", "go_to_patient"
-    ]
+    reason: AlertReason
     urgent: bool = False
+    for_roles: list[Role] = ["therapist", "support"]
 
 
 class AlertAck(_Msg):
+    """A person acknowledged the alert; every app stops sounding it."""
+
     kind: Literal["alert.ack"]
     alert_id: Id
+
+
+class AlertResolved(_Msg):
+    """The condition cleared by itself (the link came back); every app stops sounding it."""
+
+    kind: Literal["alert.resolved"]
+    alert_id: Id
+
+
+class LadderConfig(_Msg):
+    """The therapist's timings for this session's safety ladder (clamped to safe bounds)."""
+
+    kind: Literal["ladder.config"]
+    go_to_patient_after_s: Annotated[float, Field(ge=10, le=120)] = 30
+    checkin_answer_s: Annotated[float, Field(ge=20, le=300)] = 60
+    checkin_escalate_s: Annotated[float, Field(ge=10, le=120)] = 30
 
 
 class WithPatient(_Msg):
@@ -157,6 +181,8 @@ EventBody = Annotated[
     | LinkState
     | AlertRaised
     | AlertAck
+    | AlertResolved
+    | LadderConfig
     | WithPatient
     | Vitals
     | SessionEnd
@@ -166,7 +192,9 @@ EventBody = Annotated[
 
 # Which role may send which event kind; member.* are the server's alone.
 EVENT_KINDS_BY_ROLE: dict[Role, frozenset[str]] = {
-    "patient": frozenset({"checkin", "help", "music.status", "link.state", "alert.raised"}),
+    "patient": frozenset(
+        {"checkin", "help", "music.status", "link.state", "alert.raised", "alert.resolved"}
+    ),
     "therapist": frozenset(
         {
             "checkin.request",
@@ -176,10 +204,14 @@ EVENT_KINDS_BY_ROLE: dict[Role, frozenset[str]] = {
             "link.state",
             "alert.raised",
             "alert.ack",
+            "alert.resolved",
+            "ladder.config",
             "session.end",
         }
     ),
-    "support": frozenset({"with_patient", "vitals", "link.state", "alert.raised", "alert.ack"}),
+    "support": frozenset(
+        {"with_patient", "vitals", "link.state", "alert.raised", "alert.ack", "alert.resolved"}
+    ),
 }
 
 
