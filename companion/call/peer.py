@@ -1,0 +1,356 @@
+"""``PeerLink``: one peer connection to one other member, negotiated through signaling.
+
+The offering side makes every connection; the answering side answers, or asks for a fresh
+one with ``restart``. Every (re)connection is a *fresh* ``RTCPeerConnection`` with its own
+``pc_id`` (aiortc has no ICE restart); signals for another link or an older ``pc_id`` are
+ignored. Negotiation steps run one at a time on a worker so an offer, an answer and a
+restart never interleave. Two data channels ride along: ``control`` (reliable, ordered)
+and ``heartbeat`` (unordered, never retransmitted).
+
+Subclasses add what travels besides data: ``CallEngine`` adds audio and video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from pydantic import ValidationError
+
+from companion.call.control import (
+    CONTROL_CHANNEL_LABEL,
+    CONTROL_MESSAGE,
+    HEARTBEAT_CHANNEL_LABEL,
+    ControlMessage,
+    Heartbeat,
+    HeartbeatEcho,
+)
+from companion.events import Signal
+from companion.protocol.messages import (
+    Hangup,
+    Presence,
+    RelayedSignal,
+    Restart,
+    Role,
+    SessionDescription,
+)
+from companion.signaling.client import SignalingClient
+
+_log = logging.getLogger(__name__)
+
+OFFER_GRACE_S = 1.0
+"""How long an answering side waits for an offer before asking for one."""
+
+LinkPhase = Literal["waiting", "connecting", "connected", "interrupted", "closed"]
+
+
+class PeerLink:
+    link_name = "link"
+    """Prefix of this link's ``pc_id``s, so several links share one signaling session."""
+
+    def __init__(
+        self,
+        signaling: SignalingClient,
+        role: Role,
+        peer_role: Role,
+        offerer: bool,
+        use_ice_servers: bool = True,
+    ) -> None:
+        self.signaling = signaling
+        self.role = role
+        self.peer_role = peer_role
+        self.is_offerer = offerer
+        self.use_ice_servers = use_ice_servers
+        """False keeps a link on the local network: host candidates only."""
+        self.state: LinkPhase = "waiting"
+        self.state_changed: Signal[[LinkPhase]] = Signal()
+        self.control_received: Signal[[ControlMessage]] = Signal()
+        self.heartbeat_received: Signal[[Heartbeat | HeartbeatEcho]] = Signal()
+
+        self._pc: RTCPeerConnection | None = None
+        self._pc_id: str | None = None
+        self._peer_member: str | None = None
+        self._channel: RTCDataChannel | None = None
+        self._heartbeat_channel: RTCDataChannel | None = None
+        self._generation = 0
+        self._work: asyncio.Queue[Coroutine[Any, Any, None]] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._pc_tasks: set[asyncio.Task[Any]] = set()
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._offer_requested = False
+        self._offer_queued = False
+        self._closed = False
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        self._spawn(self._worker(), self._tasks)
+        self._unsubscribe = [
+            self.signaling.signal_received.connect(self._on_signal),
+            self.signaling.presence_changed.connect(self._on_presence),
+        ]
+        joined = self.signaling.joined
+        presence = self.signaling.presence or (
+            Presence(session_id=joined.session_id, members=joined.members) if joined else None
+        )
+        if presence is not None:
+            self._on_presence(presence)
+
+    async def close(self) -> None:
+        """Hang up and release everything; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        await self._close_pc()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._set_state("closed")
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], into: set[asyncio.Task[Any]]) -> None:
+        task = asyncio.create_task(coro)
+        into.add(task)
+        task.add_done_callback(into.discard)
+
+    def _set_state(self, state: LinkPhase) -> None:
+        if state != self.state:
+            _log.info("%s %s -> %s", self.link_name, self.state, state)
+            self.state = state
+            self.state_changed.emit(state)
+
+    async def _worker(self) -> None:
+        while True:
+            step = await self._work.get()
+            try:
+                await step
+            except Exception:
+                _log.exception("%s negotiation step failed", self.link_name)
+
+    # -- what the app asks for
+
+    @property
+    def connection_state(self) -> str:
+        """aiortc's view: new, connecting, connected, failed or closed ("none" without one)."""
+        return self._pc.connectionState if self._pc is not None else "none"
+
+    async def restart(self) -> None:
+        """Make a fresh peer connection (the monitor calls this when the link is lost)."""
+        if self.is_offerer:
+            self._queue_offer(force=True)
+            return
+        peer = self._peer_member or self._online_peer()
+        if peer is not None:
+            restart = self._send_signal(
+                peer, self._pc_id or self._new_pc_id(), Restart(kind="restart")
+            )
+            self._work.put_nowait(restart)
+
+    def send_control(self, message: ControlMessage) -> bool:
+        """Send on the control channel; False when it is not open."""
+        return self._send_on(self._channel, message)
+
+    def send_heartbeat(self, message: Heartbeat | HeartbeatEcho) -> bool:
+        return self._send_on(self._heartbeat_channel, message)
+
+    @staticmethod
+    def _send_on(channel: RTCDataChannel | None, message: ControlMessage) -> bool:
+        if channel is None or channel.readyState != "open":
+            return False
+        channel.send(message.model_dump_json())
+        return True
+
+    # -- hooks for subclasses
+
+    def _prepare(self, pc: RTCPeerConnection) -> None:
+        """Add what travels besides data (called before an offer or an answer)."""
+
+    def _on_remote_track(self, track: MediaStreamTrack) -> None:
+        """A remote track arrived (during ``setRemoteDescription``: register nothing late)."""
+        track.stop()
+
+    async def _released(self) -> None:
+        """The current connection is gone."""
+
+    # -- negotiation
+
+    def _new_pc_id(self) -> str:
+        self._generation += 1
+        return f"{self.link_name}-{self._generation}-{secrets.token_urlsafe(6)}"
+
+    def _mine(self, pc_id: str) -> bool:
+        return pc_id.startswith(f"{self.link_name}-")
+
+    def _online_peer(self) -> str | None:
+        presence = self.signaling.presence
+        joined = self.signaling.joined
+        members = presence.members if presence else (joined.members if joined else [])
+        return next(
+            (m.member_id for m in members if m.role == self.peer_role and m.status == "online"),
+            None,
+        )
+
+    def _on_presence(self, presence: Presence) -> None:
+        peer = self._online_peer()
+        if peer is None or self._closed:
+            return
+        healthy = self._pc is not None and self._pc.connectionState in (
+            "new",
+            "connecting",
+            "connected",
+        )
+        if healthy and self._peer_member == peer:
+            return  # a signaling blip on either side does not disturb a working link
+        if self.is_offerer:
+            self._queue_offer()
+        elif self._pc is None and not self._offer_requested:
+            # This app (re)started. The other side usually offers by itself; if no offer
+            # comes soon, ask for one.
+            self._offer_requested = True
+            asyncio.get_running_loop().call_later(OFFER_GRACE_S, self._request_offer_if_idle)
+
+    def _queue_offer(self, force: bool = False) -> None:
+        """One offer at a time: presence updates arriving together must not each make one."""
+        if self._offer_queued and not force:
+            return
+        self._offer_queued = True
+        self._work.put_nowait(self._offer())
+
+    def _request_offer_if_idle(self) -> None:
+        self._offer_requested = False
+        peer = self._online_peer()
+        if self._pc is None and peer is not None and not self._closed:
+            restart = self._send_signal(peer, self._new_pc_id(), Restart(kind="restart"))
+            self._work.put_nowait(restart)
+
+    def _on_signal(self, message: RelayedSignal) -> None:
+        if not self._mine(message.pc_id):
+            return
+        data = message.data
+        if isinstance(data, SessionDescription) and data.kind == "offer" and not self.is_offerer:
+            self._work.put_nowait(self._answer(message.from_member, message.pc_id, data.sdp))
+        elif isinstance(data, SessionDescription) and data.kind == "answer" and self.is_offerer:
+            self._work.put_nowait(self._accept_answer(message.pc_id, data.sdp))
+        elif isinstance(data, Restart) and self.is_offerer:
+            self._queue_offer(force=True)
+        elif isinstance(data, Hangup) and message.pc_id == self._pc_id:
+            self._work.put_nowait(self._close_pc())
+        else:
+            _log.debug("%s ignored %s signal for pc %s", self.link_name, data.kind, message.pc_id)
+
+    async def _send_signal(self, to: str, pc_id: str, data: Any) -> None:
+        try:
+            await self.signaling.signal(to, pc_id, data)
+        except (ConnectionError, OSError) as exc:
+            _log.info("signal not sent (%s); the monitor will retry", type(exc).__name__)
+
+    def _configuration(self) -> RTCConfiguration:
+        joined = self.signaling.joined
+        servers = joined.ice_servers if (joined and self.use_ice_servers) else []
+        # Always pass a list: with none, aiortc would fall back to a public STUN server.
+        return RTCConfiguration(
+            iceServers=[
+                RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
+                for s in servers
+            ]
+        )
+
+    async def _new_pc(self, pc_id: str, peer: str) -> RTCPeerConnection:
+        await self._close_pc()
+        pc = RTCPeerConnection(self._configuration())
+        self._pc, self._pc_id, self._peer_member = pc, pc_id, peer
+        self._set_state("connecting")
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc is not self._pc:
+                return
+            if pc.connectionState == "connected":
+                self._set_state("connected")
+            elif pc.connectionState in ("failed", "closed"):
+                self._set_state("interrupted")
+
+        pc.on("track", self._on_remote_track)
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: RTCDataChannel) -> None:
+            if channel.label in (CONTROL_CHANNEL_LABEL, HEARTBEAT_CHANNEL_LABEL):
+                self._wire_channel(channel)
+
+        return pc
+
+    def _wire_channel(self, channel: RTCDataChannel) -> None:
+        if channel.label == HEARTBEAT_CHANNEL_LABEL:
+            self._heartbeat_channel = channel
+        else:
+            self._channel = channel
+
+        @channel.on("message")
+        def on_message(raw: str | bytes) -> None:
+            try:
+                message = CONTROL_MESSAGE.validate_json(raw)
+            except ValidationError:
+                _log.warning("%s ignored a message that does not fit the protocol", self.link_name)
+                return
+            if isinstance(message, Heartbeat | HeartbeatEcho):
+                self.heartbeat_received.emit(message)
+            else:
+                self.control_received.emit(message)
+
+    async def _offer(self) -> None:
+        self._offer_queued = False
+        peer = self._online_peer()
+        if peer is None or self._closed:
+            return
+        pc_id = self._new_pc_id()
+        pc = await self._new_pc(pc_id, peer)
+        self._wire_channel(pc.createDataChannel(CONTROL_CHANNEL_LABEL, ordered=True))
+        self._wire_channel(
+            pc.createDataChannel(HEARTBEAT_CHANNEL_LABEL, ordered=False, maxRetransmits=0)
+        )
+        self._prepare(pc)
+        await pc.setLocalDescription(await pc.createOffer())  # gathers candidates (no trickle)
+        if pc is self._pc:
+            offer = SessionDescription(kind="offer", sdp=pc.localDescription.sdp)
+            await self._send_signal(peer, pc_id, offer)
+
+    async def _answer(self, peer: str, pc_id: str, sdp: str) -> None:
+        if self._closed:
+            return
+        pc = await self._new_pc(pc_id, peer)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        self._prepare(pc)
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = SessionDescription(kind="answer", sdp=pc.localDescription.sdp)
+        await self._send_signal(peer, pc_id, answer)
+
+    async def _accept_answer(self, pc_id: str, sdp: str) -> None:
+        if (
+            self._pc is None
+            or pc_id != self._pc_id
+            or self._pc.signalingState != "have-local-offer"
+        ):
+            _log.debug("%s ignored a stale answer for pc %s", self.link_name, pc_id)
+            return
+        await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+
+    async def _close_pc(self) -> None:
+        pc, self._pc, self._channel, self._heartbeat_channel = self._pc, None, None, None
+        for task in list(self._pc_tasks):
+            task.cancel()
+        await asyncio.gather(*self._pc_tasks, return_exceptions=True)
+        if pc is not None:
+            await pc.close()
+            await self._released()

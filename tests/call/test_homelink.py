@@ -1,0 +1,58 @@
+"""The patient's and support person's direct link: data only, host candidates only."""
+
+from __future__ import annotations
+
+import uuid
+
+from companion.call.control import ControlEvent, ControlMessage, Heartbeat, HeartbeatEcho
+from companion.call.homelink import HomeLink
+from companion.protocol.messages import AlertRaised
+from companion.server.app import SignalingServer
+from companion.signaling.client import SignalingClient
+from tests.call.conftest import wait_until
+
+
+async def test_home_link_carries_alerts_and_heartbeats(server: SignalingServer) -> None:
+    _, secret = server.db.add_therapist("dr-home")
+    therapist, patient, support = (SignalingClient(server.ws_url) for _ in range(3))
+    links: list[HomeLink] = []
+    try:
+        await therapist.connect()
+        await therapist.login("dr-home", secret)
+        created = await therapist.create_session()
+        invites = {i.role: i for i in created.invites}
+        await support.connect()
+        await support.join(invite=invites["support"].token)
+        await patient.connect()
+        await patient.join(invite=invites["patient"].token)
+        patient_link, support_link = HomeLink(patient, "patient"), HomeLink(support, "support")
+        links = [patient_link, support_link]
+        for link in links:
+            await link.start()
+        await wait_until(lambda: patient_link.state == "connected" == support_link.state)
+
+        got: list[ControlMessage] = []
+        beats: list[Heartbeat | HeartbeatEcho] = []
+        support_link.control_received.connect(got.append)
+        support_link.heartbeat_received.connect(beats.append)
+        alert = AlertRaised(kind="alert.raised", alert_id="a1", reason="help", urgent=True)
+        event_id = str(uuid.uuid4())
+        assert patient_link.send_control(ControlEvent(type="event", event_id=event_id, event=alert))
+        await wait_until(
+            lambda: patient_link.send_heartbeat(Heartbeat(type="hb", seq=1, sent_ms=0))
+        )
+        await wait_until(lambda: bool(got) and bool(beats))
+        assert isinstance(got[0], ControlEvent) and got[0].event == alert
+
+        # Only host candidates: the link stays inside the home.
+        pc = patient_link._pc
+        assert pc is not None
+        candidates = [
+            line for line in pc.localDescription.sdp.splitlines() if "a=candidate" in line
+        ]
+        assert candidates and all(" typ host" in line for line in candidates)
+    finally:
+        for link in links:
+            await link.close()
+        for client in (therapist, patient, support):
+            await client.close()
