@@ -59,8 +59,6 @@ class CallEngine(PeerLink):
         self.voice = voice
         self.options = options or CallOptions()
         self.quality_changed: Signal[[CallQuality]] = Signal()
-        self.media_received: Signal[[]] = Signal()
-        """A remote audio frame arrived (50 a second while the link lives)."""
         self.video = VideoSink()
         self.quality: CallQuality | None = None
         self._meter = QualityMeter()

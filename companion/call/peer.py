@@ -77,6 +77,8 @@ class PeerLink:
         self.state_changed: Signal[[LinkPhase]] = Signal()
         self.control_received: Signal[[ControlMessage]] = Signal()
         self.heartbeat_received: Signal[[Heartbeat | HeartbeatEcho]] = Signal()
+        self.media_received: Signal[[]] = Signal()
+        """A remote audio frame arrived (50 a second while a call's link lives)."""
 
         self._pc: RTCPeerConnection | None = None
         self._pc_id: str | None = None

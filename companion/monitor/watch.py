@@ -1,10 +1,10 @@
-"""``LinkWatch``: runs a ``LinkMonitor`` over a live ``CallEngine`` and heals the link.
+"""``LinkWatch``: runs a ``LinkMonitor`` over a live ``PeerLink`` and heals the link.
 
 It sends a heartbeat every 250 ms on the call's unreliable heartbeat channel, echoes the
 other side's (for a round-trip time), counts every decoded remote audio frame as proof of
-life, and re-evaluates the state every 100 ms. Each change is published on the session's
-timeline (``link.state``). When the link is lost and signaling works again, it asks the
-call engine for a fresh peer connection, with backoff (first try at once).
+life, and re-evaluates the state every 100 ms; ``state_changed`` tells of each change.
+When the link is lost and signaling works again, it asks the link for a fresh peer
+connection, with backoff (first try at once).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from companion.call.control import Heartbeat, HeartbeatEcho
-from companion.call.engine import CallEngine
+from companion.call.peer import PeerLink
 from companion.events import Signal
 from companion.monitor.link import LinkMonitor, MonitorOptions
-from companion.protocol.messages import LinkState, LinkStateName
+from companion.protocol.messages import LinkStateName
 from companion.signaling.client import SignalingClient
 
 _log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class WatchOptions:
 class LinkWatch:
     def __init__(
         self,
-        engine: CallEngine,
+        engine: PeerLink,
         signaling: SignalingClient,
         options: WatchOptions | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -120,7 +120,6 @@ class LinkWatch:
                 self.state_changed.emit(changed)
                 if changed in ("connected", "recovering"):
                     self._restarts = 0
-                await self.signaling.send_event(LinkState(kind="link.state", state=changed))
             if self.monitor.state == "lost":
                 await self._maybe_restart(now)
 

@@ -1,7 +1,9 @@
-"""One side of a call in its own process (and network namespace), reporting JSON lines.
+"""One app (patient, therapist or support) in its own process and network namespace,
+with its real call, home link and guardian, reporting what it sees as JSON lines.
 
-python -m tests.call.peer_process therapist URL --name dr --secret S --seconds 20
-python -m tests.call.peer_process patient URL --invite TOKEN --seconds 20
+    python -m tests.call.peer_process therapist URL --name dr --secret S --seconds 20
+    python -m tests.call.peer_process patient URL --invite TOKEN --seconds 20
+    python -m tests.call.peer_process support URL --invite TOKEN --seconds 20
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from companion.call.engine import CallEngine
+from companion.call.homelink import HomeLink
 from companion.call.media import LocalMedia
+from companion.call.peer import PeerLink
 from companion.call.synthetic import TestPatternTrack, ToneTrack
-from companion.monitor.watch import LinkWatch
+from companion.monitor.guardian import Guardian
+from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
 from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CollectingVoice
 
@@ -32,28 +38,49 @@ async def main(args: argparse.Namespace) -> int:
     if args.role == "therapist":
         await signaling.login(args.name, args.secret)
         created = await signaling.create_session()
-        report(event="invite", token=created.invites[0].token)
+        invites = {i.role: i.token for i in created.invites}
+        report(event="invite", token=invites["patient"], support=invites["support"])
         await signaling.join(session_id=created.session.session_id)
-        hue, freq = THERAPIST_HUE, 660.0
     else:
         await signaling.join(invite=args.invite)
-        hue, freq = PATIENT_HUE, 440.0
     voice = CollectingVoice()
-    pattern = (
-        TestPatternTrack(640, 480, 30, hue=hue, sensor_noise=True)
-        if args.camera_like
-        else TestPatternTrack(320, 240, 15, hue=hue)
+    engine: CallEngine | None = None
+    if args.role in ("patient", "therapist"):
+        hue, freq = (THERAPIST_HUE, 660.0) if args.role == "therapist" else (PATIENT_HUE, 440.0)
+        pattern = (
+            TestPatternTrack(640, 480, 30, hue=hue, sensor_noise=True)
+            if args.camera_like
+            else TestPatternTrack(320, 240, 15, hue=hue)
+        )
+        engine = CallEngine(signaling, args.role, LocalMedia(ToneTrack(freq), pattern), voice)
+        engine.state_changed.connect(lambda s: report(event="call_state", state=s))
+    home = HomeLink(signaling, args.role) if args.role in ("patient", "support") else None
+    links: list[PeerLink] = [link for link in (engine, home) if link is not None]
+    records = RecordStore.open(Path(args.records)) if args.records else None
+    guardian = Guardian(args.role, signaling, engine, home, records)
+    guardian.alert_shown.connect(
+        lambda a: report(event="alert", reason=a.reason, alert_id=a.alert_id)
     )
-    media = LocalMedia(ToneTrack(freq), pattern, "synthetic")
-    engine = CallEngine(signaling, args.role, media, voice)
-    engine.state_changed.connect(lambda s: report(event="call_state", state=s))
-    frames: list[np.ndarray] = []
-    engine.video.frame_ready.connect(frames.append)
-    await engine.start()
-    watch = LinkWatch(engine, signaling)
-    watch.state_changed.connect(lambda s: report(event="link", state=s))
+    guardian.alert_cleared.connect(
+        lambda alert_id, how: report(event="cleared", alert_id=alert_id, how=how)
+    )
+    guardian.sound.connect(lambda kind: report(event="sound", kind=kind))
+    guardian.patient_line.connect(lambda text: report(event="line", text=text))
+    guardian.event_received.connect(
+        lambda eid, ev, role: report(event="timeline", kind=ev.kind, id=eid, src=role)
+    )
+    if guardian.call_watch is not None:
+        guardian.call_watch.state_changed.connect(lambda s: report(event="link", state=s))
+    if guardian.home_watch is not None:
+        guardian.home_watch.state_changed.connect(lambda s: report(event="home", state=s))
     signaling.state_changed.connect(lambda s: report(event="signaling", state=s))
-    await watch.start()
+    frames: list[np.ndarray] = []
+    if engine is not None:
+        engine.video.frame_ready.connect(frames.append)
+    for link in links:
+        await link.start()
+    await guardian.start()
+    commands = asyncio.create_task(_commands(guardian)) if args.commands else None
     deadline = time.monotonic() + args.seconds
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
@@ -69,17 +96,39 @@ async def main(args: argparse.Namespace) -> int:
         if frames:
             mean = frames[-1].reshape(-1, 3).mean(axis=0)
             report(event="video", frames=len(frames), rgb=[round(float(c), 1) for c in mean])
-        if engine.quality is not None:
+            frames.clear()
+        if engine is not None and engine.quality is not None:
             q = engine.quality
             report(event="quality", rtt=q.rtt_ms, a_loss=q.audio_loss_pct, v_loss=q.video_loss_pct,
                    v_out=round(q.video_kbps_out), fps=round(q.video_fps_in, 1),
                    a_loss_out=q.audio_loss_out_pct, video_sending=q.video_sending)  # fmt: skip
-            frames.clear()
-    await watch.close()
-    await engine.close()
-    media.stop()
+    if commands is not None:
+        commands.cancel()
+    await guardian.close()
+    for link in links:
+        await link.close()
+    if engine is not None:
+        engine.media.stop()
     await signaling.close()
+    if records is not None:
+        records.close()
     return 0
+
+
+async def _commands(guardian: Guardian) -> None:
+    """Lines on stdin drive the app's person: help, ack ID, checkin, request."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := (await reader.readline()).decode().split():
+        if line[0] == "help":
+            await guardian.help_held()
+        elif line[0] == "ack":
+            await guardian.acknowledge(line[1])
+        elif line[0] == "checkin":
+            await guardian.check_in("key")
+        elif line[0] == "request":
+            await guardian.request_checkin()
 
 
 if __name__ == "__main__":
@@ -87,11 +136,13 @@ if __name__ == "__main__":
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     parser = argparse.ArgumentParser()
-    parser.add_argument("role", choices=["patient", "therapist"])
+    parser.add_argument("role", choices=["patient", "therapist", "support"])
     parser.add_argument("url")
     parser.add_argument("--name", default="")
     parser.add_argument("--secret", default="")
     parser.add_argument("--invite", default="")
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--records", default="", help="folder for this app's local record")
+    parser.add_argument("--commands", action="store_true", help="read actions from stdin")
     parser.add_argument("--camera-like", action="store_true", help="640x480 at 30 fps with grain")
     sys.exit(asyncio.run(main(parser.parse_args())))

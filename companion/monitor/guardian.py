@@ -1,0 +1,257 @@
+"""``Guardian``: one app's part of the never-alone promise, wired to the real world.
+
+It runs the role's ``Ladder`` and carries out what it says: alerts and sounds for the UI
+(as Signals), the calm line for the patient, events for the others. Every event goes out
+on every path at once — the signaling server, the call's control channel and the home
+link — with one event id, and incoming copies are merged by that id, so each lands once.
+Everything that happens is written, in order, to the local record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from companion.call.control import ControlEvent, ControlMessage
+from companion.call.peer import PeerLink
+from companion.events import Signal
+from companion.monitor.ladder import (
+    Action,
+    Alert,
+    ClearAlert,
+    Ladder,
+    LadderTimings,
+    PatientLine,
+    Publish,
+    ShowAlert,
+    Sound,
+    SoundKind,
+)
+from companion.monitor.watch import LinkWatch
+from companion.protocol.messages import (
+    CheckIn,
+    CheckInRequest,
+    EventBody,
+    LinkState,
+    LinkStateName,
+    Role,
+    SessionEvent,
+)
+from companion.records import RecordStore
+from companion.signaling.client import SignalingClient
+
+_log = logging.getLogger(__name__)
+
+_SEEN_LIMIT = 4096
+
+
+class Guardian:
+    def __init__(
+        self,
+        role: Role,
+        signaling: SignalingClient,
+        call: PeerLink | None = None,
+        home: PeerLink | None = None,
+        records: RecordStore | None = None,
+        timings: LadderTimings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.role = role
+        self.signaling = signaling
+        self.records = records
+        self.ladder = Ladder(role, timings or LadderTimings())
+        self._clock = clock
+        self.call_watch = LinkWatch(call, signaling, clock=clock) if call is not None else None
+        self.home_watch = LinkWatch(home, signaling, clock=clock) if home is not None else None
+        self._links = [link for link in (call, home) if link is not None]
+        # What the UI shows and plays
+        self.alert_shown: Signal[[Alert]] = Signal()
+        self.alert_cleared: Signal[[str, str]] = Signal()
+        self.sound: Signal[[SoundKind]] = Signal()
+        self.patient_line: Signal[[str]] = Signal()
+        self.event_received: Signal[[str, EventBody, Role | None]] = Signal()
+        """Every timeline event once, whichever path brought it first."""
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
+            asyncio.Queue()
+        )
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    @property
+    def session_id(self) -> str:
+        return self.signaling.joined.session_id if self.signaling.joined else "unjoined"
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        self._unsubscribe.append(self.signaling.event_received.connect(self._on_session_event))
+        for link in self._links:
+            self._unsubscribe.append(
+                link.control_received.connect(
+                    functools.partial(self._on_control, peer_role=link.peer_role)
+                )
+            )
+        if self.call_watch is not None:
+            self._unsubscribe.append(self.call_watch.state_changed.connect(self._on_call_link))
+            await self.call_watch.start()
+        if self.home_watch is not None:
+            self._unsubscribe.append(self.home_watch.state_changed.connect(self._on_home_link))
+            await self.home_watch.start()
+        self._ticker = asyncio.create_task(self._tick_loop())
+        self._writer = asyncio.create_task(self._record_loop())
+
+    async def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        for watch in (self.call_watch, self.home_watch):
+            if watch is not None:
+                await watch.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # The writer drains what is queued, then stops: nothing that happened is dropped.
+        self._record_queue.put_nowait(None)
+        if self._writer is not None:
+            await self._writer
+
+    # -- what this app's person does
+
+    async def help_held(self) -> None:
+        self._record("ui.help", {})
+        await self._carry_out(self.ladder.help_held(self._clock()))
+
+    async def acknowledge(self, alert_id: str) -> None:
+        self._record("ui.ack", {"alert_id": alert_id})
+        await self._carry_out(self.ladder.acknowledge(self._clock(), alert_id))
+
+    async def check_in(self, source: str = "button", request_id: str | None = None) -> str:
+        return await self.publish(CheckIn(kind="checkin", source=source, request_id=request_id))  # type: ignore[arg-type]
+
+    async def request_checkin(self) -> str:
+        request_id = uuid.uuid4().hex[:12]
+        await self.publish(CheckInRequest(kind="checkin.request", request_id=request_id))
+        return request_id
+
+    async def publish(self, event: EventBody) -> str:
+        """Send to everyone on every path; returns the event id."""
+        event_id = str(uuid.uuid4())
+        self._remember(event_id)
+        self._record(event.kind, event.model_dump(mode="json"), event_id, sent=True)
+        direct = ControlEvent(type="event", event_id=event_id, event=event)
+        for link in self._links:
+            link.send_control(direct)
+        await self.signaling.send_event(event, event_id=event_id)
+        # Our own events feed our own ladder too (a check-in answers our own request...).
+        await self._carry_out(self.ladder.received(self._clock(), event, self.role))
+        return event_id
+
+    # -- incoming
+
+    def _remember(self, event_id: str) -> bool:
+        """True the first time an id is seen."""
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = None
+        if len(self._seen) > _SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        return True
+
+    def _on_session_event(self, message: SessionEvent) -> None:
+        self._incoming(message.event_id, message.event, message.from_role, "server")
+
+    def _on_control(self, message: ControlMessage, peer_role: Role) -> None:
+        if isinstance(message, ControlEvent):
+            self._incoming(message.event_id, message.event, peer_role, "direct")
+
+    def _incoming(self, event_id: str, event: EventBody, from_role: Role | None, path: str) -> None:
+        if not self._remember(event_id):
+            return
+        payload = {**event.model_dump(mode="json"), "from": from_role, "path": path}
+        self._record(event.kind, payload, event_id)
+        self.event_received.emit(event_id, event, from_role)
+        actions = self.ladder.received(self._clock(), event, from_role)
+        self._spawn_carry_out(actions)
+
+    def _on_call_link(self, state: LinkStateName) -> None:
+        self._record("link.call", {"state": state})
+        actions = self.ladder.own_link(self._clock(), state)
+        if self.role == "patient":
+            # The support person follows the call link through the patient's reports.
+            actions.append(Publish(LinkState(kind="link.state", state=state)))
+        self._spawn_carry_out(actions)
+
+    def _on_home_link(self, state: LinkStateName) -> None:
+        self._record("link.home", {"state": state})
+        if self.role == "support" and state in ("lost", "connected"):
+            # Nothing heard from the patient's computer over the home network counts like a
+            # lost call: the support person is the one who can walk into the room.
+            report = LinkState(kind="link.state", state=state)
+            self._spawn_carry_out(self.ladder.received(self._clock(), report, "patient"))
+
+    # -- carrying out
+
+    def _spawn_carry_out(self, actions: list[Action]) -> None:
+        if not actions:
+            return
+        task = asyncio.get_running_loop().create_task(self._carry_out(actions))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _carry_out(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, ShowAlert):
+                self._record("ladder.alert", {"alert_id": action.alert.alert_id,
+                                              "reason": action.alert.reason})  # fmt: skip
+                self.alert_shown.emit(action.alert)
+            elif isinstance(action, ClearAlert):
+                self._record("ladder.clear", {"alert_id": action.alert_id, "how": action.how})
+                self.alert_cleared.emit(action.alert_id, action.how)
+            elif isinstance(action, Sound):
+                self._record("ladder.sound", {"sound": action.kind, "alert_id": action.alert_id})
+                self.sound.emit(action.kind)
+            elif isinstance(action, PatientLine):
+                self._record("ladder.line", {})
+                self.patient_line.emit(action.text)
+            elif isinstance(action, Publish):
+                await self.publish(action.event)
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            await self._carry_out(self.ladder.tick(self._clock()))
+
+    # -- the record
+
+    def _record(
+        self, kind: str, payload: dict[str, Any], event_id: str | None = None, sent: bool = False
+    ) -> None:
+        if self.records is not None:
+            payload = (
+                {**payload, "role": self.role, "sent": sent}
+                if sent
+                else {**payload, "role": self.role}
+            )
+            self._record_queue.put_nowait((kind, payload, event_id))
+
+    async def _record_loop(self) -> None:
+        # One writer, in order; the disk wait happens off the event loop.
+        while (item := await self._record_queue.get()) is not None:
+            if self.records is None:
+                continue
+            kind, payload, event_id = item
+            try:
+                await asyncio.to_thread(
+                    self.records.events.append, self.session_id, kind, payload, event_id=event_id
+                )
+            except Exception as exc:  # a full disk must not stop the ladder itself
+                _log.warning("could not record %s: %s", kind, type(exc).__name__)

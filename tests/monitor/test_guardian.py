@@ -1,0 +1,139 @@
+"""Three apps' guardians over a real server, a real call and a real home link."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from companion.call.homelink import HomeLink
+from companion.call.peer import PeerLink
+from companion.monitor.guardian import Guardian
+from companion.monitor.ladder import Alert
+from companion.protocol.messages import AlertRaised
+from companion.records import RecordStore
+from companion.server.app import SignalingServer
+from companion.signaling.client import SignalingClient
+from tests.call.conftest import make_side, wait_until
+
+
+@dataclass
+class App:
+    role: str
+    guardian: Guardian
+    records: RecordStore
+    links: list[PeerLink]
+    signaling: SignalingClient
+    shown: list[Alert] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+    sounds: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def watch(self) -> None:
+        self.guardian.alert_shown.connect(self.shown.append)
+        self.guardian.alert_cleared.connect(lambda alert_id, how: self.cleared.append(alert_id))
+        self.guardian.sound.connect(self.sounds.append)
+        self.guardian.patient_line.connect(self.lines.append)
+
+
+@pytest.fixture
+async def home(server: SignalingServer, tmp_path: Path) -> AsyncIterator[dict[str, App]]:
+    _, secret = server.db.add_therapist("dr-g")
+    therapist = await make_side(server.ws_url, "therapist", (170, 110), 660.0)
+    await therapist.signaling.login("dr-g", secret)
+    created = await therapist.signaling.create_session()
+    invites = {i.role: i for i in created.invites}
+    await therapist.signaling.join(session_id=created.session.session_id)
+    patient = await make_side(server.ws_url, "patient", (90, 170), 440.0)
+    await patient.signaling.join(invite=invites["patient"].token)
+    support_signaling = SignalingClient(server.ws_url)
+    await support_signaling.connect()
+    await support_signaling.join(invite=invites["support"].token)
+
+    patient_home, support_home = (
+        HomeLink(patient.signaling, "patient"),
+        HomeLink(support_signaling, "support"),
+    )
+    apps: dict[str, App] = {}
+    for role, signaling, call, link in (
+        ("therapist", therapist.signaling, therapist.engine, None),
+        ("patient", patient.signaling, patient.engine, patient_home),
+        ("support", support_signaling, None, support_home),
+    ):
+        records = RecordStore.open(tmp_path / role)
+        links = [x for x in (call, link) if x is not None]
+        app = App(role, Guardian(role, signaling, call, link, records), records, links, signaling)  # type: ignore[arg-type]
+        app.watch()
+        apps[role] = app
+    for app in apps.values():
+        for peer in app.links:
+            await peer.start()
+        await app.guardian.start()
+    await wait_until(
+        lambda: patient.engine.state == "connected" and patient_home.state == "connected"
+    )
+    yield apps
+    for app in apps.values():
+        await app.guardian.close()
+        for peer in app.links:
+            await peer.close()
+        await app.signaling.close()
+        app.records.close()
+    patient.engine.media.stop()
+    therapist.engine.media.stop()
+
+
+async def test_help_reaches_both_and_one_acknowledge_quiets_everyone(home: dict[str, App]) -> None:
+    patient, therapist, support = home["patient"], home["therapist"], home["support"]
+    await patient.guardian.help_held()
+    await wait_until(lambda: bool(therapist.shown) and bool(support.shown), timeout=5)
+    assert therapist.shown[0].reason == support.shown[0].reason == "help"
+    assert "alert" in therapist.sounds and "call" in support.sounds
+    assert patient.sounds == []  # never an alarm on the patient's side
+    alert_id = therapist.shown[0].alert_id
+    await therapist.guardian.acknowledge(alert_id)
+    await wait_until(lambda: alert_id in support.cleared, timeout=5)
+
+    # Each app recorded the alert exactly once, though it came by two or three paths.
+    await asyncio.sleep(0.3)
+    for app in (therapist, support):
+        raised = [
+            e
+            for e in app.records.events.for_session(app.guardian.session_id)
+            if e.kind == "alert.raised"
+        ]
+        assert len(raised) == 1, app.role
+
+
+async def test_checkin_request_is_answered_over_every_path(home: dict[str, App]) -> None:
+    patient, therapist, support = home["patient"], home["therapist"], home["support"]
+    seen: list[str] = []
+    patient.guardian.event_received.connect(lambda eid, ev, role: seen.append(ev.kind))
+    request_id = await therapist.guardian.request_checkin()
+    await wait_until(lambda: "checkin.request" in seen, timeout=5)
+    await patient.guardian.check_in("key", request_id)
+    await wait_until(
+        lambda: any(
+            e.kind == "checkin"
+            for e in support.records.events.for_session(support.guardian.session_id)
+        ),
+        timeout=5,
+    )
+    assert therapist.shown == []  # answered: no "unanswered" alert
+
+
+async def test_an_alert_from_the_patient_arrives_once_by_home_link_and_server(
+    home: dict[str, App],
+) -> None:
+    patient, support = home["patient"], home["support"]
+    got: list[str] = []
+    support.guardian.event_received.connect(lambda eid, ev, role: got.append(eid))
+    event_id = await patient.guardian.publish(
+        AlertRaised(kind="alert.raised", alert_id="x1", reason="link_lost", for_roles=["support"])
+    )
+    await asyncio.sleep(1.0)
+    assert got.count(event_id) == 1
+    assert support.sounds == ["soft_chime"]
