@@ -87,6 +87,7 @@ class NetLab:
         args: Sequence[str],
         env: dict[str, str] | None = None,
         log: Path | None = None,
+        stdin: bool = False,
     ) -> subprocess.Popen[str]:
         """Start ``python args…`` inside the host's namespace."""
         host = self.hosts[role]
@@ -94,7 +95,7 @@ class NetLab:
             ["ip", "netns", "exec", host.name, sys.executable, *args],
             stdout=subprocess.PIPE,
             stderr=log.open("w") if log else subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             text=True,
             env={**os.environ, **(env or {})},
         )
@@ -117,6 +118,17 @@ class NetLab:
                  f"{{ type filter hook {hook} priority 0; }}")  # fmt: skip
             _run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "fault", hook,
                  iface, "!=", "lo", "drop")  # fmt: skip
+
+    def isolate(self, role: str, reachable: Sequence[str]) -> None:
+        """Keep only the hosts in ``reachable`` within reach (a WAN cut, the LAN intact)."""
+        ns = self.hosts[role].name
+        keep = ", ".join(self.hosts[r].address for r in reachable)
+        _run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "fault")
+        for hook, field_ in (("output", "daddr"), ("input", "saddr")):
+            _run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "fault", hook,
+                 f"{{ type filter hook {hook} priority 0; }}")  # fmt: skip
+            _run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "fault", hook,
+                 "ip", field_, "!=", f"{{ {keep} }}", "ip", field_, "!=", "127.0.0.0/8", "drop")  # fmt: skip
 
     def loss(self, role: str, percent: int) -> None:
         ns = self.hosts[role].name

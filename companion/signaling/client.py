@@ -258,7 +258,9 @@ class SignalingClient:
                 if exc.code is not ErrorCode.RESUME_INVALID or self._join is None:
                     raise
                 # The server forgot us (restarted): join again with the original invite.
+                # Its timeline starts afresh, so our place in the old one means nothing.
                 joined = await self._request(self._join)
+                self.last_seq = joined.last_seq
             self.joined = joined
             for count, payload in enumerate(list(self._outbox.values())):
                 if count >= OUTBOX_BURST:

@@ -137,3 +137,15 @@ async def test_an_alert_from_the_patient_arrives_once_by_home_link_and_server(
     await asyncio.sleep(1.0)
     assert got.count(event_id) == 1
     assert support.sounds == ["soft_chime"]
+
+
+async def test_events_travel_peer_to_peer_when_the_server_is_gone(
+    home: dict[str, App], server: SignalingServer
+) -> None:
+    patient, therapist, support = home["patient"], home["therapist"], home["support"]
+    await server.stop()  # the clinic's server dies; the call and the home link do not
+    got: dict[str, list[str]] = {"therapist": [], "support": []}
+    therapist.guardian.event_received.connect(lambda eid, ev, role: got["therapist"].append(ev.kind))
+    support.guardian.event_received.connect(lambda eid, ev, role: got["support"].append(ev.kind))
+    await patient.guardian.check_in("button")
+    await wait_until(lambda: "checkin" in got["therapist"] and "checkin" in got["support"], timeout=5)
