@@ -77,6 +77,8 @@ class PeerLink:
         self.state_changed: Signal[[LinkPhase]] = Signal()
         self.control_received: Signal[[ControlMessage]] = Signal()
         self.heartbeat_received: Signal[[Heartbeat | HeartbeatEcho]] = Signal()
+        self.control_opened: Signal[[]] = Signal()
+        """The control channel (re)opened: a moment to send what could not go before."""
         self.media_received: Signal[[]] = Signal()
         """A remote audio frame arrived (50 a second while a call's link lives)."""
 
@@ -298,6 +300,10 @@ class PeerLink:
             self._heartbeat_channel = channel
         else:
             self._channel = channel
+            if channel.readyState == "open":
+                self.control_opened.emit()
+            else:
+                channel.on("open", self.control_opened.emit)
 
         @channel.on("message")
         def on_message(raw: str | bytes) -> None:

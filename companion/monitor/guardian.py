@@ -49,6 +49,7 @@ from companion.signaling.client import SignalingClient
 _log = logging.getLogger(__name__)
 
 _SEEN_LIMIT = 4096
+_UNSENT_LIMIT = 256
 
 
 class Guardian:
@@ -78,6 +79,7 @@ class Guardian:
         self.event_received: Signal[[str, EventBody, Role | None]] = Signal()
         """Every timeline event once, whichever path brought it first."""
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._unsent: dict[int, OrderedDict[str, ControlEvent]] = {}
         self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
             asyncio.Queue()
         )
@@ -95,6 +97,9 @@ class Guardian:
     async def start(self) -> None:
         self._unsubscribe.append(self.signaling.event_received.connect(self._on_session_event))
         for link in self._links:
+            self._unsubscribe.append(
+                link.control_opened.connect(functools.partial(self._flush, link))
+            )
             self._unsubscribe.append(
                 link.control_received.connect(
                     functools.partial(self._on_control, peer_role=link.peer_role)
@@ -149,11 +154,22 @@ class Guardian:
         self._record(event.kind, event.model_dump(mode="json"), event_id, sent=True)
         direct = ControlEvent(type="event", event_id=event_id, event=event)
         for link in self._links:
-            link.send_control(direct)
+            if not link.send_control(direct):
+                # Not open right now: it goes when the channel opens (receivers dedupe).
+                unsent = self._unsent.setdefault(id(link), OrderedDict())
+                unsent[event_id] = direct
+                while len(unsent) > _UNSENT_LIMIT:
+                    unsent.popitem(last=False)
         await self.signaling.send_event(event, event_id=event_id)
         # Our own events feed our own ladder too (a check-in answers our own request...).
         await self._carry_out(self.ladder.received(self._clock(), event, self.role))
         return event_id
+
+    def _flush(self, link: PeerLink) -> None:
+        unsent = self._unsent.pop(id(link), OrderedDict())
+        for event_id, message in unsent.items():
+            if not link.send_control(message):
+                self._unsent.setdefault(id(link), OrderedDict())[event_id] = message
 
     # -- incoming
 
