@@ -32,11 +32,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from companion.call.engine import CallEngine  # noqa: E402
-from companion.call.media import LocalMedia  # noqa: E402
-from companion.call.synthetic import TestPatternTrack, ToneTrack  # noqa: E402
-from companion.server.app import ServerConfig, SignalingServer  # noqa: E402
-from companion.signaling.client import SignalingClient  # noqa: E402
+from companion.call.engine import CallEngine
+from companion.call.media import LocalMedia
+from companion.call.synthetic import TestPatternTrack, ToneTrack
+from companion.server.app import ServerConfig, SignalingServer
+from companion.signaling.client import SignalingClient
 
 
 class ClickEar:
@@ -220,7 +220,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
-        asyncio.run(run_side(*args.side, seconds=args.seconds, warmup=args.warmup))
+        role, url, token = args.side
+        asyncio.run(run_side(role, url, token, seconds=args.seconds, warmup=args.warmup))
         return
     result: dict[str, Any] = {}
     result.update(asyncio.run(measure_setup_and_latency(args.calls, args.clicks)))

@@ -126,7 +126,7 @@ async def _commands(guardian: Guardian) -> None:
         elif line[0] == "ack":
             await guardian.acknowledge(line[1])
         elif line[0] == "checkin":
-            await guardian.check_in("key")
+            report(event="sent", kind="checkin", id=await guardian.check_in("key"))
         elif line[0] == "request":
             await guardian.request_checkin()
 

@@ -1,0 +1,228 @@
+"""Never-alone benchmark: how fast a cut is noticed, how fast it heals, and no false alarms.
+
+Four real hosts (network namespaces: server, therapist, patient, support person) running
+the real apps' cores (``tests.call.peer_process``: call, home link, guardian, records).
+
+* detect_p95_s: total cut of the patient's network -> ``lost`` at *both* ends (>= 20 trials).
+* recover_p95_s: network back -> media flowing again at both ends (``recovering``).
+* false_lost_events: ``lost`` said at either end during ``--soak-minutes`` (default 10)
+  at 10 % random loss plus a 256 kbit/s limit on the patient's uplink.
+* lan_alert_s: the home's WAN cut (LAN intact) -> the support person's app shows the alert,
+  over the home link (median of 5 trials).
+* events_lost / events_duplicated: every check-in the patient sends (one every 5 s, through
+  all of the above) reaches the therapist and the support person exactly once.
+
+Needs root (ip netns, nftables, tc). The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.netlab import NetLab
+
+
+class Lab:
+    def __init__(self, lab: NetLab, tmp: Path) -> None:
+        self.lab = lab
+        self.tmp = tmp
+        self.lines: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.procs: dict[str, subprocess.Popen[str]] = {}
+
+    def follow(self, role: str, proc: subprocess.Popen[str]) -> None:
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                with self.lock:
+                    self.lines.append({"role": role, "at": time.monotonic(), **json.loads(line)})
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def first(
+        self, role: str, event: str, since: float, timeout: float, **match: Any
+    ) -> float | None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                for m in self.lines:
+                    if (m["role"] == role and m["event"] == event and m["at"] >= since
+                            and all(m.get(k) == v for k, v in match.items())):  # fmt: skip
+                        return float(m["at"])
+            time.sleep(0.02)
+        return None
+
+    def command(self, role: str, line: str) -> None:
+        stdin = self.procs[role].stdin
+        assert stdin is not None
+        stdin.write(line + "\n")
+        stdin.flush()
+
+    def wait_connected(self, since: float, timeout: float = 30) -> None:
+        for role in ("patient", "therapist"):
+            self.first(role, "link", since, timeout, state="connected")
+
+
+def start(lab: NetLab, tmp: Path) -> Lab:
+    data = tmp / "server"
+    added = subprocess.run(
+        [sys.executable, "-m", "companion", "server", "add-therapist", "bench", "--data-dir", str(data)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    secret = added.stdout.strip().split()[-1]
+    for role in ("srv", "ther", "pat", "sup"):
+        lab.add_host(role)
+    srv = lab.spawn("srv", ["-m", "companion", "server", "--host", lab.hosts["srv"].address, "--port", "8765",
+                            "--data-dir", str(data)], log=tmp / "server.log")  # fmt: skip
+    assert srv.stdout is not None and "listening" in srv.stdout.readline()
+    url = f"ws://{lab.hosts['srv'].address}:8765/ws"
+    out = Lab(lab, tmp)
+    common = ["--seconds", "100000", "--commands"]
+    ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "bench", "--secret",
+                              secret, *common], log=tmp / "ther.log", stdin=True)  # fmt: skip
+    assert ther.stdout is not None
+    invite = json.loads(next(line for line in ther.stdout if '"invite"' in line))
+    out.follow("therapist", ther)
+    sup = lab.spawn("sup", ["-m", "tests.call.peer_process", "support", url, "--invite", invite["support"],
+                            *common], log=tmp / "sup.log", stdin=True)  # fmt: skip
+    out.follow("support", sup)
+    pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", url, "--invite", invite["token"],
+                            "--camera-like", *common], log=tmp / "pat.log", stdin=True)  # fmt: skip
+    out.follow("patient", pat)
+    out.procs = {"therapist": ther, "support": sup, "patient": pat}
+    out.wait_connected(0, 60)
+    assert out.first("support", "home", 0, 30, state="connected") is not None
+    return out
+
+
+def checkin_ticker(lab: Lab, stop: threading.Event) -> threading.Thread:
+    def run() -> None:
+        while not stop.wait(5.0):
+            lab.command("patient", "checkin")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--cut-s", type=float, default=3.0)
+    parser.add_argument("--soak-minutes", type=float, default=10.0)
+    parser.add_argument("--lan-trials", type=int, default=5)
+    args = parser.parse_args()
+    reason = NetLab.available()
+    if reason:
+        raise SystemExit(f"never_alone needs network namespaces: {reason}")
+
+    detect: list[float] = []
+    recover: list[float] = []
+    lan: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp_name, NetLab() as netlab:
+        lab = start(netlab, Path(tmp_name))
+        stop = threading.Event()
+        ticker = checkin_ticker(lab, stop)
+
+        for trial in range(args.trials):
+            cut = time.monotonic()
+            netlab.cut("pat", "both")
+            ends = [lab.first(r, "link", cut, 15, state="lost") for r in ("patient", "therapist")]
+            time.sleep(max(0.0, args.cut_s - (time.monotonic() - cut)))
+            healed = time.monotonic()
+            netlab.heal("pat")
+            back = [
+                lab.first(r, "link", healed, 20, state="recovering")
+                for r in ("patient", "therapist")
+            ]
+            if None not in ends:
+                detect.append(max(e for e in ends if e is not None) - cut)
+            if None not in back:
+                recover.append(max(b for b in back if b is not None) - healed)
+            lab.wait_connected(healed)
+            time.sleep(1.0)
+            print(f"trial {trial + 1}: detect {detect[-1] if detect else None:.2f} s, "
+                  f"recover {recover[-1] if recover else None:.2f} s", file=sys.stderr)  # fmt: skip
+
+        for _ in range(args.lan_trials):
+            cut = time.monotonic()
+            netlab.isolate("pat", ["pat", "sup"])
+            netlab.isolate("sup", ["pat", "sup"])
+            alerted = lab.first("support", "alert", cut, 15, reason="link_lost")
+            if alerted is not None:
+                lan.append(alerted - cut)
+            time.sleep(2.0)
+            healed = time.monotonic()
+            netlab.heal("pat")
+            netlab.heal("sup")
+            lab.wait_connected(healed)
+            time.sleep(2.0)
+
+        soak_start = time.monotonic()
+        netlab.loss("pat", 10)
+        netlab.rate_limit("pat", 256)
+        time.sleep(args.soak_minutes * 60)
+        netlab.heal("pat")
+        with lab.lock:
+            false_lost = sum(1 for m in lab.lines if m["at"] >= soak_start and m["event"] == "link"
+                             and m["state"] == "lost")  # fmt: skip
+        lab.wait_connected(time.monotonic())
+        stop.set()
+        ticker.join()
+        time.sleep(5.0)  # let the last check-ins land
+
+        with lab.lock:
+            received = {
+                role: Counter(m["id"] for m in lab.lines
+                              if m["role"] == role and m["event"] == "timeline" and m["kind"] == "checkin")
+                for role in ("therapist", "support")
+            }  # fmt: skip
+        with lab.lock:
+            sent_ids = {
+                m["id"] for m in lab.lines if m["role"] == "patient" and m["event"] == "sent"
+            }
+        sent = max(len(sent_ids), 1)
+        lost = sum(1 for role in received for event_id in sent_ids if received[role][event_id] == 0)
+        duplicated = sum(
+            count - 1 for role in received for count in received[role].values() if count > 1
+        )
+        for proc in lab.procs.values():
+            proc.kill()
+
+    result = {
+        "detect_p95_s": round(float(np.percentile(detect, 95)), 3) if detect else None,
+        "detect_median_s": round(float(np.median(detect)), 3) if detect else None,
+        "recover_p95_s": round(float(np.percentile(recover, 95)), 3) if recover else None,
+        "trials": len(detect),
+        "false_lost_events": false_lost,
+        "soak_minutes": args.soak_minutes,
+        "lan_alert_s": round(float(np.median(lan)), 3) if lan else None,
+        "lan_alert_max_s": round(max(lan), 3) if lan else None,
+        "checkins_sent": sent,
+        "events_lost": lost,
+        "events_duplicated": duplicated,
+    }
+    print(
+        f"detect p95 {result['detect_p95_s']} s, recover p95 {result['recover_p95_s']} s, "
+        f"false lost {false_lost}, LAN alert {result['lan_alert_s']} s, lost/dup {lost}/{duplicated}"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
