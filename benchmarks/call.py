@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from companion.call.engine import CallEngine
 from companion.call.media import LocalMedia
 from companion.call.synthetic import TestPatternTrack, ToneTrack
+from companion.protocol.messages import Role
 from companion.server.app import ServerConfig, SignalingServer
 from companion.signaling.client import SignalingClient
 
@@ -143,9 +144,10 @@ async def run_side(role: str, url: str, token: str, seconds: float, warmup: floa
         await signaling.join(session_id=created.session.session_id)
     else:
         await signaling.join(invite=token)
+    side: Role = "therapist" if role == "therapist" else "patient"
     engine = CallEngine(
-        signaling, role, LocalMedia(ToneTrack(), TestPatternTrack(640, 480, 30, hue=hue))
-    )  # type: ignore[arg-type]
+        signaling, side, LocalMedia(ToneTrack(), TestPatternTrack(640, 480, 30, hue=hue))
+    )
     await engine.start()
     await asyncio.sleep(warmup)
     cpu0, wall0, rss0 = process.cpu_times(), time.monotonic(), process.memory_info().rss
