@@ -32,38 +32,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.netlab import NetLab
+from tests.netlab import NetLab, Reports, add_therapist, first_line, start_server
 
 
 class Lab:
-    def __init__(self, lab: NetLab, tmp: Path) -> None:
+    def __init__(
+        self, lab: NetLab, reports: Reports, procs: dict[str, subprocess.Popen[str]]
+    ) -> None:
         self.lab = lab
-        self.tmp = tmp
-        self.lines: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        self.procs: dict[str, subprocess.Popen[str]] = {}
-
-    def follow(self, role: str, proc: subprocess.Popen[str]) -> None:
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                with self.lock:
-                    self.lines.append({"role": role, "at": time.monotonic(), **json.loads(line)})
-
-        threading.Thread(target=read, daemon=True).start()
+        self.reports = reports
+        self.procs = procs
 
     def first(
         self, role: str, event: str, since: float, timeout: float, **match: Any
     ) -> float | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                for m in self.lines:
-                    if (m["role"] == role and m["event"] == event and m["at"] >= since
-                            and all(m.get(k) == v for k, v in match.items())):  # fmt: skip
-                        return float(m["at"])
-            time.sleep(0.02)
-        return None
+        found = self.reports.first(role, event, since, timeout, **match)
+        return float(found["at"]) if found else None
 
     def command(self, role: str, line: str) -> None:
         stdin = self.procs[role].stdin
@@ -77,32 +61,23 @@ class Lab:
 
 
 def start(lab: NetLab, tmp: Path) -> Lab:
-    data = tmp / "server"
-    added = subprocess.run(
-        [sys.executable, "-m", "companion", "server", "add-therapist", "bench", "--data-dir", str(data)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    secret = added.stdout.strip().split()[-1]
+    secret = add_therapist(tmp / "server", "bench")
     for role in ("srv", "ther", "pat", "sup"):
         lab.add_host(role)
-    srv = lab.spawn("srv", ["-m", "companion", "server", "--host", lab.hosts["srv"].address, "--port", "8765",
-                            "--data-dir", str(data)], log=tmp / "server.log")  # fmt: skip
-    assert srv.stdout is not None and "listening" in srv.stdout.readline()
-    url = f"ws://{lab.hosts['srv'].address}:8765/ws"
-    out = Lab(lab, tmp)
+    _, url = start_server(lab, tmp / "server", tmp / "server.log")
+    reports = Reports()
     common = ["--seconds", "100000", "--commands"]
     ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "bench", "--secret",
                               secret, *common], log=tmp / "ther.log", stdin=True)  # fmt: skip
-    assert ther.stdout is not None
-    invite = json.loads(next(line for line in ther.stdout if '"invite"' in line))
-    out.follow("therapist", ther)
+    invite = first_line(ther, "invite", timeout=30)
+    reports.follow("therapist", ther)
     sup = lab.spawn("sup", ["-m", "tests.call.peer_process", "support", url, "--invite", invite["support"],
                             *common], log=tmp / "sup.log", stdin=True)  # fmt: skip
-    out.follow("support", sup)
+    reports.follow("support", sup)
     pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", url, "--invite", invite["token"],
                             "--camera-like", *common], log=tmp / "pat.log", stdin=True)  # fmt: skip
-    out.follow("patient", pat)
-    out.procs = {"therapist": ther, "support": sup, "patient": pat}
+    reports.follow("patient", pat)
+    out = Lab(lab, reports, {"therapist": ther, "support": sup, "patient": pat})
     out.wait_connected(0, 60)
     assert out.first("support", "home", 0, 30, state="connected") is not None
     return out
@@ -178,24 +153,17 @@ def main() -> None:
         netlab.rate_limit("pat", 256)
         time.sleep(args.soak_minutes * 60)
         netlab.heal("pat")
-        with lab.lock:
-            false_lost = sum(1 for m in lab.lines if m["at"] >= soak_start and m["event"] == "link"
-                             and m["state"] == "lost")  # fmt: skip
+        false_lost = len(lab.reports.matching(None, "link", soak_start, state="lost"))
         lab.wait_connected(time.monotonic())
         stop.set()
         ticker.join()
         time.sleep(5.0)  # let the last check-ins land
 
-        with lab.lock:
-            received = {
-                role: Counter(m["id"] for m in lab.lines
-                              if m["role"] == role and m["event"] == "timeline" and m["kind"] == "checkin")
-                for role in ("therapist", "support")
-            }  # fmt: skip
-        with lab.lock:
-            sent_ids = {
-                m["id"] for m in lab.lines if m["role"] == "patient" and m["event"] == "sent"
-            }
+        received = {
+            role: Counter(m["id"] for m in lab.reports.matching(role, "timeline", kind="checkin"))
+            for role in ("therapist", "support")
+        }
+        sent_ids = {m["id"] for m in lab.reports.matching("patient", "sent")}
         sent = max(len(sent_ids), 1)
         lost = sum(1 for role in received for event_id in sent_ids if received[role][event_id] == 0)
         duplicated = sum(

@@ -7,14 +7,18 @@ Needs root and iproute2/nftables; ``NetLab.available()`` says whether this machi
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -171,3 +175,99 @@ class NetLab:
             _run("ip", "netns", "del", host.name, check=False)
         _run("ip", "netns", "del", self.bridge_ns, check=False)
         self.hosts.clear()
+
+
+# -- the clinic and its apps on lab hosts --------------------------------------------------
+
+
+def add_therapist(data_dir: Path, name: str) -> str:
+    """Create a therapist with the real CLI; returns the one-time secret."""
+    added = subprocess.run(
+        [sys.executable, "-m", "companion", "server", "add-therapist", name, "--data-dir", str(data_dir)],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return added.stdout.strip().split()[-1]
+
+
+def start_server(
+    lab: NetLab, data_dir: Path, log: Path | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """The real ``companion server`` on the lab's ``srv`` host; returns it and its URL."""
+    address = lab.hosts["srv"].address
+    srv = lab.spawn("srv", ["-m", "companion", "server", "--host", address, "--port", "8765",
+                            "--data-dir", str(data_dir)], log=log)  # fmt: skip
+    assert srv.stdout is not None and "listening" in srv.stdout.readline()
+    return srv, f"ws://{address}:8765/ws"
+
+
+@dataclass
+class Reports:
+    """JSON lines from app processes (``tests.call.peer_process``), stamped on arrival."""
+
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def follow(self, role: str, proc: subprocess.Popen[str]) -> None:
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                with self.lock:
+                    self.lines.append({"role": role, "at": time.monotonic(), **json.loads(line)})
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def matching(
+        self, role: str | None, event: str, since: float = 0.0, **match: Any
+    ) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m for m in self.lines
+                    if (role is None or m["role"] == role) and m["event"] == event and m["at"] >= since
+                    and all(m.get(k) == v for k, v in match.items())]  # fmt: skip
+
+    def first(
+        self, role: str, event: str, since: float, timeout: float, **match: Any
+    ) -> dict[str, Any] | None:
+        """The first such line since ``since``, waiting up to ``timeout``; None if none came."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.matching(role, event, since, **match)
+            if found:
+                return found[0]
+            time.sleep(0.02)
+        return None
+
+    def since(self, start: float, event: str = "link") -> list[tuple[str, str, float]]:
+        """(role, state, seconds after ``start``) of each state report since ``start``."""
+        return [(m["role"], m["state"], m["at"] - start) for m in self.matching(None, event, start)]
+
+    def wait_for(self, start: float, wanted: dict[str, str], timeout: float) -> float:
+        """Wait until each role's latest link state is the wanted one; returns when."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            latest = {role: (state, at) for role, state, at in self.since(start)}
+            if all(latest.get(r, ("", 0.0))[0] == s for r, s in wanted.items()):
+                return max(latest[r][1] for r in wanted)
+            time.sleep(0.05)
+        raise AssertionError(f"never reached {wanted}: {self.since(start)}")
+
+    def expect(
+        self, role: str, event: str, since: float, timeout: float, **match: Any
+    ) -> dict[str, Any]:
+        found = self.first(role, event, since, timeout, **match)
+        if found is None:
+            raise AssertionError(f"{role} never reported {event} {match}")
+        return found
+
+
+def first_line(proc: subprocess.Popen[str], event: str, timeout: float) -> dict[str, Any]:
+    """Read an app process's JSON lines until one of ``event`` (before anyone follows it)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        message: dict[str, Any] = json.loads(line)
+        if message.get("event") == event:
+            return message
+    raise AssertionError(f"no {event!r} within {timeout} s")

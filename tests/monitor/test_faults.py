@@ -6,56 +6,19 @@ scenario in turn; each scenario ends with the network healed and the link connec
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pytest
 
-from tests.netlab import NetLab
+from tests.netlab import NetLab, Reports, add_therapist, first_line, start_server
 
 UNAVAILABLE = NetLab.available()
 pytestmark = [
     pytest.mark.netns,
     pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or ""),
 ]
-
-
-@dataclass
-class Reports:
-    lines: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def follow(self, role: str, proc: subprocess.Popen[str]) -> None:
-        def read() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                with self.lock:
-                    self.lines.append({"role": role, "at": time.monotonic(), **json.loads(line)})
-
-        threading.Thread(target=read, daemon=True).start()
-
-    def since(self, start: float, event: str = "link") -> list[tuple[str, str, float]]:
-        with self.lock:
-            return [(m["role"], m["state"], m["at"] - start) for m in self.lines
-                    if m["event"] == event and m["at"] >= start]  # fmt: skip
-
-    def wait_for(self, start: float, wanted: dict[str, str], timeout: float) -> float:
-        """Wait until each role's latest link state is the wanted one; returns when."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            latest: dict[str, tuple[str, float]] = {}
-            for role, state, at in self.since(start):
-                latest[role] = (state, at)
-            if all(latest.get(r, ("", 0))[0] == s for r, s in wanted.items()):
-                return max(latest[r][1] for r in wanted)
-            time.sleep(0.05)
-        raise AssertionError(f"never reached {wanted}: {self.since(start)}")
 
 
 @dataclass
@@ -67,25 +30,15 @@ class CallLab:
 @pytest.fixture(scope="module")
 def call_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CallLab]:
     tmp = tmp_path_factory.mktemp("faults")
-    data = tmp / "server"
-    added = subprocess.run(
-        [sys.executable, "-m", "companion", "server", "add-therapist", "dr-f", "--data-dir", str(data)],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    secret = added.stdout.strip().split()[-1]
+    secret = add_therapist(tmp / "server", "dr-f")
     reports = Reports()
     with NetLab() as lab:
-        server = lab.add_host("srv")
-        lab.add_host("ther")
-        lab.add_host("pat")
-        srv = lab.spawn("srv", ["-m", "companion", "server", "--host", server.address, "--port", "8765",
-                                "--data-dir", str(data)], log=tmp / "server.log")  # fmt: skip
-        assert srv.stdout is not None and "listening" in srv.stdout.readline()
-        url = f"ws://{server.address}:8765/ws"
+        for role in ("srv", "ther", "pat"):
+            lab.add_host(role)
+        _, url = start_server(lab, tmp / "server", tmp / "server.log")
         ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "dr-f",
                                   "--secret", secret, "--seconds", "600"], log=tmp / "ther.log")  # fmt: skip
-        assert ther.stdout is not None
-        token = next(json.loads(l)["token"] for l in ther.stdout if '"invite"' in l)  # noqa: E741
+        token = first_line(ther, "invite", timeout=20)["token"]
         reports.follow("therapist", ther)
         pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", url, "--invite", token,
                                 "--seconds", "600"], log=tmp / "pat.log")  # fmt: skip

@@ -145,7 +145,11 @@ async def test_events_travel_peer_to_peer_when_the_server_is_gone(
     patient, therapist, support = home["patient"], home["therapist"], home["support"]
     await server.stop()  # the clinic's server dies; the call and the home link do not
     got: dict[str, list[str]] = {"therapist": [], "support": []}
-    therapist.guardian.event_received.connect(lambda eid, ev, role: got["therapist"].append(ev.kind))
+    therapist.guardian.event_received.connect(
+        lambda eid, ev, role: got["therapist"].append(ev.kind)
+    )
     support.guardian.event_received.connect(lambda eid, ev, role: got["support"].append(ev.kind))
     await patient.guardian.check_in("button")
-    await wait_until(lambda: "checkin" in got["therapist"] and "checkin" in got["support"], timeout=5)
+    await wait_until(
+        lambda: "checkin" in got["therapist"] and "checkin" in got["support"], timeout=5
+    )

@@ -6,9 +6,7 @@ goes down, and when the clinic's server dies — and that nothing is lost or dou
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,8 +16,7 @@ from typing import Any
 import pytest
 
 from companion.records import RecordStore
-from tests.monitor.test_faults import Reports
-from tests.netlab import NetLab
+from tests.netlab import NetLab, Reports, add_therapist, first_line, start_server
 
 UNAVAILABLE = NetLab.available()
 pytestmark = [
@@ -56,24 +53,16 @@ class Home:
         stdin.write(line + "\n")
         stdin.flush()
 
-    def start_server(self) -> subprocess.Popen[str]:
-        srv = self.lab.spawn("srv", ["-m", "companion", "server", "--host", self.lab.hosts["srv"].address,
-                                     "--port", "8765", "--data-dir", str(self.data)],
-                             log=self.tmp / "server.log")  # fmt: skip
-        assert srv.stdout is not None and "listening" in srv.stdout.readline()
-        self.procs["srv"] = srv
-        return srv
+    def start_server(self) -> str:
+        self.procs["srv"], url = start_server(self.lab, self.data, self.tmp / "server.log")
+        return url
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     tmp = tmp_path_factory.mktemp("home")
     data = tmp / "server"
-    added = subprocess.run(
-        [sys.executable, "-m", "companion", "server", "add-therapist", "dr-h", "--data-dir", str(data)],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    secret = added.stdout.strip().split()[-1]
+    secret = add_therapist(data, "dr-h")
     reports = Reports()
     with NetLab() as lab:
         for role in ("srv", "ther", "pat", "sup"):
@@ -81,14 +70,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
         home = Home(
             lab, reports, {}, {r: tmp / f"records-{r}" for r in ("ther", "pat", "sup")}, data, tmp
         )
-        home.start_server()
-        url = f"ws://{lab.hosts['srv'].address}:8765/ws"
+        url = home.start_server()
         common = ["--seconds", "900", "--commands"]
         ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "dr-h",
                                   "--secret", secret, "--records", str(home.records["ther"]), *common],
                          log=tmp / "ther.log", stdin=True)  # fmt: skip
-        assert ther.stdout is not None
-        invite = json.loads(next(line for line in ther.stdout if '"invite"' in line))
+        invite = first_line(ther, "invite", timeout=20)
         reports.follow("therapist", ther)
         sup = lab.spawn("sup", ["-m", "tests.call.peer_process", "support", url, "--invite", invite["support"],
                                 "--records", str(home.records["sup"]), *common],
