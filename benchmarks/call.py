@@ -215,6 +215,9 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=30)
     parser.add_argument("--cpu-seconds", type=float, default=60.0)
     parser.add_argument(
+        "--cpu-warmup", type=float, default=20.0, help="seconds before CPU/RSS are measured"
+    )
+    parser.add_argument(
         "--soak", action="store_true", help="measure CPU and memory over a 10-minute call"
     )
     parser.add_argument("--side", nargs=3, metavar=("ROLE", "URL", "TOKEN"), help=argparse.SUPPRESS)
@@ -227,7 +230,7 @@ def main() -> None:
         return
     result: dict[str, Any] = {}
     result.update(asyncio.run(measure_setup_and_latency(args.calls, args.clicks)))
-    result.update(measure_cpu(600.0 if args.soak else args.cpu_seconds, 20.0))
+    result.update(measure_cpu(600.0 if args.soak else args.cpu_seconds, args.cpu_warmup))
     result["soak"] = args.soak
     print(
         f"setup p95 {result['setup_p95_s']} s, mouth-to-ear p95 {result['mouth_to_ear_p95_ms']} ms, "
