@@ -37,7 +37,16 @@ def test_signaling_load_smoke() -> None:
 
 def test_call_benchmark_smoke() -> None:
     figures = run_benchmark(
-        "call.py", "--calls", "2", "--clicks", "3", "--cpu-seconds", "3", timeout=180
+        "call.py",
+        "--calls",
+        "2",
+        "--clicks",
+        "3",
+        "--cpu-seconds",
+        "3",
+        "--cpu-warmup",
+        "2",
+        timeout=180,
     )
     for key in ("setup_p95_s", "mouth_to_ear_p95_ms", "cpu_core_pct_per_side", "rss_growth_mb"):
         assert key in figures
