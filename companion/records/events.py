@@ -21,7 +21,7 @@ from .errors import InvalidRecord
 
 _log = logging.getLogger(__name__)
 
-JsonValue: TypeAlias = "None | bool | int | float | str | list[JsonValue] | dict[str, JsonValue]"
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 JsonObject: TypeAlias = "dict[str, JsonValue]"
 
 MAX_ID_LENGTH = 128

@@ -185,14 +185,14 @@ class KeyringKeyProvider:
                 _log.info("private notes now protected by the system keyring")
                 return data_key
             return self.data_key(material)  # another caller initialized first: verify
-        data_key = self._load()
+        stored_key = self._load()
         mismatch = KeyMismatch(
             "The key for your private notes is missing from this computer's keyring or was "
             "replaced, so the notes cannot be opened here."
         )
-        if data_key is None:
+        if stored_key is None:
             raise mismatch
-        return _verify_key_check(material, data_key, mismatch)
+        return _verify_key_check(material, stored_key, mismatch)
 
     def _load(self) -> bytes | None:
         stored = _keyring_get(self.username)
@@ -288,17 +288,19 @@ class PassphraseKeyProvider:
             return self.data_key(material)
         if not self.passphrase:
             raise PassphraseRequired()
-        salt = material.get(PASSPHRASE_SALT)
+        stored_salt = material.get(PASSPHRASE_SALT)
         kdf = material.get(PASSPHRASE_KDF)
-        wrapped = material.get(PASSPHRASE_WRAPPED_KEY)
-        if salt is None or kdf is None or wrapped is None:
+        stored_wrapped = material.get(PASSPHRASE_WRAPPED_KEY)
+        if stored_salt is None or kdf is None or stored_wrapped is None:
             raise KeyMismatch("The passphrase settings of your private notes are missing.")
-        wrapping_key = ScryptCost.from_bytes(kdf).derive(self.passphrase, salt)
+        unwrapping_key = ScryptCost.from_bytes(kdf).derive(self.passphrase, stored_salt)
         try:
-            data_key = AESGCM(wrapping_key).decrypt(wrapped[:12], wrapped[12:], _WRAP_AAD)
+            unwrapped = AESGCM(unwrapping_key).decrypt(
+                stored_wrapped[:12], stored_wrapped[12:], _WRAP_AAD
+            )
         except InvalidTag:
             raise WrongPassphrase() from None
-        return _verify_key_check(material, data_key, WrongPassphrase())
+        return _verify_key_check(material, unwrapped, WrongPassphrase())
 
 
 def key_provider_for(
