@@ -201,9 +201,9 @@ class Guardian:
     def _on_call_link(self, state: LinkStateName) -> None:
         self._record("link.call", {"state": state})
         actions = self.ladder.own_link(self._clock(), state)
-        if self.role == "patient":
-            # The support person follows the call link through the patient's reports.
-            actions.append(Publish(LinkState(kind="link.state", state=state)))
+        # Every change goes on the wire too; the support person's ladder follows the
+        # patient's reports (the patient's app is the one in the home).
+        actions.append(Publish(LinkState(kind="link.state", state=state)))
         self._spawn_carry_out(actions)
 
     def _on_home_link(self, state: LinkStateName) -> None:

@@ -92,3 +92,13 @@ def test_flapping_link_heals_every_time(call_lab: CallLab) -> None:
         call_lab.reports.wait_for(time.monotonic(), BOTH, timeout=20)
     changes = call_lab.reports.since(start)
     assert sum(1 for r, s, _ in changes if r == "patient" and s == "lost") == 3
+
+
+def test_a_256_kbit_uplink_is_never_lost(call_lab: CallLab) -> None:
+    start = time.monotonic()
+    call_lab.lab.rate_limit("pat", 256)
+    time.sleep(15)
+    call_lab.lab.heal("pat")
+    states = {s for _, s, _ in call_lab.reports.since(start)}
+    assert "lost" not in states, call_lab.reports.since(start)
+    call_lab.reports.wait_for(0, BOTH, timeout=25)  # whatever it said, it settles back
