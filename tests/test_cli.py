@@ -102,10 +102,18 @@ def test_demo_runs_the_real_parts_and_records_a_timeline(tmp_path: Path) -> None
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     entries = json.loads((tmp_path / "timeline.json").read_text())
-    whats = [e["what"] for e in entries]
-    assert any("checked in" in w for w in whats)
-    assert any("connection dropped" in w for w in whats)
-    assert any("is back" in w for w in whats)
-    # The check-in pressed while offline arrives exactly once after the reconnect.
-    after_drop = whats[next(i for i, w in enumerate(whats) if "is back" in w) :]
-    assert sum("checked in" in w for w in after_drop) == 1
+    said = [(e["who"], e["what"]) for e in entries]
+    whats = [what for _, what in said]
+    assert any("hears their microphone at 440 Hz" in w for w in whats)
+    assert ("therapist", "ALERT on screen: help") in said and (
+        "support",
+        "ALERT on screen: help",
+    ) in said
+    # The dropped call: lost at both ends, the calm line, the support person's chime, healed.
+    assert ("therapist", "call link lost") in said and ("patient", "call link lost") in said
+    assert any(who == "patient" and "Music keeps playing" in what for who, what in said)
+    assert ("support", "sound: soft chime") in said
+    assert whats.index("call link connected", whats.index("call link lost")) > 0
+    # The check-in after the signaling blip reaches the board exactly once.
+    after_blip = whats[next(i for i, w in enumerate(whats) if "is back on the server" in w) :]
+    assert sum("checked in" in w for w in after_blip) == 1

@@ -162,6 +162,10 @@ class PeerLink:
             )
             self._work.put_nowait(restart)
 
+    async def drop(self) -> None:
+        """Lose the connection without a goodbye, as a dead network would (drills, the demo)."""
+        self._work.put_nowait(self._close_pc())
+
     def send_control(self, message: ControlMessage) -> bool:
         """Send on the control channel; False when it is not open."""
         return self._send_on(self._channel, message)

@@ -189,7 +189,11 @@ class Ladder:
             if self.role not in alert.for_roles:
                 return []
             if self.role == "therapist" and event.reason == "link_lost" and self._link_alert:
-                return []  # the therapist's own monitor already said so, on their screen
+                # The therapist's own monitor already said so, on their screen.
+                self.alerts[alert.alert_id] = replace(
+                    alert, for_roles=alert.for_roles - {"therapist"}
+                )
+                return []
             return [ShowAlert(alert), self._sound_for(alert)]
         if isinstance(event, AlertAck | AlertResolved):
             return self._close(
@@ -326,4 +330,5 @@ class Ladder:
         self._next_sound.pop(alert_id, None)
         if alert_id == self._go_alert:
             self._go_alert = None
-        return [ClearAlert(alert_id, how)]
+        # Only an alert this app showed needs clearing from its screen.
+        return [ClearAlert(alert_id, how)] if self.role in alert.for_roles else []
