@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=20)
@@ -175,6 +177,13 @@ class NetLab:
             _run("ip", "netns", "del", host.name, check=False)
         _run("ip", "netns", "del", self.bridge_ns, check=False)
         self.hosts.clear()
+
+
+needs_netns = [
+    pytest.mark.netns,
+    pytest.mark.skipif(NetLab.available() is not None, reason=str(NetLab.available())),
+]
+"""``pytestmark`` for tests that build hosts: skipped, with the reason, where they cannot."""
 
 
 # -- the clinic and its apps on lab hosts --------------------------------------------------

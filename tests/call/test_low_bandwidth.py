@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+from tests.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
 
-from tests.netlab import NetLab, Reports, add_therapist, first_line, start_server
-
-UNAVAILABLE = NetLab.available()
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or ""),
-]
+pytestmark = needs_netns
 
 
 def test_video_pauses_and_speech_stays_whole_at_256_kbit(tmp_path: Path) -> None:

@@ -5,15 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
+from tests.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
 
-from tests.netlab import NetLab, Reports, add_therapist, first_line, start_server
-
-UNAVAILABLE = NetLab.available()
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or ""),
-]
+pytestmark = needs_netns
 
 
 def test_call_across_namespaces(tmp_path: Path) -> None:

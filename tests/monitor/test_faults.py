@@ -12,13 +12,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.netlab import NetLab, Reports, add_therapist, first_line, start_server
+from tests.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
 
-UNAVAILABLE = NetLab.available()
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or ""),
-]
+pytestmark = needs_netns
 
 
 @dataclass

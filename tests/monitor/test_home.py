@@ -16,13 +16,9 @@ from typing import Any
 import pytest
 
 from companion.records import RecordStore
-from tests.netlab import NetLab, Reports, add_therapist, first_line, start_server
+from tests.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
 
-UNAVAILABLE = NetLab.available()
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(UNAVAILABLE is not None, reason=UNAVAILABLE or ""),
-]
+pytestmark = needs_netns
 
 
 @dataclass
