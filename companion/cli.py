@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--turn", action="append", default=[], metavar="URL", help="TURN URL handed to clients"
     )
+    server.add_argument(
+        "--redis", metavar="URL", help="share state with other nodes through Redis (redis://…)"
+    )
     server.add_argument("--turn-secret-file", type=Path,
                         help="file holding coturn's static-auth-secret (for short-lived TURN credentials)")  # fmt: skip
     server_commands = server.add_subparsers(
@@ -122,6 +125,7 @@ def _run_server(args: argparse.Namespace) -> int:
         cert=args.cert,
         key=args.key,
         allowed_origins=frozenset(args.allow_origin),
+        redis_url=args.redis,
         ice=IceConfig(stun_urls=args.stun, turn_urls=args.turn, turn_secret=turn_secret),
     )
     logging.getLogger("companion").setLevel(logging.DEBUG if args.debug else logging.INFO)

@@ -28,7 +28,7 @@ from companion.server.connection import ClientConnection, ConnectionLimits
 from companion.server.ice import IceConfig
 from companion.server.memory_store import MemoryStore
 from companion.server.service import ServiceOptions, SignalingService
-from companion.server.store import SessionStore
+from companion.server.store import SessionStore, StoreUnavailable
 from companion.server.tokens import TokenSigner, new_id
 
 _log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class ServerConfig:
     key: Path | None = None
     allowed_origins: frozenset[str] = frozenset()
     """Browser origins allowed besides the server's own; native clients send no Origin."""
+    redis_url: str | None = None
+    """Shared state for several nodes (``redis://host:port/db``); None keeps it in memory."""
     clinic_id: str = "companion"
     """Token audience: nodes of one clinic share it (and the signing key)."""
     ice: IceConfig = field(default_factory=IceConfig)
@@ -73,6 +75,10 @@ class SignalingServer:
     def __init__(self, config: ServerConfig, store: SessionStore | None = None) -> None:
         self.config = config
         self.db = open_clinic_db(config.data_dir)
+        if store is None and config.redis_url:
+            from companion.server.redis_store import RedisStore
+
+            store = RedisStore(config.redis_url)
         self.store: SessionStore = store or MemoryStore(self.db)
         self.signer = TokenSigner(load_or_create_key(config.data_dir), config.clinic_id)
         self.service = SignalingService(
@@ -232,6 +238,9 @@ class SignalingServer:
             await self.service.handle(conn, message)
         except ProtocolError as exc:
             conn.send_error(exc, rid)
+        except StoreUnavailable as exc:
+            _log.warning("%s refused: shared state unavailable (%s)", type(message).__name__, exc)
+            conn.send_error(ProtocolError(ErrorCode.UNAVAILABLE), rid)
         except Exception:
             # Log the message type only: payloads may carry personal information.
             _log.exception("handler for %s failed on %s", type(message).__name__, conn.conn_id)

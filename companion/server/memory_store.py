@@ -152,10 +152,10 @@ class MemoryStore:
 
         return unsubscribe
 
-    def subscribe_session(self, session_id: str, deliver: Deliver) -> Unsubscribe:
+    async def subscribe_session(self, session_id: str, deliver: Deliver) -> Unsubscribe:
         return self._subscribe(self._session_subs, session_id, deliver)
 
-    def subscribe_member(self, member_id: str, deliver: Deliver) -> Unsubscribe:
+    async def subscribe_member(self, member_id: str, deliver: Deliver) -> Unsubscribe:
         return self._subscribe(self._member_subs, member_id, deliver)
 
     async def healthy(self) -> bool:

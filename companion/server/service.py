@@ -363,8 +363,8 @@ class SignalingService:
         self._local[member.member_id] = conn
         conn.hold_live()
         conn.subscriptions = [
-            self.store.subscribe_session(member.session_id, conn.deliver_live),
-            self.store.subscribe_member(member.member_id, conn.send),
+            await self.store.subscribe_session(member.session_id, conn.deliver_live),
+            await self.store.subscribe_member(member.member_id, conn.send),
         ]
         last_seq = await self.store.last_seq(member.session_id)
         members = await self.store.members(member.session_id)

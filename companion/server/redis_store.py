@@ -1,0 +1,278 @@
+"""``SessionStore`` on Redis: several signaling nodes serve one clinic.
+
+Sessions, invites, members, resume tokens and each session's timeline live in Redis;
+fan-out is Redis pub/sub (one subscriber connection per node). Members of one session may
+sit on different nodes: presence, relay, resume and the event sequence behave as on one.
+
+Keys (all under ``prefix``): ``session:<id>`` hash, ``sessions:<therapist>`` set,
+``invite:<id>`` hash, ``code:<code>`` -> invite id, ``member:<id>`` hash,
+``resume:<hash>`` -> member id, ``members:<session>`` list (+ set for uniqueness),
+``seq:<session>`` counter, ``eids:<session>`` hash event id -> seq,
+``events:<session>`` sorted set (score = seq) of serialized events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from companion.server.clinicdb import InviteRecord, SessionRecord
+from companion.server.store import (
+    Deliver,
+    MemberRecord,
+    StoredEvent,
+    StoreUnavailable,
+    Unsubscribe,
+)
+
+_log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Reserve a sequence number for an event id once: (seq, duplicate).
+_RESERVE = """
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing then return {tonumber(existing), 1} end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('HSET', KEYS[1], ARGV[1], seq)
+return {seq, 0}
+"""
+
+
+def _available(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Redis trouble becomes ``StoreUnavailable``: the client hears "try again shortly"."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    return wrapper
+
+
+def _session_from(h: dict[str, str], session_id: str) -> SessionRecord:
+    return SessionRecord(
+        session_id, h["therapist_id"], h["label"], float(h["created_at"]), h["ended"] == "1"
+    )
+
+
+def _invite_from(h: dict[str, str], invite_id: str) -> InviteRecord:
+    return InviteRecord(invite_id, h["session_id"], h["role"], h["code"], float(h["expires_at"]),
+                        h["revoked"] == "1")  # fmt: skip
+
+
+def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
+    return MemberRecord(
+        member_id=member_id,
+        session_id=h["session_id"],
+        role=h["role"],  # type: ignore[arg-type]
+        resume_hash=h["resume_hash"],
+        status=h["status"],  # type: ignore[arg-type]
+        invite_id=h["invite_id"] or None,
+        therapist_id=h["therapist_id"] or None,
+        epoch=int(h["epoch"]),
+    )
+
+
+class RedisStore:
+    def __init__(self, url: str, prefix: str = "cmp:") -> None:
+        # redis-py's stubs type replies as bytes | str whatever decode_responses says; with
+        # decode_responses=True every reply here is str.
+        self._redis: Any = aioredis.from_url(url, decode_responses=True, socket_timeout=2.0)
+        self._prefix = prefix
+        self._reserve = self._redis.register_script(_RESERVE)
+        self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._local: dict[str, list[Deliver]] = defaultdict(list)
+        self._listener: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def _k(self, *parts: str) -> str:
+        return self._prefix + ":".join(parts)
+
+    # -- durable clinic data
+
+    @_available
+    async def create_session(self, session: SessionRecord) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._k("session", session.session_id), mapping={
+                "therapist_id": session.therapist_id, "label": session.label,
+                "created_at": repr(session.created_at), "ended": "1" if session.ended else "0"})  # fmt: skip
+            pipe.sadd(self._k("sessions", session.therapist_id), session.session_id)
+            await pipe.execute()
+
+    @_available
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        h = await self._redis.hgetall(self._k("session", session_id))
+        return _session_from(h, session_id) if h else None
+
+    @_available
+    async def sessions_of(self, therapist_id: str) -> list[SessionRecord]:
+        ids = await self._redis.smembers(self._k("sessions", therapist_id))
+        sessions = [s for s in [await self.get_session(i) for i in ids] if s is not None]
+        return sorted(sessions, key=lambda s: s.created_at)
+
+    @_available
+    async def end_session(self, session_id: str) -> None:
+        await self._redis.hset(self._k("session", session_id), "ended", "1")
+
+    @_available
+    async def save_invite(self, invite: InviteRecord) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._k("invite", invite.invite_id), mapping={
+                "session_id": invite.session_id, "role": invite.role, "code": invite.code,
+                "expires_at": repr(invite.expires_at), "revoked": "1" if invite.revoked else "0"})  # fmt: skip
+            pipe.set(self._k("code", invite.code), invite.invite_id)
+            await pipe.execute()
+
+    @_available
+    async def get_invite(self, invite_id: str) -> InviteRecord | None:
+        h = await self._redis.hgetall(self._k("invite", invite_id))
+        return _invite_from(h, invite_id) if h else None
+
+    @_available
+    async def invite_by_code(self, code: str) -> InviteRecord | None:
+        invite_id = await self._redis.get(self._k("code", code))
+        return await self.get_invite(invite_id) if invite_id else None
+
+    @_available
+    async def revoke_invite(self, invite_id: str) -> None:
+        await self._redis.hset(self._k("invite", invite_id), "revoked", "1")
+
+    # -- live membership
+
+    @_available
+    async def put_member(self, member: MemberRecord) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._k("member", member.member_id), mapping={
+                "session_id": member.session_id, "role": member.role, "resume_hash": member.resume_hash,
+                "status": member.status, "invite_id": member.invite_id or "",
+                "therapist_id": member.therapist_id or "", "epoch": str(member.epoch)})  # fmt: skip
+            pipe.set(self._k("resume", member.resume_hash), member.member_id)
+            pipe.sadd(self._k("memberset", member.session_id), member.member_id)
+            added, *_ = (await pipe.execute())[2:]
+        if added:
+            await self._redis.rpush(self._k("members", member.session_id), member.member_id)
+
+    @_available
+    async def get_member(self, member_id: str) -> MemberRecord | None:
+        h = await self._redis.hgetall(self._k("member", member_id))
+        return _member_from(h, member_id) if h else None
+
+    @_available
+    async def member_by_resume(self, resume_hash: str) -> MemberRecord | None:
+        member_id = await self._redis.get(self._k("resume", resume_hash))
+        return await self.get_member(member_id) if member_id else None
+
+    @_available
+    async def members(self, session_id: str) -> list[MemberRecord]:
+        ids = await self._redis.lrange(self._k("members", session_id), 0, -1)
+        return [m for m in [await self.get_member(i) for i in ids] if m is not None]
+
+    # -- the timeline
+
+    @_available
+    async def append_event(
+        self, session_id: str, event_id: str, render: Callable[[int], str]
+    ) -> tuple[StoredEvent, bool]:
+        seq, duplicate = await self._reserve(
+            keys=[self._k("eids", session_id), self._k("seq", session_id)], args=[event_id]
+        )
+        events = self._k("events", session_id)
+        if duplicate:
+            stored = await self._redis.zrangebyscore(events, seq, seq)
+            return StoredEvent(int(seq), event_id, stored[0] if stored else ""), True
+        payload = render(int(seq))
+        await self._redis.zadd(events, {payload: int(seq)})
+        return StoredEvent(int(seq), event_id, payload), False
+
+    @_available
+    async def events_since(self, session_id: str, after_seq: int) -> list[StoredEvent]:
+        rows = await self._redis.zrangebyscore(self._k("events", session_id), f"({after_seq}", "+inf",
+                                               withscores=True)  # fmt: skip
+        return [StoredEvent(int(score), "", payload) for payload, score in rows]
+
+    @_available
+    async def last_seq(self, session_id: str) -> int:
+        value = await self._redis.get(self._k("seq", session_id))
+        return int(value) if value else 0
+
+    # -- fan-out through pub/sub
+
+    @_available
+    async def publish(self, session_id: str, payload: str) -> None:
+        await self._redis.publish(self._k("chan", "session", session_id), payload)
+
+    @_available
+    async def send_to_member(self, member_id: str, payload: str) -> None:
+        await self._redis.publish(self._k("chan", "member", member_id), payload)
+
+    async def _subscribe(self, channel: str, deliver: Deliver) -> Unsubscribe:
+        first = not self._local[channel]
+        self._local[channel].append(deliver)
+        if first:
+            await self._pubsub.subscribe(channel)
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen(), name="redis-fanout")
+
+        def unsubscribe() -> None:
+            subs = self._local.get(channel)
+            if subs and deliver in subs:
+                subs.remove(deliver)
+                if not subs:
+                    del self._local[channel]
+                    self._spawn(self._pubsub.unsubscribe(channel))
+
+        return unsubscribe
+
+    def _spawn(self, awaitable: Any) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(awaitable)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @_available
+    async def subscribe_session(self, session_id: str, deliver: Deliver) -> Unsubscribe:
+        return await self._subscribe(self._k("chan", "session", session_id), deliver)
+
+    @_available
+    async def subscribe_member(self, member_id: str, deliver: Deliver) -> Unsubscribe:
+        return await self._subscribe(self._k("chan", "member", member_id), deliver)
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                message: dict[str, Any] | None = await self._pubsub.get_message(timeout=1.0)
+            except RedisError as exc:
+                _log.warning("redis fan-out interrupted: %s", type(exc).__name__)
+                await asyncio.sleep(0.5)
+                continue
+            if message is None or message.get("type") != "message":
+                continue
+            for deliver in list(self._local.get(message["channel"], [])):
+                deliver(message["data"])
+
+    async def healthy(self) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._redis.ping(), 1.0))
+        except (RedisError, OSError, TimeoutError):
+            return False
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()
+        await self._redis.aclose()

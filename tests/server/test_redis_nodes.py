@@ -1,0 +1,169 @@
+"""Two signaling nodes sharing one real Redis: members on different nodes, one session."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from companion.protocol.messages import (
+    CheckIn,
+    IceCandidate,
+    PromptPush,
+    RelayedSignal,
+    SessionEvent,
+)
+from companion.server.app import ServerConfig, SignalingServer
+from companion.signaling.client import SignalingClient
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server is not installed"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class RedisProcess:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = _free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.folder)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def two_nodes(
+    tmp_path: Path, redis_server: RedisProcess
+) -> AsyncIterator[tuple[SignalingServer, SignalingServer]]:
+    data = tmp_path / "clinic"  # one clinic: the nodes share accounts and the signing key
+    nodes = [
+        SignalingServer(ServerConfig(data_dir=data, port=0, redis_url=redis_server.url))
+        for _ in range(2)
+    ]
+    for node in nodes:
+        await node.start()
+    yield nodes[0], nodes[1]
+    for node in nodes:
+        await node.stop()
+
+
+async def _until(predicate, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+async def test_a_session_spans_two_nodes(
+    two_nodes: tuple[SignalingServer, SignalingServer],
+) -> None:
+    node_a, node_b = two_nodes
+    _, secret = node_a.db.add_therapist("dr-redis")
+    therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
+    try:
+        await therapist.connect()
+        await therapist.login("dr-redis", secret)
+        created = await therapist.create_session()
+        await therapist.join(session_id=created.session.session_id)
+        await patient.connect()
+        await patient.join(invite=created.invites[0].code)  # the code was made on the other node
+
+        await _until(lambda: therapist.presence is not None
+                     and {m.role for m in therapist.presence.members if m.status == "online"}
+                     == {"therapist", "patient"})  # fmt: skip
+
+        signals: list[RelayedSignal] = []
+        patient.signal_received.connect(signals.append)
+        await therapist.signal(
+            patient.member_id or "", "call-1-x", IceCandidate(kind="candidate", candidate="c")
+        )
+        await _until(lambda: len(signals) == 1)
+
+        seen: list[SessionEvent] = []
+        therapist.event_received.connect(seen.append)
+        await patient.send_event(CheckIn(kind="checkin"))
+        await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="feet-on-the-floor"))
+        await _until(lambda: [e.event.kind for e in seen].count("checkin") == 1
+                     and any(e.event.kind == "prompt.push" for e in seen))  # fmt: skip
+        seqs = [e.seq for e in seen]
+        assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+
+        # The patient's node goes away; the patient resumes on the other node.
+        patient.urls = [node_a.ws_url]
+        before = patient.last_seq
+        await patient.drop_connection()
+        await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="five-senses"))
+        await _until(lambda: patient.state == "online" and patient.last_seq >= before + 2)
+        assert patient.joined is not None and patient.joined.resumed
+    finally:
+        await therapist.close()
+        await patient.close()
+
+
+async def test_without_redis_nodes_say_unhealthy_and_refuse_new_sessions(
+    two_nodes: tuple[SignalingServer, SignalingServer], redis_server: RedisProcess
+) -> None:
+    node_a, _ = two_nodes
+    _, secret = node_a.db.add_therapist("dr-down")
+    therapist = SignalingClient(node_a.ws_url)
+    try:
+        await therapist.connect()
+        await therapist.login("dr-down", secret)
+        redis_server.stop()
+        async with aiohttp.ClientSession() as http, http.get(f"{node_a.http_url}/healthz") as resp:
+            assert resp.status == 503
+        from companion.protocol.errors import ProtocolError
+
+        with pytest.raises(ProtocolError) as info:
+            await therapist.create_session()
+        assert info.value.code == "unavailable"
+        redis_server.start()
+        await asyncio.sleep(0.5)
+        created = await therapist.create_session()
+        assert created.session.session_id
+        async with aiohttp.ClientSession() as http, http.get(f"{node_a.http_url}/healthz") as resp:
+            assert resp.status == 200
+    finally:
+        await therapist.close()
