@@ -120,6 +120,7 @@ class MemoryStore:
         if len(log) > MAX_EVENTS_PER_SESSION:
             dropped = log.pop(0)
             seen.pop(dropped.event_id, None)
+        await self.publish(session_id, stored.payload)
         return stored, False
 
     async def events_since(self, session_id: str, after_seq: int) -> list[StoredEvent]:

@@ -37,13 +37,23 @@ _log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# Reserve a sequence number for an event id once: (seq, duplicate).
-_RESERVE = """
+# Store an event once and publish it, atomically: events of a session reach every node in
+# seq order even when two nodes append at the same moment. The payload comes rendered with
+# seq -1; the script writes the real number in (JSON escapes quotes inside strings, so the
+# first unescaped "seq":-1, is the field itself).
+_SEQ_PLACEHOLDER = -1
+_APPEND = """
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
-if existing then return {tonumber(existing), 1} end
+if existing then
+  local stored = redis.call('ZRANGEBYSCORE', KEYS[3], existing, existing)
+  return {tonumber(existing), 1, stored[1] or ''}
+end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('HSET', KEYS[1], ARGV[1], seq)
-return {seq, 0}
+local payload = string.gsub(ARGV[2], '"seq":%-1,', '"seq":' .. seq .. ',', 1)
+redis.call('ZADD', KEYS[3], seq, payload)
+redis.call('PUBLISH', KEYS[4], payload)
+return {seq, 0, payload}
 """
 
 
@@ -92,11 +102,11 @@ class RedisStore:
         # decode_responses=True every reply here is str.
         self._redis: Any = aioredis.from_url(url, decode_responses=True, socket_timeout=2.0)
         self._prefix = prefix
-        self._reserve = self._redis.register_script(_RESERVE)
+        self._append = self._redis.register_script(_APPEND)
         self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
         self._local: dict[str, list[Deliver]] = defaultdict(list)
         self._listener: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[Any]] = set()
+        self._listening = asyncio.Lock()
 
     def _k(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
@@ -186,16 +196,16 @@ class RedisStore:
     async def append_event(
         self, session_id: str, event_id: str, render: Callable[[int], str]
     ) -> tuple[StoredEvent, bool]:
-        seq, duplicate = await self._reserve(
-            keys=[self._k("eids", session_id), self._k("seq", session_id)], args=[event_id]
+        keys = [
+            self._k("eids", session_id),
+            self._k("seq", session_id),
+            self._k("events", session_id),
+            self._k("chan", "session", session_id),
+        ]
+        seq, duplicate, payload = await self._append(
+            keys=keys, args=[event_id, render(_SEQ_PLACEHOLDER)]
         )
-        events = self._k("events", session_id)
-        if duplicate:
-            stored = await self._redis.zrangebyscore(events, seq, seq)
-            return StoredEvent(int(seq), event_id, stored[0] if stored else ""), True
-        payload = render(int(seq))
-        await self._redis.zadd(events, {payload: int(seq)})
-        return StoredEvent(int(seq), event_id, payload), False
+        return StoredEvent(int(seq), event_id, payload), bool(duplicate)
 
     @_available
     async def events_since(self, session_id: str, after_seq: int) -> list[StoredEvent]:
@@ -219,12 +229,14 @@ class RedisStore:
         await self._redis.publish(self._k("chan", "member", member_id), payload)
 
     async def _subscribe(self, channel: str, deliver: Deliver) -> Unsubscribe:
-        first = not self._local[channel]
+        # One pattern subscription per node, made once: redis-py's pub/sub connection must
+        # not be written (SUBSCRIBE) while the listener reads it, and a node filtering
+        # locally costs little at a clinic's scale.
+        async with self._listening:
+            if self._listener is None or self._listener.done():
+                await self._pubsub.psubscribe(self._k("chan", "*"))
+                self._listener = asyncio.create_task(self._listen(), name="redis-fanout")
         self._local[channel].append(deliver)
-        if first:
-            await self._pubsub.subscribe(channel)
-        if self._listener is None or self._listener.done():
-            self._listener = asyncio.create_task(self._listen(), name="redis-fanout")
 
         def unsubscribe() -> None:
             subs = self._local.get(channel)
@@ -232,14 +244,8 @@ class RedisStore:
                 subs.remove(deliver)
                 if not subs:
                     del self._local[channel]
-                    self._spawn(self._pubsub.unsubscribe(channel))
 
         return unsubscribe
-
-    def _spawn(self, awaitable: Any) -> None:
-        task: asyncio.Task[Any] = asyncio.ensure_future(awaitable)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     @_available
     async def subscribe_session(self, session_id: str, deliver: Deliver) -> Unsubscribe:
@@ -257,7 +263,7 @@ class RedisStore:
                 _log.warning("redis fan-out interrupted: %s", type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
-            if message is None or message.get("type") != "message":
+            if message is None or message.get("type") != "pmessage":
                 continue
             for deliver in list(self._local.get(message["channel"], [])):
                 deliver(message["data"])

@@ -478,10 +478,7 @@ class SignalingService:
                 event=event,
             ).model_dump_json()
 
-        stored, duplicate = await self.store.append_event(session_id, event_id, render)
-        if not duplicate:
-            await self.store.publish(session_id, stored.payload)
-        return stored, duplicate
+        return await self.store.append_event(session_id, event_id, render)
 
     async def _member_change(self, member: MemberRecord, kind: str) -> None:
         change = MemberChange(kind=kind, member_id=member.member_id, role=member.role)  # type: ignore[arg-type]

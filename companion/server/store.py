@@ -69,7 +69,8 @@ class SessionStore(Protocol):
     async def append_event(
         self, session_id: str, event_id: str, render: Callable[[int], str]
     ) -> tuple[StoredEvent, bool]:
-        """Store an event once. ``render(seq)`` makes its payload; returns (event, duplicate)."""
+        """Store an event once and fan it out to the session, in ``seq`` order on every
+        node. ``render(seq)`` makes its payload; returns (event, duplicate)."""
         ...
 
     async def events_since(self, session_id: str, after_seq: int) -> list[StoredEvent]: ...
