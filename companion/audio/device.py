@@ -1,0 +1,162 @@
+"""The output device: one PortAudio stream whose callback runs the mixer.
+
+PortAudio's device list is a snapshot taken when PortAudio starts; it is not refreshed
+here, because re-initializing PortAudio would break every other open stream (the
+microphone). When the chosen device disappears the engine reopens on the system default,
+which follows whatever the system now routes to.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutputDeviceInfo:
+    index: int
+    name: str
+    is_default: bool
+    default_sample_rate: float
+
+
+@dataclass(frozen=True)
+class DeviceOptions:
+    """The output stream."""
+
+    device: int | str | None = None
+    """PortAudio index or name (substring); ``None`` = the system default."""
+    block_frames: int = 960
+    """Frames per callback (20 ms at 48 kHz): long enough that the callback's fixed
+    Python cost stays a small share of the period."""
+    latency_s: float = 0.1
+    """Buffering PortAudio keeps between the callback and the speaker: covers a callback
+    delayed by the GIL (one switch interval, 5 ms) many times over."""
+
+
+def list_output_devices() -> list[OutputDeviceInfo]:
+    """Output devices PortAudio can see (empty when there are none or PortAudio is missing)."""
+    try:
+        import sounddevice as sd
+
+        devices = sd.query_devices()
+        default_out = sd.default.device[1]
+    except (OSError, ImportError) as exc:
+        _log.warning("no audio output available: %s", type(exc).__name__)
+        return []
+    return [
+        OutputDeviceInfo(
+            index, str(info["name"]), index == default_out, float(info["default_samplerate"])
+        )
+        for index, info in enumerate(devices)
+        if int(info["max_output_channels"]) > 0
+    ]
+
+
+class CallbackStats:
+    """Callback durations in a preallocated ring, written from inside the callback."""
+
+    def __init__(self, capacity: int = 1 << 18) -> None:
+        self._durations = np.zeros(capacity, dtype=np.float64)
+        self.count = 0
+
+    def record(self, seconds: float) -> None:
+        self._durations[self.count % len(self._durations)] = seconds
+        self.count += 1
+
+    def durations(self) -> np.ndarray:
+        """A copy of the recorded durations (the most recent ``capacity``)."""
+        n = min(self.count, len(self._durations))
+        return self._durations[:n].copy()
+
+
+class DeviceUnavailable(Exception):
+    """The output device could not be opened; ``reason`` is plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class OutputDevice:
+    """A started stream on one device. ``lost`` turns True if it stops by itself."""
+
+    def __init__(
+        self,
+        render: Callable[[np.ndarray], None],
+        sample_rate: int,
+        options: DeviceOptions,
+        device: int | str | None,
+        stats: CallbackStats,
+    ) -> None:
+        import sounddevice as sd
+
+        self._render = render
+        self.stats = stats
+        self.underflows = 0
+        self._closing = False
+        self._finished = False
+        self._perf = time.perf_counter
+        try:
+            self._stream: Any = sd.RawOutputStream(
+                samplerate=sample_rate,
+                blocksize=options.block_frames,
+                channels=2,
+                dtype="float32",
+                device=device,
+                callback=self._callback,
+                finished_callback=self._on_finished,
+                latency=options.latency_s,
+            )
+        except (sd.PortAudioError, ValueError) as exc:
+            raise DeviceUnavailable(
+                f"the output device could not be opened ({type(exc).__name__})"
+            ) from exc
+        info = sd.query_devices(self._stream.device)
+        self.info = OutputDeviceInfo(
+            int(self._stream.device),
+            str(info["name"]),
+            int(self._stream.device) == sd.default.device[1],
+            float(info["default_samplerate"]),
+        )
+        try:
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self._stream.close(ignore_errors=True)
+            raise DeviceUnavailable(
+                f"the output device could not start ({type(exc).__name__})"
+            ) from exc
+
+    @property
+    def lost(self) -> bool:
+        """True when the stream ended without ``close`` (device unplugged or failed)."""
+        if self._closing:
+            return False
+        return self._finished or not self._stream.active
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        try:
+            self._stream.close(ignore_errors=True)
+        except OSError as exc:
+            _log.warning("closing the output stream failed: %s", type(exc).__name__)
+
+    def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
+        start = self._perf()
+        if status.output_underflow:
+            self.underflows += 1
+        # A view of PortAudio's buffer: the mixer writes straight into it.
+        self._render(np.frombuffer(outdata, dtype=np.float32).reshape(frames, 2))
+        self.stats.record(self._perf() - start)
+
+    def _on_finished(self) -> None:
+        self._finished = True

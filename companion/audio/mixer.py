@@ -1,0 +1,134 @@
+"""The mix the audio callback runs: music (ducked), voices, chimes, then the master fade.
+
+Real-time rules, measured rather than assumed: numpy releases the GIL for arrays over
+500 elements, and taking it back behind a busy Python thread costs a whole switch
+interval (5 ms). So the callback works in chunks of 240 stereo frames (480 values), on
+preallocated buffers with ``out=``, and touches nothing that locks, logs or waits.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from companion.audio.gain import Ducker, DuckingOptions, LinearRamp, db_to_gain
+from companion.audio.ring import AudioRing
+from companion.audio.voice import VoiceSource
+
+#: Frames per processing step; 2 x 240 = 480 values stays under numpy's 500 GIL threshold.
+CHUNK_FRAMES = 240
+
+
+class Mixer:
+    """Owns every gain stage. Control methods may be called from any thread; ``render``
+    only from the audio callback."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        music_ring: AudioRing,
+        ducking: DuckingOptions,
+        chime_level_db: float,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.music_ring = music_ring
+        self.fade = LinearRamp(0.0, sample_rate)
+        """Start/stop/device-switch fade of everything."""
+        self.music_level = LinearRamp(1.0, sample_rate)
+        """The patient's music volume, including mute."""
+        self.pause = LinearRamp(0.0, sample_rate)
+        """1 while music plays, 0 when paused (ramped)."""
+        self.ducker = Ducker(ducking, sample_rate)
+        self.voices: tuple[VoiceSource, ...] = ()
+        """Replaced as a whole (an atomic rebind), never mutated."""
+        self.music_paused = True
+        self.music_underruns = 0
+        self.chime_gain = min(1.0, db_to_gain(chime_level_db))
+        self._chime_queue: deque[np.ndarray] = deque(maxlen=4)
+        self._chime: np.ndarray | None = None
+        self._chime_pos = 0
+        self._music = np.zeros((CHUNK_FRAMES, 2), dtype=np.float32)
+        self._voice = np.zeros(CHUNK_FRAMES, dtype=np.float32)
+        self._chime_buf = np.zeros((CHUNK_FRAMES, 2), dtype=np.float32)
+        self._ramp = np.zeros((CHUNK_FRAMES, 1), dtype=np.float32)
+        self._index = np.arange(1, CHUNK_FRAMES + 1, dtype=np.float32).reshape(-1, 1)
+
+    def queue_chime(self, sound: np.ndarray) -> None:
+        """Play ``sound`` (stereo, peak <= 1) after any chime already sounding."""
+        self._chime_queue.append(sound)
+
+    @property
+    def speaking(self) -> bool:
+        return any(v.active for v in self.voices)
+
+    def render(self, out: np.ndarray) -> None:
+        """Fill ``out`` (frames, 2) float32 completely."""
+        frames = out.shape[0]
+        pos = 0
+        while pos < frames:
+            n = min(CHUNK_FRAMES, frames - pos)
+            self._render_chunk(out[pos : pos + n], n)
+            pos += n
+
+    def _render_chunk(self, out: np.ndarray, n: int) -> None:
+        # Music: volume x pause x duck, each ramped; the ring is left alone once paused.
+        level0 = self.music_level.value
+        pause0 = self.pause.value
+        duck0 = self.ducker.gain
+        level1 = self.music_level.advance(n)
+        pause1 = self.pause.advance(n)
+        speaking = False
+        for voice in self.voices:
+            if voice.active:
+                speaking = True
+        duck1 = self.ducker.advance(speaking, n)
+        if self.music_paused and pause0 == 0.0 and pause1 == 0.0:
+            out.fill(0.0)
+        else:
+            music = self._music[:n]
+            got = self.music_ring.read_into(music)
+            if got < n:
+                music[got:].fill(0.0)
+                self.music_underruns += 1
+            self._ramp_into(out, music, level0 * pause0 * duck0, level1 * pause1 * duck1, n)
+        for voice in self.voices:
+            buf = self._voice[:n]
+            got = voice.read_into(buf)
+            if got:
+                np.add(out[:got, 0], buf[:got], out=out[:got, 0])
+                np.add(out[:got, 1], buf[:got], out=out[:got, 1])
+        self._mix_chime(out, n, level0, level1)
+        fade0 = self.fade.value
+        fade1 = self.fade.advance(n)
+        if fade0 != 1.0 or fade1 != 1.0:
+            self._ramp_into(out, out, fade0, fade1, n)
+        np.clip(out, -1.0, 1.0, out=out)
+
+    def _mix_chime(self, out: np.ndarray, n: int, level0: float, level1: float) -> None:
+        chime = self._chime
+        if chime is None:
+            if not self._chime_queue:
+                return
+            chime = self._chime = self._chime_queue.popleft()
+            self._chime_pos = 0
+        start = self._chime_pos
+        k = min(n, len(chime) - start)
+        buf = self._chime_buf[:k]
+        # Relative to the music volume the patient set (mute included): never above it.
+        self._ramp_into(
+            buf, chime[start : start + k], self.chime_gain * level0, self.chime_gain * level1, k
+        )
+        np.add(out[:k], buf, out=out[:k])
+        self._chime_pos = start + k
+        if self._chime_pos >= len(chime):
+            self._chime = None
+
+    def _ramp_into(self, dst: np.ndarray, src: np.ndarray, g0: float, g1: float, n: int) -> None:
+        if g0 == g1:
+            np.multiply(src, g0, out=dst)
+            return
+        ramp = self._ramp[:n]
+        np.multiply(self._index[:n], (g1 - g0) / n, out=ramp)
+        np.add(ramp, g0, out=ramp)
+        np.multiply(src, ramp, out=dst)

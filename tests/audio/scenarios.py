@@ -1,0 +1,181 @@
+"""Engine scenarios run in a subprocess against the ALSA file device of ``conftest.py``.
+
+    python -m tests.audio.scenarios NAME WORKDIR
+
+Each writes ``WORKDIR/result.json`` (events seen, counters) for the test to check next to
+the raw audio the device wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from companion.audio import (
+    AudioEngine,
+    ChimeKind,
+    DuckingOptions,
+    EngineOptions,
+    PlayerOptions,
+    Playlist,
+    RepeatMode,
+    Track,
+)
+from tests.audio.signals import sine, write_audio
+
+FAST = EngineOptions(
+    fade_in_s=0.3,
+    fade_out_s=0.3,
+    player=PlayerOptions(crossfade_s=1.0, skip_fade_s=0.5),
+)
+
+
+def _engine(options: EngineOptions, events: dict[str, list[Any]]) -> AudioEngine:
+    engine = AudioEngine(options)
+    for name in ("note", "device_lost", "voice_activity"):
+        events[name] = []
+        signal = getattr(engine, name)
+        signal.connect(lambda *args, _n=name: events[_n].append(list(args)))
+    events["device_changed"] = []
+    engine.device_changed.connect(
+        lambda info: events["device_changed"].append(info.name if info else None)
+    )
+    events["status"] = []
+    engine.music_status.connect(lambda s: events["status"].append(s.to_dict()))
+    return engine
+
+
+def crossfade(work: Path, events: dict[str, Any]) -> None:
+    a = write_audio(work / "a.flac", sine(440, 3.0), title="Track A")
+    b = write_audio(work / "b.wav", sine(660, 3.0))
+    engine = _engine(FAST, events)
+    engine.load_playlist(Playlist([Track(str(a)), Track(str(b))], repeat=RepeatMode.OFF))
+    engine.start()
+    time.sleep(2.5)
+    events["mid_status"] = engine.status().to_dict()
+    time.sleep(1.5)
+    events["playlist"] = engine.playlist().to_dict()
+    engine.close()
+    engine.close()
+    events["underruns"] = engine.underruns
+
+
+def transitions(work: Path, events: dict[str, Any]) -> None:
+    a = write_audio(work / "a.wav", sine(440, 20.0))
+    b = write_audio(work / "b.wav", sine(330, 20.0))
+    engine = _engine(FAST, events)
+    engine.load_playlist(Playlist([Track(str(a)), Track(str(b))]))
+    engine.start()
+    steps: list[tuple[float, Callable[[], None]]] = [
+        (0.8, lambda: engine.set_volume(-12.0)),
+        (0.6, lambda: engine.set_volume(0.0)),
+        (0.6, engine.pause),
+        (1.2, engine.play),
+        (1.0, engine.next),
+        (1.5, engine.mute),
+        (0.6, engine.unmute),
+        (0.6, lambda: engine.play_chime(ChimeKind.CHECK_IN)),
+        (1.0, lambda: engine.set_device("companion_b")),
+        (1.0, lambda: engine.set_device(None)),
+        (0.8, engine.previous),
+        (1.2, lambda: None),
+    ]
+    for wait, action in steps:
+        time.sleep(wait)
+        action()
+    engine.close()
+    events["underruns"] = engine.underruns
+
+
+def ducking(work: Path, events: dict[str, Any]) -> None:
+    _voice_scenario(work, events, ducking=True)
+
+
+def voice_unducked(work: Path, events: dict[str, Any]) -> None:
+    _voice_scenario(work, events, ducking=False)
+
+
+def _voice_scenario(work: Path, events: dict[str, Any], *, ducking: bool) -> None:
+    music = write_audio(work / "m.wav", sine(440, 12.0, amp=0.25))
+    options = EngineOptions(
+        fade_in_s=0.3, fade_out_s=0.3, ducking=DuckingOptions(enabled=ducking, depth_db=12.0)
+    )
+    engine = _engine(options, events)
+    engine.load_playlist(Playlist([Track(str(music))]))
+    engine.start()
+    time.sleep(1.0)
+    voice = engine.add_voice()
+    speech = sine(1000, 1.2, amp=0.2)
+    frame = 960
+    start = time.monotonic()
+    # Real time, 20 ms frames, like aiortc: speech, then silence frames (a live but quiet line).
+    for i in range(int(3.0 * 50)):
+        chunk = (
+            speech[i * frame : (i + 1) * frame]
+            if i * frame < len(speech)
+            else np.zeros(frame, np.float32)
+        )
+        if len(chunk) < frame:
+            chunk = np.concatenate([chunk, np.zeros(frame - len(chunk), np.float32)])
+        voice.push(chunk, 48_000)
+        time.sleep(max(0.0, start + (i + 1) * 0.02 - time.monotonic()))
+    engine.remove_voice(voice)
+    time.sleep(0.8)
+    events["voices_left"] = len(engine.mixer.voices)
+    engine.close()
+    events["underruns"] = engine.underruns
+
+
+def skips_broken(work: Path, events: dict[str, Any]) -> None:
+    fake = work / "not-music.mp3"
+    fake.write_text("this is not audio")
+    folder = work / "folder"
+    folder.mkdir()
+    write_audio(folder / "good.m4a", sine(440, 4.0))
+    (folder / "picture.xyz").write_bytes(b"\x00" * 100)
+    engine = _engine(FAST, events)
+    engine.load_playlist(Playlist([Track(str(fake)), Track(str(work / "missing.flac"))]))
+    engine.start()
+    engine.add_folder(folder)
+    time.sleep(3.0)
+    events["final_status"] = engine.status().to_dict()
+    engine.close()
+    events["underruns"] = engine.underruns
+
+
+def unplug(work: Path, events: dict[str, Any]) -> None:
+    music = write_audio(work / "m.wav", sine(440, 10.0))
+    engine = _engine(FAST, events)
+    engine.load_playlist(Playlist([Track(str(music))]))
+    engine.start(play=True)
+    time.sleep(0.5)
+    engine.set_device("companion_b")
+    time.sleep(1.0)
+    device = engine._device  # the device vanishing: its stream dies under us
+    assert device is not None
+    device._stream.abort()
+    time.sleep(1.5)
+    events["device_after"] = engine.device.name if engine.device else None
+    engine.close()
+
+
+SCENARIOS: dict[str, Callable[[Path, dict[str, Any]], None]] = {
+    f.__name__: f for f in (crossfade, transitions, ducking, voice_unducked, skips_broken, unplug)
+}
+
+
+def main() -> None:
+    name, work = sys.argv[1], Path(sys.argv[2])
+    events: dict[str, Any] = {}
+    SCENARIOS[name](work, events)
+    (work / "result.json").write_text(json.dumps(events, default=str))
+
+
+if __name__ == "__main__":
+    main()
