@@ -17,12 +17,21 @@ class ChimeKind(StrEnum):
     """The therapist asks for a check-in: two soft rising notes."""
     RECONNECTED = "reconnected"
     """The therapist is back: three soft rising notes."""
+    NOTICE = "notice"
+    """Something changed on a board (a lost link on the support person's): one low note."""
+    ALERT = "alert"
+    """The therapist's alert: a clear falling-rising figure, repeated by the ladder."""
+    CALL = "call"
+    """The support person is needed: a fuller four-note call, repeated until answered."""
 
 
 # Notes as (start seconds, frequency Hz): a fifth and a major arpeggio, low and warm.
 _NOTES: dict[ChimeKind, tuple[tuple[float, float], ...]] = {
     ChimeKind.CHECK_IN: ((0.0, 523.25), (0.45, 783.99)),
     ChimeKind.RECONNECTED: ((0.0, 392.0), (0.35, 493.88), (0.7, 587.33)),
+    ChimeKind.NOTICE: ((0.0, 440.0),),
+    ChimeKind.ALERT: ((0.0, 659.25), (0.25, 523.25), (0.5, 659.25), (0.75, 783.99)),
+    ChimeKind.CALL: ((0.0, 587.33), (0.3, 783.99), (0.6, 587.33), (0.9, 783.99), (1.2, 987.77)),
 }
 
 #: Attack of each note: long enough to sound like a swell, not a strike.

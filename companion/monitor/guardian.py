@@ -78,6 +78,8 @@ class Guardian:
         self.patient_line: Signal[[str]] = Signal()
         self.event_received: Signal[[str, EventBody, Role | None]] = Signal()
         """Every timeline event once, whichever path brought it first."""
+        self.event_sent: Signal[[str, EventBody]] = Signal()
+        """Every event this app published (its own part of the timeline)."""
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._unsent: dict[int, OrderedDict[str, ControlEvent]] = {}
         self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
@@ -161,6 +163,7 @@ class Guardian:
                 while len(unsent) > _UNSENT_LIMIT:
                     unsent.popitem(last=False)
         await self.signaling.send_event(event, event_id=event_id)
+        self.event_sent.emit(event_id, event)
         # Our own events feed our own ladder too (a check-in answers our own request...).
         await self._carry_out(self.ladder.received(self._clock(), event, self.role))
         return event_id

@@ -33,6 +33,8 @@ from companion.protocol.messages import (
     LinkState,
     LinkStateName,
     Role,
+    SessionPlan,
+    Vitals,
     WithPatient,
 )
 
@@ -70,6 +72,15 @@ class Alert:
     urgent: bool
     raised_by: Role | None
     closed: Literal["acked", "resolved"] | None = None
+
+
+def vitals_ok(vitals: Vitals, plan: SessionPlan) -> bool:
+    """Within the therapist's limits (defaults 160/90 mmHg, 100 bpm)."""
+    return (
+        vitals.systolic <= plan.systolic_max
+        and vitals.diastolic <= plan.diastolic_max
+        and vitals.heart_rate <= plan.heart_rate_max
+    )
 
 
 # -- actions ----------------------------------------------------------------------------
@@ -126,6 +137,8 @@ class Ladder:
     _called_this_outage: bool = False
     _next_sound: dict[str, float] = field(default_factory=dict)
     _checkins: dict[str, _Pending] = field(default_factory=dict)
+    plan: SessionPlan = field(default_factory=lambda: SessionPlan(kind="plan"))
+    """The therapist's plan (vitals limits); the defaults until one arrives."""
 
     # -- inputs from this app
 
@@ -213,6 +226,11 @@ class Ladder:
             self.timings = replace(
                 LadderTimings.from_config(event), repeat_every_s=self.timings.repeat_every_s
             )
+        if isinstance(event, SessionPlan):
+            self.plan = event
+        if isinstance(event, Vitals) and self.role == "therapist" and not vitals_ok(event, self.plan):
+            alert = self._open(now, "vitals_out_of_range", {"therapist"}, urgent=False, by=from_role)
+            return [ShowAlert(alert), self._sound_for(alert)]
         return []
 
     # -- time

@@ -162,6 +162,66 @@ class SessionEnd(_Msg):
     kind: Literal["session.end"]
 
 
+Contact = Annotated[str, StringConstraints(max_length=500)]
+
+
+class SessionPlan(_Msg):
+    """The therapist's plan, set before or during the session. Minutes count from the dose.
+
+    Each app acts on its part: the therapist's asks for check-ins, the support person's
+    reminds them to record vitals and to look in; vitals beyond the limits alert the
+    therapist at once."""
+
+    kind: Literal["plan"]
+    dose_at: Annotated[float, Field(ge=0)] | None = None
+    """When the medication was (or will be) taken, Unix seconds; None until known."""
+    checkin_every_min: Annotated[int, Field(ge=0, le=120)] = 0
+    """A check-in request this often after the dose; 0 = only when the therapist asks."""
+    vitals_at_min: Annotated[list[Annotated[int, Field(ge=-120, le=480)]], Field(max_length=12)] = [
+        -5,
+        40,
+    ]
+    lookin_every_min: Annotated[int, Field(ge=0, le=120)] = 15
+    """The support person looks in on the patient this often; 0 = never asked."""
+    systolic_max: Annotated[int, Field(ge=90, le=250)] = 160
+    diastolic_max: Annotated[int, Field(ge=50, le=150)] = 90
+    heart_rate_max: Annotated[int, Field(ge=50, le=200)] = 100
+    instructions: Annotated[str, StringConstraints(max_length=2000)] = ""
+    """What the support person should do and whom to call, in the therapist's words."""
+    emergency_number: Annotated[str, StringConstraints(max_length=40)] = ""
+    playlist: Slug | None = None
+
+
+class EmergencyCard(_Msg):
+    """For paramedics, filled in by the patient during preparation; shown on the support
+    person's and the therapist's screens. Personal: apps never log it."""
+
+    kind: Literal["card"]
+    patient_name: Contact = ""
+    address: Contact = ""
+    taken: Contact = ""
+    """What was taken and how much (e.g. "ketamine 100 mg sublingual")."""
+    medications: Contact = ""
+    therapist_contact: Contact = ""
+    prescriber_contact: Contact = ""
+    support_name: Contact = ""
+    support_phone: Contact = ""
+    emergency_number: Annotated[str, StringConstraints(max_length=40)] = ""
+
+
+class Intention(_Msg):
+    """The patient chose to share the session's intention with the therapist."""
+
+    kind: Literal["intention"]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class LookIn(_Msg):
+    """The support person looked in on the patient (answering a paced reminder)."""
+
+    kind: Literal["lookin"]
+
+
 class MemberChange(_Msg):
     """Written by the server only: someone joined, left, was lost or came back."""
 
@@ -186,6 +246,10 @@ EventBody = Annotated[
     | WithPatient
     | Vitals
     | SessionEnd
+    | SessionPlan
+    | EmergencyCard
+    | Intention
+    | LookIn
     | MemberChange,
     Field(discriminator="kind"),
 ]
@@ -193,7 +257,16 @@ EventBody = Annotated[
 # Which role may send which event kind; member.* are the server's alone.
 EVENT_KINDS_BY_ROLE: dict[Role, frozenset[str]] = {
     "patient": frozenset(
-        {"checkin", "help", "music.status", "link.state", "alert.raised", "alert.resolved"}
+        {
+            "checkin",
+            "help",
+            "music.status",
+            "link.state",
+            "alert.raised",
+            "alert.resolved",
+            "card",
+            "intention",
+        }
     ),
     "therapist": frozenset(
         {
@@ -207,10 +280,19 @@ EVENT_KINDS_BY_ROLE: dict[Role, frozenset[str]] = {
             "alert.resolved",
             "ladder.config",
             "session.end",
+            "plan",
         }
     ),
     "support": frozenset(
-        {"with_patient", "vitals", "link.state", "alert.raised", "alert.ack", "alert.resolved"}
+        {
+            "with_patient",
+            "vitals",
+            "lookin",
+            "link.state",
+            "alert.raised",
+            "alert.ack",
+            "alert.resolved",
+        }
     ),
 }
 

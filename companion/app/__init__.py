@@ -1,0 +1,21 @@
+"""The apps' Qt-free core: one ``RoleCore`` per person, observed by the windows."""
+
+from companion.app.core import (
+    PLAYLISTS,
+    CoreOptions,
+    Reminder,
+    RoleCore,
+    SessionFacts,
+    TimelineEntry,
+    invite_from_link,
+)
+
+__all__ = [
+    "PLAYLISTS",
+    "CoreOptions",
+    "Reminder",
+    "RoleCore",
+    "SessionFacts",
+    "TimelineEntry",
+    "invite_from_link",
+]

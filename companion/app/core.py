@@ -1,0 +1,663 @@
+"""``RoleCore``: one person's whole app without a window.
+
+The patient's, therapist's and support person's apps are the same parts wired for a role:
+the signaling client, the call (patient and therapist), the home link (patient and
+support), the never-alone ``Guardian``, the local record and the audio engine. The Qt
+windows observe a ``RoleCore`` through its Signals and call its methods; the headless
+demo, the tests and the benchmarks drive it the same way.
+
+Everything here runs on one asyncio loop (qasync's under Qt). Blocking work — opening the
+audio device, writing the record — goes to threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from companion.app.words import ALERT_WORDS, describe_event, link_words
+from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
+from companion.audio.commands import MusicStatus as LocalMusicStatus
+from companion.audio.playlist import RepeatMode, Track
+from companion.call.engine import CallEngine
+from companion.call.homelink import HomeLink
+from companion.call.media import LocalMedia
+from companion.call.quality import CallQuality
+from companion.call.sinks import VideoSink
+from companion.call.synthetic import TestPatternTrack, ToneTrack
+from companion.events import Signal
+from companion.monitor.guardian import Guardian
+from companion.monitor.ladder import Alert, LadderTimings, SoundKind
+from companion.protocol.errors import ErrorCode, ProtocolError
+from companion.protocol.messages import (
+    CheckIn,
+    EmergencyCard,
+    EventBody,
+    Intention,
+    InvitedRole,
+    Joined,
+    LadderConfig,
+    LinkStateName,
+    LookIn,
+    MusicCommand,
+    MusicStatus,
+    PromptPush,
+    Role,
+    SessionEnd,
+    SessionPlan,
+    TextMessage,
+    Vitals,
+    WithPatient,
+)
+from companion.records import RecordStore
+from companion.signaling.client import SignalingClient
+
+_log = logging.getLogger(__name__)
+
+#: The playlists the therapist's remote can choose (slugs on the wire).
+PLAYLISTS: dict[str, str] = {
+    "companion-ambient": "Companion ambient (bundled)",
+    "endless": "Endless ambient (fresh music, never repeats)",
+}
+_SOUNDS: dict[SoundKind, ChimeKind] = {
+    "soft_chime": ChimeKind.NOTICE,
+    "alert": ChimeKind.ALERT,
+    "call": ChimeKind.CALL,
+}
+_MUSIC_STATUS_EVERY_S = 15.0
+_SAVE_PLAYLIST_EVERY_S = 10.0
+
+
+def invite_from_link(text: str) -> str:
+    """The token or short code inside ``companion://join?invite=…``, an https link with
+    ``invite=…``, or the code as typed (spaces and dashes read over the phone are fine)."""
+    text = text.strip()
+    if "invite=" in text:
+        query = urllib.parse.urlparse(text).query or text.split("?", 1)[-1]
+        values = urllib.parse.parse_qs(query).get("invite")
+        if values:
+            return values[0]
+    if len(text) <= 16:
+        return text.replace(" ", "").replace("-", "").upper()
+    return text
+
+
+@dataclass(frozen=True)
+class CoreOptions:
+    data_dir: Path
+    """The role's own folder: the record, the saved playlist, the resume file."""
+    fake_media: bool = False
+    """A moving test pattern and a tone instead of the camera and microphone."""
+    audio: bool = True
+    """Open the audio engine (the output device); off only for headless load runs."""
+    engine: EngineOptions | None = None
+    timings: LadderTimings | None = None
+    video: tuple[int, int, int] = (640, 480, 30)
+    """Synthetic video size and rate."""
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: float
+    """Unix seconds."""
+    who: Role | None
+    kind: str
+    text: str
+    event_id: str = ""
+
+
+@dataclass
+class Reminder:
+    """A paced prompt for the support person (vitals or look-in) from the therapist's plan."""
+
+    reminder_id: str
+    kind: Literal["vitals", "lookin"]
+    due_at: float
+    done: bool = False
+
+
+@dataclass
+class SessionFacts:
+    """What the screens and the summary read; updated as events arrive."""
+
+    started_at: float = field(default_factory=time.time)
+    link: LinkStateName | None = None
+    home_link: LinkStateName | None = None
+    last_checkin_at: float | None = None
+    pending_request: str | None = None
+    plan: SessionPlan = field(default_factory=lambda: SessionPlan(kind="plan"))
+    card: EmergencyCard | None = None
+    intention: str | None = None
+    music: MusicStatus | None = None
+    quality: CallQuality | None = None
+    open_alerts: dict[str, Alert] = field(default_factory=dict)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    ended: bool = False
+
+
+class RoleCore:
+    """One role's app core. ``connect`` + ``join``/``sign_in`` + ``open_session``, then
+    ``start``; ``close`` at the end (safe twice)."""
+
+    def __init__(self, role: Role, server: str | Sequence[str], options: CoreOptions) -> None:
+        self.role = role
+        self.options = options
+        self.server_urls = [server] if isinstance(server, str) else list(server)
+        self.signaling = SignalingClient(self.server_urls)
+        self.facts = SessionFacts()
+        self.records: RecordStore | None = None
+        self.audio: AudioEngine | None = None
+        self.media: LocalMedia | None = None
+        self.call: CallEngine | None = None
+        self.home: HomeLink | None = None
+        self.guardian: Guardian | None = None
+        # -- for the screens
+        self.link_changed: Signal[[str]] = Signal()
+        """Plain words for the patient–therapist link (see words.py)."""
+        self.timeline_added: Signal[[TimelineEntry]] = Signal()
+        self.alert_shown: Signal[[Alert]] = Signal()
+        self.alert_cleared: Signal[[str, str]] = Signal()
+        self.patient_line: Signal[[str]] = Signal()
+        self.checkin_requested: Signal[[str]] = Signal()
+        self.checked_in: Signal[[float]] = Signal()
+        self.prompt_pushed: Signal[[str]] = Signal()
+        self.message_received: Signal[[str]] = Signal()
+        self.plan_changed: Signal[[SessionPlan]] = Signal()
+        self.card_changed: Signal[[EmergencyCard]] = Signal()
+        self.music_changed: Signal[[MusicStatus]] = Signal()
+        self.quality_changed: Signal[[CallQuality]] = Signal()
+        self.reminder_due: Signal[[Reminder]] = Signal()
+        self.with_patient: Signal[[]] = Signal()
+        self.session_ended: Signal[[]] = Signal()
+        self.notice: Signal[[str]] = Signal()
+        """Plain notes: no camera found, a music file skipped, the audio device changed."""
+        self.reminders: list[Reminder] = []
+        self._self_view: VideoSink | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._last_status_sent: tuple[str, bool, int] | None = None
+        self._last_status_at = 0.0
+        self._scheduled_checkins: set[int] = set()
+        self._started = False
+        self._closed = False
+
+    # -- joining ---------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        await self.signaling.connect()
+
+    async def join(self, invite_or_code: str, retry_in_use_s: float = 6.0) -> Joined:
+        """Patient and support person: join with an invite link or a short code.
+
+        After a crash the server may still hold our old place for a few seconds; an
+        "invitation in use" is retried until then. Raises ``ProtocolError`` with a plain
+        ``message`` (wrong, expired or revoked code)."""
+        invite = invite_from_link(invite_or_code)
+        role: InvitedRole = "support" if self.role == "support" else "patient"
+        deadline = time.monotonic() + retry_in_use_s
+        while True:
+            try:
+                joined = await self.signaling.join(invite=invite, as_role=role)
+                break
+            except ProtocolError as exc:
+                if exc.code is not ErrorCode.INVITE_IN_USE or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+        await asyncio.to_thread(self._save_resume, invite)
+        return joined
+
+    async def sign_in(self, name: str, secret: str) -> None:
+        await self.signaling.login(name, secret)
+
+    async def open_session(self, session_id: str) -> Joined:
+        """The therapist's way in: a session of their own."""
+        return await self.signaling.join(session_id=session_id)
+
+    def saved_invite(self) -> str | None:
+        """The invite of the session this app was in when it last ran (crash recovery)."""
+        path = self.options.data_dir / "resume.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        invite = data.get("invite")
+        return invite if isinstance(invite, str) and data.get("open") else None
+
+    def _save_resume(self, invite: str, open_: bool = True) -> None:
+        self.options.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.options.data_dir / "resume.json"
+        path.write_text(json.dumps({"invite": invite, "open": open_}), encoding="utf-8")
+
+    @property
+    def session_id(self) -> str:
+        joined = self.signaling.joined
+        return joined.session_id if joined else "unjoined"
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the record, the audio device, the call and the home link; start watching."""
+        if self._started:
+            return
+        self._started = True
+        folder = self.options.data_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        self.records = await asyncio.to_thread(RecordStore.open, folder)
+        if self.options.audio:
+            await self._start_audio()
+        voice = self.audio.add_voice() if self.audio is not None else None
+        if self.role in ("patient", "therapist"):
+            self.media = self._open_media()
+            self.call = CallEngine(self.signaling, self.role, self.media, voice)
+            self._unsubscribe.append(self.call.quality_changed.connect(self._on_quality))
+        if self.role in ("patient", "support"):
+            self.home = HomeLink(self.signaling, self.role)
+        self.guardian = Guardian(
+            self.role, self.signaling, self.call, self.home, self.records, self.options.timings
+        )
+        g = self.guardian
+        self._unsubscribe += [
+            g.alert_shown.connect(self._on_alert_shown),
+            g.alert_cleared.connect(self._on_alert_cleared),
+            g.sound.connect(self._on_sound),
+            g.patient_line.connect(self.patient_line.emit),
+            g.event_received.connect(self._on_event),
+            g.event_sent.connect(
+                lambda event_id, event: self._on_event(event_id, event, self.role)
+            ),
+        ]
+        if g.call_watch is not None:
+            self._unsubscribe.append(g.call_watch.state_changed.connect(self._on_call_state))
+        if g.home_watch is not None:
+            self._unsubscribe.append(g.home_watch.state_changed.connect(self._on_home_state))
+        for link in (self.call, self.home):
+            if link is not None:
+                await link.start()
+        await g.start()
+        self._spawn(self._clock_loop())
+        self.link_changed.emit(link_words(self.role, self.facts.link))
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        if self.guardian is not None:
+            await self.guardian.close()
+        for link in (self.call, self.home):
+            if link is not None:
+                await link.close()
+        if self.media is not None:
+            self.media.stop()
+        await self.signaling.close()
+        if self.audio is not None:
+            await asyncio.to_thread(self._save_playlist)
+            await self.audio.aclose()
+        if self.records is not None:
+            self.records.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _open_media(self) -> LocalMedia:
+        if self.options.fake_media:
+            width, height, fps = self.options.video
+            hue = (90, 170) if self.role == "patient" else (170, 110)
+            tone = 440.0 if self.role == "patient" else 660.0
+            return LocalMedia(
+                ToneTrack(tone), TestPatternTrack(width, height, fps, hue=hue), "test pattern"
+            )
+        from companion.call.devices import open_camera, open_microphone
+
+        camera, microphone = open_camera(), open_microphone()
+        if camera is None:
+            self.notice.emit("No camera found — the call goes on with sound only.")
+        if microphone is None:
+            self.notice.emit("No microphone found — you can still hear and be seen.")
+        return LocalMedia(microphone, camera, "camera" if camera is not None else "")
+
+    # -- audio -----------------------------------------------------------------------------
+
+    async def _start_audio(self) -> None:
+        engine = AudioEngine(self.options.engine or _engine_options(self.role))
+        self.audio = engine
+        self._unsubscribe += [
+            engine.note.connect(self.notice.emit),
+            engine.device_lost.connect(
+                lambda name: self.notice.emit(
+                    "The headphones or speakers were unplugged; sound continues on the "
+                    "computer's own output."
+                )
+            ),
+        ]
+        if self.role == "patient":
+            engine.load_playlist(await asyncio.to_thread(self._restored_playlist))
+            self._unsubscribe.append(engine.music_status.connect(self._on_local_music))
+            await asyncio.to_thread(engine.start, play=True)
+        else:
+            await asyncio.to_thread(engine.start, play=False)
+
+    def _restored_playlist(self) -> Playlist:
+        path = self.options.data_dir / "playlist.json"
+        with contextlib.suppress(OSError, ValueError):
+            return Playlist.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        return bundled_playlist()
+
+    def _save_playlist(self) -> None:
+        if self.audio is None or self.role != "patient":
+            return
+        path = self.options.data_dir / "playlist.json"
+        with contextlib.suppress(OSError):
+            path.write_text(json.dumps(self.audio.playlist().to_dict()), encoding="utf-8")
+
+    def choose_playlist(self, slug: str) -> None:
+        """Patient's side of "choose a playlist" (the remote's, or the patient's own)."""
+        if self.audio is None:
+            return
+        if slug == "endless":
+            seed = uuid.uuid4().int % 10_000
+            tracks = [Track.generative(seed + i, f"Endless ambient {i + 1}") for i in range(4)]
+            self.audio.load_playlist(Playlist(tracks, repeat=RepeatMode.ALL, name="endless"))
+        else:
+            self.audio.load_playlist(bundled_playlist())
+
+    def add_music_folder(self, folder: Path) -> None:
+        if self.audio is not None:
+            self.audio.add_folder(folder)
+
+    def _apply_music_command(self, command: MusicCommand) -> None:
+        engine = self.audio
+        if engine is None:
+            return
+        if command.action == "play":
+            engine.play()
+        elif command.action == "pause":
+            engine.pause()
+        elif command.action == "next":
+            engine.next()
+        elif command.action == "previous":
+            engine.previous()
+        elif command.action == "set_volume" and command.volume_db is not None:
+            engine.set_volume(command.volume_db)
+        elif command.action == "choose_playlist" and command.playlist:
+            self.choose_playlist(command.playlist)
+
+    def _on_local_music(self, status: LocalMusicStatus) -> None:
+        wire = MusicStatus(
+            kind="music.status",
+            playing=status.playing and not status.muted,
+            title=status.title[:120],
+            position_s=max(0.0, status.position_s),
+            duration_s=max(0.0, status.duration_s or 0.0),
+            volume_db=max(-120.0, min(0.0, status.volume_db)),
+        )
+        self.facts.music = wire
+        self.music_changed.emit(wire)
+        # The therapist sees what plays: on every change, and now and then for the position.
+        key = (wire.title, wire.playing, round(wire.volume_db))
+        now = time.monotonic()
+        if key != self._last_status_sent or now - self._last_status_at >= _MUSIC_STATUS_EVERY_S:
+            self._last_status_sent, self._last_status_at = key, now
+            if self.guardian is not None:
+                self._spawn(self.guardian.publish(wire))
+
+    # -- what people do --------------------------------------------------------------------
+
+    def _g(self) -> Guardian:
+        if self.guardian is None:
+            raise RuntimeError("start() first")
+        return self.guardian
+
+    async def check_in(self, source: Literal["button", "key"] = "button") -> str:
+        request = self.facts.pending_request
+        self.facts.pending_request = None
+        return await self._g().publish(CheckIn(kind="checkin", source=source, request_id=request))
+
+    async def help_held(self) -> None:
+        await self._g().help_held()
+
+    async def acknowledge(self, alert_id: str) -> None:
+        await self._g().acknowledge(alert_id)
+
+    async def im_with_patient(self) -> None:
+        """The support person: every open go-to-patient/help alert is answered."""
+        open_ids = [a.alert_id for a in self.facts.open_alerts.values()]
+        for alert_id in open_ids:
+            await self._g().acknowledge(alert_id)
+        if not open_ids:
+            await self._g().publish(WithPatient(kind="with_patient"))
+
+    async def request_checkin(self) -> str:
+        return await self._g().request_checkin()
+
+    async def push_prompt(self, prompt_id: str) -> str:
+        return await self._g().publish(PromptPush(kind="prompt.push", prompt_id=prompt_id))
+
+    async def music_remote(
+        self,
+        action: Literal["play", "pause", "next", "previous", "set_volume", "choose_playlist"],
+        volume_db: float | None = None,
+        playlist: str | None = None,
+    ) -> str:
+        return await self._g().publish(
+            MusicCommand(
+                kind="music.command", action=action, volume_db=volume_db, playlist=playlist
+            )
+        )
+
+    async def send_message(self, to_role: InvitedRole, text: str) -> str:
+        return await self._g().publish(TextMessage(kind="message", to_role=to_role, text=text))
+
+    async def set_plan(self, plan: SessionPlan) -> str:
+        return await self._g().publish(plan)
+
+    async def set_ladder(self, config: LadderConfig) -> str:
+        return await self._g().publish(config)
+
+    async def share_card(self, card: EmergencyCard) -> str:
+        return await self._g().publish(card)
+
+    async def share_intention(self, text: str) -> str:
+        return await self._g().publish(Intention(kind="intention", text=text))
+
+    async def record_vitals(self, systolic: int, diastolic: int, heart_rate: int) -> str:
+        self._finish_reminders("vitals")
+        vitals = Vitals(
+            kind="vitals", systolic=systolic, diastolic=diastolic, heart_rate=heart_rate
+        )
+        return await self._g().publish(vitals)
+
+    async def looked_in(self) -> str:
+        self._finish_reminders("lookin")
+        return await self._g().publish(LookIn(kind="lookin"))
+
+    async def end_session(self) -> None:
+        if self.role == "therapist":
+            await self._g().publish(SessionEnd(kind="session.end"))
+        await self.signaling.leave()
+        self._mark_ended()
+
+    def _mark_ended(self) -> None:
+        if self.facts.ended:
+            return
+        self.facts.ended = True
+        if self.role == "patient":
+            with contextlib.suppress(OSError):
+                self._save_resume("", open_=False)
+        self.session_ended.emit()
+
+    # -- the patient's local controls (never on the wire) ------------------------------------
+
+    def set_music_volume(self, db: float) -> None:
+        if self.audio is not None:
+            self.audio.set_volume(db)
+
+    def set_music_muted(self, muted: bool) -> None:
+        if self.audio is not None:
+            (self.audio.mute if muted else self.audio.unmute)()
+
+    def set_mic_muted(self, muted: bool) -> None:
+        if self.call is not None:
+            self.call.set_mic_muted(muted)
+
+    def set_camera_enabled(self, enabled: bool) -> None:
+        if self.call is not None:
+            self.call.set_camera_enabled(enabled)
+
+    def self_view(self) -> VideoSink | None:
+        """Our own camera as the other side sees it (None without a camera)."""
+        if self._self_view is None and self.media is not None and self.media.video is not None:
+            self._self_view = VideoSink()
+            self._spawn(self._self_view.consume(self.media.relay.subscribe(self.media.video)))
+        return self._self_view
+
+    # -- what happens ----------------------------------------------------------------------
+
+    def _add_entry(self, who: Role | None, kind: str, text: str, event_id: str = "") -> None:
+        entry = TimelineEntry(time.time(), who, kind, text, event_id)
+        self.facts.timeline.append(entry)
+        self.timeline_added.emit(entry)
+
+    def _on_event(self, event_id: str, event: EventBody, from_role: Role | None) -> None:
+        facts = self.facts
+        if event.kind != "music.status":
+            self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id)
+        if event.kind == "checkin":
+            facts.last_checkin_at = time.time()
+            facts.pending_request = None
+            self.checked_in.emit(facts.last_checkin_at)
+        elif event.kind == "checkin.request" and self.role == "patient":
+            facts.pending_request = getattr(event, "request_id", None)
+            self.checkin_requested.emit(facts.pending_request or "")
+            if self.audio is not None:
+                self.audio.play_chime(ChimeKind.CHECK_IN)
+        elif isinstance(event, PromptPush):
+            self.prompt_pushed.emit(event.prompt_id)
+        elif isinstance(event, MusicCommand) and self.role == "patient":
+            self._apply_music_command(event)
+        elif isinstance(event, MusicStatus) and self.role != "patient":
+            facts.music = event
+            self.music_changed.emit(event)
+        elif isinstance(event, TextMessage) and event.to_role == self.role:
+            self.message_received.emit(event.text)
+        elif isinstance(event, SessionPlan):
+            facts.plan = event
+            self._scheduled_checkins.clear()
+            self._plan_reminders(event)
+            self.plan_changed.emit(event)
+        elif isinstance(event, EmergencyCard):
+            facts.card = event
+            self.card_changed.emit(event)
+        elif isinstance(event, Intention):
+            facts.intention = event.text
+        elif isinstance(event, WithPatient):
+            self.with_patient.emit()
+        elif isinstance(event, SessionEnd):
+            self._mark_ended()
+
+    def _on_alert_shown(self, alert: Alert) -> None:
+        self.facts.open_alerts[alert.alert_id] = alert
+        self._add_entry(
+            None, "alert.shown", f"On screen: {ALERT_WORDS.get(alert.reason, alert.reason)}"
+        )
+        self.alert_shown.emit(alert)
+
+    def _on_alert_cleared(self, alert_id: str, how: str) -> None:
+        self.facts.open_alerts.pop(alert_id, None)
+        self.alert_cleared.emit(alert_id, how)
+
+    def _on_sound(self, kind: SoundKind) -> None:
+        # The patient's app never sounds an alarm: the ladder gives it calm words instead.
+        if self.audio is not None and self.role != "patient":
+            self.audio.play_chime(_SOUNDS[kind])
+
+    def _on_call_state(self, state: LinkStateName) -> None:
+        was = self.facts.link
+        self.facts.link = state
+        self._add_entry(self.role, "link", f"Call link: {state}")
+        self.link_changed.emit(link_words(self.role, state))
+        if (
+            self.role == "patient"
+            and state == "connected"
+            and was in ("lost", "recovering")
+            and self.audio is not None
+        ):
+            self.audio.play_chime(ChimeKind.RECONNECTED)
+
+    def _on_home_state(self, state: LinkStateName) -> None:
+        self.facts.home_link = state
+        if self.role == "support":
+            # The support person's board follows the patient's reports; with no call of
+            # its own the home link is what it knows first-hand.
+            self.link_changed.emit(link_words(self.role, self.facts.link or state))
+
+    def _on_quality(self, quality: CallQuality) -> None:
+        self.facts.quality = quality
+        self.quality_changed.emit(quality)
+
+    # -- the plan's clock ------------------------------------------------------------------
+
+    def _plan_reminders(self, plan: SessionPlan) -> None:
+        if self.role != "support" or plan.dose_at is None:
+            return
+        done = {(r.kind, round(r.due_at)) for r in self.reminders if r.done}
+        reminders = [
+            Reminder(uuid.uuid4().hex[:8], "vitals", plan.dose_at + minutes * 60)
+            for minutes in plan.vitals_at_min
+        ]
+        if plan.lookin_every_min:
+            step = plan.lookin_every_min * 60
+            reminders += [
+                Reminder(uuid.uuid4().hex[:8], "lookin", plan.dose_at + k * step)
+                for k in range(1, int(4 * 3600 / step) + 1)
+            ]
+        for r in reminders:
+            r.done = (r.kind, round(r.due_at)) in done
+        self.reminders = sorted(reminders, key=lambda r: r.due_at)
+
+    def _finish_reminders(self, kind: str) -> None:
+        now = time.time()
+        for r in self.reminders:
+            if r.kind == kind and r.due_at <= now + 120 and not r.done:
+                r.done = True
+
+    async def _clock_loop(self) -> None:
+        announced: set[str] = set()
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.time()
+            plan = self.facts.plan
+            if self.role == "support":
+                for r in self.reminders:
+                    if not r.done and r.due_at <= now and r.reminder_id not in announced:
+                        announced.add(r.reminder_id)
+                        self.reminder_due.emit(r)
+            if self.role == "therapist" and plan.dose_at and plan.checkin_every_min:
+                slot = int((now - plan.dose_at) // (plan.checkin_every_min * 60))
+                if slot >= 1 and slot not in self._scheduled_checkins:
+                    self._scheduled_checkins.add(slot)
+                    await self.request_checkin()
+            if self.role == "patient" and int(now) % int(_SAVE_PLAYLIST_EVERY_S) == 0:
+                await asyncio.to_thread(self._save_playlist)
+
+
+def _engine_options(role: Role) -> EngineOptions:
+    if role == "patient":
+        return EngineOptions()
+    # No music on these machines: the sounds are heard at a set level below full scale.
+    return EngineOptions(chime_level_db=-6.0, fade_in_s=0.3)

@@ -1,0 +1,119 @@
+"""Plain words for what the core knows: the UI shows these, never jargon.
+
+Kept apart from the widgets so the headless demo, the summary and every screen say the
+same thing the same way.
+"""
+
+from __future__ import annotations
+
+from companion.protocol.messages import EventBody, LinkStateName, Role
+
+# What each role reads about the patient–therapist link.
+_LINK_WORDS: dict[Role, dict[LinkStateName, str]] = {
+    "patient": {
+        "connected": "Your therapist is with you",
+        "degraded": "Your therapist is with you (the connection is a little weak)",
+        "interrupted": "The connection is catching its breath…",
+        "lost": "Your therapist's connection dropped. Music keeps playing. They are reconnecting.",
+        "recovering": "Reconnecting to your therapist…",
+    },
+    "therapist": {
+        "connected": "Connected",
+        "degraded": "Connected — poor quality",
+        "interrupted": "Interrupted — waiting for the patient's link",
+        "lost": "Link lost — the support person has been told",
+        "recovering": "Reconnecting…",
+    },
+    "support": {
+        "connected": "Connected",
+        "degraded": "Connected (weak line)",
+        "interrupted": "Connection hiccup",
+        "lost": "Therapist disconnected",
+        "recovering": "Reconnecting…",
+    },
+}
+
+NOT_STARTED = {
+    "patient": "Connecting to your therapist…",
+    "therapist": "Waiting for the patient",
+    "support": "Waiting for the session",
+}
+
+
+def link_words(role: Role, state: LinkStateName | None) -> str:
+    if state is None:
+        return NOT_STARTED[role]
+    return _LINK_WORDS[role][state]
+
+
+ALERT_WORDS: dict[str, str] = {
+    "link_lost": "The link to the patient was lost",
+    "help": "The patient is asking for help",
+    "checkin_unanswered": "The patient did not answer a check-in",
+    "vitals_out_of_range": "Vitals outside the limits you set",
+    "go_to_patient": "Please go to the patient now",
+}
+
+ROLE_NAMES: dict[str, str] = {
+    "patient": "Patient",
+    "therapist": "Therapist",
+    "support": "Support person",
+}
+
+
+def describe_event(event: EventBody, from_role: Role | None) -> str:
+    """One line for the timeline; never personal details (notes, names, card contents)."""
+    kind = event.kind
+    if kind == "checkin":
+        return "Patient checked in: I'm OK"
+    if kind == "checkin.request":
+        return "Therapist asked for a check-in"
+    if kind == "help":
+        return "Patient held “I need help”"
+    if kind == "prompt.push":
+        return f"Grounding prompt shown: {getattr(event, 'prompt_id', '')}"
+    if kind == "music.command":
+        return f"Music remote: {getattr(event, 'action', '').replace('_', ' ')}"
+    if kind == "music.status":
+        return f"Music: {getattr(event, 'title', '')}"
+    if kind == "message":
+        return f"Message to the {getattr(event, 'to_role', '')}"
+    if kind == "link.state":
+        who = ROLE_NAMES.get(from_role or "", "A member")
+        return f"{who}'s link: {getattr(event, 'state', '')}"
+    if kind == "alert.raised":
+        return f"Alert: {ALERT_WORDS.get(getattr(event, 'reason', ''), 'alert')}"
+    if kind == "alert.ack":
+        return f"Alert acknowledged by the {ROLE_NAMES.get(from_role or '', 'someone').lower()}"
+    if kind == "alert.resolved":
+        return "Alert resolved by itself"
+    if kind == "ladder.config":
+        return "Safety timings changed"
+    if kind == "with_patient":
+        return "Support person is with the patient"
+    if kind == "vitals":
+        return "Vitals recorded: {}/{} mmHg, {} bpm".format(
+            getattr(event, "systolic", "?"),
+            getattr(event, "diastolic", "?"),
+            getattr(event, "heart_rate", "?"),
+        )
+    if kind == "lookin":
+        return "Support person looked in"
+    if kind == "plan":
+        return "Session plan updated"
+    if kind == "card":
+        return "Emergency card updated"
+    if kind == "intention":
+        return "Patient shared their intention"
+    if kind == "session.end":
+        return "Session ended"
+    if kind in ("member.joined", "member.left", "member.lost", "member.back"):
+        who = ROLE_NAMES.get(getattr(event, "role", ""), "A member")
+        verb = {
+            "member.joined": "joined",
+            "member.left": "left",
+            "member.lost": "lost the server connection",
+            "member.back": "is back on the server",
+        }[kind]
+        return f"{who} {verb}"
+    return kind

@@ -1,0 +1,196 @@
+"""What every window shares: the qasync loop, themes, the video view, running coroutines
+from buttons, and a meter of the UI loop's lag.
+
+The core emits its Signals on the asyncio loop, which under qasync *is* the Qt thread, so
+widgets may be touched straight from those callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import numpy as np
+import qasync
+from PySide6.QtCore import QObject, QRectF, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
+from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
+
+_log = logging.getLogger(__name__)
+
+# Patient side: dark, low glare; text and controls at WCAG AA contrast or better.
+CALM_DARK = {
+    "window": "#14181f",
+    "panel": "#1d232c",
+    "text": "#e8ecf1",
+    "muted": "#aab4c0",
+    "accent": "#7fb8a4",
+    "accent_text": "#0e1a16",
+    "warm": "#e0b872",
+    "danger": "#e8a0a0",
+}
+# Therapist and support: light, plain, businesslike.
+CLEAR_LIGHT = {
+    "window": "#f6f7f9",
+    "panel": "#ffffff",
+    "text": "#1b2430",
+    "muted": "#4d5a69",
+    "accent": "#1f6f5c",
+    "accent_text": "#ffffff",
+    "warm": "#8a5a00",
+    "danger": "#a3222a",
+}
+
+
+def apply_theme(app: QApplication, colors: dict[str, str], scale: float = 1.0) -> None:
+    """Palette + a base font ``scale`` × the system's (so text follows the system size)."""
+    palette = QPalette()
+    palette.setColor(QPalette.ColorRole.Window, QColor(colors["window"]))
+    palette.setColor(QPalette.ColorRole.Base, QColor(colors["panel"]))
+    palette.setColor(QPalette.ColorRole.AlternateBase, QColor(colors["window"]))
+    palette.setColor(QPalette.ColorRole.WindowText, QColor(colors["text"]))
+    palette.setColor(QPalette.ColorRole.Text, QColor(colors["text"]))
+    palette.setColor(QPalette.ColorRole.Button, QColor(colors["panel"]))
+    palette.setColor(QPalette.ColorRole.ButtonText, QColor(colors["text"]))
+    palette.setColor(QPalette.ColorRole.Highlight, QColor(colors["accent"]))
+    palette.setColor(QPalette.ColorRole.HighlightedText, QColor(colors["accent_text"]))
+    palette.setColor(QPalette.ColorRole.PlaceholderText, QColor(colors["muted"]))
+    app.setPalette(palette)
+    font = QFont(app.font())
+    size = font.pointSizeF() if font.pointSizeF() > 0 else 10.0
+    font.setPointSizeF(size * scale)
+    app.setFont(font)
+
+
+def make_app(argv: list[str] | None = None) -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    app = QApplication(argv or sys.argv[:1])
+    app.setApplicationName("Companion")
+    app.setOrganizationName("Companion")
+    return app
+
+
+def run_qt(main: Callable[[QApplication], Coroutine[Any, Any, int]]) -> int:
+    """Run ``main(app)`` on one qasync loop shared by Qt and the asyncio core."""
+    app = make_app()
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with loop:
+        return int(loop.run_until_complete(main(app)))
+
+
+def spawn(coro: Awaitable[Any], on_error: Callable[[BaseException], None] | None = None) -> None:
+    """Run a coroutine from a button; failures go to ``on_error`` (or the log), never lost."""
+
+    async def guarded() -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if on_error is not None:
+                on_error(exc)
+            else:
+                _log.warning("action failed: %s", type(exc).__name__)
+
+    task = asyncio.ensure_future(guarded())
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+
+_running: set[asyncio.Future[None]] = set()
+
+
+class VideoView(QWidget):
+    """Shows the newest RGB frame (H, W, 3 uint8), scaled to fit, letterboxed."""
+
+    def __init__(self, placeholder: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image: QImage | None = None
+        self._placeholder = placeholder
+        self.frames_shown = 0
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(160, 120)
+        self.setAccessibleName(placeholder or "Video")
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self.update()
+
+    def show_frame(self, rgb: np.ndarray) -> None:
+        height, width, _ = rgb.shape
+        data = np.ascontiguousarray(rgb)
+        # copy(): the QImage must own its pixels once the array goes away
+        self._image = QImage(
+            data.data, width, height, 3 * width, QImage.Format.Format_RGB888
+        ).copy()
+        self.frames_shown += 1
+        self.update()
+
+    def clear(self) -> None:
+        self._image = None
+        self.update()
+
+    def paintEvent(self, _event: object) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#0b0e12"))
+        if self._image is None:
+            painter.setPen(QColor("#aab4c0"))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
+            return
+        scaled = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        x = (self.width() - scaled.width()) / 2
+        y = (self.height() - scaled.height()) / 2
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawImage(QRectF(x, y, scaled.width(), scaled.height()), self._image)
+
+
+class LoopLagMeter(QObject):
+    """How late a 20 ms Qt timer fires: the UI loop's lag, in ms (p99 is what matters)."""
+
+    def __init__(self, interval_ms: int = 20, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.samples: list[float] = []
+        self._interval = interval_ms
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._tick)
+        self._last = 0.0
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.samples.append(max(0.0, (now - self._last) * 1000 - self._interval))
+        self._last = now
+
+    def p99_ms(self) -> float:
+        return float(np.percentile(self.samples, 99)) if self.samples else 0.0
+
+
+def format_ago(seconds: float | None) -> str:
+    """ "just now", "2 min ago", "1 h 5 min ago" — for boards read across a room."""
+    if seconds is None:
+        return "not yet"
+    if seconds < 45:
+        return "just now"
+    minutes = int(seconds // 60 + (1 if seconds % 60 >= 30 else 0))
+    if minutes < 60:
+        return f"{minutes} min ago"
+    return f"{minutes // 60} h {minutes % 60} min ago"
+
+
+def format_elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

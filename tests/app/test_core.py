@@ -1,0 +1,102 @@
+"""The three role cores in one session, for real: server, call, home link, guardians."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from companion.app import RoleCore, invite_from_link
+from companion.protocol.errors import ErrorCode, ProtocolError
+from companion.protocol.messages import EmergencyCard, InvitedRole, SessionPlan
+from tests.app.conftest import Clinic
+
+
+async def until(predicate: Callable[[], bool], within_s: float = 15.0) -> None:
+    async with asyncio.timeout(within_s):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def three(clinic: Clinic) -> tuple[RoleCore, RoleCore, RoleCore, dict[str, str]]:
+    therapist, patient, support = (clinic.core(r) for r in ("therapist", "patient", "support"))
+    await therapist.connect()
+    await therapist.sign_in("dr-test", clinic.secret)
+    created = await therapist.signaling.create_session("t")
+    invites = {i.role: i for i in created.invites}
+    await therapist.open_session(created.session.session_id)
+    roles: tuple[tuple[RoleCore, InvitedRole], ...] = ((patient, "patient"), (support, "support"))
+    for core, role in roles:
+        await core.connect()
+        await core.join(invites[role].link if role == "support" else invites[role].code)
+    for core in (therapist, patient, support):
+        await core.start()
+    return therapist, patient, support, {r: i.code for r, i in invites.items()}
+
+
+def test_invite_from_link_reads_links_and_spoken_codes() -> None:
+    assert invite_from_link("companion://join?invite=abc.def") == "abc.def"
+    assert invite_from_link("https://clinic.example/join?invite=T0K") == "T0K"
+    assert invite_from_link(" abcd-efgh ") == "ABCDEFGH"
+
+
+async def test_session_round_trip_between_the_three_cores(clinic: Clinic) -> None:
+    therapist, patient, support, _ = await three(clinic)
+    try:
+        await until(lambda: therapist.facts.link == "connected" and patient.facts.link == "connected")
+        seen: list[str] = []
+        patient.prompt_pushed.connect(seen.append)
+        request = await therapist.request_checkin()
+        await until(lambda: patient.facts.pending_request == request)
+        await patient.check_in("key")
+        await until(lambda: therapist.facts.last_checkin_at is not None)
+        await until(lambda: support.facts.last_checkin_at is not None)
+        await therapist.push_prompt("box-breathing")
+        await until(lambda: seen == ["box-breathing"])
+        dose_at = time.time() - 3600
+        plan = SessionPlan(kind="plan", dose_at=dose_at, vitals_at_min=[-5, 40])
+        await therapist.set_plan(plan)
+        await until(lambda: support.facts.plan == plan)
+        vitals = [r for r in support.reminders if r.kind == "vitals"]
+        assert [round(r.due_at - dose_at) for r in vitals] == [-300, 2400]
+        assert [r.kind for r in support.reminders].count("lookin") >= 4
+        await support.record_vitals(172, 95, 88)
+        await until(lambda: any(a.reason == "vitals_out_of_range"
+                                for a in therapist.facts.open_alerts.values()))  # fmt: skip
+        card = EmergencyCard(kind="card", address="1 Calm Street", emergency_number="112")
+        await patient.share_card(card)
+        await until(lambda: support.facts.card == card)
+        kinds = [e.kind for e in therapist.facts.timeline]
+        assert {"checkin.request", "checkin", "prompt.push", "vitals", "card"} <= set(kinds)
+        # The card's contents never reach the timeline text.
+        assert not any("Calm Street" in e.text for e in therapist.facts.timeline)
+    finally:
+        for core in (patient, support, therapist):
+            await core.close()
+
+
+async def test_help_alert_is_acknowledged_everywhere(clinic: Clinic) -> None:
+    therapist, patient, support, _ = await three(clinic)
+    try:
+        await until(lambda: support.facts.home_link == "connected")
+        await patient.help_held()
+        await until(lambda: bool(therapist.facts.open_alerts) and bool(support.facts.open_alerts))
+        await support.im_with_patient()
+        await until(lambda: not therapist.facts.open_alerts and not support.facts.open_alerts)
+    finally:
+        for core in (patient, support, therapist):
+            await core.close()
+
+
+async def test_wrong_code_gives_a_plain_sentence(clinic: Clinic) -> None:
+    patient = clinic.core("patient")
+    await patient.connect()
+    try:
+        with pytest.raises(ProtocolError) as caught:
+            await patient.join("ZZZZ-ZZZZ")
+        assert caught.value.code in (ErrorCode.CODE_UNKNOWN, ErrorCode.TOKEN_INVALID)
+        assert "code" in caught.value.message.lower() or "link" in caught.value.message.lower()
+    finally:
+        await patient.close()
