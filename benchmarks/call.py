@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -32,12 +33,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from companion.audio import AudioEngine
 from companion.call.engine import CallEngine
 from companion.call.media import LocalMedia
 from companion.call.synthetic import TestPatternTrack, ToneTrack
 from companion.protocol.messages import Role
 from companion.server.app import ServerConfig, SignalingServer
 from companion.signaling.client import SignalingClient
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class ClickEar:
@@ -58,6 +62,28 @@ class ClickEar:
             self._armed = True
 
 
+class DeviceClickProbe:
+    """The same, at the output device: sees each block the audio engine's PortAudio
+    callback writes and timestamps the click's sample within it."""
+
+    def __init__(self, sample_rate: int = 48_000) -> None:
+        self.heard_at: list[float] = []
+        self._armed = True
+        self._rate = sample_rate
+        self._scratch = np.zeros(8192, dtype=np.float32)  # no allocation in the callback
+
+    def __call__(self, block: np.ndarray, callback_start: float) -> None:
+        scratch = self._scratch[: len(block)]
+        np.abs(block[:, 0], out=scratch)
+        index = int(scratch.argmax())
+        if scratch[index] > 0.4:
+            if self._armed:
+                self.heard_at.append(callback_start + index / self._rate)
+                self._armed = False
+        else:
+            self._armed = True
+
+
 def p95(values: list[float]) -> float:
     return float(np.percentile(values, 95)) if values else float("nan")
 
@@ -72,16 +98,25 @@ async def _side(
     return signaling, engine, tone
 
 
-async def measure_setup_and_latency(calls: int, clicks: int) -> dict[str, float]:
+async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dict[str, Any]:
     setups: list[float] = []
     latencies: list[float] = []
+    audio: AudioEngine | None = None
+    probe = DeviceClickProbe()
+    if ear_at == "device":
+        # The therapist's real audio engine on a real PortAudio stream (ALSA file device).
+        audio = AudioEngine()
+        audio.output_probe = probe
+        audio.start(play=False)
     with tempfile.TemporaryDirectory() as tmp:
         async with SignalingServer(ServerConfig(data_dir=Path(tmp), port=0)) as server:
             _, secret = server.db.add_therapist("bench")
             for index in range(calls):
                 ear = ClickEar()
+                voice = audio.add_voice() if audio is not None and index == 0 else ear
+                heard = probe.heard_at if audio is not None else ear.heard_at
                 t_sig, t_engine, _ = await _side(
-                    server.ws_url, "therapist", (170, 110), (640, 480, 30), ear
+                    server.ws_url, "therapist", (170, 110), (640, 480, 30), voice
                 )
                 await t_sig.login("bench", secret)
                 created = await t_sig.create_session()
@@ -105,16 +140,19 @@ async def measure_setup_and_latency(calls: int, clicks: int) -> dict[str, float]
                     for _ in range(clicks):
                         p_tone.inject_click()
                         async with asyncio.timeout(5):
-                            while len(ear.heard_at) < len(latencies) + 1:
+                            while len(heard) < len(latencies) + 1:
                                 await asyncio.sleep(0.001)
                         assert p_tone.click_sent_at is not None
-                        latencies.append((ear.heard_at[-1] - p_tone.click_sent_at) * 1000)
+                        latencies.append((heard[-1] - p_tone.click_sent_at) * 1000)
                         await asyncio.sleep(0.3)
                 for engine, sig in ((p_engine, p_sig), (t_engine, t_sig)):
                     await engine.close()
                     engine.media.stop()
                     await sig.close()
+    if audio is not None:
+        audio.close()
     return {
+        "ear": ear_at,
         "setup_p95_s": round(p95(setups), 3),
         "setup_median_s": round(statistics.median(setups), 3),
         "calls": len(setups),
@@ -207,6 +245,25 @@ def measure_cpu(seconds: float, warmup: float) -> dict[str, float]:
     }
 
 
+def latency_in_device_home(args: argparse.Namespace) -> dict[str, Any]:
+    """Re-run the setup/latency part where ALSA's default device is a file plugin drained at
+    48 kHz by tests/audio/pacer.py (ALSA reads ~/.asoundrc when PortAudio starts)."""
+    pacer = ROOT / "tests" / "audio" / "pacer.py"
+    with tempfile.TemporaryDirectory() as home:
+        (Path(home) / ".asoundrc").write_text(
+            f'pcm.!default {{ type file; slave.pcm "null"; '
+            f'file "|{sys.executable} {pacer} {48_000 * 8} /dev/null"; format "raw" }}\n'
+        )
+        env = {**os.environ, "HOME": home}
+        out = subprocess.run(
+            [sys.executable, __file__, "--in-device-home", "--calls", str(args.calls),
+             "--clicks", str(args.clicks)],
+            env=env, capture_output=True, text=True, check=True, timeout=600,
+        )  # fmt: skip
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -220,8 +277,15 @@ def main() -> None:
     parser.add_argument(
         "--soak", action="store_true", help="measure CPU and memory over a 10-minute call"
     )
+    parser.add_argument(
+        "--ear",
+        choices=["device", "push"],
+        default="device",
+        help="where the click is heard: written to the output device, or handed to the engine",
+    )
     parser.add_argument("--side", nargs=3, metavar=("ROLE", "URL", "TOKEN"), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=60.0, help=argparse.SUPPRESS)
+    parser.add_argument("--in-device-home", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
@@ -229,7 +293,11 @@ def main() -> None:
         asyncio.run(run_side(role, url, token, seconds=args.seconds, warmup=args.warmup))
         return
     result: dict[str, Any] = {}
-    result.update(asyncio.run(measure_setup_and_latency(args.calls, args.clicks)))
+    result.update(latency_in_device_home(args) if args.ear == "device" and not args.in_device_home
+                  else asyncio.run(measure_setup_and_latency(args.calls, args.clicks, args.ear)))  # fmt: skip
+    if args.in_device_home:
+        print(json.dumps(result))
+        return
     result.update(measure_cpu(600.0 if args.soak else args.cpu_seconds, args.cpu_warmup))
     result["soak"] = args.soak
     print(

@@ -77,6 +77,11 @@ class CallbackStats:
         return self._durations[:n].copy()
 
 
+OutputProbe = Callable[[np.ndarray, float], None]
+"""Measurement hook: sees each block as written to the device, with the callback's
+``perf_counter`` start. Benchmarks only; it runs inside the real-time callback."""
+
+
 class DeviceUnavailable(Exception):
     """The output device could not be opened; ``reason`` is plain words."""
 
@@ -95,11 +100,13 @@ class OutputDevice:
         options: DeviceOptions,
         device: int | str | None,
         stats: CallbackStats,
+        probe: OutputProbe | None = None,
     ) -> None:
         import sounddevice as sd
 
         self._render = render
         self.stats = stats
+        self._probe = probe
         self.underflows = 0
         self._closing = False
         self._finished = False
@@ -155,7 +162,10 @@ class OutputDevice:
         if status.output_underflow:
             self.underflows += 1
         # A view of PortAudio's buffer: the mixer writes straight into it.
-        self._render(np.frombuffer(outdata, dtype=np.float32).reshape(frames, 2))
+        block = np.frombuffer(outdata, dtype=np.float32).reshape(frames, 2)
+        self._render(block)
+        if self._probe is not None:
+            self._probe(block, start)
         self.stats.record(self._perf() - start)
 
     def _on_finished(self) -> None:

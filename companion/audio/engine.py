@@ -39,6 +39,7 @@ from companion.audio.device import (
     DeviceUnavailable,
     OutputDevice,
     OutputDeviceInfo,
+    OutputProbe,
     list_output_devices,
 )
 from companion.audio.gain import SILENCE_DB, DuckingOptions, db_to_gain
@@ -109,6 +110,8 @@ class AudioEngine:
             self._ring, sr, options.player, self._note_from_worker, self._mark_dirty
         )
         self.callback_stats = CallbackStats()
+        self.output_probe: OutputProbe | None = None
+        """Set before ``start`` to see every block written to the device (benchmarks)."""
         self._chimes = {kind: render_chime(kind, sr) for kind in ChimeKind}
         self._device: OutputDevice | None = None
         self._device_choice = options.device.device
@@ -352,6 +355,7 @@ class AudioEngine:
                 self.options.device,
                 device,
                 self.callback_stats,
+                self.output_probe,
             )
         except DeviceUnavailable as exc:
             if device is None:
