@@ -31,7 +31,7 @@ _NOTES: dict[ChimeKind, tuple[tuple[float, float], ...]] = {
     ChimeKind.RECONNECTED: ((0.0, 392.0), (0.35, 493.88), (0.7, 587.33)),
     ChimeKind.NOTICE: ((0.0, 440.0),),
     ChimeKind.ALERT: ((0.0, 659.25), (0.25, 523.25), (0.5, 659.25), (0.75, 783.99)),
-    ChimeKind.CALL: ((0.0, 587.33), (0.3, 783.99), (0.6, 587.33), (0.9, 783.99), (1.2, 987.77)),
+    ChimeKind.CALL: ((0.0, 587.33), (0.3, 783.99), (0.6, 587.33), (0.9, 783.99), (1.2, 880.0)),
 }
 
 #: Attack of each note: long enough to sound like a swell, not a strike.
