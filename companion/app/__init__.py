@@ -8,6 +8,7 @@ from companion.app.core import (
     SessionFacts,
     TimelineEntry,
     invite_from_link,
+    link_details,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "SessionFacts",
     "TimelineEntry",
     "invite_from_link",
+    "link_details",
 ]

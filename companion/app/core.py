@@ -91,6 +91,16 @@ def invite_from_link(text: str) -> str:
     return text
 
 
+def link_details(text: str) -> tuple[str | None, str | None]:
+    """(server URL, role) named in an invite link; (None, None) for a bare code."""
+    if "://" not in text or "?" not in text:
+        return None, None
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(text.strip()).query)
+    server = query.get("server", [None])[0]
+    role = query.get("role", [None])[0]
+    return server, role if role in ("patient", "support") else None
+
+
 @dataclass(frozen=True)
 class CoreOptions:
     data_dir: Path
@@ -348,9 +358,8 @@ class RoleCore:
         if self.role == "patient":
             engine.load_playlist(await asyncio.to_thread(self._restored_playlist))
             self._unsubscribe.append(engine.music_status.connect(self._on_local_music))
-            await asyncio.to_thread(engine.start, play=True)
-        else:
-            await asyncio.to_thread(engine.start, play=False)
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(engine.start, play=self.role == "patient", loop=loop)
 
     def _restored_playlist(self) -> Playlist:
         path = self.options.data_dir / "playlist.json"

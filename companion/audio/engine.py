@@ -131,14 +131,14 @@ class AudioEngine:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self, *, play: bool = True) -> None:
-        """Open the device and fade in. Call from the asyncio loop that should receive the
-        signals (or from any thread without one)."""
+    def start(self, *, play: bool = True, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Open the device and fade in. Signals are delivered on ``loop``, else on the
+        running loop of the calling thread, else on the engine's own threads."""
         if self._started or self._closed:
             return
         self._started = True
         try:
-            self._loop = asyncio.get_running_loop()
+            self._loop = loop or asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
         self._player.start()

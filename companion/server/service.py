@@ -187,7 +187,9 @@ class SignalingService:
         )
         await self.store.save_invite(invite)
         token = self.signer.issue_invite(invite.invite_id, session_id, role, invite.expires_at)
-        link = "companion://join?" + urlencode({"server": self.options.public_url, "invite": token})
+        link = "companion://join?" + urlencode(
+            {"server": self.options.public_url, "role": role, "invite": token}
+        )
         return InviteInfo(
             invite_id=invite.invite_id,
             session_id=session_id,

@@ -82,3 +82,7 @@ async def call_pair(server: SignalingServer) -> AsyncIterator[CallPair]:
         await side.engine.close()
         side.engine.media.stop()
         await side.signaling.close()
+
+
+# The real ALSA file device (tests/audio/conftest.py) for the call's voice-output test.
+from tests.audio.conftest import alsa_device  # noqa: E402, F401
