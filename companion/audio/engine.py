@@ -6,7 +6,7 @@ cleanup). Signals are emitted on the asyncio loop that called ``start`` (or, wit
 on the supervisor thread), never from the callback.
 
 Latency budget, end to end: music commands are heard after the music ring
-(``PlayerOptions.ring_s``, 0.5 s) plus the device buffer (``DeviceOptions.latency_s``,
+(``PlayerOptions.ring_s``, 1.5 s) plus the device buffer (``DeviceOptions.latency_s``,
 0.1 s); the voice after its jitter buffer (``VoiceOptions.prebuffer_s``, 40 ms) plus the
 device buffer.
 """

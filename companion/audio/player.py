@@ -38,9 +38,10 @@ class PlayerOptions:
     """Equal-power crossfade between consecutive tracks; 0 = gapless, back to back."""
     skip_fade_s: float = 2.0
     """Crossfade when the listener or therapist skips (next, previous, new playlist)."""
-    ring_s: float = 0.5
-    """Music decoded ahead of the callback: the worker may stall this long without a gap,
-    and commands are heard this much later."""
+    ring_s: float = 1.5
+    """Music decoded ahead of the callback: the worker may stall this long without a gap
+    (opening the next file on a busy 2-core machine took over 0.5 s), and a skip is heard
+    this much later (pause and volume act in the mixer, at once)."""
     block_s: float = 0.05
     """Largest step the worker renders at once."""
     fallback_seed: int = 20_241_124
