@@ -140,3 +140,20 @@ def test_timings_follow_the_therapists_config_within_bounds() -> None:
     support.received(0.0, LinkState(kind="link.state", state="lost"), "patient")
     assert run_ticks(support, 0.5, 14.5) == []
     assert sounds(run_ticks(support, 15.0, 15.0)) == ["call"]
+
+
+def test_vitals_beyond_the_plan_alert_the_therapist_only() -> None:
+    from companion.protocol.messages import SessionPlan, Vitals
+
+    therapist, support = ladder("therapist"), ladder("support")
+    fine = Vitals(kind="vitals", systolic=150, diastolic=85, heart_rate=90)
+    assert therapist.received(0.0, fine, "support") == []
+    high = Vitals(kind="vitals", systolic=150, diastolic=85, heart_rate=104)
+    actions = therapist.received(1.0, high, "support")
+    shown = [a for a in actions if isinstance(a, ShowAlert)]
+    assert [a.alert.reason for a in shown] == ["vitals_out_of_range"]
+    assert sounds(actions) == ["alert"]
+    assert support.received(1.0, high, "support") == []
+    # The therapist's own limits replace the defaults.
+    therapist.received(2.0, SessionPlan(kind="plan", heart_rate_max=110), "therapist")
+    assert therapist.received(3.0, high, "support") == []
