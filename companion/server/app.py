@@ -131,6 +131,7 @@ class SignalingServer:
             await self._runner.cleanup()
             self._runner = None
         await self.store.close()
+        self.service.db_executor.shutdown(wait=True)
         self.db.close()
 
     async def __aenter__(self) -> SignalingServer:

@@ -164,4 +164,7 @@ class ClientConnection:
                 next_ping = now + self.limits.heartbeat_s
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self.ws.ping()
-            await asyncio.sleep(0.1)
+            # Wake only for the next ping or the moment silence would count as death: one
+            # wake-up a second per connection, not ten (thousands of connections per node).
+            wake_at = min(next_ping, self.last_rx + self.limits.dead_after_s + 0.01)
+            await asyncio.sleep(max(0.02, wake_at - time.monotonic()))

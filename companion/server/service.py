@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -82,6 +83,10 @@ class SignalingService:
         self.options = options
         # Connections on this node by member id, to hand a place over on resume.
         self._local: dict[str, ClientConnection] = {}
+        # The clinic database and its scrypt hashing on two threads of their own: SQLite
+        # serializes anyway, and every extra thread running scrypt (16 MB of work memory)
+        # would keep a malloc arena of that size for good.
+        self.db_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="clinic-db")
         self._handlers: dict[type[Any], Callable[[ClientConnection, Any], Awaitable[None]]] = {
             Login: self._login,
             CreateSession: self._create_session,
@@ -99,7 +104,7 @@ class SignalingService:
         await self._handlers[type(message)](conn, message)
 
     async def _in_executor(self, fn: Callable[[], Any]) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, fn)
+        return await asyncio.get_running_loop().run_in_executor(self.db_executor, fn)
 
     async def _audit(
         self, actor: str, action: str, kind: str, object_id: str, session_id: str | None
