@@ -385,9 +385,15 @@ class RoleCore:
         else:
             self.audio.load_playlist(bundled_playlist())
 
-    def add_music_folder(self, folder: Path) -> None:
-        if self.audio is not None:
-            self.audio.add_folder(folder)
+    def add_music(self, path: Path) -> None:
+        """The patient's own music: a folder, or an M3U playlist. Files that cannot play
+        are skipped with a plain note (``notice``), never a stop in the music."""
+        if self.audio is None:
+            return
+        if path.suffix.lower() in (".m3u", ".m3u8"):
+            self.audio.add_m3u(path)
+        else:
+            self.audio.add_folder(path)
 
     def _apply_music_command(self, command: MusicCommand) -> None:
         engine = self.audio
@@ -565,6 +571,8 @@ class RoleCore:
         elif isinstance(event, TextMessage) and event.to_role == self.role:
             self.message_received.emit(event.text)
         elif isinstance(event, SessionPlan):
+            if self.role == "patient" and event.playlist and event.playlist != facts.plan.playlist:
+                self.choose_playlist(event.playlist)
             facts.plan = event
             self._scheduled_checkins.clear()
             self._plan_reminders(event)
