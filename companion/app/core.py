@@ -123,6 +123,8 @@ class TimelineEntry:
     kind: str
     text: str
     event_id: str = ""
+    ref: str = ""
+    """The alert an ``alert.shown``/``alert.cleared`` entry is about."""
 
 
 @dataclass
@@ -543,8 +545,10 @@ class RoleCore:
 
     # -- what happens ----------------------------------------------------------------------
 
-    def _add_entry(self, who: Role | None, kind: str, text: str, event_id: str = "") -> None:
-        entry = TimelineEntry(time.time(), who, kind, text, event_id)
+    def _add_entry(
+        self, who: Role | None, kind: str, text: str, event_id: str = "", ref: str = ""
+    ) -> None:
+        entry = TimelineEntry(time.time(), who, kind, text, event_id, ref)
         self.facts.timeline.append(entry)
         self.timeline_added.emit(entry)
 
@@ -589,13 +593,14 @@ class RoleCore:
 
     def _on_alert_shown(self, alert: Alert) -> None:
         self.facts.open_alerts[alert.alert_id] = alert
-        self._add_entry(
-            None, "alert.shown", f"On screen: {ALERT_WORDS.get(alert.reason, alert.reason)}"
-        )
+        words = ALERT_WORDS.get(alert.reason, alert.reason)
+        self._add_entry(None, "alert.shown", words, ref=alert.alert_id)
         self.alert_shown.emit(alert)
 
     def _on_alert_cleared(self, alert_id: str, how: str) -> None:
-        self.facts.open_alerts.pop(alert_id, None)
+        if self.facts.open_alerts.pop(alert_id, None) is not None:
+            words = "acknowledged" if how == "acked" else "resolved by itself"
+            self._add_entry(None, "alert.cleared", words, ref=alert_id)
         self.alert_cleared.emit(alert_id, how)
 
     def _on_sound(self, kind: SoundKind) -> None:

@@ -1,0 +1,94 @@
+"""Real windows on Qt's offscreen platform, driven on one qasync loop with a real
+embedded signaling server and real role cores (synthetic media)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import qasync
+from PySide6.QtWidgets import QApplication
+
+from companion.app import CoreOptions, RoleCore
+from companion.server.app import ServerConfig, SignalingServer
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("COMPANION_SCREENSHOTS", ROOT / "test-output" / "screenshots"))
+
+
+@dataclass
+class UiClinic:
+    server: SignalingServer
+    secret: str
+    folder: Path
+
+    def options(self, role: str, audio: bool = False) -> CoreOptions:
+        return CoreOptions(data_dir=self.folder / role, fake_media=True, audio=audio,
+                           video=(320, 240, 15))  # fmt: skip
+
+    def maker(self, role: str) -> Callable[[], RoleCore]:
+        return lambda: RoleCore(role, self.server.ws_url, self.options(role))  # type: ignore[arg-type]
+
+    async def therapist_session(self) -> tuple[RoleCore, dict[str, Any]]:
+        """A therapist core in a fresh session; returns it and the invites by role."""
+        core = RoleCore("therapist", self.server.ws_url, self.options("therapist"))
+        await core.connect()
+        await core.sign_in("dr-test", self.secret)
+        created = await core.signaling.create_session("ui test")
+        await core.open_session(created.session.session_id)
+        await core.start()
+        return core, {i.role: i for i in created.invites}
+
+
+UiTest = Callable[[UiClinic], Coroutine[Any, Any, None]]
+
+
+@pytest.fixture
+def run_ui(qapp: QApplication, tmp_path: Path) -> Callable[[UiTest], None]:
+    """Runs ``test(clinic)`` on a qasync loop over the test's QApplication."""
+
+    def run(test: UiTest, timeout_s: float = 60.0) -> None:
+        # Closing a test's window must not quit the application (and stop the loop).
+        qapp.setQuitOnLastWindowClosed(False)
+        loop = qasync.QEventLoop(qapp)
+        asyncio.set_event_loop(loop)
+
+        async def main() -> None:
+            config = ServerConfig(data_dir=tmp_path / "server", port=0)
+            async with SignalingServer(config) as server:
+                _, secret = server.db.add_therapist("dr-test")
+                async with asyncio.timeout(timeout_s):
+                    await test(UiClinic(server, secret, tmp_path))
+
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    return run
+
+
+async def until(predicate: Callable[[], bool], within_s: float = 15.0) -> None:
+    async with asyncio.timeout(within_s):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def settle(seconds: float = 0.2) -> None:
+    await asyncio.sleep(seconds)
+
+
+def shots(role: str) -> Path:
+    folder = SCREENSHOTS / role
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots: {folder}")
+    return folder
+
+
+Waiter = Callable[[], Awaitable[None]]
