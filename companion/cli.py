@@ -91,16 +91,51 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="see a whole session on this machine in a minute",
         description=(
-            "Start an embedded server and scripted patient, therapist and support clients, "
-            "and print the session's timeline."
+            "Start an embedded server and the patient's, therapist's and support person's "
+            "apps with synthetic media, play a scripted session and print its timeline."
         ),
     )
     demo.add_argument(
-        "--headless", action="store_true", help="no windows (the default until the apps exist)"
+        "--headless",
+        action="store_true",
+        help="run under Qt's offscreen platform (automatic when there is no screen)",
     )
     demo.add_argument("--record", type=Path, metavar="DIR", help="write the timeline (JSON) to DIR")
     demo.add_argument("--quick", action="store_true", help="shorter pauses between steps")
+
+    for role, what in (
+        ("patient", "join a session as the patient"),
+        ("support", "join a session as the support person in the home"),
+    ):
+        app = commands.add_parser(role, help=what, description=what.capitalize() + ".")
+        app.add_argument("--join", metavar="LINK|CODE",
+                         help="the invite link, or the short code with --server")  # fmt: skip
+        app.add_argument("--server", metavar="URL", help="the clinic server (ws:// or wss://…/ws)")
+        _app_options(app)
+    therapist = commands.add_parser(
+        "therapist",
+        help="open the therapist console",
+        description="Sign in to the clinic server, create sessions and watch over them.",
+    )
+    therapist.add_argument("--server", metavar="URL", required=True,
+                           help="the clinic server (ws:// or wss://…/ws)")  # fmt: skip
+    therapist.add_argument("--name", help="sign-in name (asked in the window if left out)")
+    _app_options(therapist)
+    opener = commands.add_parser(
+        "open",
+        help="open a companion:// invite link in the right app",
+        description="Open a companion:// invite link (what the desktop link handler runs).",
+    )
+    opener.add_argument("link")
+    _app_options(opener)
     return parser
+
+
+def _app_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="this app's own folder (record, music state)")  # fmt: skip
+    parser.add_argument("--fake-media", action="store_true",
+                        help="a moving test pattern and a tone instead of camera and microphone")  # fmt: skip
 
 
 def _configure_logging(debug: bool) -> None:
@@ -168,7 +203,44 @@ def _add_therapist(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     from companion.demo import run_demo
 
-    return asyncio.run(run_demo(record_dir=args.record, quick=args.quick))
+    return run_demo(record_dir=args.record, quick=args.quick, headless=args.headless)
+
+
+def _app_data_dir(args: argparse.Namespace, role: str) -> Path:
+    if args.data_dir is not None:
+        return Path(args.data_dir)
+    from companion.records import resolve_data_dir
+
+    return resolve_data_dir(None) / role
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    from companion.app import link_details
+    from companion.ui.common import run_qt
+
+    command, join, server = args.command, getattr(args, "join", None), getattr(args, "server", None)
+    if command == "open":
+        join = args.link
+        server, role = link_details(args.link)
+        command = role or "patient"
+    elif join:
+        server = server or link_details(join)[0]
+    if command in ("patient", "support") and join and not server:
+        raise SystemExit(f"companion {command}: a short code needs --server URL")
+    data_dir = _app_data_dir(args, command)
+    if command == "therapist":
+        from companion.ui.therapist import run_therapist
+
+        return run_qt(
+            lambda app: run_therapist(app, server or "", data_dir, args.fake_media, args.name)
+        )
+    if command == "support":
+        from companion.ui.support import run_support
+
+        return run_qt(lambda app: run_support(app, server or "", join, data_dir))
+    from companion.ui.patient import run_patient
+
+    return run_qt(lambda app: run_patient(app, server or "", join, data_dir, args.fake_media))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "demo":
             return _run_demo(args)
+        if args.command in ("patient", "therapist", "support", "open"):
+            return _run_app(args)
     except KeyboardInterrupt:
         return 130
     except OSError as exc:

@@ -1,59 +1,31 @@
-"""``companion demo``: a whole (headless) session on this machine in about a minute.
+"""``companion demo``: a whole session on this machine in about a minute.
 
-What runs is real: an embedded signaling server on 127.0.0.1 and the cores of the three
-apps — the patient's and the therapist's in a WebRTC call with a synthetic camera (a moving
-test pattern) and microphone (a tone), the patient's and the support person's joined by the
-home link, each with its never-alone guardian. The scripted steps are what people would
-press. The windows and the music join the demo as they are built; until then it says so
-instead of pretending.
+What runs is real: an embedded signaling server on 127.0.0.1 and the three apps — the
+patient's and the therapist's in a WebRTC call with a synthetic camera (a moving test
+pattern) and microphone (a tone), the patient's and the support person's joined by the
+home link, each with its never-alone monitor, the patient's music playing locally. The
+scripted steps are what people would press; the windows show what each person sees.
+
+``--headless`` runs the same under Qt's offscreen platform; ``--record DIR`` writes a
+screenshot of each window after each step and the timeline (JSON) to DIR.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
+import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
-from companion.call.engine import CallEngine
-from companion.call.homelink import HomeLink
-from companion.call.media import LocalMedia
-from companion.call.synthetic import TestPatternTrack, ToneTrack
-from companion.monitor.guardian import Guardian
-from companion.monitor.ladder import Alert
-from companion.protocol.messages import (
-    EventBody,
-    MusicCommand,
-    PromptPush,
-    Role,
-)
-from companion.records import RecordStore
+from companion.app import CoreOptions, RoleCore
+from companion.app.words import ROLE_NAMES
 from companion.server.app import ServerConfig, SignalingServer
-from companion.signaling.client import SignalingClient
-
-# What a person would read for each timeline entry; never personal details.
-_DESCRIBE: dict[str, str] = {
-    "member.joined": "{role} joined",
-    "member.lost": "{role}'s connection to the server dropped",
-    "member.back": "{role} is back on the server",
-    "member.left": "{role} left",
-    "checkin": "patient checked in: I'm OK",
-    "checkin.request": "therapist asked for a check-in",
-    "prompt.push": "therapist showed a grounding prompt ({prompt_id})",
-    "music.command": "therapist's music remote: {action}",
-    "with_patient": "support person is with the patient",
-    "help": "patient is holding 'I need help'",
-    "alert.raised": "alert raised: {reason}",
-    "alert.ack": "alert acknowledged",
-    "alert.resolved": "alert resolved",
-    "link.state": "link: {state}",
-}
 
 
 @dataclass
@@ -64,125 +36,119 @@ class Timeline:
     def add(self, who: str, what: str) -> None:
         at = time.monotonic() - self.started
         self.entries.append({"t": round(at, 3), "who": who, "what": what})
-        print(f"  {int(at // 60):02d}:{at % 60:05.2f}  {who:<9} {what}", flush=True)
-
-    def add_event(self, event: EventBody, from_role: Role | None) -> None:
-        template = _DESCRIBE.get(event.kind, event.kind)
-        self.add(from_role or "server", template.format(**event.model_dump()))
+        print(f"  {int(at // 60):02d}:{at % 60:05.2f}  {who:<15} {what}", flush=True)
 
 
-class Ear:
-    """Keeps the last second of what a call delivers, to say what was heard."""
-
-    def __init__(self) -> None:
-        self.samples = np.zeros(0, dtype=np.float32)
-
-    def push(self, pcm: np.ndarray, sample_rate: int) -> None:
-        self.samples = np.concatenate([self.samples, pcm])[-sample_rate:]
-
-    def pitch(self) -> float:
-        if len(self.samples) < 4800:
-            return 0.0
-        spectrum = np.abs(np.fft.rfft(self.samples * np.hanning(len(self.samples))))
-        return float(np.fft.rfftfreq(len(self.samples), 1 / 48_000)[int(np.argmax(spectrum))])
-
-
-@dataclass
-class DemoApp:
-    role: Role
-    signaling: SignalingClient
-    guardian: Guardian | None = None
-    call: CallEngine | None = None
-    home: HomeLink | None = None
-    ear: Ear = field(default_factory=Ear)
-    records: RecordStore | None = None
-
-    async def start(self, folder: Path, timeline: Timeline) -> None:
-        if self.role in ("patient", "therapist"):
-            hue, hz = ((90, 170), 440.0) if self.role == "patient" else ((170, 110), 660.0)
-            media = LocalMedia(ToneTrack(hz), TestPatternTrack(320, 240, 15, hue=hue), "synthetic")
-            self.call = CallEngine(self.signaling, self.role, media, self.ear)
-        if self.role in ("patient", "support"):
-            self.home = HomeLink(self.signaling, self.role)
-        self.records = RecordStore.open(folder / self.role)
-        self.guardian = Guardian(self.role, self.signaling, self.call, self.home, self.records)
-        self._narrate(timeline)
-        for link in (self.call, self.home):
-            if link is not None:
-                await link.start()
-        await self.guardian.start()
-
-    def _narrate(self, timeline: Timeline) -> None:
-        assert self.guardian is not None
-        who = self.role
-
-        def alert(a: Alert) -> None:
-            timeline.add(who, f"ALERT on screen: {a.reason.replace('_', ' ')}")
-
-        self.guardian.alert_shown.connect(alert)
-        self.guardian.alert_cleared.connect(lambda _id, how: timeline.add(who, f"alert {how}"))
-        self.guardian.sound.connect(
-            lambda kind: timeline.add(who, f"sound: {kind.replace('_', ' ')}")
-        )
-        self.guardian.patient_line.connect(
-            lambda text: timeline.add(who, f'says, calmly: "{text}"')
-        )
-        for watch, name in (
-            (self.guardian.call_watch, "call link"),
-            (self.guardian.home_watch, "home link"),
-        ):
-            if watch is not None:
-                watch.state_changed.connect(functools.partial(_say_state, timeline, who, name))
-
-    async def close(self) -> None:
-        if self.guardian is not None:
-            await self.guardian.close()
-        for link in (self.call, self.home):
-            if link is not None:
-                await link.close()
-        if self.call is not None:
-            self.call.media.stop()
-        await self.signaling.close()
-        if self.records is not None:
-            self.records.close()
-
-
-def _say_state(timeline: Timeline, who: str, link: str, state: str) -> None:
-    timeline.add(who, f"{link} {state}")
-
-
-async def _until(predicate: Callable[[], bool], within_s: float = 15.0) -> None:
+async def until(predicate: Callable[[], bool], within_s: float = 20.0) -> None:
     async with asyncio.timeout(within_s):
         while not predicate():
             await asyncio.sleep(0.05)
 
 
-async def run_demo(record_dir: Path | None = None, quick: bool = False) -> int:
-    pause = 0.3 if quick else 1.5
-    print("Companion demo — headless. Running for real on this machine: the clinic's signaling")
-    print("server, and the cores of the patient's, therapist's and support person's apps: a WebRTC")
-    print("call with a synthetic camera and microphone, the home link, the never-alone monitor.")
-    print("(The windows and the music arrive with their issues; they are not shown here.)\n")
+def has_screen() -> bool:
+    return sys.platform != "linux" or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+def run_demo(record_dir: Path | None = None, quick: bool = False, headless: bool = False) -> int:
+    if not headless and not has_screen():
+        print("No screen found here, so the demo runs headless (use --record DIR for screenshots).")
+        headless = True
+    if headless:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from companion.ui.common import run_qt
+
+    return run_qt(lambda app: _demo(app, record_dir, quick, headless))
+
+
+async def _demo(app: Any, record_dir: Path | None, quick: bool, headless: bool) -> int:
+    from companion.ui.common import CLEAR_LIGHT, apply_theme
+    from companion.ui.patient import PatientWindow
+    from companion.ui.support import SupportWindow
+    from companion.ui.therapist import TherapistConsole
+
+    apply_theme(app, CLEAR_LIGHT)
+    pause = 0.4 if (quick or headless) else 2.5
+    print("Companion demo. Running for real on this machine: the clinic's signaling server and the")
+    print(
+        "patient's, therapist's and support person's apps — a WebRTC call with a synthetic camera"
+    )
+    print("and microphone, calm music, the home link and the never-alone monitor.\n")
     timeline = Timeline()
+    shots = _Shots(record_dir)
     with tempfile.TemporaryDirectory(prefix="companion-demo-") as tmp:
-        async with SignalingServer(ServerConfig(data_dir=Path(tmp) / "server", port=0)) as server:
+        folder = Path(tmp)
+        config = ServerConfig(data_dir=folder / "server", port=0)
+        async with SignalingServer(config) as server:
             timeline.add("server", f"listening on {server.ws_url}")
             _, secret = server.db.add_therapist("demo-therapist")
-            apps = {role: DemoApp(role, SignalingClient(server.ws_url))
-                    for role in ("therapist", "patient", "support")}  # fmt: skip
+            url = server.ws_url
+            audio = not headless
+
+            def maker(role: str) -> Callable[[], RoleCore]:
+                options = CoreOptions(data_dir=folder / role, fake_media=True, audio=audio,
+                                      video=(320, 240, 15))  # fmt: skip
+                return lambda: RoleCore(role, url, options)  # type: ignore[arg-type]
+
+            console = TherapistConsole(url, folder / "therapist", True, audio=audio)
+            patient = PatientWindow(maker("patient"), folder / "patient")
+            support = SupportWindow(maker("support"))
+            windows: dict[str, Any] = {"therapist": console, "patient": patient, "support": support}
+            for index, window in enumerate(windows.values()):
+                window.resize(1100, 760)
+                window.move(40 + index * 60, 40 + index * 40)
+                window.show()
             try:
-                await _script(timeline, apps, secret, pause, Path(tmp))
+                await _script(timeline, shots, windows, secret, pause)
             finally:
-                for app in apps.values():
-                    await app.close()
+                for window in windows.values():
+                    window.close_for_demo() if hasattr(window, "close_for_demo") else None
+                for core in _cores(windows):
+                    await core.close()
+                for window in windows.values():
+                    window.hide()
+            if not headless:
+                print("\nThe windows stay open; close the patient's window to end the demo.")
     if record_dir is not None:
         path = record_dir / "timeline.json"
         await asyncio.to_thread(_write_json, path, timeline.entries)
-        print(f"\nTimeline written to {path}")
+        print(f"\nTimeline and {shots.count} screenshots written to {record_dir}")
     print(
         "\nDemo finished: every step above went through the real server and real peer connections."
     )
     return 0
+
+
+def _narrate(timeline: Timeline, who: str, core: RoleCore) -> None:
+    core.link_changed.connect(lambda words: timeline.add(who, f"sees: {words}"))
+    core.alert_shown.connect(lambda alert: timeline.add(who, f"ALERT: {alert.reason}"))
+    core.patient_line.connect(lambda text: timeline.add(who, f'reads, calmly: "{text}"'))
+
+
+def _cores(windows: dict[str, Any]) -> list[RoleCore]:
+    cores: list[RoleCore] = []
+    for window in windows.values():
+        core = getattr(window, "core", None)
+        if isinstance(core, RoleCore):
+            cores.append(core)
+        for live in getattr(window, "live_cores", lambda: [])():
+            cores.append(live)
+    return cores
+
+
+class _Shots:
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self.count = 0
+
+    def take(self, step: str, windows: dict[str, Any]) -> None:
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for role, window in windows.items():
+            self.count += 1
+            window.grab().save(str(self.folder / f"{self.count:02d}-{step}-{role}.png"))
 
 
 def _write_json(path: Path, data: object) -> None:
@@ -191,73 +157,70 @@ def _write_json(path: Path, data: object) -> None:
 
 
 async def _script(
-    timeline: Timeline, apps: dict[str, DemoApp], secret: str, pause: float, folder: Path
+    timeline: Timeline, shots: _Shots, windows: dict[str, Any], secret: str, pause: float
 ) -> None:
-    therapist, patient, support = apps["therapist"], apps["patient"], apps["support"]
-    await therapist.signaling.connect()
-    await therapist.signaling.login("demo-therapist", secret)
+    console, patient_window, support_window = (
+        windows["therapist"], windows["patient"], windows["support"]
+    )  # fmt: skip
+    await console.sign_in("demo-therapist", secret)
     timeline.add("therapist", "signed in")
-    created = await therapist.signaling.create_session("demo")
-    invites = {invite.role: invite for invite in created.invites}
+    session_id, invites = await console.create_session("Demo session")
     timeline.add("therapist", f"created a session; the patient's code is {invites['patient'].code}")
-    await therapist.signaling.join(session_id=created.session.session_id)
-
-    await support.signaling.connect()
-    await support.signaling.join(
-        invite=invites["support"].link.split("invite=")[1], as_role="support"
-    )
+    therapist = await console.open_live(session_id)
+    assert await support_window.join(invites["support"].link), "support could not join"
     timeline.add("support", "joined with the invite link")
-    await patient.signaling.connect()
-    await patient.signaling.join(invite=invites["patient"].code, as_role="patient")
+    assert await patient_window.join(invites["patient"].code), "patient could not join"
     timeline.add("patient", "joined with the code read over the phone")
-    for app in (therapist, patient, support):
-        await app.start(folder, timeline)
-    t_guard, p_guard, s_guard = therapist.guardian, patient.guardian, support.guardian
-    t_call, p_call = therapist.call, patient.call
-    assert t_guard and p_guard and s_guard and t_call and p_call
-    # The support person's board shows the shared timeline as it happens.
-    stop_board = s_guard.event_received.connect(
-        lambda _id, event, role: timeline.add_event(event, role)
+    shots.take("joined", windows)
+    await patient_window.begin_session()
+    patient, support = patient_window.core, support_window.core
+    assert isinstance(patient, RoleCore) and isinstance(support, RoleCore)
+    for who, core in (("therapist", therapist), ("patient", patient), ("support", support)):
+        _narrate(timeline, who, core)
+    support.timeline_added.connect(
+        lambda e: timeline.add(f"{ROLE_NAMES.get(e.who or '', 'Support')} (board)".lower(), e.text)
     )
-
-    await _until(lambda: t_call.video.frames_received > 15)
-    await asyncio.sleep(1.0)
-    timeline.add("therapist", f"sees the patient ({t_call.video.frames_received} video frames so far)"
-                 f" and hears their microphone at {therapist.ear.pitch():.0f} Hz")  # fmt: skip
-    timeline.add("patient", f"hears the therapist at {patient.ear.pitch():.0f} Hz")
-
-    await p_guard.check_in("key")
+    call = therapist.call
+    assert call is not None
+    await until(lambda: call.video.frames_received > 10)
     await asyncio.sleep(pause)
-    request_id = await t_guard.request_checkin()
+    timeline.add(
+        "therapist", f"sees the patient ({call.video.frames_received} video frames so far)"
+    )
+    shots.take("in-call", windows)
+
+    await patient.check_in("key")
     await asyncio.sleep(pause)
-    await p_guard.check_in("button", request_id)
-    await t_guard.publish(PromptPush(kind="prompt.push", prompt_id="box-breathing"))
-    await t_guard.publish(MusicCommand(kind="music.command", action="next"))
+    await therapist.request_checkin()
+    await until(lambda: patient.facts.pending_request is not None)
+    await asyncio.sleep(pause)
+    shots.take("checkin-requested", windows)
+    await patient.check_in("button")
+    await therapist.push_prompt("box-breathing")
+    await asyncio.sleep(pause)
+    shots.take("prompt", windows)
+    await therapist.music_remote("next")
     await asyncio.sleep(pause)
 
     timeline.add("patient", "holds 'I need help' for 1.5 s")
-    await p_guard.help_held()
-    alerts = t_guard.ladder.alerts
-    await _until(lambda: any(not a.closed for a in alerts.values()))
+    await patient.help_held()
+    await until(lambda: bool(therapist.facts.open_alerts) and bool(support.facts.open_alerts))
     await asyncio.sleep(pause)
-    open_alert = next(a for a in alerts.values() if not a.closed)
-    timeline.add("therapist", "presses Acknowledge")
-    await t_guard.acknowledge(open_alert.alert_id)
+    shots.take("help", windows)
+    timeline.add("support", "presses “I'm with the patient”")
+    await support.im_with_patient()
+    await until(lambda: not therapist.facts.open_alerts)
     await asyncio.sleep(pause)
 
-    call_watch = p_guard.call_watch
-    assert call_watch is not None
+    p_call = patient.call
+    assert p_call is not None
     timeline.add("patient", "the call's network path dies, without a goodbye")
     await p_call.drop()
-    await _until(lambda: call_watch.state == "lost")
-    await _until(lambda: call_watch.state == "connected", within_s=30)
-    await asyncio.sleep(pause)
-
-    timeline.add("patient", "the signaling connection blips too (socket cut)")
-    await patient.signaling.drop_connection()
-    await _until(lambda: patient.signaling.state == "online")
-    await p_guard.check_in("key")
-    await asyncio.sleep(pause)
-    await patient.signaling.leave()
+    await until(lambda: patient.facts.link == "lost")
     await asyncio.sleep(0.3)
-    stop_board()
+    shots.take("link-lost", windows)
+    await until(lambda: patient.facts.link == "connected", within_s=30)
+    await asyncio.sleep(pause)
+    shots.take("link-back", windows)
+    await patient.check_in("key")
+    await asyncio.sleep(pause)

@@ -46,6 +46,7 @@ from companion.protocol.messages import (
     InvitedRole,
     Joined,
     LadderConfig,
+    LinkState,
     LinkStateName,
     LookIn,
     MusicCommand,
@@ -588,6 +589,10 @@ class RoleCore:
             facts.intention = event.text
         elif isinstance(event, WithPatient):
             self.with_patient.emit()
+        elif isinstance(event, LinkState) and self.role == "support" and from_role == "patient":
+            # The support person's board follows the patient's own monitor of the call.
+            facts.link = event.state
+            self.link_changed.emit(link_words(self.role, event.state))
         elif isinstance(event, SessionEnd):
             self._mark_ended()
 

@@ -33,3 +33,6 @@ def test_tone_arrives_at_the_device_and_mute_is_silence(alsa_device: AlsaFileDev
     runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], quiet[heard[0] :], [0]]))))[::2]
     longest_quiet_s = (runs.max() if len(runs) else 0) * window / RATE
     assert 1.8 <= longest_quiet_s <= 3.2, longest_quiet_s
+    # The therapist's "next" changed the piece the patient's engine plays.
+    before, after = result["music"]
+    assert before and after and before != after

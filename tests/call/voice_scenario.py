@@ -49,8 +49,16 @@ async def main(work: Path) -> None:
         therapist.set_mic_muted(False)
         await asyncio.sleep(2.0)
         marks["end"] = time.monotonic()
+        # The therapist's music remote: "next" changes what the patient's engine plays.
+        assert patient.audio is not None
+        before = patient.audio.status().title
+        await therapist.music_remote("next")
+        async with asyncio.timeout(15):
+            while patient.audio.status().title == before:
+                await asyncio.sleep(0.1)
+        music = [before, patient.audio.status().title]
         device = patient.audio.device if patient.audio else None
-        result = {"device": device.name if device else None, "marks": marks,
+        result = {"device": device.name if device else None, "marks": marks, "music": music,
                   "underruns": patient.audio.underruns if patient.audio else -1}  # fmt: skip
         await patient.close()
         await therapist.close()

@@ -8,7 +8,7 @@ import os
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import qasync
@@ -48,8 +48,12 @@ class UiClinic:
 UiTest = Callable[[UiClinic], Coroutine[Any, Any, None]]
 
 
+class RunUi(Protocol):
+    def __call__(self, test: UiTest, timeout_s: float = 60.0) -> None: ...
+
+
 @pytest.fixture
-def run_ui(qapp: QApplication, tmp_path: Path) -> Callable[[UiTest], None]:
+def run_ui(qapp: QApplication, tmp_path: Path) -> RunUi:
     """Runs ``test(clinic)`` on a qasync loop over the test's QApplication."""
 
     def run(test: UiTest, timeout_s: float = 60.0) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
@@ -13,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from companion.app import RoleCore
 from companion.ui.common import CALM_DARK, apply_theme
 from companion.ui.patient import PatientWindow
-from tests.ui.conftest import UiClinic, UiTest, settle, shots, until
+from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
 
 
 def _help_alert(therapist: RoleCore) -> bool:
@@ -39,9 +38,7 @@ def test_calm_palette_meets_wcag_aa() -> None:
     assert _contrast(CALM_DARK["accent_text"], CALM_DARK["accent"]) >= 4.5
 
 
-def test_whole_flow_check_ins_prompt_and_hold(
-    run_ui: Callable[[UiTest], None], qapp: QApplication
-) -> None:
+def test_whole_flow_check_ins_prompt_and_hold(run_ui: RunUi, qapp: QApplication) -> None:
     apply_theme(qapp, CALM_DARK, scale=1.4)
 
     async def test(clinic: UiClinic) -> None:
@@ -134,7 +131,7 @@ def test_whole_flow_check_ins_prompt_and_hold(
     run_ui(test)
 
 
-def test_keyboard_reaches_every_control(run_ui: Callable[[UiTest], None]) -> None:
+def test_keyboard_reaches_every_control(run_ui: RunUi) -> None:
     async def test(clinic: UiClinic) -> None:
         therapist, invites = await clinic.therapist_session()
         window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
