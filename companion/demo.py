@@ -84,14 +84,17 @@ async def _demo(app: Any, record_dir: Path | None, quick: bool, headless: bool) 
             timeline.add("server", f"listening on {server.ws_url}")
             _, secret = server.db.add_therapist("demo-therapist")
             url = server.ws_url
-            audio = not headless
+            audio = not headless and os.environ.get("COMPANION_DEMO_AUDIO", "patient") != "none"
 
             def maker(role: str) -> Callable[[], RoleCore]:
-                options = CoreOptions(data_dir=folder / role, fake_media=True, audio=audio,
+                # On one machine only the patient's app plays sound (music and the
+                # therapist's voice); three engines on one speaker would be a din.
+                options = CoreOptions(data_dir=folder / role, fake_media=True,
+                                      audio=audio and role == "patient",
                                       video=(320, 240, 15))  # fmt: skip
                 return lambda: RoleCore(role, url, options)  # type: ignore[arg-type]
 
-            console = TherapistConsole(url, folder / "therapist", True, audio=audio)
+            console = TherapistConsole(url, folder / "therapist", True, audio=False)
             patient = PatientWindow(maker("patient"), folder / "patient")
             support = SupportWindow(maker("support"))
             windows: dict[str, Any] = {"therapist": console, "patient": patient, "support": support}
@@ -101,15 +104,18 @@ async def _demo(app: Any, record_dir: Path | None, quick: bool, headless: bool) 
                 window.show()
             try:
                 await _script(timeline, shots, windows, secret, pause)
+                if not headless:
+                    print("\nThe session goes on: close any window to end the demo.")
+                    while all(window.isVisible() for window in windows.values()):
+                        await asyncio.sleep(0.2)
             finally:
+                patient.confirm_close = lambda: True
                 for window in windows.values():
                     window.close_for_demo() if hasattr(window, "close_for_demo") else None
                 for core in _cores(windows):
                     await core.close()
                 for window in windows.values():
                     window.hide()
-            if not headless:
-                print("\nThe windows stay open; close the patient's window to end the demo.")
     if record_dir is not None:
         path = record_dir / "timeline.json"
         await asyncio.to_thread(_write_json, path, timeline.entries)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import queue
 import time
 import urllib.parse
 import uuid
@@ -23,6 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from aiortc.mediastreams import MediaStreamTrack
 
 from companion.app.words import ALERT_WORDS, describe_event, link_words
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
@@ -195,6 +198,10 @@ class RoleCore:
         """Plain notes: no camera found, a music file skipped, the audio device changed."""
         self.reminders: list[Reminder] = []
         self._self_view: VideoSink | None = None
+        self._self_track: MediaStreamTrack | None = None
+        self._engine_events: queue.SimpleQueue[tuple[Callable[[Any], None], Any]] = (
+            queue.SimpleQueue()
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
         self._last_status_sent: tuple[str, bool, int] | None = None
@@ -313,6 +320,8 @@ class RoleCore:
         for link in (self.call, self.home):
             if link is not None:
                 await link.close()
+        if self._self_track is not None:
+            self._self_track.stop()
         if self.media is not None:
             self.media.stop()
         await self.signaling.close()
@@ -349,20 +358,36 @@ class RoleCore:
     async def _start_audio(self) -> None:
         engine = AudioEngine(self.options.engine or _engine_options(self.role))
         self.audio = engine
+        # The engine's signals come from its own threads; they are queued here and handed
+        # to the loop by a pump task. (Not call_soon_threadsafe: under qasync that emits a
+        # Qt signal from a foreign thread, which crashed PySide6.)
+        post = self._engine_events.put
+        unplugged = (
+            "The headphones or speakers were unplugged; sound continues on the computer's "
+            "own output."
+        )
         self._unsubscribe += [
-            engine.note.connect(self.notice.emit),
-            engine.device_lost.connect(
-                lambda name: self.notice.emit(
-                    "The headphones or speakers were unplugged; sound continues on the "
-                    "computer's own output."
-                )
-            ),
+            engine.note.connect(lambda note: post((self.notice.emit, note))),
+            engine.device_lost.connect(lambda _name: post((self.notice.emit, unplugged))),
         ]
         if self.role == "patient":
             engine.load_playlist(await asyncio.to_thread(self._restored_playlist))
-            self._unsubscribe.append(engine.music_status.connect(self._on_local_music))
-        loop = asyncio.get_running_loop()
-        await asyncio.to_thread(engine.start, play=self.role == "patient", loop=loop)
+            self._unsubscribe.append(
+                engine.music_status.connect(lambda status: post((self._on_local_music, status)))
+            )
+        self._spawn(self._engine_pump())
+        # Started off the loop's thread, so the engine emits on its own threads.
+        await asyncio.to_thread(engine.start, play=self.role == "patient")
+
+    async def _engine_pump(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            while True:
+                try:
+                    handler, arg = self._engine_events.get_nowait()
+                except queue.Empty:
+                    break
+                handler(arg)
 
     def _restored_playlist(self) -> Playlist:
         path = self.options.data_dir / "playlist.json"
@@ -541,7 +566,8 @@ class RoleCore:
         """Our own camera as the other side sees it (None without a camera)."""
         if self._self_view is None and self.media is not None and self.media.video is not None:
             self._self_view = VideoSink()
-            self._spawn(self._self_view.consume(self.media.relay.subscribe(self.media.video)))
+            self._self_track = self.media.relay.subscribe(self.media.video)
+            self._spawn(self._self_view.consume(self._self_track))
         return self._self_view
 
     # -- what happens ----------------------------------------------------------------------

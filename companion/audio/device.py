@@ -9,6 +9,7 @@ which follows whatever the system now routes to.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,11 @@ from typing import Any
 import numpy as np
 
 _log = logging.getLogger(__name__)
+
+# PortAudio is not thread-safe: opening, starting and closing streams (and querying
+# devices) from several threads at once corrupts its state. Every engine in the process
+# (the demo runs three) takes this lock around those calls; the callback never does.
+PORTAUDIO_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,8 @@ def list_output_devices() -> list[OutputDeviceInfo]:
     try:
         import sounddevice as sd
 
-        devices = sd.query_devices()
+        with PORTAUDIO_LOCK:
+            devices = sd.query_devices()
         default_out = sd.default.device[1]
     except (OSError, ImportError) as exc:
         _log.warning("no audio output available: %s", type(exc).__name__)
@@ -111,35 +118,36 @@ class OutputDevice:
         self._closing = False
         self._finished = False
         self._perf = time.perf_counter
-        try:
-            self._stream: Any = sd.RawOutputStream(
-                samplerate=sample_rate,
-                blocksize=options.block_frames,
-                channels=2,
-                dtype="float32",
-                device=device,
-                callback=self._callback,
-                finished_callback=self._on_finished,
-                latency=options.latency_s,
+        with PORTAUDIO_LOCK:
+            try:
+                self._stream: Any = sd.RawOutputStream(
+                    samplerate=sample_rate,
+                    blocksize=options.block_frames,
+                    channels=2,
+                    dtype="float32",
+                    device=device,
+                    callback=self._callback,
+                    finished_callback=self._on_finished,
+                    latency=options.latency_s,
+                )
+            except (sd.PortAudioError, ValueError) as exc:
+                raise DeviceUnavailable(
+                    f"the output device could not be opened ({type(exc).__name__})"
+                ) from exc
+            info = sd.query_devices(self._stream.device)
+            self.info = OutputDeviceInfo(
+                int(self._stream.device),
+                str(info["name"]),
+                int(self._stream.device) == sd.default.device[1],
+                float(info["default_samplerate"]),
             )
-        except (sd.PortAudioError, ValueError) as exc:
-            raise DeviceUnavailable(
-                f"the output device could not be opened ({type(exc).__name__})"
-            ) from exc
-        info = sd.query_devices(self._stream.device)
-        self.info = OutputDeviceInfo(
-            int(self._stream.device),
-            str(info["name"]),
-            int(self._stream.device) == sd.default.device[1],
-            float(info["default_samplerate"]),
-        )
-        try:
-            self._stream.start()
-        except sd.PortAudioError as exc:
-            self._stream.close(ignore_errors=True)
-            raise DeviceUnavailable(
-                f"the output device could not start ({type(exc).__name__})"
-            ) from exc
+            try:
+                self._stream.start()
+            except sd.PortAudioError as exc:
+                self._stream.close(ignore_errors=True)
+                raise DeviceUnavailable(
+                    f"the output device could not start ({type(exc).__name__})"
+                ) from exc
 
     @property
     def lost(self) -> bool:
@@ -153,7 +161,8 @@ class OutputDevice:
             return
         self._closing = True
         try:
-            self._stream.close(ignore_errors=True)
+            with PORTAUDIO_LOCK:
+                self._stream.close(ignore_errors=True)
         except OSError as exc:
             _log.warning("closing the output stream failed: %s", type(exc).__name__)
 

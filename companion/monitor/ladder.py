@@ -228,8 +228,14 @@ class Ladder:
             )
         if isinstance(event, SessionPlan):
             self.plan = event
-        if isinstance(event, Vitals) and self.role == "therapist" and not vitals_ok(event, self.plan):
-            alert = self._open(now, "vitals_out_of_range", {"therapist"}, urgent=False, by=from_role)
+        if (
+            isinstance(event, Vitals)
+            and self.role == "therapist"
+            and not vitals_ok(event, self.plan)
+        ):
+            alert = self._open(
+                now, "vitals_out_of_range", {"therapist"}, urgent=False, by=from_role
+            )
             return [ShowAlert(alert), self._sound_for(alert)]
         return []
 

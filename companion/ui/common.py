@@ -8,15 +8,18 @@ widgets may be touched straight from those callbacks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import numpy as np
 import qasync
-from PySide6.QtCore import QObject, QRectF, Qt, QTimer
+from PySide6.QtCore import QObject, QRectF, QSocketNotifier, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
 
@@ -76,10 +79,52 @@ def make_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+class QtLoop(qasync.QEventLoop):  # type: ignore[misc]
+    """qasync's loop with a ``call_soon_threadsafe`` that touches no Qt object from the
+    calling thread.
+
+    qasync's own emits a Qt signal with Python arguments from the foreign thread; with
+    several threads doing it at once (executor results, audio engines) PySide6 corrupted
+    reference counts and the process died ("deallocating None"). Here a foreign thread only
+    appends to a deque and writes a byte to a socket; a QSocketNotifier on the loop's
+    thread hands the callbacks to ``call_soon`` — asyncio's own self-pipe pattern."""
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        self._pending: deque[tuple[Callable[..., Any], tuple[Any, ...], Any]] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._notifier = QSocketNotifier(self._wake_r.fileno(), QSocketNotifier.Type.Read)
+        self._notifier.activated.connect(self._drain_pending)
+
+    def call_soon_threadsafe(
+        self, callback: Callable[..., Any], *args: Any, context: Any = None
+    ) -> asyncio.Handle:
+        self._pending.append((callback, args, context))
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"\0")
+        return asyncio.Handle(callback, args, self, context=context)
+
+    def _drain_pending(self, *_: object) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            while self._wake_r.recv(4096):
+                pass
+        while self._pending:
+            callback, args, context = self._pending.popleft()
+            self.call_soon(callback, *args, context=context)
+
+    def close(self) -> None:
+        self._notifier.setEnabled(False)
+        super().close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
 def run_qt(main: Callable[[QApplication], Coroutine[Any, Any, int]]) -> int:
     """Run ``main(app)`` on one qasync loop shared by Qt and the asyncio core."""
     app = make_app()
-    loop = qasync.QEventLoop(app)
+    loop = QtLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
         return int(loop.run_until_complete(main(app)))

@@ -45,7 +45,9 @@ def test_invite_from_link_reads_links_and_spoken_codes() -> None:
 async def test_session_round_trip_between_the_three_cores(clinic: Clinic) -> None:
     therapist, patient, support, _ = await three(clinic)
     try:
-        await until(lambda: therapist.facts.link == "connected" and patient.facts.link == "connected")
+        await until(
+            lambda: therapist.facts.link == "connected" and patient.facts.link == "connected"
+        )
         seen: list[str] = []
         patient.prompt_pushed.connect(seen.append)
         request = await therapist.request_checkin()

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-import qasync
 from PySide6.QtWidgets import QApplication
 
 from companion.app import CoreOptions, RoleCore
 from companion.server.app import ServerConfig, SignalingServer
+from companion.ui.common import QtLoop
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("COMPANION_SCREENSHOTS", ROOT / "test-output" / "screenshots"))
@@ -59,7 +59,7 @@ def run_ui(qapp: QApplication, tmp_path: Path) -> RunUi:
     def run(test: UiTest, timeout_s: float = 60.0) -> None:
         # Closing a test's window must not quit the application (and stop the loop).
         qapp.setQuitOnLastWindowClosed(False)
-        loop = qasync.QEventLoop(qapp)
+        loop = QtLoop(qapp)
         asyncio.set_event_loop(loop)
 
         async def main() -> None:
