@@ -51,6 +51,24 @@ CLEAR_LIGHT = {
 
 def apply_theme(app: QApplication, colors: dict[str, str], scale: float = 1.0) -> None:
     """Palette + a base font ``scale`` × the system's (so text follows the system size)."""
+    app.setPalette(make_palette(colors))
+    font = QFont(app.font())
+    size = font.pointSizeF() if font.pointSizeF() > 0 else 10.0
+    font.setPointSizeF(size * scale)
+    app.setFont(font)
+
+
+def theme_window(window: QWidget, colors: dict[str, str], scale: float = 1.0) -> None:
+    """The same for one window (the patient's stays dark and large beside other windows)."""
+    window.setPalette(make_palette(colors))
+    window.setAutoFillBackground(True)
+    font = QFont(window.font())
+    size = font.pointSizeF() if font.pointSizeF() > 0 else 10.0
+    font.setPointSizeF(size * scale)
+    window.setFont(font)
+
+
+def make_palette(colors: dict[str, str]) -> QPalette:
     palette = QPalette()
     palette.setColor(QPalette.ColorRole.Window, QColor(colors["window"]))
     palette.setColor(QPalette.ColorRole.Base, QColor(colors["panel"]))
@@ -62,11 +80,7 @@ def apply_theme(app: QApplication, colors: dict[str, str], scale: float = 1.0) -
     palette.setColor(QPalette.ColorRole.Highlight, QColor(colors["accent"]))
     palette.setColor(QPalette.ColorRole.HighlightedText, QColor(colors["accent_text"]))
     palette.setColor(QPalette.ColorRole.PlaceholderText, QColor(colors["muted"]))
-    app.setPalette(palette)
-    font = QFont(app.font())
-    size = font.pointSizeF() if font.pointSizeF() > 0 else 10.0
-    font.setPointSizeF(size * scale)
-    app.setFont(font)
+    return palette
 
 
 def make_app(argv: list[str] | None = None) -> QApplication:

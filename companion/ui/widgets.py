@@ -25,6 +25,8 @@ class HoldButton(QWidget):
     ) -> None:
         super().__init__(parent)
         self.text = text
+        self.text_color = ""
+        """Set when a style sheet hides the window's palette from this widget."""
         self.hold_s = hold_s
         self._color = QColor(color)
         self._clock = QElapsedTimer()
@@ -115,7 +117,9 @@ class HoldButton(QWidget):
         if self.progress > 0:
             painter.setPen(QPen(self._color.lighter(130), 6))
             painter.drawArc(ring, 90 * 16, -int(360 * 16 * self.progress))
-        painter.setPen(self.palette().windowText().color())
+        painter.setPen(
+            QColor(self.text_color) if self.text_color else self.palette().windowText().color()
+        )
         text_rect = rect.adjusted(size + 36, 0, -12, 0)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
                          self.text + "\n(press and hold)")  # fmt: skip
@@ -166,6 +170,7 @@ class BreathingGuide(QWidget):
     def __init__(self, pattern: tuple[int, int, int, int], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.pattern = pattern
+        self.text_color = ""
         self.reduced_motion = False
         self._started = time.monotonic()
         self._timer = QTimer(self)
@@ -202,5 +207,7 @@ class BreathingGuide(QWidget):
             painter.setBrush(fill)
             painter.setPen(QPen(color, 2))
             painter.drawEllipse(center, radius, radius)
-        painter.setPen(self.palette().windowText().color())
+        painter.setPen(
+            QColor(self.text_color) if self.text_color else self.palette().windowText().color()
+        )
         painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, f"{words}\n{left}")

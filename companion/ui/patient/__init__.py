@@ -16,7 +16,7 @@ __all__ = ["PatientWindow", "run_patient"]
 async def run_patient(
     app: QApplication, server: str, join: str | None, data_dir: Path, fake_media: bool
 ) -> int:
-    apply_theme(app, CALM_DARK, scale=1.4)
+    apply_theme(app, CALM_DARK)
     options = CoreOptions(data_dir=data_dir, fake_media=fake_media)
     window = PatientWindow(lambda: RoleCore("patient", server, options), data_dir)
     window.join_screen.server.setText(server)

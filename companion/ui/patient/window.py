@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QDateTime, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QDateTimeEdit,
     QFormLayout,
@@ -43,7 +44,7 @@ from companion.audio import ChimeKind
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import EmergencyCard, MusicStatus
 from companion.records.private import NoteKind
-from companion.ui.common import CALM_DARK, VideoView, spawn
+from companion.ui.common import CALM_DARK, VideoView, spawn, theme_window
 from companion.ui.widgets import BreathingGuide, HoldButton, PulseBanner
 
 CHECKIN_DEBOUNCE_S = 3.0
@@ -238,7 +239,7 @@ class SessionScreen(QWidget):
         self.ok.setFont(font)
         self.ok.setStyleSheet(
             f"QPushButton {{ background: {CALM_DARK['accent']}; color: {CALM_DARK['accent_text']};"
-            " border-radius: 18px; }"
+            " border-radius: 18px; font-size: 28pt; font-weight: bold; }"
             f" QPushButton:focus {{ border: 4px solid {CALM_DARK['text']}; }}"
         )
         side.addWidget(self.ok)
@@ -251,6 +252,7 @@ class SessionScreen(QWidget):
         self.confirm.setAccessibleName("Check-in confirmation")
         side.addWidget(self.confirm)
         self.help = HoldButton("I need help", CALM_DARK["danger"])
+        self.help.text_color = CALM_DARK["text"]
         side.addWidget(self.help)
         self.grounding = _big("Grounding", "Open grounding exercises", min_height=56)
         side.addWidget(self.grounding)
@@ -368,11 +370,26 @@ class PatientWindow(QMainWindow):
         self._in_session = False
         self._breathing: BreathingGuide | None = None
         self.setWindowTitle("Companion")
+        theme_window(self, CALM_DARK, scale=1.4)
+        c = CALM_DARK
+        base = QApplication.font().pointSizeF()
+        size = (base if base > 0 else 10.0) * 1.4
+        # Style sheets ignore a window's own palette, so the dark theme is spelled out here
+        # (the other windows may share the application and its light palette).
         self.setStyleSheet(
-            "QCheckBox::indicator { width: 22px; height: 22px; border-radius: 4px;"
-            f" border: 2px solid {CALM_DARK['muted']}; }}"
-            f" QCheckBox::indicator:checked {{ background: {CALM_DARK['accent']}; }}"
-            f" QPushButton:focus, QLineEdit:focus {{ border: 3px solid {CALM_DARK['accent']}; }}"
+            f"QMainWindow, QStackedWidget > QWidget, QScrollArea, QScrollArea > QWidget > QWidget"
+            f" {{ background: {c['window']}; }}"
+            f" QWidget {{ font-size: {size:.1f}pt; }}"
+            f" QLabel, QCheckBox {{ color: {c['text']}; }}"
+            f" QPushButton {{ background: {c['panel']}; color: {c['text']};"
+            f" border: 1px solid {c['muted']}; border-radius: 10px; padding: 8px; }}"
+            f" QPushButton:checked {{ background: #2b3440; }}"
+            f" QLineEdit, QPlainTextEdit, QListWidget, QDateTimeEdit {{ background: {c['panel']};"
+            f" color: {c['text']}; border: 1px solid {c['muted']}; border-radius: 6px; }}"
+            " QCheckBox::indicator { width: 22px; height: 22px; border-radius: 4px;"
+            f" border: 2px solid {c['muted']}; }}"
+            f" QCheckBox::indicator:checked {{ background: {c['accent']}; }}"
+            f" QPushButton:focus, QLineEdit:focus {{ border: 3px solid {c['accent']}; }}"
         )
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
@@ -565,6 +582,7 @@ class PatientWindow(QMainWindow):
             self._breathing = None
         if found.breathing is not None:
             self._breathing = BreathingGuide(found.breathing)
+            self._breathing.text_color = CALM_DARK["text"]
             self._breathing.reduced_motion = s.calm.isChecked()
             s.breathing_slot.addWidget(self._breathing)
         s.prompt_list.hide()

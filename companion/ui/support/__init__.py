@@ -29,7 +29,14 @@ from companion.app.words import link_words
 from companion.monitor.ladder import Alert
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import EmergencyCard
-from companion.ui.common import CLEAR_LIGHT, apply_theme, format_ago, format_elapsed, spawn
+from companion.ui.common import (
+    CLEAR_LIGHT,
+    apply_theme,
+    format_ago,
+    format_elapsed,
+    spawn,
+    theme_window,
+)
 from companion.ui.patient.window import wait_closed
 
 __all__ = ["SupportWindow", "card_html", "run_support"]
@@ -87,6 +94,7 @@ class SupportWindow(QMainWindow):
         self._alert_ids: set[str] = set()
         self._reminder: Reminder | None = None
         self.setWindowTitle("Companion — support person")
+        theme_window(self, CLEAR_LIGHT, scale=1.2)
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
 
@@ -355,7 +363,7 @@ class SupportWindow(QMainWindow):
 
 
 async def run_support(app: QApplication, server: str, join: str | None, data_dir: Path) -> int:
-    apply_theme(app, CLEAR_LIGHT, scale=1.2)
+    apply_theme(app, CLEAR_LIGHT)
     options = CoreOptions(data_dir=data_dir)
     window = SupportWindow(lambda: RoleCore("support", server, options))
     window.server.setText(server)

@@ -24,7 +24,7 @@ from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo
 from companion.records import KeyringUnavailable, load_credential, store_credential
 from companion.signaling.client import SignalingClient
-from companion.ui.common import CLEAR_LIGHT, apply_theme, spawn
+from companion.ui.common import CLEAR_LIGHT, apply_theme, spawn, theme_window
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import LiveSession
 
@@ -67,6 +67,7 @@ class TherapistConsole(QMainWindow):
         self._secret = ""
         self.live: dict[str, LiveSession] = {}
         self.setWindowTitle("Companion — therapist")
+        theme_window(self, CLEAR_LIGHT)
         self.tabs = QTabWidget()
         self.setCentralWidget(self.tabs)
 
