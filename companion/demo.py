@@ -104,7 +104,7 @@ async def _demo(app: Any, record_dir: Path | None, quick: bool, headless: bool) 
                 window.show()
             try:
                 await _script(timeline, shots, windows, secret, pause)
-                if not headless:
+                if not headless and record_dir is None:
                     print("\nThe session goes on: close any window to end the demo.")
                     while all(window.isVisible() for window in windows.values()):
                         await asyncio.sleep(0.2)

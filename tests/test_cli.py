@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -117,3 +118,22 @@ def test_demo_runs_the_real_parts_and_records_a_timeline(tmp_path: Path) -> None
     for role in ("therapist", "patient", "support"):
         assert any(name.endswith(f"link-lost-{role}.png") for name in shots)
     assert len(shots) >= 18
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run (Debian xvfb) not installed")
+def test_demo_on_a_real_x_server_saves_screenshots_of_real_windows(tmp_path: Path) -> None:
+    """The same demo with real X11 windows (Xvfb, Qt's xcb platform), not offscreen."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "DISPLAY")}
+    env["COMPANION_DEMO_AUDIO"] = "none"
+    record = Path(__file__).resolve().parents[1] / "test-output" / "screenshots" / "x11"
+    shutil.rmtree(record, ignore_errors=True)
+    result = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24", *COMPANION, "demo", "--quick",
+         "--record", str(record)],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "runs headless" not in result.stdout
+    shots = sorted(record.glob("*.png"))
+    assert len(shots) >= 18
+    print(f"X11 screenshots: {record}")

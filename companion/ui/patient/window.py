@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QDateTimeEdit,
+    QFileDialog,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
@@ -181,6 +182,8 @@ class PrepareScreen(QWidget):
         right.addWidget(self.self_view)
         self.test_sound = _big("Play a soft test sound", min_height=48)
         right.addWidget(self.test_sound)
+        self.own_music = _big("Add my own music (a folder or an M3U playlist)…", min_height=48)
+        right.addWidget(self.own_music)
         self.device_note = QLabel("")
         self.device_note.setWordWrap(True)
         right.addWidget(self.device_note)
@@ -365,6 +368,7 @@ class PatientWindow(QMainWindow):
         self.data_dir = data_dir
         self.core: RoleCore | None = None
         self.passphrase: str | None = None
+        self.own_music_path: Path | None = None
         self._last_checkin = 0.0
         self._visited: list[QWidget] = []
         self._in_session = False
@@ -420,6 +424,7 @@ class PatientWindow(QMainWindow):
         j.code.returnPressed.connect(j.join.click)
         p.begin.clicked.connect(lambda: spawn(self.begin_session()))
         p.test_sound.clicked.connect(self._test_sound)
+        p.own_music.clicked.connect(self._choose_music)
         s.ok.clicked.connect(lambda: self.check_in("button"))
         s.key_check_in = lambda: self.check_in("key")
         s.help.held.connect(lambda: spawn(self._help()))
@@ -490,6 +495,14 @@ class PatientWindow(QMainWindow):
 
     # -- prepare
 
+    def _choose_music(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of music")
+        if folder:
+            self.own_music_path = Path(folder)
+            self.prepare_screen.device_note.setText(
+                "Your music will play in the session. Anything that cannot play is skipped."
+            )
+
     def _test_sound(self) -> None:
         core = self.core
         if core is not None and core.audio is not None:
@@ -511,6 +524,8 @@ class PatientWindow(QMainWindow):
         finally:
             p.begin.setEnabled(True)
         self._observe(core)
+        if self.own_music_path is not None:
+            core.add_music(self.own_music_path)
         card = p.card()
         if any(v for k, v in card.model_dump().items() if k != "kind"):
             await core.share_card(card)
@@ -532,6 +547,7 @@ class PatientWindow(QMainWindow):
         core.prompt_pushed.connect(self.show_prompt)
         core.music_changed.connect(self._music)
         core.session_ended.connect(self._ended)
+        core.notice.connect(self._notice)
         if core.call is not None:
             core.call.video.frame_ready.connect(s.video.show_frame)
         view = core.self_view()
@@ -560,6 +576,10 @@ class PatientWindow(QMainWindow):
         if self.core is not None:
             # The calm line that answers comes from the ladder (``patient_line``).
             await self.core.help_held()
+
+    def _notice(self, text: str) -> None:
+        # Plain notes (a skipped music file, a changed output): shown quietly, never sounded.
+        self.session_screen.confirm.setText(text)
 
     def _calm_line(self, text: str) -> None:
         line = self.session_screen.line

@@ -60,6 +60,16 @@ def _button(text: str, height: int = 56) -> QPushButton:
     return button
 
 
+def _panel_style(urgent: bool) -> str:
+    back, ink = ("#fbe9e7", CLEAR_LIGHT["danger"]) if urgent else ("#fdf3e1", CLEAR_LIGHT["warm"])
+    return (
+        f"#call {{ background: {back}; border-radius: 12px; }}"
+        f" #call QLabel {{ color: {ink}; }}"
+        f" #call QPushButton {{ background: {ink}; color: white; border-radius: 10px;"
+        " padding: 12px; } #call QPushButton:focus { border: 4px solid #1b2430; }"
+    )
+
+
 def card_html(card: EmergencyCard | None, emergency_number: str = "") -> str:
     """The emergency card as large, printable HTML (personal: shown, never logged)."""
     import html
@@ -143,13 +153,7 @@ class SupportWindow(QMainWindow):
         self.with_patient_button.clicked.connect(lambda: spawn(self._with_patient()))
         cl.addWidget(self.with_patient_button)
         self.call_panel.setObjectName("call")
-        self.call_panel.setStyleSheet(
-            f"#call {{ background: #fbe9e7; border-radius: 12px; }}"
-            f" #call QLabel {{ color: {CLEAR_LIGHT['danger']}; }}"
-            f" #call QPushButton {{ background: {CLEAR_LIGHT['danger']}; color: white;"
-            " border-radius: 10px; padding: 12px; }"
-            " #call QPushButton:focus { border: 4px solid #1b2430; }"
-        )
+        self.call_panel.setStyleSheet(_panel_style(urgent=True))
         self.call_panel.hide()
         bl.addWidget(self.call_panel)
         self.reminder_panel = QWidget()
@@ -262,6 +266,9 @@ class SupportWindow(QMainWindow):
             "checkin_unanswered": "The patient has not answered a check-in — please look in",
         }
         self.call_text.setText(words.get(alert.reason, "Please go to the patient"))
+        # A lost link is news, not yet a call: amber until the ladder says "go now".
+        urgent = alert.urgent or alert.reason in ("help", "go_to_patient")
+        self.call_panel.setStyleSheet(_panel_style(urgent))
         self.call_panel.show()
         self.with_patient_button.setFocus()
 
