@@ -23,6 +23,8 @@ from PySide6.QtCore import QObject, QRectF, QSocketNotifier, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
 
+from companion.app import RoleCore
+
 _log = logging.getLogger(__name__)
 
 # Patient side: dark, low glare; text and controls at WCAG AA contrast or better.
@@ -208,6 +210,16 @@ class VideoView(QWidget):
         y = (self.height() - scaled.height()) / 2
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(QRectF(x, y, scaled.width(), scaled.height()), self._image)
+
+
+def wire_video(core: RoleCore, remote: VideoView | None, own: VideoView | None) -> None:
+    """The other side's video into ``remote``, our own camera into ``own`` (either may be
+    missing: no call, or no camera)."""
+    if remote is not None and core.call is not None:
+        core.call.video.frame_ready.connect(remote.show_frame)
+    view = core.self_view() if own is not None else None
+    if view is not None and own is not None:
+        view.frame_ready.connect(own.show_frame)
 
 
 class LoopLagMeter(QObject):

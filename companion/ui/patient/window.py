@@ -45,7 +45,7 @@ from companion.audio import ChimeKind
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import EmergencyCard, MusicStatus
 from companion.records.private import NoteKind
-from companion.ui.common import CALM_DARK, VideoView, spawn, theme_window
+from companion.ui.common import CALM_DARK, VideoView, spawn, theme_window, wire_video
 from companion.ui.widgets import BreathingGuide, HoldButton, PulseBanner
 
 CHECKIN_DEBOUNCE_S = 3.0
@@ -548,11 +548,7 @@ class PatientWindow(QMainWindow):
         core.music_changed.connect(self._music)
         core.session_ended.connect(self._ended)
         core.notice.connect(self._notice)
-        if core.call is not None:
-            core.call.video.frame_ready.connect(s.video.show_frame)
-        view = core.self_view()
-        if view is not None:
-            view.frame_ready.connect(self.prepare_screen.self_view.show_frame)
+        wire_video(core, s.video, self.prepare_screen.self_view)
         if core.audio is not None:
             s.volume.setValue(round(core.audio.volume_db))
 

@@ -37,7 +37,7 @@ from companion.call.quality import CallQuality
 from companion.monitor.ladder import Alert
 from companion.protocol.messages import LadderConfig, MusicStatus, SessionPlan
 from companion.records.private import NoteKind
-from companion.ui.common import CLEAR_LIGHT, VideoView, format_ago, spawn
+from companion.ui.common import CLEAR_LIGHT, VideoView, format_ago, spawn, wire_video
 
 
 def _button(text: str) -> QPushButton:
@@ -266,11 +266,7 @@ class LiveSession(QWidget):
         core.alert_shown.connect(self._alert)
         core.alert_cleared.connect(self._cleared)
         core.music_changed.connect(self._music)
-        if core.call is not None:
-            core.call.video.frame_ready.connect(self.video.show_frame)
-        view = core.self_view()
-        if view is not None:
-            view.frame_ready.connect(self.self_view.show_frame)
+        wire_video(core, self.video, self.self_view)
         for entry in core.facts.timeline:
             self._entry(entry)
 
