@@ -272,11 +272,10 @@ class RoleCore:
         folder = self.options.data_dir
         folder.mkdir(parents=True, exist_ok=True)
         self.records = await asyncio.to_thread(RecordStore.open, folder)
-        if self.options.audio:
-            await self._start_audio()
+        await self.open_devices()
         voice = self.audio.add_voice() if self.audio is not None else None
         if self.role in ("patient", "therapist"):
-            self.media = self._open_media()
+            assert self.media is not None
             self.call = CallEngine(self.signaling, self.role, self.media, voice)
             self._unsubscribe.append(self.call.quality_changed.connect(self._on_quality))
         if self.role in ("patient", "support"):
@@ -305,6 +304,15 @@ class RoleCore:
         await g.start()
         self._spawn(self._clock_loop())
         self.link_changed.emit(link_words(self.role, self.facts.link))
+
+    async def open_devices(self) -> None:
+        """The audio engine and the camera/microphone, before ``start`` (the patient's
+        device check: a test sound, their own picture, the microphone's level); ``start``
+        then uses them. Safe to call twice."""
+        if self.options.audio and self.audio is None:
+            await self._start_audio()
+        if self.media is None and self.role in ("patient", "therapist"):
+            self.media = self._open_media()
 
     async def close(self) -> None:
         if self._closed:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+
+# Real widgets without a screen (script/test sets this too; a plain `pytest` run needs it).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +79,30 @@ def run_ui(qapp: QApplication, tmp_path: Path) -> RunUi:
             asyncio.set_event_loop(None)
 
     return run
+
+
+def answer_modal(button_text: str, seen: list[str], tries: int = 100) -> None:
+    """From Qt timers (outside any asyncio task, since the dialog's nested event loop runs
+    while the task that opened it is suspended): waits for a modal QMessageBox, records
+    its default button's text in ``seen``, then clicks the button named ``button_text``."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    def poll(left: int) -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            default = box.defaultButton()
+            seen.append(default.text() if default is not None else "")
+            for button in box.buttons():
+                if button.text() == button_text:
+                    button.click()
+                    return
+            seen.append(f"no button {button_text!r}")
+            box.reject()
+        elif left > 0:
+            QTimer.singleShot(50, lambda: poll(left - 1))
+
+    QTimer.singleShot(50, lambda: poll(tries))
 
 
 async def until(predicate: Callable[[], bool], within_s: float = 15.0) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 
 from companion.app import CoreOptions, RoleCore
+from companion.app.journal import reminder_words
 from companion.ui.common import CALM_DARK, apply_theme
 from companion.ui.patient.window import PatientWindow, wait_closed
 
@@ -15,39 +16,41 @@ __all__ = ["PatientWindow", "integration_reminder", "run_patient"]
 
 def integration_reminder(data_dir: Path) -> str:
     """The integration session the patient asked to be reminded of, in plain words."""
-    import time
-
-    try:
-        when = int((data_dir / "integration-reminder.txt").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
-    if when < time.time() - 86_400:
-        return ""
-    return (
-        "Reminder: your integration session is on "
-        + time.strftime("%A %d %B at %H:%M", time.localtime(when))
-        + "."
-    )
+    return reminder_words(data_dir)
 
 
 async def run_patient(
     app: QApplication, server: str, join: str | None, data_dir: Path, fake_media: bool
 ) -> int:
+    """Shows the patient's window and runs until it is closed; closes the core."""
     apply_theme(app, CALM_DARK)
     options = CoreOptions(data_dir=data_dir, fake_media=fake_media)
     window = PatientWindow(lambda: RoleCore("patient", server, options), data_dir)
-    window.join_screen.server.setText(server)
+    screen = window.join_screen
+    screen.server.setText(server)
     window.resize(1280, 820)
     window.show()
     reminder = integration_reminder(data_dir)
     if reminder:
-        window.join_screen.message.setText(reminder)
+        screen.reminder.setText(reminder)
+        screen.reminder.show()
     # After a crash or restart: back into the same session without asking for the code.
-    join = join or RoleCore("patient", server, options).saved_invite()
-    if join:
-        window.join_screen.code.setText(join)
-        if await window.join(join):
-            await window.begin_session()
+    saved = None if join else RoleCore("patient", server, options).saved_invite()
+    code = join or saved
+    if code:
+        if saved:
+            screen.say("Welcome back. Taking you back into your session…")
+        screen.code.setText(code)
+        if await window.join(code):
+            if saved:
+                await window.begin_session()
+        elif saved:
+            # The old session is over (or gone): start fresh, with a plain word.
+            screen.code.clear()
+            screen.say(
+                screen.message.text()
+                + "\nYour last session could not be re-opened; type a new code to join."
+            )
     await wait_closed(window)
     if window.core is not None:
         await window.core.close()

@@ -2,363 +2,119 @@
 
 Dark and calm, large type, big targets. During the session any key checks in (so it
 works under an eye mask), "I need help" needs a 1.5 s hold, and nothing flashes or
-sounds sudden: the core plays only soft chimes, quieter than the music.
+sounds sudden: the core plays only soft chimes, quieter than the music. Nothing here logs
+the patient's words (intention, journal, card).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QDateTime, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QKeyEvent
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtGui import QCloseEvent, QFont, QKeyEvent
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QApplication,
-    QCheckBox,
-    QDateTimeEdit,
     QFileDialog,
-    QFormLayout,
-    QGridLayout,
-    QHBoxLayout,
     QInputDialog,
-    QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
-    QPushButton,
-    QScrollArea,
-    QSlider,
     QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
-from companion.app import RoleCore
-from companion.app.journal import Journal, NeedsPassphrase
-from companion.app.prompts import PROMPTS, Prompt, prompt
+from companion.app import RoleCore, link_details
+from companion.app.journal import (
+    MIN_PASSPHRASE,
+    WRONG_KEY,
+    Journal,
+    NeedsPassphrase,
+    load_settings,
+    save_reminder,
+    save_setting,
+)
+from companion.app.prompts import Prompt, prompt
 from companion.audio import ChimeKind
 from companion.protocol.errors import ProtocolError
-from companion.protocol.messages import EmergencyCard, MusicStatus
+from companion.protocol.messages import MusicStatus
 from companion.records.private import NoteKind
-from companion.ui.common import CALM_DARK, VideoView, spawn, theme_window, wire_video
-from companion.ui.widgets import BreathingGuide, HoldButton, PulseBanner
+from companion.ui.common import CALM_DARK, spawn, theme_window
+from companion.ui.patient.level import watch_level
+from companion.ui.patient.screens import AfterScreen, JoinScreen, PrepareScreen, SessionScreen
+from companion.ui.widgets import BreathingGuide
 
 CHECKIN_DEBOUNCE_S = 3.0
-# Keys that move around the window rather than mean "I'm OK".
-_NAVIGATION = {
-    Qt.Key.Key_Tab, Qt.Key.Key_Backtab, Qt.Key.Key_Shift, Qt.Key.Key_Control, Qt.Key.Key_Alt,
-    Qt.Key.Key_Meta, Qt.Key.Key_AltGr, Qt.Key.Key_CapsLock, Qt.Key.Key_Up, Qt.Key.Key_Down,
-    Qt.Key.Key_Left, Qt.Key.Key_Right,
-}  # fmt: skip
-
-INTEGRATION_PROMPTS = (
-    "What stayed with you from the session?",
-    "Was there an image, a feeling or a sentence you want to keep?",
-    "What would you like to bring to your integration session?",
-)
+FONT_SCALE = 1.4
+SENT = "Sent — your therapist can see you're OK."
+WHAT_TO_DO = "Check the code, or ask your therapist for a new one."
 
 
-def _big(text: str, name: str | None = None, min_height: int = 64) -> QPushButton:
-    button = QPushButton(text)
-    button.setMinimumHeight(min_height)
-    button.setAccessibleName(name or text.replace("&", ""))
-    button.setCursor(Qt.CursorShape.PointingHandCursor)
-    return button
+def what_to_do(message: str) -> str:
+    """The server's plain sentence, then what to do (without saying the same twice)."""
+    lower = message.lower()
+    if "therapist for a new one" in lower:
+        return f"{message}\nIf you typed a code, check it too."
+    if "check it" in lower:
+        return f"{message}\nIf it still does not work, ask your therapist for a new one."
+    return f"{message}\n{WHAT_TO_DO}"
 
 
-def _title(text: str, scale: float = 1.8) -> QLabel:
-    label = QLabel(text)
-    font = label.font()
-    font.setPointSizeF(font.pointSizeF() * scale)
-    label.setFont(font)
-    label.setWordWrap(True)
-    return label
+def _style(c: dict[str, str]) -> str:
+    """Colours and shapes only (sizes come from fonts, so they follow the system's)."""
+    return (
+        f"QMainWindow, QStackedWidget > QWidget, QScrollArea, QScrollArea > QWidget > QWidget"
+        f" {{ background: {c['window']}; }}"
+        f" QLabel, QCheckBox {{ color: {c['text']}; }}"
+        f' QLabel[tone="muted"] {{ color: {c["muted"]}; }}'
+        f' QLabel[tone="warm"] {{ color: {c["warm"]}; }}'
+        f' QLabel[tone="accent"] {{ color: {c["accent"]}; }}'
+        f" QLabel[panel=true], QFrame[panel=true] {{ background: {c['panel']};"
+        f" border: 1px solid {c['muted']}; border-radius: 10px; padding: 12px; }}"
+        f" QPushButton {{ background: {c['panel']}; color: {c['text']};"
+        f" border: 2px solid {c['muted']}; border-radius: 12px; padding: 6px 14px; }}"
+        f" QPushButton:checked {{ background: #2f3a47; border-color: {c['accent']}; }}"
+        f" QPushButton:disabled {{ color: {c['muted']}; }}"
+        f" QPushButton#ok {{ background: {c['accent']}; color: {c['accent_text']};"
+        f" border: 3px solid {c['accent']}; border-radius: 22px; }}"
+        f" QPushButton#ok:focus {{ border: 5px solid {c['text']}; }}"
+        f" QLineEdit, QPlainTextEdit, QListWidget, QDateTimeEdit {{ background: {c['panel']};"
+        f" color: {c['text']}; border: 2px solid {c['muted']}; border-radius: 8px;"
+        f" padding: 6px; selection-background-color: {c['accent']};"
+        f" selection-color: {c['accent_text']}; }}"
+        f" QListWidget::item {{ padding: 10px 14px; border: 1px solid {c['muted']};"
+        f" border-radius: 8px; }}"
+        f" QListWidget::item:selected {{ background: {c['accent']}; color: {c['accent_text']}; }}"
+        " QCheckBox { spacing: 12px; padding: 4px; border: 2px solid transparent;"
+        " border-radius: 6px; }"
+        " QCheckBox::indicator { width: 26px; height: 26px; border-radius: 5px;"
+        f" border: 2px solid {c['muted']}; background: {c['panel']}; }}"
+        f" QCheckBox::indicator:checked {{ background: {c['accent']}; }}"
+        f" QProgressBar {{ background: {c['panel']}; border: 2px solid {c['muted']};"
+        f" border-radius: 8px; }}"
+        f" QProgressBar::chunk {{ background: {c['accent']}; border-radius: 6px; }}"
+        f" QSlider::groove:horizontal {{ height: 12px; background: {c['panel']};"
+        f" border: 2px solid {c['muted']}; border-radius: 7px; }}"
+        f" QSlider::sub-page:horizontal {{ background: {c['accent']}; border-radius: 7px; }}"
+        f" QSlider::handle:horizontal {{ background: {c['text']}; width: 30px;"
+        f" margin: -11px 0; border-radius: 15px; }}"
+        # Focus: a thick accent border on every control, never only a colour change.
+        f" QPushButton:focus, QLineEdit:focus, QPlainTextEdit:focus, QListWidget:focus,"
+        f" QDateTimeEdit:focus, QCheckBox:focus {{ border: 3px solid {c['accent']}; }}"
+        f" QScrollBar:vertical {{ background: {c['window']}; width: 16px; border: none; }}"
+        f" QScrollBar::handle:vertical {{ background: {c['muted']}; min-height: 40px;"
+        f" border-radius: 7px; margin: 2px; }}"
+        " QScrollBar::add-line, QScrollBar::sub-line { height: 0; }"
+        f" QSlider:focus {{ border: 3px solid {c['accent']}; border-radius: 8px; }}"
+    )
 
 
-def _field(placeholder: str, name: str) -> QLineEdit:
-    edit = QLineEdit()
-    edit.setPlaceholderText(placeholder)
-    edit.setAccessibleName(name)
-    edit.setMinimumHeight(40)
-    return edit
-
-
-class JoinScreen(QWidget):
-    def __init__(self) -> None:
-        super().__init__()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(60, 50, 60, 50)
-        layout.addWidget(_title("Welcome to Companion"))
-        intro = QLabel(
-            "Open the link your therapist sent you, or type the short code they read to you."
-        )
-        intro.setWordWrap(True)
-        layout.addWidget(intro)
-        self.code = _field("Code (like 3ZEF-EWP6) or the whole link", "Invitation code or link")
-        self.server = _field("Clinic server address (from your therapist)", "Clinic server")
-        form = QFormLayout()
-        form.addRow("Code or link", self.code)
-        form.addRow("Clinic server", self.server)
-        layout.addLayout(form)
-        self.join = _big("Join")
-        layout.addWidget(self.join)
-        self.message = QLabel("")
-        self.message.setWordWrap(True)
-        self.message.setAccessibleName("Message")
-        self.message.setStyleSheet(f"color: {CALM_DARK['warm']};")
-        layout.addWidget(self.message)
-        layout.addStretch(1)
-
-
-class PrepareScreen(QWidget):
-    def __init__(self) -> None:
-        super().__init__()
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(40, 30, 40, 30)
-        outer.addWidget(_title("Before your session", 1.6))
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        body = QWidget()
-        grid = QGridLayout(body)
-        grid.setHorizontalSpacing(40)
-
-        left = QVBoxLayout()
-        left.addWidget(_title("Your checklist", 1.2))
-        self.checks = [
-            QCheckBox(text)
-            for text in (
-                "Eye mask and headphones are within reach",
-                "Water is nearby",
-                "My phone is on silent",
-                "My support person is at home and knows the plan",
-            )
-        ]
-        for box in self.checks:
-            box.setAccessibleName(box.text())
-            left.addWidget(box)
-        form = QFormLayout()
-        self.support_name = _field("Name", "Support person's name")
-        self.support_phone = _field("Phone", "Support person's phone")
-        self.emergency = _field("e.g. 112 or 911", "Local emergency number")
-        form.addRow("Support person", self.support_name)
-        form.addRow("Their phone", self.support_phone)
-        form.addRow("Emergency number", self.emergency)
-        left.addLayout(form)
-        left.addWidget(_title("Your intention", 1.2))
-        self.intention = QPlainTextEdit()
-        self.intention.setPlaceholderText("In your own words: what would you like to explore?")
-        self.intention.setAccessibleName("Your intention")
-        self.intention.setMinimumHeight(90)
-        left.addWidget(self.intention)
-        self.share_intention = QCheckBox("Share my intention with my therapist")
-        self.share_intention.setAccessibleName(self.share_intention.text())
-        left.addWidget(self.share_intention)
-        note = QLabel("Your intention is kept encrypted on this computer.")
-        note.setStyleSheet(f"color: {CALM_DARK['muted']};")
-        left.addWidget(note)
-
-        right = QVBoxLayout()
-        right.addWidget(_title("For paramedics, just in case", 1.2))
-        card = QFormLayout()
-        self.address = _field("Street, number, town", "Your address")
-        self.taken = _field("e.g. ketamine 100 mg under the tongue", "What you will take")
-        self.medications = _field("Other medicines you take", "Current medications")
-        self.therapist_contact = _field("Name and phone", "Therapist's contact")
-        self.prescriber_contact = _field("Name and phone", "Prescriber's contact")
-        card.addRow("Address", self.address)
-        card.addRow("Medicine", self.taken)
-        card.addRow("Medications", self.medications)
-        card.addRow("Therapist", self.therapist_contact)
-        card.addRow("Prescriber", self.prescriber_contact)
-        right.addLayout(card)
-        right.addWidget(_title("Check your devices", 1.2))
-        self.self_view = VideoView("Your camera appears here")
-        self.self_view.setMinimumHeight(150)
-        right.addWidget(self.self_view)
-        self.test_sound = _big("Play a soft test sound", min_height=48)
-        right.addWidget(self.test_sound)
-        self.own_music = _big("Add my own music (a folder or an M3U playlist)…", min_height=48)
-        right.addWidget(self.own_music)
-        self.device_note = QLabel("")
-        self.device_note.setWordWrap(True)
-        right.addWidget(self.device_note)
-
-        grid.addLayout(left, 0, 0)
-        grid.addLayout(right, 0, 1)
-        scroll.setWidget(body)
-        outer.addWidget(scroll, 1)
-        self.begin = _big("I'm ready — start the session")
-        outer.addWidget(self.begin)
-
-    def card(self) -> EmergencyCard:
-        return EmergencyCard(
-            kind="card",
-            address=self.address.text()[:500],
-            taken=self.taken.text()[:500],
-            medications=self.medications.text()[:500],
-            therapist_contact=self.therapist_contact.text()[:500],
-            prescriber_contact=self.prescriber_contact.text()[:500],
-            support_name=self.support_name.text()[:500],
-            support_phone=self.support_phone.text()[:500],
-            emergency_number=self.emergency.text()[:40],
-        )
-
-
-class SessionScreen(QWidget):
-    """The screen of the session itself. Any key that does not move focus checks in."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(28, 20, 28, 20)
-        layout.setSpacing(14)
-        self.link = _title("Connecting to your therapist…", 1.3)
-        self.link.setAccessibleName("Connection")
-        layout.addWidget(self.link)
-        self.line = QLabel("")
-        self.line.setWordWrap(True)
-        self.line.setStyleSheet(f"color: {CALM_DARK['warm']};")
-        self.line.hide()
-        layout.addWidget(self.line)
-        self.request = PulseBanner(CALM_DARK["accent"])
-        self.request.setAccessibleName("Check-in request")
-        self.request.hide()
-        layout.addWidget(self.request)
-
-        middle = QHBoxLayout()
-        self.video = VideoView("Your therapist's video will appear here")
-        middle.addWidget(self.video, 3)
-        side = QVBoxLayout()
-        self.ok = _big("I'm OK", "I'm OK — check in", min_height=150)
-        font = self.ok.font()
-        font.setPointSizeF(font.pointSizeF() * 1.8)
-        font.setBold(True)
-        self.ok.setFont(font)
-        self.ok.setStyleSheet(
-            f"QPushButton {{ background: {CALM_DARK['accent']}; color: {CALM_DARK['accent_text']};"
-            " border-radius: 18px; font-size: 28pt; font-weight: bold; }"
-            f" QPushButton:focus {{ border: 4px solid {CALM_DARK['text']}; }}"
-        )
-        side.addWidget(self.ok)
-        hint = QLabel("Any key on the keyboard also says you're OK.")
-        hint.setWordWrap(True)
-        hint.setStyleSheet(f"color: {CALM_DARK['muted']};")
-        side.addWidget(hint)
-        self.confirm = QLabel("")
-        self.confirm.setWordWrap(True)
-        self.confirm.setAccessibleName("Check-in confirmation")
-        side.addWidget(self.confirm)
-        self.help = HoldButton("I need help", CALM_DARK["danger"])
-        self.help.text_color = CALM_DARK["text"]
-        side.addWidget(self.help)
-        self.grounding = _big("Grounding", "Open grounding exercises", min_height=56)
-        side.addWidget(self.grounding)
-        side.addStretch(1)
-        middle.addLayout(side, 2)
-        layout.addLayout(middle, 1)
-
-        self.prompt_box = QWidget()
-        prompt_layout = QHBoxLayout(self.prompt_box)
-        self.prompt_text = QLabel("")
-        self.prompt_text.setWordWrap(True)
-        self.prompt_text.setAccessibleName("Grounding prompt")
-        font = self.prompt_text.font()
-        font.setPointSizeF(font.pointSizeF() * 1.2)
-        self.prompt_text.setFont(font)
-        prompt_layout.addWidget(self.prompt_text, 3)
-        self.breathing_slot = QVBoxLayout()
-        prompt_layout.addLayout(self.breathing_slot, 1)
-        self.prompt_close = _big("Close", "Close the prompt", min_height=48)
-        prompt_layout.addWidget(self.prompt_close)
-        self.prompt_box.hide()
-        layout.addWidget(self.prompt_box)
-        self.prompt_list = QListWidget()
-        self.prompt_list.setAccessibleName("Grounding exercises")
-        for p in PROMPTS:
-            item = QListWidgetItem(p.title)
-            item.setData(Qt.ItemDataRole.UserRole, p.prompt_id)
-            self.prompt_list.addItem(item)
-        self.prompt_list.setMaximumHeight(190)
-        self.prompt_list.hide()
-        layout.addWidget(self.prompt_list)
-
-        music = QHBoxLayout()
-        self.music_title = QLabel("Music")
-        self.music_title.setAccessibleName("Now playing")
-        music.addWidget(self.music_title, 2)
-        self.play = _big("Pause", "Play or pause the music", min_height=52)
-        self.next = _big("Next", "Next piece of music", min_height=52)
-        self.volume = QSlider(Qt.Orientation.Horizontal)
-        self.volume.setRange(-40, 0)
-        self.volume.setMinimumHeight(44)
-        self.volume.setAccessibleName("Music volume")
-        self.mute = _big("Mute", "Mute the music", min_height=52)
-        self.mute.setCheckable(True)
-        for widget in (self.play, self.next, self.volume, self.mute):
-            music.addWidget(widget, 1 if widget is not self.volume else 2)
-        layout.addLayout(music)
-
-        own = QHBoxLayout()
-        self.mic = _big("Mute my microphone", min_height=44)
-        self.mic.setCheckable(True)
-        self.camera = _big("Turn my camera off", min_height=44)
-        self.camera.setCheckable(True)
-        self.calm = _big("Reduce motion", min_height=44)
-        self.calm.setCheckable(True)
-        self.end = _big("End the session", min_height=44)
-        for widget in (self.mic, self.camera, self.calm, self.end):
-            own.addWidget(widget)
-        layout.addLayout(own)
-        self.key_check_in: Callable[[], None] = lambda: None
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in _NAVIGATION or event.isAutoRepeat():
-            super().keyPressEvent(event)
-            return
-        self.key_check_in()
-        event.accept()
-
-
-class AfterScreen(QWidget):
-    def __init__(self) -> None:
-        super().__init__()
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(60, 40, 60, 40)
-        layout.addWidget(_title("Thank you. Rest now."))
-        gentle = QLabel(
-            "Take your time. Drink some water, stay lying down for a while, and let your "
-            "support person know how you feel. The music can keep playing."
-        )
-        gentle.setWordWrap(True)
-        layout.addWidget(gentle)
-        layout.addWidget(_title("Integration journal", 1.3))
-        questions = QLabel("\n".join(f"• {q}" for q in INTEGRATION_PROMPTS))
-        questions.setWordWrap(True)
-        layout.addWidget(questions)
-        self.journal = QPlainTextEdit()
-        self.journal.setAccessibleName("Journal entry")
-        self.journal.setPlaceholderText("Write as much or as little as you like, now or later.")
-        layout.addWidget(self.journal, 1)
-        self.save = _big("Save to my journal (encrypted)", min_height=52)
-        layout.addWidget(self.save)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Remind me of my integration session:"))
-        self.reminder = QDateTimeEdit(QDateTime.currentDateTime().addDays(1))
-        self.reminder.setCalendarPopup(True)
-        self.reminder.setAccessibleName("Integration session reminder")
-        row.addWidget(self.reminder)
-        self.remind = _big("Set reminder", min_height=44)
-        row.addWidget(self.remind)
-        layout.addLayout(row)
-        self.status = QLabel("")
-        self.status.setAccessibleName("Journal status")
-        layout.addWidget(self.status)
+def line_height(widget: QWidget) -> int:
+    return widget.fontMetrics().height()
 
 
 class PatientWindow(QMainWindow):
@@ -369,32 +125,18 @@ class PatientWindow(QMainWindow):
         self.core: RoleCore | None = None
         self.passphrase: str | None = None
         self.own_music_path: Path | None = None
+        self.check_ins_sent = 0
         self._last_checkin = 0.0
         self._visited: list[QWidget] = []
         self._in_session = False
         self._breathing: BreathingGuide | None = None
+        self._devices: asyncio.Task[None] | None = None
+        self._level: asyncio.Task[None] | None = None
+        self._observed = False
         self.setWindowTitle("Companion")
-        theme_window(self, CALM_DARK, scale=1.4)
-        c = CALM_DARK
-        base = QApplication.font().pointSizeF()
-        size = (base if base > 0 else 10.0) * 1.4
-        # Style sheets ignore a window's own palette, so the dark theme is spelled out here
-        # (the other windows may share the application and its light palette).
-        self.setStyleSheet(
-            f"QMainWindow, QStackedWidget > QWidget, QScrollArea, QScrollArea > QWidget > QWidget"
-            f" {{ background: {c['window']}; }}"
-            f" QWidget {{ font-size: {size:.1f}pt; }}"
-            f" QLabel, QCheckBox {{ color: {c['text']}; }}"
-            f" QPushButton {{ background: {c['panel']}; color: {c['text']};"
-            f" border: 1px solid {c['muted']}; border-radius: 10px; padding: 8px; }}"
-            f" QPushButton:checked {{ background: #2b3440; }}"
-            f" QLineEdit, QPlainTextEdit, QListWidget, QDateTimeEdit {{ background: {c['panel']};"
-            f" color: {c['text']}; border: 1px solid {c['muted']}; border-radius: 6px; }}"
-            " QCheckBox::indicator { width: 22px; height: 22px; border-radius: 4px;"
-            f" border: 2px solid {c['muted']}; }}"
-            f" QCheckBox::indicator:checked {{ background: {c['accent']}; }}"
-            f" QPushButton:focus, QLineEdit:focus {{ border: 3px solid {c['accent']}; }}"
-        )
+        self.setAccessibleName("Companion, your session")
+        theme_window(self, CALM_DARK, scale=FONT_SCALE)
+        self.setStyleSheet(_style(CALM_DARK))
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
         self.join_screen = JoinScreen()
@@ -409,7 +151,43 @@ class PatientWindow(QMainWindow):
         self._ticker = QTimer(self)
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._tick)
+        self._confirm_timer = QTimer(self)
+        self._confirm_timer.setSingleShot(True)
+        self._confirm_timer.timeout.connect(lambda: self.session_screen.confirm.setText(""))
         self.confirm_close: Callable[[], bool] = self._ask_before_closing
+        """True to close during a session (tests and the demo replace the question)."""
+        if load_settings(data_dir).get("reduced_motion"):
+            self.session_screen.calm.setChecked(True)
+        self.apply_fonts()
+
+    # -- type sizes follow the system font
+
+    def apply_fonts(self) -> None:
+        base = QApplication.font().pointSizeF()
+        font = QFont(self.font())
+        font.setPointSizeF((base if base > 0 else 10.0) * FONT_SCALE)
+        self.setFont(font)
+        # Style-sheeted widgets do not inherit the window's font, so each gets its own.
+        for widget in self.findChildren(QWidget):
+            scale = widget.property("scale")
+            wfont = QFont(font)
+            if isinstance(scale, float):
+                wfont.setPointSizeF(font.pointSizeF() * scale)
+                wfont.setBold(bool(widget.property("bold")))
+            widget.setFont(wfont)
+        for button in self.findChildren(QAbstractButton):
+            lines = button.property("lines")
+            if isinstance(lines, float):
+                button.setMinimumHeight(round(button.fontMetrics().height() * lines))
+        line = self.fontMetrics().height()
+        for edit in self.findChildren(QLineEdit):
+            edit.setMinimumHeight(round(edit.fontMetrics().height() * 1.9))
+        self.prepare_screen.intention.setMinimumHeight(line * 4)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.ApplicationFontChange:
+            self.apply_fonts()
+        super().changeEvent(event)
 
     # -- navigation
 
@@ -422,13 +200,13 @@ class PatientWindow(QMainWindow):
         j, p, s, a = self.join_screen, self.prepare_screen, self.session_screen, self.after_screen
         j.join.clicked.connect(lambda: spawn(self.join(j.code.text())))
         j.code.returnPressed.connect(j.join.click)
-        p.begin.clicked.connect(lambda: spawn(self.begin_session()))
+        p.begin.clicked.connect(lambda: spawn(self.begin_session(), self._begin_failed))
         p.test_sound.clicked.connect(self._test_sound)
         p.own_music.clicked.connect(self._choose_music)
         s.ok.clicked.connect(lambda: self.check_in("button"))
         s.key_check_in = lambda: self.check_in("key")
-        s.help.held.connect(lambda: spawn(self._help()))
-        s.grounding.clicked.connect(lambda: s.prompt_list.setVisible(not s.prompt_list.isVisible()))
+        s.help.held.connect(self._help)
+        s.grounding.toggled.connect(self._toggle_prompts)
         s.prompt_list.itemActivated.connect(
             lambda item: self.show_prompt(str(item.data(Qt.ItemDataRole.UserRole)))
         )
@@ -453,15 +231,13 @@ class PatientWindow(QMainWindow):
 
     async def join(self, code: str) -> bool:
         """Connect and join with a link or a code; on success, the preparation screen."""
-        from companion.app import link_details
-
         screen = self.join_screen
         code = code.strip()
         if not code:
-            screen.message.setText("Type the code your therapist gave you, or paste the link.")
+            screen.say("Type the code your therapist gave you, or paste the link.")
             return False
         screen.join.setEnabled(False)
-        screen.message.setText("Connecting…")
+        screen.say("Connecting…")
         server = link_details(code)[0] or screen.server.text().strip()
         try:
             if self.core is None:
@@ -473,27 +249,56 @@ class PatientWindow(QMainWindow):
                 await core.connect()
             await core.join(code)
         except ProtocolError as exc:
-            screen.message.setText(
-                f"{exc.message} Check the code, or ask your therapist for a new one."
-            )
+            screen.say(what_to_do(exc.message))
             return False
         except (OSError, ConnectionError, TimeoutError):
-            screen.message.setText(
+            screen.say(
                 "The clinic's server could not be reached. Check your internet connection "
                 "and try again in a moment."
             )
-            if self.core is not None:
-                await self.core.close()
-            self.core = None
+            await self._drop_core()
             return False
         finally:
             screen.join.setEnabled(True)
-        screen.message.setText("")
+        screen.say("")
         self._show(self.prepare_screen)
-        self.prepare_screen.emergency.setFocus()
+        self.prepare_screen.checks[0].setFocus()
+        self._devices = asyncio.ensure_future(self._open_devices(core))
         return True
 
-    # -- prepare
+    async def _drop_core(self) -> None:
+        if self.core is not None:
+            with contextlib.suppress(Exception):
+                await self.core.close()
+        self.core = None
+
+    # -- prepare: the device check
+
+    async def _open_devices(self, core: RoleCore) -> None:
+        p = self.prepare_screen
+        core.notice.connect(self._notice)
+        try:
+            await core.open_devices()
+        except Exception:  # a device that will not open must not stop the session
+            p.device_note.setText(
+                "Your devices could not be checked here; the session can still start."
+            )
+            return
+        own = core.self_view()
+        if own is not None:
+            own.frame_ready.connect(p.self_view.show_frame)
+        media = core.media
+        if media is None or media.audio is None:
+            p.no_microphone(
+                "No microphone was found. That's all right: you can still hear your "
+                "therapist and press “I'm OK”."
+            )
+        else:
+            self._level = asyncio.ensure_future(
+                watch_level(media, lambda v: p.mic_level.setValue(round(v * 100)))
+            )
+        if core.audio is not None:
+            self.session_screen.volume.setValue(round(core.audio.volume_db))
 
     def _choose_music(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Choose a folder of music")
@@ -507,25 +312,42 @@ class PatientWindow(QMainWindow):
         core = self.core
         if core is not None and core.audio is not None:
             core.audio.play_chime(ChimeKind.CHECK_IN)
-            self.prepare_screen.device_note.setText("You should hear two soft notes.")
+            self.prepare_screen.device_note.setText(
+                "You should hear two soft notes. If not, check your headphones' volume."
+            )
         else:
             self.prepare_screen.device_note.setText(
-                "Sound starts with the session (the test sound needs the session's audio)."
+                "Sound is not ready yet — try again in a moment."
             )
 
+    def _begin_failed(self, exc: BaseException) -> None:
+        self.prepare_screen.device_note.setText(
+            "The session could not start just now. Please press the button again."
+        )
+
     async def begin_session(self) -> None:
+        """From Prepare to the session screen: starts the call, shares the card (and the
+        intention, if the patient chose), keeps the intention encrypted."""
         core = self.core
         if core is None:
             return
         p = self.prepare_screen
         p.begin.setEnabled(False)
         try:
+            if self._devices is not None:
+                with contextlib.suppress(Exception):
+                    await self._devices
             await core.start()
         finally:
             p.begin.setEnabled(True)
+        self._stop_level()
         self._observe(core)
         if self.own_music_path is not None:
             core.add_music(self.own_music_path)
+        self._in_session = True
+        self._show(self.session_screen)
+        self.session_screen.ok.setFocus()
+        self._ticker.start()
         card = p.card()
         if any(v for k, v in card.model_dump().items() if k != "kind"):
             await core.share_card(card)
@@ -534,12 +356,16 @@ class PatientWindow(QMainWindow):
             await self._keep_private(NoteKind.INTENTION, intention)
             if p.share_intention.isChecked():
                 await core.share_intention(intention[:2000])
-        self._in_session = True
-        self._show(self.session_screen)
-        self.session_screen.ok.setFocus()
-        self._ticker.start()
+
+    def _stop_level(self) -> None:
+        if self._level is not None:
+            self._level.cancel()
+            self._level = None
 
     def _observe(self, core: RoleCore) -> None:
+        if self._observed:
+            return
+        self._observed = True
         s = self.session_screen
         core.link_changed.connect(s.link.setText)
         core.patient_line.connect(self._calm_line)
@@ -547,45 +373,64 @@ class PatientWindow(QMainWindow):
         core.prompt_pushed.connect(self.show_prompt)
         core.music_changed.connect(self._music)
         core.session_ended.connect(self._ended)
-        core.notice.connect(self._notice)
-        wire_video(core, s.video, self.prepare_screen.self_view)
+        if core.call is not None:
+            core.call.video.frame_ready.connect(s.video.show_frame)
         if core.audio is not None:
             s.volume.setValue(round(core.audio.volume_db))
 
     # -- the session
 
     def check_in(self, source: str) -> None:
+        """ "I'm OK" (the button or any key); at most one every 3 s, however long a key is
+        held or however often it is pressed."""
         core = self.core
         if core is None or not self._in_session:
             return
+        s = self.session_screen
+        s.request.stop()
+        s.confirm.setText(SENT)
+        self._confirm_timer.start(8000)
         now = time.monotonic()
         if now - self._last_checkin < CHECKIN_DEBOUNCE_S:
             return
         self._last_checkin = now
+        self.check_ins_sent += 1
         spawn(core.check_in("key" if source == "key" else "button"))
-        s = self.session_screen
-        s.request.stop()
-        s.confirm.setText("Sent — your therapist can see you're OK.")
-        QTimer.singleShot(6000, lambda: s.confirm.setText(""))
 
-    async def _help(self) -> None:
+    def _help(self) -> None:
+        s = self.session_screen
+        s.confirm.setText("You asked for help. Your therapist and support person are being told.")
+        self._confirm_timer.start(20000)
         if self.core is not None:
-            # The calm line that answers comes from the ladder (``patient_line``).
-            await self.core.help_held()
+            # The calm line that follows comes from the ladder (``patient_line``).
+            spawn(self.core.help_held())
 
     def _notice(self, text: str) -> None:
-        # Plain notes (a skipped music file, a changed output): shown quietly, never sounded.
-        self.session_screen.confirm.setText(text)
+        # Plain notes (no camera, a skipped music file, a changed output): shown quietly.
+        if self.stack.currentWidget() is self.session_screen:
+            self._calm_line(text)
+        else:
+            self.prepare_screen.device_note.setText(text)
 
     def _calm_line(self, text: str) -> None:
         line = self.session_screen.line
         line.setText(text)
-        line.show()
+        line.setVisible(bool(text))
 
     def _requested(self, _request_id: str) -> None:
-        self.session_screen.request.start(
-            "Your therapist is checking in. Press “I'm OK” or any key when you're ready."
+        s = self.session_screen
+        s.request.reduced_motion = s.calm.isChecked()
+        s.request.start(
+            "Your therapist is checking in. When you're ready, press “I'm OK” or any key."
         )
+
+    def _toggle_prompts(self, shown: bool) -> None:
+        s = self.session_screen
+        s.prompt_list.setVisible(shown)
+        if shown:
+            s.prompt_list.setFocus()
+            if s.prompt_list.currentRow() < 0:
+                s.prompt_list.setCurrentRow(0)
 
     def show_prompt(self, prompt_id: str) -> None:
         found: Prompt | None = prompt(prompt_id)
@@ -593,15 +438,20 @@ class PatientWindow(QMainWindow):
             return
         s = self.session_screen
         s.prompt_text.setText(f"<b>{found.title}</b><br>" + "<br>".join(found.lines))
+        s.prompt_text.setAccessibleDescription(" ".join((found.title, *found.lines)))
         if self._breathing is not None:
             self._breathing.deleteLater()
             self._breathing = None
         if found.breathing is not None:
-            self._breathing = BreathingGuide(found.breathing)
-            self._breathing.text_color = CALM_DARK["text"]
-            self._breathing.reduced_motion = s.calm.isChecked()
-            s.breathing_slot.addWidget(self._breathing)
-        s.prompt_list.hide()
+            guide = BreathingGuide(found.breathing)
+            guide.text_color = CALM_DARK["text"]
+            guide.reduced_motion = s.calm.isChecked()
+            guide.setFont(s.prompt_text.font())
+            guide.setPalette(self.palette())
+            guide.setMinimumSize(round(line_height(self) * 9), round(line_height(self) * 9))
+            s.breathing_slot.addWidget(guide)
+            self._breathing = guide
+        s.grounding.setChecked(False)
         s.prompt_box.show()
 
     def _close_prompt(self) -> None:
@@ -613,15 +463,16 @@ class PatientWindow(QMainWindow):
 
     def _music(self, status: MusicStatus) -> None:
         s = self.session_screen
-        s.music_title.setText(f"♪ {status.title}" if status.title else "Music")
-        s.play.setText("Pause" if status.playing else "Play")
+        s.music_title.setText(f"♪  {status.title}" if status.title else "Music")
+        s.play.setText("Pause" if status.playing or s.mute.isChecked() else "Play")
 
     def _play_pause(self) -> None:
         audio = self.core.audio if self.core else None
         if audio is None:
             return
-        status = audio.status()
-        (audio.pause if status.playing else audio.play)()
+        playing = audio.status().playing
+        (audio.pause if playing else audio.play)()
+        self.session_screen.play.setText("Play" if playing else "Pause")
 
     def _next_track(self) -> None:
         if self.core is not None and self.core.audio is not None:
@@ -630,7 +481,7 @@ class PatientWindow(QMainWindow):
     def _mute(self, muted: bool) -> None:
         if self.core is not None:
             self.core.set_music_muted(muted)
-        self.session_screen.mute.setText("Unmute" if muted else "Mute")
+        self.session_screen.mute.setText("Unmute music" if muted else "Mute music")
 
     def _mic(self, muted: bool) -> None:
         if self.core is not None:
@@ -643,9 +494,14 @@ class PatientWindow(QMainWindow):
         self.session_screen.camera.setText("Turn my camera on" if off else "Turn my camera off")
 
     def _reduce_motion(self, on: bool) -> None:
-        self.session_screen.request.reduced_motion = on
+        s = self.session_screen
+        s.request.reduced_motion = on
+        s.request.update()
         if self._breathing is not None:
             self._breathing.reduced_motion = on
+            self._breathing.update()
+        s.calm.setText("Motion reduced" if on else "Reduce motion")
+        save_setting(self.data_dir, "reduced_motion", on)
 
     def _tick(self) -> None:
         if self._breathing is not None:
@@ -653,20 +509,31 @@ class PatientWindow(QMainWindow):
             self._breathing.setAccessibleDescription(f"{label}, {left}")
 
     def _end_clicked(self) -> None:
-        answer = QMessageBox.question(
-            self,
-            "End the session?",
-            "End the session now? Your therapist will be told.",
-            QMessageBox.StandardButton.No | QMessageBox.StandardButton.Yes,
-            QMessageBox.StandardButton.No,
-        )
-        if answer == QMessageBox.StandardButton.Yes and self.core is not None:
+        box = QMessageBox(self)
+        box.setWindowTitle("End the session?")
+        box.setText("End the session now? Your therapist will be told.")
+        stay = box.addButton("Keep the session going", QMessageBox.ButtonRole.RejectRole)
+        box.addButton("End the session", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(stay)
+        box.setEscapeButton(stay)
+        box.exec()
+        if box.clickedButton() is not stay and self.core is not None:
             spawn(self.core.end_session())
 
     def _ended(self) -> None:
         self._in_session = False
         self._ticker.stop()
-        self._show(self.after_screen)
+        self.session_screen.request.stop()
+        a = self.after_screen
+        core = self.core
+        by_therapist = core is not None and any(
+            e.kind == "session.end" and e.who == "therapist" for e in core.facts.timeline
+        )
+        if by_therapist:
+            a.why.setText("Your therapist has ended the session.")
+            a.why.show()
+        self._show(a)
+        a.journal.setFocus()
 
     # -- after
 
@@ -677,75 +544,111 @@ class PatientWindow(QMainWindow):
         journal = Journal(core.records)
         try:
             await journal.unlock(self.passphrase)
-        except NeedsPassphrase:
-            passphrase, ok = QInputDialog.getText(
-                self,
-                "Protect your private words",
-                "This computer has no keyring. Choose a passphrase (at least 8 characters) "
-                "to keep your intention and journal encrypted:",
-                QLineEdit.EchoMode.Password,
+        except NeedsPassphrase as exc:
+            passphrase = self.passphrase or self._ask_passphrase(
+                first=str(exc) == "KeyringUnavailable"
             )
-            if not ok or len(passphrase) < 8:
+            if passphrase is None:
+                return False
+            try:
+                await journal.unlock(passphrase)
+            except WRONG_KEY:
                 return False
             self.passphrase = passphrase
-            await journal.unlock(passphrase)
+        except WRONG_KEY:
+            self.passphrase = None
+            return False
         await journal.add(core.session_id, kind, text)
         return True
+
+    def _ask_passphrase(self, first: bool) -> str | None:
+        text, ok = QInputDialog.getText(
+            self,
+            "Keep your words private",
+            (
+                "This computer has no keyring. Choose a passphrase (at least "
+                f"{MIN_PASSPHRASE} characters) to keep your intention and journal "
+                "encrypted. You'll need it to read them later."
+            )
+            if first
+            else "Your passphrase, to keep your words encrypted:",
+            QLineEdit.EchoMode.Password,
+        )
+        return text if ok and len(text) >= MIN_PASSPHRASE else None
 
     async def _save_journal(self) -> None:
         a = self.after_screen
         text = a.journal.toPlainText().strip()
         if not text:
-            a.status.setText("Nothing to save yet.")
+            a.status.setText("Nothing to save yet — write whenever you like.")
             return
         if await self._keep_private(NoteKind.JOURNAL, text):
             a.journal.clear()
             a.status.setText("Saved, encrypted on this computer.")
         else:
-            a.status.setText("Not saved: a passphrase is needed to keep it private.")
+            a.status.setText(
+                "Not saved yet: a passphrase is needed to keep it private. Your words are "
+                "still here."
+            )
 
     def _save_reminder(self) -> None:
-        when = self.after_screen.reminder.dateTime().toSecsSinceEpoch()
-        path = self.data_dir / "integration-reminder.txt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(str(when), encoding="utf-8")
-        self.after_screen.status.setText(
-            "Reminder set. Companion will show it when you next open it."
+        a = self.after_screen
+        when = a.reminder.dateTime()
+        save_reminder(self.data_dir, float(when.toSecsSinceEpoch()))
+        a.reminder_status.setText(
+            f"Reminder set for {when.toString('dddd d MMMM, HH:mm')}. Companion will show it "
+            "when you next open it."
         )
+
+    # -- keys anywhere in the session check in
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if self._in_session and self.stack.currentWidget() is self.session_screen:
+            self.session_screen.keyPressEvent(event)
+            return
+        super().keyPressEvent(event)
 
     # -- closing and screenshots
 
     def _ask_before_closing(self) -> bool:
-        answer = QMessageBox.question(
-            self,
-            "Stay in the session?",
-            "You are in a session with your therapist. Closing this window would end the "
-            "call. Stay in the session?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.Yes,
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Stay in the session?")
+        box.setText("You are in a session with your therapist.")
+        box.setInformativeText(
+            "If you close Companion, the call stops and your therapist will be told. "
+            "Opening Companion again brings you back into this session."
         )
-        return answer == QMessageBox.StandardButton.No
+        stay = box.addButton("Stay in the session", QMessageBox.ButtonRole.RejectRole)
+        box.addButton("Close Companion", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(stay)
+        box.setEscapeButton(stay)
+        box.setAccessibleName("Stay in the session?")
+        box.exec()
+        return box.clickedButton() is not stay
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._in_session and not self.confirm_close():
             event.ignore()
             return
         self._in_session = False
+        self._stop_level()
+        self._ticker.stop()
         event.accept()
 
     def save_screenshots(self, folder: Path) -> list[Path]:
+        """Grabs each screen the window has been through (or the current one)."""
         folder.mkdir(parents=True, exist_ok=True)
         saved: list[Path] = []
-        current = self.stack.currentWidget()
+        current = self.stack.currentWidget() or self.join_screen
         names = {self.join_screen: "join", self.prepare_screen: "prepare",
                  self.session_screen: "session", self.after_screen: "after"}  # fmt: skip
-        for screen in self._visited:
+        for screen in self._visited or [current]:
             self.stack.setCurrentWidget(screen)
             path = folder / f"patient-{names.get(screen, 'screen')}.png"
             self.grab().save(str(path))
             saved.append(path)
-        if current is not None:
-            self.stack.setCurrentWidget(current)
+        self.stack.setCurrentWidget(current)
         return saved
 
 

@@ -1,0 +1,470 @@
+"""The four screens of the patient's window: join, prepare, the session, after.
+
+Layout only; ``window.py`` wires them to the core. Type sizes are multiples of the
+window's font (itself the system font × 1.4), set through the ``scale`` property, so they
+follow the system size; nothing uses a fixed font size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDateTimeEdit,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from companion.app.prompts import PROMPTS
+from companion.protocol.messages import EmergencyCard
+from companion.ui.common import CALM_DARK, VideoView
+from companion.ui.widgets import HoldButton, PulseBanner
+
+# Keys that move around the window or work a control, rather than mean "I'm OK".
+NAVIGATION_KEYS = {
+    Qt.Key.Key_Tab, Qt.Key.Key_Backtab, Qt.Key.Key_Shift, Qt.Key.Key_Control, Qt.Key.Key_Alt,
+    Qt.Key.Key_Meta, Qt.Key.Key_AltGr, Qt.Key.Key_CapsLock, Qt.Key.Key_NumLock,
+    Qt.Key.Key_Up, Qt.Key.Key_Down, Qt.Key.Key_Left, Qt.Key.Key_Right,
+    Qt.Key.Key_PageUp, Qt.Key.Key_PageDown, Qt.Key.Key_Home, Qt.Key.Key_End,
+}  # fmt: skip
+_ACTIVATE = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+
+INTEGRATION_PROMPTS = (
+    "What stayed with you from the session?",
+    "Was there an image, a feeling or a sentence you want to keep?",
+    "How does your body feel today? How did you sleep?",
+    "Is there something you would like to do differently in the coming days?",
+    "What would you like to bring to your integration session?",
+)
+
+
+class BigButton(QPushButton):
+    """A push button with a large target that Enter activates as well as Space."""
+
+    def __init__(self, text: str, name: str | None = None, lines: float = 2.4) -> None:
+        super().__init__(text)
+        self.setAccessibleName(name or text)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setProperty("lines", lines)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in _ACTIVATE and not event.isAutoRepeat():
+            self.animateClick()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
+def scaled(widget: QWidget, scale: float, bold: bool = False) -> QWidget:
+    """Mark ``widget`` to be drawn at ``scale`` × the window's font (see
+    ``PatientWindow.apply_fonts``)."""
+    widget.setProperty("scale", scale)
+    widget.setProperty("bold", bold)
+    return widget
+
+
+def title(text: str, scale: float = 1.6) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    scaled(label, scale, bold=True)
+    return label
+
+
+def note(text: str = "", color: str = "muted", name: str | None = None) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setProperty("tone", color)
+    if name:
+        label.setAccessibleName(name)
+    return label
+
+
+def field(placeholder: str, name: str) -> QLineEdit:
+    edit = QLineEdit()
+    edit.setPlaceholderText(placeholder)
+    edit.setAccessibleName(name)
+    edit.setMinimumWidth(120)
+    return edit
+
+
+def check(text: str) -> QCheckBox:
+    box = QCheckBox(text)
+    box.setAccessibleName(text)
+    return box
+
+
+class JoinScreen(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(80, 50, 80, 40)
+        layout.setSpacing(18)
+        layout.addWidget(title("Welcome to Companion", 1.8))
+        layout.addWidget(
+            note(
+                "Open the link your therapist sent you, or type the short code they read to you.",
+                "text",
+            )
+        )
+        self.reminder = note("", "warm", "Integration reminder")
+        self.reminder.hide()
+        layout.addWidget(self.reminder)
+        layout.addWidget(QLabel("Your code or link"))
+        self.code = field(
+            "for example 3ZEF-EWP6, or paste the whole link", "Invitation code or link"
+        )
+        scaled(self.code, 1.5)
+        layout.addWidget(self.code)
+        self.join = BigButton("Join my session", lines=2.6)
+        scaled(self.join, 1.3, bold=True)
+        layout.addWidget(self.join)
+        self.message = note("", "warm", "Message")
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+        self.message.setFrameShape(QFrame.Shape.StyledPanel)
+        self.message.setProperty("panel", True)
+        self.message.hide()
+        layout.addWidget(self.message)
+        layout.addSpacing(20)
+        server_row = QFormLayout()
+        server_row.setHorizontalSpacing(16)
+        self.server = field("only if your therapist gave you one", "Clinic server address")
+        server_row.addRow("Clinic server address", self.server)
+        layout.addLayout(server_row)
+        layout.addStretch(1)
+
+    def say(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+
+class PrepareScreen(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(40, 24, 40, 20)
+        outer.addWidget(title("Before your session", 1.7))
+        outer.addWidget(
+            note("Take your time. Nothing here is required, and you can start when you're ready.")
+        )
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        body = QWidget()
+        grid = QGridLayout(body)
+        grid.setHorizontalSpacing(48)
+        grid.setVerticalSpacing(8)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+
+        left = QVBoxLayout()
+        left.setSpacing(10)
+        left.addWidget(title("Your checklist", 1.25))
+        self.checks = [
+            check(text)
+            for text in (
+                "Eye mask and headphones are nearby",
+                "Water is within reach",
+                "My phone is on silent",
+                "My support person is at home",
+            )
+        ]
+        for box in self.checks:
+            left.addWidget(box)
+        form = QFormLayout()
+        form.setHorizontalSpacing(16)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.support_name = field("Name", "Support person's name")
+        self.support_phone = field("Phone number", "Support person's phone")
+        self.emergency = field("for example 112 or 911", "Local emergency number")
+        form.addRow("Support person", self.support_name)
+        form.addRow("Their phone", self.support_phone)
+        form.addRow("Emergency number", self.emergency)
+        left.addLayout(form)
+        left.addSpacing(8)
+        left.addWidget(title("Your intention", 1.25))
+        self.intention = QPlainTextEdit()
+        self.intention.setPlaceholderText("In your own words: what would you like to explore?")
+        self.intention.setAccessibleName("Your intention")
+        self.intention.setTabChangesFocus(True)
+        self.intention.setMinimumHeight(110)
+        left.addWidget(self.intention)
+        self.share_intention = check("Share my intention with my therapist")
+        left.addWidget(self.share_intention)
+        left.addWidget(note("Your intention is kept encrypted on this computer."))
+        left.addStretch(1)
+
+        right = QVBoxLayout()
+        right.setSpacing(10)
+        right.addWidget(title("For paramedics, just in case", 1.25))
+        right.addWidget(note("Shared with your therapist and support person only."))
+        card = QFormLayout()
+        card.setHorizontalSpacing(16)
+        card.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+        card.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.address = field("Street, number, town", "Your address")
+        self.taken = field("e.g. ketamine 100 mg at 10:00", "What you will take and when")
+        self.medications = field("Other medicines you take", "Current medications")
+        self.therapist_contact = field("Name and phone", "Therapist's contact")
+        self.prescriber_contact = field("Name and phone", "Prescriber's contact")
+        card.addRow("Address", self.address)
+        card.addRow("Taken, and when", self.taken)
+        card.addRow("Medications", self.medications)
+        card.addRow("Therapist", self.therapist_contact)
+        card.addRow("Prescriber", self.prescriber_contact)
+        right.addLayout(card)
+        right.addSpacing(8)
+        right.addWidget(title("Check your devices", 1.25))
+        self.self_view = VideoView("Your camera appears here")
+        self.self_view.setAccessibleName("Your own camera picture")
+        self.self_view.setMinimumHeight(140)
+        self.self_view.setMaximumHeight(200)
+        right.addWidget(self.self_view)
+        self.test_sound = BigButton("Play a soft test sound")
+        right.addWidget(self.test_sound)
+        self.mic_label = QLabel("Your microphone (speak, and the bar moves)")
+        self.mic_label.setWordWrap(True)
+        right.addWidget(self.mic_label)
+        self.mic_level = QProgressBar()
+        self.mic_level.setRange(0, 100)
+        self.mic_level.setTextVisible(False)
+        self.mic_level.setAccessibleName("Microphone level")
+        self.mic_level.setMinimumHeight(22)
+        right.addWidget(self.mic_level)
+        self.own_music = BigButton("Add my own music…", "Add my own music: a folder or playlist")
+        right.addWidget(self.own_music)
+        self.device_note = note("", "text", "Device check")
+        right.addWidget(self.device_note)
+        right.addStretch(1)
+
+        grid.addLayout(left, 0, 0)
+        grid.addLayout(right, 0, 1)
+        scroll.setWidget(body)
+        outer.addWidget(scroll, 1)
+        self.begin = BigButton("I'm ready — start the session", lines=2.6)
+        scaled(self.begin, 1.25, bold=True)
+        outer.addWidget(self.begin)
+
+    def no_microphone(self, text: str) -> None:
+        self.mic_level.hide()
+        self.mic_label.setText(text)
+
+    def card(self) -> EmergencyCard:
+        return EmergencyCard(
+            kind="card",
+            address=self.address.text()[:500],
+            taken=self.taken.text()[:500],
+            medications=self.medications.text()[:500],
+            therapist_contact=self.therapist_contact.text()[:500],
+            prescriber_contact=self.prescriber_contact.text()[:500],
+            support_name=self.support_name.text()[:500],
+            support_phone=self.support_phone.text()[:500],
+            emergency_number=self.emergency.text()[:40],
+        )
+
+
+class SessionScreen(QWidget):
+    """The screen of the session itself. Any key that does not move focus or work the
+    focused control checks in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(28, 18, 28, 16)
+        layout.setSpacing(12)
+        self.link = title("Connecting to your therapist…", 1.35)
+        self.link.setAccessibleName("Connection")
+        layout.addWidget(self.link)
+        self.line = note("", "warm", "Calm note")
+        self.line.hide()
+        layout.addWidget(self.line)
+        self.request = PulseBanner(CALM_DARK["accent"])
+        self.request.setAccessibleName("Check-in request")
+        self.request.setProperty("tone", "text")
+        scaled(self.request, 1.15)
+        self.request.hide()
+        layout.addWidget(self.request)
+
+        middle = QHBoxLayout()
+        middle.setSpacing(20)
+        self.video = VideoView("Your therapist's video will appear here")
+        self.video.setAccessibleName("Your therapist's video")
+        middle.addWidget(self.video, 3)
+        side = QVBoxLayout()
+        side.setSpacing(10)
+        self.ok = BigButton("I'm OK", "I'm OK — check in", lines=3.2)
+        self.ok.setObjectName("ok")
+        scaled(self.ok, 2.0, bold=True)
+        side.addWidget(self.ok)
+        self.hint = note("Any key on the keyboard also says you're OK.")
+        side.addWidget(self.hint)
+        self.confirm = note("", "accent", "Check-in confirmation")
+        self.confirm.setMinimumHeight(self.confirm.fontMetrics().height() * 2)
+        side.addWidget(self.confirm)
+        self.help = HoldButton("I need help", CALM_DARK["danger"])
+        self.help.text_color = CALM_DARK["text"]
+        self.help.setMinimumHeight(100)
+        side.addWidget(self.help)
+        self.grounding = BigButton("Grounding exercises", "Open grounding exercises")
+        self.grounding.setCheckable(True)
+        side.addWidget(self.grounding)
+        side.addStretch(1)
+        middle.addLayout(side, 2)
+        layout.addLayout(middle, 1)
+
+        self.prompt_box = QFrame()
+        self.prompt_box.setProperty("panel", True)
+        self.prompt_box.setFrameShape(QFrame.Shape.StyledPanel)
+        prompt_layout = QHBoxLayout(self.prompt_box)
+        prompt_layout.setContentsMargins(18, 12, 18, 12)
+        self.prompt_text = QLabel("")
+        self.prompt_text.setWordWrap(True)
+        self.prompt_text.setAccessibleName("Grounding prompt")
+        scaled(self.prompt_text, 1.2)
+        prompt_layout.addWidget(self.prompt_text, 3)
+        self.breathing_slot = QVBoxLayout()
+        prompt_layout.addLayout(self.breathing_slot, 2)
+        self.prompt_close = BigButton("Close", "Close the exercise")
+        prompt_layout.addWidget(self.prompt_close, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.prompt_box.hide()
+        layout.addWidget(self.prompt_box)
+        self.prompt_list = QListWidget()
+        self.prompt_list.setAccessibleName("Grounding exercises")
+        self.prompt_list.setFlow(QListWidget.Flow.LeftToRight)
+        self.prompt_list.setWrapping(True)
+        self.prompt_list.setSpacing(6)
+        for p in PROMPTS:
+            item = QListWidgetItem(p.title)
+            item.setData(Qt.ItemDataRole.UserRole, p.prompt_id)
+            item.setToolTip(p.lines[0])
+            self.prompt_list.addItem(item)
+        self.prompt_list.hide()
+        layout.addWidget(self.prompt_list)
+
+        music = QHBoxLayout()
+        music.setSpacing(12)
+        self.music_title = QLabel("Music")
+        self.music_title.setAccessibleName("Now playing")
+        self.music_title.setWordWrap(True)
+        self.music_title.setMinimumWidth(160)
+        music.addWidget(self.music_title, 3)
+        self.play = BigButton("Pause", "Play or pause the music")
+        self.next = BigButton("Next", "Next piece of music")
+        music.addWidget(self.play, 1)
+        music.addWidget(self.next, 1)
+        volume_box = QVBoxLayout()
+        volume_box.setSpacing(2)
+        self.volume_label = QLabel("Volume")
+        volume_box.addWidget(self.volume_label)
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setRange(-40, 0)
+        self.volume.setPageStep(3)
+        self.volume.setMinimumHeight(40)
+        self.volume.setMinimumWidth(180)
+        self.volume.setAccessibleName("Music volume in decibels")
+        self.volume.valueChanged.connect(self._volume_words)
+        volume_box.addWidget(self.volume)
+        music.addLayout(volume_box, 3)
+        self.mute = BigButton("Mute music", "Mute the music")
+        self.mute.setCheckable(True)
+        music.addWidget(self.mute, 1)
+        layout.addLayout(music)
+
+        own = QHBoxLayout()
+        own.setSpacing(12)
+        self.mic = BigButton("Mute my microphone", lines=2.0)
+        self.mic.setCheckable(True)
+        self.camera = BigButton("Turn my camera off", lines=2.0)
+        self.camera.setCheckable(True)
+        self.calm = BigButton("Reduce motion", "Reduce motion: no moving pictures", lines=2.0)
+        self.calm.setCheckable(True)
+        self.end = BigButton("End the session", lines=2.0)
+        for widget in (self.mic, self.camera, self.calm, self.end):
+            own.addWidget(widget)
+        layout.addLayout(own)
+        self.key_check_in: Callable[[], None] = lambda: None
+        self._volume_words(self.volume.value())
+
+    def _volume_words(self, db: int) -> None:
+        self.volume_label.setText(f"Volume  {db} dB" if db < 0 else "Volume  full")
+        self.volume.setAccessibleDescription(f"{db} decibels")
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in NAVIGATION_KEYS or event.isAutoRepeat():
+            super().keyPressEvent(event)
+            return
+        self.key_check_in()
+        event.accept()
+
+
+class AfterScreen(QWidget):
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(60, 36, 60, 28)
+        layout.setSpacing(12)
+        layout.addWidget(title("Thank you. Rest now.", 1.8))
+        self.why = note("", "text", "How the session ended")
+        self.why.hide()
+        layout.addWidget(self.why)
+        layout.addWidget(
+            note(
+                "Take your time. Drink some water, stay lying down for a while, and let your "
+                "support person know how you feel. The music can keep playing.",
+                "text",
+            )
+        )
+        layout.addSpacing(6)
+        layout.addWidget(title("Integration journal", 1.3))
+        layout.addWidget(
+            note(
+                "Over the next one to three days, write down what comes up. A few prompts, "
+                "if they help:"
+            )
+        )
+        questions = note("\n".join(f"•  {q}" for q in INTEGRATION_PROMPTS), "text")
+        layout.addWidget(questions)
+        self.journal = QPlainTextEdit()
+        self.journal.setAccessibleName("Journal entry")
+        self.journal.setPlaceholderText("Write as much or as little as you like, now or later.")
+        self.journal.setTabChangesFocus(True)
+        self.journal.setMinimumHeight(100)
+        layout.addWidget(self.journal, 1)
+        self.save = BigButton("Save to my journal (kept encrypted)")
+        layout.addWidget(self.save)
+        self.status = note("", "accent", "Journal status")
+        layout.addWidget(self.status)
+        layout.addSpacing(6)
+        row = QHBoxLayout()
+        row.setSpacing(12)
+        row.addWidget(QLabel("My integration session is on"))
+        self.reminder = QDateTimeEdit(QDateTime.currentDateTime().addDays(2))
+        self.reminder.setCalendarPopup(True)
+        self.reminder.setDisplayFormat("dddd d MMMM, HH:mm")
+        self.reminder.setAccessibleName("Integration session date and time")
+        row.addWidget(self.reminder, 2)
+        self.remind = BigButton("Remind me", "Remind me of my integration session")
+        row.addWidget(self.remind, 1)
+        layout.addLayout(row)
+        self.reminder_status = note("", "accent", "Reminder status")
+        layout.addWidget(self.reminder_status)
