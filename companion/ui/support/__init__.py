@@ -1,17 +1,26 @@
 """The support person's view: a status board readable from across the room, the call to
-go to the patient, the therapist's instructions, the emergency card, paced checks."""
+go to the patient, the therapist's instructions, the emergency card, paced checks.
+
+Works on its own laptop or as a second window on the patient's machine: it is a member
+of the session with its own invite either way. Personal words (the card, instructions,
+messages) are shown, never logged.
+"""
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -38,13 +47,31 @@ from companion.ui.common import (
     theme_window,
 )
 from companion.ui.patient.window import wait_closed
+from companion.ui.therapist.live import write_pdf
 
 __all__ = ["SupportWindow", "card_html", "run_support"]
+
+AMBER = "#8a5a00"
+GREEN = "#1f6f5c"
+_STATE_COLOR = {
+    "connected": GREEN,
+    "degraded": AMBER,
+    "interrupted": AMBER,
+    "recovering": AMBER,
+    "lost": CLEAR_LIGHT["danger"],
+}
+REMIND_AGAIN_S = 5 * 60
+CALL_WORDS = {
+    "go_to_patient": "Please go to the patient now",
+    "help": "The patient is asking for help — please go to them now",
+    "link_lost": "The therapist's connection dropped. They are reconnecting.",
+    "checkin_unanswered": "The patient has not answered a check-in — please look in on them",
+}
 
 
 def _label(text: str, scale: float, bold: bool = False) -> QLabel:
     label = QLabel(text)
-    font = label.font()
+    font = QFont(label.font())
     font.setPointSizeF(font.pointSizeF() * scale)
     font.setBold(bold)
     label.setFont(font)
@@ -53,46 +80,64 @@ def _label(text: str, scale: float, bold: bool = False) -> QLabel:
     return label
 
 
-def _button(text: str, height: int = 56) -> QPushButton:
+def _button(text: str, height: int = 56, scale: float = 1.0) -> QPushButton:
     button = QPushButton(text)
     button.setMinimumHeight(height)
     button.setAccessibleName(text)
+    if scale != 1.0:
+        font = QFont(button.font())
+        font.setPointSizeF(font.pointSizeF() * scale)
+        button.setFont(font)
     return button
 
 
-def _panel_style(urgent: bool) -> str:
-    back, ink = ("#fbe9e7", CLEAR_LIGHT["danger"]) if urgent else ("#fdf3e1", CLEAR_LIGHT["warm"])
+def _panel_style(name: str, back: str, ink: str, solid_button: bool = True) -> str:
+    button = (
+        f"background: {ink}; color: white; border: none;"
+        if solid_button
+        else f"background: white; color: {ink}; border: 2px solid {ink};"
+    )
     return (
-        f"#call {{ background: {back}; border-radius: 12px; }}"
-        f" #call QLabel {{ color: {ink}; }}"
-        f" #call QPushButton {{ background: {ink}; color: white; border-radius: 10px;"
-        " padding: 12px; } #call QPushButton:focus { border: 4px solid #1b2430; }"
+        f"#{name} {{ background: {back}; border: 2px solid {ink}; border-radius: 12px; }}"
+        f" #{name} QLabel {{ color: {ink}; background: transparent; }}"
+        f" #{name} QPushButton {{ {button} border-radius: 10px; padding: 10px 18px;"
+        " font-weight: bold; }"
+        f" #{name} QPushButton:focus {{ border: 4px solid #1b2430; }}"
     )
 
 
 def card_html(card: EmergencyCard | None, emergency_number: str = "") -> str:
     """The emergency card as large, printable HTML (personal: shown, never logged)."""
-    import html
-
     if card is None:
-        return "<p>The patient has not filled in the emergency card yet.</p>"
+        number = (
+            html.escape(emergency_number) if emergency_number else "your local emergency number"
+        )
+        return (
+            "<h1>Emergency card</h1><p style='font-size:16pt'>The patient has not filled in "
+            "the emergency card yet.</p>"
+            f"<p style='font-size:16pt'>In an emergency call <b>{number}</b>.</p>"
+        )
+    number = card.emergency_number or emergency_number
     rows = [
-        ("Emergency number", card.emergency_number or emergency_number),
         ("Patient", card.patient_name),
         ("Address", card.address),
-        ("Taken (what, how much)", card.taken),
+        ("Taken (what, how much, when)", card.taken),
         ("Current medications", card.medications),
         ("Therapist", card.therapist_contact),
         ("Prescriber", card.prescriber_contact),
         ("Support person", f"{card.support_name} {card.support_phone}".strip()),
     ]
     body = "".join(
-        f"<tr><th align='left'>{html.escape(k)}</th><td>{html.escape(v) or '—'}</td></tr>"
+        f"<tr><th align='left' valign='top' style='padding-right:24px'>{html.escape(k)}</th>"
+        f"<td>{html.escape(v).replace(chr(10), '<br>') or '—'}</td></tr>"
         for k, v in rows
     )
     return (
-        "<h1>Emergency card</h1><p>At-home ketamine-assisted therapy session.</p>"
-        f"<table cellpadding='6' style='font-size:16pt'>{body}</table>"
+        "<h1>Emergency card</h1>"
+        "<p style='font-size:14pt'>At-home ketamine-assisted therapy session. "
+        "For paramedics and anyone helping.</p>"
+        f"<p style='font-size:24pt'>Emergency number: <b>{html.escape(number) or '—'}</b></p>"
+        f"<table cellpadding='8' style='font-size:18pt'>{body}</table>"
     )
 
 
@@ -103,109 +148,176 @@ class SupportWindow(QMainWindow):
         self.core: RoleCore | None = None
         self._alert_ids: set[str] = set()
         self._reminder: Reminder | None = None
+        self._queue: list[Reminder] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+        self.dialogs: list[QDialog] = []
         self.setWindowTitle("Companion — support person")
         theme_window(self, CLEAR_LIGHT, scale=1.2)
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
+        self.join_page = self._join_page()
+        self.stack.addWidget(self.join_page)
+        self.board = self._board()
+        self.stack.addWidget(self.board)
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._tick)
+        self._again = QTimer(self)
+        self._again.setSingleShot(True)
+        self._again.timeout.connect(self._remind_again)
 
+    # -- building ----------------------------------------------------------------------
+
+    def _join_page(self) -> QWidget:
         join = QWidget()
         jl = QVBoxLayout(join)
-        jl.setContentsMargins(60, 50, 60, 50)
-        jl.addWidget(_label("Companion — for the support person", 1.6, True))
-        jl.addWidget(QLabel("Paste the link or type the code the therapist sent you."))
+        jl.setContentsMargins(80, 60, 80, 60)
+        jl.setSpacing(14)
+        jl.addWidget(_label("Companion — for the support person", 1.8, True))
+        intro = _label(
+            "You keep an eye on things during the session, from the next room. "
+            "Paste the link the therapist sent you, or type the code.",
+            1.1,
+        )
+        jl.addWidget(intro)
         self.code = QLineEdit()
         self.code.setAccessibleName("Invitation code or link")
-        self.code.setPlaceholderText("Code or link")
+        self.code.setPlaceholderText("Code (like ABCD-EFGH) or link")
+        self.code.setMinimumHeight(48)
+        self.code.returnPressed.connect(lambda: spawn(self.join(self.code.text())))
         self.server = QLineEdit()
         self.server.setAccessibleName("Clinic server")
         self.server.setPlaceholderText("Clinic server (only needed with a code)")
         jl.addWidget(self.code)
         jl.addWidget(self.server)
-        self.join_button = _button("Join")
+        self.join_button = _button("Join the session")
+        self.join_button.setStyleSheet(
+            f"QPushButton {{ background: {CLEAR_LIGHT['accent']}; color: white; border: none;"
+            " border-radius: 10px; font-weight: bold; }"
+        )
         self.join_button.clicked.connect(lambda: spawn(self.join(self.code.text())))
         jl.addWidget(self.join_button)
         self.join_message = QLabel("")
         self.join_message.setWordWrap(True)
+        self.join_message.setAccessibleName("Join message")
+        self.join_message.setStyleSheet(f"color: {CLEAR_LIGHT['danger']};")
         jl.addWidget(self.join_message)
         jl.addStretch(1)
-        self.stack.addWidget(join)
+        return join
 
+    def _board(self) -> QWidget:
         board = QWidget()
         bl = QVBoxLayout(board)
-        bl.setContentsMargins(40, 30, 40, 30)
-        bl.setSpacing(16)
-        self.state = _label("Waiting for the session", 3.0, True)
+        bl.setContentsMargins(40, 24, 40, 24)
+        bl.setSpacing(14)
+        self.caption = _label("The video call with the therapist", 1.2)
+        self.caption.setStyleSheet("color: #4d5a69;")
+        bl.addWidget(self.caption)
+        self.state = _label("Waiting for the session", 3.2, True)
         self.state.setAccessibleName("Connection")
-        self.checkin = _label("Last check-in: not yet", 2.0)
+        self.checkin = _label("Last check-in: not yet", 2.2, True)
         self.checkin.setAccessibleName("Last check-in")
         self.elapsed = _label("Session time 0:00:00", 1.5)
+        self.elapsed.setAccessibleName("Session time")
         for widget in (self.state, self.checkin, self.elapsed):
             bl.addWidget(widget)
-        self.call_panel = QWidget()
+
+        self.call_panel = QFrame()
+        self.call_panel.setObjectName("call")
         cl = QVBoxLayout(self.call_panel)
+        cl.setContentsMargins(24, 18, 24, 18)
         self.call_text = _label("Please go to the patient now", 2.4, True)
+        self.call_text.setAccessibleName("Call")
+        self.call_when = _label("", 1.1)
         cl.addWidget(self.call_text)
-        self.with_patient_button = _button("I'm with the patient", 90)
-        font = self.with_patient_button.font()
-        font.setPointSizeF(font.pointSizeF() * 1.6)
-        font.setBold(True)
-        self.with_patient_button.setFont(font)
+        cl.addWidget(self.call_when)
+        self.with_patient_button = _button("I'm with the patient", 96, 1.7)
         self.with_patient_button.clicked.connect(lambda: spawn(self._with_patient()))
         cl.addWidget(self.with_patient_button)
-        self.call_panel.setObjectName("call")
-        self.call_panel.setStyleSheet(_panel_style(urgent=True))
         self.call_panel.hide()
         bl.addWidget(self.call_panel)
-        self.reminder_panel = QWidget()
+
+        self.reminder_panel = QFrame()
+        self.reminder_panel.setObjectName("reminder")
+        self.reminder_panel.setStyleSheet(_panel_style("reminder", "#eef6f3", GREEN))
         rl = QVBoxLayout(self.reminder_panel)
-        self.reminder_text = _label("", 1.6)
+        rl.setContentsMargins(24, 16, 24, 16)
+        self.reminder_text = _label("", 1.8, True)
+        self.reminder_text.setAccessibleName("Reminder")
         rl.addWidget(self.reminder_text)
-        vitals = QHBoxLayout()
+        self.vitals_row = QWidget()
+        grid = QGridLayout(self.vitals_row)
         self.systolic, self.diastolic, self.heart_rate = QSpinBox(), QSpinBox(), QSpinBox()
-        for box, name, low, high, value in (
-            (self.systolic, "Systolic (upper) mmHg", 40, 300, 120),
-            (self.diastolic, "Diastolic (lower) mmHg", 20, 200, 80),
-            (self.heart_rate, "Heart rate, beats per minute", 20, 250, 70),
-        ):
+        for column, (box, name, hint, low, high, value) in enumerate((
+            (self.systolic, "Upper (systolic)", "mmHg", 40, 300, 120),
+            (self.diastolic, "Lower (diastolic)", "mmHg", 20, 200, 80),
+            (self.heart_rate, "Heart rate", "beats a minute", 20, 250, 70),
+        )):  # fmt: skip
             box.setRange(low, high)
             box.setValue(value)
-            box.setAccessibleName(name)
-            box.setMinimumHeight(44)
-            vitals.addWidget(QLabel(name))
-            vitals.addWidget(box)
-        self.vitals_row = QWidget()
-        self.vitals_row.setLayout(vitals)
+            box.setAccessibleName(f"{name}, {hint}")
+            box.setMinimumHeight(52)
+            font = QFont(box.font())
+            font.setPointSizeF(font.pointSizeF() * 1.6)
+            box.setFont(font)
+            box.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            grid.addWidget(_label(f"{name}\n{hint}", 1.3), 0, column)
+            grid.addWidget(box, 1, column)
         rl.addWidget(self.vitals_row)
-        self.reminder_done = _button("Done")
+        buttons = QHBoxLayout()
+        self.reminder_done = _button("Done", 64, 1.3)
         self.reminder_done.clicked.connect(lambda: spawn(self._reminder_answered()))
-        rl.addWidget(self.reminder_done)
-        self.reminder_panel.setObjectName("reminder")
-        self.reminder_panel.setStyleSheet("#reminder { background: #eef6f3; border-radius: 12px; }")
+        self.reminder_later = _button("Remind me in 5 minutes", 64)
+        self.reminder_later.setStyleSheet(
+            f"QPushButton {{ background: white; color: {GREEN}; border: 2px solid {GREEN}; }}"
+        )
+        self.reminder_later.clicked.connect(self._later)
+        buttons.addWidget(self.reminder_done, 2)
+        buttons.addWidget(self.reminder_later, 1)
+        rl.addLayout(buttons)
         self.reminder_panel.hide()
         bl.addWidget(self.reminder_panel)
-        self.message = _label("", 1.3)
+
+        self.message = _label("", 1.4)
+        self.message.setAccessibleName("Messages")
         bl.addWidget(self.message)
+        self.from_therapist = _label("", 1.4)
+        self.from_therapist.setAccessibleName("Message from the therapist")
+        self.from_therapist.setObjectName("note")
+        self.from_therapist.setStyleSheet(
+            "#note { background: white; border: 1px solid #c9d2dc; border-radius: 10px;"
+            " padding: 12px; }"
+        )
+        self.from_therapist.hide()
+        bl.addWidget(self.from_therapist)
         bl.addStretch(1)
         row = QHBoxLayout()
-        self.instructions_button = _button("What to do / whom to call")
-        self.card_button = _button("Emergency card")
-        self.record_vitals_button = _button("Record vitals")
+        self.instructions_button = _button("What to do · whom to call", 64, 1.45)
+        self.card_button = _button("Emergency card", 64, 1.45)
+        self.record_vitals_button = _button("Record vitals", 64, 1.45)
         for b in (self.instructions_button, self.card_button, self.record_vitals_button):
             row.addWidget(b)
         self.instructions_button.clicked.connect(self.show_instructions)
         self.card_button.clicked.connect(self.show_card)
         self.record_vitals_button.clicked.connect(
-            lambda: self._show_reminder(Reminder("manual", "vitals", time.time()))
+            lambda: self._present(Reminder("manual", "vitals", time.time()))
         )
         bl.addLayout(row)
-        self.board = board
-        self.stack.addWidget(board)
-        self._ticker = QTimer(self)
-        self._ticker.setInterval(1000)
-        self._ticker.timeout.connect(self._tick)
+        self.emergency_line = _label("", 1.5, True)
+        self.emergency_line.setAccessibleName("Emergency number")
+        bl.addWidget(self.emergency_line)
+        return board
+
+    # -- joining -----------------------------------------------------------------------
 
     async def join(self, code: str) -> bool:
+        code = code.strip()
+        if not code:
+            self.join_message.setText("Paste the link or type the code first.")
+            return False
         server = link_details(code)[0] or self.server.text().strip()
+        self.join_button.setEnabled(False)
+        self.join_message.setText("")
         try:
             if self.core is None:
                 core = self.make_core()
@@ -228,6 +340,8 @@ class SupportWindow(QMainWindow):
                 await self.core.close()
             self.core = None
             return False
+        finally:
+            self.join_button.setEnabled(True)
         self._observe(core)
         self.stack.setCurrentWidget(self.board)
         self._ticker.start()
@@ -235,18 +349,47 @@ class SupportWindow(QMainWindow):
         return True
 
     def _observe(self, core: RoleCore) -> None:
-        self.state.setText(link_words("support", core.facts.link or core.facts.home_link))
-        core.link_changed.connect(self.state.setText)
-        core.checked_in.connect(lambda _at: self._tick())
-        core.alert_shown.connect(self._alert)
-        core.alert_cleared.connect(self._cleared)
-        core.reminder_due.connect(self._show_reminder)
-        core.message_received.connect(
-            lambda text: self.message.setText(f"From the therapist: {text}")
+        self._link("")
+        self._unsubscribe += [
+            core.link_changed.connect(self._link),
+            core.checked_in.connect(lambda _at: self._tick()),
+            core.alert_shown.connect(self._alert),
+            core.alert_cleared.connect(self._cleared),
+            core.reminder_due.connect(self._show_reminder),
+            core.plan_changed.connect(lambda _plan: self._plan()),
+            core.message_received.connect(self._from_therapist),
+            core.with_patient.connect(
+                lambda: self.message.setText("The support person is with the patient.")
+            ),
+            core.session_ended.connect(self._ended),
+        ]
+        for alert in core.facts.open_alerts.values():
+            self._alert(alert)
+        self._plan()
+
+    def _from_therapist(self, text: str) -> None:
+        self.from_therapist.setText(f"From the therapist, {time.strftime('%H:%M')}:\n{text}")
+        self.from_therapist.show()
+
+    def _link(self, _words: str) -> None:
+        core = self.core
+        if core is None:
+            return
+        state = core.facts.link
+        words = link_words("support", state)
+        color = _STATE_COLOR.get(state or "", "#4d5a69")
+        self.state.setText(words)
+        self.state.setStyleSheet(f"color: {color};")
+        self.state.setProperty("state", state or "")
+
+    def _plan(self) -> None:
+        core = self.core
+        if core is None:
+            return
+        number = core.facts.plan.emergency_number or (
+            core.facts.card.emergency_number if core.facts.card else ""
         )
-        core.with_patient.connect(
-            lambda: self.message.setText("The support person is with the patient.")
-        )
+        self.emergency_line.setText(f"Emergency number: {number}" if number else "")
 
     def _tick(self) -> None:
         core = self.core
@@ -257,116 +400,220 @@ class SupportWindow(QMainWindow):
         self.checkin.setText(f"Last check-in: {format_ago(ago)}")
         self.elapsed.setText(f"Session time {format_elapsed(time.time() - facts.started_at)}")
 
+    def _ended(self) -> None:
+        self.state.setText("The session has ended")
+        self.state.setStyleSheet("color: #4d5a69;")
+        self.call_panel.hide()
+        self.reminder_panel.hide()
+        self._ticker.stop()
+
+    # -- the call ----------------------------------------------------------------------
+
     def _alert(self, alert: Alert) -> None:
         self._alert_ids.add(alert.alert_id)
-        words = {
-            "go_to_patient": "Please go to the patient now",
-            "help": "The patient is asking for help — please go to them now",
-            "link_lost": "The therapist's connection dropped. They are reconnecting.",
-            "checkin_unanswered": "The patient has not answered a check-in — please look in",
-        }
-        self.call_text.setText(words.get(alert.reason, "Please go to the patient"))
+        self.call_text.setText(CALL_WORDS.get(alert.reason, "Please go to the patient"))
         # A lost link is news, not yet a call: amber until the ladder says "go now".
-        urgent = alert.urgent or alert.reason in ("help", "go_to_patient")
-        self.call_panel.setStyleSheet(_panel_style(urgent))
+        urgent = alert.urgent or alert.reason in ("help", "go_to_patient", "checkin_unanswered")
+        if urgent:
+            self.call_panel.setStyleSheet(_panel_style("call", "#fbe9e7", CLEAR_LIGHT["danger"]))
+            self.with_patient_button.setText("I'm with the patient")
+        else:
+            self.call_panel.setStyleSheet(_panel_style("call", "#fdf3e1", AMBER, False))
+            self.with_patient_button.setText("I'm with the patient")
+        self.call_when.setText(
+            f"Since {time.strftime('%H:%M')}. "
+            + (
+                "Press the button once you are with them."
+                if urgent
+                else "No need to go yet: you will be asked if you should."
+            )
+        )
+        self.with_patient_button.setAccessibleName(self.with_patient_button.text())
         self.call_panel.show()
+        if urgent:
+            self.reminder_panel.hide()
         self.with_patient_button.setFocus()
+        self.raise_()
+        self.activateWindow()
 
     def _cleared(self, alert_id: str, _how: str) -> None:
         self._alert_ids.discard(alert_id)
         if not self._alert_ids:
             self.call_panel.hide()
+            if self._reminder is not None and not self._reminder.done:
+                self.reminder_panel.show()
 
     async def _with_patient(self) -> None:
         if self.core is not None:
             await self.core.im_with_patient()
+        self._alert_ids.clear()
         self.call_panel.hide()
         self.message.setText("Thank you. The therapist can see you're with the patient.")
 
+    # -- paced checks ------------------------------------------------------------------
+
     def _show_reminder(self, reminder: Reminder) -> None:
+        """One prompt at a time: a second one due meanwhile waits its turn."""
+        current = self._reminder
+        if (
+            current is not None
+            and not current.done
+            and current.reminder_id != reminder.reminder_id
+            and self.reminder_panel.isVisible()
+        ):
+            if all(r.kind != reminder.kind for r in self._queue) and reminder.kind != current.kind:
+                self._queue.append(reminder)
+            return
+        self._present(reminder)
+
+    def _present(self, reminder: Reminder) -> None:
         self._reminder = reminder
+        self._again.stop()
         if reminder.kind == "vitals":
-            self.reminder_text.setText("Time to take blood pressure and heart rate.")
+            self.reminder_text.setText("Time to take blood pressure and heart rate")
             self.vitals_row.show()
-            self.reminder_done.setText("Save vitals")
+            self.reminder_done.setText("Save and send to the therapist")
         else:
-            self.reminder_text.setText("Please look in on the patient.")
+            self.reminder_text.setText("Time to look in on the patient")
             self.vitals_row.hide()
             self.reminder_done.setText("I looked in")
+        self.reminder_later.setVisible(reminder.reminder_id != "manual")
         self.reminder_done.setAccessibleName(self.reminder_done.text())
         self.reminder_panel.show()
+        if not self._alert_ids:
+            self.reminder_done.setFocus()
+
+    def _later(self) -> None:
+        self.reminder_panel.hide()
+        self._again.start(REMIND_AGAIN_S * 1000)
+
+    def _remind_again(self) -> None:
+        if self._reminder is not None and not self._reminder.done:
+            self._present(self._reminder)
 
     async def _reminder_answered(self) -> None:
         core, reminder = self.core, self._reminder
         self.reminder_panel.hide()
+        self._again.stop()
         if core is None or reminder is None:
             return
+        reminder.done = True
         if reminder.kind == "vitals":
             await core.record_vitals(
                 self.systolic.value(), self.diastolic.value(), self.heart_rate.value()
             )
-            self.message.setText("Vitals saved and sent to the therapist.")
+            self.message.setText(
+                f"Vitals sent to the therapist at {time.strftime('%H:%M')}. Thank you."
+            )
         else:
             await core.looked_in()
-            self.message.setText("Thank you for looking in.")
+            self.message.setText(f"Looked in at {time.strftime('%H:%M')}. Thank you.")
+        while self._queue:
+            waiting = self._queue.pop(0)
+            if not waiting.done:
+                self._present(waiting)
+                break
 
-    def _dialog(self, title: str, html: str) -> QDialog:
+    # -- one click away ----------------------------------------------------------------
+
+    def _dialog(self, title: str, html_text: str, printable: bool = False) -> QDialog:
         dialog = QDialog(self)
         dialog.setWindowTitle(title)
         layout = QVBoxLayout(dialog)
         view = QTextBrowser()
-        view.setHtml(html)
+        view.setHtml(html_text)
         view.setAccessibleName(title)
+        view.setOpenExternalLinks(False)
         layout.addWidget(view)
         buttons = QHBoxLayout()
-        if title == "Emergency card":
-            printing = _button("Save as PDF for printing", 44)
-            printing.clicked.connect(lambda: self.print_card(Path.home() / "emergency-card.pdf"))
+        if printable:
+            note = QLabel("")
+            printing = _button("Save as PDF to print", 56, 1.4)
+            printing.clicked.connect(lambda: self._print_card_to_chosen_file(note))
             buttons.addWidget(printing)
-        close = _button("Close", 44)
+            buttons.addWidget(note, 1)
+        else:
+            buttons.addStretch(1)
+        close = _button("Close", 56, 1.4)
         close.clicked.connect(dialog.accept)
         buttons.addWidget(close)
         layout.addLayout(buttons)
-        dialog.resize(900, 640)
+        self.dialogs.append(dialog)
+        dialog.finished.connect(
+            lambda _r: self.dialogs.remove(dialog) if dialog in self.dialogs else None
+        )
         return dialog
 
-    def show_instructions(self) -> QDialog:
+    def instructions_html(self) -> str:
         plan = self.core.facts.plan if self.core else None
-        import html
-
-        text = html.escape(plan.instructions) if plan and plan.instructions else "None yet."
-        number = html.escape(plan.emergency_number) if plan and plan.emergency_number else "—"
-        dialog = self._dialog(
-            "What to do",
-            f"<h2>From the therapist</h2><p style='font-size:15pt'>{text}</p>"
-            f"<h2>Emergency number</h2><p style='font-size:22pt'><b>{number}</b></p>",
+        text = (
+            html.escape(plan.instructions).replace("\n", "<br>")
+            if plan and plan.instructions
+            else "The therapist has not left instructions yet. If you are worried, go to "
+            "the patient, and call the emergency number if they need urgent help."
         )
+        number = html.escape(plan.emergency_number) if plan and plan.emergency_number else "—"
+        return (
+            f"<h2>From the therapist</h2><p style='font-size:18pt'>{text}</p>"
+            f"<h2>Emergency number</h2><p style='font-size:28pt'><b>{number}</b></p>"
+            "<p style='font-size:13pt; color:#4d5a69'>The emergency card (address, what was "
+            "taken, contacts) is under “Emergency card”.</p>"
+        )
+
+    def show_instructions(self) -> QDialog:
+        dialog = self._dialog("What to do", self.instructions_html())
+        dialog.resize(900, 600)
         dialog.show()
         return dialog
 
-    def show_card(self) -> QDialog:
+    def _card_parts(self) -> tuple[EmergencyCard | None, str]:
         core = self.core
-        number = core.facts.plan.emergency_number if core else ""
-        dialog = self._dialog(
-            "Emergency card", card_html(core.facts.card if core else None, number)
-        )
-        dialog.showMaximized()
+        if core is None:
+            return None, ""
+        return core.facts.card, core.facts.plan.emergency_number
+
+    def show_card(self) -> QDialog:
+        card, number = self._card_parts()
+        dialog = self._dialog("Emergency card", card_html(card, number), printable=True)
+        dialog.showFullScreen()
         return dialog
 
+    def _print_card_to_chosen_file(self, note: QLabel) -> None:
+        default = str(Path.home() / "emergency-card.pdf")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the emergency card", default, "PDF (*.pdf)"
+        )
+        if path:
+            self.print_card(Path(path))
+            note.setText(f"Saved {Path(path).name}: open it and print.")
+
     def print_card(self, path: Path) -> Path:
-        core = self.core
-        document = QTextDocument()
-        document.setHtml(card_html(core.facts.card if core else None))
-        writer = QPdfWriter(str(path))
-        writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-        document.print_(writer)
-        return path
+        card, number = self._card_parts()
+        return write_pdf(card_html(card, number), path, "Emergency card")
+
+    # -- screenshots -------------------------------------------------------------------
 
     def save_screenshots(self, folder: Path) -> list[Path]:
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "support-board.png"
+        name = (
+            "support-board.png" if self.stack.currentWidget() is self.board else "support-join.png"
+        )
+        path = folder / name
         self.grab().save(str(path))
-        return [path]
+        saved = [path]
+        for index, dialog in enumerate(list(self.dialogs)):
+            if dialog.isVisible():
+                extra = folder / f"support-dialog-{index}.png"
+                dialog.grab().save(str(extra))
+                saved.append(extra)
+        return saved
+
+    def closeEvent(self, event: object) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        self._ticker.stop()
+        super().closeEvent(event)  # type: ignore[arg-type]
 
 
 async def run_support(app: QApplication, server: str, join: str | None, data_dir: Path) -> int:

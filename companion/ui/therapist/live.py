@@ -1,243 +1,451 @@
 """One live session in the therapist's console: the patient's video, state, timeline,
-alerts to acknowledge, the actions, the plan, private notes and the summary."""
+alerts to acknowledge, the actions, the plan, private notes and the summary.
+
+Each tab observes its own ``RoleCore``; nothing here is shared between sessions except
+the notes passphrase the console keeps for the sitting. Personal words (notes, the card,
+messages) are shown, never logged.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QDateTime, Qt, QTimer
-from PySide6.QtGui import QPageSize, QPdfWriter, QTextDocument
+from annotated_types import Ge, Le
+from PySide6.QtCore import QDateTime, QMarginsF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDateTimeEdit,
     QFormLayout,
-    QGridLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
+    QListWidgetItem,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QTabWidget,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from companion.app import PLAYLISTS, RoleCore, TimelineEntry
 from companion.app.journal import Journal, NeedsPassphrase
-from companion.app.prompts import PROMPTS
-from companion.app.summary import summarize, to_html
+from companion.app.prompts import PROMPTS, prompt
+from companion.app.summary import duration_words, summarize, to_html
 from companion.app.words import ALERT_WORDS
 from companion.call.quality import CallQuality
 from companion.monitor.ladder import Alert
 from companion.protocol.messages import LadderConfig, MusicStatus, SessionPlan
+from companion.records.errors import WrongPassphrase
 from companion.records.private import NoteKind
-from companion.ui.common import CLEAR_LIGHT, VideoView, format_ago, spawn, wire_video
+from companion.ui.common import CLEAR_LIGHT, VideoView, format_ago, format_elapsed, spawn
+
+AMBER = "#8a5a00"
+GREEN = "#1f6f5c"
+GREY = "#4d5a69"
+_STATE_COLOR = {
+    None: GREY,
+    "connected": GREEN,
+    "degraded": AMBER,
+    "interrupted": AMBER,
+    "recovering": AMBER,
+    "lost": CLEAR_LIGHT["danger"],
+}
+# Kinds whose line in the timeline would repeat another one.
+_HIDDEN_KINDS = {"alert.raised", "alert.resolved"}
 
 
-def _button(text: str) -> QPushButton:
+def _button(text: str, primary: bool = False) -> QPushButton:
     button = QPushButton(text)
     button.setAccessibleName(text)
     button.setMinimumHeight(36)
+    if primary:
+        button.setStyleSheet(
+            f"QPushButton {{ background: {CLEAR_LIGHT['accent']}; color: white; border: none;"
+            " border-radius: 6px; padding: 6px 14px; font-weight: bold; }"
+            " QPushButton:disabled { background: #9fb5ad; }"
+            " QPushButton:focus { outline: none; border: 2px solid #1b2430; }"
+        )
     return button
 
 
+def _clock(at: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def bounds(model: type[Any], name: str) -> tuple[float, float]:
+    """(ge, le) of a pydantic field: the plan editor offers exactly the protocol's range."""
+    low, high = 0.0, 1e9
+    for meta in model.model_fields[name].metadata:
+        if isinstance(meta, Ge):
+            low = float(meta.ge)  # type: ignore[arg-type]
+        elif isinstance(meta, Le):
+            high = float(meta.le)  # type: ignore[arg-type]
+    return low, high
+
+
+def quality_words(q: CallQuality) -> str:
+    """Plain words first ("Good"), then the figures a therapist may want."""
+    rtt = q.rtt_ms if q.rtt_ms is not None else 0.0
+    loss = max(q.audio_loss_pct, q.video_loss_pct)
+    if rtt < 300 and loss < 2 and q.video_fps_in >= 10:
+        grade = "Good"
+    elif rtt < 700 and loss < 8:
+        grade = "Fair"
+    else:
+        grade = "Poor"
+    delay = f"{q.rtt_ms:.0f} ms" if q.rtt_ms is not None else "—"
+    video = f"{q.video_fps_in:.0f} fps" if q.video_sending else "video paused for speech"
+    return f"{grade} · delay {delay} · loss {loss:.0f}% · {video}"
+
+
+class AlertRow(QFrame):
+    """One open alert: what happened, when, and an Acknowledge button. Solid colour, no
+    motion: unmistakable, not panicky."""
+
+    def __init__(self, alert: Alert, raised_wall: float, on_ack: Callable[[str], None]) -> None:
+        super().__init__()
+        self.alert = alert
+        self.raised_wall = raised_wall
+        urgent = alert.urgent or alert.reason in ("help", "go_to_patient")
+        ink = CLEAR_LIGHT["danger"] if urgent else AMBER
+        back = "#fbe9e7" if urgent else "#fdf3e1"
+        self.setObjectName("alertrow")
+        self.setStyleSheet(
+            f"#alertrow {{ background: {back}; border: 2px solid {ink}; border-radius: 8px; }}"
+            f" #alertrow QLabel {{ color: {ink}; }}"
+            f" #alertrow QPushButton {{ background: {ink}; color: white; border: none;"
+            " border-radius: 6px; padding: 8px 18px; font-weight: bold; }"
+            " #alertrow QPushButton:focus { border: 3px solid #1b2430; }"
+            " #alertrow QPushButton:disabled { background: #b9a6a6; }"
+        )
+        row = QHBoxLayout(self)
+        row.setContentsMargins(14, 8, 8, 8)
+        self.words = ALERT_WORDS.get(alert.reason, alert.reason)
+        self.text = QLabel()
+        self.text.setAccessibleName("Alert")
+        self.text.setWordWrap(True)
+        font = QFont(self.text.font())
+        font.setPointSizeF(font.pointSizeF() * 1.25)
+        font.setBold(True)
+        self.text.setFont(font)
+        self.when = QLabel()
+        self.ack = QPushButton("Acknowledge")
+        self.ack.setAccessibleName(f"Acknowledge: {self.words}")
+        self.ack.setMinimumHeight(40)
+        self._on_ack = on_ack
+        self.ack.clicked.connect(self._acknowledge)
+        words = QVBoxLayout()
+        words.setSpacing(0)
+        words.addWidget(self.text)
+        words.addWidget(self.when)
+        row.addLayout(words, 1)
+        row.addWidget(self.ack)
+        self.tick()
+
+    def _acknowledge(self) -> None:
+        self.ack.setEnabled(False)
+        self.ack.setText("Acknowledging…")
+        self._on_ack(self.alert.alert_id)
+
+    def tick(self) -> None:
+        self.text.setText(f"⚠  {self.words}")
+        ago = format_ago(time.time() - self.raised_wall)
+        self.when.setText(f"At {_clock(self.raised_wall)} ({ago}) — needs your acknowledgement")
+
+
+class VideoWithSelf(VideoView):
+    """The patient's video with the therapist's own camera small in the corner."""
+
+    def __init__(self, placeholder: str) -> None:
+        super().__init__(placeholder)
+        self.self_view = VideoView("Your camera", self)
+        self.self_view.setAccessibleName("Your camera")
+        self.self_view.setFixedSize(192, 144)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self.self_view.move(self.width() - 204, self.height() - 156)
+
+
 class LiveSession(QWidget):
-    def __init__(self, core: RoleCore, data_dir: Path) -> None:
+    attention = Signal(bool)
+    """True while an alert waits in this session (the console marks the tab)."""
+
+    def __init__(
+        self,
+        core: RoleCore,
+        data_dir: Path,
+        label: str = "",
+        ask_passphrase: Callable[[QWidget], str | None] | None = None,
+    ) -> None:
         super().__init__()
         self.core = core
         self.data_dir = data_dir
-        self.passphrase: str | None = None
+        self.label = label
+        self.ask_passphrase = ask_passphrase or _ask_passphrase
         self.notes: list[tuple[float, str]] = []
-        layout = QGridLayout(self)
+        self.alert_rows: dict[str, AlertRow] = {}
+        self.plan_sent_at: float | None = None
+        self._shown_alert_words: dict[str, tuple[str, float]] = {}
+        self._asked_at: float | None = None
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
 
-        # Left: the patient, large; state; alerts.
-        left = QVBoxLayout()
+        # Alerts span the whole width, above everything else.
         self.alert_banner = QWidget()
-        banner = QHBoxLayout(self.alert_banner)
-        self.alert_text = QLabel("")
-        self.alert_text.setWordWrap(True)
-        self.alert_text.setAccessibleName("Alert")
-        font = self.alert_text.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        font.setBold(True)
-        self.alert_text.setFont(font)
-        self.ack = _button("Acknowledge")
-        self.ack.clicked.connect(self._acknowledge)
-        banner.addWidget(self.alert_text, 1)
-        banner.addWidget(self.ack)
-        self.alert_banner.setStyleSheet(
-            f"background: #fdecea; color: {CLEAR_LIGHT['danger']}; border: 2px solid "
-            f"{CLEAR_LIGHT['danger']}; border-radius: 8px;"
-        )
+        self.alert_list = QVBoxLayout(self.alert_banner)
+        self.alert_list.setContentsMargins(0, 0, 0, 0)
         self.alert_banner.hide()
-        left.addWidget(self.alert_banner)
-        self.video = VideoView("Waiting for the patient's video")
-        left.addWidget(self.video, 1)
-        status = QHBoxLayout()
-        self.link = QLabel("Waiting for the patient")
-        self.link.setAccessibleName("Connection")
-        self.quality = QLabel("")
-        self.quality.setAccessibleName("Call quality")
-        self.checkin = QLabel("Last check-in: not yet")
-        self.checkin.setAccessibleName("Last check-in")
-        for widget in (self.link, self.quality, self.checkin):
-            status.addWidget(widget)
-        left.addLayout(status)
-        self.self_view = VideoView("Your camera")
-        self.self_view.setFixedSize(200, 150)
-        status.addWidget(self.self_view)
-        layout.addLayout(left, 0, 0)
+        outer.addWidget(self.alert_banner)
 
-        # Right: actions, timeline, plan, notes.
+        # The status strip: the four things a glance should tell.
+        strip = QFrame()
+        strip.setObjectName("strip")
+        strip.setStyleSheet("#strip { background: white; border: 1px solid #d5dbe2;"
+                            " border-radius: 8px; }")  # fmt: skip
+        s = QHBoxLayout(strip)
+        s.setContentsMargins(14, 8, 14, 8)
+        self.link = QLabel()
+        self.link.setAccessibleName("Connection")
+        big = QFont(self.link.font())
+        big.setPointSizeF(big.pointSizeF() * 1.3)
+        big.setBold(True)
+        self.link.setFont(big)
+        self.quality = QLabel("Quality: measuring…")
+        self.quality.setAccessibleName("Call quality")
+        self.checkin = QLabel()
+        self.checkin.setAccessibleName("Last check-in")
+        self.checkin.setFont(big)
+        self.clock = QLabel()
+        self.clock.setAccessibleName("Session time")
+        left_col = QVBoxLayout()
+        left_col.addWidget(self.link)
+        left_col.addWidget(self.quality)
+        right_col = QVBoxLayout()
+        right_col.addWidget(self.checkin)
+        right_col.addWidget(self.clock)
+        s.addLayout(left_col, 1)
+        s.addLayout(right_col, 1)
+        outer.addWidget(strip)
+
+        body = QHBoxLayout()
+        self.video = VideoWithSelf("Waiting for the patient's video")
+        self.self_view = self.video.self_view
+        body.addWidget(self.video, 3)
         tabs = QTabWidget()
         tabs.addTab(self._actions(), "Actions")
-        tabs.addTab(self._plan(), "Plan")
+        tabs.addTab(self._scroll(self._plan()), "Plan")
         tabs.addTab(self._notes(), "Notes")
         self.timeline = QListWidget()
         self.timeline.setAccessibleName("Timeline")
+        self.timeline.setAlternatingRowColors(True)
         tabs.addTab(self.timeline, "Timeline")
+        tabs.addTab(self._summary(), "Summary")
+        tabs.setMinimumWidth(420)
         self.tabs = tabs
-        layout.addWidget(tabs, 0, 1)
-        layout.setColumnStretch(0, 3)
-        layout.setColumnStretch(1, 2)
-        self._open: dict[str, Alert] = {}
+        body.addWidget(tabs, 2)
+        outer.addLayout(body, 1)
         self._observe()
         self._ticker = QTimer(self)
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._tick)
         self._ticker.start()
+        self._tick()
 
-    # -- building
+    # -- building ----------------------------------------------------------------------
+
+    @staticmethod
+    def _scroll(page: QWidget) -> QScrollArea:
+        area = QScrollArea()
+        area.setWidget(page)
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        return area
 
     def _actions(self) -> QWidget:
         page = QWidget()
         v = QVBoxLayout(page)
-        self.request = _button("Request a check-in")
+        self.request = _button("Request a check-in", primary=True)
+        self.request.setMinimumHeight(44)
         self.request.clicked.connect(lambda: spawn(self.core.request_checkin()))
         v.addWidget(self.request)
-        prompts = QHBoxLayout()
+
+        prompts = QGroupBox("Grounding prompt")
+        p = QHBoxLayout(prompts)
         self.prompt_choice = QComboBox()
         self.prompt_choice.setAccessibleName("Grounding prompt to send")
-        for p in PROMPTS:
-            self.prompt_choice.addItem(p.title, p.prompt_id)
-        self.push = _button("Show on the patient's screen")
+        for item in PROMPTS:
+            self.prompt_choice.addItem(item.title, item.prompt_id)
+        self.push = _button("Show to the patient")
         self.push.clicked.connect(
             lambda: spawn(self.core.push_prompt(str(self.prompt_choice.currentData())))
         )
-        prompts.addWidget(self.prompt_choice, 1)
-        prompts.addWidget(self.push)
-        v.addLayout(prompts)
+        p.addWidget(self.prompt_choice, 1)
+        p.addWidget(self.push)
+        v.addWidget(prompts)
+
         music = QGroupBox("Music on the patient's computer")
         m = QVBoxLayout(music)
         self.now_playing = QLabel("Nothing reported yet")
         self.now_playing.setAccessibleName("Now playing")
+        self.now_playing.setWordWrap(True)
         m.addWidget(self.now_playing)
         row = QHBoxLayout()
-        for text, action in (("Play", "play"), ("Pause", "pause"), ("Previous", "previous"),
-                             ("Next", "next")):  # fmt: skip
+        self.music_buttons: dict[str, QPushButton] = {}
+        for text, action in (("Previous", "previous"), ("Play", "play"),
+                             ("Pause", "pause"), ("Next", "next")):  # fmt: skip
             button = _button(text)
+            button.setAccessibleName(f"Music: {action}")
             button.clicked.connect(lambda _=False, a=action: spawn(self.core.music_remote(a)))
+            self.music_buttons[action] = button
             row.addWidget(button)
         m.addLayout(row)
-        row2 = QHBoxLayout()
+        volume_row = QHBoxLayout()
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(-40, 0)
         self.volume.setAccessibleName("Music volume")
-        self.volume.sliderReleased.connect(
-            lambda: spawn(
-                self.core.music_remote("set_volume", volume_db=float(self.volume.value()))
-            )
-        )
+        self.volume_label = QLabel("0 dB")
+        self.volume.valueChanged.connect(lambda v: self.volume_label.setText(f"{v} dB"))
+        self.volume.sliderReleased.connect(self._send_volume)
+        volume_row.addWidget(QLabel("Volume"))
+        volume_row.addWidget(self.volume, 1)
+        volume_row.addWidget(self.volume_label)
+        m.addLayout(volume_row)
+        playlist_row = QHBoxLayout()
         self.playlist = QComboBox()
         self.playlist.setAccessibleName("Playlist")
         for slug, title in PLAYLISTS.items():
             self.playlist.addItem(title, slug)
-        choose = _button("Choose")
-        choose.clicked.connect(
+        self.choose = _button("Play this")
+        self.choose.setAccessibleName("Play this playlist")
+        self.choose.clicked.connect(
             lambda: spawn(
                 self.core.music_remote("choose_playlist", playlist=str(self.playlist.currentData()))
             )
         )
-        volume_row = QHBoxLayout()
-        volume_row.addWidget(QLabel("Volume"))
-        volume_row.addWidget(self.volume, 1)
-        m.addLayout(volume_row)
-        row2.addWidget(self.playlist, 1)
-        row2.addWidget(choose)
-        m.addLayout(row2)
+        playlist_row.addWidget(self.playlist, 1)
+        playlist_row.addWidget(self.choose)
+        m.addLayout(playlist_row)
         v.addWidget(music)
+
+        support = QGroupBox("Message to the support person")
+        sl = QVBoxLayout(support)
         msg = QHBoxLayout()
         self.message = QLineEdit()
-        self.message.setPlaceholderText("A message for the support person")
+        self.message.setPlaceholderText("e.g. Please bring a glass of water")
         self.message.setAccessibleName("Message to the support person")
+        self.message.returnPressed.connect(self._send_message)
         send = _button("Send")
         send.clicked.connect(self._send_message)
         msg.addWidget(self.message, 1)
         msg.addWidget(send)
-        v.addLayout(msg)
-        self.export = _button("Export the session summary (HTML and PDF)")
-        self.export.clicked.connect(lambda: self.export_summary(self.data_dir / "summary"))
-        v.addWidget(self.export)
-        self.export_note = QLabel("")
-        self.export_note.setWordWrap(True)
-        v.addWidget(self.export_note)
+        sl.addLayout(msg)
+        self.message_note = QLabel("")
+        self.message_note.setStyleSheet(f"color: {GREY};")
+        sl.addWidget(self.message_note)
+        v.addWidget(support)
         v.addStretch(1)
+        self.end_button = _button("End the session…")
+        self.end_button.clicked.connect(self._confirm_end)
+        v.addWidget(self.end_button)
         return page
 
     def _plan(self) -> QWidget:
         page = QWidget()
-        form = QFormLayout(page)
+        v = QVBoxLayout(page)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        plan = SessionPlan(kind="plan")
+        dose = QHBoxLayout()
+        self.dose_known = QCheckBox("Dose time known")
+        self.dose_known.setChecked(True)
+        self.dose_known.setAccessibleName("Dose time known")
         self.dose_at = QDateTimeEdit(QDateTime.currentDateTime())
+        self.dose_at.setDisplayFormat("ddd d MMM  HH:mm")
         self.dose_at.setAccessibleName("Dose time")
-        form.addRow("Dose taken at", self.dose_at)
-        self.checkin_every = QSpinBox()
-        self.checkin_every.setRange(0, 120)
-        self.checkin_every.setSuffix(" min (0 = only when I ask)")
-        self.lookin_every = QSpinBox()
-        self.lookin_every.setRange(0, 120)
-        self.lookin_every.setValue(15)
-        self.lookin_every.setSuffix(" min")
-        self.vitals_at = QLineEdit("-5, 40")
-        self.systolic_max, self.diastolic_max, self.hr_max = QSpinBox(), QSpinBox(), QSpinBox()
-        for box, low, high, value in ((self.systolic_max, 90, 250, 160),
-                                      (self.diastolic_max, 50, 150, 90),
-                                      (self.hr_max, 50, 200, 100)):  # fmt: skip
-            box.setRange(low, high)
-            box.setValue(value)
-        self.go_after = QSpinBox()
-        self.go_after.setRange(10, 120)
-        self.go_after.setValue(30)
-        self.go_after.setSuffix(" s")
-        self.answer_within = QSpinBox()
-        self.answer_within.setRange(20, 300)
-        self.answer_within.setValue(60)
-        self.answer_within.setSuffix(" s")
+        self.dose_known.toggled.connect(self.dose_at.setEnabled)
+        now = _button("Now")
+        now.setAccessibleName("Dose taken now")
+        now.clicked.connect(lambda: self.dose_at.setDateTime(QDateTime.currentDateTime()))
+        dose.addWidget(self.dose_at, 1)
+        dose.addWidget(now)
+        form.addRow("Dose taken at", dose)
+        form.addRow("", self.dose_known)
+
+        def spin(model: type[Any], name: str, value: float, suffix: str) -> QSpinBox:
+            low, high = bounds(model, name)
+            box = QSpinBox()
+            box.setRange(int(low), int(high))
+            box.setValue(int(value))
+            box.setSuffix(suffix)
+            return box
+
+        self.checkin_every = spin(SessionPlan, "checkin_every_min", 0, " min")
+        self.checkin_every.setSpecialValueText("only when I ask")
+        self.lookin_every = spin(SessionPlan, "lookin_every_min", plan.lookin_every_min, " min")
+        self.lookin_every.setSpecialValueText("never")
+        self.vitals_at = QLineEdit(", ".join(str(m) for m in plan.vitals_at_min))
+        self.vitals_at.setToolTip("Minutes from the dose, e.g. -5, 40 (before dosing and after)")
+        self.systolic_max = spin(SessionPlan, "systolic_max", plan.systolic_max, " mmHg")
+        self.diastolic_max = spin(SessionPlan, "diastolic_max", plan.diastolic_max, " mmHg")
+        self.hr_max = spin(SessionPlan, "heart_rate_max", plan.heart_rate_max, " bpm")
+        ladder = LadderConfig(kind="ladder.config")
+
+        def seconds(name: str, value: float) -> QSpinBox:
+            return spin(LadderConfig, name, value, " s")
+
+        self.go_after = seconds("go_to_patient_after_s", ladder.go_to_patient_after_s)
+        self.answer_within = seconds("checkin_answer_s", ladder.checkin_answer_s)
+        self.escalate_after = seconds("checkin_escalate_s", ladder.checkin_escalate_s)
         self.instructions = QPlainTextEdit()
         self.instructions.setPlaceholderText("What the support person should do, and whom to call")
+        self.instructions.setMinimumHeight(80)
         self.emergency = QLineEdit()
+        self.emergency.setPlaceholderText("e.g. 112 or 911")
         for label, widget in (
-            ("Check-in every", self.checkin_every),
+            ("Ask for a check-in every", self.checkin_every),
             ("Support person looks in every", self.lookin_every),
             ("Vitals at (minutes from dose)", self.vitals_at),
-            ("Systolic limit (mmHg)", self.systolic_max),
-            ("Diastolic limit (mmHg)", self.diastolic_max),
-            ("Heart rate limit (bpm)", self.hr_max),
+            ("Alert me above: systolic", self.systolic_max),
+            ("diastolic", self.diastolic_max),
+            ("heart rate", self.hr_max),
             ("Call the support person after a lost link of", self.go_after),
             ("A check-in must be answered within", self.answer_within),
+            ("…then the support person is asked after", self.escalate_after),
             ("Instructions for the support person", self.instructions),
             ("Emergency number", self.emergency),
         ):
             widget.setAccessibleName(label)
             form.addRow(label, widget)
-        send = _button("Send the plan")
-        send.clicked.connect(lambda: spawn(self.send_plan()))
-        form.addRow(send)
+        v.addLayout(form)
+        self.plan_error = QLabel("")
+        self.plan_error.setStyleSheet(f"color: {CLEAR_LIGHT['danger']};")
+        self.plan_error.setWordWrap(True)
+        v.addWidget(self.plan_error)
+        row = QHBoxLayout()
+        self.send_plan_button = _button("Send the plan", primary=True)
+        self.send_plan_button.clicked.connect(lambda: spawn(self.send_plan()))
+        self.plan_note = QLabel("Not sent yet: the support person sees no plan.")
+        self.plan_note.setWordWrap(True)
+        self.plan_note.setStyleSheet(f"color: {GREY};")
+        row.addWidget(self.send_plan_button)
+        row.addWidget(self.plan_note, 1)
+        v.addLayout(row)
+        v.addStretch(1)
         return page
 
     def _notes(self) -> QWidget:
@@ -245,139 +453,349 @@ class LiveSession(QWidget):
         v = QVBoxLayout(page)
         self.note = QPlainTextEdit()
         self.note.setAccessibleName("Private note")
-        self.note.setPlaceholderText("Private note (encrypted on this computer, timestamped)")
+        self.note.setPlaceholderText(
+            "Private note — encrypted on this computer, stamped with the time"
+        )
         v.addWidget(self.note, 1)
-        save = _button("Save note")
-        save.clicked.connect(lambda: spawn(self.save_note()))
-        v.addWidget(save)
+        row = QHBoxLayout()
+        self.save_note_button = _button("Save note", primary=True)
+        self.save_note_button.clicked.connect(lambda: spawn(self.save_note()))
+        self.note_status = QLabel("")
+        self.note_status.setWordWrap(True)
+        row.addWidget(self.save_note_button)
+        row.addWidget(self.note_status, 1)
+        v.addLayout(row)
         self.notes_list = QListWidget()
         self.notes_list.setAccessibleName("Notes so far")
-        v.addWidget(self.notes_list, 1)
+        self.notes_list.setWordWrap(True)
+        v.addWidget(self.notes_list, 2)
         return page
 
-    # -- observing
+    def _summary(self) -> QWidget:
+        page = QWidget()
+        v = QVBoxLayout(page)
+        self.summary_view = QTextBrowser()
+        self.summary_view.setAccessibleName("Session summary")
+        v.addWidget(self.summary_view, 1)
+        row = QHBoxLayout()
+        refresh = _button("Refresh")
+        refresh.clicked.connect(self.refresh_summary)
+        self.export = _button("Save as HTML and PDF", primary=True)
+        self.export.clicked.connect(lambda: self.export_summary(self._summary_stem()))
+        row.addWidget(refresh)
+        row.addWidget(self.export)
+        row.addStretch(1)
+        v.addLayout(row)
+        self.export_note = QLabel("")
+        self.export_note.setWordWrap(True)
+        self.export_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        v.addWidget(self.export_note)
+        self.tabs_summary_index = 4
+        return page
+
+    # -- observing ---------------------------------------------------------------------
 
     def _observe(self) -> None:
         core = self.core
-        core.link_changed.connect(self.link.setText)
-        core.quality_changed.connect(self._quality)
-        core.checked_in.connect(lambda _at: self._tick())
-        core.timeline_added.connect(self._entry)
-        core.alert_shown.connect(self._alert)
-        core.alert_cleared.connect(self._cleared)
-        core.music_changed.connect(self._music)
-        wire_video(core, self.video, self.self_view)
+        unsubscribe = [
+            core.link_changed.connect(self._link),
+            core.quality_changed.connect(self._quality),
+            core.checked_in.connect(lambda _at: self._tick()),
+            core.timeline_added.connect(self._entry),
+            core.alert_shown.connect(self._alert),
+            core.alert_cleared.connect(self._cleared),
+            core.music_changed.connect(self._music),
+            core.session_ended.connect(self._ended),
+        ]
+        self._unsubscribe: list[Callable[[], None]] = list(unsubscribe)
+        if core.call is not None:
+            self._unsubscribe.append(core.call.video.frame_ready.connect(self.video.show_frame))
+        view = core.self_view()
+        if view is not None:
+            self._unsubscribe.append(view.frame_ready.connect(self.self_view.show_frame))
+        else:
+            self.self_view.set_placeholder("No camera")
         for entry in core.facts.timeline:
             self._entry(entry)
+        for alert in core.facts.open_alerts.values():
+            self._alert(alert)
+        self._link("")
+
+    def detach(self) -> None:
+        """Stop observing the core (before it closes)."""
+        self._ticker.stop()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+
+    def _link(self, _words: str) -> None:
+        from companion.app.words import link_words
+
+        state = self.core.facts.link
+        color = _STATE_COLOR.get(state, GREY)
+        self.link.setText(f"<span style='color:{color}'>●</span> {link_words('therapist', state)}")
+        self.link.setProperty("state", state or "")
 
     def _entry(self, entry: TimelineEntry) -> None:
-        clock = time.strftime("%H:%M:%S", time.localtime(entry.at))
-        self.timeline.addItem(f"{clock}  {entry.text}")
+        if entry.kind == "checkin.request":
+            self._asked_at = entry.at
+        elif entry.kind in ("checkin", "session.end"):
+            self._asked_at = None
+        if entry.kind in _HIDDEN_KINDS:
+            return
+        text = entry.text
+        color: str | None = None
+        if entry.kind == "alert.shown":
+            self._shown_alert_words[entry.ref] = (entry.text, entry.at)
+            text, color = f"⚠ ALERT: {entry.text}", CLEAR_LIGHT["danger"]
+        elif entry.kind == "alert.cleared":
+            what, at = self._shown_alert_words.get(entry.ref, ("Alert", entry.at))
+            text = f"✓ {what} — {entry.text} after {duration_words(entry.at - at)}"
+            color = GREEN
+        elif entry.kind == "prompt.push":
+            found = prompt(entry.text.rsplit(": ", 1)[-1])
+            text = f"Grounding prompt shown: {found.title}" if found else text
+        elif entry.kind == "message":
+            text = "Message sent to the support person"
+        elif entry.kind == "link" and entry.text.endswith(("lost", "interrupted")):
+            color = AMBER
+        item = QListWidgetItem(f"{_clock(entry.at)}   {text}")
+        if color:
+            item.setForeground(QColor(color))
+        self.timeline.addItem(item)
         self.timeline.scrollToBottom()
 
     def _quality(self, q: CallQuality) -> None:
-        rtt = f"{q.rtt_ms:.0f} ms" if q.rtt_ms is not None else "—"
-        self.quality.setText(
-            f"Delay {rtt} · loss {q.audio_loss_pct:.0f}% · video {q.video_fps_in:.0f} fps"
-        )
+        self.quality.setText(f"Quality: {quality_words(q)}")
 
     def _tick(self) -> None:
-        at = self.core.facts.last_checkin_at
-        self.checkin.setText(
-            f"Last check-in: {format_ago(None if at is None else time.time() - at)}"
-        )
+        facts = self.core.facts
+        at = facts.last_checkin_at
+        if at is None:
+            self.checkin.setText("Last check-in: not yet")
+        else:
+            self.checkin.setText(
+                f"Last check-in: {format_ago(time.time() - at)} ({_clock(at)[:5]})"
+            )
+        text = f"Session time {format_elapsed(time.time() - facts.started_at)}"
+        if facts.plan.dose_at:
+            since = time.time() - facts.plan.dose_at
+            text += (
+                f" · dose {format_elapsed(since)} ago"
+                if since >= 0
+                else f" · dose in {format_elapsed(-since)}"
+            )
+        if self._asked_at is not None:
+            text += f" · check-in asked {format_ago(time.time() - self._asked_at)}, waiting"
+        self.clock.setText(text)
+        for row in self.alert_rows.values():
+            row.tick()
 
     def _alert(self, alert: Alert) -> None:
-        self._open[alert.alert_id] = alert
-        self._show_alerts()
+        if alert.alert_id in self.alert_rows:
+            return
+        raised_wall = time.time() - max(0.0, time.monotonic() - alert.raised_at)
+        row = AlertRow(alert, raised_wall, lambda alert_id: spawn(self.core.acknowledge(alert_id)))
+        self.alert_rows[alert.alert_id] = row
+        self.alert_list.addWidget(row)
+        self.alert_banner.show()
+        row.ack.setFocus()
+        self.attention.emit(True)
 
     def _cleared(self, alert_id: str, _how: str) -> None:
-        self._open.pop(alert_id, None)
-        self._show_alerts()
-
-    def _show_alerts(self) -> None:
-        if not self._open:
+        row = self.alert_rows.pop(alert_id, None)
+        if row is not None:
+            self.alert_list.removeWidget(row)
+            row.deleteLater()
+        if not self.alert_rows:
             self.alert_banner.hide()
-            return
-        alert = next(iter(self._open.values()))
-        since = time.strftime("%H:%M:%S", time.localtime(time.time()))
-        more = f" (+{len(self._open) - 1} more)" if len(self._open) > 1 else ""
-        self.alert_text.setText(f"{ALERT_WORDS.get(alert.reason, alert.reason)} — {since}{more}")
-        self.alert_banner.show()
-        self.ack.setFocus()
+            self.attention.emit(False)
 
-    def _acknowledge(self) -> None:
-        for alert_id in list(self._open):
-            spawn(self.core.acknowledge(alert_id))
+    def acknowledge_all(self) -> None:
+        for row in list(self.alert_rows.values()):
+            row.ack.click()
 
     def _music(self, status: MusicStatus) -> None:
         state = "playing" if status.playing else "paused"
-        self.now_playing.setText(f"♪ {status.title} — {state}, {status.volume_db:.0f} dB")
+        where = ""
+        if status.duration_s > 0:
+            where = f" · {format_elapsed(status.position_s)[2:]} of {format_elapsed(status.duration_s)[2:]}"
+        self.now_playing.setText(
+            f"♪ <b>{_escape(status.title)}</b> — {state}{where} · volume {status.volume_db:.0f} dB"
+        )
+        self.now_playing.setProperty("title", status.title)
+        if not self.volume.isSliderDown():
+            self.volume.blockSignals(True)
+            self.volume.setValue(round(max(-40.0, status.volume_db)))
+            self.volume.blockSignals(False)
+            self.volume_label.setText(f"{self.volume.value()} dB")
+
+    def _send_volume(self) -> None:
+        spawn(self.core.music_remote("set_volume", volume_db=float(self.volume.value())))
 
     def _send_message(self) -> None:
         text = self.message.text().strip()
         if text:
             spawn(self.core.send_message("support", text[:1000]))
             self.message.clear()
+            self.message_note.setText(f"Sent at {_clock(time.time())[:5]}.")
 
-    # -- plan, notes, summary
+    def _confirm_end(self) -> None:
+        answer = QMessageBox.question(
+            self,
+            "End the session",
+            "End the session for everyone? The patient's music keeps playing; the call ends.",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            spawn(self.end_session())
 
-    async def send_plan(self) -> None:
+    async def end_session(self) -> None:
+        await self.core.end_session()
+
+    def _ended(self) -> None:
+        for widget in (self.request, self.push, self.choose, self.end_button,
+                       self.send_plan_button, *self.music_buttons.values()):  # fmt: skip
+            widget.setEnabled(False)
+        self.end_button.setText("The session has ended")
+        self.refresh_summary()
+        self.tabs.setCurrentIndex(self.tabs_summary_index)
+
+    # -- plan, notes, summary ----------------------------------------------------------
+
+    def read_plan(self) -> SessionPlan:
+        """The plan as set in the editor; raises ValueError with plain words."""
         try:
-            vitals = [int(x) for x in self.vitals_at.text().replace(" ", "").split(",") if x][:12]
+            vitals = [int(x) for x in self.vitals_at.text().replace(" ", "").split(",") if x]
         except ValueError:
-            vitals = [-5, 40]
-        plan = SessionPlan(
+            raise ValueError(
+                "Vitals times: whole minutes separated by commas, e.g. -5, 40"
+            ) from None
+        if len(vitals) > 12 or any(not -120 <= m <= 480 for m in vitals):
+            raise ValueError("Vitals times: up to 12, between -120 and 480 minutes from the dose")
+        return SessionPlan(
             kind="plan",
-            dose_at=float(self.dose_at.dateTime().toSecsSinceEpoch()),
+            dose_at=float(self.dose_at.dateTime().toSecsSinceEpoch())
+            if self.dose_known.isChecked()
+            else None,
             checkin_every_min=self.checkin_every.value(),
-            vitals_at_min=vitals,
+            vitals_at_min=sorted(vitals),
             lookin_every_min=self.lookin_every.value(),
             systolic_max=self.systolic_max.value(),
             diastolic_max=self.diastolic_max.value(),
             heart_rate_max=self.hr_max.value(),
-            instructions=self.instructions.toPlainText()[:2000],
-            emergency_number=self.emergency.text()[:40],
+            instructions=self.instructions.toPlainText().strip()[:2000],
+            emergency_number=self.emergency.text().strip()[:40],
+            playlist=self.core.facts.plan.playlist,
         )
-        await self.core.set_plan(plan)
-        await self.core.set_ladder(LadderConfig(
-            kind="ladder.config", go_to_patient_after_s=self.go_after.value(),
-            checkin_answer_s=self.answer_within.value()))  # fmt: skip
 
-    async def save_note(self) -> None:
+    def read_ladder(self) -> LadderConfig:
+        return LadderConfig(
+            kind="ladder.config",
+            go_to_patient_after_s=self.go_after.value(),
+            checkin_answer_s=self.answer_within.value(),
+            checkin_escalate_s=self.escalate_after.value(),
+        )
+
+    async def send_plan(self) -> bool:
+        try:
+            plan = self.read_plan()
+        except ValueError as exc:
+            self.plan_error.setText(str(exc))
+            return False
+        self.plan_error.setText("")
+        await self.core.set_plan(plan)
+        await self.core.set_ladder(self.read_ladder())
+        self.plan_sent_at = time.time()
+        self.plan_note.setText(
+            f"Sent at {_clock(self.plan_sent_at)[:5]}. The support person has the "
+            "instructions; reminders follow the dose time."
+        )
+        return True
+
+    async def save_note(self) -> bool:
         text = self.note.toPlainText().strip()
         records = self.core.records
         if not text or records is None:
-            return
+            return False
         journal = Journal(records)
         try:
-            await journal.unlock(self.passphrase)
-        except NeedsPassphrase:
-            passphrase, ok = QInputDialog.getText(
-                self, "Protect your notes",
-                "No keyring on this computer: choose a passphrase (8+ characters) for your notes.",
-                QLineEdit.EchoMode.Password,
-            )  # fmt: skip
-            if not ok or len(passphrase) < 8:
-                return
-            self.passphrase = passphrase
-            await journal.unlock(passphrase)
+            try:
+                await journal.unlock()
+            except NeedsPassphrase:
+                passphrase = self.ask_passphrase(self)
+                if not passphrase:
+                    self.note_status.setText("Not saved: notes need a passphrase here.")
+                    return False
+                await journal.unlock(passphrase)
+        except WrongPassphrase:
+            self.note_status.setText("That passphrase does not open your notes. Not saved.")
+            return False
         await journal.add(self.core.session_id, NoteKind.NOTE, text)
         now = time.time()
         self.notes.append((now, text))
-        self.notes_list.addItem(f"{time.strftime('%H:%M', time.localtime(now))}  {text}")
+        item = QListWidgetItem(f"{_clock(now)[:5]}   {text}")
+        self.notes_list.addItem(item)
+        self.notes_list.scrollToBottom()
         self.note.clear()
+        self.note_status.setText(f"Saved, encrypted, at {_clock(now)[:5]}.")
+        return True
+
+    def summary_html(self) -> str:
+        title = f"Session summary — {self.label}" if self.label else "Session summary"
+        return to_html(summarize(self.core.facts, self.notes, label=self.label), title)
+
+    def refresh_summary(self) -> None:
+        self.summary_view.setHtml(self.summary_html())
+
+    def _summary_stem(self) -> Path:
+        day = time.strftime("%Y-%m-%d-%H%M")
+        safe = "".join(c if c.isalnum() else "-" for c in (self.label or "session"))[:40]
+        return self.data_dir / "summaries" / f"{day}-{safe}"
 
     def export_summary(self, stem: Path) -> tuple[Path, Path]:
-        html = to_html(summarize(self.core.facts, self.notes))
+        """Write ``stem``.html and ``stem``.pdf (A4, printed by Qt from the same HTML)."""
+        html = self.summary_html()
+        self.summary_view.setHtml(html)
         stem.parent.mkdir(parents=True, exist_ok=True)
         html_path, pdf_path = stem.with_suffix(".html"), stem.with_suffix(".pdf")
         html_path.write_text(html, encoding="utf-8")
-        document = QTextDocument()
-        document.setHtml(html)
-        writer = QPdfWriter(str(pdf_path))
-        writer.setPageSize(QPageSize(QPageSize.PageSizeId.A4))
-        writer.setResolution(150)
-        document.print_(writer)
+        write_pdf(html, pdf_path)
         self.export_note.setText(f"Saved {html_path.name} and {pdf_path.name} in {stem.parent}")
         return html_path, pdf_path
+
+
+def write_pdf(html: str, path: Path, title: str = "Companion") -> Path:
+    document = QTextDocument()
+    document.setDefaultFont(QFont("DejaVu Sans", 10))
+    document.setHtml(html)
+    writer = QPdfWriter(str(path))
+    writer.setTitle(title)
+    writer.setCreator("Companion")
+    writer.setPageLayout(
+        QPageLayout(
+            QPageSize(QPageSize.PageSizeId.A4),
+            QPageLayout.Orientation.Portrait,
+            QMarginsF(18, 18, 18, 18),
+            QPageLayout.Unit.Millimeter,
+        )
+    )
+    writer.setResolution(300)
+    document.print_(writer)
+    return path
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def _ask_passphrase(parent: QWidget) -> str | None:
+    passphrase, ok = QInputDialog.getText(
+        parent,
+        "Protect your notes",
+        "This computer has no keyring, so your notes are locked with a passphrase.\n"
+        "Choose one (8 characters or more); you will need it to read them later.",
+        QLineEdit.EchoMode.Password,
+    )
+    return passphrase if ok and len(passphrase) >= 8 else None

@@ -1,0 +1,134 @@
+"""The support person's window on real widgets, with a real server, a real therapist
+core and a real patient core (synthetic media)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+if not os.environ.get("DISPLAY"):
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from companion.app import RoleCore
+from companion.monitor.ladder import Alert
+from companion.protocol.messages import EmergencyCard, SessionPlan
+from companion.ui.support import SupportWindow
+from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
+
+
+def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) -> None:
+    async def test(clinic: UiClinic) -> None:
+        therapist, invites = await clinic.therapist_session()
+        patient = RoleCore("patient", clinic.server.ws_url, clinic.options("patient"))
+        window = SupportWindow(clinic.maker("support"))
+        window.resize(1100, 800)
+        window.show()
+        folder = shots("support")
+        try:
+            # A wrong code is refused in plain words; the join page stays.
+            assert not await window.join("ZZZZ-ZZZZ")
+            assert "code" in window.join_message.text().lower()
+            window.code.setText("ZZZZ-ZZZZ")
+            window.grab().save(str(folder / "support-join-wrong-code.png"))
+            # The patient's invite does not make anyone a support person.
+            assert await window.join(invites["support"].link)
+            assert window.stack.currentWidget() is window.board
+            await patient.connect()
+            await patient.join(invites["patient"].code)
+            await patient.start()
+            await until(lambda: window.state.text() == "Connected", 20)
+            assert "not yet" in window.checkin.text()
+
+            # The patient's emergency card and the therapist's plan arrive. The dose was
+            # 15 minutes ago: the vitals 5 minutes before it and the first look-in are due.
+            card = EmergencyCard(kind="card", patient_name="R. Example",
+                                 address="1 Calm Street, Flat 2", taken="ketamine 100 mg "
+                                 "sublingual at 10:02", medications="none",
+                                 therapist_contact="Dr Rivera 555 0100",
+                                 prescriber_contact="Dr Okafor 555 0199",
+                                 emergency_number="112")  # fmt: skip
+            await patient.share_card(card)
+            plan = SessionPlan(kind="plan", dose_at=time.time() - 15 * 60 - 3,
+                               vitals_at_min=[-5], lookin_every_min=15,
+                               instructions="Sit with them quietly. If they are unwell call "
+                               "112, then Dr Rivera on 555 0100.",
+                               emergency_number="112")  # fmt: skip
+            await therapist.set_plan(plan)
+            await until(lambda: window.reminder_panel.isVisible(), 5)
+            assert "112" in window.emergency_line.text()
+            # Vitals first; the look-in waits its turn.
+            assert window._reminder is not None and window._reminder.kind == "vitals"
+            assert window.vitals_row.isVisible()
+            window.grab().save(str(folder / "support-vitals-due.png"))
+            window.systolic.setValue(128)
+            window.diastolic.setValue(82)
+            window.heart_rate.setValue(74)
+            QTest.mouseClick(window.reminder_done, Qt.MouseButton.LeftButton)
+            await until(lambda: window._reminder is not None and window._reminder.kind == "lookin")
+            assert window.reminder_panel.isVisible() and not window.vitals_row.isVisible()
+            assert window.reminder_done.text() == "I looked in"
+            window.grab().save(str(folder / "support-lookin-due.png"))
+            QTest.mouseClick(window.reminder_done, Qt.MouseButton.LeftButton)
+            await until(lambda: not window.reminder_panel.isVisible())
+
+            def kinds() -> list[str]:
+                return [e.kind for e in therapist.facts.timeline]
+
+            await until(lambda: "vitals" in kinds() and "lookin" in kinds())
+            # Within the limits: no alert for the therapist.
+            await settle(0.3)
+            assert not therapist.facts.open_alerts
+
+            # The therapist's check-in round trip shows on the board.
+            await therapist.request_checkin()
+            await until(lambda: patient.facts.pending_request is not None)
+            await patient.check_in()
+            await until(lambda: "just now" in window.checkin.text())
+            window.grab().save(str(folder / "support-board.png"))
+
+            # Instructions and the card, one click away; the card full screen and as PDF.
+            QTest.mouseClick(window.instructions_button, Qt.MouseButton.LeftButton)
+            await settle(0.2)
+            assert window.dialogs and "Dr Rivera" in window.instructions_html()
+            window.dialogs[-1].grab().save(str(folder / "support-instructions.png"))
+            window.dialogs[-1].close()
+            QTest.mouseClick(window.card_button, Qt.MouseButton.LeftButton)
+            await settle(0.3)
+            card_dialog = window.dialogs[-1]
+            assert card_dialog.isFullScreen()
+            card_dialog.grab().save(str(folder / "support-card-fullscreen.png"))
+            card_dialog.close()
+            pdf = window.print_card(folder / "emergency-card.pdf")
+            assert pdf.read_bytes().startswith(b"%PDF")
+            assert shutil.which("pdftoppm"), "poppler-utils (pdftoppm) is needed"
+            subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf),
+                            str(folder / "emergency-card")], check=True)  # fmt: skip
+            assert list(folder.glob("emergency-card*.png"))
+
+            # A lost link is amber news; "go to the patient" is the red call.
+            assert window.core is not None
+            window.core.alert_shown.emit(
+                _alert("link_lost", urgent=False)  # the ladder's own Alert type
+            )
+            assert window.call_panel.isVisible() and "reconnecting" in window.call_text.text()
+            window.grab().save(str(folder / "support-link-lost.png"))
+            window.core.alert_cleared.emit("t-lost", "resolved")
+            assert not window.call_panel.isVisible()
+            window.save_screenshots(folder)
+        finally:
+            await patient.close()
+            if window.core is not None:
+                await window.core.close()
+            await therapist.close()
+            window.close()
+
+    run_ui(test, timeout_s=60)
+
+
+def _alert(reason: str, urgent: bool) -> Alert:
+    return Alert("t-lost", reason, time.monotonic(), frozenset({"support"}), urgent, None)  # type: ignore[arg-type]
