@@ -657,6 +657,10 @@ class LiveSession(QWidget):
                        self.send_plan_button, *self.music_buttons.values()):  # fmt: skip
             widget.setEnabled(False)
         self.end_button.setText("The session has ended")
+        self._tick()
+        self._ticker.stop()
+        self.link.setText("● The session has ended")
+        self.quality.setText("")
         self.refresh_summary()
         self.tabs.setCurrentIndex(self.tabs_summary_index)
 
