@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from companion import __version__
+from companion.selftest import add_selftest_commands, run_selftest_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opener.add_argument("link")
     _app_options(opener)
+    add_selftest_commands(commands, parser)
     return parser
 
 
@@ -255,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         if args.command == "demo":
             return _run_demo(args)
+        if args.command == "self-test":
+            return run_selftest_command(args)
         if args.command in ("patient", "therapist", "support", "open"):
             return _run_app(args)
     except KeyboardInterrupt:
