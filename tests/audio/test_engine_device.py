@@ -86,7 +86,9 @@ def test_music_unchanged_while_a_voice_comes_and_goes(alsa_device: AlsaFileDevic
     heard = np.flatnonzero(voice > -20)
     assert len(heard) * window / RATE > 0.8, "the voice was not heard"
     span = music[heard[0] - 20 : heard[-1] + 20]
-    assert span.max() - span.min() < 0.3, (span.min(), span.max())
+    # Unchanged to the ear: within half a decibel (a loaded 2-core CI machine measured
+    # 0.33 dB of window-to-window wobble here, with or without the voice).
+    assert span.max() - span.min() < 0.5, (span.min(), span.max())
     assert max_step(out) < CLICK
     assert result["underruns"] == 0
 
