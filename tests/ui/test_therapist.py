@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -21,6 +22,19 @@ from companion.protocol.errors import ProtocolError
 from companion.ui.support import SupportWindow
 from companion.ui.therapist import TherapistConsole
 from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
+
+
+@pytest.fixture(autouse=True)
+def no_keyring() -> Iterator[None]:
+    """These tests are about a computer without a keyring (like this one): make sure of it,
+    whatever an earlier test or the machine set up."""
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())  # type: ignore[no-untyped-call]
+    yield
+    keyring.set_keyring(previous)
 
 
 def _console(clinic: UiClinic) -> TherapistConsole:
