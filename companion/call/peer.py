@@ -22,6 +22,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCIceServer,
+    RTCIceTransportPolicy,
     RTCPeerConnection,
     RTCSessionDescription,
 )
@@ -267,12 +268,16 @@ class PeerLink:
     def _configuration(self) -> RTCConfiguration:
         joined = self.signaling.joined
         servers = joined.ice_servers if (joined and self.use_ice_servers) else []
+        # A relay-only session (issue 9): TURN relay candidates alone, so neither side learns
+        # the other's addresses. LAN-only links (use_ice_servers=False) stay host-only.
+        relay = bool(servers) and joined is not None and joined.ice_transport_policy == "relay"
         # Always pass a list: with none, aiortc would fall back to a public STUN server.
         return RTCConfiguration(
             iceServers=[
                 RTCIceServer(urls=s.urls, username=s.username, credential=s.credential)
                 for s in servers
-            ]
+            ],
+            iceTransportPolicy=RTCIceTransportPolicy.RELAY if relay else RTCIceTransportPolicy.ALL,
         )
 
     async def _new_pc(self, pc_id: str, peer: str) -> RTCPeerConnection:

@@ -315,6 +315,9 @@ class CreateSession(_Msg):
     rid: RequestId | None = None
     label: ShortText = ""
     invite_ttl_s: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 12 * 3600
+    relay_only: bool = False
+    """Members connect through the TURN relay only, so their IP addresses stay hidden from
+    each other (needs a TURN server on the clinic server)."""
 
 
 class ListSessions(_Msg):
@@ -447,6 +450,7 @@ class SessionInfo(_Msg):
     created_at: float
     ended: bool = False
     members: list[MemberInfo] = []
+    relay_only: bool = False
 
 
 class MemberInfo(_Msg):
@@ -505,6 +509,8 @@ class Joined(_Msg):
     resumed: bool
     members: list[MemberInfo]
     ice_servers: list[IceServer]
+    ice_transport_policy: Literal["all", "relay"] = "all"
+    """``relay``: the session is relay only; use the TURN relay candidates alone."""
 
 
 class Presence(_Msg):

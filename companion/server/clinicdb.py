@@ -48,6 +48,8 @@ _MIGRATIONS: list[str] = [
         session_id TEXT
     );
     """,
+    # Relay only (issue 9): the session's members use TURN relay candidates alone.
+    "ALTER TABLE sessions ADD COLUMN relay_only INTEGER NOT NULL DEFAULT 0;",
 ]
 
 
@@ -64,6 +66,8 @@ class SessionRecord:
     label: str
     created_at: float
     ended: bool = False
+    relay_only: bool = False
+    """Members use TURN relay candidates only, so their IP addresses stay hidden."""
 
 
 @dataclass(frozen=True)
@@ -141,15 +145,17 @@ class ClinicDB:
     def save_session(self, session: SessionRecord) -> None:
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
                 (session.session_id, session.therapist_id, session.label, session.created_at,
-                 int(session.ended)),
+                 int(session.ended), int(session.relay_only)),
             )  # fmt: skip
 
     def load_sessions(self) -> list[SessionRecord]:
         with self._lock:
-            rows = self._conn.execute("SELECT * FROM sessions").fetchall()
-        return [SessionRecord(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
+            rows = self._conn.execute(
+                "SELECT session_id, therapist_id, label, created_at, ended, relay_only FROM sessions"
+            ).fetchall()
+        return [SessionRecord(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5])) for r in rows]
 
     def save_invite(self, invite: InviteRecord) -> None:
         with self._lock:

@@ -61,6 +61,8 @@ class ClientConnection:
         self.rate_violations = 0
         self.failed_auth = 0
         self.last_rx = time.monotonic()
+        self.handling = False
+        """A request of this connection is being handled: its frames wait unread meanwhile."""
         self.therapist: Therapist | None = None
         self.member: MemberRecord | None = None
         self.subscriptions: list[Unsubscribe] = []
@@ -153,7 +155,7 @@ class ClientConnection:
         next_ping = time.monotonic()
         while not self.closed.is_set():
             now = time.monotonic()
-            if now - self.last_rx > self.limits.dead_after_s:
+            if now - self.last_rx > self.limits.dead_after_s and not self.handling:
                 self.close_reason = self.close_reason or "timeout"
                 _log.info(
                     "connection %s dead: no frame for %.1f s", self.conn_id, now - self.last_rx
@@ -167,4 +169,6 @@ class ClientConnection:
             # Wake only for the next ping or the moment silence would count as death: one
             # wake-up a second per connection, not ten (thousands of connections per node).
             wake_at = min(next_ping, self.last_rx + self.limits.dead_after_s + 0.01)
+            if self.handling:
+                wake_at = next_ping  # deaf for now: judge silence once the request is done
             await asyncio.sleep(max(0.02, wake_at - time.monotonic()))

@@ -74,8 +74,9 @@ def _available(
 
 def _session_from(h: dict[str, str], session_id: str) -> SessionRecord:
     return SessionRecord(
-        session_id, h["therapist_id"], h["label"], float(h["created_at"]), h["ended"] == "1"
-    )
+        session_id, h["therapist_id"], h["label"], float(h["created_at"]), h["ended"] == "1",
+        h.get("relay_only") == "1",
+    )  # fmt: skip
 
 
 def _invite_from(h: dict[str, str], invite_id: str) -> InviteRecord:
@@ -100,7 +101,13 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "cmp:") -> None:
         # redis-py's stubs type replies as bytes | str whatever decode_responses says; with
         # decode_responses=True every reply here is str.
-        self._redis: Any = aioredis.from_url(url, decode_responses=True, socket_timeout=2.0)
+        # A blocking pool of bounded size: when a node dies and all its clients resume on
+        # this one at once, requests wait their turn for a connection instead of failing
+        # with MaxConnectionsError (redis-py's default pool stops at 100 connections).
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, socket_timeout=2.0, max_connections=256, timeout=10.0
+        )
+        self._redis: Any = aioredis.Redis.from_pool(pool)
         self._prefix = prefix
         self._append = self._redis.register_script(_APPEND)
         self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
@@ -118,7 +125,8 @@ class RedisStore:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._k("session", session.session_id), mapping={
                 "therapist_id": session.therapist_id, "label": session.label,
-                "created_at": repr(session.created_at), "ended": "1" if session.ended else "0"})  # fmt: skip
+                "created_at": repr(session.created_at), "ended": "1" if session.ended else "0",
+                "relay_only": "1" if session.relay_only else "0"})  # fmt: skip
             pipe.sadd(self._k("sessions", session.therapist_id), session.session_id)
             await pipe.execute()
 
@@ -188,7 +196,13 @@ class RedisStore:
     @_available
     async def members(self, session_id: str) -> list[MemberRecord]:
         ids = await self._redis.lrange(self._k("members", session_id), 0, -1)
-        return [m for m in [await self.get_member(i) for i in ids] if m is not None]
+        # Every presence update reads all members: one round trip for them, not one each
+        # (it matters when a dead node's clients all resume on this one at once).
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for member_id in ids:
+                pipe.hgetall(self._k("member", member_id))
+            rows = await pipe.execute() if ids else []
+        return [_member_from(h, i) for i, h in zip(ids, rows, strict=True) if h]
 
     # -- the timeline
 

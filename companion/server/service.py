@@ -180,6 +180,7 @@ class SignalingService:
             created_at=session.created_at,
             ended=session.ended,
             members=self._member_infos(await self.store.members(session.session_id)),
+            relay_only=session.relay_only,
         )
 
     async def _new_invite(self, session_id: str, role: str, ttl_s: int) -> InviteInfo:
@@ -207,7 +208,12 @@ class SignalingService:
 
     async def _create_session(self, conn: ClientConnection, msg: CreateSession) -> None:
         therapist = self._require_therapist(conn)
-        session = SessionRecord(new_id(), therapist.therapist_id, msg.label, time.time())
+        ice = self.options.ice
+        if msg.relay_only and not (ice.turn_urls and ice.turn_secret):
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE,
+                                "relay_only: this server has no TURN relay (--turn, --turn-secret-file).")  # fmt: skip
+        session = SessionRecord(new_id(), therapist.therapist_id, msg.label, time.time(),
+                                relay_only=msg.relay_only)  # fmt: skip
         await self.store.create_session(session)
         invites = [await self._new_invite(session.session_id, role, msg.invite_ttl_s)
                    for role in ("patient", "support")]  # fmt: skip
@@ -316,7 +322,8 @@ class SignalingService:
             therapist_id=therapist_id,
             epoch=existing.epoch + 1 if existing else 1,
         )
-        await self._admit(conn, member, resume_token, msg.rid, after_seq=None)
+        await self._admit(conn, member, resume_token, msg.rid, after_seq=None,
+                          relay_only=session.relay_only)  # fmt: skip
         actor = therapist_id or f"invite:{invite_id}"
         await self._audit(actor, "join", "member", member.member_id, session.session_id)
         await self._member_change(member, "member.back" if existing else "member.joined")
@@ -350,11 +357,12 @@ class SignalingService:
             therapist_id=old.therapist_id,
             epoch=old.epoch + 1,
         )
-        await self._admit(conn, member, resume_token, msg.rid, after_seq=msg.last_seq)
+        members = await self._admit(conn, member, resume_token, msg.rid,
+                                    after_seq=msg.last_seq, relay_only=session.relay_only)  # fmt: skip
         if old.status == "lost":
             await self._member_change(member, "member.back")
-        else:
-            await self._publish_presence(member.session_id)
+        else:  # its node died unnoticed: the list just read is the news (one read less)
+            await self._publish_presence(member.session_id, members)
 
     async def _admit(
         self,
@@ -363,8 +371,10 @@ class SignalingService:
         resume_token: str,
         rid: str | None,
         after_seq: int | None,
-    ) -> None:
-        """Seat ``conn`` as ``member``: subscribe, answer ``joined``, replay what was missed."""
+        relay_only: bool = False,
+    ) -> list[MemberRecord]:
+        """Seat ``conn`` as ``member``: subscribe, answer ``joined``, replay what was missed.
+        Returns the session's members as read for ``joined``."""
         await self.store.put_member(member)
         conn.member = member
         self._local[member.member_id] = conn
@@ -386,6 +396,7 @@ class SignalingService:
                 resumed=after_seq is not None,
                 members=self._member_infos(members),
                 ice_servers=ice_servers_for(self.options.ice, member.member_id),
+                ice_transport_policy="relay" if relay_only else "all",
             ).model_dump_json()
         )
         replayed_up_to = after_seq or 0
@@ -398,6 +409,7 @@ class SignalingService:
         conn.release_live(replayed_up_to)
         _log.info("member %s (%s) seated on %s, epoch %d", member.member_id, member.role,
                   conn.conn_id, member.epoch)  # fmt: skip
+        return members
 
     def _detach(self, conn: ClientConnection) -> None:
         for unsubscribe in conn.subscriptions:
@@ -496,8 +508,12 @@ class SignalingService:
     def _member_infos(members: list[MemberRecord]) -> list[MemberInfo]:
         return [MemberInfo(member_id=m.member_id, role=m.role, status=m.status) for m in members]
 
-    async def _publish_presence(self, session_id: str) -> None:
-        members = self._member_infos(await self.store.members(session_id))
+    async def _publish_presence(
+        self, session_id: str, members: list[MemberRecord] | None = None
+    ) -> None:
+        if members is None:
+            members = await self.store.members(session_id)
+        infos = self._member_infos(members)
         await self.store.publish(
-            session_id, Presence(session_id=session_id, members=members).model_dump_json()
+            session_id, Presence(session_id=session_id, members=infos).model_dump_json()
         )

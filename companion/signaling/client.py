@@ -293,9 +293,9 @@ class SignalingClient:
         self._login = Login(type="login", therapist=therapist, access_token=ok.access_token)
         return ok
 
-    async def create_session(self, label: str = "") -> SessionCreated:
+    async def create_session(self, label: str = "", relay_only: bool = False) -> SessionCreated:
         created: SessionCreated = await self._request(
-            CreateSession(type="create_session", label=label)
+            CreateSession(type="create_session", label=label, relay_only=relay_only)
         )
         return created
 

@@ -51,3 +51,15 @@ def test_call_benchmark_smoke() -> None:
     for key in ("setup_p95_s", "mouth_to_ear_p95_ms", "cpu_core_pct_per_side", "rss_growth_mb"):
         assert key in figures
     assert figures["calls"] == 2 and figures["clicks"] == 3
+
+
+def test_signaling_cluster_smoke() -> None:
+    """Two real nodes and a real Redis; node B is killed mid-run and its clients resume."""
+    figures = run_benchmark("signaling_cluster.py", "--sessions", "20", "--seconds", "6",
+                            "--warmup", "1")  # fmt: skip
+    for key in ("sessions", "nodes", "relay_p99_ms", "cross_node_p99_ms", "errors",
+                "failover_resume_p95_s", "events_lost"):  # fmt: skip
+        assert key in figures
+    assert figures["sessions"] == 20 and figures["nodes"] == 2
+    assert figures["errors"] == 0 and figures["events_lost"] == 0, figures
+    assert figures["moved"] == 30 and figures["failover_resume_p95_s"] is not None
