@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import queue
 import time
 import urllib.parse
 import uuid
@@ -199,9 +198,6 @@ class RoleCore:
         self.reminders: list[Reminder] = []
         self._self_view: VideoSink | None = None
         self._self_track: MediaStreamTrack | None = None
-        self._engine_events: queue.SimpleQueue[tuple[Callable[[Any], None], Any]] = (
-            queue.SimpleQueue()
-        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
         self._last_status_sent: tuple[str, bool, int] | None = None
@@ -366,36 +362,21 @@ class RoleCore:
     async def _start_audio(self) -> None:
         engine = AudioEngine(self.options.engine or _engine_options(self.role))
         self.audio = engine
-        # The engine's signals come from its own threads; they are queued here and handed
-        # to the loop by a pump task. (Not call_soon_threadsafe: under qasync that emits a
-        # Qt signal from a foreign thread, which crashed PySide6.)
-        post = self._engine_events.put
         unplugged = (
             "The headphones or speakers were unplugged; sound continues on the computer's "
             "own output."
         )
         self._unsubscribe += [
-            engine.note.connect(lambda note: post((self.notice.emit, note))),
-            engine.device_lost.connect(lambda _name: post((self.notice.emit, unplugged))),
+            engine.note.connect(self.notice.emit),
+            engine.device_lost.connect(lambda _name: self.notice.emit(unplugged)),
         ]
         if self.role == "patient":
             engine.load_playlist(await asyncio.to_thread(self._restored_playlist))
-            self._unsubscribe.append(
-                engine.music_status.connect(lambda status: post((self._on_local_music, status)))
-            )
-        self._spawn(self._engine_pump())
-        # Started off the loop's thread, so the engine emits on its own threads.
-        await asyncio.to_thread(engine.start, play=self.role == "patient")
-
-    async def _engine_pump(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            while True:
-                try:
-                    handler, arg = self._engine_events.get_nowait()
-                except queue.Empty:
-                    break
-                handler(arg)
+            self._unsubscribe.append(engine.music_status.connect(self._on_local_music))
+        # The engine delivers its signals on this loop (call_soon_threadsafe; under Qt the
+        # apps' QtLoop makes that safe from any thread).
+        loop = asyncio.get_running_loop()
+        await asyncio.to_thread(engine.start, play=self.role == "patient", loop=loop)
 
     def _restored_playlist(self) -> Playlist:
         path = self.options.data_dir / "playlist.json"

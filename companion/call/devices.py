@@ -9,10 +9,8 @@ call (unplugged): the track then ends and ``lost`` fires so the app can fall bac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fractions
 import logging
-import queue
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +64,8 @@ class MicrophoneTrack(MediaStreamTrack):
 
         self.device = device
         self.lost: Signal[[]] = Signal()
-        self._blocks: queue.Queue[bytes | None] = queue.Queue()
+        self._owner_loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._pts = 0
         with PORTAUDIO_LOCK:
             self._stream = sd.RawInputStream(
@@ -82,28 +81,21 @@ class MicrophoneTrack(MediaStreamTrack):
             self._stream.start()
 
     def _on_audio(self, data: Any, frames: int, time_info: Any, status: Any) -> None:
-        # PortAudio's thread: copy the block and hand it over; nothing else. A plain
-        # thread-safe queue, not call_soon_threadsafe: qasync's version emits a Qt signal
-        # from this foreign thread, which crashed PySide6.
-        self._blocks.put(bytes(data))
-        while self._blocks.qsize() > _MAX_QUEUED_BLOCKS:
-            with contextlib.suppress(queue.Empty):
-                self._blocks.get_nowait()
+        # PortAudio's thread: copy the block and hand it over; nothing else.
+        self._owner_loop.call_soon_threadsafe(self._enqueue, bytes(data))
+
+    def _enqueue(self, block: bytes | None) -> None:
+        while self._queue.qsize() >= _MAX_QUEUED_BLOCKS:
+            self._queue.get_nowait()
+        self._queue.put_nowait(block)
 
     def _on_finished(self) -> None:
-        self._blocks.put(None)
-
-    async def _next_block(self) -> bytes | None:
-        while True:
-            try:
-                return self._blocks.get_nowait()
-            except queue.Empty:
-                await asyncio.sleep(0.004)
+        self._owner_loop.call_soon_threadsafe(self._enqueue, None)
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
-        block = await self._next_block()
+        block = await self._queue.get()
         if block is None:
             _log.warning("microphone stopped delivering audio (unplugged?)")
             self.stop()
