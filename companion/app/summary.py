@@ -184,6 +184,13 @@ def _table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     return "".join(out)
 
 
+def _section(
+    heading: str, head: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str = "None."
+) -> list[str]:
+    """A heading, then the rows as a table, or one line saying there were none."""
+    return [f"<h2>{html.escape(heading)}</h2>", _table(head, rows) if rows else f"<p>{empty}</p>"]
+
+
 def to_html(summary: Summary, title: str = "Session summary") -> str:
     """The summary as one self-contained HTML page (also what the PDF is printed from).
 
@@ -233,62 +240,49 @@ def to_html(summary: Summary, title: str = "Session summary") -> str:
         f"<h1>{e(title)}</h1>",
         "<p class='muted'>Companion · at-home ketamine-assisted therapy session</p>",
         _table(("", ""), [(f"<b>{e(k)}</b>", e(v)) for k, v in facts]),
-        "<h2>Alerts</h2>",
     ]
-    if summary.alerts:
-        rows = [
-            (
-                _clock(a.raised_at),
-                e(a.what),
-                duration_words(a.answered_after_s),
-                e(a.how)
-                if a.answered_after_s is not None
-                else f"<span class='warn'>{e(a.how)}</span>",
-            )
-            for a in summary.alerts
-        ]
-        parts.append(_table(("Raised", "What happened", "Answered after", "How"), rows))
-    else:
-        parts.append("<p>None.</p>")
-    parts.append("<h2>Connection drops</h2>")
-    if summary.drops:
-        drop_rows = [
-            (
-                _clock(d.started_at),
-                duration_words(d.lasted_s)
-                if d.lasted_s is not None
-                else "<span class='warn'>still lost at the end</span>",
-            )
-            for d in summary.drops
-        ]
-        parts.append(_table(("Lost at", "Lasted"), drop_rows))
-    else:
-        parts.append("<p>None.</p>")
-    parts.append("<h2>Grounding prompts used</h2>")
-    if summary.prompts:
-        parts.append(_table(("When", "Prompt"), [(_clock(at), e(t)) for at, t in summary.prompts]))
-    else:
-        parts.append("<p>None.</p>")
-    parts.append("<h2>Vitals</h2>")
-    if summary.vitals:
-        rows = [
-            (
-                _clock(v.at),
-                f"{v.systolic}/{v.diastolic} mmHg",
-                f"{v.heart_rate} bpm",
-                "within limits" if v.within_limits else "<span class='warn'>beyond limits</span>",
-            )
-            for v in summary.vitals
-        ]
-        parts.append(_table(("When", "Blood pressure", "Heart rate", ""), rows))
-    else:
-        parts.append("<p>None recorded.</p>")
-    parts.append("<h2>Private notes</h2>")
-    if summary.notes:
-        note_rows = [(_clock(at), e(t).replace("\n", "<br>")) for at, t in summary.notes]
-        parts.append(_table(("When", "Note"), note_rows))
-    else:
-        parts.append("<p>None.</p>")
+    alert_rows = [
+        (
+            _clock(a.raised_at),
+            e(a.what),
+            duration_words(a.answered_after_s),
+            e(a.how) if a.answered_after_s is not None else f"<span class='warn'>{e(a.how)}</span>",
+        )
+        for a in summary.alerts
+    ]
+    drop_rows = [
+        (
+            _clock(d.started_at),
+            duration_words(d.lasted_s)
+            if d.lasted_s is not None
+            else "<span class='warn'>still lost at the end</span>",
+        )
+        for d in summary.drops
+    ]
+    vitals_rows = [
+        (
+            _clock(v.at),
+            f"{v.systolic}/{v.diastolic} mmHg",
+            f"{v.heart_rate} bpm",
+            "within limits" if v.within_limits else "<span class='warn'>beyond limits</span>",
+        )
+        for v in summary.vitals
+    ]
+    parts += _section("Alerts", ("Raised", "What happened", "Answered after", "How"), alert_rows)
+    parts += _section("Connection drops", ("Lost at", "Lasted"), drop_rows)
+    parts += _section(
+        "Grounding prompts used",
+        ("When", "Prompt"),
+        [(_clock(at), e(t)) for at, t in summary.prompts],
+    )
+    parts += _section(
+        "Vitals", ("When", "Blood pressure", "Heart rate", ""), vitals_rows, "None recorded."
+    )
+    parts += _section(
+        "Private notes",
+        ("When", "Note"),
+        [(_clock(at), e(t).replace("\n", "<br>")) for at, t in summary.notes],
+    )
     parts.append(
         f"<p class='muted'>Times are this computer's local time. Made "
         f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(summary.made_at))}.</p>"

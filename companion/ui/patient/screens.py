@@ -54,6 +54,15 @@ INTEGRATION_PROMPTS = (
 )
 
 
+def form_layout() -> QFormLayout:
+    """Labels left, fields right; long rows wrap instead of squeezing the field."""
+    form = QFormLayout()
+    form.setHorizontalSpacing(16)
+    form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    return form
+
+
 class BigButton(QPushButton):
     """A push button with a large target that Enter activates as well as Space."""
 
@@ -189,10 +198,7 @@ class PrepareScreen(QWidget):
         ]
         for box in self.checks:
             left.addWidget(box)
-        form = QFormLayout()
-        form.setHorizontalSpacing(16)
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        form = form_layout()
         self.support_name = field("Name", "Support person's name")
         self.support_phone = field("Phone number", "Support person's phone")
         self.emergency = field("for example 112 or 911", "Local emergency number")
@@ -217,10 +223,7 @@ class PrepareScreen(QWidget):
         right.setSpacing(10)
         right.addWidget(title("For paramedics, just in case", 1.25))
         right.addWidget(note("Shared with your therapist and support person only."))
-        card = QFormLayout()
-        card.setHorizontalSpacing(16)
-        card.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        card.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        card = form_layout()
         self.address = field("Street, number, town", "Your address")
         self.taken = field("e.g. ketamine 100 mg at 10:00", "What you will take and when")
         self.medications = field("Other medicines you take", "Current medications")
