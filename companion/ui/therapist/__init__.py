@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
-    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -37,24 +36,11 @@ from companion.records import KeyringUnavailable, load_credential, store_credent
 from companion.signaling.client import SignalingClient
 from companion.ui.common import CLEAR_LIGHT, apply_theme, spawn, theme_window
 from companion.ui.patient.window import wait_closed
-from companion.ui.therapist.live import LiveSession, write_pdf
+from companion.ui.therapist.live import LiveSession, console_button, write_pdf
 
 __all__ = ["InviteRow", "LiveSession", "TherapistConsole", "run_therapist", "write_pdf"]
 
 _ROLE_WORDS = {"patient": "Patient", "support": "Support person"}
-
-
-def _button(text: str, primary: bool = False) -> QPushButton:
-    button = QPushButton(text)
-    button.setAccessibleName(text)
-    button.setMinimumHeight(36)
-    if primary:
-        button.setStyleSheet(
-            f"QPushButton {{ background: {CLEAR_LIGHT['accent']}; color: white; border: none;"
-            " border-radius: 6px; padding: 6px 16px; font-weight: bold; }"
-            " QPushButton:disabled { background: #9fb5ad; }"
-        )
-    return button
 
 
 def session_status(info: SessionInfo) -> tuple[str, str]:
@@ -94,12 +80,12 @@ class InviteRow(QFrame):
         words.addWidget(self.link)
         words.addWidget(self.expires)
         row.addLayout(words, 1)
-        self.copy_code, self.copy_link = _button("Copy code"), _button("Copy link")
+        self.copy_code, self.copy_link = console_button("Copy code"), console_button("Copy link")
         self.copy_code.setAccessibleName(f"Copy the {who.lower()}'s code")
         self.copy_link.setAccessibleName(f"Copy the {who.lower()}'s link")
         self.copy_code.clicked.connect(lambda: self._copy(invite.code, "Code copied."))
         self.copy_link.clicked.connect(lambda: self._copy(invite.link, "Link copied."))
-        self.revoke = _button("Revoke")
+        self.revoke = console_button("Revoke")
         self.revoke.setAccessibleName(f"Revoke the {who.lower()}'s invitation")
         self.revoke.clicked.connect(lambda: spawn(console.revoke(self)))
         self.copied = QLabel("")
@@ -168,7 +154,7 @@ class TherapistConsole(QMainWindow):
         self.remember = QCheckBox("Remember my secret on this computer (system keyring)")
         self.remember.setChecked(True)
         form.addRow("", self.remember)
-        self.sign_in_button = _button("Sign in", primary=True)
+        self.sign_in_button = console_button("Sign in", primary=True)
         self.sign_in_button.clicked.connect(self._sign_in_clicked)
         form.addRow("", self.sign_in_button)
         v.addWidget(self.sign_in_box)
@@ -176,7 +162,7 @@ class TherapistConsole(QMainWindow):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.status.setAccessibleName("Sign-in status")
-        self.switch_button = _button("Sign in as someone else")
+        self.switch_button = console_button("Sign in as someone else")
         self.switch_button.clicked.connect(self._switch)
         self.switch_button.hide()
         status_row.addWidget(self.status, 1)
@@ -195,12 +181,12 @@ class TherapistConsole(QMainWindow):
         self.sessions.itemActivated.connect(lambda item: spawn(self.open_live(str(item.data(256)))))
         sl.addWidget(self.sessions, 1)
         buttons = QHBoxLayout()
-        self.open_button = _button("Open live session", primary=True)
+        self.open_button = console_button("Open live session", primary=True)
         self.open_button.clicked.connect(self._open_selected)
-        self.new_invites_button = _button("New invitations")
+        self.new_invites_button = console_button("New invitations")
         self.new_invites_button.setToolTip("Make a fresh patient and support invitation")
         self.new_invites_button.clicked.connect(self._new_invites_selected)
-        refresh = _button("Refresh")
+        refresh = console_button("Refresh")
         refresh.clicked.connect(lambda: spawn(self.refresh()))
         for b in (self.open_button, self.new_invites_button, refresh):
             buttons.addWidget(b)
@@ -214,7 +200,7 @@ class TherapistConsole(QMainWindow):
         self.label_edit.setPlaceholderText("A label only you see, e.g. “Tue 10:00 · R.”")
         self.label_edit.setAccessibleName("New session label")
         self.label_edit.returnPressed.connect(self._create_clicked)
-        create = _button("Create session", primary=True)
+        create = console_button("Create session", primary=True)
         create.clicked.connect(self._create_clicked)
         cl.addWidget(self.label_edit, 1)
         cl.addWidget(create)

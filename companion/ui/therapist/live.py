@@ -68,7 +68,8 @@ _STATE_COLOR = {
 _HIDDEN_KINDS = {"alert.raised", "alert.resolved"}
 
 
-def _button(text: str, primary: bool = False) -> QPushButton:
+def console_button(text: str, primary: bool = False) -> QPushButton:
+    """The console's buttons (``primary``: the one main action of a panel)."""
     button = QPushButton(text)
     button.setAccessibleName(text)
     button.setMinimumHeight(36)
@@ -279,7 +280,7 @@ class LiveSession(QWidget):
     def _actions(self) -> QWidget:
         page = QWidget()
         v = QVBoxLayout(page)
-        self.request = _button("Request a check-in", primary=True)
+        self.request = console_button("Request a check-in", primary=True)
         self.request.setMinimumHeight(44)
         self.request.clicked.connect(lambda: spawn(self.core.request_checkin()))
         v.addWidget(self.request)
@@ -290,7 +291,7 @@ class LiveSession(QWidget):
         self.prompt_choice.setAccessibleName("Grounding prompt to send")
         for item in PROMPTS:
             self.prompt_choice.addItem(item.title, item.prompt_id)
-        self.push = _button("Show to the patient")
+        self.push = console_button("Show to the patient")
         self.push.clicked.connect(
             lambda: spawn(self.core.push_prompt(str(self.prompt_choice.currentData())))
         )
@@ -308,7 +309,7 @@ class LiveSession(QWidget):
         self.music_buttons: dict[str, QPushButton] = {}
         for text, action in (("Previous", "previous"), ("Play", "play"),
                              ("Pause", "pause"), ("Next", "next")):  # fmt: skip
-            button = _button(text)
+            button = console_button(text)
             button.setAccessibleName(f"Music: {action}")
             button.clicked.connect(lambda _=False, a=action: spawn(self.core.music_remote(a)))
             self.music_buttons[action] = button
@@ -330,7 +331,7 @@ class LiveSession(QWidget):
         self.playlist.setAccessibleName("Playlist")
         for slug, title in PLAYLISTS.items():
             self.playlist.addItem(title, slug)
-        self.choose = _button("Play this")
+        self.choose = console_button("Play this")
         self.choose.setAccessibleName("Play this playlist")
         self.choose.clicked.connect(
             lambda: spawn(
@@ -349,7 +350,7 @@ class LiveSession(QWidget):
         self.message.setPlaceholderText("e.g. Please bring a glass of water")
         self.message.setAccessibleName("Message to the support person")
         self.message.returnPressed.connect(self._send_message)
-        send = _button("Send")
+        send = console_button("Send")
         send.clicked.connect(self._send_message)
         msg.addWidget(self.message, 1)
         msg.addWidget(send)
@@ -359,7 +360,7 @@ class LiveSession(QWidget):
         sl.addWidget(self.message_note)
         v.addWidget(support)
         v.addStretch(1)
-        self.end_button = _button("End the session…")
+        self.end_button = console_button("End the session…")
         self.end_button.clicked.connect(self._confirm_end)
         v.addWidget(self.end_button)
         return page
@@ -378,7 +379,7 @@ class LiveSession(QWidget):
         self.dose_at.setDisplayFormat("ddd d MMM  HH:mm")
         self.dose_at.setAccessibleName("Dose time")
         self.dose_known.toggled.connect(self.dose_at.setEnabled)
-        now = _button("Now")
+        now = console_button("Now")
         now.setAccessibleName("Dose taken now")
         now.clicked.connect(lambda: self.dose_at.setDateTime(QDateTime.currentDateTime()))
         dose.addWidget(self.dose_at, 1)
@@ -437,7 +438,7 @@ class LiveSession(QWidget):
         self.plan_error.setWordWrap(True)
         v.addWidget(self.plan_error)
         row = QHBoxLayout()
-        self.send_plan_button = _button("Send the plan", primary=True)
+        self.send_plan_button = console_button("Send the plan", primary=True)
         self.send_plan_button.clicked.connect(lambda: spawn(self.send_plan()))
         self.plan_note = QLabel("Not sent yet: the support person sees no plan.")
         self.plan_note.setWordWrap(True)
@@ -458,7 +459,7 @@ class LiveSession(QWidget):
         )
         v.addWidget(self.note, 1)
         row = QHBoxLayout()
-        self.save_note_button = _button("Save note", primary=True)
+        self.save_note_button = console_button("Save note", primary=True)
         self.save_note_button.clicked.connect(lambda: spawn(self.save_note()))
         self.note_status = QLabel("")
         self.note_status.setWordWrap(True)
@@ -478,9 +479,9 @@ class LiveSession(QWidget):
         self.summary_view.setAccessibleName("Session summary")
         v.addWidget(self.summary_view, 1)
         row = QHBoxLayout()
-        refresh = _button("Refresh")
+        refresh = console_button("Refresh")
         refresh.clicked.connect(self.refresh_summary)
-        self.export = _button("Save as HTML and PDF", primary=True)
+        self.export = console_button("Save as HTML and PDF", primary=True)
         self.export.clicked.connect(lambda: self.export_summary(self._summary_stem()))
         row.addWidget(refresh)
         row.addWidget(self.export)
