@@ -14,6 +14,7 @@ from companion.call.media import LocalMedia
 from companion.call.synthetic import TestPatternTrack, ToneTrack
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
+from tests.audio.conftest import alsa_device  # noqa: F401 - the real ALSA file device, for test_voice_output
 
 PATIENT_HUE = (90, 170)
 THERAPIST_HUE = (170, 110)
@@ -82,7 +83,3 @@ async def call_pair(server: SignalingServer) -> AsyncIterator[CallPair]:
         await side.engine.close()
         side.engine.media.stop()
         await side.signaling.close()
-
-
-# The real ALSA file device (tests/audio/conftest.py) for the call's voice-output test.
-from tests.audio.conftest import alsa_device  # noqa: E402, F401
