@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import math
 import os
@@ -180,7 +181,10 @@ async def check_microphone(
             "Your therapist needs to hear you: plug in a headset or a microphone (the one "
             "on earphones works too) and run this check again.",
         )
-    track = await asyncio.to_thread(open_microphone, device)
+    # Opened off the loop (PortAudio can block); the blocks still arrive on this loop.
+    track = await asyncio.to_thread(
+        functools.partial(open_microphone, device, loop=asyncio.get_running_loop())
+    )
     if track is None:
         return CheckResult(
             name,

@@ -58,13 +58,20 @@ class MicrophoneTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self, device: int | str | None = None) -> None:
+    def __init__(
+        self,
+        device: int | str | None = None,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        """Open the device; `loop` is the loop that will call recv() (pass it when
+        opening from a worker thread, where there is no running loop)."""
         super().__init__()
         import sounddevice as sd
 
         self.device = device
         self.lost: Signal[[]] = Signal()
-        self._owner_loop = asyncio.get_running_loop()
+        self._owner_loop = loop or asyncio.get_running_loop()
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._pts = 0
         with PORTAUDIO_LOCK:
@@ -136,12 +143,16 @@ def open_camera(device: str | None = None) -> MediaStreamTrack | None:
     return player.video
 
 
-def open_microphone(device: int | str | None = None) -> MicrophoneTrack | None:
+def open_microphone(
+    device: int | str | None = None,
+    *,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> MicrophoneTrack | None:
     """The given (or default) microphone, or None when there is none."""
     try:
         import sounddevice as sd
 
-        return MicrophoneTrack(device)
+        return MicrophoneTrack(device, loop=loop)
     except (OSError, ImportError, ValueError, sd.PortAudioError) as exc:
         _log.info("no microphone (%s)", type(exc).__name__)
         return None
