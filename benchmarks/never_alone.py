@@ -67,8 +67,8 @@ def start(lab: NetLab, tmp: Path) -> Lab:
     _, url = start_server(lab, tmp / "server", tmp / "server.log")
     reports = Reports()
     common = ["--seconds", "100000", "--commands"]
-    ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "bench", "--secret",
-                              secret, *common], log=tmp / "ther.log", stdin=True)  # fmt: skip
+    ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "bench",
+                              f"--secret={secret}", *common], log=tmp / "ther.log", stdin=True)  # fmt: skip
     invite = first_line(ther, "invite", timeout=30)
     reports.follow("therapist", ther)
     sup = lab.spawn("sup", ["-m", "tests.call.peer_process", "support", url, "--invite", invite["support"],

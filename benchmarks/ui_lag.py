@@ -58,7 +58,7 @@ async def measure(app: QApplication, seconds: float, warmup: float) -> dict[str,
         server, url, secret = start_server(folder / "server")
         therapist = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tests.call.peer_process", "therapist", url, "--name", "bench",
-            "--secret", secret, "--seconds", str(seconds + warmup + 30), "--camera-like",
+            f"--secret={secret}", "--seconds", str(seconds + warmup + 30), "--camera-like",
             stdout=asyncio.subprocess.PIPE, cwd=ROOT,
         )  # fmt: skip
         try:

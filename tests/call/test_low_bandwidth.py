@@ -18,7 +18,7 @@ def test_video_pauses_and_speech_stays_whole_at_256_kbit(tmp_path: Path) -> None
         _, url = start_server(lab, tmp_path / "server")
         lab.rate_limit("pat", 256)  # the patient's home uplink
         ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "dr-bw",
-                                  "--secret", secret, "--seconds", "28", "--camera-like"])  # fmt: skip
+                                  f"--secret={secret}", "--seconds", "28", "--camera-like"])  # fmt: skip
         token = first_line(ther, "invite", timeout=20)["token"]
         pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", url, "--invite", token,
                                 "--seconds", "26", "--camera-like"])  # fmt: skip

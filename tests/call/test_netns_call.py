@@ -17,7 +17,7 @@ def test_call_across_namespaces(tmp_path: Path) -> None:
             lab.add_host(role)
         _, url = start_server(lab, tmp_path / "server", tmp_path / "server.log")
         ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "dr-ns",
-                                  "--secret", secret, "--seconds", "12"], log=tmp_path / "ther.log")  # fmt: skip
+                                  f"--secret={secret}", "--seconds", "12"], log=tmp_path / "ther.log")  # fmt: skip
         token = first_line(ther, "invite", timeout=20)["token"]
         pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", url, "--invite", token,
                                 "--seconds", "10"], log=tmp_path / "pat.log")  # fmt: skip

@@ -33,7 +33,7 @@ def call_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CallLab]:
             lab.add_host(role)
         _, url = start_server(lab, tmp / "server", tmp / "server.log")
         ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "dr-f",
-                                  "--secret", secret, "--seconds", "600"], log=tmp / "ther.log")  # fmt: skip
+                                  f"--secret={secret}", "--seconds", "600"], log=tmp / "ther.log")  # fmt: skip
         token = first_line(ther, "invite", timeout=20)["token"]
         reports.follow("therapist", ther)
         pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", url, "--invite", token,

@@ -69,7 +69,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
         url = home.start_server()
         common = ["--seconds", "900", "--commands"]
         ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "dr-h",
-                                  "--secret", secret, "--records", str(home.records["ther"]), *common],
+                                  f"--secret={secret}", "--records", str(home.records["ther"]), *common],
                          log=tmp / "ther.log", stdin=True)  # fmt: skip
         invite = first_line(ther, "invite", timeout=20)
         reports.follow("therapist", ther)
