@@ -147,7 +147,7 @@ async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dic
                         await asyncio.sleep(0.3)
                 for engine, sig in ((p_engine, p_sig), (t_engine, t_sig)):
                     await engine.close()
-                    engine.media.stop()
+                    await engine.media.aclose()
                     await sig.close()
     if audio is not None:
         audio.close()
@@ -201,7 +201,7 @@ async def run_side(role: str, url: str, token: str, seconds: float, warmup: floa
         "fps_in": round((engine.video.frames_received - frames0) / (wall1 - wall0), 1),
     }), flush=True)  # fmt: skip
     await engine.close()
-    engine.media.stop()
+    await engine.media.aclose()
     await signaling.close()
 
 

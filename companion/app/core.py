@@ -304,10 +304,11 @@ class RoleCore:
     async def open_devices(self) -> None:
         """The audio engine and the camera/microphone, before ``start`` (the patient's
         device check: a test sound, their own picture, the microphone's level); ``start``
-        then uses them. Safe to call twice."""
-        if self.options.audio and self.audio is None:
+        then uses them. Safe to call twice, and a no-op once the core is closed (a window
+        may ask for its devices just as it closes)."""
+        if self.options.audio and self.audio is None and not self._closed:
             await self._start_audio()
-        if self.media is None and self.role in ("patient", "therapist"):
+        if self.media is None and self.role in ("patient", "therapist") and not self._closed:
             self.media = self._open_media()
 
     async def close(self) -> None:
@@ -327,7 +328,7 @@ class RoleCore:
         if self._self_track is not None:
             self._self_track.stop()
         if self.media is not None:
-            self.media.stop()
+            await self.media.aclose()
         await self.signaling.close()
         if self.audio is not None:
             await asyncio.to_thread(self._save_playlist)
@@ -553,6 +554,8 @@ class RoleCore:
 
     def self_view(self) -> VideoSink | None:
         """Our own camera as the other side sees it (None without a camera)."""
+        if self._closed:
+            return None
         if self._self_view is None and self.media is not None and self.media.video is not None:
             self._self_view = VideoSink()
             self._self_track = self.media.relay.subscribe(self.media.video)

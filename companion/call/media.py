@@ -5,6 +5,9 @@ peer connection closes. So each connection sends through *steady* tracks that re
 current source via a relay: a source that is muted, switched, paused or unplugged turns
 into silence (audio) or no frames (video), and the call goes on; a new source is picked
 up on the next frame without renegotiation.
+
+While a call heals, a fresh connection overlaps the old one, so each source is shared
+through ``SourceRelay``: one reader per source, every subscriber sees the newest frame.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from collections.abc import Callable
 
 import av
 import numpy as np
-from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from companion.call.synthetic import AUDIO_RATE, AUDIO_SAMPLES, Paced
@@ -36,7 +38,7 @@ class LocalMedia:
         """What the UI can say about the source, e.g. "test pattern" or a device name."""
         self.mic_muted = False
         self.camera_enabled = True
-        self.relay = MediaRelay()
+        self.relay = SourceRelay()
 
     def audio_for_connection(self) -> MediaStreamTrack:
         return _SteadyAudio(self)
@@ -60,10 +62,94 @@ class LocalMedia:
     def sending_video(self) -> bool:
         return self.video is not None and self.camera_enabled and self.video.readyState == "live"
 
-    def stop(self) -> None:
+    async def aclose(self) -> None:
+        """Stop the devices and wait for their readers, so no task outlives the call."""
         for track in (self.audio, self.video):
             if track is not None:
                 track.stop()
+        await self.relay.aclose()
+
+
+class SourceRelay:
+    """Shares each source among its subscribers, like aiortc's unbuffered ``MediaRelay``.
+
+    Unlike ``MediaRelay`` its readers can be awaited: ``aclose`` ends them, so closing a
+    call leaves no task behind reading a device.
+    """
+
+    def __init__(self) -> None:
+        self._readers: dict[MediaStreamTrack, asyncio.Task[None]] = {}
+        self._taps: dict[MediaStreamTrack, set[RelayTap]] = {}
+
+    def subscribe(self, source: MediaStreamTrack) -> RelayTap:
+        tap = RelayTap(self, source)
+        self._taps.setdefault(source, set()).add(tap)
+        if source not in self._readers:
+            reader = asyncio.get_running_loop().create_task(self._read(source))
+            self._readers[source] = reader
+        return tap
+
+    def _unsubscribe(self, tap: RelayTap) -> None:
+        self._taps.get(tap.source, set()).discard(tap)
+
+    async def _read(self, source: MediaStreamTrack) -> None:
+        frame: av.AudioFrame | av.VideoFrame | None = None
+        try:
+            while True:
+                try:
+                    received = await source.recv()
+                    assert isinstance(received, (av.AudioFrame, av.VideoFrame))
+                    frame = received
+                except MediaStreamError:
+                    frame = None
+                for tap in list(self._taps.get(source, ())):
+                    tap.deliver(frame)
+                if frame is None:
+                    return
+        finally:
+            # Ended or cancelled: nobody waits for a frame that will never come.
+            del self._readers[source]
+            for tap in self._taps.pop(source, set()):
+                tap.deliver(None)
+
+    async def aclose(self) -> None:
+        readers = list(self._readers.values())
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+
+
+class RelayTap(MediaStreamTrack):
+    """One subscriber's view of a source: the newest frame, MediaStreamError once it ends."""
+
+    def __init__(self, relay: SourceRelay, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.kind = source.kind
+        self.source = source
+        self._relay = relay
+        self._frame: av.AudioFrame | av.VideoFrame | None = None
+        self._ended = False
+        self._new_frame = asyncio.Event()
+
+    def deliver(self, frame: av.AudioFrame | av.VideoFrame | None) -> None:
+        if frame is None:
+            self._ended = True
+        else:
+            self._frame = frame
+        self._new_frame.set()
+
+    async def recv(self) -> av.AudioFrame | av.VideoFrame:
+        await self._new_frame.wait()
+        self._new_frame.clear()
+        frame, self._frame = self._frame, None
+        if frame is None or self._ended:
+            raise MediaStreamError
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._relay._unsubscribe(self)
+        self.deliver(None)
 
 
 class _Follower:
@@ -72,15 +158,15 @@ class _Follower:
     def __init__(self, media: LocalMedia) -> None:
         self._media = media
         self._source: MediaStreamTrack | None = None
-        self._proxy: MediaStreamTrack | None = None
+        self._proxy: RelayTap | None = None
 
-    def proxy_for(self, source: MediaStreamTrack | None) -> MediaStreamTrack | None:
+    def proxy_for(self, source: MediaStreamTrack | None) -> RelayTap | None:
         if source is not self._source:
             if self._proxy is not None:
                 self._proxy.stop()
             self._source = source
             live = source is not None and source.readyState == "live"
-            self._proxy = self._media.relay.subscribe(source, buffered=False) if live else None  # type: ignore[arg-type]
+            self._proxy = self._media.relay.subscribe(source) if source and live else None
         return self._proxy
 
     def source_ended(self) -> None:

@@ -102,3 +102,24 @@ async def test_wrong_code_gives_a_plain_sentence(clinic: Clinic) -> None:
         assert "code" in caught.value.message.lower() or "link" in caught.value.message.lower()
     finally:
         await patient.close()
+
+
+async def test_closing_leaves_no_reader_behind_even_if_devices_are_asked_for_late(
+    clinic: Clinic,
+) -> None:
+    # A window may ask for its devices just as it closes: nothing opens, nothing leaks.
+    late = clinic.core("patient")
+    await late.close()
+    await late.open_devices()
+    assert late.media is None and late.self_view() is None
+    # A core that did open its camera and showed the self view: closing ends every
+    # task that read from it (the relay's reader and the view's converter included).
+    core = clinic.core("patient")
+    await core.open_devices()
+    view = core.self_view()
+    assert view is not None
+    await until(lambda: view.frames_shown > 0)
+    before = asyncio.all_tasks()
+    await core.close()
+    left = {t for t in before if not t.done()} - {asyncio.current_task()}
+    assert not left, left

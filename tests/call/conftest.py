@@ -81,5 +81,5 @@ async def call_pair(server: SignalingServer) -> AsyncIterator[CallPair]:
     yield pair
     for side in (patient, therapist):
         await side.engine.close()
-        side.engine.media.stop()
+        await side.engine.media.aclose()
         await side.signaling.close()

@@ -108,7 +108,7 @@ async def main(args: argparse.Namespace) -> int:
     for link in links:
         await link.close()
     if engine is not None:
-        engine.media.stop()
+        await engine.media.aclose()
     await signaling.close()
     if records is not None:
         records.close()

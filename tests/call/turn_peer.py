@@ -107,7 +107,7 @@ async def call(args: argparse.Namespace) -> int:
             hz = tone_hz(heard[-24_000:], voice.sample_rate)
             report(event="audio", samples=len(heard), hz=round(hz, 1))
     await engine.close()
-    media.stop()
+    await media.aclose()
     await signaling.close()
     return 0
 

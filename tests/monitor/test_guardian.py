@@ -82,8 +82,8 @@ async def home(server: SignalingServer, tmp_path: Path) -> AsyncIterator[dict[st
             await peer.close()
         await app.signaling.close()
         app.records.close()
-    patient.engine.media.stop()
-    therapist.engine.media.stop()
+    await patient.engine.media.aclose()
+    await therapist.engine.media.aclose()
 
 
 async def test_help_reaches_both_and_one_acknowledge_quiets_everyone(home: dict[str, App]) -> None:
