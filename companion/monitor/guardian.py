@@ -205,8 +205,10 @@ class Guardian:
         self._record("link.call", {"state": state})
         actions = self.ladder.own_link(self._clock(), state)
         # Every change goes on the wire too; the support person's ladder follows the
-        # patient's reports (the patient's app is the one in the home).
-        actions.append(Publish(LinkState(kind="link.state", state=state)))
+        # patient's reports (the patient's app is the one in the home). Once the session
+        # has ended, the call closing is not news to anyone.
+        if not self.ladder.ended:
+            actions.append(Publish(LinkState(kind="link.state", state=state)))
         self._spawn_carry_out(actions)
 
     def _on_home_link(self, state: LinkStateName) -> None:

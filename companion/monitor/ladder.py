@@ -12,6 +12,8 @@ the patient, publish an event to the others. The app writes each to its local re
     "I need help" held   patient app publishes an urgent help alert -> repeats until acked
     check-in unanswered  therapist app: alert at 60 s; support told 30 s later if unacked
     link restored        alerts resolve; everyone's state returns to connected
+    session ended        people leave and links drop on purpose: the link and check-in
+                         alarms stand down (a press of "I need help" still goes out)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from companion.protocol.messages import (
     LinkState,
     LinkStateName,
     Role,
+    SessionEnd,
     SessionPlan,
     Vitals,
     WithPatient,
@@ -139,11 +142,16 @@ class Ladder:
     _checkins: dict[str, _Pending] = field(default_factory=dict)
     plan: SessionPlan = field(default_factory=lambda: SessionPlan(kind="plan"))
     """The therapist's plan (vitals limits); the defaults until one arrives."""
+    ended: bool = False
+    """The session is over: a dropped link is expected, not news."""
 
     # -- inputs from this app
 
     def own_link(self, now: float, state: LinkStateName) -> list[Action]:
         """This app's own monitor (patient's or therapist's) changed state."""
+        if self.ended:
+            self.link = state
+            return []
         actions = self._link_changed(now, state)
         if self.role == "therapist" and state == "lost" and self._link_alert is None:
             # The therapist's own screen: unmistakable, and it waits for an acknowledge.
@@ -216,8 +224,10 @@ class Ladder:
             closing = [a.alert_id for a in self.alerts.values()
                        if a.closed is None and a.reason in ("go_to_patient", "help", "link_lost")]  # fmt: skip
             return [action for alert_id in closing for action in self._close(alert_id, "acked")]
+        if isinstance(event, SessionEnd):
+            return self._session_ended()
         if isinstance(event, LinkState) and from_role == "patient" and self.role != "patient":
-            return self._link_changed(now, event.state)
+            return [] if self.ended else self._link_changed(now, event.state)
         if isinstance(event, CheckInRequest):
             return self.checkin_requested(now, event.request_id)
         if isinstance(event, CheckIn):
@@ -245,7 +255,8 @@ class Ladder:
         actions: list[Action] = []
         t = self.timings
         if (
-            self.role == "support"
+            not self.ended
+            and self.role == "support"
             and self._lost_since is not None
             and now - self._lost_since >= t.go_to_patient_after_s
             and not self._called_this_outage
@@ -293,6 +304,16 @@ class Ladder:
         return actions
 
     # -- internals
+
+    def _session_ended(self) -> list[Action]:
+        self.ended = True
+        self._lost_since = None
+        self._checkins.clear()
+        standing_down = [a.alert_id for a in self.alerts.values() if a.closed is None
+                         and a.reason in ("link_lost", "go_to_patient", "checkin_unanswered")]  # fmt: skip
+        return [
+            action for alert_id in standing_down for action in self._close(alert_id, "resolved")
+        ]
 
     def _link_changed(self, now: float, state: LinkStateName) -> list[Action]:
         self.link = state

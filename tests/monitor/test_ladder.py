@@ -24,6 +24,7 @@ from companion.protocol.messages import (
     EventBody,
     LadderConfig,
     LinkState,
+    SessionEnd,
     WithPatient,
 )
 
@@ -157,3 +158,25 @@ def test_vitals_beyond_the_plan_alert_the_therapist_only() -> None:
     # The therapist's own limits replace the defaults.
     therapist.received(2.0, SessionPlan(kind="plan", heart_rate_max=110), "therapist")
     assert therapist.received(3.0, high, "support") == []
+
+
+def test_after_the_session_ends_leaving_is_not_an_alarm_but_help_still_is() -> None:
+    end = SessionEnd(kind="session.end")
+    patient, therapist, support = ladder("patient"), ladder("therapist"), ladder("support")
+    therapist.received(0.0, CheckInRequest(kind="checkin.request", request_id="r1"), "therapist")
+    # The link was already shaky when the therapist ended the session: its alert closes.
+    support.received(1.0, LinkState(kind="link.state", state="lost"), "patient")
+    raised = AlertRaised(kind="alert.raised", alert_id="p1", reason="link_lost")
+    support.received(1.0, raised, "patient")
+    assert support.received(2.0, end, "therapist") == [ClearAlert("p1", "resolved")]
+    therapist.received(2.0, end, "therapist")
+    patient.received(2.0, end, "therapist")
+    # Everyone leaves; the call drops on purpose. Nobody is called, nothing sounds.
+    assert patient.own_link(3.0, "lost") == []
+    assert therapist.own_link(3.0, "lost") == []
+    assert support.received(3.0, LinkState(kind="link.state", state="lost"), "patient") == []
+    for lad in (patient, therapist, support):
+        assert run_ticks(lad, 3.0, 200.0) == []
+    # A press of "I need help" after the end still reaches the support person.
+    (help_raised,) = published(patient.help_held(210.0))
+    assert sounds(support.received(210.1, help_raised, "patient")) == ["call"]

@@ -120,6 +120,14 @@ def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) ->
             window.core.alert_cleared.emit("t-lost", "resolved")
             assert not window.call_panel.isVisible()
             window.save_screenshots(folder)
+
+            # Once the session has ended, the patient's call closing does not replace
+            # "The session has ended" with news about the link.
+            window.core.facts.ended = True
+            window.core.session_ended.emit()
+            window.core.facts.link = "lost"
+            window.core.link_changed.emit("lost")
+            assert window.state.text() == "The session has ended"
         finally:
             await patient.close()
             if window.core is not None:

@@ -373,7 +373,7 @@ class SupportWindow(QMainWindow):
 
     def _link(self, _words: str) -> None:
         core = self.core
-        if core is None:
+        if core is None or core.facts.ended:  # "The session has ended" stays
             return
         state = core.facts.link
         words = link_words("support", state)
