@@ -132,6 +132,10 @@ class VoiceSource:
         available = ring.available
         if not self._primed:
             if available < self._prebuffer:
+                if self.closing:
+                    # Silent already (removed while its buffer ran dry): nothing to fade,
+                    # so it can leave the mix now rather than wait for audio that won't come.
+                    self.level.jump(0.0)
                 return 0
             self._primed = True
             self._fade_in_next = True
@@ -142,6 +146,8 @@ class VoiceSource:
         if got == 0:
             self._primed = False
             self.underruns += 1
+            if self.closing:
+                self.level.jump(0.0)
             return 0
         if self._fade_in_next:
             self._fade_in_next = False

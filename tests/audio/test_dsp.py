@@ -216,6 +216,26 @@ def test_voice_jitter_buffer_waits_then_plays_without_clicks() -> None:
     assert max_step(played) < 0.5 * 2 * np.pi * 200 / RATE * 1.5
 
 
+def test_a_voice_removed_while_its_buffer_is_dry_still_leaves_the_mix() -> None:
+    # A call that ends during an underrun must not leave its voice in the mix for good.
+    out = np.zeros(240, dtype=np.float32)
+    dry = VoiceSource(RATE, VoiceOptions(prebuffer_s=0.04))
+    dry.push(sine(200, 0.1, amp=0.5), RATE)
+    while dry.read_into(out) == 240:
+        pass
+    dry.fade_out()
+    assert dry.read_into(out) == 0 and dry.finished
+    # One still playing fades out over its own audio first.
+    playing = VoiceSource(RATE, VoiceOptions(prebuffer_s=0.0, fade_s=0.02))
+    playing.push(sine(200, 0.2, amp=0.5), RATE)
+    playing.read_into(out)
+    playing.fade_out()
+    finished_at_once = playing.finished
+    assert not finished_at_once
+    faded = [out.copy() for _ in range(4) if playing.read_into(out)]
+    assert playing.finished and max_step(np.concatenate(faded)) < 0.1
+
+
 def test_generative_music_is_seeded_and_gentle() -> None:
     a = GenerativeMusic(GenerativeOptions(seed=3), RATE)
     b = GenerativeMusic(GenerativeOptions(seed=3), RATE)

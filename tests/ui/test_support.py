@@ -12,13 +12,17 @@ if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from companion.app import RoleCore
 from companion.monitor.ladder import Alert
 from companion.protocol.messages import EmergencyCard, SessionPlan
+from companion.ui.common import CALM_DARK, CLEAR_LIGHT, apply_theme
 from companion.ui.support import SupportWindow
 from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
+from tests.ui.test_patient import contrast
 
 
 def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) -> None:
@@ -140,3 +144,22 @@ def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) ->
 
 def _alert(reason: str, urgent: bool) -> Alert:
     return Alert("t-lost", reason, time.monotonic(), frozenset({"support"}), urgent, None)  # type: ignore[arg-type]
+
+
+def test_the_therapists_message_is_readable_whatever_the_apps_theme(qapp: QApplication) -> None:
+    # The demo runs the three apps in one process, and the patient's theme is dark.
+    saved_palette, saved_sheet = qapp.palette(), qapp.styleSheet()
+    apply_theme(qapp, CALM_DARK)
+    window = SupportWindow(lambda: None)  # type: ignore[arg-type, return-value]
+    try:
+        window.show()
+        note = window.from_therapist
+        note.show()
+        note.ensurePolished()
+        text = note.palette().color(QPalette.ColorRole.WindowText)
+        assert contrast(text, CLEAR_LIGHT["panel"]) >= 4.5, text.name()
+    finally:
+        window.close()
+        window.deleteLater()
+        qapp.setPalette(saved_palette)
+        qapp.setStyleSheet(saved_sheet)

@@ -284,9 +284,11 @@ class SupportWindow(QMainWindow):
         self.from_therapist = _label("", 1.4)
         self.from_therapist.setAccessibleName("Message from the therapist")
         self.from_therapist.setObjectName("note")
+        # Its own colours in full: under a style sheet the text would follow the
+        # application's palette, which the demo (three apps, one process) makes dark.
         self.from_therapist.setStyleSheet(
-            "#note { background: white; border: 1px solid #c9d2dc; border-radius: 10px;"
-            " padding: 12px; }"
+            f"#note {{ background: {CLEAR_LIGHT['panel']}; color: {CLEAR_LIGHT['text']};"
+            " border: 1px solid #c9d2dc; border-radius: 10px; padding: 12px; }"
         )
         self.from_therapist.hide()
         bl.addWidget(self.from_therapist)
