@@ -607,12 +607,7 @@ class RoleCore:
             facts.intention = event.text
         elif isinstance(event, WithPatient):
             self.with_patient.emit()
-        elif (
-            isinstance(event, LinkState)
-            and self.role == "support"
-            and from_role == "patient"
-            and not facts.ended
-        ):
+        elif isinstance(event, LinkState) and self.role == "support" and from_role == "patient":
             # The support person's board follows the patient's own monitor of the call.
             facts.link = event.state
             self.link_changed.emit(link_words(self.role, event.state))

@@ -255,8 +255,7 @@ class Ladder:
         actions: list[Action] = []
         t = self.timings
         if (
-            not self.ended
-            and self.role == "support"
+            self.role == "support"
             and self._lost_since is not None
             and now - self._lost_since >= t.go_to_patient_after_s
             and not self._called_this_outage
