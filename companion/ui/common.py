@@ -60,6 +60,18 @@ def apply_theme(app: QApplication, colors: dict[str, str], scale: float = 1.0) -
     app.setFont(font)
 
 
+def card_style(name: str, colors: dict[str, str], radius: int = 8, padding: int = 0) -> str:
+    """The style sheet of a white card named ``name`` (its object name), text colour
+    included: under a style sheet, text follows the application's palette, not the
+    window's theme, so a card in a light window would be unreadable under a dark app."""
+    pad = f" padding: {padding}px;" if padding else ""
+    return (
+        f"#{name} {{ background: {colors['panel']}; color: {colors['text']};"
+        f" border: 1px solid #d5dbe2; border-radius: {radius}px;{pad} }}"
+        f" #{name} QLabel {{ color: {colors['text']}; }}"
+    )
+
+
 def theme_window(window: QWidget, colors: dict[str, str], scale: float = 1.0) -> None:
     """The same for one window (the patient's stays dark and large beside other windows)."""
     window.setPalette(make_palette(colors))

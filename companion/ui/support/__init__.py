@@ -41,6 +41,7 @@ from companion.protocol.messages import EmergencyCard
 from companion.ui.common import (
     CLEAR_LIGHT,
     apply_theme,
+    card_style,
     format_ago,
     format_elapsed,
     spawn,
@@ -284,12 +285,7 @@ class SupportWindow(QMainWindow):
         self.from_therapist = _label("", 1.4)
         self.from_therapist.setAccessibleName("Message from the therapist")
         self.from_therapist.setObjectName("note")
-        # Its own colours in full: under a style sheet the text would follow the
-        # application's palette, which the demo (three apps, one process) makes dark.
-        self.from_therapist.setStyleSheet(
-            f"#note {{ background: {CLEAR_LIGHT['panel']}; color: {CLEAR_LIGHT['text']};"
-            " border: 1px solid #c9d2dc; border-radius: 10px; padding: 12px; }"
-        )
+        self.from_therapist.setStyleSheet(card_style("note", CLEAR_LIGHT, radius=10, padding=12))
         self.from_therapist.hide()
         bl.addWidget(self.from_therapist)
         bl.addStretch(1)

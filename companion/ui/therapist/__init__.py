@@ -34,7 +34,7 @@ from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo, SessionInfo
 from companion.records import KeyringUnavailable, load_credential, store_credential
 from companion.signaling.client import SignalingClient
-from companion.ui.common import CLEAR_LIGHT, apply_theme, spawn, theme_window
+from companion.ui.common import CLEAR_LIGHT, apply_theme, card_style, spawn, theme_window
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import LiveSession, console_button, write_pdf
 
@@ -63,8 +63,7 @@ class InviteRow(QFrame):
         self.invite = invite
         self.revoked = False
         self.setObjectName("invite")
-        self.setStyleSheet("#invite { background: white; border: 1px solid #d5dbe2;"
-                           " border-radius: 8px; }")  # fmt: skip
+        self.setStyleSheet(card_style("invite", CLEAR_LIGHT))
         row = QHBoxLayout(self)
         words = QVBoxLayout()
         who = _ROLE_WORDS.get(invite.role, invite.role)

@@ -51,7 +51,14 @@ from companion.monitor.ladder import Alert
 from companion.protocol.messages import LadderConfig, MusicStatus, SessionPlan
 from companion.records.errors import WrongPassphrase
 from companion.records.private import NoteKind
-from companion.ui.common import CLEAR_LIGHT, VideoView, format_ago, format_elapsed, spawn
+from companion.ui.common import (
+    CLEAR_LIGHT,
+    VideoView,
+    card_style,
+    format_ago,
+    format_elapsed,
+    spawn,
+)
 
 AMBER = "#8a5a00"
 GREEN = "#1f6f5c"
@@ -216,8 +223,7 @@ class LiveSession(QWidget):
         # The status strip: the four things a glance should tell.
         strip = QFrame()
         strip.setObjectName("strip")
-        strip.setStyleSheet("#strip { background: white; border: 1px solid #d5dbe2;"
-                            " border-radius: 8px; }")  # fmt: skip
+        strip.setStyleSheet(card_style("strip", CLEAR_LIGHT))
         s = QHBoxLayout(strip)
         s.setContentsMargins(14, 8, 14, 8)
         self.link = QLabel()
