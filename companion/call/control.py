@@ -30,6 +30,9 @@ class Heartbeat(_Msg):
     """The sender's monotonic clock in ms; echoed back for a round-trip time."""
     acked: Annotated[int, Field(ge=0)] = 0
     """The highest heartbeat ``seq`` the sender has received from us: proof our way out works."""
+    heard_ms: Annotated[float, Field(ge=0)] | None = None
+    """How long ago the sender last decoded audio from us (None: never on this link). Our
+    audio goes 50 times a second, so this proves the way out between lost heartbeats."""
 
 
 class HeartbeatEcho(_Msg):

@@ -3,12 +3,14 @@
 Sans-I/O: feed it heartbeats (sequence numbered, every 250 ms each way) and other proof of
 life (decoded remote audio frames), call ``tick(now)`` often (every 100 ms), and it says
 when the state changes. A link must live *both ways*: the other side's heartbeats and media
-prove the way in; their acknowledgement of ours (and the echoes) prove the way out. A link
-that only carries one way is as bad as none — the therapist would not hear the patient. Thresholds with hysteresis keep a lossy but living link from
-flapping: a 10 % lossy link still proves itself alive dozens of times a second.
+prove the way in; their acknowledgement of ours (and the echoes), and their word on when
+they last heard our audio, prove the way out. A link that only carries one way is as bad
+as none — the therapist would not hear the patient. Thresholds with hysteresis keep a lossy
+but living link from flapping: a 10 % lossy link with audio still proves itself alive, both
+ways, dozens of times a second.
 
     connected --(loss high)--> degraded --(loss low again)--> connected
-    connected/degraded --(silence 0.8 s)--> interrupted --(evidence)--> back
+    connected/degraded --(silence 1 s)--> interrupted --(evidence)--> back
     interrupted --(silence 1.6 s)--> lost --(evidence)--> recovering --(steady 1 s)--> connected
 """
 
@@ -24,8 +26,9 @@ from companion.protocol.messages import LinkStateName
 class MonitorOptions:
     heartbeat_interval_s: float = 0.25
     """How often each end sends a heartbeat on the unreliable heartbeat channel."""
-    interrupted_after_s: float = 0.8
-    """Silence (no heartbeat, no media) after which the link is *interrupted*."""
+    interrupted_after_s: float = 1.0
+    """Silence (no heartbeat, no media) after which the link is *interrupted*: four
+    heartbeats, so a few lost in a row on a lossy link do not make it look broken."""
     lost_after_s: float = 1.6
     """Silence after which the therapist is no longer with the patient: *lost*."""
     steady_for_s: float = 1.0
@@ -73,12 +76,17 @@ class LinkMonitor:
         """Our heartbeat came back: the way *out* works."""
         self._note(now, inbound=False)
 
-    def heartbeat(self, now: float, seq: int, acked: int = 0) -> None:
-        """The other side's heartbeat ``seq``, saying it has ours up to ``acked``."""
+    def heartbeat(self, now: float, seq: int, acked: int = 0, heard_s: float | None = None) -> None:
+        """The other side's heartbeat ``seq``, saying it has ours up to ``acked`` and last
+        heard our audio ``heard_s`` seconds ago."""
         self._note(now, inbound=True)
         if acked > self._acked:
             self._acked = acked
             self._note(now, inbound=False)
+        if heard_s is not None:
+            # One heartbeat of ours may be lost (and at 10 % loss three in a row now and
+            # then); our audio, 50 frames a second, still proves the way out in between.
+            self._note(now - heard_s, inbound=False)
         self._beats.append((now, seq))
 
     def heartbeat_loss(self, now: float) -> float:

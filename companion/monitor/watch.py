@@ -2,7 +2,7 @@
 
 It sends a heartbeat every 250 ms on the call's unreliable heartbeat channel, echoes the
 other side's (for a round-trip time), counts every decoded remote audio frame as proof of
-life, and re-evaluates the state every 100 ms; ``state_changed`` tells of each change.
+life (and says in each heartbeat how long ago it last heard theirs), and re-evaluates the state every 100 ms; ``state_changed`` tells of each change.
 When the link is lost and signaling works again, it asks the link for a fresh peer
 connection, with backoff (first try at once).
 """
@@ -55,6 +55,7 @@ class LinkWatch:
         self.rtt_ms: float | None = None
         self._seq = 0
         self._their_seq = 0
+        self._heard_at: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
         self._online_since: float | None = None
@@ -68,7 +69,7 @@ class LinkWatch:
     async def start(self) -> None:
         self._unsubscribe = [
             self.engine.heartbeat_received.connect(self._on_heartbeat),
-            self.engine.media_received.connect(lambda: self.monitor.evidence(self._clock())),
+            self.engine.media_received.connect(self._on_media),
             self.signaling.state_changed.connect(self._on_signaling),
         ]
         if self.signaling.state == "online":
@@ -85,11 +86,16 @@ class LinkWatch:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def _on_media(self) -> None:
+        now = self._heard_at = self._clock()
+        self.monitor.evidence(now)
+
     def _on_heartbeat(self, message: Heartbeat | HeartbeatEcho) -> None:
         now = self._clock()
         if isinstance(message, Heartbeat):
             self._their_seq = max(self._their_seq, message.seq)
-            self.monitor.heartbeat(now, message.seq, message.acked)
+            heard_s = None if message.heard_ms is None else message.heard_ms / 1000
+            self.monitor.heartbeat(now, message.seq, message.acked, heard_s)
             self.engine.send_heartbeat(
                 HeartbeatEcho(type="hb_echo", seq=message.seq, sent_ms=message.sent_ms)
             )
@@ -103,9 +109,15 @@ class LinkWatch:
     async def _beat_loop(self) -> None:
         while True:
             self._seq += 1
+            now = self._clock()
+            heard_ms = None if self._heard_at is None else round((now - self._heard_at) * 1000, 1)
             self.engine.send_heartbeat(
                 Heartbeat(
-                    type="hb", seq=self._seq, sent_ms=self._clock() * 1000, acked=self._their_seq
+                    type="hb",
+                    seq=self._seq,
+                    sent_ms=now * 1000,
+                    acked=self._their_seq,
+                    heard_ms=heard_ms,
                 )
             )
             await asyncio.sleep(self.options.monitor.heartbeat_interval_s)

@@ -9,24 +9,34 @@ from companion.protocol.messages import LinkStateName
 
 
 def run(monitor: LinkMonitor, start: float, seconds: float, beat: bool, lose: float = 0.0,
-        seed: int = 1, media: bool = False) -> list[tuple[float, LinkStateName]]:  # fmt: skip
-    """Simulate ``seconds`` at 10 ms steps: heartbeats every 250 ms, and with ``media`` an
-    audio frame every 20 ms; each lost with probability ``lose``."""
+        seed: int = 1, media: bool = False, lose_out: float | None = None,
+        ) -> list[tuple[float, LinkStateName]]:  # fmt: skip
+    """Simulate ``seconds`` at 10 ms steps: heartbeats every 250 ms each way, and with
+    ``media`` an audio frame every 20 ms each way. Each packet coming in is lost with
+    probability ``lose``, each going out with ``lose_out`` (by default ``lose`` too)."""
+    lose_out = lose if lose_out is None else lose_out
     rng = random.Random(seed)
     changes = []
     steps = int(seconds * 100)
-    seq = int(start * 4)
+    seq = acked = int(start * 4)  # ours and theirs keep step; all before ``start`` arrived
+    heard_at = start  # when they last decoded our audio
     for i in range(1, steps + 1):
         now = start + i / 100
         if beat and i % 25 == 0:
             seq += 1
-            ours_arrived = rng.random() >= lose  # our beat reached them: they ack and echo it
+            ours_arrived = rng.random() >= lose_out
+            if ours_arrived:
+                acked = seq
             if rng.random() >= lose:
-                monitor.heartbeat(now, seq, acked=seq - (0 if ours_arrived else 1))
+                heard_s = now - heard_at if media else None
+                monitor.heartbeat(now, seq, acked=acked, heard_s=heard_s)
             if ours_arrived and rng.random() >= lose:
                 monitor.echo(now)
-        if beat and media and i % 2 == 0 and rng.random() >= lose:
-            monitor.evidence(now)
+        if beat and media and i % 2 == 0:
+            if rng.random() >= lose_out:
+                heard_at = now
+            if rng.random() >= lose:
+                monitor.evidence(now)
         if i % 10 == 0 and (state := monitor.tick(now)) is not None:
             changes.append((round(now, 2), state))
     return changes
@@ -65,10 +75,23 @@ def test_recovery_goes_through_recovering() -> None:
 
 
 def test_ten_percent_loss_for_ten_minutes_does_not_flap() -> None:
-    monitor = LinkMonitor(0.0)
-    changes = run(monitor, 0.0, 600.0, beat=True, lose=0.10, seed=7, media=True)
-    assert {s for _, s in changes} <= {"connected", "degraded"}
-    assert len(changes) <= 3
+    for seed in range(3):
+        changes = run(LinkMonitor(0.0), 0.0, 600.0, beat=True, lose=0.10, seed=seed, media=True)
+        assert {s for _, s in changes} <= {"connected", "degraded"}
+        assert len(changes) <= 3
+
+
+def test_our_audio_proves_the_way_out_when_three_heartbeats_in_a_row_are_lost() -> None:
+    """At 10 % loss on the way out, three of our heartbeats in a row die a few times in ten
+    minutes: on heartbeats alone the link would look interrupted. The other side's word on
+    when it last heard our audio fills the gaps."""
+    beats_alone = [run(LinkMonitor(0.0), 0.0, 600.0, beat=True, lose=0.0, lose_out=0.10, seed=s)
+                   for s in range(3)]  # fmt: skip
+    assert any("interrupted" in {s for _, s in changes} for changes in beats_alone)
+    for seed in range(3):
+        changes = run(LinkMonitor(0.0), 0.0, 600.0, beat=True, lose=0.0, lose_out=0.10,
+                      seed=seed, media=True)  # fmt: skip
+        assert [s for _, s in changes] == ["connected"]
 
 
 def test_heartbeats_alone_at_ten_percent_loss_never_say_lost() -> None:
@@ -96,7 +119,8 @@ def test_a_one_way_link_is_lost() -> None:
         now = 3.0 + i / 100
         monitor.evidence(now)
         if i % 25 == 0:
-            monitor.heartbeat(now, 100 + i, acked=12)  # stuck: none of ours gets through
+            # Stuck: none of ours gets through, and they last heard us at 3.0.
+            monitor.heartbeat(now, 100 + i, acked=12, heard_s=now - 3.0)
         if i % 10 == 0 and (state := monitor.tick(now)) is not None:
             changes.append(state)
     assert changes[-1] == "lost" and "connected" not in changes
