@@ -62,6 +62,9 @@ def run_ui(qapp: QApplication, tmp_path: Path) -> RunUi:
     def run(test: UiTest, timeout_s: float = 60.0) -> None:
         # Closing a test's window must not quit the application (and stop the loop).
         qapp.setQuitOnLastWindowClosed(False)
+        # An app's theme (the patient's dark palette, a scaled font) is set on the shared
+        # QApplication: put it back, so no test sees (or screenshots) another's.
+        palette, font = QApplication.palette(), QApplication.font()
         loop = QtLoop(qapp)
         asyncio.set_event_loop(loop)
 
@@ -77,6 +80,8 @@ def run_ui(qapp: QApplication, tmp_path: Path) -> RunUi:
         finally:
             loop.close()
             asyncio.set_event_loop(None)
+            qapp.setPalette(palette)
+            qapp.setFont(font)
 
     return run
 
