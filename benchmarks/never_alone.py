@@ -6,7 +6,9 @@ the real apps' cores (``tests.call.peer_process``: call, home link, guardian, re
 * detect_p95_s: total cut of the patient's network -> ``lost`` at *both* ends (>= 20 trials).
 * recover_p95_s: network back -> media flowing again at both ends (``recovering``).
 * false_lost_events: ``lost`` said at either end during ``--soak-minutes`` (default 10)
-  at 10 % random loss plus a 256 kbit/s limit on the patient's uplink.
+  at 10 % random loss plus a 256 kbit/s limit on the patient's uplink;
+  soak_interrupted_events: the same for the milder ``interrupted`` (the patient reads
+  "catching its breath"), which such a link should not cause either.
 * lan_alert_s: the home's WAN cut (LAN intact) -> the support person's app shows the alert,
   over the home link (median of 5 trials).
 * events_lost / events_duplicated: every check-in the patient sends (one every 5 s, through
@@ -154,6 +156,7 @@ def main() -> None:
         time.sleep(args.soak_minutes * 60)
         netlab.heal("pat")
         false_lost = len(lab.reports.matching(None, "link", soak_start, state="lost"))
+        interrupted = len(lab.reports.matching(None, "link", soak_start, state="interrupted"))
         lab.wait_connected(time.monotonic())
         stop.set()
         ticker.join()
@@ -178,6 +181,7 @@ def main() -> None:
         "recover_p95_s": round(float(np.percentile(recover, 95)), 3) if recover else None,
         "trials": len(detect),
         "false_lost_events": false_lost,
+        "soak_interrupted_events": interrupted,
         "soak_minutes": args.soak_minutes,
         "lan_alert_s": round(float(np.median(lan)), 3) if lan else None,
         "lan_alert_max_s": round(max(lan), 3) if lan else None,
@@ -187,7 +191,7 @@ def main() -> None:
     }
     print(
         f"detect p95 {result['detect_p95_s']} s, recover p95 {result['recover_p95_s']} s, "
-        f"false lost {false_lost}, LAN alert {result['lan_alert_s']} s, lost/dup {lost}/{duplicated}"
+        f"false lost {false_lost} (interrupted {interrupted}), LAN alert {result['lan_alert_s']} s, lost/dup {lost}/{duplicated}"
     )
     print(json.dumps(result))
 
