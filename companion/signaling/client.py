@@ -72,6 +72,9 @@ class ClientOptions:
     backoff_s: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)
     """Waits between reconnection attempts; the last one repeats."""
     connect_timeout_s: float = 3.0
+    resend_refused_s: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    """Waits before sending events again that the server refused as ``unavailable`` (its
+    shared state is down for a moment); the last one repeats until one is accepted."""
     ssl_context: ssl.SSLContext | None = None
     """For wss:// with a private CA (tests, a clinic's own certificates); None = system trust."""
 
@@ -104,6 +107,8 @@ class SignalingClient:
         self._join: Join | None = None
         self._closing = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._resend: asyncio.Task[None] | None = None
+        self._refusals = 0  # ``unavailable`` refusals since the last accepted event
 
     # -- state
 
@@ -180,6 +185,7 @@ class SignalingClient:
                 self.event_received.emit(message)
         elif isinstance(message, EventAck):
             self._outbox.pop(message.event_id, None)
+            self._refusals = 0
             waiter = self._ack_waiters.pop(message.event_id, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(message)
@@ -194,6 +200,8 @@ class SignalingClient:
                     ProtocolError(ErrorCode(message.code), message.message, fatal=message.fatal)
                 )
             else:
+                if message.code == ErrorCode.UNAVAILABLE and self._outbox:
+                    self._resend_outbox_later()
                 self.error_received.emit(message)
         elif rid is not None:
             self._resolve(rid, message)
@@ -262,11 +270,38 @@ class SignalingClient:
                 joined = await self._request(self._join)
                 self.last_seq = joined.last_seq
             self.joined = joined
-            for count, payload in enumerate(list(self._outbox.values())):
-                if count >= OUTBOX_BURST:
-                    # Stay well under the server's per-connection rate limit.
-                    await asyncio.sleep(1.0 / OUTBOX_RATE_PER_S)
+            await self._flush_outbox()
+
+    async def _flush_outbox(self) -> None:
+        """Send every event the server has not acknowledged, oldest first."""
+        for count, event_id in enumerate(list(self._outbox)):
+            if count >= OUTBOX_BURST:
+                # Stay well under the server's per-connection rate limit.
+                await asyncio.sleep(1.0 / OUTBOX_RATE_PER_S)
+            payload = self._outbox.get(event_id)
+            if payload is not None:  # not acknowledged meanwhile
                 await self._send_raw(payload)
+
+    def _resend_outbox_later(self) -> None:
+        """The server refused an event because its shared state (Redis) is down for a
+        moment, while our socket is fine: without this, a check-in made then would wait
+        for the next reconnect. The server keeps the first copy of an event id, so an
+        event sent twice is still delivered once."""
+        if self._resend is not None and not self._resend.done():
+            return
+        waits = self.options.resend_refused_s
+        wait = waits[min(self._refusals, len(waits) - 1)]
+        self._refusals += 1
+        _log.info("events refused (server unavailable): sending again in %.0f s", wait)
+        self._resend = asyncio.ensure_future(self._resend_after(wait))
+        self._background.add(self._resend)
+        self._resend.add_done_callback(self._background.discard)
+
+    async def _resend_after(self, wait: float) -> None:
+        await asyncio.sleep(wait)
+        if self.state == "online":  # else the reconnect flushes the outbox
+            with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                await self._flush_outbox()
 
     # -- requests
 
@@ -376,6 +411,8 @@ class SignalingClient:
         self._closing = True
         if self._healer is not None and self._healer is not asyncio.current_task():
             self._healer.cancel()
+        if self._resend is not None:
+            self._resend.cancel()
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import redis
 
 from companion.protocol.messages import (
     CheckIn,
@@ -173,6 +174,46 @@ async def test_without_redis_nodes_say_unhealthy_and_refuse_new_sessions(
             assert resp.status == 200
     finally:
         await therapist.close()
+
+
+async def test_a_check_in_refused_while_redis_is_down_arrives_once_it_is_back(
+    two_nodes: tuple[SignalingServer, SignalingServer], redis_server: RedisProcess
+) -> None:
+    """The patient's socket stays up while the clinic's Redis restarts: the check-in the
+    node refused as ``unavailable`` is sent again by itself, and arrives exactly once."""
+    node_a, node_b = two_nodes
+    _, secret = node_a.db.add_therapist("dr-blip")
+    therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
+    try:
+        await therapist.connect()
+        await therapist.login("dr-blip", secret)
+        created = await therapist.create_session()
+        await therapist.join(session_id=created.session.session_id)
+        await patient.connect()
+        await patient.join(invite=created.invites[0].code)
+        seen: list[SessionEvent] = []
+        therapist.event_received.connect(seen.append)
+        refusals: list[str] = []
+        patient.error_received.connect(lambda error: refusals.append(error.code))
+        states: list[str] = []
+        patient.state_changed.connect(states.append)
+
+        # A restart that keeps the data, as with the `appendonly yes` of docs/deploy.md.
+        with redis.Redis.from_url(redis_server.url) as direct:
+            direct.save()
+        redis_server.stop()
+        await patient.send_event(CheckIn(kind="checkin"))
+        await _until(lambda: "unavailable" in refusals)
+        assert patient.unacknowledged == 1
+        redis_server.start()
+        await _until(lambda: patient.unacknowledged == 0, timeout=30)
+        await _until(lambda: any(e.event.kind == "checkin" for e in seen), timeout=10)
+        await asyncio.sleep(1.0)  # a second copy would have arrived by now
+        assert [e.event.kind for e in seen].count("checkin") == 1
+        assert states == []  # no reconnect: the refused event was sent again on its own
+    finally:
+        await therapist.close()
+        await patient.close()
 
 
 def _start_node(data: Path, redis_url: str) -> tuple[subprocess.Popen[str], str]:
