@@ -83,9 +83,12 @@ class LinkMonitor:
         if acked > self._acked:
             self._acked = acked
             self._note(now, inbound=False)
-        if heard_s is not None:
-            # One heartbeat of ours may be lost (and at 10 % loss three in a row now and
-            # then); our audio, 50 frames a second, still proves the way out in between.
+        if heard_s is not None and self.state != "lost":
+            # At 10 % loss, four of our heartbeats in a row are lost now and then; our
+            # audio, 50 frames a second, still proves the way out in between. It only keeps
+            # a living link alive: an age is told by the other side's clock, which a
+            # suspended computer stops, so only our own heartbeats, acknowledged, bring a
+            # lost link back.
             self._note(now - heard_s, inbound=False)
         self._beats.append((now, seq))
 
