@@ -72,7 +72,7 @@ class ClientOptions:
     backoff_s: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 3.0)
     """Waits between reconnection attempts; the last one repeats."""
     connect_timeout_s: float = 3.0
-    resend_refused_s: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    resend_refused_s: tuple[float, ...] = (1.0, 2.0, 4.0)
     """Waits before sending events again that the server refused as ``unavailable`` (its
     shared state is down for a moment); the last one repeats until one is accepted."""
     ssl_context: ssl.SSLContext | None = None
@@ -109,6 +109,7 @@ class SignalingClient:
         self._background: set[asyncio.Task[Any]] = set()
         self._resend: asyncio.Task[None] | None = None
         self._refusals = 0  # ``unavailable`` refusals since the last accepted event
+        self._flushing = asyncio.Lock()  # one flush at a time keeps the outbox's order
 
     # -- state
 
@@ -273,21 +274,29 @@ class SignalingClient:
             await self._flush_outbox()
 
     async def _flush_outbox(self) -> None:
-        """Send every event the server has not acknowledged, oldest first."""
-        for count, event_id in enumerate(list(self._outbox)):
-            if count >= OUTBOX_BURST:
-                # Stay well under the server's per-connection rate limit.
-                await asyncio.sleep(1.0 / OUTBOX_RATE_PER_S)
-            payload = self._outbox.get(event_id)
-            if payload is not None:  # not acknowledged meanwhile
-                await self._send_raw(payload)
+        """Send every event the server has not acknowledged, oldest first, including those
+        queued while this runs (``send_event`` leaves them to it)."""
+        async with self._flushing:
+            sent: set[str] = set()
+            while (event_id := next((e for e in self._outbox if e not in sent), None)) is not None:
+                if len(sent) >= OUTBOX_BURST:
+                    # Stay well under the server's per-connection rate limit.
+                    await asyncio.sleep(1.0 / OUTBOX_RATE_PER_S)
+                    if event_id not in self._outbox:  # acknowledged meanwhile
+                        continue
+                sent.add(event_id)
+                await self._send_raw(self._outbox[event_id])
+
+    @property
+    def _resending(self) -> bool:
+        return self._resend is not None and not self._resend.done()
 
     def _resend_outbox_later(self) -> None:
         """The server refused an event because its shared state (Redis) is down for a
         moment, while our socket is fine: without this, a check-in made then would wait
         for the next reconnect. The server keeps the first copy of an event id, so an
         event sent twice is still delivered once."""
-        if self._resend is not None and not self._resend.done():
+        if self._resending or self._closing:
             return
         waits = self.options.resend_refused_s
         wait = waits[min(self._refusals, len(waits) - 1)]
@@ -369,7 +378,8 @@ class SignalingClient:
             exclude_none=True
         )
         self._outbox[event_id] = payload
-        if self._ws is not None and self.state == "online":  # else the reconnect flushes it
+        # Else the reconnect, or the resend of refused events, sends it after older ones.
+        if self._ws is not None and self.state == "online" and not self._resending:
             with contextlib.suppress(ConnectionError, aiohttp.ClientError):
                 await self._send_raw(payload)
         return event_id

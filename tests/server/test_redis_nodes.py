@@ -23,7 +23,7 @@ from companion.protocol.messages import (
     SessionEvent,
 )
 from companion.server.app import ServerConfig, SignalingServer
-from companion.signaling.client import SignalingClient
+from companion.signaling.client import ClientOptions, SignalingClient
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server is not installed"
@@ -176,14 +176,19 @@ async def test_without_redis_nodes_say_unhealthy_and_refuse_new_sessions(
         await therapist.close()
 
 
-async def test_a_check_in_refused_while_redis_is_down_arrives_once_it_is_back(
+async def test_check_ins_refused_while_redis_is_down_arrive_once_it_is_back(
     two_nodes: tuple[SignalingServer, SignalingServer], redis_server: RedisProcess
 ) -> None:
-    """The patient's socket stays up while the clinic's Redis restarts: the check-in the
-    node refused as ``unavailable`` is sent again by itself, and arrives exactly once."""
+    """The patient's socket stays up while the clinic's Redis restarts: the check-ins the
+    node refused as ``unavailable`` are sent again by themselves, and arrive exactly once,
+    in the order they were made."""
     node_a, node_b = two_nodes
     _, secret = node_a.db.add_therapist("dr-blip")
-    therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
+    therapist = SignalingClient(node_a.ws_url)
+    # The first resend waits until both nodes surely listen to Redis again: an event
+    # published before a node resubscribes reaches its members only when they resume.
+    patient = SignalingClient(node_b.ws_url, ClientOptions(resend_refused_s=(3.0,)))
+    direct = redis.Redis.from_url(redis_server.url)
     try:
         await therapist.connect()
         await therapist.login("dr-blip", secret)
@@ -199,19 +204,23 @@ async def test_a_check_in_refused_while_redis_is_down_arrives_once_it_is_back(
         patient.state_changed.connect(states.append)
 
         # A restart that keeps the data, as with the `appendonly yes` of docs/deploy.md.
-        with redis.Redis.from_url(redis_server.url) as direct:
-            direct.save()
-        redis_server.stop()
-        await patient.send_event(CheckIn(kind="checkin"))
+        await asyncio.to_thread(direct.save)
+        await asyncio.to_thread(redis_server.stop)
+        first = await patient.send_event(CheckIn(kind="checkin"))
         await _until(lambda: "unavailable" in refusals)
         assert patient.unacknowledged == 1
-        redis_server.start()
+        await asyncio.to_thread(redis_server.start)
+        # Both nodes listen to Redis again (one pattern subscription each).
+        await _until(lambda: sum(int(c["psub"]) for c in direct.client_list()) == 2)
+        # Redis is back, but the first check-in waits for its resend: the second waits too.
+        second = await patient.send_event(CheckIn(kind="checkin"))
         await _until(lambda: patient.unacknowledged == 0, timeout=30)
-        await _until(lambda: any(e.event.kind == "checkin" for e in seen), timeout=10)
+        await _until(lambda: sum(e.event.kind == "checkin" for e in seen) >= 2, timeout=10)
         await asyncio.sleep(1.0)  # a second copy would have arrived by now
-        assert [e.event.kind for e in seen].count("checkin") == 1
-        assert states == []  # no reconnect: the refused event was sent again on its own
+        assert [e.event_id for e in seen if e.event.kind == "checkin"] == [first, second]
+        assert states == []  # no reconnect: the refused events were sent again on their own
     finally:
+        direct.close()
         await therapist.close()
         await patient.close()
 
