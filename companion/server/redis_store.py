@@ -3,6 +3,8 @@
 Sessions, invites, members, resume tokens and each session's timeline live in Redis;
 fan-out is Redis pub/sub (one subscriber connection per node). Members of one session may
 sit on different nodes: presence, relay, resume and the event sequence behave as on one.
+When a node's subscriber connection comes back after a break, the node delivers the
+session events published meanwhile from the timeline, in order, before newer ones.
 
 Keys (all under ``prefix``): ``session:<id>`` hash, ``sessions:<therapist>`` set,
 ``invite:<id>`` hash, ``code:<code>`` -> invite id, ``member:<id>`` hash,
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
@@ -42,6 +45,7 @@ T = TypeVar("T")
 # seq -1; the script writes the real number in (JSON escapes quotes inside strings, so the
 # first unescaped "seq":-1, is the field itself).
 _SEQ_PLACEHOLDER = -1
+_SEQ_FIELD = re.compile(r'"seq":(\d+),')  # the first match is the field, as above
 _APPEND = """
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if existing then
@@ -110,8 +114,11 @@ class RedisStore:
         self._redis: Any = aioredis.Redis.from_pool(pool)
         self._prefix = prefix
         self._append = self._redis.register_script(_APPEND)
-        self._pubsub: Any = self._redis.pubsub(ignore_subscribe_messages=True)
+        # Subscription confirmations are wanted: one comes after every reconnect.
+        self._pubsub: Any = self._redis.pubsub()
         self._local: dict[str, list[Deliver]] = defaultdict(list)
+        self._seen_seq: dict[str, int] = {}  # session channel -> last event seq delivered here
+        self._session_channels = self._k("chan", "session", "")
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Lock()
 
@@ -258,6 +265,7 @@ class RedisStore:
                 subs.remove(deliver)
                 if not subs:
                     del self._local[channel]
+                    self._seen_seq.pop(channel, None)
 
         return unsubscribe
 
@@ -270,17 +278,52 @@ class RedisStore:
         return await self._subscribe(self._k("chan", "member", member_id), deliver)
 
     async def _listen(self) -> None:
+        subscribed_before = catch_up = False
         while True:
             try:
+                if catch_up:  # before anything newer is delivered
+                    await self._catch_up()
+                    catch_up = False
                 message: dict[str, Any] | None = await self._pubsub.get_message(timeout=1.0)
-            except RedisError as exc:
+            except (RedisError, StoreUnavailable) as exc:
                 _log.warning("redis fan-out interrupted: %s", type(exc).__name__)
                 await asyncio.sleep(0.5)
                 continue
-            if message is None or message.get("type") != "pmessage":
+            if message is None:
                 continue
-            for deliver in list(self._local.get(message["channel"], [])):
-                deliver(message["data"])
+            if message["type"] == "psubscribe":
+                # After a break redis-py subscribes again on a new connection: what was
+                # published in between reached the other nodes but not this one.
+                catch_up, subscribed_before = subscribed_before, True
+            elif message["type"] == "pmessage":
+                self._deliver(message["channel"], message["data"])
+
+    def _deliver(self, channel: str, payload: str) -> None:
+        subscribers = self._local.get(channel)
+        if not subscribers:
+            return
+        # Every member's admission is an event on its session's channel, so each session
+        # with members here soon has a known place to catch up from.
+        timeline = channel.startswith(self._session_channels) and payload.startswith(
+            '{"type":"event"'
+        )
+        if timeline and (found := _SEQ_FIELD.search(payload)):
+            self._seen_seq[channel] = max(self._seen_seq.get(channel, 0), int(found.group(1)))
+        for deliver in list(subscribers):
+            deliver(payload)
+
+    async def _catch_up(self) -> None:
+        """Deliver, in order, the session events this node missed while it was not
+        subscribed (members drop any they already have: they keep the highest seq)."""
+        caught_up = 0
+        for channel, seen in list(self._seen_seq.items()):
+            if channel not in self._local:  # its last member left meanwhile
+                continue
+            session_id = channel.removeprefix(self._session_channels)
+            for stored in await self.events_since(session_id, seen):
+                self._deliver(channel, stored.payload)
+                caught_up += 1
+        _log.info("redis fan-out back: %d missed events delivered", caught_up)
 
     async def healthy(self) -> bool:
         try:

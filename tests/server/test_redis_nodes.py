@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -185,8 +186,8 @@ async def test_check_ins_refused_while_redis_is_down_arrive_once_it_is_back(
     node_a, node_b = two_nodes
     _, secret = node_a.db.add_therapist("dr-blip")
     therapist = SignalingClient(node_a.ws_url)
-    # The first resend waits until both nodes surely listen to Redis again: an event
-    # published before a node resubscribes reaches its members only when they resume.
+    # The first resend comes late enough that Redis is surely back when the second
+    # check-in is made: the second must still wait behind the first.
     patient = SignalingClient(node_b.ws_url, ClientOptions(resend_refused_s=(3.0,)))
     direct = redis.Redis.from_url(redis_server.url)
     try:
@@ -219,6 +220,51 @@ async def test_check_ins_refused_while_redis_is_down_arrive_once_it_is_back(
         await asyncio.sleep(1.0)  # a second copy would have arrived by now
         assert [e.event_id for e in seen if e.event.kind == "checkin"] == [first, second]
         assert states == []  # no reconnect: the refused events were sent again on their own
+    finally:
+        direct.close()
+        await therapist.close()
+        await patient.close()
+
+
+async def test_events_a_node_missed_while_not_subscribed_reach_its_members(
+    two_nodes: tuple[SignalingServer, SignalingServer], redis_server: RedisProcess
+) -> None:
+    """An event stored and published while node A's subscription to Redis was broken (a
+    Redis restart, a dropped connection) reaches A's members once A subscribes again."""
+    node_a, node_b = two_nodes
+    _, secret = node_a.db.add_therapist("dr-gap")
+    therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
+    direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        await therapist.connect()
+        await therapist.login("dr-gap", secret)
+        created = await therapist.create_session()
+        session_id = created.session.session_id
+        await therapist.join(session_id=session_id)
+        await patient.connect()
+        await patient.join(invite=created.invites[0].code)
+        await _until(lambda: therapist.last_seq >= 2)  # both joined
+        seen: list[SessionEvent] = []
+        therapist.event_received.connect(seen.append)
+
+        # The patient's check-in as node B stores it, its publish heard by no one (as when
+        # it came while node A was reconnecting to Redis).
+        seq = direct.incr(f"cmp:seq:{session_id}")
+        missed = SessionEvent(session_id=session_id, seq=seq, event_id=str(uuid.uuid4()),
+                              from_member=patient.member_id, from_role="patient", at=time.time(),
+                              event=CheckIn(kind="checkin"))  # fmt: skip
+        direct.zadd(f"cmp:events:{session_id}", {missed.model_dump_json(): seq})
+        await asyncio.sleep(0.5)
+        assert seen == []
+        # Both nodes lose their subscriber connection; redis-py subscribes again.
+        assert direct.client_kill_filter(_type="pubsub") == 2
+        await _until(lambda: len(seen) >= 1)
+        assert [e.event_id for e in seen] == [missed.event_id]
+        # Later events arrive live, after it, and nothing twice.
+        await patient.send_event(CheckIn(kind="checkin"))
+        await _until(lambda: len(seen) == 2)
+        await asyncio.sleep(0.5)
+        assert [e.seq for e in seen] == [seq, seq + 1]
     finally:
         direct.close()
         await therapist.close()
