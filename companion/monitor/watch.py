@@ -2,7 +2,8 @@
 
 It sends a heartbeat every 250 ms on the call's unreliable heartbeat channel, echoes the
 other side's (for a round-trip time), counts every decoded remote audio frame as proof of
-life (and says in each heartbeat how long ago it last heard theirs), and re-evaluates the state every 100 ms; ``state_changed`` tells of each change.
+life (and says in each heartbeat how long ago it last heard one), and re-evaluates the
+state every 100 ms; ``state_changed`` tells of each change.
 When the link is lost and signaling works again, it asks the link for a fresh peer
 connection, with backoff (first try at once).
 """

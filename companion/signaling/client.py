@@ -15,7 +15,7 @@ import itertools
 import logging
 import ssl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -302,9 +302,7 @@ class SignalingClient:
         wait = waits[min(self._refusals, len(waits) - 1)]
         self._refusals += 1
         _log.info("events refused (server unavailable): sending again in %.0f s", wait)
-        self._resend = asyncio.ensure_future(self._resend_after(wait))
-        self._background.add(self._resend)
-        self._resend.add_done_callback(self._background.discard)
+        self._resend = self._spawn(self._resend_after(wait))
 
     async def _resend_after(self, wait: float) -> None:
         await asyncio.sleep(wait)
@@ -406,10 +404,11 @@ class SignalingClient:
 
     # -- closing
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def drop_connection(self) -> None:
         """Cut the current socket without a goodbye (tests and fault drills)."""
