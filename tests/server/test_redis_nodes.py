@@ -93,6 +93,20 @@ async def two_nodes(
         await node.stop()
 
 
+async def _seat(therapist: SignalingClient, patient: SignalingClient, name: str, secret: str,
+                by_link: bool = False) -> str:  # fmt: skip
+    """The therapist signs in, opens a session and joins it; the patient joins with the
+    invite's code (or its link's token). Returns the session id."""
+    await therapist.connect()
+    await therapist.login(name, secret)
+    created = await therapist.create_session()
+    await therapist.join(session_id=created.session.session_id)
+    invite = created.invites[0]
+    await patient.connect()
+    await patient.join(invite=invite.token if by_link else invite.code)
+    return created.session.session_id
+
+
 async def _until(predicate, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
@@ -106,12 +120,7 @@ async def test_a_session_spans_two_nodes(
     _, secret = node_a.db.add_therapist("dr-redis")
     therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
     try:
-        await therapist.connect()
-        await therapist.login("dr-redis", secret)
-        created = await therapist.create_session()
-        await therapist.join(session_id=created.session.session_id)
-        await patient.connect()
-        await patient.join(invite=created.invites[0].code)  # the code was made on the other node
+        await _seat(therapist, patient, "dr-redis", secret)  # the code was made on the other node
 
         await _until(lambda: therapist.presence is not None
                      and {m.role for m in therapist.presence.members if m.status == "online"}
@@ -191,12 +200,7 @@ async def test_check_ins_refused_while_redis_is_down_arrive_once_it_is_back(
     patient = SignalingClient(node_b.ws_url, ClientOptions(resend_refused_s=(3.0,)))
     direct = redis.Redis.from_url(redis_server.url)
     try:
-        await therapist.connect()
-        await therapist.login("dr-blip", secret)
-        created = await therapist.create_session()
-        await therapist.join(session_id=created.session.session_id)
-        await patient.connect()
-        await patient.join(invite=created.invites[0].code)
+        await _seat(therapist, patient, "dr-blip", secret)
         seen: list[SessionEvent] = []
         therapist.event_received.connect(seen.append)
         refusals: list[str] = []
@@ -236,13 +240,7 @@ async def test_events_a_node_missed_while_not_subscribed_reach_its_members(
     therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
     direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
-        await therapist.connect()
-        await therapist.login("dr-gap", secret)
-        created = await therapist.create_session()
-        session_id = created.session.session_id
-        await therapist.join(session_id=session_id)
-        await patient.connect()
-        await patient.join(invite=created.invites[0].code)
+        session_id = await _seat(therapist, patient, "dr-gap", secret)
         await _until(lambda: therapist.last_seq >= 2)  # both joined
         seen: list[SessionEvent] = []
         therapist.event_received.connect(seen.append)
@@ -293,12 +291,7 @@ async def test_a_killed_node_costs_nothing(tmp_path: Path, redis_server: RedisPr
     therapist = SignalingClient([url_a])
     patient = SignalingClient([url_b, url_a])  # a list of nodes, as a client is configured
     try:
-        await therapist.connect()
-        await therapist.login("dr-kill", secret)
-        created = await therapist.create_session()
-        await therapist.join(session_id=created.session.session_id)
-        await patient.connect()
-        await patient.join(invite=created.invites[0].token)
+        await _seat(therapist, patient, "dr-kill", secret, by_link=True)
         heard: list[SessionEvent] = []
         therapist.event_received.connect(heard.append)
         sent = [await patient.send_event(CheckIn(kind="checkin")) for _ in range(3)]
