@@ -94,6 +94,10 @@ class ClientConnection:
     def hold_live(self) -> None:
         self._held = []
 
+    def drop_held(self) -> None:
+        """Not seated after all: what was held for it is not this connection's to hear."""
+        self._held = None
+
     def release_live(self, replayed_up_to: int) -> None:
         held, self._held = self._held or [], None
         for payload in held:

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord
-from companion.server.store import Deliver, MemberRecord, StoredEvent, Unsubscribe
+from companion.server.store import (
+    Deliver,
+    MemberRecord,
+    ResumeTarget,
+    Seating,
+    StoredEvent,
+    Unsubscribe,
+)
 
 # A 2-hour session produces a few hundred timeline events; this bounds a runaway client.
 MAX_EVENTS_PER_SESSION = 20_000
@@ -97,12 +104,22 @@ class MemoryStore:
     async def get_member(self, member_id: str) -> MemberRecord | None:
         return self._members.get(member_id)
 
-    async def member_by_resume(self, resume_hash: str) -> MemberRecord | None:
-        member_id = self._member_by_resume.get(resume_hash)
-        return self._members.get(member_id) if member_id else None
-
     async def members(self, session_id: str) -> list[MemberRecord]:
         return [self._members[m] for m in self._members_of.get(session_id, [])]
+
+    async def resume_target(self, resume_hash: str) -> ResumeTarget | None:
+        member_id = self._member_by_resume.get(resume_hash)
+        member = self._members.get(member_id) if member_id else None
+        if member is None:
+            return None
+        invite = self._invites.get(member.invite_id) if member.invite_id else None
+        return ResumeTarget(member, self._sessions.get(member.session_id), invite)
+
+    async def seat(self, member: MemberRecord, after_seq: int | None) -> Seating:
+        await self.put_member(member)
+        session_id = member.session_id
+        missed = [] if after_seq is None else await self.events_since(session_id, after_seq)
+        return Seating(await self.last_seq(session_id), await self.members(session_id), missed)
 
     # -- the timeline
 

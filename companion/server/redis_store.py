@@ -31,6 +31,8 @@ from companion.server.clinicdb import InviteRecord, SessionRecord
 from companion.server.store import (
     Deliver,
     MemberRecord,
+    ResumeTarget,
+    Seating,
     StoredEvent,
     StoreUnavailable,
     Unsubscribe,
@@ -58,6 +60,40 @@ local payload = string.gsub(ARGV[2], '"seq":%-1,', '"seq":' .. seq .. ',', 1)
 redis.call('ZADD', KEYS[3], seq, payload)
 redis.call('PUBLISH', KEYS[4], payload)
 return {seq, 0, payload}
+"""
+
+# A resume in one round trip: the member a token names, its session and its invite. The
+# keys after the first are named inside, so these scripts want a single Redis (not a
+# cluster). ARGV[1] is the key prefix.
+_RESUME_TARGET = """
+local member_id = redis.call('GET', KEYS[1])
+if not member_id then return false end
+local member = redis.call('HGETALL', ARGV[1] .. 'member:' .. member_id)
+if #member == 0 then return false end
+local fields = {}
+for i = 1, #member, 2 do fields[member[i]] = member[i + 1] end
+local session = redis.call('HGETALL', ARGV[1] .. 'session:' .. fields['session_id'])
+local invite = {}
+if fields['invite_id'] ~= '' then
+  invite = redis.call('HGETALL', ARGV[1] .. 'invite:' .. fields['invite_id'])
+end
+return {member_id, member, session, invite}
+"""
+# Seat a member and read what it is told, as one step: KEYS are its member hash, its
+# resume key, the session's member set, member list, seq counter and events; ARGV the
+# prefix, the member id, the seq to replay after ('' for none), then the member's fields.
+_SEAT = """
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('SET', KEYS[2], ARGV[2])
+if redis.call('SADD', KEYS[3], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[4], ARGV[2]) end
+local ids = redis.call('LRANGE', KEYS[4], 0, -1)
+local rows = {}
+for i, id in ipairs(ids) do rows[i] = redis.call('HGETALL', ARGV[1] .. 'member:' .. id) end
+local missed = {}
+if ARGV[3] ~= '' then
+  missed = redis.call('ZRANGEBYSCORE', KEYS[6], '(' .. ARGV[3], '+inf', 'WITHSCORES')
+end
+return {tonumber(redis.call('GET', KEYS[5]) or '0'), ids, rows, missed}
 """
 
 
@@ -88,6 +124,18 @@ def _invite_from(h: dict[str, str], invite_id: str) -> InviteRecord:
                         h["revoked"] == "1")  # fmt: skip
 
 
+def _pairs(flat: list[str]) -> dict[str, str]:
+    """A hash as a Lua script returns it (field, value, field, value…)."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _member_fields(member: MemberRecord) -> dict[str, str]:
+    return {"session_id": member.session_id, "role": member.role,
+            "resume_hash": member.resume_hash, "status": member.status,
+            "invite_id": member.invite_id or "", "therapist_id": member.therapist_id or "",
+            "epoch": str(member.epoch)}  # fmt: skip
+
+
 def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
     return MemberRecord(
         member_id=member_id,
@@ -114,6 +162,8 @@ class RedisStore:
         self._redis: Any = aioredis.Redis.from_pool(pool)
         self._prefix = prefix
         self._append = self._redis.register_script(_APPEND)
+        self._resume_target = self._redis.register_script(_RESUME_TARGET)
+        self._seat = self._redis.register_script(_SEAT)
         # Subscription confirmations are wanted: one comes after every reconnect.
         self._pubsub: Any = self._redis.pubsub()
         self._local: dict[str, list[Deliver]] = defaultdict(list)
@@ -180,10 +230,7 @@ class RedisStore:
     @_available
     async def put_member(self, member: MemberRecord) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._k("member", member.member_id), mapping={
-                "session_id": member.session_id, "role": member.role, "resume_hash": member.resume_hash,
-                "status": member.status, "invite_id": member.invite_id or "",
-                "therapist_id": member.therapist_id or "", "epoch": str(member.epoch)})  # fmt: skip
+            pipe.hset(self._k("member", member.member_id), mapping=_member_fields(member))
             pipe.set(self._k("resume", member.resume_hash), member.member_id)
             pipe.sadd(self._k("memberset", member.session_id), member.member_id)
             added, *_ = (await pipe.execute())[2:]
@@ -196,11 +243,6 @@ class RedisStore:
         return _member_from(h, member_id) if h else None
 
     @_available
-    async def member_by_resume(self, resume_hash: str) -> MemberRecord | None:
-        member_id = await self._redis.get(self._k("resume", resume_hash))
-        return await self.get_member(member_id) if member_id else None
-
-    @_available
     async def members(self, session_id: str) -> list[MemberRecord]:
         ids = await self._redis.lrange(self._k("members", session_id), 0, -1)
         # Every presence update reads all members: one round trip for them, not one each
@@ -210,6 +252,33 @@ class RedisStore:
                 pipe.hgetall(self._k("member", member_id))
             rows = await pipe.execute() if ids else []
         return [_member_from(h, i) for i, h in zip(ids, rows, strict=True) if h]
+
+    @_available
+    async def resume_target(self, resume_hash: str) -> ResumeTarget | None:
+        found = await self._resume_target(keys=[self._k("resume", resume_hash)],
+                                          args=[self._prefix])  # fmt: skip
+        if not found:
+            return None
+        member_id, member, session, invite = found
+        record = _member_from(_pairs(member), member_id)
+        return ResumeTarget(
+            record,
+            _session_from(_pairs(session), record.session_id) if session else None,
+            _invite_from(_pairs(invite), record.invite_id) if invite and record.invite_id else None,
+        )
+
+    @_available
+    async def seat(self, member: MemberRecord, after_seq: int | None) -> Seating:
+        session_id = member.session_id
+        keys = [self._k("member", member.member_id), self._k("resume", member.resume_hash),
+                self._k("memberset", session_id), self._k("members", session_id),
+                self._k("seq", session_id), self._k("events", session_id)]  # fmt: skip
+        fields = [part for pair in _member_fields(member).items() for part in pair]
+        args = [self._prefix, member.member_id, "" if after_seq is None else str(after_seq)]
+        last_seq, ids, rows, missed = await self._seat(keys=keys, args=[*args, *fields])
+        members = [_member_from(_pairs(row), i) for i, row in zip(ids, rows, strict=True) if row]
+        events = [StoredEvent(int(score), "", payload) for payload, score in _pairs(missed).items()]
+        return Seating(int(last_seq), members, events)
 
     # -- the timeline
 

@@ -50,7 +50,7 @@ from companion.protocol.messages import (
 from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord, Therapist
 from companion.server.connection import CLOSE_REPLACED, ClientConnection
 from companion.server.ice import IceConfig, ice_servers_for
-from companion.server.store import MemberRecord, SessionStore
+from companion.server.store import MemberRecord, SessionStore, StoreUnavailable
 from companion.server.tokens import (
     TokenSigner,
     format_code,
@@ -331,16 +331,14 @@ class SignalingService:
     async def _resume(self, conn: ClientConnection, msg: Resume) -> None:
         if conn.member is not None:
             raise ProtocolError(ErrorCode.ALREADY_JOINED)
-        old = await self.store.member_by_resume(hash_resume_token(msg.resume_token))
-        if old is None or old.status == "left":
+        target = await self.store.resume_target(hash_resume_token(msg.resume_token))
+        if target is None or target.member.status == "left":
             raise self._failed_auth(conn, ErrorCode.RESUME_INVALID)
-        session = await self.store.get_session(old.session_id)
+        old, session = target.member, target.session
         if session is None or session.ended:
             raise ProtocolError(ErrorCode.SESSION_ENDED)
-        if old.invite_id is not None:
-            invite = await self.store.get_invite(old.invite_id)
-            if invite is None or invite.revoked:
-                raise ProtocolError(ErrorCode.TOKEN_REVOKED)
+        if old.invite_id is not None and (target.invite is None or target.invite.revoked):
+            raise ProtocolError(ErrorCode.TOKEN_REVOKED)
         # The old connection may not be known dead yet (≤ 3 s); the newer one wins.
         previous = self._local.get(old.member_id)
         if previous is not None and previous is not conn:
@@ -375,16 +373,22 @@ class SignalingService:
     ) -> list[MemberRecord]:
         """Seat ``conn`` as ``member``: subscribe, answer ``joined``, replay what was missed.
         Returns the session's members as read for ``joined``."""
-        await self.store.put_member(member)
         conn.member = member
         self._local[member.member_id] = conn
+        # Subscribed before the seat is taken and the timeline read: nothing published
+        # after that read can pass this connection by.
         conn.hold_live()
-        conn.subscriptions = [
-            await self.store.subscribe_session(member.session_id, conn.deliver_live),
-            await self.store.subscribe_member(member.member_id, conn.send),
-        ]
-        last_seq = await self.store.last_seq(member.session_id)
-        members = await self.store.members(member.session_id)
+        try:
+            conn.subscriptions = [
+                await self.store.subscribe_session(member.session_id, conn.deliver_live),
+                await self.store.subscribe_member(member.member_id, conn.send),
+            ]
+            seating = await self.store.seat(member, after_seq)
+        except StoreUnavailable:
+            self._detach(conn)  # not seated: the client may try again on this connection
+            conn.drop_held()
+            raise
+        last_seq, members = seating.last_seq, seating.members
         conn.send(
             Joined(
                 rid=rid,
@@ -399,13 +403,10 @@ class SignalingService:
                 ice_transport_policy="relay" if relay_only else "all",
             ).model_dump_json()
         )
-        replayed_up_to = after_seq or 0
-        if after_seq is not None:
-            for stored in await self.store.events_since(member.session_id, after_seq):
-                conn.send(stored.payload)
-                replayed_up_to = stored.seq
-        else:
-            replayed_up_to = last_seq
+        replayed_up_to = last_seq if after_seq is None else after_seq
+        for stored in seating.missed:
+            conn.send(stored.payload)
+            replayed_up_to = stored.seq
         conn.release_live(replayed_up_to)
         _log.info("member %s (%s) seated on %s, epoch %d", member.member_id, member.role,
                   conn.conn_id, member.epoch)  # fmt: skip

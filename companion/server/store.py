@@ -48,6 +48,26 @@ class StoredEvent:
     """The serialized ``SessionEvent`` exactly as fanned out, so a replay is byte-identical."""
 
 
+@dataclass(frozen=True)
+class ResumeTarget:
+    """The member a resume token names, with what decides whether it may come back."""
+
+    member: MemberRecord
+    session: SessionRecord | None
+    invite: InviteRecord | None
+    """The member's invite (``None`` for the therapist, or when it is gone)."""
+
+
+@dataclass(frozen=True)
+class Seating:
+    """What a member is told as it takes its place, read together with the write."""
+
+    last_seq: int
+    members: list[MemberRecord]
+    missed: list[StoredEvent]
+    """The events after the ``after_seq`` it asked for (none for a fresh join)."""
+
+
 class SessionStore(Protocol):
     # Durable clinic data
     async def create_session(self, session: SessionRecord) -> None: ...
@@ -62,8 +82,15 @@ class SessionStore(Protocol):
     # Live membership
     async def put_member(self, member: MemberRecord) -> None: ...
     async def get_member(self, member_id: str) -> MemberRecord | None: ...
-    async def member_by_resume(self, resume_hash: str) -> MemberRecord | None: ...
     async def members(self, session_id: str) -> list[MemberRecord]: ...
+
+    # Taking a place: each is one round trip on a shared store, because when a node dies
+    # all its clients resume on the others at once.
+    async def resume_target(self, resume_hash: str) -> ResumeTarget | None: ...
+    async def seat(self, member: MemberRecord, after_seq: int | None) -> Seating:
+        """``put_member``, then the session's last seq, its members and the events after
+        ``after_seq`` (when given)."""
+        ...
 
     # The session's timeline
     async def append_event(

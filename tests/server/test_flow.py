@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -16,10 +17,20 @@ from companion.protocol.messages import (
     RelayedSignal,
     SessionEvent,
 )
-from companion.server.app import SignalingServer
+from companion.server.app import ServerConfig, SignalingServer
+from companion.server.memory_store import MemoryStore
+from companion.server.store import MemberRecord, Seating, StoreUnavailable
 from companion.signaling.client import SignalingClient
 from tests.conftest import Clinic
 from tests.server.raw import RawClient
+
+
+@pytest.fixture(params=["memory", "redis"])
+def server_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServerConfig:
+    """The whole flow on either store: one node in memory, or one node over real Redis."""
+    redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
+    return ServerConfig(data_dir=tmp_path / "server", host="127.0.0.1", port=0,
+                        redis_url=redis_url)  # fmt: skip
 
 
 async def _wait_for(predicate, timeout: float = 10.0) -> None:
@@ -219,3 +230,51 @@ async def test_turn_credentials_are_issued_when_configured(tmp_path) -> None:
     ).decode()
     assert turn.credential == expected
     assert int(expiry) > 0
+
+
+class _SeatGivesWay(MemoryStore):
+    """Shared state that gives way just as a place is being taken (a Redis blip)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    async def seat(self, member: MemberRecord, after_seq: int | None) -> Seating:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("ConnectionError")
+        return await super().seat(member, after_seq)
+
+
+async def test_a_join_refused_halfway_leaves_the_connection_free_to_try_again(
+    tmp_path: Path,
+) -> None:
+    store = _SeatGivesWay()
+    async with SignalingServer(ServerConfig(data_dir=tmp_path, port=0), store=store) as server:
+        _, secret = server.db.add_therapist("dr-blip")
+        therapist = SignalingClient(server.ws_url)
+        patient = await RawClient.open(server.ws_url)
+        try:
+            await therapist.connect()
+            await therapist.login("dr-blip", secret)
+            created = await therapist.create_session()
+            await therapist.join(session_id=created.session.session_id)
+            await _wait_for(lambda: therapist.last_seq == 1)  # its own arrival
+            store.failures = 1
+            join = {"type": "join", "invite": created.invites[0].token, "rid": "j1"}
+            refused = await patient.request(join, "error")
+            assert (refused["code"], refused["rid"]) == ("unavailable", "j1")
+            # Not seated: what the session says meanwhile is not this connection's to hear.
+            pushed = PromptPush(kind="prompt.push", prompt_id="box-breathing")
+            await therapist.wait_acked(await therapist.send_event(pushed))
+            joined = await patient.request({**join, "rid": "j2"}, "joined")
+            assert joined["rid"] == "j2" and not joined["resumed"]
+            assert joined["last_seq"] == 2  # the therapist's arrival and the prompt
+            await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="five-senses"))
+            later = await patient.recv_type("event")
+            while later["event"]["kind"] != "prompt.push":
+                later = await patient.recv_type("event")
+            assert later["event"]["prompt_id"] == "five-senses"
+        finally:
+            await patient.close()
+            await therapist.close()

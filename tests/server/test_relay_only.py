@@ -19,7 +19,7 @@ from companion.server.app import ServerConfig, SignalingServer
 from companion.server.clinicdb import SessionRecord
 from companion.server.ice import IceConfig
 from companion.signaling.client import SignalingClient
-from tests.server.test_redis_nodes import RedisProcess
+from tests.server.conftest import RedisProcess
 
 TURN = IceConfig(turn_urls=["turn:127.0.0.1:3478?transport=udp"], turn_secret="s3cret")
 
