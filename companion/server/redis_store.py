@@ -59,7 +59,7 @@ redis.call('HSET', KEYS[1], ARGV[1], seq)
 local payload = string.gsub(ARGV[2], '"seq":%-1,', '"seq":' .. seq .. ',', 1)
 redis.call('ZADD', KEYS[3], seq, payload)
 redis.call('PUBLISH', KEYS[4], payload)
-return {seq, 0, payload}
+return {seq, 0}
 """
 
 # A resume in one round trip: the member a token names, its session and its invite. The
@@ -292,9 +292,10 @@ class RedisStore:
             self._k("events", session_id),
             self._k("chan", "session", session_id),
         ]
-        seq, duplicate, payload = await self._append(
-            keys=keys, args=[event_id, render(_SEQ_PLACEHOLDER)]
-        )
+        rendered = render(_SEQ_PLACEHOLDER)
+        seq, duplicate, *stored = await self._append(keys=keys, args=[event_id, rendered])
+        # A new event's payload is not sent back: it is the one rendered here, numbered.
+        payload = stored[0] if duplicate else rendered.replace('"seq":-1,', f'"seq":{seq},', 1)
         return StoredEvent(int(seq), event_id, payload), bool(duplicate)
 
     @_available
