@@ -45,7 +45,10 @@ T = TypeVar("T")
 # Store an event once and publish it, atomically: events of a session reach every node in
 # seq order even when two nodes append at the same moment. The payload comes rendered with
 # seq -1; the script writes the real number in (JSON escapes quotes inside strings, so the
-# first unescaped "seq":-1, is the field itself).
+# first unescaped "seq":-1, is the field itself). ARGV[3] is the highest seq this node has
+# delivered for the session: a Redis that restarted without its last writes (appendfsync
+# everysec loses up to a second) must not hand out numbers the members already hold,
+# or they would take a new check-in for one they have and drop it.
 _SEQ_PLACEHOLDER = -1
 _SEQ_FIELD = re.compile(r'"seq":(\d+),')  # the first match is the field, as above
 _APPEND = """
@@ -55,6 +58,10 @@ if existing then
   return {tonumber(existing), 1, stored[1] or ''}
 end
 local seq = redis.call('INCR', KEYS[2])
+if seq <= tonumber(ARGV[3]) then
+  seq = tonumber(ARGV[3]) + 1
+  redis.call('SET', KEYS[2], seq)
+end
 redis.call('HSET', KEYS[1], ARGV[1], seq)
 local payload = string.gsub(ARGV[2], '"seq":%-1,', '"seq":' .. seq .. ',', 1)
 redis.call('ZADD', KEYS[3], seq, payload)
@@ -292,8 +299,9 @@ class RedisStore:
             self._k("events", session_id),
             self._k("chan", "session", session_id),
         ]
-        rendered = render(_SEQ_PLACEHOLDER)
-        seq, duplicate, *stored = await self._append(keys=keys, args=[event_id, rendered])
+        rendered, delivered = render(_SEQ_PLACEHOLDER), self._seen_seq.get(keys[3], 0)
+        seq, duplicate, *stored = await self._append(keys=keys,
+                                                     args=[event_id, rendered, delivered])  # fmt: skip
         # A new event's payload is not sent back: it is the one rendered here, numbered.
         payload = stored[0] if duplicate else rendered.replace('"seq":-1,', f'"seq":{seq},', 1)
         return StoredEvent(int(seq), event_id, payload), bool(duplicate)

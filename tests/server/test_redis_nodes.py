@@ -225,6 +225,41 @@ async def test_events_a_node_missed_while_not_subscribed_reach_its_members(
         await patient.close()
 
 
+async def test_a_redis_that_lost_its_last_writes_does_not_number_a_check_in_twice(
+    two_nodes: tuple[SignalingServer, SignalingServer], redis_server: RedisProcess
+) -> None:
+    """Redis restarts from a snapshot older than the events the members already hold (as
+    with appendfsync everysec, or a failover to a replica behind): the next check-in still
+    reaches the therapist, under a number it has not had."""
+    node_a, node_b = two_nodes
+    _, secret = node_a.db.add_therapist("dr-snap")
+    therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
+    direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        session_id = await _seat(therapist, patient, "dr-snap", secret)
+        await _until(lambda: therapist.last_seq >= 2)  # both joined
+        seen: list[SessionEvent] = []
+        therapist.event_received.connect(seen.append)
+        await asyncio.to_thread(direct.save)  # the snapshot Redis will come back from
+        await patient.wait_acked(await patient.send_event(CheckIn(kind="checkin")))
+        await _until(lambda: len(seen) == 1)
+        # Stopped without a save (no save points configured): the check-in is lost to it.
+        await asyncio.to_thread(redis_server.stop)
+        await asyncio.to_thread(redis_server.start)
+        assert direct.get(f"cmp:seq:{session_id}") == "2"
+        await _until(lambda: sum(int(c["psub"]) for c in direct.client_list()) == 2)
+
+        second = await patient.send_event(CheckIn(kind="checkin"))
+        await _until(lambda: patient.unacknowledged == 0, timeout=30)
+        await _until(lambda: len(seen) == 2)
+        assert [e.event_id for e in seen][1] == second
+        assert [e.seq for e in seen] == [3, 4]
+    finally:
+        direct.close()
+        await therapist.close()
+        await patient.close()
+
+
 def _start_node(data: Path, redis_url: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "companion", "server", "--port", "0", "--data-dir", str(data), "--redis", redis_url],
