@@ -20,7 +20,10 @@ would hold back the fresh ones behind it (head-of-line blocking on a lossy link)
 
 
 class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Fields a receiver does not know are ignored (types stay strict): the two ends of a
+    # call may run different versions of the app, and a newer one's heartbeats must keep
+    # an older one's monitor fed. A refused heartbeat would look like a dropped link.
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
 
 class Heartbeat(_Msg):
