@@ -17,6 +17,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from companion.app import RoleCore
+from companion.app.words import link_words
 from companion.monitor.ladder import Alert
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.ui.common import CALM_DARK, CLEAR_LIGHT, apply_theme
@@ -114,15 +115,26 @@ def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) ->
                             str(folder / "emergency-card")], check=True)  # fmt: skip
             assert list(folder.glob("emergency-card*.png"))
 
-            # A lost link is amber news; "go to the patient" is the red call.
+            # A lost link is amber news; "go to the patient" is the red call. The link's
+            # state changes first, then the ladder speaks (as the monitor does it).
             assert window.core is not None
+            window.core.facts.link = "lost"
+            window.core.link_changed.emit("lost")
             window.core.alert_shown.emit(
                 _alert("link_lost", urgent=False)  # the ladder's own Alert type
             )
             assert window.call_panel.isVisible() and "reconnecting" in window.call_text.text()
+            assert window.state.text() == link_words("support", "lost")
+            assert (
+                window.state.palette().color(QPalette.ColorRole.WindowText).name()
+                != (CLEAR_LIGHT["danger"])
+            )
             window.grab().save(str(folder / "support-link-lost.png"))
             window.core.alert_cleared.emit("t-lost", "resolved")
+            window.core.facts.link = "connected"
+            window.core.link_changed.emit("connected")
             assert not window.call_panel.isVisible()
+            assert window.state.text() == "Connected"
             window.save_screenshots(folder)
 
             # Once the session has ended, the patient's call closing does not replace

@@ -59,7 +59,7 @@ _STATE_COLOR = {
     "degraded": AMBER,
     "interrupted": AMBER,
     "recovering": AMBER,
-    "lost": CLEAR_LIGHT["danger"],
+    "lost": AMBER,  # amber news: red is kept for "please go to the patient now"
 }
 REMIND_AGAIN_S = 5 * 60
 CALL_WORDS = {
