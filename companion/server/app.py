@@ -144,8 +144,8 @@ class SignalingServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.service.close()
         await self.store.close()
-        self.service.db_executor.shutdown(wait=True)
         self.db.close()
 
     async def __aenter__(self) -> SignalingServer:

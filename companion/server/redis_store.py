@@ -88,9 +88,12 @@ return {member_id, member, session, invite}
 """
 # Seat a member and read what it is told, as one step: KEYS are its member hash, its
 # resume key, the session's member set, member list, seq counter and events; ARGV the
-# prefix, the member id, the seq to replay after ('' for none), then the member's fields.
+# prefix, the member id, the seq to replay after ('' for none), the highest seq this node
+# has delivered for the session, then the member's fields. As in _APPEND, the counter
+# never stays below numbers the members hold: this node's, or the resuming member's own
+# (trusted up to 1,000 past the counter, so a client cannot push it far).
 _SEAT = """
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('SET', KEYS[2], ARGV[2])
 if redis.call('SADD', KEYS[3], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[4], ARGV[2]) end
 local ids = redis.call('LRANGE', KEYS[4], 0, -1)
@@ -100,7 +103,14 @@ local missed = {}
 if ARGV[3] ~= '' then
   missed = redis.call('ZRANGEBYSCORE', KEYS[6], '(' .. ARGV[3], '+inf', 'WITHSCORES')
 end
-return {tonumber(redis.call('GET', KEYS[5]) or '0'), ids, rows, missed}
+local last_seq = tonumber(redis.call('GET', KEYS[5]) or '0')
+local floor = tonumber(ARGV[4])
+if ARGV[3] ~= '' then floor = math.max(floor, math.min(tonumber(ARGV[3]), last_seq + 1000)) end
+if floor > last_seq then
+  last_seq = floor
+  redis.call('SET', KEYS[5], floor)
+end
+return {last_seq, ids, rows, missed}
 """
 
 
@@ -281,7 +291,9 @@ class RedisStore:
                 self._k("memberset", session_id), self._k("members", session_id),
                 self._k("seq", session_id), self._k("events", session_id)]  # fmt: skip
         fields = [part for pair in _member_fields(member).items() for part in pair]
-        args = [self._prefix, member.member_id, "" if after_seq is None else str(after_seq)]
+        delivered = self._seen_seq.get(self._k("chan", "session", session_id), 0)
+        args = [self._prefix, member.member_id, "" if after_seq is None else str(after_seq),
+                str(delivered)]  # fmt: skip
         last_seq, ids, rows, missed = await self._seat(keys=keys, args=[*args, *fields])
         members = [_member_from(_pairs(row), i) for i, row in zip(ids, rows, strict=True) if row]
         events = [StoredEvent(int(score), "", payload) for payload, score in _pairs(missed).items()]

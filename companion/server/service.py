@@ -64,6 +64,9 @@ from companion.server.tokens import (
 _log = logging.getLogger(__name__)
 
 ACCESS_TOKEN_TTL_S = 12 * 3600
+MARK_LOST_RETRY_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
+"""A member whose seat could not be given up while the shared store was away is marked
+lost within these pauses of its coming back (about two minutes in all)."""
 
 
 @dataclass
@@ -83,6 +86,7 @@ class SignalingService:
         self.options = options
         # Connections on this node by member id, to hand a place over on resume.
         self._local: dict[str, ClientConnection] = {}
+        self._background: set[asyncio.Task[None]] = set()
         # The clinic database and its scrypt hashing on two threads of their own: SQLite
         # serializes anyway, and every extra thread running scrypt (16 MB of work memory)
         # would keep a malloc arena of that size for good.
@@ -379,14 +383,19 @@ class SignalingService:
         # after that read can pass this connection by.
         conn.hold_live()
         try:
-            conn.subscriptions = [
-                await self.store.subscribe_session(member.session_id, conn.deliver_live),
-                await self.store.subscribe_member(member.member_id, conn.send),
-            ]
+            subscriptions = conn.subscriptions  # each one kept at once, to be undone below
+            subscriptions.append(
+                await self.store.subscribe_session(member.session_id, conn.deliver_live)
+            )
+            subscriptions.append(await self.store.subscribe_member(member.member_id, conn.send))
             seating = await self.store.seat(member, after_seq)
-        except StoreUnavailable:
-            self._detach(conn)  # not seated: the client may try again on this connection
+        except BaseException:
+            # Not seated: the client may try again on this connection. The seat may have
+            # been written before the store gave way (a reply that timed out): give it back,
+            # or the invite would stay "in use" with no one on it.
+            self._detach(conn)
             conn.drop_held()
+            self._mark_lost_later(member, "seat not taken")
             raise
         last_seq, members = seating.last_seq, seating.members
         conn.send(
@@ -426,13 +435,43 @@ class SignalingService:
         self._detach(conn)
         if member is None:
             return
+        reason = conn.close_reason or "closed"
+        try:
+            await self._mark_lost(member, reason)
+        except StoreUnavailable:  # else it would stay "online" with no one on it
+            self._mark_lost_later(member, reason)
+
+    async def _mark_lost(self, member: MemberRecord, reason: str) -> None:
         current = await self.store.get_member(member.member_id)
         if current is None or current.epoch != member.epoch or current.status != "online":
-            return  # already back on a newer connection, or left on purpose
+            return  # already back on a newer connection, left on purpose, or never seated
         lost = current.with_status("lost")
         await self.store.put_member(lost)
-        _log.info("member %s lost (%s)", member.member_id, conn.close_reason or "closed")
+        _log.info("member %s lost (%s)", member.member_id, reason)
         await self._member_change(lost, "member.lost")
+
+    def _mark_lost_later(self, member: MemberRecord, reason: str) -> None:
+        """Mark ``member`` lost once the store answers again (in the background)."""
+
+        async def retry() -> None:
+            for pause in MARK_LOST_RETRY_S:
+                await asyncio.sleep(pause)
+                try:
+                    await self._mark_lost(member, reason)
+                    return
+                except StoreUnavailable:
+                    continue
+            _log.warning("member %s not marked lost: the store did not answer", member.member_id)
+
+        task = asyncio.create_task(retry(), name="mark-lost")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        self.db_executor.shutdown(wait=True)
 
     async def _leave(self, conn: ClientConnection, msg: Leave) -> None:
         member = self._joined(conn)

@@ -260,6 +260,38 @@ async def test_a_redis_that_lost_its_last_writes_does_not_number_a_check_in_twic
         await patient.close()
 
 
+async def test_a_member_who_drops_while_redis_is_down_is_marked_lost_once_it_is_back(
+    two_nodes: tuple[SignalingServer, SignalingServer], redis_server: RedisProcess
+) -> None:
+    """The node cannot record the drop while Redis is away; it does so when Redis returns,
+    instead of leaving the patient "online" with no one on the line."""
+    node_a, node_b = two_nodes
+    _, secret = node_a.db.add_therapist("dr-gone")
+    therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
+    direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        await _seat(therapist, patient, "dr-gone", secret)
+        await _until(lambda: therapist.last_seq >= 2)  # both joined
+        kinds: list[str] = []
+        therapist.event_received.connect(lambda event: kinds.append(event.event.kind))
+        await asyncio.to_thread(direct.save)
+        await asyncio.to_thread(redis_server.stop)
+        await patient.close()
+        await asyncio.sleep(0.5)
+        assert kinds == []
+        await asyncio.to_thread(redis_server.start)
+        await _until(lambda: "member.lost" in kinds, timeout=20)
+        assert therapist.joined is not None
+        ids = direct.lrange(f"cmp:members:{therapist.joined.session_id}", 0, -1)
+        rows = [direct.hgetall("cmp:member:" + str(i)) for i in ids]
+        status = {row["role"]: row["status"] for row in rows}
+        assert status == {"therapist": "online", "patient": "lost"}
+    finally:
+        direct.close()
+        await therapist.close()
+        await patient.close()
+
+
 def _start_node(data: Path, redis_url: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "companion", "server", "--port", "0", "--data-dir", str(data), "--redis", redis_url],

@@ -1,0 +1,43 @@
+"""``RedisStore``'s own promises, on a real Redis."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+
+from companion.server.redis_store import RedisStore
+from companion.server.store import MemberRecord
+from tests.server.conftest import RedisProcess
+
+
+def _render(event_id: str) -> Callable[[int], str]:
+    return lambda seq: json.dumps({"type": "event", "session_id": "s1", "seq": seq,
+                                   "event_id": event_id}, separators=(",", ":"))  # fmt: skip
+
+
+async def test_a_resuming_member_keeps_the_numbers_above_what_it_holds(
+    redis_server: RedisProcess,
+) -> None:
+    """A Redis that lost its last writes has a counter below the members' last seq: a
+    member resuming with that seq (on a node that has delivered nothing of the session)
+    takes the counter up with it, so the next event is new to everyone."""
+    store = RedisStore(redis_server.url)
+    try:
+        patient = MemberRecord("m1", "s1", "patient", "h1", "online", invite_id="i1", epoch=1)
+        assert (await store.seat(patient, None)).last_seq == 0
+        for event_id in ("e1", "e2"):
+            await store.append_event("s1", event_id, _render(event_id))
+
+        back = await store.seat(replace(patient, resume_hash="h2", epoch=2), after_seq=7)
+        assert back.last_seq == 7 and back.missed == []
+        stored, duplicate = await store.append_event("s1", "e3", _render("e3"))
+        assert (stored.seq, duplicate) == (8, False)
+        assert json.loads(stored.payload)["seq"] == 8
+        # A fresh join changes nothing; a wild last_seq moves the counter 1,000 at most.
+        assert (await store.seat(replace(patient, epoch=3), None)).last_seq == 8
+        wild = await store.seat(replace(patient, epoch=4), after_seq=10**9)
+        assert wild.last_seq == 1008
+        assert [e.seq for e in (await store.seat(patient, after_seq=1)).missed] == [2, 8]
+    finally:
+        await store.close()
