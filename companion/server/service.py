@@ -64,9 +64,9 @@ from companion.server.tokens import (
 _log = logging.getLogger(__name__)
 
 ACCESS_TOKEN_TTL_S = 12 * 3600
-MARK_LOST_RETRY_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
-"""A member whose seat could not be given up while the shared store was away is marked
-lost within these pauses of its coming back (about two minutes in all)."""
+LATER_RETRY_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
+"""What could not be written while the shared store was away (a member lost, an arrival
+announced) is retried after these pauses: about two minutes in all."""
 
 
 @dataclass
@@ -330,7 +330,10 @@ class SignalingService:
                           relay_only=session.relay_only)  # fmt: skip
         actor = therapist_id or f"invite:{invite_id}"
         await self._audit(actor, "join", "member", member.member_id, session.session_id)
-        await self._member_change(member, "member.back" if existing else "member.joined")
+        # Seated and told so: the others' news must not turn into an error for this join.
+        kind = "member.back" if existing else "member.joined"
+        await self._now_or_later(f"announce {member.member_id}", self._member_change, member, kind,
+                                 str(uuid.uuid4()))  # fmt: skip
 
     async def _resume(self, conn: ClientConnection, msg: Resume) -> None:
         if conn.member is not None:
@@ -361,10 +364,12 @@ class SignalingService:
         )
         members = await self._admit(conn, member, resume_token, msg.rid,
                                     after_seq=msg.last_seq, relay_only=session.relay_only)  # fmt: skip
+        what = f"announce {member.member_id}"
         if old.status == "lost":
-            await self._member_change(member, "member.back")
+            await self._now_or_later(what, self._member_change, member, "member.back",
+                                     str(uuid.uuid4()))  # fmt: skip
         else:  # its node died unnoticed: the list just read is the news (one read less)
-            await self._publish_presence(member.session_id, members)
+            await self._now_or_later(what, self._publish_presence, member.session_id, members)
 
     async def _admit(
         self,
@@ -395,7 +400,8 @@ class SignalingService:
             # or the invite would stay "in use" with no one on it.
             self._detach(conn)
             conn.drop_held()
-            self._mark_lost_later(member, "seat not taken")
+            self._later(f"mark {member.member_id} lost", self._mark_lost, member,
+                        "seat not taken", str(uuid.uuid4()))  # fmt: skip
             raise
         last_seq, members = seating.last_seq, seating.members
         conn.send(
@@ -435,35 +441,44 @@ class SignalingService:
         self._detach(conn)
         if member is None:
             return
-        reason = conn.close_reason or "closed"
-        try:
-            await self._mark_lost(member, reason)
-        except StoreUnavailable:  # else it would stay "online" with no one on it
-            self._mark_lost_later(member, reason)
+        # If the store is away now, later: else it would stay "online" with no one on it.
+        await self._now_or_later(f"mark {member.member_id} lost", self._mark_lost, member,
+                                 conn.close_reason or "closed", str(uuid.uuid4()))  # fmt: skip
 
-    async def _mark_lost(self, member: MemberRecord, reason: str) -> None:
+    async def _mark_lost(self, member: MemberRecord, reason: str, event_id: str) -> None:
         current = await self.store.get_member(member.member_id)
-        if current is None or current.epoch != member.epoch or current.status != "online":
+        if current is None or current.epoch != member.epoch or current.status == "left":
             return  # already back on a newer connection, left on purpose, or never seated
-        lost = current.with_status("lost")
-        await self.store.put_member(lost)
-        _log.info("member %s lost (%s)", member.member_id, reason)
-        await self._member_change(lost, "member.lost")
+        if current.status == "online":  # (lost already: an earlier try got this far)
+            current = current.with_status("lost")
+            await self.store.put_member(current)
+            _log.info("member %s lost (%s)", member.member_id, reason)
+        await self._member_change(current, "member.lost", event_id)
 
-    def _mark_lost_later(self, member: MemberRecord, reason: str) -> None:
-        """Mark ``member`` lost once the store answers again (in the background)."""
+    async def _now_or_later(
+        self, what: str, step: Callable[..., Awaitable[None]], *args: Any
+    ) -> None:
+        """``step(*args)`` now, or, if the shared store is away, once it is back."""
+        try:
+            await step(*args)
+        except StoreUnavailable:
+            self._later(what, step, *args)
+
+    def _later(self, what: str, step: Callable[..., Awaitable[None]], *args: Any) -> None:
+        """Retry ``step(*args)`` in the background until the store answers (steps are safe
+        to repeat: events keep their id, presence is a fresh read)."""
 
         async def retry() -> None:
-            for pause in MARK_LOST_RETRY_S:
+            for pause in LATER_RETRY_S:
                 await asyncio.sleep(pause)
                 try:
-                    await self._mark_lost(member, reason)
+                    await step(*args)
                     return
                 except StoreUnavailable:
                     continue
-            _log.warning("member %s not marked lost: the store did not answer", member.member_id)
+            _log.warning("%s: not done, the shared store did not answer", what)
 
-        task = asyncio.create_task(retry(), name="mark-lost")
+        task = asyncio.create_task(retry(), name=what)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -539,9 +554,11 @@ class SignalingService:
 
         return await self.store.append_event(session_id, event_id, render)
 
-    async def _member_change(self, member: MemberRecord, kind: str) -> None:
+    async def _member_change(
+        self, member: MemberRecord, kind: str, event_id: str | None = None
+    ) -> None:
         change = MemberChange(kind=kind, member_id=member.member_id, role=member.role)  # type: ignore[arg-type]
-        await self._append(member.session_id, str(uuid.uuid4()), change, None, None)
+        await self._append(member.session_id, event_id or str(uuid.uuid4()), change, None, None)
         await self._publish_presence(member.session_id)
 
     @staticmethod

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -19,7 +20,7 @@ from companion.protocol.messages import (
 )
 from companion.server.app import ServerConfig, SignalingServer
 from companion.server.memory_store import MemoryStore
-from companion.server.store import MemberRecord, Seating, StoreUnavailable
+from companion.server.store import MemberRecord, Seating, StoredEvent, StoreUnavailable
 from companion.signaling.client import SignalingClient
 from tests.conftest import Clinic
 from tests.server.raw import RawClient
@@ -232,12 +233,13 @@ async def test_turn_credentials_are_issued_when_configured(tmp_path) -> None:
     assert int(expiry) > 0
 
 
-class _SeatGivesWay(MemoryStore):
-    """Shared state that gives way just as a place is being taken (a Redis blip)."""
+class _GivesWay(MemoryStore):
+    """Shared state that gives way at chosen steps (a Redis blip)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.failures = 0
+        self.append_failures = 0
 
     async def seat(self, member: MemberRecord, after_seq: int | None) -> Seating:
         if self.failures:
@@ -245,11 +247,28 @@ class _SeatGivesWay(MemoryStore):
             raise StoreUnavailable("ConnectionError")
         return await super().seat(member, after_seq)
 
+    async def append_event(
+        self, session_id: str, event_id: str, render: Callable[[int], str]
+    ) -> tuple[StoredEvent, bool]:
+        if self.append_failures:
+            self.append_failures -= 1
+            raise StoreUnavailable("ConnectionError")
+        return await super().append_event(session_id, event_id, render)
 
-async def test_a_join_refused_halfway_leaves_the_connection_free_to_try_again(
-    tmp_path: Path,
-) -> None:
-    store = _SeatGivesWay()
+
+@dataclass
+class _Blip:
+    store: _GivesWay
+    therapist: SignalingClient
+    patient: RawClient
+    """Connected, not joined."""
+    invite: str
+
+
+@pytest.fixture
+async def blip(tmp_path: Path) -> AsyncIterator[_Blip]:
+    """A therapist seated in a fresh session on a store that gives way when told to."""
+    store = _GivesWay()
     async with SignalingServer(ServerConfig(data_dir=tmp_path, port=0), store=store) as server:
         _, secret = server.db.add_therapist("dr-blip")
         therapist = SignalingClient(server.ws_url)
@@ -260,21 +279,45 @@ async def test_a_join_refused_halfway_leaves_the_connection_free_to_try_again(
             created = await therapist.create_session()
             await therapist.join(session_id=created.session.session_id)
             await _wait_for(lambda: therapist.last_seq == 1)  # its own arrival
-            store.failures = 1
-            join = {"type": "join", "invite": created.invites[0].token, "rid": "j1"}
-            refused = await patient.request(join, "error")
-            assert (refused["code"], refused["rid"]) == ("unavailable", "j1")
-            # Not seated: what the session says meanwhile is not this connection's to hear.
-            pushed = PromptPush(kind="prompt.push", prompt_id="box-breathing")
-            await therapist.wait_acked(await therapist.send_event(pushed))
-            joined = await patient.request({**join, "rid": "j2"}, "joined")
-            assert joined["rid"] == "j2" and not joined["resumed"]
-            assert joined["last_seq"] == 2  # the therapist's arrival and the prompt
-            await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="five-senses"))
-            later = await patient.recv_type("event")
-            while later["event"]["kind"] != "prompt.push":
-                later = await patient.recv_type("event")
-            assert later["event"]["prompt_id"] == "five-senses"
+            yield _Blip(store, therapist, patient, created.invites[0].token)
         finally:
             await patient.close()
             await therapist.close()
+
+
+async def test_a_join_refused_halfway_leaves_the_connection_free_to_try_again(
+    blip: _Blip,
+) -> None:
+    store, therapist, patient = blip.store, blip.therapist, blip.patient
+    store.failures = 1
+    join = {"type": "join", "invite": blip.invite, "rid": "j1"}
+    refused = await patient.request(join, "error")
+    assert (refused["code"], refused["rid"]) == ("unavailable", "j1")
+    # Not seated: what the session says meanwhile is not this connection's to hear.
+    pushed = PromptPush(kind="prompt.push", prompt_id="box-breathing")
+    await therapist.wait_acked(await therapist.send_event(pushed))
+    joined = await patient.request({**join, "rid": "j2"}, "joined")
+    assert joined["rid"] == "j2" and not joined["resumed"]
+    assert joined["last_seq"] == 2  # the therapist's arrival and the prompt
+    await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="five-senses"))
+    later = await patient.recv_type("event")
+    while later["event"]["kind"] != "prompt.push":
+        later = await patient.recv_type("event")
+    assert later["event"]["prompt_id"] == "five-senses"
+
+
+async def test_an_arrival_the_store_cannot_announce_yet_is_announced_once_it_can(
+    blip: _Blip,
+) -> None:
+    """Seated, then the store gives way: the join stands (no error after ``joined``) and
+    the others hear of the arrival once, a moment later."""
+    kinds: list[str] = []
+    blip.therapist.event_received.connect(lambda event: kinds.append(event.event.kind))
+    blip.store.append_failures = 2  # now and on the first retry
+    join = {"type": "join", "invite": blip.invite, "rid": "j1"}
+    assert (await blip.patient.request(join, "joined"))["last_seq"] == 1
+    arrival = await blip.patient.recv_type("event")  # an error first would fail here
+    assert (arrival["seq"], arrival["event"]["kind"]) == (2, "member.joined")
+    await _wait_for(lambda: kinds == ["member.joined"])
+    await asyncio.sleep(1.0)
+    assert kinds == ["member.joined"]
