@@ -8,6 +8,7 @@ turns that into an ``error`` message. Nothing here touches sockets or raw JSON.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -64,6 +65,7 @@ from companion.server.tokens import (
 _log = logging.getLogger(__name__)
 
 ACCESS_TOKEN_TTL_S = 12 * 3600
+Step = Callable[[], Awaitable[None]]
 LATER_RETRY_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
 """What could not be written while the shared store was away (a member lost, an arrival
 announced) is retried after these pauses: about two minutes in all."""
@@ -87,6 +89,7 @@ class SignalingService:
         # Connections on this node by member id, to hand a place over on resume.
         self._local: dict[str, ClientConnection] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._closing = False
         # The clinic database and its scrypt hashing on two threads of their own: SQLite
         # serializes anyway, and every extra thread running scrypt (16 MB of work memory)
         # would keep a malloc arena of that size for good.
@@ -332,8 +335,7 @@ class SignalingService:
         await self._audit(actor, "join", "member", member.member_id, session.session_id)
         # Seated and told so: the others' news must not turn into an error for this join.
         kind = "member.back" if existing else "member.joined"
-        await self._now_or_later(f"announce {member.member_id}", self._member_change, member, kind,
-                                 str(uuid.uuid4()))  # fmt: skip
+        await self._announce(member, kind)
 
     async def _resume(self, conn: ClientConnection, msg: Resume) -> None:
         if conn.member is not None:
@@ -364,12 +366,10 @@ class SignalingService:
         )
         members = await self._admit(conn, member, resume_token, msg.rid,
                                     after_seq=msg.last_seq, relay_only=session.relay_only)  # fmt: skip
-        what = f"announce {member.member_id}"
         if old.status == "lost":
-            await self._now_or_later(what, self._member_change, member, "member.back",
-                                     str(uuid.uuid4()))  # fmt: skip
+            await self._announce(member, "member.back")
         else:  # its node died unnoticed: the list just read is the news (one read less)
-            await self._now_or_later(what, self._publish_presence, member.session_id, members)
+            await self._announce(member, None, members)
 
     async def _admit(
         self,
@@ -400,8 +400,9 @@ class SignalingService:
             # or the invite would stay "in use" with no one on it.
             self._detach(conn)
             conn.drop_held()
-            self._later(f"mark {member.member_id} lost", self._mark_lost, member,
-                        "seat not taken", str(uuid.uuid4()))  # fmt: skip
+            give_back = functools.partial(self._mark_lost, member, "seat not taken",
+                                          str(uuid.uuid4()))  # fmt: skip
+            self._later(f"mark {member.member_id} lost", give_back)
             raise
         last_seq, members = seating.last_seq, seating.members
         conn.send(
@@ -442,12 +443,43 @@ class SignalingService:
         if member is None:
             return
         # If the store is away now, later: else it would stay "online" with no one on it.
-        await self._now_or_later(f"mark {member.member_id} lost", self._mark_lost, member,
-                                 conn.close_reason or "closed", str(uuid.uuid4()))  # fmt: skip
+        mark = functools.partial(self._mark_lost, member, conn.close_reason or "closed",
+                                 str(uuid.uuid4()))  # fmt: skip
+        await self._now_or_later(f"mark {member.member_id} lost", mark)
+
+    async def _seating(self, member: MemberRecord) -> MemberRecord | None:
+        """The member's record if it is still this seating (each has its own resume hash):
+        a step retried after the store was away must not touch a newer one."""
+        current = await self.store.get_member(member.member_id)
+        return (
+            current if current is not None and current.resume_hash == member.resume_hash else None
+        )
+
+    async def _announce(
+        self, member: MemberRecord, kind: str | None, members: list[MemberRecord] | None = None
+    ) -> None:
+        """Tell the session ``member`` is here: ``kind`` on its timeline, or (None) only the
+        presence, from ``members`` as read when seated. The join stands if the store is away
+        now: the news goes out once it is back, if that seating still holds."""
+        event_id = str(uuid.uuid4())
+
+        async def tell(members: list[MemberRecord] | None) -> None:
+            if kind is None:
+                await self._publish_presence(member.session_id, members)
+            else:
+                await self._member_change(member, kind, event_id)
+
+        async def later() -> None:
+            current = await self._seating(member)
+            if current is not None and current.status == "online":  # not gone or back since
+                await tell(None)  # presence: a fresh read
+
+        await self._now_or_later(f"announce {member.member_id}",
+                                 functools.partial(tell, members), later)  # fmt: skip
 
     async def _mark_lost(self, member: MemberRecord, reason: str, event_id: str) -> None:
-        current = await self.store.get_member(member.member_id)
-        if current is None or current.epoch != member.epoch or current.status == "left":
+        current = await self._seating(member)
+        if current is None or current.status == "left":
             return  # already back on a newer connection, left on purpose, or never seated
         if current.status == "online":  # (lost already: an earlier try got this far)
             current = current.with_status("lost")
@@ -455,27 +487,32 @@ class SignalingService:
             _log.info("member %s lost (%s)", member.member_id, reason)
         await self._member_change(current, "member.lost", event_id)
 
-    async def _now_or_later(
-        self, what: str, step: Callable[..., Awaitable[None]], *args: Any
-    ) -> None:
-        """``step(*args)`` now, or, if the shared store is away, once it is back."""
+    async def _now_or_later(self, what: str, step: Step, retry: Step | None = None) -> None:
+        """``step()`` now or, if the shared store is away, ``retry()`` (else ``step``) once
+        it is back."""
         try:
-            await step(*args)
+            await step()
         except StoreUnavailable:
-            self._later(what, step, *args)
+            self._later(what, retry or step)
 
-    def _later(self, what: str, step: Callable[..., Awaitable[None]], *args: Any) -> None:
-        """Retry ``step(*args)`` in the background until the store answers (steps are safe
-        to repeat: events keep their id, presence is a fresh read)."""
+    def _later(self, what: str, step: Step) -> None:
+        """Retry ``step()`` in the background until the store answers. Steps must be safe
+        to repeat: events keep their id, and each checks its seating still holds."""
+        if self._closing:
+            _log.warning("%s: not done, the node is stopping", what)
+            return
 
         async def retry() -> None:
             for pause in LATER_RETRY_S:
                 await asyncio.sleep(pause)
                 try:
-                    await step(*args)
+                    await step()
                     return
                 except StoreUnavailable:
                     continue
+                except Exception:
+                    _log.exception("%s failed", what)
+                    return
             _log.warning("%s: not done, the shared store did not answer", what)
 
         task = asyncio.create_task(retry(), name=what)
@@ -483,10 +520,11 @@ class SignalingService:
         task.add_done_callback(self._background.discard)
 
     async def close(self) -> None:
+        self._closing = True
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        self.db_executor.shutdown(wait=True)
+        await asyncio.to_thread(self.db_executor.shutdown, wait=True)
 
     async def _leave(self, conn: ClientConnection, msg: Leave) -> None:
         member = self._joined(conn)

@@ -240,12 +240,21 @@ class _GivesWay(MemoryStore):
         super().__init__()
         self.failures = 0
         self.append_failures = 0
+        self.background_read_failures = 0
+        """``get_member`` fails in the node's background retries ("mark … lost")."""
 
     async def seat(self, member: MemberRecord, after_seq: int | None) -> Seating:
         if self.failures:
             self.failures -= 1
             raise StoreUnavailable("ConnectionError")
         return await super().seat(member, after_seq)
+
+    async def get_member(self, member_id: str) -> MemberRecord | None:
+        task = asyncio.current_task()
+        if self.background_read_failures and task and task.get_name().startswith("mark"):
+            self.background_read_failures -= 1
+            raise StoreUnavailable("ConnectionError")
+        return await super().get_member(member_id)
 
     async def append_event(
         self, session_id: str, event_id: str, render: Callable[[int], str]
@@ -263,6 +272,7 @@ class _Blip:
     patient: RawClient
     """Connected, not joined."""
     invite: str
+    url: str
 
 
 @pytest.fixture
@@ -279,7 +289,7 @@ async def blip(tmp_path: Path) -> AsyncIterator[_Blip]:
             created = await therapist.create_session()
             await therapist.join(session_id=created.session.session_id)
             await _wait_for(lambda: therapist.last_seq == 1)  # its own arrival
-            yield _Blip(store, therapist, patient, created.invites[0].token)
+            yield _Blip(store, therapist, patient, created.invites[0].token, server.ws_url)
         finally:
             await patient.close()
             await therapist.close()
@@ -321,3 +331,42 @@ async def test_an_arrival_the_store_cannot_announce_yet_is_announced_once_it_can
     await _wait_for(lambda: kinds == ["member.joined"])
     await asyncio.sleep(1.0)
     assert kinds == ["member.joined"]
+
+
+async def test_a_seat_given_back_late_does_not_unseat_the_member_who_took_it_again(
+    blip: _Blip,
+) -> None:
+    """A resume fails halfway and its seat is to be given back once the store answers;
+    meanwhile the member resumes again and is seated. The late give-back leaves it be."""
+    kinds: list[str] = []
+    blip.therapist.event_received.connect(lambda event: kinds.append(event.event.kind))
+    joined = await blip.patient.request({"type": "join", "invite": blip.invite}, "joined")
+    await blip.patient.close()
+    await _wait_for(lambda: kinds == ["member.joined", "member.lost"])
+    again = await RawClient.open(blip.url)
+    try:
+        blip.store.failures = blip.store.background_read_failures = 1
+        resume = {"type": "resume", "resume_token": joined["resume_token"], "last_seq": 2}
+        assert (await again.request(resume, "error"))["code"] == "unavailable"
+        assert (await again.request(resume, "joined"))["resumed"]
+        await _wait_for(lambda: kinds[-1:] == ["member.back"])
+        await asyncio.sleep(1.5)  # the give-back has been tried again by now
+        assert kinds == ["member.joined", "member.lost", "member.back"]
+        assert blip.therapist.presence is not None
+        assert [m.status for m in blip.therapist.presence.members] == ["online", "online"]
+    finally:
+        await again.close()
+
+
+async def test_an_arrival_announced_late_is_not_news_once_the_member_has_left(
+    blip: _Blip,
+) -> None:
+    kinds: list[str] = []
+    blip.therapist.event_received.connect(lambda event: kinds.append(event.event.kind))
+    blip.store.append_failures = 2  # the arrival now, and on the first retry
+    await blip.patient.request({"type": "join", "invite": blip.invite}, "joined")
+    await _wait_for(lambda: blip.store.append_failures == 0)  # the next try comes in 0.5 s
+    await blip.patient.request({"type": "leave", "rid": "l1"}, "ok")
+    await _wait_for(lambda: kinds == ["member.left"])
+    await asyncio.sleep(1.5)  # the arrival has been tried again by now
+    assert kinds == ["member.left"]
