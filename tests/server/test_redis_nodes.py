@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -65,6 +67,43 @@ async def _until(predicate, timeout: float = 10.0) -> None:
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.02)
+
+
+@dataclass
+class _Pair:
+    therapist: SignalingClient
+    """On node A."""
+    patient: SignalingClient
+    """On node B."""
+    direct: redis.Redis
+    """The tests' own connection to the clinic's Redis (replies decoded)."""
+    session_id: str
+
+
+@contextlib.asynccontextmanager
+async def _seated_pair(
+    nodes: tuple[SignalingServer, SignalingServer], redis_server: RedisProcess,
+    patient_options: ClientOptions | None = None,
+) -> AsyncIterator[_Pair]:  # fmt: skip
+    """A therapist on node A and a patient on node B in one session, both arrivals stored."""
+    node_a, node_b = nodes
+    _, secret = node_a.db.add_therapist("dr-pair")
+    therapist = SignalingClient(node_a.ws_url)
+    patient = SignalingClient(node_b.ws_url, patient_options)
+    direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        session_id = await _seat(therapist, patient, "dr-pair", secret)
+        await _until(lambda: therapist.last_seq >= 2)  # both joined
+        yield _Pair(therapist, patient, direct, session_id)
+    finally:
+        direct.close()
+        await therapist.close()
+        await patient.close()
+
+
+async def _both_nodes_listening(direct: redis.Redis) -> None:
+    """Both nodes subscribe to Redis again (one pattern subscription each)."""
+    await _until(lambda: sum(int(c["psub"]) for c in direct.client_list()) == 2)
 
 
 async def test_a_session_spans_two_nodes(
@@ -146,17 +185,12 @@ async def test_check_ins_refused_while_redis_is_down_arrive_once_it_is_back(
     """The patient's socket stays up while the clinic's Redis restarts: the check-ins the
     node refused as ``unavailable`` are sent again by themselves, and arrive exactly once,
     in the order they were made."""
-    node_a, node_b = two_nodes
-    _, secret = node_a.db.add_therapist("dr-blip")
-    therapist = SignalingClient(node_a.ws_url)
     # The first resend comes late enough that Redis is surely back when the second
     # check-in is made: the second must still wait behind the first.
-    patient = SignalingClient(node_b.ws_url, ClientOptions(resend_refused_s=(3.0,)))
-    direct = redis.Redis.from_url(redis_server.url)
-    try:
-        await _seat(therapist, patient, "dr-blip", secret)
-        # Both arrivals are stored (and so in the save below) before Redis goes away.
-        await _until(lambda: therapist.last_seq >= 2)
+    late_resend = ClientOptions(resend_refused_s=(3.0,))
+    # Both arrivals are stored (and so in the save below) before Redis goes away.
+    async with _seated_pair(two_nodes, redis_server, late_resend) as pair:
+        therapist, patient, direct = pair.therapist, pair.patient, pair.direct
         seen: list[SessionEvent] = []
         therapist.event_received.connect(seen.append)
         refusals: list[str] = []
@@ -171,8 +205,7 @@ async def test_check_ins_refused_while_redis_is_down_arrive_once_it_is_back(
         await _until(lambda: "unavailable" in refusals)
         assert patient.unacknowledged == 1
         await asyncio.to_thread(redis_server.start)
-        # Both nodes listen to Redis again (one pattern subscription each).
-        await _until(lambda: sum(int(c["psub"]) for c in direct.client_list()) == 2)
+        await _both_nodes_listening(direct)
         # Redis is back, but the first check-in waits for its resend: the second waits too.
         second = await patient.send_event(CheckIn(kind="checkin"))
         await _until(lambda: patient.unacknowledged == 0, timeout=30)
@@ -180,10 +213,6 @@ async def test_check_ins_refused_while_redis_is_down_arrive_once_it_is_back(
         await asyncio.sleep(1.0)  # a second copy would have arrived by now
         assert [e.event_id for e in seen if e.event.kind == "checkin"] == [first, second]
         assert states == []  # no reconnect: the refused events were sent again on their own
-    finally:
-        direct.close()
-        await therapist.close()
-        await patient.close()
 
 
 async def test_events_a_node_missed_while_not_subscribed_reach_its_members(
@@ -191,13 +220,9 @@ async def test_events_a_node_missed_while_not_subscribed_reach_its_members(
 ) -> None:
     """An event stored and published while node A's subscription to Redis was broken (a
     Redis restart, a dropped connection) reaches A's members once A subscribes again."""
-    node_a, node_b = two_nodes
-    _, secret = node_a.db.add_therapist("dr-gap")
-    therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
-    direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
-    try:
-        session_id = await _seat(therapist, patient, "dr-gap", secret)
-        await _until(lambda: therapist.last_seq >= 2)  # both joined
+    async with _seated_pair(two_nodes, redis_server) as pair:
+        therapist, patient, direct = pair.therapist, pair.patient, pair.direct
+        session_id = pair.session_id
         seen: list[SessionEvent] = []
         therapist.event_received.connect(seen.append)
 
@@ -219,10 +244,6 @@ async def test_events_a_node_missed_while_not_subscribed_reach_its_members(
         await _until(lambda: len(seen) == 2)
         await asyncio.sleep(0.5)
         assert [e.seq for e in seen] == [seq, seq + 1]
-    finally:
-        direct.close()
-        await therapist.close()
-        await patient.close()
 
 
 async def test_a_redis_that_lost_its_last_writes_does_not_number_a_check_in_twice(
@@ -231,13 +252,8 @@ async def test_a_redis_that_lost_its_last_writes_does_not_number_a_check_in_twic
     """Redis restarts from a snapshot older than the events the members already hold (as
     with appendfsync everysec, or a failover to a replica behind): the next check-in still
     reaches the therapist, under a number it has not had."""
-    node_a, node_b = two_nodes
-    _, secret = node_a.db.add_therapist("dr-snap")
-    therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
-    direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
-    try:
-        session_id = await _seat(therapist, patient, "dr-snap", secret)
-        await _until(lambda: therapist.last_seq >= 2)  # both joined
+    async with _seated_pair(two_nodes, redis_server) as pair:
+        therapist, patient, direct = pair.therapist, pair.patient, pair.direct
         seen: list[SessionEvent] = []
         therapist.event_received.connect(seen.append)
         await asyncio.to_thread(direct.save)  # the snapshot Redis will come back from
@@ -246,18 +262,14 @@ async def test_a_redis_that_lost_its_last_writes_does_not_number_a_check_in_twic
         # Stopped without a save (no save points configured): the check-in is lost to it.
         await asyncio.to_thread(redis_server.stop)
         await asyncio.to_thread(redis_server.start)
-        assert direct.get(f"cmp:seq:{session_id}") == "2"
-        await _until(lambda: sum(int(c["psub"]) for c in direct.client_list()) == 2)
+        assert direct.get(f"cmp:seq:{pair.session_id}") == "2"
+        await _both_nodes_listening(direct)
 
         second = await patient.send_event(CheckIn(kind="checkin"))
         await _until(lambda: patient.unacknowledged == 0, timeout=30)
         await _until(lambda: len(seen) == 2)
         assert [e.event_id for e in seen][1] == second
         assert [e.seq for e in seen] == [3, 4]
-    finally:
-        direct.close()
-        await therapist.close()
-        await patient.close()
 
 
 async def test_a_member_who_drops_while_redis_is_down_is_marked_lost_once_it_is_back(
@@ -265,13 +277,8 @@ async def test_a_member_who_drops_while_redis_is_down_is_marked_lost_once_it_is_
 ) -> None:
     """The node cannot record the drop while Redis is away; it does so when Redis returns,
     instead of leaving the patient "online" with no one on the line."""
-    node_a, node_b = two_nodes
-    _, secret = node_a.db.add_therapist("dr-gone")
-    therapist, patient = SignalingClient(node_a.ws_url), SignalingClient(node_b.ws_url)
-    direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
-    try:
-        await _seat(therapist, patient, "dr-gone", secret)
-        await _until(lambda: therapist.last_seq >= 2)  # both joined
+    async with _seated_pair(two_nodes, redis_server) as pair:
+        therapist, patient, direct = pair.therapist, pair.patient, pair.direct
         kinds: list[str] = []
         therapist.event_received.connect(lambda event: kinds.append(event.event.kind))
         await asyncio.to_thread(direct.save)
@@ -281,15 +288,10 @@ async def test_a_member_who_drops_while_redis_is_down_is_marked_lost_once_it_is_
         assert kinds == []
         await asyncio.to_thread(redis_server.start)
         await _until(lambda: "member.lost" in kinds, timeout=20)
-        assert therapist.joined is not None
-        ids = direct.lrange(f"cmp:members:{therapist.joined.session_id}", 0, -1)
+        ids = direct.lrange(f"cmp:members:{pair.session_id}", 0, -1)
         rows = [direct.hgetall("cmp:member:" + str(i)) for i in ids]
         status = {row["role"]: row["status"] for row in rows}
         assert status == {"therapist": "online", "patient": "lost"}
-    finally:
-        direct.close()
-        await therapist.close()
-        await patient.close()
 
 
 def _start_node(data: Path, redis_url: str) -> tuple[subprocess.Popen[str], str]:
