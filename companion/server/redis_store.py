@@ -50,6 +50,7 @@ T = TypeVar("T")
 # everysec loses up to a second) must not hand out numbers the members already hold,
 # or they would take a new check-in for one they have and drop it.
 _SEQ_PLACEHOLDER = -1
+_SEQ_SLOT = f'"seq":{_SEQ_PLACEHOLDER},'  # as the script finds it
 _SEQ_FIELD = re.compile(r'"seq":(\d+),')  # the first match is the field, as above
 _APPEND = """
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
@@ -291,9 +292,8 @@ class RedisStore:
                 self._k("memberset", session_id), self._k("members", session_id),
                 self._k("seq", session_id), self._k("events", session_id)]  # fmt: skip
         fields = [part for pair in _member_fields(member).items() for part in pair]
-        delivered = self._seen_seq.get(self._k("chan", "session", session_id), 0)
         args = [self._prefix, member.member_id, "" if after_seq is None else str(after_seq),
-                str(delivered)]  # fmt: skip
+                str(self._delivered_seq(session_id))]  # fmt: skip
         last_seq, ids, rows, missed = await self._seat(keys=keys, args=[*args, *fields])
         members = [_member_from(_pairs(row), i) for i, row in zip(ids, rows, strict=True) if row]
         events = [StoredEvent(int(score), "", payload) for payload, score in _pairs(missed).items()]
@@ -311,11 +311,12 @@ class RedisStore:
             self._k("events", session_id),
             self._k("chan", "session", session_id),
         ]
-        rendered, delivered = render(_SEQ_PLACEHOLDER), self._seen_seq.get(keys[3], 0)
-        seq, duplicate, *stored = await self._append(keys=keys,
-                                                     args=[event_id, rendered, delivered])  # fmt: skip
+        rendered = render(_SEQ_PLACEHOLDER)
+        seq, duplicate, *stored = await self._append(
+            keys=keys, args=[event_id, rendered, self._delivered_seq(session_id)]
+        )
         # A new event's payload is not sent back: it is the one rendered here, numbered.
-        payload = stored[0] if duplicate else rendered.replace('"seq":-1,', f'"seq":{seq},', 1)
+        payload = stored[0] if duplicate else rendered.replace(_SEQ_SLOT, f'"seq":{seq},', 1)
         return StoredEvent(int(seq), event_id, payload), bool(duplicate)
 
     @_available
@@ -387,6 +388,10 @@ class RedisStore:
                 catch_up, subscribed_before = subscribed_before, True
             elif message["type"] == "pmessage":
                 self._deliver(message["channel"], message["data"])
+
+    def _delivered_seq(self, session_id: str) -> int:
+        """The highest seq this node has delivered for the session (0: none yet)."""
+        return self._seen_seq.get(self._session_channels + session_id, 0)
 
     def _deliver(self, channel: str, payload: str) -> None:
         subscribers = self._local.get(channel)
