@@ -14,7 +14,8 @@ _LINK_WORDS: dict[Role, dict[LinkStateName, str]] = {
         "connected": "Your therapist is with you",
         "degraded": "Your therapist is with you (the connection is a little weak)",
         "interrupted": "The connection is catching its breath…",
-        "lost": "Your therapist's connection dropped. Music keeps playing. They are reconnecting.",
+        # Short and not the ladder's calm line, which comes just below it and says why.
+        "lost": "Waiting for your therapist to reconnect",
         "recovering": "Reconnecting to your therapist…",
     },
     "therapist": {
