@@ -1,0 +1,165 @@
+"""The patient's computer during a session: kept awake, its sleep noticed, its power watched.
+
+A laptop that sleeps after thirty minutes of a patient lying still, or whose battery runs
+out at minute eighty, ends the session as surely as a dropped network. Three parts:
+
+- ``KeepAwake`` asks the operating system to keep the computer awake and the screen on
+  (wakepy: Windows ``SetThreadExecutionState``, macOS IOKit, Linux D-Bus inhibitors) for as
+  long as a session runs. Its calls block, so they run on a worker thread.
+- ``SleepWatch`` notices a sleep anyway (the wall clock jumps while the monotonic clock,
+  which stands still in suspend, does not).
+- ``PowerWatch`` turns battery readings (psutil) into a few plain states with hysteresis.
+
+The two watchers are Sans-I/O: they take readings and say what changed; the app core reads
+the clocks and the battery and decides who is told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+_log = logging.getLogger(__name__)
+
+PowerState = Literal["unknown", "plugged", "on_battery", "low"]
+"""``unknown``: no reading yet or no battery to read (a desktop reads as ``plugged``)."""
+
+
+@dataclass(frozen=True)
+class PowerReading:
+    percent: float | None
+    """Battery charge 0–100, None where the computer has no battery."""
+    plugged: bool | None
+    """On mains power; None where the OS cannot say."""
+
+
+def read_power() -> PowerReading:
+    """The computer's battery as psutil sees it; a computer with no battery is plugged in."""
+    import psutil
+
+    try:
+        battery = psutil.sensors_battery()
+    except (OSError, RuntimeError) as error:  # a sysfs read that fails mid-way
+        _log.warning("power: battery could not be read (%s)", type(error).__name__)
+        return PowerReading(percent=None, plugged=None)
+    if battery is None:
+        return PowerReading(percent=None, plugged=True)
+    return PowerReading(percent=float(battery.percent), plugged=battery.power_plugged)
+
+
+class PowerWatch:
+    """Battery readings in, a new ``PowerState`` out when it changes.
+
+    ``low`` below ``low_percent`` on battery; it ends only once the charge is
+    ``recover_margin`` above the line again or the computer is plugged in, so a battery
+    hovering at the line does not raise the alert over and over."""
+
+    def __init__(self, low_percent: float = 20.0, recover_margin: float = 3.0) -> None:
+        self.low_percent = low_percent
+        self.recover_margin = recover_margin
+        self.state: PowerState = "unknown"
+
+    def observe(self, reading: PowerReading) -> PowerState | None:
+        new = self._classify(reading)
+        if new == self.state:
+            return None
+        _log.info("power: %s -> %s", self.state, new)
+        self.state = new
+        return new
+
+    def _classify(self, reading: PowerReading) -> PowerState:
+        if reading.plugged:
+            return "plugged"
+        if reading.plugged is None and reading.percent is None:
+            return "unknown"
+        if reading.percent is None:
+            return "on_battery"
+        line = self.low_percent
+        if self.state == "low":
+            line += self.recover_margin
+        return "low" if reading.percent < line else "on_battery"
+
+
+class SleepWatch:
+    """Clock readings in, the seconds the computer slept out.
+
+    Each ``observe(wall, monotonic)`` compares how far the two clocks moved since the last
+    reading. The monotonic clock stops while the computer is suspended and the wall clock
+    does not, so a difference above ``threshold_s`` is a sleep of that length. (A wall
+    clock set by hand or by NTP moves too; the threshold keeps ordinary corrections out.)
+    """
+
+    def __init__(self, threshold_s: float = 20.0) -> None:
+        self.threshold_s = threshold_s
+        self._last: tuple[float, float] | None = None
+
+    def observe(self, wall: float, monotonic: float) -> float | None:
+        last, self._last = self._last, (wall, monotonic)
+        if last is None:
+            return None
+        gap = (wall - last[0]) - (monotonic - last[1])
+        return gap if gap > self.threshold_s else None
+
+
+class KeepAwake:
+    """Hold the OS's "keep awake, screen on" for a session; ``release`` is safe twice.
+
+    ``method`` names what the OS granted (e.g. ``org.freedesktop.ScreenSaver``), or is None
+    where nothing could be held: then the app says so once and the ``SleepWatch`` is what
+    is left."""
+
+    def __init__(self) -> None:
+        self.method: str | None = None
+        self._mode: Any = None
+        self._lock = asyncio.Lock()
+        # wakepy keeps the current mode in a context variable: entering and leaving must
+        # happen on one thread in one context, so the calls share a one-thread executor.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keep-awake")
+
+    @property
+    def active(self) -> bool:
+        return self.method is not None
+
+    async def acquire(self) -> str | None:
+        async with self._lock:
+            if self._mode is None:
+                loop = asyncio.get_running_loop()
+                self._mode, self.method = await loop.run_in_executor(
+                    self._worker, _enter_presenting
+                )
+            return self.method
+
+    async def release(self) -> None:
+        async with self._lock:
+            mode, self._mode, self.method = self._mode, None, None
+            if mode is not None:
+                await asyncio.get_running_loop().run_in_executor(self._worker, _exit_mode, mode)
+
+
+def _enter_presenting() -> tuple[Any, str | None]:
+    from wakepy import keep
+
+    mode = keep.presenting(on_fail="pass")
+    try:
+        mode.__enter__()
+    except Exception as error:  # an OS call that fails in a way wakepy does not catch
+        _log.warning("keep awake: could not be held (%s)", type(error).__name__)
+        return None, None
+    if not mode.active:
+        _log.warning("keep awake: no method available here; sleep will be noticed instead")
+        mode.__exit__(None, None, None)
+        return None, None
+    method = mode.active_method
+    name = method.name if method is not None else "unknown"
+    _log.info("keep awake: held by %s", name)
+    return mode, name
+
+
+def _exit_mode(mode: Any) -> None:
+    try:
+        mode.__exit__(None, None, None)
+    except Exception as error:  # the inhibitor's service went away first
+        _log.warning("keep awake: release failed (%s)", type(error).__name__)
