@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--turn-secret-file", type=Path,
                         help="file holding coturn's static-auth-secret (for short-lived TURN credentials)")  # fmt: skip
+    # Also after the subcommand (deploy.md's units put it there); absent, the top-level
+    # --debug stands.
+    server.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show debug logs and tracebacks")  # fmt: skip
     server_commands = server.add_subparsers(
         dest="server_command", metavar="ACTION", parser_class=_Parser
     )

@@ -1,0 +1,219 @@
+"""What one client address may hold and spend, enforced below aiohttp.
+
+Every TCP connection passes through ``GuardedProtocol`` before aiohttp sees it: an address
+over its share of connections (or opening them too fast) is refused at once, and a
+connection that has not become a WebSocket within ``handshake_timeout_s`` is closed (a
+slowloris holds file descriptors with requests it never finishes). Per address, the
+messages and bytes all its connections send draw from shared buckets: unauthenticated
+connections share a small base allowance, and each seated member adds its own, so a
+clinic behind one NAT address is not throttled like a lone attacker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from companion.server.ratelimit import Clock, RateLimitedLog, TokenBucket
+
+_log = logging.getLogger(__name__)
+
+
+def default_max_connections_per_address() -> int:
+    """A quarter of this process's file descriptors (at least 64): one address can never
+    starve the others, whatever ``LimitNOFILE`` the service was given."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 16_384
+    return max(64, soft // 4)
+
+
+@dataclass(frozen=True)
+class AddressLimits:
+    max_connections: int = 0
+    """Open connections per address; 0: a quarter of the file-descriptor limit."""
+    handshake_timeout_s: float = 10.0
+    """From TCP accept to a finished WebSocket upgrade; slower connections are closed."""
+    connects_per_s: float = 20.0
+    connects_burst: float = 3_000.0
+    """New connections per address: a whole clinic resuming at once fits in the burst."""
+    messages_per_s: float = 200.0
+    messages_burst: float = 4_000.0
+    bytes_per_s: float = 256 * 1024
+    bytes_burst: float = 4 * 1024 * 1024
+    """What the address's connections send together (pings included) before any member
+    is seated; reading from them slows down beyond it."""
+    seated_messages_per_s: float = 10.0
+    seated_bytes_per_s: float = 32 * 1024
+    """Added to the address's allowance for each member or therapist seated from it."""
+    max_outbox_bytes: int = 64 * 1024 * 1024
+    """Bytes waiting, unread, for all the address's connections together."""
+    max_tracked: int = 100_000
+    """Addresses remembered at most (quiet ones are forgotten first)."""
+
+    def resolved_max_connections(self) -> int:
+        return self.max_connections or default_max_connections_per_address()
+
+
+def address_key(ip: str) -> str:
+    """IPv4 addresses as they are; IPv6 by /64 (one home or host gets a whole /64)."""
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return ip
+
+
+class Address:
+    """One client address's connections and allowances."""
+
+    def __init__(self, key: str, limits: AddressLimits, clock: Clock) -> None:
+        self.key = key
+        self.limits = limits
+        self.connections = 0
+        self.seated = 0
+        self.outbox_bytes = 0
+        self.connects = TokenBucket(limits.connects_per_s, limits.connects_burst, clock)
+        self.messages = TokenBucket(limits.messages_per_s, limits.messages_burst, clock)
+        self.bytes = TokenBucket(limits.bytes_per_s, limits.bytes_burst, clock)
+
+    def seat(self, delta: int) -> None:
+        """A member was seated (+1) or unseated (-1) from here: its allowance follows."""
+        self.seated = max(0, self.seated + delta)
+        limits = self.limits
+        self.messages.rate = limits.messages_per_s + self.seated * limits.seated_messages_per_s
+        self.bytes.rate = limits.bytes_per_s + self.seated * limits.seated_bytes_per_s
+
+    def charge(self, nbytes: int) -> float:
+        """One frame of ``nbytes`` received: seconds to wait before reading more."""
+        return max(self.messages.charge(1.0), self.bytes.charge(float(nbytes)))
+
+    @property
+    def quiet(self) -> bool:
+        return self.connections == 0 and self.connects.full and self.messages.full
+
+
+class AddressBook:
+    def __init__(
+        self, limits: AddressLimits, log: RateLimitedLog, clock: Clock = time.monotonic
+    ) -> None:
+        self.limits = limits
+        self.max_connections = limits.resolved_max_connections()
+        self._log = log
+        self._clock = clock
+        self._addresses: dict[str, Address] = {}
+        self.refused = 0
+        self.timed_out = 0
+
+    def get(self, ip: str) -> Address:
+        key = address_key(ip)
+        address = self._addresses.get(key)
+        if address is None:
+            if len(self._addresses) >= self.limits.max_tracked:
+                self._forget_quiet()
+            address = self._addresses[key] = Address(key, self.limits, self._clock)
+        return address
+
+    def _forget_quiet(self) -> None:
+        for key, address in list(self._addresses.items()):
+            if address.quiet:
+                del self._addresses[key]
+
+    def open(self, ip: str) -> Address | None:
+        """A connection from ``ip``: its address, or None when it must be refused."""
+        address = self.get(ip)
+        if address.connections >= self.max_connections or not address.connects.take():
+            self.refused += 1
+            self._log.warning("refused", "connections refused from an address over its limits")
+            return None
+        address.connections += 1
+        return address
+
+    def close(self, address: Address) -> None:
+        address.connections -= 1
+
+    def __len__(self) -> int:
+        return len(self._addresses)
+
+
+class GuardedProtocol(asyncio.Protocol):
+    """aiohttp's protocol for one connection, behind the address book and the handshake
+    deadline. Everything else passes straight through."""
+
+    def __init__(
+        self,
+        inner: Callable[[], asyncio.Protocol],
+        book: AddressBook,
+        guarded: dict[asyncio.BaseTransport, GuardedProtocol],
+    ) -> None:
+        self._make_inner = inner
+        self._book = book
+        self._guarded = guarded
+        self._inner: asyncio.Protocol | None = None
+        self._transport: asyncio.Transport | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self.address: Address | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        peer = transport.get_extra_info("peername")
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        self.address = self._book.open(ip)
+        if self.address is None:
+            transport.abort()
+            return
+        self._transport = transport
+        self._guarded[transport] = self
+        self._deadline = asyncio.get_running_loop().call_later(
+            self._book.limits.handshake_timeout_s, self._too_slow
+        )
+        self._inner = self._make_inner()
+        self._inner.connection_made(transport)
+
+    def upgraded(self) -> None:
+        """The connection is a WebSocket now: its own limits take over."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if self._transport is not None and not self._transport.is_closing():
+            self._book.timed_out += 1
+            self._book._log.warning("slow", "connections closed: no WebSocket upgrade in time")
+            self._transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self._inner is not None:
+            self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received() if self._inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self._inner is not None:
+            self._inner.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        if self._transport is not None:
+            self._guarded.pop(self._transport, None)
+        if self.address is not None:
+            self._book.close(self.address)
+        if self._inner is not None:
+            self._inner.connection_lost(exc)
