@@ -233,10 +233,8 @@ class SignalingServer:
         address = guard.address if guard is not None else None
         conn = ClientConnection(ws, request.transport, new_id(6), self.config.limits, address)
         self.connections.add(conn)
-        tasks = {
-            asyncio.create_task(conn.run_writer(), name=f"writer-{conn.conn_id}"),
-            asyncio.create_task(conn.run_liveness(), name=f"liveness-{conn.conn_id}"),
-        }
+        writer = asyncio.create_task(conn.run_writer(), name=f"writer-{conn.conn_id}")
+        tasks = {writer, asyncio.create_task(conn.run_liveness(), name=f"liveness-{conn.conn_id}")}
         conn.send(
             Welcome(
                 server=__version__, heartbeat_s=self.config.limits.heartbeat_s
@@ -246,6 +244,9 @@ class SignalingServer:
             await self._read_loop(conn)
         finally:
             self.connections.discard(conn)
+            if conn.closing and not writer.done():
+                # Its close frame (e.g. 1008) is on the way: let it finish, briefly.
+                await asyncio.wait({writer}, timeout=1.0)
             conn.closed.set()
             for task in tasks:
                 task.cancel()
@@ -262,7 +263,7 @@ class SignalingServer:
 
     async def _read_loop(self, conn: ClientConnection) -> None:
         ws = conn.ws
-        while not conn.closed.is_set():
+        while not (conn.closed.is_set() or conn.closing):
             msg = await ws.receive()
             conn.last_rx = time.monotonic()
             if msg.type in _COUNTED and not await self._within_limits(

@@ -79,6 +79,8 @@ class ClientConnection:
         self.member: MemberRecord | None = None
         self.subscriptions: list[Unsubscribe] = []
         self.closed = asyncio.Event()
+        self.closing = False
+        """``finish`` was called: nothing more is read or queued; the writer closes."""
         self.close_reason = ""
         # While missed events are replayed, live events wait here to keep the order.
         self._held: list[str] | None = None
@@ -96,7 +98,7 @@ class ClientConnection:
 
     def send(self, payload: str) -> None:
         """Queue one serialized message; never blocks."""
-        if self.closed.is_set():
+        if self.closed.is_set() or self.closing:
             return
         size = len(payload)
         address = self.address
@@ -143,7 +145,7 @@ class ClientConnection:
                 self.send(payload)
 
     def send_error(self, error: ProtocolError, rid: str | None = None) -> None:
-        if error.code is ErrorCode.RATE_LIMITED:
+        if error.code is ErrorCode.RATE_LIMITED and not error.fatal:
             # One notice a second is enough; the rest would only feed the flood.
             now = time.monotonic()
             if now - self._last_rate_error < 1.0:
@@ -159,10 +161,15 @@ class ClientConnection:
 
     def finish(self, code: int, reason: str) -> None:
         """Close after what is already queued has been written."""
+        if self.closing:
+            return
+        self.closing = True
         self.close_reason = self.close_reason or reason
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outbox.put_nowait(None)
         self._close_code = code
+        try:
+            self._outbox.put_nowait(None)
+        except asyncio.QueueFull:
+            self._drop()  # not reading anyway: no close frame would get through
 
     def abort(self, code: ErrorCode) -> None:
         """Close now, dropping whatever is queued (the client is not reading it anyway)."""

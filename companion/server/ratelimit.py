@@ -106,14 +106,15 @@ class LoginLimiter:
     @contextlib.asynccontextmanager
     async def attempt(self, address: str, account: str) -> AsyncIterator[Callable[[], None]]:
         """``async with limiter.attempt(addr, name) as failed:`` check, and call
-        ``failed()`` when the secret was wrong. Raises ``rate_limited`` when either key
-        has no failures left."""
+        ``failed()`` when the secret was wrong. Raises ``too_many_attempts`` (not fatal)
+        when either key has no failures left."""
         keys = [self._key(f"addr:{address}"), self._key(f"account:{account.casefold()}")]
         # Always the address first, then the account: no two attempts wait on each other.
         async with keys[0].lock, keys[1].lock:
             if any(k.bucket.available < 1.0 for k in keys):
                 raise ProtocolError(
-                    ErrorCode.RATE_LIMITED, "Too many sign-in attempts; wait a minute."
+                    ErrorCode.TOO_MANY_ATTEMPTS,
+                    "Too many wrong sign-ins from here or for this account; wait a minute.",
                 )
             wrong: list[bool] = []
             try:
