@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from pathlib import Path
 
 import pytest
 import redis
@@ -91,9 +90,11 @@ async def test_a_redis_restarted_empty_makes_members_join_again(
         redis_server.start()  # same port, nothing in it (against deploy.md)
         # Both are told and take a place again (new members: the old ones are gone).
         await _until(
-            lambda: pair.therapist.member_id not in before
-            and pair.patient.member_id not in before
-            and pair.therapist.state == pair.patient.state == "online",
+            lambda: (
+                pair.therapist.member_id not in before
+                and pair.patient.member_id not in before
+                and pair.therapist.state == pair.patient.state == "online"
+            ),
             timeout=20,
         )
         node_a = two_nodes[0]
