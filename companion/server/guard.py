@@ -82,6 +82,8 @@ class Address:
         self.connections = 0
         self.seated = 0
         self.outbox_bytes = 0
+        self.throttled = 0
+        """Frames after which reading had to wait (for figures and tests)."""
         self.connects = TokenBucket(limits.connects_per_s, limits.connects_burst, clock)
         self.messages = TokenBucket(limits.messages_per_s, limits.messages_burst, clock)
         self.bytes = TokenBucket(limits.bytes_per_s, limits.bytes_burst, clock)
@@ -95,7 +97,9 @@ class Address:
 
     def charge(self, nbytes: int) -> float:
         """One frame of ``nbytes`` received: seconds to wait before reading more."""
-        return max(self.messages.charge(1.0), self.bytes.charge(float(nbytes)))
+        wait = max(self.messages.charge(1.0), self.bytes.charge(float(nbytes)))
+        self.throttled += wait > 0
+        return wait
 
     @property
     def quiet(self) -> bool:

@@ -307,3 +307,32 @@ async def test_tls_offers_aead_suites_only(tmp_path: Path) -> None:
         _, writer = await asyncio.open_connection("127.0.0.1", server.port, ssl=aead)
         assert "GCM" in writer.get_extra_info("cipher")[0]
         writer.close()
+
+
+async def test_an_address_shares_one_budget_across_its_connections(tmp_path: Path) -> None:
+    """Per address: five connections within their own budgets still draw on one shared
+    allowance, and past it the server reads them more slowly (nothing is refused)."""
+    limits = AddressLimits(messages_per_s=20.0, messages_burst=20.0)
+    config = ServerConfig(data_dir=tmp_path / "server", port=0, address_limits=limits)
+    async with SignalingServer(config) as server:
+        clients = [
+            await RawClient.open(server.ws_url, source=ATTACKER, autoping=False) for _ in range(5)
+        ]
+        for raw in clients:
+            for _ in range(20):  # within the connection's own burst of 60
+                await raw.ws.ping(b"p")
+
+        async def pongs(raw: RawClient) -> int:
+            count = 0
+            async with asyncio.timeout(15):
+                while count < 20:
+                    if (await raw.ws.receive()).type is aiohttp.WSMsgType.PONG:
+                        count += 1
+            return count
+
+        assert await asyncio.gather(*(pongs(raw) for raw in clients)) == [20] * 5
+        address = server.addresses.get(ATTACKER)
+        assert address.throttled >= 50  # 100 frames against a burst of 20: reading waited
+        assert server.addresses.get("127.0.0.1").throttled == 0
+        for raw in clients:
+            await raw.close()
