@@ -27,7 +27,7 @@ from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import CLIENT_MESSAGE, MAX_MESSAGE_BYTES, Welcome
 from companion.server.clinicdb import ClinicDB
 from companion.server.connection import ClientConnection, ConnectionLimits
-from companion.server.guard import AddressBook, AddressLimits, GuardedProtocol
+from companion.server.guard import Address, AddressBook, AddressLimits, GuardedProtocol
 from companion.server.ice import IceConfig
 from companion.server.memory_store import MemoryStore
 from companion.server.ratelimit import HttpErrorLog, LoginLimiter, LoginLimits, RateLimitedLog
@@ -226,11 +226,31 @@ class SignalingServer:
         ws = web.WebSocketResponse(
             max_msg_size=MAX_MESSAGE_BYTES, compress=False, autoping=False, decode_text=False
         )
-        await ws.prepare(request)
         guard = self._guarded.get(request.transport) if request.transport else None
+        address = guard.address if guard is not None else None
+        forwarded = None
+        if address is not None:
+            client = self.addresses.forwarded_for(address, request.headers.get("X-Forwarded-For"))
+            if client is not None:  # behind a trusted proxy: the client's own address counts
+                forwarded = address = self.addresses.open(client)
+                if address is None:
+                    return web.Response(status=429, text="Too many connections from here.\n")
+        try:
+            return await self._serve_ws(request, ws, guard, address)
+        finally:
+            if forwarded is not None:
+                self.addresses.close(forwarded)
+
+    async def _serve_ws(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        guard: GuardedProtocol | None,
+        address: Address | None,
+    ) -> web.StreamResponse:
+        await ws.prepare(request)
         if guard is not None:
             guard.upgraded()
-        address = guard.address if guard is not None else None
         conn = ClientConnection(ws, request.transport, new_id(6), self.config.limits, address)
         self.connections.add(conn)
         writer = asyncio.create_task(conn.run_writer(), name=f"writer-{conn.conn_id}")

@@ -55,6 +55,10 @@ class AddressLimits:
     """Bytes waiting, unread, for all the address's connections together."""
     max_tracked: int = 100_000
     """Addresses remembered at most (quiet ones are forgotten first)."""
+    trusted_proxies: frozenset[str] = frozenset()
+    """Reverse proxies in front of the node (``--trusted-proxy``): their connections are
+    not limited as one address; each WebSocket counts against the client address the
+    proxy names (the last ``X-Forwarded-For`` entry) instead."""
 
     def resolved_max_connections(self) -> int:
         return self.max_connections or default_max_connections_per_address()
@@ -135,6 +139,9 @@ class AddressBook:
     def open(self, ip: str) -> Address | None:
         """A connection from ``ip``: its address, or None when it must be refused."""
         address = self.get(ip)
+        if address.key in self.limits.trusted_proxies:
+            address.connections += 1  # counted for the record; limited per client instead
+            return address
         if address.connections >= self.max_connections or not address.connects.take():
             self.refused += 1
             self._log.warning("refused", "connections refused from an address over its limits")
@@ -144,6 +151,17 @@ class AddressBook:
 
     def close(self, address: Address) -> None:
         address.connections -= 1
+
+    def forwarded_for(self, proxy: Address, header: str | None) -> str | None:
+        """The client's IP when ``proxy`` is trusted and named one (the entry it added
+        last: anything before it came from the client and proves nothing)."""
+        if proxy.key not in self.limits.trusted_proxies or not header:
+            return None
+        last = header.rsplit(",", 1)[-1].strip()
+        try:
+            return str(ipaddress.ip_address(last))
+        except ValueError:
+            return None
 
     def __len__(self) -> int:
         return len(self._addresses)
