@@ -53,8 +53,8 @@ class AddressLimits:
     """Added to the address's allowance for each member or therapist seated from it."""
     max_outbox_bytes: int = 64 * 1024 * 1024
     """Bytes waiting, unread, for all the address's connections together."""
-    max_tracked: int = 100_000
-    """Addresses remembered at most (quiet ones are forgotten first)."""
+    max_tracked: int = 20_000
+    """Addresses remembered (about 1 kB each) before the quiet ones are forgotten."""
     trusted_proxies: frozenset[str] = frozenset()
     """Reverse proxies in front of the node (``--trusted-proxy``): their connections are
     not limited as one address; each WebSocket counts against the client address the

@@ -522,7 +522,6 @@ class RedisStore:
             current = await self._redis.get(key)
         _log.warning("the shared store lost its data: writing back %d live sessions",
                      len(self._records))  # fmt: skip
-        self._identity = current
         self._seen_seq.clear()  # numbering starts afresh with the members' new places
         for session_id, session in list(self._records.items()):
             if self._session_channels + session_id not in self._local:
@@ -532,6 +531,7 @@ class RedisStore:
                 await self.save_invite(invite)
         if self._wiped is not None:
             await self._wiped()
+        self._identity = current  # only now: a step that failed is retried next time
 
     async def healthy(self) -> bool:
         try:

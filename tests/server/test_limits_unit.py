@@ -113,3 +113,24 @@ def test_rate_limited_log_writes_one_line_per_kind(caplog: pytest.LogCaptureFixt
         "connections refused",
         "connections closed: too slow (and 999 more in the last 10 s)",
     ]
+
+
+def test_unread_bytes_are_capped_per_address_too() -> None:
+    """Two connections of one address, each under its own cap, share the address's."""
+    from companion.server.connection import ClientConnection, ConnectionLimits
+
+    limits = AddressLimits(max_outbox_bytes=100_000)
+    address = AddressBook(limits, RateLimitedLog(logging.getLogger("test"))).get("192.0.2.5")
+    own = ConnectionLimits(max_outbox_bytes=80_000)
+    first, second = (
+        ClientConnection(None, None, name, own, address)  # type: ignore[arg-type]
+        for name in ("first", "second")
+    )
+    first.send("x" * 60_000)
+    second.send("x" * 30_000)
+    assert address.outbox_bytes == 90_000 and not second.closed.is_set()
+    second.send("x" * 20_000)  # 50 kB of its own, 110 kB for the address
+    assert second.closed.is_set() and second.close_reason == "slow_consumer"
+    first.release()
+    second.release()
+    assert address.outbox_bytes == 0
