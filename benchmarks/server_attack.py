@@ -329,12 +329,7 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
             rss_mb.append(server_ps.memory_info().rss / 2**20)
         log_growth = server.log_path.stat().st_size - log0
 
-        missing = sum(len(f.waiting) for f in tally.inflight.values())
-        unacked = sum(not f.acked for f in tally.inflight.values())
-        if missing:
-            tally.errors["missing_deliveries"] += missing
-        if unacked:
-            tally.errors["unacknowledged"] += unacked
+        tally.count_undelivered()
         if failures:
             tally.errors["probe_failures"] += len(failures)
             for failure in failures[:5]:

@@ -235,6 +235,15 @@ class Tally:
     error_codes: Counter[str] = field(default_factory=Counter)
     events_sent: int = 0
 
+    def count_undelivered(self) -> None:
+        """Deliveries still missing and events never acknowledged count as errors."""
+        missing = sum(len(f.waiting) for f in self.inflight.values())
+        unacked = sum(not f.acked for f in self.inflight.values())
+        if missing:
+            self.errors["missing_deliveries"] += missing
+        if unacked:
+            self.errors["unacknowledged"] += unacked
+
     def exception(self, where: str, exc: BaseException) -> None:
         self.errors["exceptions"] += 1
         if self.errors["exceptions"] <= 5:
@@ -605,12 +614,7 @@ async def measure(
             await asyncio.gather(*senders, *monitors)
         await asyncio.sleep(GRACE_S)
 
-        missing = sum(len(f.waiting) for f in tally.inflight.values())
-        unacked = sum(not f.acked for f in tally.inflight.values())
-        if missing:
-            tally.errors["missing_deliveries"] += missing
-        if unacked:
-            tally.errors["unacknowledged"] += unacked
+        tally.count_undelivered()
         if server.proc.returncode is not None:
             tally.errors["server_exited"] += 1
         errors = dict(tally.errors)  # before closing: our own closes are not drops
