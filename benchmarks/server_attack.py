@@ -45,6 +45,7 @@ import gc
 import itertools
 import json
 import math
+import shutil
 import sys
 import tempfile
 import time
@@ -376,6 +377,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             raise
         finally:
             await load.stop_server(server)
+            if args.logs is not None:
+                args.logs.mkdir(parents=True, exist_ok=True)
+                shutil.copy(server.log_path, args.logs / "server.log")
         for line in server.log_tail(20).splitlines()[-5:]:
             print(f"server_attack: server: {line}", file=sys.stderr)
     return result
@@ -393,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outbox-flooders", type=load.bounded(0, 4, int), default=4)
     parser.add_argument("--nofile", type=load.bounded(256, 1_048_576, int), default=1024,
                         help="the server's ulimit -n")  # fmt: skip
+    parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the server's log here")
     parser.add_argument("--attack", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--attack-invites", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

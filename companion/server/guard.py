@@ -24,13 +24,20 @@ from companion.server.ratelimit import Clock, RateLimitedLog, TokenBucket
 _log = logging.getLogger(__name__)
 
 
-def default_max_connections_per_address() -> int:
-    """A quarter of this process's file descriptors (at least 64): one address can never
-    starve the others, whatever ``LimitNOFILE`` the service was given."""
+FD_HEADROOM = 160
+"""File descriptors kept free of client connections: asyncio accepts up to 100 at a time
+before any is refused, and a failed accept (EMFILE) stops all accepting for a second."""
+
+
+def file_limit() -> int:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY:
-        return 16_384
-    return max(64, soft // 4)
+    return 1_048_576 if soft == resource.RLIM_INFINITY else soft
+
+
+def default_max_connections_per_address() -> int:
+    """An eighth of this process's file descriptors (at least 64): one address can never
+    starve the others, whatever ``LimitNOFILE`` the service was given."""
+    return max(64, file_limit() // 8)
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,9 @@ class AddressBook:
     ) -> None:
         self.limits = limits
         self.max_connections = limits.resolved_max_connections()
+        self.max_open = max(64, file_limit() - FD_HEADROOM)
+        """All connections together, so accepting never runs out of file descriptors."""
+        self.open_connections = 0
         self._log = log
         self._clock = clock
         self._addresses: dict[str, Address] = {}
@@ -139,18 +149,25 @@ class AddressBook:
     def open(self, ip: str) -> Address | None:
         """A connection from ``ip``: its address, or None when it must be refused."""
         address = self.get(ip)
+        if self.open_connections >= self.max_open:
+            self.refused += 1
+            self._log.warning("full", "connections refused: the node is at its file limit")
+            return None
         if address.key in self.limits.trusted_proxies:
             address.connections += 1  # counted for the record; limited per client instead
+            self.open_connections += 1
             return address
         if address.connections >= self.max_connections or not address.connects.take():
             self.refused += 1
             self._log.warning("refused", "connections refused from an address over its limits")
             return None
         address.connections += 1
+        self.open_connections += 1
         return address
 
     def close(self, address: Address) -> None:
         address.connections -= 1
+        self.open_connections -= 1
 
     def forwarded_for(self, proxy: Address, header: str | None) -> str | None:
         """The client's IP when ``proxy`` is trusted and named one (the entry it added
