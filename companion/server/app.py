@@ -14,11 +14,9 @@ import os
 import secrets
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
@@ -29,7 +27,13 @@ from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import CLIENT_MESSAGE, MAX_MESSAGE_BYTES, Welcome
 from companion.server.clinicdb import ClinicDB
 from companion.server.connection import ClientConnection, ConnectionLimits
-from companion.server.guard import Address, AddressBook, AddressLimits, GuardedProtocol
+from companion.server.guard import (
+    Address,
+    AddressBook,
+    AddressLimits,
+    GuardedProtocol,
+    Listener,
+)
 from companion.server.ice import IceConfig
 from companion.server.memory_store import MemoryStore
 from companion.server.ratelimit import HttpErrorLog, LoginLimiter, LoginLimits, RateLimitedLog
@@ -119,10 +123,7 @@ class SignalingServer:
         """Anything a client can cause, however often: one line per kind every 10 s."""
         self.addresses = AddressBook(config.address_limits, self._trouble)
         self._guarded: dict[asyncio.BaseTransport, GuardedProtocol] = {}
-        self._listener: asyncio.base_events.Server | None = None
-        self._loop_handler: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None = (
-            None
-        )
+        self._listener: Listener | None = None
         self.app = web.Application()
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/ws", self._ws)
@@ -163,15 +164,12 @@ class SignalingServer:
         assert handler is not None
         # Our own listener instead of aiohttp's TCPSite: every connection passes the
         # address book and the handshake deadline before aiohttp parses a byte of it.
-        self._listener = await asyncio.get_running_loop().create_server(
-            lambda: GuardedProtocol(handler, self.addresses, self._guarded),
-            self.config.host, self.config.port, ssl=ssl_context,
+        self._listener = Listener.bind(
+            self.config.host, self.config.port, self.addresses,
+            lambda address: GuardedProtocol(handler, self.addresses, self._guarded, address),
+            ssl_context,
         )  # fmt: skip
-        loop = asyncio.get_running_loop()
-        self._loop_handler = loop.get_exception_handler()
-        loop.set_exception_handler(self._loop_exception)
-        if self.config.port == 0:
-            self.port = self._listener.sockets[0].getsockname()[1]
+        self.port = self._listener.port
         self.service.options.public_url = self.ws_url
         _log.info("signaling server listening on %s", self.ws_url)
 
@@ -179,9 +177,8 @@ class SignalingServer:
         for conn in list(self.connections):
             conn.finish(1001, "server shutting down")
         if self._listener is not None:
-            self._listener.close()
+            await self._listener.close()
             self._listener = None
-            asyncio.get_running_loop().set_exception_handler(self._loop_handler)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -343,16 +340,6 @@ class SignalingServer:
                 conn.handling = False
                 conn.last_rx = max(conn.last_rx, time.monotonic())
         return True
-
-    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        """asyncio reports a failed accept (out of file descriptors) with a traceback each
-        time: one line at most every 10 s instead. Everything else as before."""
-        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
-            self._trouble.warning("accept", "accepting paused: out of file descriptors")
-        elif self._loop_handler is not None:
-            self._loop_handler(loop, context)
-        else:
-            loop.default_exception_handler(context)
 
     async def _store_wiped(self) -> None:
         """The shared store lost its data (a Redis restarted empty): every seated member

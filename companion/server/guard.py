@@ -12,9 +12,12 @@ clinic behind one NAT address is not throttled like a lone attacker.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import resource
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -193,6 +196,7 @@ class GuardedProtocol(asyncio.Protocol):
         inner: Callable[[], asyncio.Protocol],
         book: AddressBook,
         guarded: dict[asyncio.BaseTransport, GuardedProtocol],
+        address: Address,
     ) -> None:
         self._make_inner = inner
         self._book = book
@@ -200,16 +204,13 @@ class GuardedProtocol(asyncio.Protocol):
         self._inner: asyncio.Protocol | None = None
         self._transport: asyncio.Transport | None = None
         self._deadline: asyncio.TimerHandle | None = None
-        self.address: Address | None = None
+        self.address = address
+        """Opened in the book by the listener; closed when the connection is lost."""
+        self.made = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
-        peer = transport.get_extra_info("peername")
-        ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
-        self.address = self._book.open(ip)
-        if self.address is None:
-            transport.abort()
-            return
+        self.made = True
         self._transport = transport
         self._guarded[transport] = self
         self._deadline = asyncio.get_running_loop().call_later(
@@ -252,7 +253,96 @@ class GuardedProtocol(asyncio.Protocol):
             self._deadline = None
         if self._transport is not None:
             self._guarded.pop(self._transport, None)
-        if self.address is not None:
-            self._book.close(self.address)
+        self._book.close(self.address)
         if self._inner is not None:
             self._inner.connection_lost(exc)
+
+
+ACCEPT_BATCH = 64
+"""Connections accepted per wake-up: a flood of them cannot starve the event loop, nor
+take many file descriptors before the first is refused."""
+
+
+class Listener:
+    """The node's listening socket, accepted by hand: a connection the address book
+    refuses is closed straight after ``accept()``, before asyncio builds a transport and
+    protocol for it (the cheapest refusal there is), and running out of file descriptors
+    pauses accepting for a moment, with one line in the log, not a traceback per try."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        book: AddressBook,
+        protocol: Callable[[Address], GuardedProtocol],
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self.sock = sock
+        self._book = book
+        self._protocol = protocol
+        self._ssl = ssl_context
+        self._loop = asyncio.get_running_loop()
+        self._pending: set[asyncio.Task[None]] = set()
+        self._paused: asyncio.TimerHandle | None = None
+        sock.setblocking(False)
+        self._loop.add_reader(sock.fileno(), self._accept)
+
+    @classmethod
+    def bind(cls, host: str, port: int, book: AddressBook,
+             protocol: Callable[[Address], GuardedProtocol],
+             ssl_context: ssl.SSLContext | None) -> Listener:  # fmt: skip
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.create_server((host, port), family=family, backlog=1024)
+        return cls(sock, book, protocol, ssl_context)
+
+    @property
+    def port(self) -> int:
+        port: int = self.sock.getsockname()[1]
+        return port
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                conn, peer = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    raise
+                self._book._log.warning("accept", "accepting paused: out of file descriptors")
+                self._loop.remove_reader(self.sock.fileno())
+                self._paused = self._loop.call_later(0.1, self._resume)
+                return
+            address = self._book.open(str(peer[0]))
+            if address is None:
+                conn.close()
+                continue
+            task = self._loop.create_task(self._serve(conn, address))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    def _resume(self) -> None:
+        self._paused = None
+        self._loop.add_reader(self.sock.fileno(), self._accept)
+
+    async def _serve(self, conn: socket.socket, address: Address) -> None:
+        protocol = self._protocol(address)
+        try:
+            await self._loop.connect_accepted_socket(
+                lambda: protocol, conn, ssl=self._ssl,
+                ssl_handshake_timeout=self._book.limits.handshake_timeout_s if self._ssl else None,
+            )  # fmt: skip
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
+            conn.close()  # a TLS handshake that failed or never finished
+        finally:
+            if not protocol.made:
+                self._book.close(address)
+
+    async def close(self) -> None:
+        if self._paused is not None:
+            self._paused.cancel()
+        else:
+            self._loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+        for task in list(self._pending):
+            task.cancel()
+        await asyncio.gather(*self._pending, return_exceptions=True)
