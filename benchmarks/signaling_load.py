@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import itertools
 import json
@@ -57,12 +58,14 @@ import logging
 import math
 import os
 import random
+import resource
 import signal
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,8 +164,13 @@ class ServerProcess:
 
 
 async def start_server(
-    data_dir: Path, therapists: int, profile: Path | None, max_lifetime_s: float
+    data_dir: Path,
+    therapists: int,
+    profile: Path | None,
+    max_lifetime_s: float,
+    nofile: int | None = None,
 ) -> ServerProcess:
+    """``nofile``: the server's file-descriptor limit (``ulimit -n``), if not inherited."""
     log_path = data_dir.parent / "server.log"
     args = [sys.executable, str(SCRIPT), "--serve", str(data_dir),
             "--therapists", str(therapists), "--max-lifetime", str(max_lifetime_s)]  # fmt: skip
@@ -170,8 +178,9 @@ async def start_server(
         args += ["--profile-server", str(profile)]
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log
-        )
+            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+            preexec_fn=None if nofile is None else functools.partial(_limit_files, nofile),
+        )  # fmt: skip
     assert proc.stdout is not None
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), SERVER_START_TIMEOUT_S)
@@ -184,6 +193,10 @@ async def start_server(
     return ServerProcess(
         proc, hello["url"], [(name, secret) for name, secret in hello["therapists"]], log_path
     )
+
+
+def _limit_files(nofile: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
 
 async def stop_server(server: ServerProcess) -> None:
@@ -221,6 +234,15 @@ class Tally:
     errors: Counter[str] = field(default_factory=Counter)
     error_codes: Counter[str] = field(default_factory=Counter)
     events_sent: int = 0
+
+    def count_undelivered(self) -> None:
+        """Deliveries still missing and events never acknowledged count as errors."""
+        missing = sum(len(f.waiting) for f in self.inflight.values())
+        unacked = sum(not f.acked for f in self.inflight.values())
+        if missing:
+            self.errors["missing_deliveries"] += missing
+        if unacked:
+            self.errors["unacknowledged"] += unacked
 
     def exception(self, where: str, exc: BaseException) -> None:
         self.errors["exceptions"] += 1
@@ -429,9 +451,15 @@ def rounded(value: float | None, digits: int = 2) -> float | None:
 
 
 async def seat_clinic(
-    http: aiohttp.ClientSession, server: ServerProcess, sessions: int, tally: Tally
+    http: aiohttp.ClientSession,
+    server: ServerProcess,
+    sessions: int,
+    tally: Tally,
+    http_for: Callable[[int], aiohttp.ClientSession] | None = None,
 ) -> list[list[Member]]:
-    """Create the sessions and seat three members in each; returns members by session."""
+    """Create the sessions and seat three members in each; returns members by session.
+    ``http_for(session)``: the client session (its source address) a session's members
+    connect through; ``http`` for all when not given."""
     gate = asyncio.Semaphore(SETUP_CONCURRENCY)
     members: list[Member] = []  # everything connected, to close it if setup fails
 
@@ -466,8 +494,8 @@ async def seat_clinic(
     async def seat(session: int, role: str, name: str, token: str,
                    reply: dict[str, Any]) -> Member:  # fmt: skip
         async with gate:
-            member = await connect(http, server.url, session * 3 + ROLES.index(role), session,
-                                   role, tally)  # fmt: skip
+            member = await connect(http_for(session) if http_for else http, server.url,
+                                   session * 3 + ROLES.index(role), session, role, tally)  # fmt: skip
             members.append(member)
             if role == "therapist":
                 await member.request(Login(type="login", therapist=name, access_token=token))
@@ -586,12 +614,7 @@ async def measure(
             await asyncio.gather(*senders, *monitors)
         await asyncio.sleep(GRACE_S)
 
-        missing = sum(len(f.waiting) for f in tally.inflight.values())
-        unacked = sum(not f.acked for f in tally.inflight.values())
-        if missing:
-            tally.errors["missing_deliveries"] += missing
-        if unacked:
-            tally.errors["unacknowledged"] += unacked
+        tally.count_undelivered()
         if server.proc.returncode is not None:
             tally.errors["server_exited"] += 1
         errors = dict(tally.errors)  # before closing: our own closes are not drops

@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--turn-secret-file", type=Path,
                         help="file holding coturn's static-auth-secret (for short-lived TURN credentials)")  # fmt: skip
+    server.add_argument("--trusted-proxy", action="append", default=[], metavar="IP",
+                        help="a reverse proxy in front of this node (repeatable): clients "
+                             "are limited by the address it forwards")  # fmt: skip
+    # Also after the subcommand (deploy.md's units put it there); absent, the top-level
+    # --debug stands.
+    server.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show debug logs and tracebacks")  # fmt: skip
     server_commands = server.add_subparsers(
         dest="server_command", metavar="ACTION", parser_class=_Parser
     )
@@ -149,6 +156,7 @@ def _configure_logging(debug: bool) -> None:
 
 def _run_server(args: argparse.Namespace) -> int:
     from companion.server.app import ServerConfig, SignalingServer
+    from companion.server.guard import AddressLimits
     from companion.server.ice import IceConfig
 
     if bool(args.cert) != bool(args.key):
@@ -164,6 +172,7 @@ def _run_server(args: argparse.Namespace) -> int:
         allowed_origins=frozenset(args.allow_origin),
         redis_url=args.redis,
         ice=IceConfig(stun_urls=args.stun, turn_urls=args.turn, turn_secret=turn_secret),
+        address_limits=AddressLimits(trusted_proxies=frozenset(args.trusted_proxy)),
     )
     logging.getLogger("companion").setLevel(logging.DEBUG if args.debug else logging.INFO)
 

@@ -33,7 +33,9 @@ ShortText = Annotated[str, StringConstraints(max_length=120)]
 
 
 class _Msg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # No Infinity/NaN (nor 1e999, which parses as infinity): JSON has no way to carry them
+    # back out, so a stored one would be relayed as null and dropped by every client.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- session events

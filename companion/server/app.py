@@ -18,16 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
+from yarl import URL
 
 from companion import __version__
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import CLIENT_MESSAGE, MAX_MESSAGE_BYTES, Welcome
 from companion.server.clinicdb import ClinicDB
 from companion.server.connection import ClientConnection, ConnectionLimits
+from companion.server.guard import (
+    Address,
+    AddressBook,
+    AddressLimits,
+    GuardedProtocol,
+    Listener,
+)
 from companion.server.ice import IceConfig
 from companion.server.memory_store import MemoryStore
+from companion.server.ratelimit import HttpErrorLog, LoginLimiter, LoginLimits, RateLimitedLog
 from companion.server.service import ServiceOptions, SignalingService
 from companion.server.store import SessionStore, StoreUnavailable
 from companion.server.tokens import TokenSigner, new_id
@@ -54,6 +63,16 @@ class ServerConfig:
     """Token audience: nodes of one clinic share it (and the signing key)."""
     ice: IceConfig = field(default_factory=IceConfig)
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    address_limits: AddressLimits = field(default_factory=AddressLimits)
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
+
+
+FRAME_OVERHEAD = 6
+"""Bytes a WebSocket frame costs beyond its payload (header and mask), for the budgets:
+a flood of empty pings is not free."""
+_COUNTED = (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG)
+TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+"""TLS 1.2 suites offered: forward secret and AEAD only (TLS 1.3's are all AEAD)."""
 
 
 GC_THRESHOLDS = (10_000, 10, 100)
@@ -94,9 +113,17 @@ class SignalingServer:
         self.store: SessionStore = store or MemoryStore(self.db)
         self.signer = TokenSigner(load_or_create_key(config.data_dir), config.clinic_id)
         self.service = SignalingService(
-            self.store, self.db, self.signer, ServiceOptions(public_url="", ice=config.ice)
-        )
+            self.store, self.db, self.signer,
+            ServiceOptions(public_url="", ice=config.ice,
+                           logins=LoginLimiter(config.login_limits)),
+        )  # fmt: skip
+        self.store.on_wiped(self._store_wiped)
         self.connections: set[ClientConnection] = set()
+        self._trouble = RateLimitedLog(_log)
+        """Anything a client can cause, however often: one line per kind every 10 s."""
+        self.addresses = AddressBook(config.address_limits, self._trouble)
+        self._guarded: dict[asyncio.BaseTransport, GuardedProtocol] = {}
+        self._listener: Listener | None = None
         self.app = web.Application()
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/ws", self._ws)
@@ -124,23 +151,34 @@ class SignalingServer:
         ssl_context = None
         if self.config.cert:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
+            ssl_context.set_ciphers(TLS_CIPHERS)
             ssl_context.load_cert_chain(self.config.cert, self.config.key)
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        http_log = HttpErrorLog(RateLimitedLog(_log), _log)
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, logger=http_log,
+            keepalive_timeout=self.config.address_limits.handshake_timeout_s,
+        )  # fmt: skip
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.config.host, self.config.port, ssl_context=ssl_context
-        )
-        await site.start()
-        if self.config.port == 0:
-            server = site._server
-            assert isinstance(server, asyncio.base_events.Server)
-            self.port = server.sockets[0].getsockname()[1]
+        handler = self._runner.server
+        assert handler is not None
+        # Our own listener instead of aiohttp's TCPSite: every connection passes the
+        # address book and the handshake deadline before aiohttp parses a byte of it.
+        self._listener = Listener.bind(
+            self.config.host, self.config.port, self.addresses,
+            lambda address: GuardedProtocol(handler, self.addresses, self._guarded, address),
+            ssl_context,
+        )  # fmt: skip
+        self.port = self._listener.port
         self.service.options.public_url = self.ws_url
         _log.info("signaling server listening on %s", self.ws_url)
 
     async def stop(self) -> None:
         for conn in list(self.connections):
             conn.finish(1001, "server shutting down")
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -169,12 +207,19 @@ class SignalingServer:
         }
         return web.json_response(body, status=200 if healthy else 503)
 
+    @property
+    def own_origin(self) -> str:
+        """The origin of the public URL (``wss://h/ws`` -> ``https://h``): never taken from
+        the request's Host header, which the client chooses."""
+        url = URL(self.ws_url)
+        scheme = {"wss": "https", "ws": "http"}.get(url.scheme, url.scheme)
+        return str(url.with_scheme(scheme).origin())
+
     def _origin_allowed(self, request: web.Request) -> bool:
         origin = request.headers.get("Origin")
         if origin is None:
             return True  # native clients
-        own = f"{request.scheme}://{request.host}"
-        return origin == own or origin in self.config.allowed_origins
+        return origin == self.own_origin or origin in self.config.allowed_origins
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if not self._origin_allowed(request):
@@ -187,13 +232,35 @@ class SignalingServer:
         ws = web.WebSocketResponse(
             max_msg_size=MAX_MESSAGE_BYTES, compress=False, autoping=False, decode_text=False
         )
+        guard = self._guarded.get(request.transport) if request.transport else None
+        address = guard.address if guard is not None else None
+        forwarded = None
+        if address is not None:
+            client = self.addresses.forwarded_for(address, request.headers.get("X-Forwarded-For"))
+            if client is not None:  # behind a trusted proxy: the client's own address counts
+                forwarded = address = self.addresses.open(client)
+                if address is None:
+                    return web.Response(status=429, text="Too many connections from here.\n")
+        try:
+            return await self._serve_ws(request, ws, guard, address)
+        finally:
+            if forwarded is not None:
+                self.addresses.close(forwarded)
+
+    async def _serve_ws(
+        self,
+        request: web.Request,
+        ws: web.WebSocketResponse,
+        guard: GuardedProtocol | None,
+        address: Address | None,
+    ) -> web.StreamResponse:
         await ws.prepare(request)
-        conn = ClientConnection(ws, request.transport, new_id(6), self.config.limits)
+        if guard is not None:
+            guard.upgraded()
+        conn = ClientConnection(ws, request.transport, new_id(6), self.config.limits, address)
         self.connections.add(conn)
-        tasks = {
-            asyncio.create_task(conn.run_writer(), name=f"writer-{conn.conn_id}"),
-            asyncio.create_task(conn.run_liveness(), name=f"liveness-{conn.conn_id}"),
-        }
+        writer = asyncio.create_task(conn.run_writer(), name=f"writer-{conn.conn_id}")
+        tasks = {writer, asyncio.create_task(conn.run_liveness(), name=f"liveness-{conn.conn_id}")}
         conn.send(
             Welcome(
                 server=__version__, heartbeat_s=self.config.limits.heartbeat_s
@@ -203,20 +270,32 @@ class SignalingServer:
             await self._read_loop(conn)
         finally:
             self.connections.discard(conn)
+            if conn.closing and not writer.done():
+                # Its close frame (e.g. 1008) is on the way: let it finish, briefly.
+                await asyncio.wait({writer}, timeout=1.0)
             conn.closed.set()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.close()
+            conn.release()
+            if conn.close_reason in ("rate_limited", "slow_consumer"):
+                self._trouble.warning(
+                    conn.close_reason, "connections closed: %s", conn.close_reason
+                )
             await self.service.connection_closed(conn)
         return ws
 
     async def _read_loop(self, conn: ClientConnection) -> None:
         ws = conn.ws
-        while not conn.closed.is_set():
+        while not (conn.closed.is_set() or conn.closing):
             msg = await ws.receive()
             conn.last_rx = time.monotonic()
+            if msg.type in _COUNTED and not await self._within_limits(
+                conn, msg.type, len(msg.data)
+            ):
+                continue
             if msg.type is WSMsgType.PING:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await ws.pong(msg.data)
@@ -231,6 +310,7 @@ class SignalingServer:
                 finally:
                     conn.handling = False
                     conn.last_rx = max(conn.last_rx, time.monotonic())
+                    conn.set_seated(conn.member is not None or conn.therapist is not None)
             elif msg.type is WSMsgType.BINARY:
                 conn.send_error(ProtocolError(ErrorCode.BINARY_NOT_SUPPORTED))
             else:  # CLOSE, CLOSING, CLOSED, ERROR (too big: 1009, protocol errors: 1002)
@@ -238,12 +318,38 @@ class SignalingServer:
                     conn.close_reason = conn.close_reason or f"ws error {ws.close_code}"
                 return
 
-    async def _handle_text(self, conn: ClientConnection, data: bytes | str) -> None:
-        if not conn.bucket.take():
+    async def _within_limits(self, conn: ClientConnection, kind: WSMsgType, size: int) -> bool:
+        """Charge one frame to its connection and its address. Over the connection's own
+        budget the frame is refused (a text frame is told so; past the limit, 1008); over
+        the address's shared one, reading slows down instead."""
+        if kind is WSMsgType.PONG and conn.pings_unanswered > 0:
+            conn.pings_unanswered -= 1  # the answer to our own ping costs the client nothing
+            return True
+        cost = size + FRAME_OVERHEAD
+        if not (conn.bucket.take() and conn.byte_bucket.take(cost)):
             conn.rate_violations += 1
             fatal = conn.rate_violations > conn.limits.max_rate_violations
-            conn.send_error(ProtocolError(ErrorCode.RATE_LIMITED, fatal=fatal))
-            return
+            if kind is WSMsgType.TEXT or fatal:
+                conn.send_error(ProtocolError(ErrorCode.RATE_LIMITED, fatal=fatal))
+            return False
+        if conn.address is not None and (wait := conn.address.charge(cost)) > 0:
+            conn.handling = True  # not silent: we are not reading it
+            try:
+                await asyncio.sleep(min(wait, 1.0))
+            finally:
+                conn.handling = False
+                conn.last_rx = max(conn.last_rx, time.monotonic())
+        return True
+
+    async def _store_wiped(self) -> None:
+        """The shared store lost its data (a Redis restarted empty): every seated member
+        must take its place again, or its events would be numbered afresh and dropped."""
+        seated = [c for c in self.connections if c.member is not None or c.therapist is not None]
+        _log.warning("shared state was wiped: %d connections asked to join again", len(seated))
+        for conn in seated:
+            conn.finish(int(WSCloseCode.SERVICE_RESTART), "state lost")
+
+    async def _handle_text(self, conn: ClientConnection, data: bytes | str) -> None:
         rid: str | None = None
         try:
             text = data.decode("utf-8") if isinstance(data, bytes) else data

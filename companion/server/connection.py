@@ -18,6 +18,7 @@ from aiohttp import WSCloseCode, web
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import Error
 from companion.server.clinicdb import Therapist
+from companion.server.guard import Address
 from companion.server.ratelimit import TokenBucket
 from companion.server.store import MemberRecord, Unsubscribe
 
@@ -36,10 +37,16 @@ class ConnectionLimits:
     """No frame at all (pong included) for this long means the connection is dead."""
     messages_per_s: float = 30.0
     burst: float = 60.0
+    """Frames of every kind a connection may send (pings too; pongs answering the server's
+    own pings are free)."""
+    bytes_per_s: float = 128 * 1024
+    bytes_burst: float = 512 * 1024
     max_rate_violations: int = 100
-    """Past this many refused messages the connection is closed."""
+    """Past this many refused messages the connection is closed (1008)."""
     max_outbox: int = 512
     """Messages queued for a client that is not reading; beyond it the client is dropped."""
+    max_outbox_bytes: int = 1024 * 1024
+    """The same in bytes: a few large messages must not grow the server either."""
     max_failed_auth: int = 5
     """Wrong codes, tokens or secrets per connection before it is closed."""
 
@@ -51,13 +58,18 @@ class ClientConnection:
         transport: asyncio.Transport | None,
         conn_id: str,
         limits: ConnectionLimits,
+        address: Address | None = None,
     ) -> None:
         self.ws = ws
+        self.address = address
+        """The client's address (its shared allowances); None for a test's bare connection."""
         self._transport = transport
         self._close_code = int(WSCloseCode.OK)
         self.conn_id = conn_id
         self.limits = limits
         self.bucket = TokenBucket(limits.messages_per_s, limits.burst)
+        self.byte_bucket = TokenBucket(limits.bytes_per_s, limits.bytes_burst)
+        self.pings_unanswered = 0
         self.rate_violations = 0
         self.failed_auth = 0
         self.last_rx = time.monotonic()
@@ -67,22 +79,49 @@ class ClientConnection:
         self.member: MemberRecord | None = None
         self.subscriptions: list[Unsubscribe] = []
         self.closed = asyncio.Event()
+        self.closing = False
+        """``finish`` was called: nothing more is read or queued; the writer closes."""
         self.close_reason = ""
         # While missed events are replayed, live events wait here to keep the order.
         self._held: list[str] | None = None
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue(limits.max_outbox)
+        self._outbox_bytes = 0
         self._last_rate_error = 0.0
+        self._seated = False
+
+    @property
+    def remote(self) -> str:
+        """The client's address as the limits key it (``local`` for a bare test one)."""
+        return self.address.key if self.address is not None else "local"
 
     # -- sending
 
     def send(self, payload: str) -> None:
         """Queue one serialized message; never blocks."""
-        if self.closed.is_set():
+        if self.closed.is_set() or self.closing:
             return
-        try:
-            self._outbox.put_nowait(payload)
-        except asyncio.QueueFull:
+        size = len(payload)
+        address = self.address
+        if (
+            self._outbox_bytes + size > self.limits.max_outbox_bytes
+            or (address and address.outbox_bytes + size > address.limits.max_outbox_bytes)
+            or self._outbox.full()
+        ):
             self.abort(ErrorCode.SLOW_CONSUMER)
+            return
+        self._outbox.put_nowait(payload)
+        self._account_outbox(size)
+
+    def _account_outbox(self, size: int) -> None:
+        self._outbox_bytes += size
+        if self.address is not None:
+            self.address.outbox_bytes += size
+
+    def set_seated(self, seated: bool) -> None:
+        """Seated members earn their address a larger allowance (see ``guard``)."""
+        if seated != self._seated and self.address is not None:
+            self.address.seat(1 if seated else -1)
+        self._seated = seated
 
     def deliver_live(self, payload: str) -> None:
         """Fan-out entry point: held back while a replay is in progress."""
@@ -106,7 +145,7 @@ class ClientConnection:
                 self.send(payload)
 
     def send_error(self, error: ProtocolError, rid: str | None = None) -> None:
-        if error.code is ErrorCode.RATE_LIMITED:
+        if error.code is ErrorCode.RATE_LIMITED and not error.fatal:
             # One notice a second is enough; the rest would only feed the flood.
             now = time.monotonic()
             if now - self._last_rate_error < 1.0:
@@ -115,21 +154,29 @@ class ClientConnection:
         message = Error(rid=rid, code=error.code, message=error.message, fatal=error.fatal)
         self.send(message.model_dump_json())
         if error.fatal:
-            self.finish(CLOSE_FATAL_ERROR, error.code)
+            # A flood is a policy violation (protocol.md); other fatal errors have their own.
+            policy = error.code is ErrorCode.RATE_LIMITED
+            self.finish(int(WSCloseCode.POLICY_VIOLATION) if policy else CLOSE_FATAL_ERROR,
+                        error.code)  # fmt: skip
 
     def finish(self, code: int, reason: str) -> None:
         """Close after what is already queued has been written."""
+        if self.closing:
+            return
+        self.closing = True
         self.close_reason = self.close_reason or reason
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outbox.put_nowait(None)
         self._close_code = code
+        try:
+            self._outbox.put_nowait(None)
+        except asyncio.QueueFull:
+            self._drop()  # not reading anyway: no close frame would get through
 
     def abort(self, code: ErrorCode) -> None:
         """Close now, dropping whatever is queued (the client is not reading it anyway)."""
         if self.closed.is_set():
             return
         self.close_reason = self.close_reason or code
-        _log.info("connection %s dropped: %s", self.conn_id, code)
+        _log.debug("connection %s dropped: %s", self.conn_id, code)
         self._drop()
 
     def _drop(self) -> None:
@@ -138,6 +185,13 @@ class ClientConnection:
         if self._transport is not None:
             self._transport.abort()
 
+    def release(self) -> None:
+        """The connection is over: give back what it held of its address's allowances."""
+        self.set_seated(False)
+        if self.address is not None:
+            self.address.outbox_bytes -= self._outbox_bytes
+        self._outbox_bytes = 0
+
     # -- tasks
 
     async def run_writer(self) -> None:
@@ -145,6 +199,7 @@ class ClientConnection:
             payload = await self._outbox.get()
             if payload is None or self.closed.is_set():
                 break
+            self._account_outbox(-len(payload))
             try:
                 await self.ws.send_str(payload)
             except (ConnectionError, RuntimeError):
@@ -170,6 +225,7 @@ class ClientConnection:
                 next_ping = now + self.limits.heartbeat_s
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await self.ws.ping()
+                    self.pings_unanswered = min(self.pings_unanswered + 1, 3)
             # Wake only for the next ping or the moment silence would count as death: one
             # wake-up a second per connection, not ten (thousands of connections per node).
             wake_at = min(next_ping, self.last_rx + self.limits.dead_after_s + 0.01)

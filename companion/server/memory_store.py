@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
 
 from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord
 from companion.server.store import (
+    ENDED_SESSION_RETENTION_S,
     Deliver,
     MemberRecord,
     ResumeTarget,
     Seating,
     StoredEvent,
     Unsubscribe,
+    WipeHandler,
 )
 
 # A 2-hour session produces a few hundred timeline events; this bounds a runaway client.
@@ -22,8 +25,17 @@ MAX_EVENTS_PER_SESSION = 20_000
 
 
 class MemoryStore:
-    def __init__(self, db: ClinicDB | None = None) -> None:
+    def __init__(
+        self,
+        db: ClinicDB | None = None,
+        ended_retention_s: float = ENDED_SESSION_RETENTION_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._db = db
+        self._retention_s = ended_retention_s
+        self._clock = clock
+        self._ended_at: dict[str, float] = {}
+        """Ended sessions whose live state is still held, oldest first."""
         self._sessions: dict[str, SessionRecord] = {}
         self._invites: dict[str, InviteRecord] = {}
         self._invite_by_code: dict[str, str] = {}
@@ -47,6 +59,7 @@ class MemoryStore:
     # -- durable clinic data
 
     async def create_session(self, session: SessionRecord) -> None:
+        self._expire()
         self._sessions[session.session_id] = session
         if self._db is not None:
             db = self._db
@@ -67,9 +80,35 @@ class MemoryStore:
             return
         ended = replace(session, ended=True)
         self._sessions[session_id] = ended
+        self._ended_at.setdefault(session_id, self._clock())
+        self._expire()
         if self._db is not None:
             db = self._db
             await self._persist(lambda: db.save_session(ended))
+
+    def _expire(self) -> None:
+        """Free the live state of sessions that ended over the retention time ago (checked
+        whenever a session is created or ends: a busy node frees as it goes)."""
+        cutoff = self._clock() - self._retention_s
+        expired: set[str] = set()
+        for session_id, ended_at in list(self._ended_at.items()):
+            if ended_at > cutoff:
+                break
+            del self._ended_at[session_id]
+            expired.add(session_id)
+        if not expired:
+            return
+        gone: set[str] = set()
+        for session_id in expired:
+            self._events.pop(session_id, None)
+            self._seq_by_event_id.pop(session_id, None)
+            for member_id in self._members_of.pop(session_id, []):
+                self._members.pop(member_id, None)
+                gone.add(member_id)
+        # Every resume token a member ever had points at it.
+        for resume_hash, member_id in list(self._member_by_resume.items()):
+            if member_id in gone:
+                del self._member_by_resume[resume_hash]
 
     def _remember_invite(self, invite: InviteRecord) -> None:
         self._invites[invite.invite_id] = invite
@@ -175,6 +214,9 @@ class MemoryStore:
 
     async def subscribe_member(self, member_id: str, deliver: Deliver) -> Unsubscribe:
         return self._subscribe(self._member_subs, member_id, deliver)
+
+    def on_wiped(self, handler: WipeHandler) -> None:
+        """Memory is never wiped under a running node."""
 
     async def healthy(self) -> bool:
         return True

@@ -10,7 +10,11 @@ Keys (all under ``prefix``): ``session:<id>`` hash, ``sessions:<therapist>`` set
 ``invite:<id>`` hash, ``code:<code>`` -> invite id, ``member:<id>`` hash,
 ``resume:<hash>`` -> member id, ``members:<session>`` list (+ set for uniqueness),
 ``seq:<session>`` counter, ``eids:<session>`` hash event id -> seq,
-``events:<session>`` sorted set (score = seq) of serialized events.
+``events:<session>`` sorted set (score = seq) of serialized events, ``store`` the
+store's identity (see ``_check_wiped``).
+
+An ended session's timeline, members and resume tokens expire ``ended_retention_s`` after
+its end; its own hash after ``SESSION_TOMBSTONE_S``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import contextlib
 import functools
 import logging
 import re
+import secrets
+import time
 from collections import defaultdict
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
@@ -29,6 +35,7 @@ from redis.exceptions import RedisError
 
 from companion.server.clinicdb import InviteRecord, SessionRecord
 from companion.server.store import (
+    ENDED_SESSION_RETENTION_S,
     Deliver,
     MemberRecord,
     ResumeTarget,
@@ -36,6 +43,7 @@ from companion.server.store import (
     StoredEvent,
     StoreUnavailable,
     Unsubscribe,
+    WipeHandler,
 )
 
 _log = logging.getLogger(__name__)
@@ -113,6 +121,26 @@ if floor > last_seq then
 end
 return {last_seq, ids, rows, missed}
 """
+# End a session: mark it, and let its live state expire. KEYS: the session hash, its member
+# list, member set, seq counter, events and event ids; ARGV: the prefix, the retention and
+# the session hash's own (longer) lifetime, in seconds.
+_END_SESSION = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'ended', '1')
+for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  local member = ARGV[1] .. 'member:' .. id
+  local resume_hash = redis.call('HGET', member, 'resume_hash')
+  if resume_hash then redis.call('EXPIRE', ARGV[1] .. 'resume:' .. resume_hash, ARGV[2]) end
+  redis.call('EXPIRE', member, ARGV[2])
+end
+for i = 2, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+SESSION_TOMBSTONE_S = 30 * 24 * 3600
+"""An ended session's hash stays this long, so a late join hears it ended."""
+WIPE_CHECK_S = 1.0
+"""How often a node checks that the store still holds its data (one GET)."""
 
 
 def _available(
@@ -168,7 +196,9 @@ def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
 
 
 class RedisStore:
-    def __init__(self, url: str, prefix: str = "cmp:") -> None:
+    def __init__(
+        self, url: str, prefix: str = "cmp:", ended_retention_s: float = ENDED_SESSION_RETENTION_S
+    ) -> None:
         # redis-py's stubs type replies as bytes | str whatever decode_responses says; with
         # decode_responses=True every reply here is str.
         # A blocking pool of bounded size: when a node dies and all its clients resume on
@@ -182,6 +212,15 @@ class RedisStore:
         self._append = self._redis.register_script(_APPEND)
         self._resume_target = self._redis.register_script(_RESUME_TARGET)
         self._seat = self._redis.register_script(_SEAT)
+        self._end_session = self._redis.register_script(_END_SESSION)
+        self._retention_s = ended_retention_s
+        # Wipe detection: the store's identity as this node first saw it, and the records
+        # of the sessions with members here, to write back if the store comes back empty.
+        self._identity: str | None = None
+        self._next_wipe_check = 0.0
+        self._wiped: WipeHandler | None = None
+        self._records: dict[str, SessionRecord] = {}
+        self._invites_of: dict[str, dict[str, InviteRecord]] = defaultdict(dict)
         # Subscription confirmations are wanted: one comes after every reconnect.
         self._pubsub: Any = self._redis.pubsub()
         self._local: dict[str, list[Deliver]] = defaultdict(list)
@@ -204,11 +243,12 @@ class RedisStore:
                 "relay_only": "1" if session.relay_only else "0"})  # fmt: skip
             pipe.sadd(self._k("sessions", session.therapist_id), session.session_id)
             await pipe.execute()
+        self._remember(session)
 
     @_available
     async def get_session(self, session_id: str) -> SessionRecord | None:
         h = await self._redis.hgetall(self._k("session", session_id))
-        return _session_from(h, session_id) if h else None
+        return self._remember(_session_from(h, session_id)) if h else None
 
     @_available
     async def sessions_of(self, therapist_id: str) -> list[SessionRecord]:
@@ -218,7 +258,11 @@ class RedisStore:
 
     @_available
     async def end_session(self, session_id: str) -> None:
-        await self._redis.hset(self._k("session", session_id), "ended", "1")
+        keys = [self._k("session", session_id)] + [
+            self._k(kind, session_id) for kind in ("members", "memberset", "seq", "events", "eids")
+        ]
+        retention = max(1, round(self._retention_s))
+        await self._end_session(keys=keys, args=[self._prefix, retention, SESSION_TOMBSTONE_S])
 
     @_available
     async def save_invite(self, invite: InviteRecord) -> None:
@@ -228,11 +272,12 @@ class RedisStore:
                 "expires_at": repr(invite.expires_at), "revoked": "1" if invite.revoked else "0"})  # fmt: skip
             pipe.set(self._k("code", invite.code), invite.invite_id)
             await pipe.execute()
+        self._remember_invite(invite)
 
     @_available
     async def get_invite(self, invite_id: str) -> InviteRecord | None:
         h = await self._redis.hgetall(self._k("invite", invite_id))
-        return _invite_from(h, invite_id) if h else None
+        return self._remember_invite(_invite_from(h, invite_id)) if h else None
 
     @_available
     async def invite_by_code(self, code: str) -> InviteRecord | None:
@@ -279,11 +324,16 @@ class RedisStore:
             return None
         member_id, member, session, invite = found
         record = _member_from(_pairs(member), member_id)
-        return ResumeTarget(
+        target = ResumeTarget(
             record,
             _session_from(_pairs(session), record.session_id) if session else None,
             _invite_from(_pairs(invite), record.invite_id) if invite and record.invite_id else None,
         )
+        if target.session is not None:
+            self._remember(target.session)
+        if target.invite is not None:
+            self._remember_invite(target.invite)
+        return target
 
     @_available
     async def seat(self, member: MemberRecord, after_seq: int | None) -> Seating:
@@ -357,6 +407,7 @@ class RedisStore:
                 if not subs:
                     del self._local[channel]
                     self._seen_seq.pop(channel, None)
+                    self._forget(channel.removeprefix(self._session_channels))
 
         return unsubscribe
 
@@ -372,6 +423,9 @@ class RedisStore:
         subscribed_before = catch_up = False
         while True:
             try:
+                if catch_up or time.monotonic() >= self._next_wipe_check:
+                    self._next_wipe_check = time.monotonic() + WIPE_CHECK_S
+                    await self._check_wiped()
                 if catch_up:  # before anything newer is delivered
                     await self._catch_up()
                     catch_up = False
@@ -419,6 +473,65 @@ class RedisStore:
                 self._deliver(channel, stored.payload)
                 caught_up += 1
         _log.info("redis fan-out back: %d missed events delivered", caught_up)
+
+    # -- a store that lost its data
+
+    def on_wiped(self, handler: WipeHandler) -> None:
+        self._wiped = handler
+
+    def _remember(self, session: SessionRecord) -> SessionRecord:
+        """Session and invite records pass through here on their way to handlers: those of
+        sessions with members on this node are what it writes back after a wipe."""
+        self._records[session.session_id] = session
+        self._forget_unwatched()
+        return session
+
+    def _remember_invite(self, invite: InviteRecord) -> InviteRecord:
+        self._invites_of[invite.session_id][invite.invite_id] = invite
+        self._forget_unwatched()
+        return invite
+
+    def _forget(self, session_id: str) -> None:
+        self._records.pop(session_id, None)
+        self._invites_of.pop(session_id, None)
+
+    def _forget_unwatched(self, keep_at_most: int = 5_000) -> None:
+        # Records read for sessions nobody here joined (a therapist's list, a failed
+        # join) are dropped in batches, not kept for good.
+        if len(self._records) + len(self._invites_of) <= 2 * keep_at_most:
+            return
+        for session_id in list(self._records.keys() | self._invites_of.keys()):
+            if self._session_channels + session_id not in self._local:
+                self._forget(session_id)
+
+    async def _check_wiped(self) -> None:
+        """The ``store`` key names this store's data; all nodes share it. Gone (a Redis
+        restarted without its data) or different (another node saw that first): write
+        back the sessions and invites of this node's members, then let the node make
+        them join again. Their timelines are lost; their places are not."""
+        key = self._k("store")
+        if self._identity is None:
+            await self._redis.set(key, secrets.token_hex(8), nx=True)
+            self._identity = await self._redis.get(key)
+            return
+        current = await self._redis.get(key)
+        if current == self._identity:
+            return
+        if current is None:
+            await self._redis.set(key, secrets.token_hex(8), nx=True)
+            current = await self._redis.get(key)
+        _log.warning("the shared store lost its data: writing back %d live sessions",
+                     len(self._records))  # fmt: skip
+        self._seen_seq.clear()  # numbering starts afresh with the members' new places
+        for session_id, session in list(self._records.items()):
+            if self._session_channels + session_id not in self._local:
+                continue
+            await self.create_session(session)
+            for invite in list(self._invites_of.get(session_id, {}).values()):
+                await self.save_invite(invite)
+        if self._wiped is not None:
+            await self._wiped()
+        self._identity = current  # only now: a step that failed is retried next time
 
     async def healthy(self) -> bool:
         try:

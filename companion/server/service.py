@@ -51,6 +51,7 @@ from companion.protocol.messages import (
 from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord, Therapist
 from companion.server.connection import CLOSE_REPLACED, ClientConnection
 from companion.server.ice import IceConfig, ice_servers_for
+from companion.server.ratelimit import LoginLimiter
 from companion.server.store import MemberRecord, SessionStore, StoreUnavailable
 from companion.server.tokens import (
     TokenSigner,
@@ -76,6 +77,7 @@ class ServiceOptions:
     public_url: str
     """The WebSocket URL clients use, written into invite links."""
     ice: IceConfig = field(default_factory=IceConfig)
+    logins: LoginLimiter = field(default_factory=LoginLimiter)
 
 
 class SignalingService:
@@ -134,11 +136,14 @@ class SignalingService:
         therapist: Therapist | None
         if msg.secret is not None:
             secret = msg.secret
-            therapist = await self._in_executor(
-                lambda: self.db.check_therapist(msg.therapist, secret)
-            )
-            if therapist is None:
-                raise self._failed_auth(conn, ErrorCode.BAD_CREDENTIALS)
+            # scrypt is costly: limited per address and per account before it runs.
+            async with self.options.logins.attempt(conn.remote, msg.therapist) as wrong:
+                therapist = await self._in_executor(
+                    lambda: self.db.check_therapist(msg.therapist, secret)
+                )
+                if therapist is None:
+                    wrong()
+                    raise self._failed_auth(conn, ErrorCode.BAD_CREDENTIALS)
         else:
             assert msg.access_token is not None
             try:

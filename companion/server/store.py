@@ -7,7 +7,7 @@ nodes behind the same interface without touching the handlers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -17,6 +17,12 @@ from companion.server.clinicdb import InviteRecord, SessionRecord
 Deliver = Callable[[str], None]
 """Hands one serialized server message to a local connection's outbound queue."""
 Unsubscribe = Callable[[], None]
+WipeHandler = Callable[[], Awaitable[None]]
+"""Called when the shared store is found empty: its members must take their places again."""
+
+ENDED_SESSION_RETENTION_S = 3600.0
+"""An ended session's live state (timeline, members, resume tokens) is kept this long after
+its end, then freed. Its record (and its invites) stay, so late comers hear it ended."""
 
 
 class StoreUnavailable(Exception):
@@ -111,6 +117,10 @@ class SessionStore(Protocol):
         ...
 
     async def subscribe_member(self, member_id: str, deliver: Deliver) -> Unsubscribe: ...
+
+    def on_wiped(self, handler: WipeHandler) -> None:
+        """``handler()`` runs when the store lost its data (a Redis restarted empty)."""
+        ...
 
     async def healthy(self) -> bool: ...
     async def close(self) -> None: ...

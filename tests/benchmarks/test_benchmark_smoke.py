@@ -63,3 +63,15 @@ def test_signaling_cluster_smoke() -> None:
     assert figures["sessions"] == 20 and figures["nodes"] == 2
     assert figures["errors"] == 0 and figures["events_lost"] == 0, figures
     assert figures["moved"] == 30 and figures["failover_resume_p95_s"] is not None
+
+
+def test_server_attack_smoke() -> None:
+    """A tiny clinic while one address runs slowloris, a ping flood and an outbox flood."""
+    figures = run_benchmark("server_attack.py", "--sessions", "5", "--seconds", "3",
+                            "--warmup", "1", "--slowloris", "60")  # fmt: skip
+    for key in ("relay_p99_ms", "join_p95_s", "healthz_max_s", "server_rss_growth_mb",
+                "log_growth_mb", "errors"):  # fmt: skip
+        assert key in figures
+    assert figures["errors"] == 0, figures
+    attack = figures["attack"]
+    assert isinstance(attack, dict) and attack["pings_sent"] > 0 and attack["outbox_joins"] > 0

@@ -14,8 +14,11 @@ class RawClient:
         self.ws = ws
 
     @classmethod
-    async def open(cls, url: str, **kwargs: Any) -> RawClient:
-        http = aiohttp.ClientSession()
+    async def open(cls, url: str, source: str | None = None, **kwargs: Any) -> RawClient:
+        """``source``: the local address to connect from (any of 127.0.0.0/8), so a test
+        can play several client addresses."""
+        connector = aiohttp.TCPConnector(local_addr=(source, 0)) if source else None
+        http = aiohttp.ClientSession(connector=connector)
         try:
             ws = await http.ws_connect(
                 url,

@@ -112,6 +112,14 @@ def _join(invite: str, **extra: Any) -> dict[str, Any]:
     return {"type": "join", "invite": invite, **extra}
 
 
+def _music_at(position: str) -> str:
+    """A music status whose position is ``position`` as written (JSON has no infinity:
+    ``Infinity`` and ``1e999`` both parse as one)."""
+    body = _event({"kind": "music.status", "playing": True, "title": "t", "position_s": 0,
+                   "duration_s": 1, "volume_db": -6})  # fmt: skip
+    return json.dumps(body).replace('"position_s": 0', f'"position_s": {position}')
+
+
 def _event(body: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"type": "event", "event_id": UUID, "event": body, **extra}
 
@@ -164,6 +172,8 @@ CASES: list[Case] = [
     Case("client forges member event", "patient_b", lambda a: [_event({"kind": "member.left", "member_id": "x", "role": "patient"})], "event_kind_forbidden"),
     Case("event id not a uuid", "patient_b", lambda a: [{"type": "event", "event_id": "1", "event": {"kind": "checkin"}}], "invalid_message"),
     Case("event field wrong type", "patient_b", lambda a: [_event({"kind": "help", "held_ms": "1500"})], "invalid_message"),
+    Case("infinite number", "patient_b", lambda a: [_music_at("Infinity")], "invalid_message"),
+    Case("number past float range", "patient_b", lambda a: [_music_at("1e999")], "invalid_message"),
     Case("unknown event kind", "patient_b", lambda a: [_event({"kind": "self_destruct"})], "invalid_message"),
     Case("signal into another session", "patient_b", lambda a: [{"type": "signal", "to": a.patient.member_id, "pc_id": "p", "data": {"kind": "hangup"}}], "wrong_session"),
     Case("signal to nobody", "patient_b", lambda a: [{"type": "signal", "to": "ghost", "pc_id": "p", "data": {"kind": "hangup"}}], "wrong_session"),
