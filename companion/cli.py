@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                         help="a browser origin allowed to connect (repeatable)")  # fmt: skip
+    server.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
+                        help="a reverse proxy whose X-Forwarded-For names the client (repeatable)")  # fmt: skip
     server.add_argument(
         "--stun", action="append", default=[], metavar="URL", help="STUN URL handed to clients"
     )
@@ -162,6 +165,7 @@ def _run_server(args: argparse.Namespace) -> int:
         cert=args.cert,
         key=args.key,
         allowed_origins=frozenset(args.allow_origin),
+        trusted_proxies=frozenset(args.trusted_proxy),
         redis_url=args.redis,
         ice=IceConfig(stun_urls=args.stun, turn_urls=args.turn, turn_secret=turn_secret),
     )
@@ -245,7 +249,14 @@ def _run_app(args: argparse.Namespace) -> int:
     return run_qt(lambda app: run_patient(app, server or "", join, data_dir, args.fake_media))
 
 
+def private_files() -> None:
+    """Everything this process writes is its user's alone: files 0600, folders 0700
+    (records, resume file, the server's database and key, logs, exports)."""
+    os.umask(0o077)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    private_files()
     args = build_parser().parse_args(argv)
     _configure_logging(args.debug)
     try:

@@ -25,6 +25,7 @@ from companion import __version__
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import CLIENT_MESSAGE, MAX_MESSAGE_BYTES, Welcome
 from companion.server.clinicdb import ClinicDB
+from companion.server.codeguard import client_address
 from companion.server.connection import ClientConnection, ConnectionLimits
 from companion.server.ice import IceConfig
 from companion.server.memory_store import MemoryStore
@@ -54,6 +55,9 @@ class ServerConfig:
     """Token audience: nodes of one clinic share it (and the signing key)."""
     ice: IceConfig = field(default_factory=IceConfig)
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    trusted_proxies: frozenset[str] = frozenset()
+    """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client (limits on
+    wrong short codes count per client address)."""
 
 
 GC_THRESHOLDS = (10_000, 10, 100)
@@ -189,6 +193,8 @@ class SignalingServer:
         )
         await ws.prepare(request)
         conn = ClientConnection(ws, request.transport, new_id(6), self.config.limits)
+        conn.address = client_address(request.remote, request.headers.get("X-Forwarded-For"),
+                                      self.config.trusted_proxies)  # fmt: skip
         self.connections.add(conn)
         tasks = {
             asyncio.create_task(conn.run_writer(), name=f"writer-{conn.conn_id}"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 import threading
@@ -50,6 +51,9 @@ _MIGRATIONS: list[str] = [
     """,
     # Relay only (issue 9): the session's members use TURN relay candidates alone.
     "ALTER TABLE sessions ADD COLUMN relay_only INTEGER NOT NULL DEFAULT 0;",
+    # Issue 17: short codes are kept as keyed hashes; codes stored in plain text before
+    # are retired (their invite links still work).
+    "UPDATE invites SET code = 'retired:' || invite_id;",
 ]
 
 
@@ -75,9 +79,22 @@ class InviteRecord:
     invite_id: str
     session_id: str
     role: str
-    code: str
+    code_hash: str
+    """The short code's keyed hash (``TokenSigner.keyed_hash``), never the code."""
     expires_at: float
     revoked: bool = False
+
+
+def make_private(path: Path) -> None:
+    """The database's folder 0700 and the file (with its WAL and shared-memory files)
+    0600, before SQLite opens it: it holds the therapists' secret hashes. Folders and
+    files made private by an older version are tightened too."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if name.exists():
+            name.chmod(0o600)
 
 
 def hash_secret(secret: str, salt: bytes) -> bytes:
@@ -88,11 +105,15 @@ class ClinicDB:
     """Thread-safe: one connection guarded by a lock (calls come from an executor)."""
 
     def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        make_private(path)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        # Freed pages are zeroed: a retired code or a deleted row does not linger.
+        self._conn.execute("PRAGMA secure_delete=ON")
         self._migrate()
 
     def _migrate(self) -> None:
@@ -161,7 +182,7 @@ class ClinicDB:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO invites VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (invite.invite_id, invite.session_id, invite.role, invite.code, invite.expires_at,
+                (invite.invite_id, invite.session_id, invite.role, invite.code_hash, invite.expires_at,
                  int(invite.revoked), time.time()),
             )  # fmt: skip
 

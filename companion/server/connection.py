@@ -57,6 +57,8 @@ class ClientConnection:
         self._close_code = int(WSCloseCode.OK)
         self.conn_id = conn_id
         self.limits = limits
+        self.address = ""
+        """The client's address, for limits that span connections (wrong short codes)."""
         self.bucket = TokenBucket(limits.messages_per_s, limits.burst)
         self.rate_violations = 0
         self.failed_auth = 0
