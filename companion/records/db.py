@@ -196,15 +196,25 @@ def connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def make_private(path: Path) -> None:
+    """A database's folder 0700 and the file (with its WAL and shared-memory files)
+    0600, before SQLite opens it. Folders and files an older version left readable by
+    others are tightened too."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if name.exists():
+            name.chmod(0o600)
+
+
 class Database:
     """One migrated SQLite connection plus the lock that serializes access to it."""
 
     def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Create the file private to this user before SQLite does; -wal/-shm copy its mode.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        # Private to this user before SQLite opens it; -wal/-shm copy the file's mode.
+        make_private(path)
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = connect(path)
         try:

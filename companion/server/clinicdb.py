@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from companion.records.db import make_private
 
 _MIGRATIONS: list[str] = [
     """
@@ -83,18 +84,6 @@ class InviteRecord:
     """The short code's keyed hash (``TokenSigner.keyed_hash``), never the code."""
     expires_at: float
     revoked: bool = False
-
-
-def make_private(path: Path) -> None:
-    """The database's folder 0700 and the file (with its WAL and shared-memory files)
-    0600, before SQLite opens it: it holds the therapists' secret hashes. Folders and
-    files made private by an older version are tightened too."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if name.exists():
-            name.chmod(0o600)
 
 
 def hash_secret(secret: str, salt: bytes) -> bytes:

@@ -359,8 +359,13 @@ class SignalingClient:
         invite: str | None = None,
         session_id: str | None = None,
         as_role: InvitedRole | None = None,
+        device: str | None = None,
     ) -> Joined:
-        request = Join(type="join", invite=invite, session_id=session_id, as_role=as_role)
+        """``device``: this install's secret (see ``companion.app.device``); the place an
+        invite gives binds to it, and a re-join after a lost resume token sends it again."""
+        request = Join(
+            type="join", invite=invite, session_id=session_id, as_role=as_role, device=device
+        )
         joined: Joined = await self._request(request)
         self._join, self.joined = request, joined
         self.last_seq = joined.last_seq
