@@ -355,6 +355,9 @@ class Join(_Msg):
     """A random secret this install keeps (at least 128 bits): an invite's place binds to
     the first device that joined with it, and only that device may take it again by
     joining while the place can still be resumed (else ``device_bound``)."""
+    last_seq: Annotated[int, Field(ge=0)] | None = None
+    """The last event this device applied: when the join takes its own place back (its
+    resume token was lost), the events after it follow as on ``resume``."""
 
 
 class Resume(_Msg):

@@ -353,7 +353,9 @@ class SignalingService:
             epoch=existing.epoch + 1 if existing else 1,
             device_hash=device_hash if invite is not None else "",
         )
-        await self._admit(conn, member, resume_token, msg.rid, after_seq=None,
+        # Its own place back (a lost resume token): what it missed follows, as on resume.
+        after_seq = msg.last_seq if existing is not None and invite is not None else None
+        await self._admit(conn, member, resume_token, msg.rid, after_seq=after_seq,
                           relay_only=session.relay_only)  # fmt: skip
         actor = therapist_id or f"invite:{invite_id}"
         await self._audit(actor, "join", "member", member.member_id, session.session_id)

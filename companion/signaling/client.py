@@ -266,10 +266,14 @@ class SignalingClient:
             except ProtocolError as exc:
                 if exc.code is not ErrorCode.RESUME_INVALID or self._join is None:
                     raise
-                # The server forgot us (restarted): join again with the original invite.
-                # Its timeline starts afresh, so our place in the old one means nothing.
-                joined = await self._request(self._join)
-                self.last_seq = joined.last_seq
+                # Our token is no longer live (the server restarted, or the reply with
+                # the newest one was lost): join again with the original invite. Our own
+                # place back replays what we missed; a new one starts the timeline afresh.
+                joined = await self._request(
+                    self._join.model_copy(update={"last_seq": self.last_seq})
+                )
+                if not joined.resumed:
+                    self.last_seq = joined.last_seq
             self.joined = joined
             await self._flush_outbox()
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from companion.protocol.messages import InviteInfo, SessionEvent
+from companion.protocol.messages import InviteInfo, PromptPush, SessionEvent
 from companion.server.codeguard import address_key, client_address
 from companion.signaling.client import SignalingClient
 from tests.conftest import Clinic
@@ -223,3 +223,37 @@ def test_limits_count_one_home_as_one_address() -> None:
     assert client_address("10.0.0.2", "198.51.100.1, 203.0.113.7", proxy) == "203.0.113.7"
     # Anyone else's X-Forwarded-For is not believed.
     assert client_address("198.51.100.9", "203.0.113.7", proxy) == "198.51.100.9"
+
+
+async def test_a_device_whose_newest_token_was_lost_takes_its_place_back_with_what_it_missed(
+    room: Room,
+) -> None:
+    """The newest resume token never reached the device (its socket died with the reply):
+    its old token is dead, so it joins again with its invite and device, and gets its own
+    place back with the events it missed, as a resume would have given them."""
+    patient = SignalingClient(room.url)
+    prompts: list[str] = []
+    patient.event_received.connect(
+        lambda e: (
+            prompts.append(getattr(e.event, "prompt_id", ""))
+            if e.event.kind == "prompt.push"
+            else None
+        )
+    )
+    try:
+        await patient.connect()
+        joined = await patient.join(invite=room.patient_invite.token, device=_device())
+        # Someone else takes the place with the newest token (as if the reply with it had
+        # reached only them); the patient's socket is closed, its token is dead.
+        other = await RawClient.open(room.url)
+        resume = {"type": "resume", "resume_token": joined.resume_token, "last_seq": 0}
+        await other.request(resume, "joined")
+        await room.therapist.send_event(PromptPush(kind="prompt.push", prompt_id="missed-one"))
+        await asyncio.sleep(0.5)
+        await other.close()
+        async with asyncio.timeout(15):
+            while "missed-one" not in prompts or patient.state != "online":
+                await asyncio.sleep(0.05)
+        assert patient.member_id == joined.member_id
+    finally:
+        await patient.close()
