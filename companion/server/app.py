@@ -193,8 +193,9 @@ class SignalingServer:
         )
         await ws.prepare(request)
         conn = ClientConnection(ws, request.transport, new_id(6), self.config.limits)
-        conn.address = client_address(request.remote, request.headers.get("X-Forwarded-For"),
-                                      self.config.trusted_proxies)  # fmt: skip
+        # Every X-Forwarded-For line, in order: a proxy may add its own line after the client's.
+        forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
+        conn.address = client_address(request.remote, forwarded, self.config.trusted_proxies)
         self.connections.add(conn)
         tasks = {
             asyncio.create_task(conn.run_writer(), name=f"writer-{conn.conn_id}"),

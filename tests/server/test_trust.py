@@ -7,12 +7,15 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from multidict import CIMultiDict
 
 from companion.protocol.messages import InviteInfo, PromptPush, SessionEvent
+from companion.server.app import ServerConfig, SignalingServer
 from companion.server.codeguard import address_key, client_address
 from companion.signaling.client import SignalingClient
 from tests.conftest import Clinic
@@ -257,3 +260,35 @@ async def test_a_device_whose_newest_token_was_lost_takes_its_place_back_with_wh
         assert patient.member_id == joined.member_id
     finally:
         await patient.close()
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_allowance(tmp_path: Path) -> None:
+    """The proxy's own X-Forwarded-For line counts, not one a client wrote before it."""
+    config = ServerConfig(data_dir=tmp_path / "server", port=0,
+                          trusted_proxies=frozenset({"127.0.0.1"}))  # fmt: skip
+    async with SignalingServer(config) as server:
+
+        def via_proxy(client: str) -> CIMultiDict[str]:
+            # The client claims a fresh address each time; the proxy appends what it saw.
+            return CIMultiDict([("X-Forwarded-For", _device()), ("X-Forwarded-For", client)])
+
+        for _ in range(3):  # 12 tries from one client: the tenth miss ends its allowance
+            raw = await RawClient.open(server.ws_url, headers=via_proxy("203.0.113.7"))
+            try:
+                for _ in range(4):
+                    await raw.send({"type": "join", "invite": "ZZZZ-ZZZZ"})
+                    if (await raw.recv_type("error"))["fatal"]:
+                        break
+            finally:
+                await raw.close()
+        joins = {"type": "join", "invite": "ZZZZ-ZZZZ"}
+        for client, expected in (
+            ("203.0.113.7", "too_many_attempts"),
+            ("203.0.113.8", "code_unknown"),
+        ):
+            raw = await RawClient.open(server.ws_url, headers=via_proxy(client))
+            try:
+                await raw.send(joins)
+                assert (await raw.recv_type("error"))["code"] == expected
+            finally:
+                await raw.close()
