@@ -9,12 +9,11 @@ import logging
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from companion.app import RoleCore
 from companion.cli import main
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.records import PassphraseKeyProvider, RecordStore, ScryptCost
@@ -22,6 +21,7 @@ from companion.records.private import NoteKind
 from companion.server.app import ServerConfig, SignalingServer
 from companion.server.clinicdb import SessionRecord
 from tests.app.conftest import Clinic
+from tests.app.test_core import three, until
 
 # What the people typed. Distinctive, so a hit can only be a leak.
 WORDS = {
@@ -53,12 +53,6 @@ async def clinic(tmp_path: Path, private_umask: None) -> AsyncIterator[Clinic]:
         yield Clinic(server, secret, tmp_path)
 
 
-async def until(predicate: Callable[[], bool], within_s: float = 15.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
 def written(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()]
 
@@ -85,27 +79,12 @@ def loose_modes(folder: Path) -> list[str]:
     return loose
 
 
-async def _session(clinic: Clinic) -> tuple[RoleCore, RoleCore, RoleCore, str]:
-    therapist, patient, support = (clinic.core(r) for r in ("therapist", "patient", "support"))
-    await therapist.connect()
-    await therapist.sign_in("dr-test", clinic.secret)
-    created = await therapist.signaling.create_session("evening")
-    invites = {i.role: i for i in created.invites}
-    await therapist.open_session(created.session.session_id)
-    await patient.connect()
-    await patient.join(invites["patient"].code)
-    await support.connect()
-    await support.join(invites["support"].link)
-    for core in (therapist, patient, support):
-        await core.start()
-    return therapist, patient, support, invites["patient"].code
-
-
 async def test_a_whole_session_leaves_no_typed_word_on_disk(
     clinic: Clinic, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    therapist, patient, support, code = await _session(clinic)
+    therapist, patient, support, codes = await three(clinic)
+    code = codes["patient"]
     cores = (patient, support, therapist)
     try:
         await until(lambda: support.facts.home_link == "connected")
