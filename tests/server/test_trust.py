@@ -21,6 +21,7 @@ from companion.signaling.client import SignalingClient
 from tests.conftest import Clinic
 from tests.server.raw import RawClient
 from tests.server.test_flow import server_config  # noqa: F401  (both stores)
+from tests.server.test_redis_nodes import two_nodes  # noqa: F401
 
 
 def _device() -> str:
@@ -292,3 +293,21 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_allowance(tmp_path
                 assert (await raw.recv_type("error"))["code"] == expected
             finally:
                 await raw.close()
+
+
+async def test_wrong_codes_count_on_every_node(
+    two_nodes: tuple[SignalingServer, SignalingServer],  # noqa: F811  (the fixture)
+) -> None:
+    """Nodes sharing Redis share the count: moving to another node earns no new tries."""
+    first, second = two_nodes
+    for _ in range(3):
+        raw = await RawClient.open(first.ws_url)
+        try:
+            for _ in range(4):
+                await raw.send({"type": "join", "invite": "ZZZZ-ZZZZ"})
+                if (await raw.recv_type("error"))["fatal"]:
+                    break
+        finally:
+            await raw.close()
+    join = {"type": "join", "invite": "ZZZZ-ZZZZ"}
+    assert await _refused(second.ws_url, join) == "too_many_attempts"
