@@ -91,10 +91,10 @@ class SignalingService:
         self._local: dict[str, ClientConnection] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.codes = CodeGuard(store)
         # The clinic database and its scrypt hashing on two threads of their own: SQLite
         # serializes anyway, and every extra thread running scrypt (16 MB of work memory)
         # would keep a malloc arena of that size for good.
-        self.codes = CodeGuard(store)
         self.db_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="clinic-db")
         self._handlers: dict[type[Any], Callable[[ClientConnection, Any], Awaitable[None]]] = {
             Login: self._login,
