@@ -110,7 +110,10 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
         return "Session ended"
     if kind == "member.refused":
         who = ROLE_NAMES.get(getattr(event, "role", ""), "a member").lower()
-        return f"Another device tried to join as the {who} with their invitation and was kept out"
+        return (
+            f"Another device tried to join as the {who} with their invitation and was kept"
+            f" out. If the {who} changed devices, withdraw that invitation and send a new one"
+        )
     if kind in ("member.joined", "member.left", "member.lost", "member.back"):
         who = ROLE_NAMES.get(getattr(event, "role", ""), "A member")
         verb = {
