@@ -191,3 +191,17 @@ async def test_the_server_keeps_its_files_private_and_no_short_code(tmp_path: Pa
     assert "clinic.sqlite3" in files
     codes = [c.replace("-", "") for c in session_codes] + session_codes
     assert leaks(data, codes) == []
+
+
+def test_an_app_folder_an_older_version_left_open_is_closed(tmp_path: Path) -> None:
+    folder = tmp_path / "patient"
+    RecordStore.open(folder).close()
+    folder.chmod(0o755)
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    before = os.umask(0o022)
+    try:
+        RecordStore.open(folder).close()
+    finally:
+        os.umask(before)
+    assert loose_modes(folder) == []
