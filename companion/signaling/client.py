@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 import ssl
 import uuid
 from collections.abc import Coroutine, Sequence
@@ -366,7 +367,10 @@ class SignalingClient:
         device: str | None = None,
     ) -> Joined:
         """``device``: this install's secret (see ``companion.app.device``); the place an
-        invite gives binds to it, and a re-join after a lost resume token sends it again."""
+        invite gives binds to it, and a re-join after a lost resume token sends it again.
+        Without one, this client makes its own (good for as long as it lives)."""
+        if invite is not None and device is None:
+            device = secrets.token_urlsafe(24)
         request = Join(
             type="join", invite=invite, session_id=session_id, as_role=as_role, device=device
         )

@@ -246,7 +246,7 @@ async def test_a_device_whose_newest_token_was_lost_takes_its_place_back_with_wh
     )
     try:
         await patient.connect()
-        joined = await patient.join(invite=room.patient_invite.token, device=_device())
+        joined = await patient.join(invite=room.patient_invite.token)  # its own device secret
         # Someone else takes the place with the newest token (as if the reply with it had
         # reached only them); the patient's socket is closed, its token is dead.
         other = await RawClient.open(room.url)
