@@ -290,9 +290,8 @@ class SignalingService:
                 if invite is None:
                     await self.codes.missed(conn.address)
                     raise ProtocolError(ErrorCode.CODE_UNKNOWN)
-                await self.codes.check_code(invite.invite_id)
         except ProtocolError as exc:
-            if exc.fatal or exc.code is ErrorCode.CODE_LOCKED:
+            if exc.fatal:
                 raise
             raise self._failed_auth(conn, exc.code) from exc
         if time.time() >= invite.expires_at:
@@ -333,9 +332,14 @@ class SignalingService:
             (m for m in reversed(members) if (m.invite_id, m.therapist_id) == seat), None
         )
         device_hash = self.signer.keyed_hash(msg.device) if msg.device else ""
-        if invite is not None and existing is not None:
-            same_device = existing.device_hash != "" and existing.device_hash == device_hash
-            if not same_device and existing.status != "left":
+        if invite is not None:
+            same_device = (
+                existing is not None and device_hash != "" and existing.device_hash == device_hash
+            )
+            if not same_device and msg.invite is not None and not looks_like_token(msg.invite):
+                # A locked code still lets its own device back in (after a crash), no other.
+                await self.codes.check_code(invite.invite_id)
+            if existing is not None and not same_device and existing.status != "left":
                 await self._refuse_device(conn, invite, existing)
             if not same_device:
                 existing = None  # the first device left: this one joins as someone new
