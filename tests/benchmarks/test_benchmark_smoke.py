@@ -63,3 +63,10 @@ def test_signaling_cluster_smoke() -> None:
     assert figures["sessions"] == 20 and figures["nodes"] == 2
     assert figures["errors"] == 0 and figures["events_lost"] == 0, figures
     assert figures["moved"] == 30 and figures["failover_resume_p95_s"] is not None
+
+
+def test_records_sealing_smoke() -> None:
+    figures = run_benchmark("records_sealing.py", "--events", "20")
+    assert figures["sealed_events_opened"] == 10
+    for key in ("plain_append_p50_ms", "sealed_append_p50_ms", "seal_only_p50_ms"):
+        assert key in figures
