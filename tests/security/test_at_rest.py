@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import stat
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +17,7 @@ import pytest
 
 from companion.cli import main
 from companion.protocol.messages import EmergencyCard, SessionPlan
-from companion.records import PassphraseKeyProvider, RecordStore, ScryptCost
+from companion.records import PassphraseKeyProvider, RecordStore, ScryptCost, TamperedRecord
 from companion.records.private import NoteKind
 from companion.server.app import ServerConfig, SignalingServer
 from companion.server.clinicdb import SessionRecord
@@ -205,3 +206,25 @@ def test_an_app_folder_an_older_version_left_open_is_closed(tmp_path: Path) -> N
     finally:
         os.umask(before)
     assert loose_modes(folder) == []
+
+
+def test_a_sealed_payload_copied_to_another_row_does_not_open(tmp_path: Path) -> None:
+    store = RecordStore.open(tmp_path)
+    provider = PassphraseKeyProvider("a long phrase", CHEAP)
+    store.unlock(provider)
+    store.events.append("s1", "message", {"text": WORDS["message"]}, event_id="e1")
+    store.close()
+    with sqlite3.connect(tmp_path / "records.sqlite3") as db:  # someone with the file
+        db.execute(
+            "INSERT INTO events (event_id, session_id, kind, wall_time, monotonic_time, payload)"
+            " SELECT 'e2', 's2', kind, wall_time, monotonic_time, payload FROM events"
+        )
+    reopened = RecordStore.open(tmp_path)
+    try:
+        reopened.unlock(provider)
+        with pytest.raises(TamperedRecord):
+            reopened.events.get("e2")
+        opened = reopened.events.get("e1")
+        assert opened is not None and opened.payload == {"text": WORDS["message"]}
+    finally:
+        reopened.close()
