@@ -24,6 +24,8 @@ from pathlib import Path
 
 import platformdirs
 
+from companion.files import make_private
+
 from .errors import RecordsClosed, RecordsError, SchemaTooNew
 
 _log = logging.getLogger(__name__)
@@ -194,18 +196,6 @@ def connect(path: Path) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
-
-
-def make_private(path: Path) -> None:
-    """A database's folder 0700 and the file (with its WAL and shared-memory files)
-    0600, before SQLite opens it. Folders and files an older version left readable by
-    others are tightened too."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if name.exists():
-            name.chmod(0o600)
 
 
 class Database:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from companion.records.db import make_private
+from companion.files import make_private
 
 _MIGRATIONS: list[str] = [
     """
