@@ -95,6 +95,21 @@ async def _refused(url: str, message: dict[str, Any]) -> str:
         await client.close()
 
 
+async def _miss_ten_times(url: str, **kwargs: Any) -> None:
+    """Ten wrong codes from one client over three connections (each allows five): the
+    first nine are unknown codes, the tenth ends this address's allowance."""
+    codes: list[str] = []
+    for start in range(0, 10, 4):
+        client = await RawClient.open(url, **kwargs)
+        try:
+            for n in range(start, min(start + 4, 10)):
+                await client.send({"type": "join", "invite": f"ZZZZ-ZZ{n:02d}"})
+                codes.append((await client.recv_type("error"))["code"])
+        finally:
+            await client.close()
+    assert codes == ["code_unknown"] * 9 + ["too_many_attempts"]
+
+
 async def _still_open(client: RawClient, for_s: float = 0.5) -> bool:
     """Nothing but ordinary traffic (no close, no error) arrives for ``for_s``."""
     try:
@@ -186,15 +201,7 @@ async def test_the_same_device_twice_at_once_is_told_the_invite_is_in_use(room: 
 
 async def test_wrong_codes_are_limited_per_address_across_connections(room: Room) -> None:
     right = room.patient_invite.code
-    for start in range(0, 10, 4):  # 10 misses on three connections (each allows 5)
-        client = await RawClient.open(room.url)
-        try:
-            for n in range(start, min(start + 4, 10)):
-                await client.send({"type": "join", "invite": f"ZZZZ-ZZ{n:02d}"})
-                error = await client.recv_type("error")
-                assert error["code"] == ("too_many_attempts" if n == 9 else "code_unknown")
-        finally:
-            await client.close()
+    await _miss_ten_times(room.url)
     # A fresh connection, even with the right code: wait a minute.
     join = {"type": "join", "invite": right, "device": _device()}
     assert await _refused(room.url, join) == "too_many_attempts"
@@ -277,15 +284,7 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_allowance(tmp_path
             # The client claims a fresh address each time; the proxy appends what it saw.
             return CIMultiDict([("X-Forwarded-For", _device()), ("X-Forwarded-For", client)])
 
-        for _ in range(3):  # 12 tries from one client: the tenth miss ends its allowance
-            raw = await RawClient.open(server.ws_url, headers=via_proxy("203.0.113.7"))
-            try:
-                for _ in range(4):
-                    await raw.send({"type": "join", "invite": "ZZZZ-ZZZZ"})
-                    if (await raw.recv_type("error"))["fatal"]:
-                        break
-            finally:
-                await raw.close()
+        await _miss_ten_times(server.ws_url, headers=via_proxy("203.0.113.7"))
         joins = {"type": "join", "invite": "ZZZZ-ZZZZ"}
         for client, expected in (
             ("203.0.113.7", "too_many_attempts"),
@@ -304,14 +303,6 @@ async def test_wrong_codes_count_on_every_node(
 ) -> None:
     """Nodes sharing Redis share the count: moving to another node earns no new tries."""
     first, second = two_nodes
-    for _ in range(3):
-        raw = await RawClient.open(first.ws_url)
-        try:
-            for _ in range(4):
-                await raw.send({"type": "join", "invite": "ZZZZ-ZZZZ"})
-                if (await raw.recv_type("error"))["fatal"]:
-                    break
-        finally:
-            await raw.close()
+    await _miss_ten_times(first.ws_url)
     join = {"type": "join", "invite": "ZZZZ-ZZZZ"}
     assert await _refused(second.ws_url, join) == "too_many_attempts"
