@@ -110,6 +110,9 @@ class ClinicDB:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
                 self._conn.executescript(f"BEGIN; {script} PRAGMA user_version={number}; COMMIT;")
+            if version < len(_MIGRATIONS):
+                # What a step replaced (plain-text codes) must not linger in the WAL.
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:

@@ -20,7 +20,7 @@ from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.records import PassphraseKeyProvider, RecordStore, ScryptCost, TamperedRecord
 from companion.records.private import NoteKind
 from companion.server.app import ServerConfig, SignalingServer
-from companion.server.clinicdb import SessionRecord
+from companion.server.clinicdb import ClinicDB, SessionRecord
 from tests.app.conftest import Clinic
 from tests.app.test_core import three, until
 
@@ -228,3 +228,20 @@ def test_a_sealed_payload_copied_to_another_row_does_not_open(tmp_path: Path) ->
         assert opened is not None and opened.payload == {"text": WORDS["message"]}
     finally:
         reopened.close()
+
+
+def test_codes_an_older_server_kept_in_plain_text_are_retired(tmp_path: Path) -> None:
+    path = tmp_path / "server" / "clinic.sqlite3"
+    old = ClinicDB(path)  # as an older server left it: its codes in plain text
+    old.close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO therapists VALUES ('t1', 'dr', x'00', x'00', 0)")
+        db.execute("INSERT INTO sessions VALUES ('s1', 't1', '', 0, 0, 0)")
+        db.execute("INSERT INTO invites VALUES ('i1', 's1', 'patient', 'K7QMW3RT', 9e9, 0, 0)")
+        db.execute("PRAGMA user_version = 2")
+    reopened = ClinicDB(path)
+    try:
+        assert [i.code_hash for i in reopened.load_invites()] == ["retired:i1"]
+    finally:
+        reopened.close()
+    assert leaks(path.parent, ["K7QMW3RT"]) == []
