@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -254,7 +255,14 @@ def _run_app(args: argparse.Namespace) -> int:
     return run_qt(lambda app: run_patient(app, server or "", join, data_dir, args.fake_media))
 
 
+def private_files() -> None:
+    """Everything this process writes is its user's alone: files 0600, folders 0700
+    (records, resume file, the server's database and key, logs, exports)."""
+    os.umask(0o077)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    private_files()
     args = build_parser().parse_args(argv)
     _configure_logging(args.debug)
     try:

@@ -154,8 +154,9 @@ def ensure_link_handler(exec_path: str | None = None) -> bool:
 
 def frozen_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the built app: first-run desktop registration, then the CLI."""
-    from companion.cli import main
+    from companion.cli import main, private_files
 
+    private_files()  # before the first-run registration writes anything
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["patient"]  # a double click: the patient's app, which asks for the code

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from aiortc.mediastreams import MediaStreamTrack
 
+from companion.app.device import device_secret
 from companion.app.words import ALERT_WORDS, describe_event, link_words
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
 from companion.audio.commands import MusicStatus as LocalMusicStatus
@@ -220,9 +221,10 @@ class RoleCore:
         invite = invite_from_link(invite_or_code)
         role: InvitedRole = "support" if self.role == "support" else "patient"
         deadline = time.monotonic() + retry_in_use_s
+        device = await asyncio.to_thread(device_secret, self.options.data_dir)
         while True:
             try:
-                joined = await self.signaling.join(invite=invite, as_role=role)
+                joined = await self.signaling.join(invite=invite, as_role=role, device=device)
                 break
             except ProtocolError as exc:
                 if exc.code is not ErrorCode.INVITE_IN_USE or time.monotonic() > deadline:

@@ -108,6 +108,12 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
         return "Patient shared their intention"
     if kind == "session.end":
         return "Session ended"
+    if kind == "member.refused":
+        who = ROLE_NAMES.get(getattr(event, "role", ""), "a member").lower()
+        return (
+            f"Another device tried to join as the {who} with their invitation and was kept"
+            f" out. If the {who} changed devices, withdraw that invitation and send a new one"
+        )
     if kind in ("member.joined", "member.left", "member.lost", "member.back"):
         who = ROLE_NAMES.get(getattr(event, "role", ""), "A member")
         verb = {

@@ -25,6 +25,8 @@ class ErrorCode(StrEnum):
     TOKEN_EXPIRED = "token_expired"
     TOKEN_REVOKED = "token_revoked"
     CODE_UNKNOWN = "code_unknown"
+    CODE_LOCKED = "code_locked"
+    DEVICE_BOUND = "device_bound"
     TOO_MANY_ATTEMPTS = "too_many_attempts"
     WRONG_ROLE = "wrong_role"
     WRONG_SESSION = "wrong_session"
@@ -59,6 +61,8 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.TOKEN_EXPIRED: "This invitation has expired. Ask your therapist for a new one.",
     ErrorCode.TOKEN_REVOKED: "This invitation was withdrawn. Ask your therapist for a new one.",
     ErrorCode.CODE_UNKNOWN: "That code was not found. Check it and try again.",
+    ErrorCode.CODE_LOCKED: "This code was tried too many times and is now locked. Ask your therapist for a new one.",
+    ErrorCode.DEVICE_BOUND: "This invitation is already in use on another device. To switch devices, ask your therapist for a new one.",
     ErrorCode.TOO_MANY_ATTEMPTS: "Too many wrong tries. Wait a minute, then try again.",
     ErrorCode.WRONG_ROLE: "This invitation is for a different role.",
     ErrorCode.WRONG_SESSION: "That belongs to a different session.",

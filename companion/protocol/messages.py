@@ -29,6 +29,7 @@ EventId = Annotated[
 ]
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+DeviceSecret = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,128}$")]
 ShortText = Annotated[str, StringConstraints(max_length=120)]
 
 
@@ -225,9 +226,10 @@ class LookIn(_Msg):
 
 
 class MemberChange(_Msg):
-    """Written by the server only: someone joined, left, was lost or came back."""
+    """Written by the server only: someone joined, left, was lost or came back, or (refused)
+    another device tried to take this member's place with its invite and was kept out."""
 
-    kind: Literal["member.joined", "member.left", "member.lost", "member.back"]
+    kind: Literal["member.joined", "member.left", "member.lost", "member.back", "member.refused"]
     member_id: Id
     role: Role
 
@@ -351,6 +353,13 @@ class Join(_Msg):
     session_id: Id | None = None
     as_role: InvitedRole | None = None
     """The role the app was started for; a mismatch with the invite gives ``wrong_role``."""
+    device: DeviceSecret | None = None
+    """A random secret this install keeps (at least 128 bits): an invite's place binds to
+    the first device that joined with it, and only that device may take it again by
+    joining while the place can still be resumed (else ``device_bound``)."""
+    last_seq: Annotated[int, Field(ge=0)] | None = None
+    """The last event this device applied: when the join takes its own place back (its
+    resume token was lost), the events after it follow as on ``resume``."""
 
 
 class Resume(_Msg):

@@ -7,7 +7,9 @@ Pure Python (no Qt). One SQLite file, ``records.sqlite3``, in the data folder ch
 
 - :class:`RecordStore` opens the file and holds the parts below; ``close()`` is idempotent.
 - :class:`EventLog` (``store.events``): ``append()`` is idempotent on the event id; rows
-  cannot be updated or deleted (SQLite triggers abort it).
+  cannot be updated or deleted (SQLite triggers abort it). Payloads of kinds that carry a
+  person's words are sealed to the store's key (:mod:`.sealed`); they read back in clear
+  once the store is unlocked.
 - :class:`PrivateNotes` (``store.unlock(provider)``): intentions, therapist notes and
   journal entries sealed with AES-256-GCM bound to their row; every read/write is audited.
 - Key providers: :class:`KeyringKeyProvider` (OS keyring) or :class:`PassphraseKeyProvider`

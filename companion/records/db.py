@@ -24,6 +24,8 @@ from pathlib import Path
 
 import platformdirs
 
+from companion.files import make_private
+
 from .errors import RecordsClosed, RecordsError, SchemaTooNew
 
 _log = logging.getLogger(__name__)
@@ -201,10 +203,8 @@ class Database:
 
     def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Create the file private to this user before SQLite does; -wal/-shm copy its mode.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        # Private to this user before SQLite opens it; -wal/-shm copy the file's mode.
+        make_private(path)
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = connect(path)
         try:

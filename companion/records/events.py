@@ -1,8 +1,9 @@
 """The append-only event log: everything the session and the safety ladder did, in order.
 
-Events carry no free text from people: kinds are short machine names ("checkin",
-"alert.raised", "link.lost") and payloads hold ids, states and numbers. Anything a person
-wrote belongs in :mod:`companion.records.private`, which is encrypted.
+Kinds are short machine names ("checkin", "alert.raised", "link.lost"). Payloads of
+kinds that carry a person's words (the intention, the emergency card, messages, the plan,
+vitals) are sealed to the store's key (:mod:`companion.records.sealed`) and read back
+in clear only once the store is unlocked; everything else holds ids, states and numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, TypeAlias
 
 from .db import Database
 from .errors import InvalidRecord
+from .sealed import SEALED_KINDS, PayloadSealer, row_data
 
 _log = logging.getLogger(__name__)
 
@@ -112,27 +114,31 @@ class Event:
 _COLUMNS = "sequence, event_id, session_id, kind, wall_time, monotonic_time, payload"
 
 
-def _event_from_row(row: tuple[Any, ...]) -> Event:
-    sequence, event_id, session_id, kind, wall_time, monotonic_time, payload = row
-    return Event(
-        sequence=int(sequence),
-        event_id=str(event_id),
-        session_id=str(session_id),
-        kind=str(kind),
-        wall_time=float(wall_time),
-        monotonic_time=float(monotonic_time),
-        payload=json.loads(payload),
-    )
-
-
 class EventLog:
     """Append and query events. Thread-safe through the shared :class:`Database` lock.
 
     Rows can never be changed or removed: SQLite triggers abort any UPDATE or DELETE.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, sealer: PayloadSealer | None = None) -> None:
         self._database = database
+        self._sealer = sealer
+
+    def _event_from_row(self, row: tuple[Any, ...]) -> Event:
+        sequence, event_id, session_id, kind, wall_time, monotonic_time, payload = row
+        opened = json.loads(payload)
+        if self._sealer is not None:
+            aad = row_data(str(event_id), str(session_id), str(kind))
+            opened = self._sealer.open(opened, aad, str(event_id))
+        return Event(
+            sequence=int(sequence),
+            event_id=str(event_id),
+            session_id=str(session_id),
+            kind=str(kind),
+            wall_time=float(wall_time),
+            monotonic_time=float(monotonic_time),
+            payload=opened,
+        )
 
     def append(
         self,
@@ -154,6 +160,8 @@ class EventLog:
         require_identifier("session_id", session_id)
         require_event_kind(kind)
         encoded = encode_payload({} if payload is None else payload)
+        if self._sealer is not None and kind in SEALED_KINDS:
+            encoded = self._sealer.seal(encoded, row_data(event_id, session_id, kind))
         wall = time.time() if wall_time is None else float(wall_time)
         monotonic = time.monotonic() if monotonic_time is None else float(monotonic_time)
         with self._database.transaction() as connection:
@@ -165,7 +173,7 @@ class EventLog:
             row = connection.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE event_id = ?", (event_id,)
             ).fetchone()
-        event = _event_from_row(row)
+        event = self._event_from_row(row)
         if inserted:
             _log.debug("event %s appended: kind=%s seq=%d", event_id, kind, event.sequence)
         else:
@@ -177,7 +185,7 @@ class EventLog:
             row = connection.execute(
                 f"SELECT {_COLUMNS} FROM events WHERE event_id = ?", (event_id,)
             ).fetchone()
-        return None if row is None else _event_from_row(row)
+        return None if row is None else self._event_from_row(row)
 
     def for_session(
         self, session_id: str, *, after_sequence: int = 0, limit: int | None = None
@@ -213,7 +221,7 @@ class EventLog:
             parameters = (*parameters, int(limit))
         with self._database.reading() as connection:
             rows: list[tuple[Any, ...]] = connection.execute(query, parameters).fetchall()
-        return [_event_from_row(row) for row in rows]
+        return [self._event_from_row(row) for row in rows]
 
 
 __all__ = ["Event", "EventLog", "JsonObject", "JsonValue"]

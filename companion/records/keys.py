@@ -95,6 +95,23 @@ class DatabaseKeyMaterial:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def put(self, name: str, value: bytes) -> None:
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO key_material (name, value) VALUES (?, ?)", (name, value)
+            )
+
+    def add(self, name: str, value: bytes) -> bytes:
+        """Store ``value`` unless ``name`` is there already; returns what is stored."""
+        with self._database.transaction() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO key_material (name, value) VALUES (?, ?)", (name, value)
+            )
+            row = connection.execute(
+                "SELECT value FROM key_material WHERE name = ?", (name,)
+            ).fetchone()
+        return bytes(row[0])
+
     def initialize(self, values: Mapping[str, bytes]) -> bool:
         with self._database.transaction() as connection:
             existing = connection.execute(

@@ -19,6 +19,7 @@ from .events import EventLog, JsonObject
 from .export import build_session_export, write_export_file
 from .keys import DatabaseKeyMaterial, KeyProvider
 from .private import PrivateNotes
+from .sealed import PayloadSealer
 
 _log = logging.getLogger(__name__)
 
@@ -34,9 +35,10 @@ class RecordStore:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self.events = EventLog(database)
         self.audit = AuditLog(database)
         self.key_material = DatabaseKeyMaterial(database)
+        self.sealer = PayloadSealer(self.key_material)
+        self.events = EventLog(database, self.sealer)
         self._private_notes: PrivateNotes | None = None
 
     @classmethod
@@ -79,6 +81,7 @@ class RecordStore:
         if self.closed:
             raise RecordsClosed()
         data_key = provider.data_key(self.key_material)
+        self.sealer.unlock(data_key)
         self._private_notes = PrivateNotes(self._database, data_key)
         _log.info("private notes unlocked (%s)", provider.protection)
         return self._private_notes
@@ -108,6 +111,8 @@ class RecordStore:
     def close(self) -> None:
         """Close the database and forget the data key; safe to call twice."""
         self._private_notes = None
+        if not self._database.closed:
+            self.sealer.lock()
         self._database.close()
 
     def __enter__(self) -> RecordStore:

@@ -236,7 +236,9 @@ class SignalingServer:
         address = guard.address if guard is not None else None
         forwarded = None
         if address is not None:
-            client = self.addresses.forwarded_for(address, request.headers.get("X-Forwarded-For"))
+            # Every X-Forwarded-For line in order: the trusted proxy appends its own line last.
+            header = ",".join(request.headers.getall("X-Forwarded-For", []))
+            client = self.addresses.forwarded_for(address, header)
             if client is not None:  # behind a trusted proxy: the client's own address counts
                 forwarded = address = self.addresses.open(client)
                 if address is None:

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from companion.files import make_private
+
 _MIGRATIONS: list[str] = [
     """
     CREATE TABLE therapists (
@@ -50,6 +52,9 @@ _MIGRATIONS: list[str] = [
     """,
     # Relay only (issue 9): the session's members use TURN relay candidates alone.
     "ALTER TABLE sessions ADD COLUMN relay_only INTEGER NOT NULL DEFAULT 0;",
+    # Issue 17: short codes are kept as keyed hashes; codes stored in plain text before
+    # are retired (their invite links still work).
+    "UPDATE invites SET code = 'retired:' || invite_id;",
 ]
 
 
@@ -75,7 +80,8 @@ class InviteRecord:
     invite_id: str
     session_id: str
     role: str
-    code: str
+    code_hash: str
+    """The short code's keyed hash (``TokenSigner.keyed_hash``), never the code."""
     expires_at: float
     revoked: bool = False
 
@@ -88,11 +94,15 @@ class ClinicDB:
     """Thread-safe: one connection guarded by a lock (calls come from an executor)."""
 
     def __init__(self, path: Path | str) -> None:
+        path = Path(path)
+        make_private(path)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        # Freed pages are zeroed: a retired code or a deleted row does not linger.
+        self._conn.execute("PRAGMA secure_delete=ON")
         self._migrate()
 
     def _migrate(self) -> None:
@@ -100,6 +110,9 @@ class ClinicDB:
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
                 self._conn.executescript(f"BEGIN; {script} PRAGMA user_version={number}; COMMIT;")
+            if version < len(_MIGRATIONS):
+                # What a step replaced (plain-text codes) must not linger in the WAL.
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:
@@ -161,7 +174,7 @@ class ClinicDB:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO invites VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (invite.invite_id, invite.session_id, invite.role, invite.code, invite.expires_at,
+                (invite.invite_id, invite.session_id, invite.role, invite.code_hash, invite.expires_at,
                  int(invite.revoked), time.time()),
             )  # fmt: skip
 

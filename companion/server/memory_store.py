@@ -22,6 +22,7 @@ from companion.server.store import (
 
 # A 2-hour session produces a few hundred timeline events; this bounds a runaway client.
 MAX_EVENTS_PER_SESSION = 20_000
+MAX_ATTEMPT_KEYS = 100_000
 
 
 class MemoryStore:
@@ -46,6 +47,7 @@ class MemoryStore:
         self._seq_by_event_id: dict[str, dict[str, StoredEvent]] = defaultdict(dict)
         self._session_subs: dict[str, list[Deliver]] = defaultdict(list)
         self._member_subs: dict[str, list[Deliver]] = defaultdict(list)
+        self._attempts: dict[str, tuple[float, int]] = {}  # key -> (window ends, count)
         if db is not None:
             for session in db.load_sessions():
                 self._sessions[session.session_id] = session
@@ -112,7 +114,7 @@ class MemoryStore:
 
     def _remember_invite(self, invite: InviteRecord) -> None:
         self._invites[invite.invite_id] = invite
-        self._invite_by_code[invite.code] = invite.invite_id
+        self._invite_by_code[invite.code_hash] = invite.invite_id
 
     async def save_invite(self, invite: InviteRecord) -> None:
         self._remember_invite(invite)
@@ -123,8 +125,8 @@ class MemoryStore:
     async def get_invite(self, invite_id: str) -> InviteRecord | None:
         return self._invites.get(invite_id)
 
-    async def invite_by_code(self, code: str) -> InviteRecord | None:
-        invite_id = self._invite_by_code.get(code)
+    async def invite_by_code(self, code_hash: str) -> InviteRecord | None:
+        invite_id = self._invite_by_code.get(code_hash)
         return self._invites.get(invite_id) if invite_id else None
 
     async def revoke_invite(self, invite_id: str) -> None:
@@ -132,11 +134,30 @@ class MemoryStore:
         if invite is not None:
             await self.save_invite(replace(invite, revoked=True))
 
+    # -- attempt counters (short codes)
+
+    async def count_attempt(self, key: str, window_s: float) -> int:
+        now = time.monotonic()
+        ends, count = self._attempts.get(key, (0.0, 0))
+        if now >= ends:
+            ends, count = now + window_s, 0
+            if len(self._attempts) > MAX_ATTEMPT_KEYS:  # many addresses: forget the expired
+                self._attempts = {k: v for k, v in self._attempts.items() if v[0] > now}
+        self._attempts[key] = (ends, count + 1)
+        return count + 1
+
+    async def attempts(self, key: str) -> int:
+        ends, count = self._attempts.get(key, (0.0, 0))
+        return count if time.monotonic() < ends else 0
+
     # -- live membership
 
     async def put_member(self, member: MemberRecord) -> None:
-        if member.member_id not in self._members:
+        previous = self._members.get(member.member_id)
+        if previous is None:
             self._members_of[member.session_id].append(member.member_id)
+        elif previous.resume_hash != member.resume_hash:
+            self._member_by_resume.pop(previous.resume_hash, None)  # one live token a member
         self._members[member.member_id] = member
         self._member_by_resume[member.resume_hash] = member.member_id
 

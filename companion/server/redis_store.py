@@ -7,11 +7,12 @@ When a node's subscriber connection comes back after a break, the node delivers 
 session events published meanwhile from the timeline, in order, before newer ones.
 
 Keys (all under ``prefix``): ``session:<id>`` hash, ``sessions:<therapist>`` set,
-``invite:<id>`` hash, ``code:<code>`` -> invite id, ``member:<id>`` hash,
+``invite:<id>`` hash, ``code:<keyed hash of the code>`` -> invite id, ``member:<id>`` hash,
 ``resume:<hash>`` -> member id, ``members:<session>`` list (+ set for uniqueness),
 ``seq:<session>`` counter, ``eids:<session>`` hash event id -> seq,
 ``events:<session>`` sorted set (score = seq) of serialized events, ``store`` the
-store's identity (see ``_check_wiped``).
+store's identity (see ``_check_wiped``), ``attempts:<key>`` counters of wrong
+short codes (they expire with their window).
 
 An ended session's timeline, members and resume tokens expire ``ended_retention_s`` after
 its end; its own hash after ``SESSION_TOMBSTONE_S``.
@@ -98,10 +99,15 @@ return {member_id, member, session, invite}
 # Seat a member and read what it is told, as one step: KEYS are its member hash, its
 # resume key, the session's member set, member list, seq counter and events; ARGV the
 # prefix, the member id, the seq to replay after ('' for none), the highest seq this node
-# has delivered for the session, then the member's fields. As in _APPEND, the counter
+# has delivered for the session, then the member's fields. The member's previous resume
+# key goes: one live token a member. As in _APPEND, the counter
 # never stays below numbers the members hold: this node's, or the resuming member's own
 # (trusted up to 1,000 past the counter, so a client cannot push it far).
 _SEAT = """
+local previous = redis.call('HGET', KEYS[1], 'resume_hash')
+if previous and ARGV[1] .. 'resume:' .. previous ~= KEYS[2] then
+  redis.call('DEL', ARGV[1] .. 'resume:' .. previous)
+end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 redis.call('SET', KEYS[2], ARGV[2])
 if redis.call('SADD', KEYS[3], ARGV[2]) == 1 then redis.call('RPUSH', KEYS[4], ARGV[2]) end
@@ -166,7 +172,7 @@ def _session_from(h: dict[str, str], session_id: str) -> SessionRecord:
 
 
 def _invite_from(h: dict[str, str], invite_id: str) -> InviteRecord:
-    return InviteRecord(invite_id, h["session_id"], h["role"], h["code"], float(h["expires_at"]),
+    return InviteRecord(invite_id, h["session_id"], h["role"], h.get("code_hash", ""), float(h["expires_at"]),
                         h["revoked"] == "1")  # fmt: skip
 
 
@@ -179,7 +185,7 @@ def _member_fields(member: MemberRecord) -> dict[str, str]:
     return {"session_id": member.session_id, "role": member.role,
             "resume_hash": member.resume_hash, "status": member.status,
             "invite_id": member.invite_id or "", "therapist_id": member.therapist_id or "",
-            "epoch": str(member.epoch)}  # fmt: skip
+            "epoch": str(member.epoch), "device_hash": member.device_hash}  # fmt: skip
 
 
 def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
@@ -192,6 +198,7 @@ def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
         invite_id=h["invite_id"] or None,
         therapist_id=h["therapist_id"] or None,
         epoch=int(h["epoch"]),
+        device_hash=h.get("device_hash", ""),
     )
 
 
@@ -268,9 +275,9 @@ class RedisStore:
     async def save_invite(self, invite: InviteRecord) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._k("invite", invite.invite_id), mapping={
-                "session_id": invite.session_id, "role": invite.role, "code": invite.code,
+                "session_id": invite.session_id, "role": invite.role, "code_hash": invite.code_hash,
                 "expires_at": repr(invite.expires_at), "revoked": "1" if invite.revoked else "0"})  # fmt: skip
-            pipe.set(self._k("code", invite.code), invite.invite_id)
+            pipe.set(self._k("code", invite.code_hash), invite.invite_id)
             await pipe.execute()
         self._remember_invite(invite)
 
@@ -280,13 +287,28 @@ class RedisStore:
         return self._remember_invite(_invite_from(h, invite_id)) if h else None
 
     @_available
-    async def invite_by_code(self, code: str) -> InviteRecord | None:
-        invite_id = await self._redis.get(self._k("code", code))
+    async def invite_by_code(self, code_hash: str) -> InviteRecord | None:
+        invite_id = await self._redis.get(self._k("code", code_hash))
         return await self.get_invite(invite_id) if invite_id else None
 
     @_available
     async def revoke_invite(self, invite_id: str) -> None:
         await self._redis.hset(self._k("invite", invite_id), "revoked", "1")
+
+    # -- attempt counters (short codes), shared by every node
+
+    @_available
+    async def count_attempt(self, key: str, window_s: float) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._k("attempts", key))
+            pipe.pexpire(self._k("attempts", key), int(window_s * 1000), nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    @_available
+    async def attempts(self, key: str) -> int:
+        value = await self._redis.get(self._k("attempts", key))
+        return int(value) if value else 0
 
     # -- live membership
 

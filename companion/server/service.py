@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,6 +49,7 @@ from companion.protocol.messages import (
     Signal,
 )
 from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord, Therapist
+from companion.server.codeguard import CodeGuard
 from companion.server.connection import CLOSE_REPLACED, ClientConnection
 from companion.server.ice import IceConfig, ice_servers_for
 from companion.server.ratelimit import LoginLimiter
@@ -92,6 +93,7 @@ class SignalingService:
         self._local: dict[str, ClientConnection] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.codes = CodeGuard(store)
         # The clinic database and its scrypt hashing on two threads of their own: SQLite
         # serializes anyway, and every extra thread running scrypt (16 MB of work memory)
         # would keep a malloc arena of that size for good.
@@ -196,11 +198,12 @@ class SignalingService:
         )
 
     async def _new_invite(self, session_id: str, role: str, ttl_s: int) -> InviteInfo:
+        code = new_short_code()
         invite = InviteRecord(
             invite_id=new_id(),
             session_id=session_id,
             role=role,
-            code=new_short_code(),
+            code_hash=self.signer.keyed_hash(code),
             expires_at=time.time() + ttl_s,
         )
         await self.store.save_invite(invite)
@@ -213,7 +216,7 @@ class SignalingService:
             session_id=session_id,
             role=role,  # type: ignore[arg-type]
             token=token,
-            code=format_code(invite.code),
+            code=format_code(code),
             link=link,
             expires_at=invite.expires_at,
         )
@@ -284,10 +287,17 @@ class SignalingService:
                 ):
                     raise ProtocolError(ErrorCode.TOKEN_INVALID)
             else:
-                invite = await self.store.invite_by_code(normalize_code(text))
+                # Limited per address and server-wide, across connections and nodes.
+                await self.codes.check(conn.remote)
+                invite = await self.store.invite_by_code(
+                    self.signer.keyed_hash(normalize_code(text))
+                )
                 if invite is None:
+                    await self.codes.missed(conn.remote)
                     raise ProtocolError(ErrorCode.CODE_UNKNOWN)
         except ProtocolError as exc:
+            if exc.fatal:
+                raise
             raise self._failed_auth(conn, exc.code) from exc
         if time.time() >= invite.expires_at:
             raise ProtocolError(ErrorCode.TOKEN_EXPIRED)
@@ -303,9 +313,11 @@ class SignalingService:
         role: Role
         invite_id: str | None = None
         therapist_id: str | None = None
+        invite: InviteRecord | None = None
         if msg.invite is not None:
             invite = await self._invite_for(conn, msg.invite)
             if msg.as_role is not None and msg.as_role != invite.role:
+                await self.codes.refused(invite.invite_id, invite.expires_at - time.time())
                 raise ProtocolError(ErrorCode.WRONG_ROLE)
             session = await self.store.get_session(invite.session_id)
             if session is None:
@@ -320,7 +332,22 @@ class SignalingService:
 
         seat = (invite_id, therapist_id)
         members = await self.store.members(session.session_id)
-        existing = next((m for m in members if (m.invite_id, m.therapist_id) == seat), None)
+        # The newest holder of this place (another device after a leave is a new member).
+        existing = next(
+            (m for m in reversed(members) if (m.invite_id, m.therapist_id) == seat), None
+        )
+        device_hash = self.signer.keyed_hash(msg.device) if msg.device else ""
+        if invite is not None:
+            same_device = (
+                existing is not None and device_hash != "" and existing.device_hash == device_hash
+            )
+            if not same_device and msg.invite is not None and not looks_like_token(msg.invite):
+                # A locked code still lets its own device back in (after a crash), no other.
+                await self.codes.check_code(invite.invite_id)
+            if existing is not None and not same_device and existing.status != "left":
+                await self._refuse_device(conn, invite, existing)
+            if not same_device:
+                existing = None  # the first device left: this one joins as someone new
         if existing is not None and existing.status == "online":
             raise ProtocolError(ErrorCode.INVITE_IN_USE)
         resume_token = new_id(24)
@@ -333,8 +360,11 @@ class SignalingService:
             invite_id=invite_id,
             therapist_id=therapist_id,
             epoch=existing.epoch + 1 if existing else 1,
+            device_hash=device_hash if invite is not None else "",
         )
-        await self._admit(conn, member, resume_token, msg.rid, after_seq=None,
+        # Its own place back (a lost resume token): what it missed follows, as on resume.
+        after_seq = msg.last_seq if existing is not None and invite is not None else None
+        await self._admit(conn, member, resume_token, msg.rid, after_seq=after_seq,
                           relay_only=session.relay_only)  # fmt: skip
         actor = therapist_id or f"invite:{invite_id}"
         await self._audit(actor, "join", "member", member.member_id, session.session_id)
@@ -342,11 +372,33 @@ class SignalingService:
         kind = "member.back" if existing else "member.joined"
         await self._announce(member, kind)
 
+    async def _refuse_device(
+        self, conn: ClientConnection, invite: InviteRecord, holder: MemberRecord
+    ) -> None:
+        """Another device presents an invite whose first device can still resume: kept
+        out, and the session is told in plain words (the first refusals of an invite; its
+        code locks after ``CodeLimits.code_refusals``)."""
+        await self.codes.refused(invite.invite_id, invite.expires_at - time.time())
+        if await self.codes.refusals(invite.invite_id) <= self.codes.limits.code_refusals:
+            refusal = functools.partial(self._member_change, holder, "member.refused",
+                                        str(uuid.uuid4()))  # fmt: skip
+            await self._now_or_later(f"refusal for {holder.member_id}", refusal)
+        _log.info("join as %s refused on %s: another device holds it", holder.member_id,
+                  conn.conn_id)  # fmt: skip
+        raise self._failed_auth(conn, ErrorCode.DEVICE_BOUND)
+
     async def _resume(self, conn: ClientConnection, msg: Resume) -> None:
         if conn.member is not None:
             raise ProtocolError(ErrorCode.ALREADY_JOINED)
-        target = await self.store.resume_target(hash_resume_token(msg.resume_token))
-        if target is None or target.member.status == "left":
+        resume_hash = hash_resume_token(msg.resume_token)
+        target = await self.store.resume_target(resume_hash)
+        # Only the newest token of a member is live: every join and resume issues a new one
+        # and the older ones die with it, so a copy of one cannot unseat the holder later.
+        if (
+            target is None
+            or target.member.status == "left"
+            or (target.member.resume_hash != resume_hash)
+        ):
             raise self._failed_auth(conn, ErrorCode.RESUME_INVALID)
         old, session = target.member, target.session
         if session is None or session.ended:
@@ -359,16 +411,8 @@ class SignalingService:
             self._detach(previous)
             previous.finish(CLOSE_REPLACED, "replaced")
         resume_token = new_id(24)
-        member = MemberRecord(
-            member_id=old.member_id,
-            session_id=old.session_id,
-            role=old.role,
-            resume_hash=hash_resume_token(resume_token),
-            status="online",
-            invite_id=old.invite_id,
-            therapist_id=old.therapist_id,
-            epoch=old.epoch + 1,
-        )
+        member = replace(old, resume_hash=hash_resume_token(resume_token), status="online",
+                         epoch=old.epoch + 1)  # fmt: skip
         members = await self._admit(conn, member, resume_token, msg.rid,
                                     after_seq=msg.last_seq, relay_only=session.relay_only)  # fmt: skip
         if old.status == "lost":

@@ -59,7 +59,14 @@ class TokenSigner:
             purpose: hmac.new(master_secret, f"companion/{purpose}".encode(), "sha256").digest()
             for purpose in _PREFIX
         }
+        self._hash_key = hmac.new(master_secret, b"companion/hash", "sha256").digest()
         self.audience = audience
+
+    def keyed_hash(self, text: str) -> str:
+        """What the server keeps of a short code or a device secret: a keyed hash, so a
+        copy of the database alone gives no usable code (and cannot be brute-forced
+        without the signing key)."""
+        return hmac.new(self._hash_key, text.encode(), hashlib.sha256).hexdigest()
 
     def _sign(self, purpose: Purpose, claims: dict[str, object]) -> str:
         head = f"{_PREFIX[purpose]}.{_b64(json.dumps(claims, separators=(',', ':')).encode())}"

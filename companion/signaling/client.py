@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 import ssl
 import uuid
 from collections.abc import Coroutine, Sequence
@@ -266,10 +267,14 @@ class SignalingClient:
             except ProtocolError as exc:
                 if exc.code is not ErrorCode.RESUME_INVALID or self._join is None:
                     raise
-                # The server forgot us (restarted): join again with the original invite.
-                # Its timeline starts afresh, so our place in the old one means nothing.
-                joined = await self._request(self._join)
-                self.last_seq = joined.last_seq
+                # Our token is no longer live (the server restarted, or the reply with
+                # the newest one was lost): join again with the original invite. Our own
+                # place back replays what we missed; a new one starts the timeline afresh.
+                joined = await self._request(
+                    self._join.model_copy(update={"last_seq": self.last_seq})
+                )
+                if not joined.resumed:
+                    self.last_seq = joined.last_seq
             self.joined = joined
             await self._flush_outbox()
 
@@ -359,8 +364,16 @@ class SignalingClient:
         invite: str | None = None,
         session_id: str | None = None,
         as_role: InvitedRole | None = None,
+        device: str | None = None,
     ) -> Joined:
-        request = Join(type="join", invite=invite, session_id=session_id, as_role=as_role)
+        """``device``: this install's secret (see ``companion.app.device``); the place an
+        invite gives binds to it, and a re-join after a lost resume token sends it again.
+        Without one, this client makes its own (good for as long as it lives)."""
+        if invite is not None and device is None:
+            device = secrets.token_urlsafe(24)
+        request = Join(
+            type="join", invite=invite, session_id=session_id, as_role=as_role, device=device
+        )
         joined: Joined = await self._request(request)
         self._join, self.joined = request, joined
         self.last_seq = joined.last_seq

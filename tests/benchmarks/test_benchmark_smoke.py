@@ -75,3 +75,10 @@ def test_server_attack_smoke() -> None:
     assert figures["errors"] == 0, figures
     attack = figures["attack"]
     assert isinstance(attack, dict) and attack["pings_sent"] > 0 and attack["outbox_joins"] > 0
+
+
+def test_records_sealing_smoke() -> None:
+    figures = run_benchmark("records_sealing.py", "--events", "20")
+    assert figures["sealed_events_opened"] == 10
+    for key in ("plain_append_p50_ms", "sealed_append_p50_ms", "seal_only_p50_ms"):
+        assert key in figures

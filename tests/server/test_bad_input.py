@@ -161,7 +161,7 @@ CASES: list[Case] = [
     Case("unknown code", "anon", lambda a: [_join("ZZZZ-ZZZZ")], "code_unknown"),
     Case("wrong role", "anon", lambda a: [_join(a.invites_b["patient"].token, as_role="support")], "wrong_role"),
     Case("replayed join", "patient_b", lambda a: [_join(a.invites_b["support"].token)], "already_joined"),
-    Case("invite in use", "anon", lambda a: [_join(a.invites_a["patient"].token)], "invite_in_use"),
+    Case("invite in use on another device", "anon", lambda a: [_join(a.invites_a["patient"].token)], "device_bound"),
     Case("bogus resume token", "anon", lambda a: [{"type": "resume", "resume_token": "nope", "last_seq": 0}], "resume_invalid"),
     Case("negative last_seq", "anon", lambda a: [{"type": "resume", "resume_token": "x", "last_seq": -1}], "invalid_message"),
     Case("too many wrong codes", "anon", lambda a: [_join(f"AAAA-AAA{c}") for c in "BCDEF"], "too_many_attempts", after_others=True),
