@@ -5,6 +5,12 @@ It runs the role's ``Ladder`` and carries out what it says: alerts and sounds fo
 on every path at once — the signaling server, the call's control channel and the home
 link — with one event id, and incoming copies are merged by that id, so each lands once.
 Everything that happens is written, in order, to the local record.
+
+It is the one gate for what arrives, whichever path brought it: an event counts (is
+recorded, shown, fed to the ladder) only if the authority table lets its sender's role
+send it and this app's role read it. The sender's role is the server's word on the
+signaling path and a verified signature's on a peer path, never a link's assumption.
+An event goes out on a peer link only if the member at the other end may read it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from companion.call.control import ControlEvent, ControlMessage
 from companion.call.peer import PeerLink
 from companion.events import Signal
 from companion.monitor.ladder import (
@@ -34,6 +39,7 @@ from companion.monitor.ladder import (
     SoundKind,
 )
 from companion.monitor.watch import LinkWatch
+from companion.protocol import authority
 from companion.protocol.messages import (
     CheckIn,
     CheckInRequest,
@@ -81,7 +87,7 @@ class Guardian:
         self.event_sent: Signal[[str, EventBody]] = Signal()
         """Every event this app published (its own part of the timeline)."""
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._unsent: dict[int, OrderedDict[str, ControlEvent]] = {}
+        self._unsent: dict[int, OrderedDict[str, EventBody]] = {}
         self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
             asyncio.Queue()
         )
@@ -103,9 +109,7 @@ class Guardian:
                 link.control_opened.connect(functools.partial(self._flush, link))
             )
             self._unsubscribe.append(
-                link.control_received.connect(
-                    functools.partial(self._on_control, peer_role=link.peer_role)
-                )
+                link.event_received.connect(functools.partial(self._incoming, path=link.link_name))
             )
         if self.call_watch is not None:
             self._unsubscribe.append(self.call_watch.state_changed.connect(self._on_call_link))
@@ -150,16 +154,19 @@ class Guardian:
         return request_id
 
     async def publish(self, event: EventBody) -> str:
-        """Send to everyone on every path; returns the event id."""
+        """Send to everyone on every path that may read it; returns the event id."""
+        if not authority.may_send(self.role, event.kind):
+            raise PermissionError(f"the {self.role} may not send {event.kind}")
         event_id = str(uuid.uuid4())
         self._remember(event_id)
         self._record(event.kind, event.model_dump(mode="json"), event_id, sent=True)
-        direct = ControlEvent(type="event", event_id=event_id, event=event)
         for link in self._links:
-            if not link.send_control(direct):
+            if not authority.may_read(link.peer_role, event):
+                continue  # the patient's intention does not go down the home link
+            if not link.send_event(event_id, event):
                 # Not open right now: it goes when the channel opens (receivers dedupe).
                 unsent = self._unsent.setdefault(id(link), OrderedDict())
-                unsent[event_id] = direct
+                unsent[event_id] = event
                 while len(unsent) > _UNSENT_LIMIT:
                     unsent.popitem(last=False)
         await self.signaling.send_event(event, event_id=event_id)
@@ -170,9 +177,9 @@ class Guardian:
 
     def _flush(self, link: PeerLink) -> None:
         unsent = self._unsent.pop(id(link), OrderedDict())
-        for event_id, message in unsent.items():
-            if not link.send_control(message):
-                self._unsent.setdefault(id(link), OrderedDict())[event_id] = message
+        for event_id, event in unsent.items():
+            if not link.send_event(event_id, event):
+                self._unsent.setdefault(id(link), OrderedDict())[event_id] = event
 
     # -- incoming
 
@@ -188,11 +195,12 @@ class Guardian:
     def _on_session_event(self, message: SessionEvent) -> None:
         self._incoming(message.event_id, message.event, message.from_role, "server")
 
-    def _on_control(self, message: ControlMessage, peer_role: Role) -> None:
-        if isinstance(message, ControlEvent):
-            self._incoming(message.event_id, message.event, peer_role, "direct")
-
     def _incoming(self, event_id: str, event: EventBody, from_role: Role | None, path: str) -> None:
+        if not authority.permitted(event, from_role, self.role):
+            # Refused before it is remembered: a forged copy cannot shadow the real one.
+            _log.warning("refused %s event %s from the %s over %s", event.kind, event_id,
+                         from_role or "server", path)  # fmt: skip
+            return
         if not self._remember(event_id):
             return
         payload = {**event.model_dump(mode="json"), "from": from_role, "path": path}

@@ -30,6 +30,8 @@ EventId = Annotated[
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 ShortText = Annotated[str, StringConstraints(max_length=120)]
+PublicKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]
+"""A member's Ed25519 session key, 32 raw bytes as base64url without padding."""
 
 
 class _Msg(BaseModel):
@@ -254,47 +256,7 @@ EventBody = Annotated[
     Field(discriminator="kind"),
 ]
 
-# Which role may send which event kind; member.* are the server's alone.
-EVENT_KINDS_BY_ROLE: dict[Role, frozenset[str]] = {
-    "patient": frozenset(
-        {
-            "checkin",
-            "help",
-            "music.status",
-            "link.state",
-            "alert.raised",
-            "alert.resolved",
-            "card",
-            "intention",
-        }
-    ),
-    "therapist": frozenset(
-        {
-            "checkin.request",
-            "prompt.push",
-            "music.command",
-            "message",
-            "link.state",
-            "alert.raised",
-            "alert.ack",
-            "alert.resolved",
-            "ladder.config",
-            "session.end",
-            "plan",
-        }
-    ),
-    "support": frozenset(
-        {
-            "with_patient",
-            "vitals",
-            "lookin",
-            "link.state",
-            "alert.raised",
-            "alert.ack",
-            "alert.resolved",
-        }
-    ),
-}
+# Who may send and who may read each kind: companion/protocol/authority.py.
 
 
 # --------------------------------------------------------------------------- client -> server
@@ -349,6 +311,9 @@ class Join(_Msg):
     session_id: Id | None = None
     as_role: InvitedRole | None = None
     """The role the app was started for; a mismatch with the invite gives ``wrong_role``."""
+    public_key: PublicKey | None = None
+    """This member's session key (companion/protocol/identity.py), vouched for to the others
+    in the member list. Without one, nothing this member sends over a peer path is accepted."""
 
 
 class Resume(_Msg):
@@ -457,6 +422,8 @@ class MemberInfo(_Msg):
     member_id: Id
     role: Role
     status: MemberStatus
+    public_key: PublicKey | None = None
+    """The key the member gave when it joined: its peer events must be signed by it."""
 
 
 class Welcome(_Msg):

@@ -35,6 +35,9 @@ class MemberRecord:
     epoch: int = 0
     """Bumped on every join or resume, so a stale connection's death cannot mark a
     member lost after it has already come back on a newer connection."""
+    public_key: str | None = None
+    """The member's session key as it gave it in ``join`` (kept on resume), vouched for to
+    the others in the member list."""
 
     def with_status(self, status: MemberStatus) -> MemberRecord:
         return replace(self, status=status)

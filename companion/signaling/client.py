@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from companion.events import Signal
 from companion.protocol.errors import ErrorCode, ProtocolError
+from companion.protocol.identity import MemberKey
 from companion.protocol.messages import (
     SERVER_MESSAGE,
     CreateInvite,
@@ -40,6 +41,7 @@ from companion.protocol.messages import (
     ListSessions,
     Login,
     LoginOk,
+    MemberInfo,
     Presence,
     RelayedSignal,
     Resume,
@@ -85,6 +87,8 @@ class SignalingClient:
         self.options = options or ClientOptions()
         self.state: LinkState = "closed"
         self.joined: Joined | None = None
+        self.identity: MemberKey | None = None
+        """This member's session key, made on joining (its public half goes in ``join``)."""
         self.last_seq = 0
         self.presence: Presence | None = None
         # Observers (the UI, the monitor, the call engine)
@@ -122,6 +126,13 @@ class SignalingClient:
     @property
     def member_id(self) -> str | None:
         return self.joined.member_id if self.joined else None
+
+    @property
+    def members(self) -> list[MemberInfo]:
+        """The session's members as the server last vouched for them (role, key)."""
+        if self.presence is not None:
+            return self.presence.members
+        return self.joined.members if self.joined else []
 
     # -- connecting
 
@@ -360,8 +371,11 @@ class SignalingClient:
         session_id: str | None = None,
         as_role: InvitedRole | None = None,
     ) -> Joined:
-        request = Join(type="join", invite=invite, session_id=session_id, as_role=as_role)
+        identity = MemberKey.generate()
+        request = Join(type="join", invite=invite, session_id=session_id, as_role=as_role,
+                       public_key=identity.public_key)  # fmt: skip
         joined: Joined = await self._request(request)
+        self.identity = identity
         self._join, self.joined = request, joined
         self.last_seq = joined.last_seq
         return joined
