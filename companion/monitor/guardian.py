@@ -195,8 +195,18 @@ class Guardian:
     def _on_session_event(self, message: SessionEvent) -> None:
         self._incoming(message.event_id, message.event, message.from_role, "server")
 
+    def _raised_elsewhere(self, event: EventBody, from_role: Role | None) -> bool:
+        """An alert "resolved" by a role that did not raise it (a support seat cannot say
+        the patient's lost call came back)."""
+        if not authority.rule(event.kind).raiser_only:
+            return False
+        alert = self.ladder.alerts.get(getattr(event, "alert_id", ""))
+        return alert is not None and alert.raised_by != from_role
+
     def _incoming(self, event_id: str, event: EventBody, from_role: Role | None, path: str) -> None:
-        if not authority.permitted(event, from_role, self.role):
+        if not authority.permitted(event, from_role, self.role) or self._raised_elsewhere(
+            event, from_role
+        ):
             # Refused before it is remembered: a forged copy cannot shadow the real one.
             _log.warning("refused %s event %s from the %s over %s", event.kind, event_id,
                          from_role or "server", path)  # fmt: skip

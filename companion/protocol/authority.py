@@ -33,6 +33,9 @@ class EventRule:
     addressed: bool = False
     """The event names its reader in ``to_role``: it goes to the senders' roles and that
     role alone (the therapist's message to the support person is not the patient's)."""
+    raiser_only: bool = False
+    """The event names an alert (``alert_id``) and counts only from the role that raised
+    it: the one whose condition it was says it cleared (receivers check their ladder)."""
 
 
 EVENT_RULES: dict[str, EventRule] = {
@@ -58,7 +61,7 @@ EVENT_RULES: dict[str, EventRule] = {
     "link.state": EventRule(ALL, ALL),
     "alert.raised": EventRule(ALL, ALL),
     "alert.ack": EventRule(_roles("therapist", "support"), ALL),
-    "alert.resolved": EventRule(ALL, ALL),
+    "alert.resolved": EventRule(ALL, ALL, raiser_only=True),
     # Written by the server alone
     "member.joined": EventRule(SERVER, ALL),
     "member.left": EventRule(SERVER, ALL),

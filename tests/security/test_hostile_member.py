@@ -23,6 +23,7 @@ from companion.call.peer import PeerLink
 from companion.protocol import authority
 from companion.protocol.identity import MemberKey
 from companion.protocol.messages import (
+    AlertRaised,
     AlertResolved,
     Error,
     EventBody,
@@ -284,3 +285,18 @@ def _kinds_into(into: list[str]) -> Callable[[str, EventBody, Role | None], None
 
 def _server_kinds_into(into: list[str]) -> Callable[[SessionEvent], None]:
     return lambda message: into.append(message.event.kind)
+
+
+async def test_only_the_raiser_says_an_alert_cleared(apps: dict[str, App]) -> None:
+    patient, support, therapist = apps["patient"], apps["support"], apps["therapist"]
+    raised = AlertRaised(kind="alert.raised", alert_id="lost-1", reason="link_lost",
+                         for_roles=["therapist", "support"])  # fmt: skip
+    await patient.guardian.publish(raised)
+    await wait_until(lambda: "lost-1" in [a.alert_id for a in therapist.shown], timeout=5)
+    # The support seat says the patient's lost call came back: not its alert to clear.
+    await support.guardian.publish(AlertResolved(kind="alert.resolved", alert_id="lost-1"))
+    await asyncio.sleep(1.0)
+    assert "lost-1" not in therapist.cleared
+    assert therapist.guardian.ladder.alerts["lost-1"].closed is None
+    await patient.guardian.publish(AlertResolved(kind="alert.resolved", alert_id="lost-1"))
+    await wait_until(lambda: "lost-1" in therapist.cleared, timeout=5)
