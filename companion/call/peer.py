@@ -109,6 +109,7 @@ class PeerLink:
         self._offer_requested = False
         self._offer_queued = False
         self._closed = False
+        self._refusals = authority.Refusals(_log)
 
     # -- lifecycle
 
@@ -277,8 +278,8 @@ class PeerLink:
         ):
             # Not the member this link is with (a support seat offering the therapist a
             # call), or not its side's part: answered by no one.
-            _log.warning("%s refused a %s signal from member %s", self.link_name, data.kind,
-                         message.from_member)  # fmt: skip
+            self._refusals.note("%s refused a %s signal from member %s", self.link_name,
+                                data.kind, message.from_member)  # fmt: skip
             return
         if isinstance(data, SessionDescription) and data.kind == "offer" and not self.is_offerer:
             self._work.put_nowait(self._answer(message.from_member, message.pc_id, data.sdp))
@@ -351,7 +352,8 @@ class PeerLink:
             try:
                 message = CONTROL_MESSAGE.validate_json(raw)
             except ValidationError:
-                _log.warning("%s ignored a message that does not fit the protocol", self.link_name)
+                self._refusals.note("%s refused a message that does not fit the protocol",
+                                    self.link_name)  # fmt: skip
                 return
             if isinstance(message, Heartbeat | HeartbeatEcho):
                 self.heartbeat_received.emit(message)
@@ -384,7 +386,7 @@ class PeerLink:
                 return EVENT_BODY.validate_json(message.body)
             except ValidationError:
                 reason = "the body does not fit the protocol"
-        _log.warning("%s refused event %s: %s", self.link_name, message.event_id, reason)
+        self._refusals.note("%s refused event %s: %s", self.link_name, message.event_id, reason)
         return None
 
     async def _offer(self) -> None:

@@ -95,6 +95,7 @@ class Guardian:
         self._ticker: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        self._refusals = authority.Refusals(_log)
 
     @property
     def session_id(self) -> str:
@@ -208,8 +209,8 @@ class Guardian:
             event, from_role
         ):
             # Refused before it is remembered: a forged copy cannot shadow the real one.
-            _log.warning("refused %s event %s from the %s over %s", event.kind, event_id,
-                         from_role or "server", path)  # fmt: skip
+            self._refusals.note("refused %s event %s from the %s over %s", event.kind, event_id,
+                                from_role or "server", path)  # fmt: skip
             return
         if not self._remember(event_id):
             return

@@ -10,7 +10,10 @@ here fails ``tests/security/test_authority_table.py``. docs/protocol.md shows th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from companion.protocol.messages import EventBody, Role
@@ -175,3 +178,24 @@ CONTROL_MESSAGES: dict[str, str] = {
     "event": "signed by the sender's session key; then EVENT_RULES",
 }
 """The data channels' message types (companion/call/control.py) and what makes them safe."""
+
+
+@dataclass
+class Refusals:
+    """The log line for what a path refused: kinds, ids and reasons, never the words; at
+    most one line a second, so a hostile peer's flood cannot flood the disk too."""
+
+    logger: logging.Logger
+    every_s: float = 1.0
+    clock: Callable[[], float] = time.monotonic
+    _last: float = field(default=float("-inf"))
+    _dropped: int = 0
+
+    def note(self, message: str, *args: object) -> None:
+        now = self.clock()
+        if now - self._last < self.every_s:
+            self._dropped += 1
+            return
+        self._last, dropped, self._dropped = now, self._dropped, 0
+        more = f" (and {dropped} more refused since the last line)" if dropped else ""
+        self.logger.warning(message + more, *args)

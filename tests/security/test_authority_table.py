@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from companion.call.control import ControlMessage
@@ -82,3 +84,16 @@ def test_signals_only_along_the_peer_paths(
     pc_id: str, kind: str, from_role: str, to_role: str, allowed: bool
 ) -> None:
     assert authority.may_signal(pc_id, kind, from_role, to_role) is allowed  # type: ignore[arg-type]
+
+
+def test_refusals_log_a_line_a_second_at_most(caplog: pytest.LogCaptureFixture) -> None:
+    now = [100.0]
+    refusals = authority.Refusals(logging.getLogger("t"), clock=lambda: now[0])
+    for i in range(50):  # a flood from a hostile peer
+        refusals.note("refused event %s", f"e{i}")
+    now[0] += 1.5
+    refusals.note("refused event %s", "e50")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused event e0",
+        "refused event e50 (and 49 more refused since the last line)",
+    ]
