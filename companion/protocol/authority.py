@@ -124,6 +124,23 @@ CLIENT_MESSAGES: dict[str, Standing] = {
 }
 
 
+SERVER_MESSAGES: dict[str, str] = {
+    "welcome": "every connection, first",
+    "login_ok": "the therapist who signed in",
+    "session_created": "the therapist who asked",
+    "sessions": "the therapist who asked",
+    "invite": "the therapist who asked",
+    "ok": "the connection that asked",
+    "joined": "the member who joined or resumed",
+    "presence": "every member of the session (member id, role, status, vouched key)",
+    "signal": "the one member it is addressed to, along PEER_PATHS only",
+    "event": "the members whose role EVENT_RULES lets read it, live and on replay",
+    "event_ack": "the member who sent the event",
+    "error": "the connection whose request was refused",
+}
+"""Who receives each server message (companion/server/service.py)."""
+
+
 # --------------------------------------------------------------------------- peer paths
 @dataclass(frozen=True)
 class PeerPath:

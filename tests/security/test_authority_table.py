@@ -8,7 +8,7 @@ import pytest
 
 from companion.call.control import ControlMessage
 from companion.protocol import authority
-from companion.protocol.messages import ClientMessage, EventBody, SignalData
+from companion.protocol.messages import ClientMessage, EventBody, ServerMessage, SignalData
 from tests.security.samples import SAMPLES, literal_values
 
 
@@ -18,6 +18,10 @@ def test_every_event_kind_has_a_line() -> None:
 
 def test_every_client_message_has_a_line() -> None:
     assert literal_values(ClientMessage, "type") == set(authority.CLIENT_MESSAGES)
+
+
+def test_every_server_message_has_a_line() -> None:
+    assert literal_values(ServerMessage, "type") == set(authority.SERVER_MESSAGES)
 
 
 def test_every_signal_kind_has_a_line() -> None:
