@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from companion.call.peer import PeerLink
 from companion.events import Signal
@@ -39,7 +39,7 @@ from companion.monitor.ladder import (
     SoundKind,
 )
 from companion.monitor.watch import LinkWatch
-from companion.protocol import authority
+from companion.protocol import authority, sealing
 from companion.protocol.messages import (
     CheckIn,
     CheckInRequest,
@@ -170,11 +170,30 @@ class Guardian:
                 unsent[event_id] = event
                 while len(unsent) > _UNSENT_LIMIT:
                     unsent.popitem(last=False)
-        await self.signaling.send_event(event, event_id=event_id)
+        await self.signaling.send_event(self._sealed(event, event_id), event_id=event_id)
         self.event_sent.emit(event_id, event)
         # Our own events feed our own ladder too (a check-in answers our own request...).
         await self._carry_out(self.ladder.received(self._clock(), event, self.role))
         return event_id
+
+    def _sealed(self, event: EventBody, event_id: str) -> EventBody:
+        """The server's copy: person-entered words sealed for the members whose role may
+        read the event (and for ourselves, for our own replays); the server sees none."""
+        joined, key = self.signaling.joined, self.signaling.identity
+        if joined is None or key is None:
+            return event
+        recipients = {m.member_id: m.box_key for m in self.signaling.members
+                      if m.box_key and m.status != "left" and authority.may_read(m.role, event)}  # fmt: skip
+        recipients[joined.member_id] = key.box_key
+        if not sealing.has_words(event):
+            return event
+        return cast(EventBody, sealing.seal_event(event, recipients, joined.session_id, event_id))
+
+    def _opened(self, event: EventBody, event_id: str) -> EventBody | None:
+        joined, key = self.signaling.joined, self.signaling.identity
+        if joined is None or key is None:
+            return None
+        return sealing.open_event(event, joined.member_id, key, joined.session_id, event_id)
 
     def _flush(self, link: PeerLink) -> None:
         unsent = self._unsent.pop(id(link), OrderedDict())
@@ -212,6 +231,12 @@ class Guardian:
             self._refusals.note("refused %s event %s from the %s over %s", event.kind, event_id,
                                 from_role or "server", path)  # fmt: skip
             return
+        opened = self._opened(event, event_id)
+        if opened is None:  # not sealed for us (we joined a moment after), or tampered with
+            self._refusals.note("could not open the words of %s event %s over %s", event.kind,
+                                event_id, path)  # fmt: skip
+            return
+        event = opened
         if not self._remember(event_id):
             return
         payload = {**event.model_dump(mode="json"), "from": from_role, "path": path}

@@ -1,4 +1,7 @@
-"""A member's session key: Ed25519, made on joining, vouched for by the server.
+"""A member's session keys: made on joining, vouched for by the server.
+
+Two key pairs: Ed25519 to sign (``public_key``) and X25519 to receive sealed words
+(``box_key``).
 
 Each app makes a fresh key pair when it joins a session and gives the server the public
 half in ``join``; the server hands it to everyone in the member list (``members[].
@@ -16,6 +19,7 @@ import binascii
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 PEER_EVENT_CONTEXT = "companion/peer-event/1"
@@ -31,23 +35,32 @@ def from_b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class MemberKey:
-    """This app's key pair for one session."""
+def raw_public(key: Ed25519PublicKey | X25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
-    def __init__(self, private: Ed25519PrivateKey) -> None:
+
+class MemberKey:
+    """This app's key pairs for one session."""
+
+    def __init__(self, private: Ed25519PrivateKey, box: X25519PrivateKey) -> None:
         self._private = private
-        raw = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-        self.public_key = b64url(raw)
+        self._box = box
+        self.public_key = b64url(raw_public(private.public_key()))
+        self.box_key = b64url(raw_public(box.public_key()))
 
     @classmethod
     def generate(cls) -> MemberKey:
-        return cls(Ed25519PrivateKey.generate())
+        return cls(Ed25519PrivateKey.generate(), X25519PrivateKey.generate())
 
     def sign(self, data: bytes) -> str:
         return b64url(self._private.sign(data))
 
-    def __repr__(self) -> str:  # never the private half, not even in a traceback
-        return f"MemberKey(public_key={self.public_key!r})"
+    def exchange(self, peer_box_key: bytes) -> bytes:
+        """X25519 with another public key (companion/protocol/sealing.py)."""
+        return self._box.exchange(X25519PublicKey.from_public_bytes(peer_box_key))
+
+    def __repr__(self) -> str:  # never the private halves, not even in a traceback
+        return f"MemberKey(public_key={self.public_key!r}, box_key={self.box_key!r})"
 
 
 def verify(public_key: str, data: bytes, signature: str) -> bool:

@@ -335,6 +335,7 @@ class SignalingService:
             therapist_id=therapist_id,
             epoch=existing.epoch + 1 if existing else 1,
             public_key=msg.public_key,
+            box_key=msg.box_key,
         )
         await self._admit(conn, member, resume_token, msg.rid, after_seq=None,
                           relay_only=session.relay_only)  # fmt: skip
@@ -371,6 +372,7 @@ class SignalingService:
             therapist_id=old.therapist_id,
             epoch=old.epoch + 1,
             public_key=old.public_key,
+            box_key=old.box_key,
         )
         members = await self._admit(conn, member, resume_token, msg.rid,
                                     after_seq=msg.last_seq, relay_only=session.relay_only)  # fmt: skip
@@ -626,7 +628,13 @@ class SignalingService:
     @staticmethod
     def _member_infos(members: list[MemberRecord]) -> list[MemberInfo]:
         return [
-            MemberInfo(member_id=m.member_id, role=m.role, status=m.status, public_key=m.public_key)
+            MemberInfo(
+                member_id=m.member_id,
+                role=m.role,
+                status=m.status,
+                public_key=m.public_key,
+                box_key=m.box_key,
+            )
             for m in members
         ]
 

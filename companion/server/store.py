@@ -38,6 +38,8 @@ class MemberRecord:
     public_key: str | None = None
     """The member's session key as it gave it in ``join`` (kept on resume), vouched for to
     the others in the member list."""
+    box_key: str | None = None
+    """Its key for sealed words, likewise."""
 
     def with_status(self, status: MemberStatus) -> MemberRecord:
         return replace(self, status=status)

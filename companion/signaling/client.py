@@ -373,7 +373,7 @@ class SignalingClient:
     ) -> Joined:
         identity = MemberKey.generate()
         request = Join(type="join", invite=invite, session_id=session_id, as_role=as_role,
-                       public_key=identity.public_key)  # fmt: skip
+                       public_key=identity.public_key, box_key=identity.box_key)  # fmt: skip
         joined: Joined = await self._request(request)
         self.identity = identity
         self._join, self.joined = request, joined
