@@ -203,11 +203,22 @@ class WithPatient(_Msg):
     kind: Literal["with_patient"]
 
 
-class Vitals(_Msg):
+class Vitals(Sealable):
+    """Blood pressure and pulse, recorded by the support person. Sealed through the server
+    (then the numbers travel as 0)."""
+
+    PRIVATE = REQUIRED = ("systolic", "diastolic", "heart_rate")
+    LOWEST: ClassVar[dict[str, int]] = {"systolic": 40, "diastolic": 20, "heart_rate": 20}
     kind: Literal["vitals"]
-    systolic: Annotated[int, Field(ge=40, le=300)]
-    diastolic: Annotated[int, Field(ge=20, le=200)]
-    heart_rate: Annotated[int, Field(ge=20, le=250)]
+    systolic: Annotated[int, Field(ge=0, le=300)] = 0
+    diastolic: Annotated[int, Field(ge=0, le=200)] = 0
+    heart_rate: Annotated[int, Field(ge=0, le=250)] = 0
+
+    @model_validator(mode="after")
+    def _plausible(self) -> Self:
+        if self.sealed is None and any(getattr(self, f) < v for f, v in self.LOWEST.items()):
+            raise ValueError("a reading below what a person can have")
+        return self
 
 
 class SessionEnd(_Msg):

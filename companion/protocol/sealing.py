@@ -1,7 +1,7 @@
 """Sealed words: what a person typed, readable only by the members allowed to read it.
 
 An event that carries person-entered words (``Sealable.PRIVATE``: the intention, the
-emergency card, the therapist's messages, the plan's instructions) goes through the server
+emergency card, the therapist's messages, the plan's instructions, vitals) goes through the server
 sealed: its words are taken out, encrypted once with a fresh AES-256-GCM content key, and
 that key is wrapped for each member the authority table lets read the event, with the
 member's ``box_key`` (X25519, vouched for by the server in the member list). The server
@@ -90,7 +90,7 @@ def seal_event(event: S, recipients: Mapping[str, str], session_id: str, event_i
     """The copy of ``event`` for the server: its words sealed for ``recipients``."""
     words = {f: getattr(event, f) for f in event.PRIVATE}
     sealed = seal_words(words, recipients, sealed_aad(session_id, event_id, event.kind))
-    cleared = {f: "" for f in event.PRIVATE}
+    cleared = {f: type(event).model_fields[f].default for f in event.PRIVATE}
     return event.model_copy(update={**cleared, "sealed": sealed})
 
 

@@ -17,6 +17,7 @@ from companion.protocol.messages import (
     Role,
     SessionPlan,
     TextMessage,
+    Vitals,
 )
 from companion.server.app import ServerConfig
 from tests.call.conftest import wait_until
@@ -76,7 +77,7 @@ async def test_typed_words_reach_their_readers_and_the_server_holds_none(
     redis_server: RedisProcess,  # noqa: F811
     server_config: ServerConfig,
 ) -> None:
-    patient, therapist = home["patient"], home["therapist"]
+    patient, therapist, support = home["patient"], home["therapist"], home["support"]
     got: dict[str, list[EventBody]] = {role: [] for role in home}
     for role, app in home.items():
         app.guardian.event_received.connect(_events_into(got[role]))
@@ -94,6 +95,9 @@ async def test_typed_words_reach_their_readers_and_the_server_holds_none(
     for to_role, words in (("support", WORDS["to_support"]), ("patient", WORDS["to_patient"])):
         await therapist.guardian.publish(TextMessage(kind="message", to_role=to_role, text=words))  # type: ignore[arg-type]
 
+    vitals = Vitals(kind="vitals", systolic=187, diastolic=113, heart_rate=143)
+    await support.guardian.publish(vitals)
+
     def has(role: str, event: EventBody) -> bool:
         return event in got[role]
 
@@ -101,7 +105,7 @@ async def test_typed_words_reach_their_readers_and_the_server_holds_none(
     to_patient = TextMessage(kind="message", to_role="patient", text=WORDS["to_patient"])
     intention = Intention(kind="intention", text=WORDS["intention"])
     expected: dict[Role, list[EventBody]] = {
-        "therapist": [intention, card],
+        "therapist": [intention, card, vitals],
         "support": [card, plan, to_support],
         "patient": [plan, to_patient],
     }
@@ -119,6 +123,7 @@ async def test_typed_words_reach_their_readers_and_the_server_holds_none(
     assert b"sealed" in stored  # the events are there, as ciphertext
     for words in WORDS.values():
         assert words.encode() not in stored, words
+    assert b'"systolic":187' not in stored and b'"heart_rate":143' not in stored
 
 
 def _events_into(into: list[EventBody]) -> Callable[[str, EventBody, Role | None], None]:

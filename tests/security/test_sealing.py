@@ -62,7 +62,10 @@ def test_every_kind_with_words_round_trips() -> None:
     # The plan's timings and number stay in clear: the server has no use for them, but
     # no words either; a plan without instructions is not sealed at all.
     assert not has_words(SessionPlan(kind="plan", emergency_number="112"))
-    assert not has_words(Vitals(kind="vitals", systolic=120, diastolic=80, heart_rate=70))
+    vitals = Vitals(kind="vitals", systolic=172, diastolic=80, heart_rate=96)
+    sealed_vitals = seal_event(vitals, FOR_BOTH, "s", "e")
+    assert (sealed_vitals.systolic, sealed_vitals.heart_rate) == (0, 0)
+    assert open_event(sealed_vitals, "t", THERAPIST, "s", "e") == vitals
 
 
 def test_words_other_than_the_kinds_own_are_refused() -> None:
