@@ -64,7 +64,7 @@ class Sealed(_Msg):
     nonce: Annotated[B64, StringConstraints(min_length=16, max_length=16)]
     ct: Annotated[B64, StringConstraints(min_length=22, max_length=16 * 1024)]
     """AES-256-GCM of the words as a JSON object (field -> value), tag appended."""
-    keys: Annotated[list[WrappedKey], Field(min_length=1, max_length=16)]
+    keys: Annotated[list[WrappedKey], Field(min_length=1, max_length=64)]
 
 
 class Sealable(_Msg):
