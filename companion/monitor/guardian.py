@@ -190,7 +190,11 @@ class Guardian:
         return cast(EventBody, sealing.seal_event(event, recipients, joined.session_id, event_id))
 
     def _opened(self, event: EventBody, event_id: str) -> EventBody | None:
+        """The event with its sealed words opened (as is when it has none); None when they
+        were not sealed for us."""
         joined, key = self.signaling.joined, self.signaling.identity
+        if getattr(event, "sealed", None) is None:
+            return event
         if joined is None or key is None:
             return None
         return sealing.open_event(event, joined.member_id, key, joined.session_id, event_id)
