@@ -21,8 +21,8 @@ its work does not slow the legitimate clients' loop, which measures):
   address's share) is opened again a second later;
 * ping flood: ``--ping-flooders`` connections sending WebSocket pings as fast as the
   socket takes them, reconnecting when closed;
-* outbox flood: ``--outbox-flooders`` seated members that never read, each sending
-  itself 48 KB offers as fast as it may, joining again when dropped.
+* outbox flood: ``--outbox-flooders`` sessions whose support seat never reads while its
+  patient seat sends it 48 KB offers as fast as it may, joining again when dropped.
 
 Figures (last line, JSON): ``relay_p99_ms`` (legitimate events, sender to each other
 member, measured window), ``join_p95_s`` (fresh legitimate clients from fresh addresses
@@ -45,6 +45,7 @@ import gc
 import itertools
 import json
 import math
+import secrets
 import shutil
 import sys
 import tempfile
@@ -146,41 +147,55 @@ async def ping_flood_one(url: str, until: float, attack: Attack) -> None:
             await asyncio.sleep(0.2)
 
 
-async def outbox_flood_one(url: str, invite: str, until: float, attack: Attack) -> None:
-    """A seated member that never reads, sending itself large offers."""
+async def _seat(http: aiohttp.ClientSession, url: str, invite: str, device: str
+                ) -> tuple[aiohttp.ClientWebSocketResponse, str]:  # fmt: skip
+    """A raw seat from the attacker's address: its socket and member id."""
+    ws = await http.ws_connect(url, autoping=False, heartbeat=None)
+    async with asyncio.timeout(PROBE_TIMEOUT_S):
+        await next_text(ws)  # welcome
+        await ws.send_str(json.dumps({"type": "join", "invite": invite, "device": device}))
+        reply = await next_text(ws)
+        while reply.get("type") not in ("joined", "error"):
+            reply = await next_text(ws)
+    if reply.get("type") != "joined":
+        await ws.close()
+        raise ConnectionError(reply.get("code"))
+    return ws, str(reply["member_id"])
+
+
+async def outbox_flood_one(url: str, seats: str, until: float, attack: Attack) -> None:
+    """Both seats of one session: the support seat never reads, and the patient seat sends
+    it large offers along the home link's path (the only signals the table lets it send
+    there), so its queue fills with bytes."""
+    patient_invite, support_invite = seats.split("+")
+    devices = (secrets.token_urlsafe(24), secrets.token_urlsafe(24))  # one install each
     async with source(ATTACKER) as http:
         while time.perf_counter() < until:
             try:
-                ws = await http.ws_connect(url, autoping=False, heartbeat=None)
-                async with asyncio.timeout(PROBE_TIMEOUT_S):
-                    await next_text(ws)  # welcome
-                    await ws.send_str(json.dumps({"type": "join", "invite": invite}))
-                    reply = await next_text(ws)
-                    while reply.get("type") not in ("joined", "error"):
-                        reply = await next_text(ws)
-                    if reply.get("type") == "joined":
-                        member_id = reply["member_id"]
-                    else:
-                        raise ConnectionError(reply.get("code"))
-            except (OSError, aiohttp.ClientError, TimeoutError, ValueError):
+                sink, sink_id = await _seat(http, url, support_invite, devices[1])
+            except (OSError, aiohttp.ClientError, TimeoutError, ValueError, ConnectionError):
                 await asyncio.sleep(1.0)
                 continue
             attack.outbox_joins += 1
-            transport = ws._response.connection.transport if ws._response.connection else None
+            transport = sink._response.connection.transport if sink._response.connection else None
             if transport is not None:
                 transport.pause_reading()  # never read again
-            offer = json.dumps({"type": "signal", "to": member_id, "pc_id": "flood",
+            sender: aiohttp.ClientWebSocketResponse | None = None
+            offer = json.dumps({"type": "signal", "to": sink_id, "pc_id": "home-flood",
                                 "data": {"kind": "offer", "sdp": OFFER_SDP}})  # fmt: skip
             try:
-                while time.perf_counter() < until and not ws.closed:
-                    await asyncio.wait_for(ws.send_str(offer), 2.0)
+                sender, _ = await _seat(http, url, patient_invite, devices[0])
+                while time.perf_counter() < until and not sink.closed:
+                    await asyncio.wait_for(sender.send_str(offer), 2.0)
                     attack.offers_sent += 1
                     await asyncio.sleep(0.01)
-            except (OSError, aiohttp.ClientError, RuntimeError, TimeoutError):
+            except (OSError, aiohttp.ClientError, RuntimeError, TimeoutError, ConnectionError):
                 pass
             finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(ws.close(), 1.0)
+                for ws in (sender, sink):
+                    if ws is not None:
+                        with contextlib.suppress(Exception):
+                            await asyncio.wait_for(ws.close(), 1.0)
             await asyncio.sleep(0.5)
 
 
@@ -192,8 +207,7 @@ async def attack_for(url: str, invites: list[str], seconds: float, slowloris: in
     await asyncio.gather(
         *(slowloris_one(host, port, until, attack) for _ in range(slowloris)),
         *(ping_flood_one(url, until, attack) for _ in range(ping_flooders)),
-        *(outbox_flood_one(url, invites[n % len(invites)], until, attack)
-          for n in range(outbox_flooders)),
+        *(outbox_flood_one(url, invites[n], until, attack) for n in range(outbox_flooders)),
     )  # fmt: skip
     return attack
 
@@ -287,11 +301,17 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
                     http_for=lambda s: legit[s % LEGIT_ADDRESSES],
                 )  # fmt: skip
             probe_count = max(2, math.ceil(PROBE_TIMEOUT_S / PROBE_JOIN_EVERY_S))
-            extra = await extra_sessions(server, 2 + math.ceil(probe_count / 2))
+            flooders = args.outbox_flooders
+            extra = await extra_sessions(server, flooders + math.ceil(probe_count / 2))
         except TimeoutError as exc:
             raise load.SetupFailed("setup took too long") from exc
-        attacker_invites = [i["token"] for s in extra[:2] for i in s["invites"]]
-        probe_invites = [i["token"] for s in extra[2:] for i in s["invites"]]
+        # Each flooder holds one session's two seats: "patient-invite+support-invite".
+        attacker_invites = [
+            "+".join(i["token"] for r in ("patient", "support") for i in s["invites"]
+                     if i["role"] == r)
+            for s in extra[:flooders]
+        ]  # fmt: skip
+        probe_invites = [i["token"] for s in extra[flooders:] for i in s["invites"]]
         members = [m for trio in by_session for m in trio]
         errors_in_setup = sum(tally.errors.values())
         gc.collect()

@@ -73,6 +73,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from companion.protocol import authority
 from companion.protocol.messages import (
     CheckIn,
     CreateSession,
@@ -257,8 +258,8 @@ class Member:
     role: str
     ws: aiohttp.ClientWebSocketResponse
     tally: Tally
-    peers: list[int] = field(default_factory=list)
-    """Indices of the session's other members."""
+    peers: dict[int, str] = field(default_factory=dict)
+    """The session's other members: index -> role."""
     member_id: str = ""
     closing: bool = False
     pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
@@ -387,12 +388,16 @@ async def send_loop(
             if delay > 0:
                 await asyncio.sleep(delay)
             event_id = str(uuid.uuid4())
-            payload = SendEvent(
-                type="event", event_id=event_id, event=event_body(member, count, patient_id)
-            ).model_dump_json(exclude_none=True)
+            event = event_body(member, count, patient_id)
+            payload = SendEvent(type="event", event_id=event_id, event=event).model_dump_json(
+                exclude_none=True
+            )
+            # Only the members whose role may read it get it (the authority table).
+            readers = authority.readers_of(event.kind)
+            waiting = {i for i, role in member.peers.items() if role in readers}
             sent_at = time.perf_counter()
             tally.inflight[event_id] = InFlight(
-                sent_at, member.index, set(member.peers), measure_from <= sent_at < end
+                sent_at, member.index, waiting, measure_from <= sent_at < end
             )
             tally.events_sent += 1
             await member.ws.send_str(payload)
@@ -522,7 +527,7 @@ async def seat_clinic(
     by_session = [list(seated[s * 3 : s * 3 + 3]) for s in range(sessions)]
     for trio in by_session:
         for member in trio:
-            member.peers = [m.index for m in trio if m is not member]
+            member.peers = {m.index: m.role for m in trio if m is not member}
     return by_session
 
 

@@ -7,6 +7,12 @@ ignored. Negotiation steps run one at a time on a worker so an offer, an answer 
 restart never interleave. Two data channels ride along: ``control`` (reliable, ordered)
 and ``heartbeat`` (unordered, never retransmitted).
 
+A link is only ever with the member the session expects (the authority table's peer
+paths): signals from any other member, or of a kind that member's side may not send, are
+dropped, and events on the control channel count only when signed by the key the server
+vouched for that member (``ControlEvent``). What a proven member may send is then the
+table's call (the ``Guardian`` decides, for every path alike).
+
 Subclasses add what travels besides data: ``CallEngine`` adds audio and video.
 """
 
@@ -32,14 +38,19 @@ from pydantic import ValidationError
 from companion.call.control import (
     CONTROL_CHANNEL_LABEL,
     CONTROL_MESSAGE,
+    EVENT_BODY,
     HEARTBEAT_CHANNEL_LABEL,
-    ControlMessage,
+    ControlEvent,
     Heartbeat,
     HeartbeatEcho,
 )
 from companion.events import Signal
+from companion.protocol import authority
+from companion.protocol.identity import peer_event_input, verify
 from companion.protocol.messages import (
+    EventBody,
     Hangup,
+    MemberInfo,
     Presence,
     RelayedSignal,
     Restart,
@@ -76,7 +87,9 @@ class PeerLink:
         """False keeps a link on the local network: host candidates only."""
         self.state: LinkPhase = "waiting"
         self.state_changed: Signal[[LinkPhase]] = Signal()
-        self.control_received: Signal[[ControlMessage]] = Signal()
+        self.event_received: Signal[[str, EventBody, Role]] = Signal()
+        """A session event (id, body, sender's role) whose signature proved it came from
+        the member at the other end."""
         self.heartbeat_received: Signal[[Heartbeat | HeartbeatEcho]] = Signal()
         self.control_opened: Signal[[]] = Signal()
         """The control channel (re)opened: a moment to send what could not go before."""
@@ -96,6 +109,7 @@ class PeerLink:
         self._offer_requested = False
         self._offer_queued = False
         self._closed = False
+        self._refusals = authority.Refusals(_log)
 
     # -- lifecycle
 
@@ -167,18 +181,23 @@ class PeerLink:
         """Lose the connection without a goodbye, as a dead network would (drills, the demo)."""
         self._work.put_nowait(self._close_pc())
 
-    def send_control(self, message: ControlMessage) -> bool:
-        """Send on the control channel; False when it is not open."""
-        return self._send_on(self._channel, message)
+    def send_event(self, event_id: str, event: EventBody) -> bool:
+        """Sign and send on the control channel; False when it is not open (or we have no
+        session key yet)."""
+        joined, key = self.signaling.joined, self.signaling.identity
+        if joined is None or key is None:
+            return False
+        sealed = ControlEvent.seal(key, joined.session_id, joined.member_id, event_id, event)
+        return self._send_on(self._channel, sealed.model_dump_json())
 
     def send_heartbeat(self, message: Heartbeat | HeartbeatEcho) -> bool:
-        return self._send_on(self._heartbeat_channel, message)
+        return self._send_on(self._heartbeat_channel, message.model_dump_json())
 
     @staticmethod
-    def _send_on(channel: RTCDataChannel | None, message: ControlMessage) -> bool:
+    def _send_on(channel: RTCDataChannel | None, text: str) -> bool:
         if channel is None or channel.readyState != "open":
             return False
-        channel.send(message.model_dump_json())
+        channel.send(text)
         return True
 
     # -- hooks for subclasses
@@ -203,13 +222,19 @@ class PeerLink:
         return pc_id.startswith(f"{self.link_name}-")
 
     def _online_peer(self) -> str | None:
-        presence = self.signaling.presence
-        joined = self.signaling.joined
-        members = presence.members if presence else (joined.members if joined else [])
         return next(
-            (m.member_id for m in members if m.role == self.peer_role and m.status == "online"),
+            (
+                m.member_id
+                for m in self.signaling.members
+                if m.role == self.peer_role and m.status == "online"
+            ),
             None,
         )
+
+    def _expected(self, member_id: str) -> MemberInfo | None:
+        """The member, if the server's list says it holds the role this link is with."""
+        info = next((m for m in self.signaling.members if m.member_id == member_id), None)
+        return info if info is not None and info.role == self.peer_role else None
 
     def _on_presence(self, presence: Presence) -> None:
         peer = self._online_peer()
@@ -248,6 +273,14 @@ class PeerLink:
         if not self._mine(message.pc_id):
             return
         data = message.data
+        if self._expected(message.from_member) is None or not authority.may_signal(
+            message.pc_id, data.kind, self.peer_role, self.role
+        ):
+            # Not the member this link is with (a support seat offering the therapist a
+            # call), or not its side's part: answered by no one.
+            self._refusals.note("%s refused a %s signal from member %s", self.link_name,
+                                data.kind, message.from_member)  # fmt: skip
+            return
         if isinstance(data, SessionDescription) and data.kind == "offer" and not self.is_offerer:
             self._work.put_nowait(self._answer(message.from_member, message.pc_id, data.sdp))
         elif isinstance(data, SessionDescription) and data.kind == "answer" and self.is_offerer:
@@ -319,12 +352,42 @@ class PeerLink:
             try:
                 message = CONTROL_MESSAGE.validate_json(raw)
             except ValidationError:
-                _log.warning("%s ignored a message that does not fit the protocol", self.link_name)
+                self._refusals.note("%s refused a message that does not fit the protocol",
+                                    self.link_name)  # fmt: skip
                 return
             if isinstance(message, Heartbeat | HeartbeatEcho):
                 self.heartbeat_received.emit(message)
             else:
-                self.control_received.emit(message)
+                self._on_peer_event(message)
+
+    def _on_peer_event(self, message: ControlEvent) -> None:
+        event = self._proven(message)
+        if event is not None:
+            self.event_received.emit(message.event_id, event, self.peer_role)
+
+    def _proven(self, message: ControlEvent) -> EventBody | None:
+        """The event, if the member this connection is with signed it; else None, logged
+        (kinds and ids only: never the body)."""
+        joined = self.signaling.joined
+        sender = self._expected(message.from_member)
+        if joined is None or sender is None or message.from_member != self._peer_member:
+            reason = "not from the member this connection is with"
+        elif sender.public_key is None:
+            reason = "the sender has no key vouched for by the server"
+        elif not verify(
+            sender.public_key,
+            peer_event_input(joined.session_id, message.event_id, message.from_member,
+                             message.body),
+            message.sig,
+        ):  # fmt: skip
+            reason = "the signature does not verify"
+        else:
+            try:
+                return EVENT_BODY.validate_json(message.body)
+            except ValidationError:
+                reason = "the body does not fit the protocol"
+        self._refusals.note("%s refused event %s: %s", self.link_name, message.event_id, reason)
+        return None
 
     async def _offer(self) -> None:
         self._offer_queued = False

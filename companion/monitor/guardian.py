@@ -5,6 +5,12 @@ It runs the role's ``Ladder`` and carries out what it says: alerts and sounds fo
 on every path at once — the signaling server, the call's control channel and the home
 link — with one event id, and incoming copies are merged by that id, so each lands once.
 Everything that happens is written, in order, to the local record.
+
+It is the one gate for what arrives, whichever path brought it: an event counts (is
+recorded, shown, fed to the ladder) only if the authority table lets its sender's role
+send it and this app's role read it. The sender's role is the server's word on the
+signaling path and a verified signature's on a peer path, never a link's assumption.
+An event goes out on a peer link only if the member at the other end may read it.
 """
 
 from __future__ import annotations
@@ -16,9 +22,8 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from companion.call.control import ControlEvent, ControlMessage
 from companion.call.peer import PeerLink
 from companion.events import Signal
 from companion.monitor.ladder import (
@@ -34,6 +39,7 @@ from companion.monitor.ladder import (
     SoundKind,
 )
 from companion.monitor.watch import LinkWatch
+from companion.protocol import authority, sealing
 from companion.protocol.messages import (
     CheckIn,
     CheckInRequest,
@@ -81,7 +87,7 @@ class Guardian:
         self.event_sent: Signal[[str, EventBody]] = Signal()
         """Every event this app published (its own part of the timeline)."""
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._unsent: dict[int, OrderedDict[str, ControlEvent]] = {}
+        self._unsent: dict[int, OrderedDict[str, EventBody]] = {}
         self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
             asyncio.Queue()
         )
@@ -89,6 +95,7 @@ class Guardian:
         self._ticker: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        self._refusals = authority.Refusals(_log)
 
     @property
     def session_id(self) -> str:
@@ -103,9 +110,7 @@ class Guardian:
                 link.control_opened.connect(functools.partial(self._flush, link))
             )
             self._unsubscribe.append(
-                link.control_received.connect(
-                    functools.partial(self._on_control, peer_role=link.peer_role)
-                )
+                link.event_received.connect(functools.partial(self._incoming, path=link.link_name))
             )
         if self.call_watch is not None:
             self._unsubscribe.append(self.call_watch.state_changed.connect(self._on_call_link))
@@ -150,29 +155,55 @@ class Guardian:
         return request_id
 
     async def publish(self, event: EventBody) -> str:
-        """Send to everyone on every path; returns the event id."""
+        """Send to everyone on every path that may read it; returns the event id."""
+        if not authority.may_send(self.role, event.kind):
+            raise PermissionError(f"the {self.role} may not send {event.kind}")
         event_id = str(uuid.uuid4())
         self._remember(event_id)
         self._record(event.kind, event.model_dump(mode="json"), event_id, sent=True)
-        direct = ControlEvent(type="event", event_id=event_id, event=event)
         for link in self._links:
-            if not link.send_control(direct):
+            if not authority.may_read(link.peer_role, event):
+                continue  # the patient's intention does not go down the home link
+            if not link.send_event(event_id, event):
                 # Not open right now: it goes when the channel opens (receivers dedupe).
                 unsent = self._unsent.setdefault(id(link), OrderedDict())
-                unsent[event_id] = direct
+                unsent[event_id] = event
                 while len(unsent) > _UNSENT_LIMIT:
                     unsent.popitem(last=False)
-        await self.signaling.send_event(event, event_id=event_id)
+        await self.signaling.send_event(self._sealed(event, event_id), event_id=event_id)
         self.event_sent.emit(event_id, event)
         # Our own events feed our own ladder too (a check-in answers our own request...).
         await self._carry_out(self.ladder.received(self._clock(), event, self.role))
         return event_id
 
+    def _sealed(self, event: EventBody, event_id: str) -> EventBody:
+        """The server's copy: person-entered words sealed for the members whose role may
+        read the event (and for ourselves, for our own replays); the server sees none."""
+        joined, key = self.signaling.joined, self.signaling.identity
+        if joined is None or key is None:
+            return event
+        recipients = {m.member_id: m.box_key for m in self.signaling.members
+                      if m.box_key and m.status != "left" and authority.may_read(m.role, event)}  # fmt: skip
+        recipients[joined.member_id] = key.box_key
+        if not sealing.has_words(event):
+            return event
+        return cast(EventBody, sealing.seal_event(event, recipients, joined.session_id, event_id))
+
+    def _opened(self, event: EventBody, event_id: str) -> EventBody | None:
+        """The event with its sealed words opened (as is when it has none); None when they
+        were not sealed for us."""
+        joined, key = self.signaling.joined, self.signaling.identity
+        if getattr(event, "sealed", None) is None:
+            return event
+        if joined is None or key is None:
+            return None
+        return sealing.open_event(event, joined.member_id, key, joined.session_id, event_id)
+
     def _flush(self, link: PeerLink) -> None:
         unsent = self._unsent.pop(id(link), OrderedDict())
-        for event_id, message in unsent.items():
-            if not link.send_control(message):
-                self._unsent.setdefault(id(link), OrderedDict())[event_id] = message
+        for event_id, event in unsent.items():
+            if not link.send_event(event_id, event):
+                self._unsent.setdefault(id(link), OrderedDict())[event_id] = event
 
     # -- incoming
 
@@ -188,11 +219,28 @@ class Guardian:
     def _on_session_event(self, message: SessionEvent) -> None:
         self._incoming(message.event_id, message.event, message.from_role, "server")
 
-    def _on_control(self, message: ControlMessage, peer_role: Role) -> None:
-        if isinstance(message, ControlEvent):
-            self._incoming(message.event_id, message.event, peer_role, "direct")
+    def _raised_elsewhere(self, event: EventBody, from_role: Role | None) -> bool:
+        """An alert "resolved" by a role that did not raise it (a support seat cannot say
+        the patient's lost call came back)."""
+        if not authority.rule(event.kind).raiser_only:
+            return False
+        alert = self.ladder.alerts.get(getattr(event, "alert_id", ""))
+        return alert is not None and alert.raised_by != from_role
 
     def _incoming(self, event_id: str, event: EventBody, from_role: Role | None, path: str) -> None:
+        if not authority.permitted(event, from_role, self.role) or self._raised_elsewhere(
+            event, from_role
+        ):
+            # Refused before it is remembered: a forged copy cannot shadow the real one.
+            self._refusals.note("refused %s event %s from the %s over %s", event.kind, event_id,
+                                from_role or "server", path)  # fmt: skip
+            return
+        opened = self._opened(event, event_id)
+        if opened is None:  # not sealed for us (we joined a moment after), or tampered with
+            self._refusals.note("could not open the words of %s event %s over %s", event.kind,
+                                event_id, path)  # fmt: skip
+            return
+        event = opened
         if not self._remember(event_id):
             return
         payload = {**event.model_dump(mode="json"), "from": from_role, "path": path}

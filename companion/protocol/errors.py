@@ -41,6 +41,7 @@ class ErrorCode(StrEnum):
     INVITE_UNKNOWN = "invite_unknown"
     MEMBER_NOT_PRESENT = "member_not_present"
     EVENT_KIND_FORBIDDEN = "event_kind_forbidden"
+    SIGNAL_FORBIDDEN = "signal_forbidden"
     # The server
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
@@ -76,6 +77,7 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVITE_UNKNOWN: "That invitation does not exist.",
     ErrorCode.MEMBER_NOT_PRESENT: "That person is not connected right now.",
     ErrorCode.EVENT_KIND_FORBIDDEN: "Your role cannot send that kind of event.",
+    ErrorCode.SIGNAL_FORBIDDEN: "Your role has no peer connection with that member.",
     ErrorCode.UNAVAILABLE: "The server cannot take that request right now; try again shortly.",
     ErrorCode.INTERNAL_ERROR: "Something went wrong on the server; the session is unaffected.",
 }

@@ -6,9 +6,16 @@ fields); nothing else in the server looks at raw JSON. docs/protocol.md is the p
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -31,12 +38,56 @@ RequestId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 DeviceSecret = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,128}$")]
 ShortText = Annotated[str, StringConstraints(max_length=120)]
+PublicKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]
+"""A member's Ed25519 session key, 32 raw bytes as base64url without padding."""
 
 
 class _Msg(BaseModel):
     # No Infinity/NaN (nor 1e999, which parses as infinity): JSON has no way to carry them
     # back out, so a stored one would be relayed as null and dropped by every client.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+B64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]*$")]
+
+
+class WrappedKey(_Msg):
+    member_id: Id
+    key: Annotated[B64, StringConstraints(min_length=64, max_length=64)]
+    """The event's content key, AES-GCM under a key agreed with the member's ``box_key``."""
+
+
+class Sealed(_Msg):
+    """Person-entered words, encrypted by the sender for exactly the members the authority
+    table lets read them (companion/protocol/sealing.py): the server relays and stores
+    only this."""
+
+    eph: PublicKey
+    """The sender's one-off X25519 key for this event."""
+    nonce: Annotated[B64, StringConstraints(min_length=16, max_length=16)]
+    ct: Annotated[B64, StringConstraints(min_length=22, max_length=16 * 1024)]
+    """AES-256-GCM of the words as a JSON object (field -> value), tag appended."""
+    keys: Annotated[list[WrappedKey], Field(min_length=1, max_length=64)]
+
+
+class Sealable(_Msg):
+    """An event that carries person-entered words: in clear between two apps (the peer
+    links are end to end), sealed through the server."""
+
+    PRIVATE: ClassVar[tuple[str, ...]] = ()
+    """The fields with person-entered words (sealed through the server)."""
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+    """Of those, the ones that may not be empty when in clear."""
+    kind: str
+    sealed: Sealed | None = None
+
+    @model_validator(mode="after")
+    def _words_in_clear_or_sealed(self) -> Self:
+        if self.sealed is not None and any(getattr(self, f) for f in self.PRIVATE):
+            raise ValueError("sealed words do not also travel in clear")
+        if self.sealed is None and not all(getattr(self, f) for f in self.REQUIRED):
+            raise ValueError("the words may not be empty")
+        return self
 
 
 # --------------------------------------------------------------------------- session events
@@ -94,12 +145,13 @@ class MusicStatus(_Msg):
     volume_db: Annotated[float, Field(ge=-120.0, le=0.0)]
 
 
-class TextMessage(_Msg):
+class TextMessage(Sealable):
     """A short note from the therapist to the support person or patient."""
 
+    PRIVATE = REQUIRED = ("text",)
     kind: Literal["message"]
     to_role: InvitedRole
-    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    text: Annotated[str, StringConstraints(max_length=1000)] = ""
 
 
 class LinkState(_Msg):
@@ -154,11 +206,22 @@ class WithPatient(_Msg):
     kind: Literal["with_patient"]
 
 
-class Vitals(_Msg):
+class Vitals(Sealable):
+    """Blood pressure and pulse, recorded by the support person. Sealed through the server
+    (then the numbers travel as 0)."""
+
+    PRIVATE = REQUIRED = ("systolic", "diastolic", "heart_rate")
+    LOWEST: ClassVar[dict[str, int]] = {"systolic": 40, "diastolic": 20, "heart_rate": 20}
     kind: Literal["vitals"]
-    systolic: Annotated[int, Field(ge=40, le=300)]
-    diastolic: Annotated[int, Field(ge=20, le=200)]
-    heart_rate: Annotated[int, Field(ge=20, le=250)]
+    systolic: Annotated[int, Field(ge=0, le=300)] = 0
+    diastolic: Annotated[int, Field(ge=0, le=200)] = 0
+    heart_rate: Annotated[int, Field(ge=0, le=250)] = 0
+
+    @model_validator(mode="after")
+    def _plausible(self) -> Self:
+        if self.sealed is None and any(getattr(self, f) < v for f, v in self.LOWEST.items()):
+            raise ValueError("a reading below what a person can have")
+        return self
 
 
 class SessionEnd(_Msg):
@@ -168,13 +231,14 @@ class SessionEnd(_Msg):
 Contact = Annotated[str, StringConstraints(max_length=500)]
 
 
-class SessionPlan(_Msg):
+class SessionPlan(Sealable):
     """The therapist's plan, set before or during the session. Minutes count from the dose.
 
     Each app acts on its part: the therapist's asks for check-ins, the support person's
     reminds them to record vitals and to look in; vitals beyond the limits alert the
     therapist at once."""
 
+    PRIVATE = ("instructions",)
     kind: Literal["plan"]
     dose_at: Annotated[float, Field(ge=0)] | None = None
     """When the medication was (or will be) taken, Unix seconds; None until known."""
@@ -195,10 +259,12 @@ class SessionPlan(_Msg):
     playlist: Slug | None = None
 
 
-class EmergencyCard(_Msg):
+class EmergencyCard(Sealable):
     """For paramedics, filled in by the patient during preparation; shown on the support
     person's and the therapist's screens. Personal: apps never log it."""
 
+    PRIVATE = ("patient_name", "address", "taken", "medications", "therapist_contact",
+               "prescriber_contact", "support_name", "support_phone", "emergency_number")  # fmt: skip
     kind: Literal["card"]
     patient_name: Contact = ""
     address: Contact = ""
@@ -212,11 +278,12 @@ class EmergencyCard(_Msg):
     emergency_number: Annotated[str, StringConstraints(max_length=40)] = ""
 
 
-class Intention(_Msg):
+class Intention(Sealable):
     """The patient chose to share the session's intention with the therapist."""
 
+    PRIVATE = REQUIRED = ("text",)
     kind: Literal["intention"]
-    text: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    text: Annotated[str, StringConstraints(max_length=2000)] = ""
 
 
 class LookIn(_Msg):
@@ -258,47 +325,7 @@ EventBody = Annotated[
     Field(discriminator="kind"),
 ]
 
-# Which role may send which event kind; member.* are the server's alone.
-EVENT_KINDS_BY_ROLE: dict[Role, frozenset[str]] = {
-    "patient": frozenset(
-        {
-            "checkin",
-            "help",
-            "music.status",
-            "link.state",
-            "alert.raised",
-            "alert.resolved",
-            "card",
-            "intention",
-        }
-    ),
-    "therapist": frozenset(
-        {
-            "checkin.request",
-            "prompt.push",
-            "music.command",
-            "message",
-            "link.state",
-            "alert.raised",
-            "alert.ack",
-            "alert.resolved",
-            "ladder.config",
-            "session.end",
-            "plan",
-        }
-    ),
-    "support": frozenset(
-        {
-            "with_patient",
-            "vitals",
-            "lookin",
-            "link.state",
-            "alert.raised",
-            "alert.ack",
-            "alert.resolved",
-        }
-    ),
-}
+# Who may send and who may read each kind: companion/protocol/authority.py.
 
 
 # --------------------------------------------------------------------------- client -> server
@@ -360,6 +387,12 @@ class Join(_Msg):
     last_seq: Annotated[int, Field(ge=0)] | None = None
     """The last event this device applied: when the join takes its own place back (its
     resume token was lost), the events after it follow as on ``resume``."""
+    public_key: PublicKey | None = None
+    """This member's session key (companion/protocol/identity.py), vouched for to the others
+    in the member list. Without one, nothing this member sends over a peer path is accepted."""
+    box_key: PublicKey | None = None
+    """This member's X25519 key: the others seal person-entered words for it. Without one,
+    it cannot read them."""
 
 
 class Resume(_Msg):
@@ -468,6 +501,10 @@ class MemberInfo(_Msg):
     member_id: Id
     role: Role
     status: MemberStatus
+    public_key: PublicKey | None = None
+    """The key the member gave when it joined: its peer events must be signed by it."""
+    box_key: PublicKey | None = None
+    """The key words are sealed for, for this member."""
 
 
 class Welcome(_Msg):

@@ -185,7 +185,8 @@ def _member_fields(member: MemberRecord) -> dict[str, str]:
     return {"session_id": member.session_id, "role": member.role,
             "resume_hash": member.resume_hash, "status": member.status,
             "invite_id": member.invite_id or "", "therapist_id": member.therapist_id or "",
-            "epoch": str(member.epoch), "device_hash": member.device_hash}  # fmt: skip
+            "epoch": str(member.epoch), "device_hash": member.device_hash,
+            "public_key": member.public_key or "", "box_key": member.box_key or ""}  # fmt: skip
 
 
 def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
@@ -199,6 +200,8 @@ def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
         therapist_id=h["therapist_id"] or None,
         epoch=int(h["epoch"]),
         device_hash=h.get("device_hash", ""),
+        public_key=h.get("public_key") or None,
+        box_key=h.get("box_key") or None,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import time
 import uuid
@@ -18,9 +19,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
+from companion.protocol import authority
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
-    EVENT_KINDS_BY_ROLE,
     CreateInvite,
     CreateSession,
     EventAck,
@@ -112,6 +113,11 @@ class SignalingService:
         }
 
     async def handle(self, conn: ClientConnection, message: Any) -> None:
+        standing = authority.CLIENT_MESSAGES[message.type]
+        if standing == "therapist":
+            self._require_therapist(conn)
+        elif standing == "member":
+            self._joined(conn)
         await self._handlers[type(message)](conn, message)
 
     async def _in_executor(self, fn: Callable[[], Any]) -> Any:
@@ -361,6 +367,8 @@ class SignalingService:
             therapist_id=therapist_id,
             epoch=existing.epoch + 1 if existing else 1,
             device_hash=device_hash if invite is not None else "",
+            public_key=msg.public_key,
+            box_key=msg.box_key,
         )
         # Its own place back (a lost resume token): what it missed follows, as on resume.
         after_seq = msg.last_seq if existing is not None and invite is not None else None
@@ -438,9 +446,8 @@ class SignalingService:
         conn.hold_live()
         try:
             subscriptions = conn.subscriptions  # each one kept at once, to be undone below
-            subscriptions.append(
-                await self.store.subscribe_session(member.session_id, conn.deliver_live)
-            )
+            readable = functools.partial(self._deliver_readable, conn.deliver_live, member.role)
+            subscriptions.append(await self.store.subscribe_session(member.session_id, readable))
             subscriptions.append(await self.store.subscribe_member(member.member_id, conn.send))
             seating = await self.store.seat(member, after_seq)
         except BaseException:
@@ -470,12 +477,23 @@ class SignalingService:
         )
         replayed_up_to = last_seq if after_seq is None else after_seq
         for stored in seating.missed:
-            conn.send(stored.payload)
+            self._deliver_readable(conn.send, member.role, stored.payload)
             replayed_up_to = stored.seq
         conn.release_live(replayed_up_to)
         _log.info("member %s (%s) seated on %s, epoch %d", member.member_id, member.role,
                   conn.conn_id, member.epoch)  # fmt: skip
         return members
+
+    @staticmethod
+    def _deliver_readable(deliver: Callable[[str], None], role: Role, payload: str) -> None:
+        """Fan-out and replay give a member only the events its role may read (the table's
+        readers): the patient's intention is not the support person's, nor the therapist's
+        message to the support person the patient's."""
+        if payload.startswith('{"type":"event"'):
+            event = json.loads(payload).get("event", {})
+            if role not in authority.readers_of(event.get("kind", ""), event.get("to_role")):
+                return
+        deliver(payload)
 
     def _detach(self, conn: ClientConnection) -> None:
         for unsubscribe in conn.subscriptions:
@@ -597,6 +615,12 @@ class SignalingService:
         target = await self.store.get_member(msg.to)
         if target is None or target.session_id != member.session_id:
             raise ProtocolError(ErrorCode.WRONG_SESSION)
+        if not authority.may_signal(msg.pc_id, msg.data.kind, member.role, target.role):
+            # Only the session's peer paths (patient-therapist call, patient-support home
+            # link), each side only its part: a support seat cannot offer the therapist a call.
+            _log.warning("refused a %s signal from %s (%s) to a %s", msg.data.kind,
+                         member.member_id, member.role, target.role)  # fmt: skip
+            raise ProtocolError(ErrorCode.SIGNAL_FORBIDDEN)
         if target.status != "online":
             raise ProtocolError(ErrorCode.MEMBER_NOT_PRESENT)
         relayed = RelayedSignal(
@@ -609,7 +633,7 @@ class SignalingService:
 
     async def _event(self, conn: ClientConnection, msg: SendEvent) -> None:
         member = self._joined(conn, msg.session_id)
-        if msg.event.kind not in EVENT_KINDS_BY_ROLE[member.role]:
+        if not authority.may_send(member.role, msg.event.kind):
             raise ProtocolError(ErrorCode.EVENT_KIND_FORBIDDEN)
         stored, duplicate = await self._append(
             member.session_id, msg.event_id, msg.event, member.member_id, member.role
@@ -650,7 +674,16 @@ class SignalingService:
 
     @staticmethod
     def _member_infos(members: list[MemberRecord]) -> list[MemberInfo]:
-        return [MemberInfo(member_id=m.member_id, role=m.role, status=m.status) for m in members]
+        return [
+            MemberInfo(
+                member_id=m.member_id,
+                role=m.role,
+                status=m.status,
+                public_key=m.public_key,
+                box_key=m.box_key,
+            )
+            for m in members
+        ]
 
     async def _publish_presence(
         self, session_id: str, members: list[MemberRecord] | None = None

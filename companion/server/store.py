@@ -43,6 +43,11 @@ class MemberRecord:
     member lost after it has already come back on a newer connection."""
     device_hash: str = ""
     """Keyed hash of the device secret it first joined with ("" if none was given)."""
+    public_key: str | None = None
+    """The member's session key as it gave it in ``join`` (kept on resume), vouched for to
+    the others in the member list."""
+    box_key: str | None = None
+    """Its key for sealed words, likewise."""
 
     def with_status(self, status: MemberStatus) -> MemberRecord:
         return replace(self, status=status)

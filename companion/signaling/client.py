@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from companion.events import Signal
 from companion.protocol.errors import ErrorCode, ProtocolError
+from companion.protocol.identity import MemberKey
 from companion.protocol.messages import (
     SERVER_MESSAGE,
     CreateInvite,
@@ -41,6 +42,7 @@ from companion.protocol.messages import (
     ListSessions,
     Login,
     LoginOk,
+    MemberInfo,
     Presence,
     RelayedSignal,
     Resume,
@@ -86,6 +88,8 @@ class SignalingClient:
         self.options = options or ClientOptions()
         self.state: LinkState = "closed"
         self.joined: Joined | None = None
+        self.identity: MemberKey | None = None
+        """This member's session key, made on joining (its public half goes in ``join``)."""
         self.last_seq = 0
         self.presence: Presence | None = None
         # Observers (the UI, the monitor, the call engine)
@@ -123,6 +127,13 @@ class SignalingClient:
     @property
     def member_id(self) -> str | None:
         return self.joined.member_id if self.joined else None
+
+    @property
+    def members(self) -> list[MemberInfo]:
+        """The session's members as the server last vouched for them (role, key)."""
+        if self.presence is not None:
+            return self.presence.members
+        return self.joined.members if self.joined else []
 
     # -- connecting
 
@@ -371,13 +382,20 @@ class SignalingClient:
         Without one, this client makes its own (good for as long as it lives)."""
         if invite is not None and device is None:
             device = secrets.token_urlsafe(24)
-        request = Join(
-            type="join", invite=invite, session_id=session_id, as_role=as_role, device=device
-        )
+        identity = MemberKey.generate()
+        request = Join(type="join", invite=invite, session_id=session_id, as_role=as_role,
+                       device=device, public_key=identity.public_key,
+                       box_key=identity.box_key)  # fmt: skip
         joined: Joined = await self._request(request)
+        self.identity = identity
         self._join, self.joined = request, joined
         self.last_seq = joined.last_seq
         return joined
+
+    @property
+    def device(self) -> str | None:
+        """The device secret this client joined with (an install keeps its own)."""
+        return self._join.device if self._join is not None else None
 
     async def send_event(self, event: EventBody, event_id: str | None = None) -> str:
         """Queue an event for the session; it is delivered once, even across reconnects.

@@ -7,8 +7,8 @@ import uuid
 
 import numpy as np
 
-from companion.call.control import ControlEvent, ControlMessage, Heartbeat, HeartbeatEcho
-from companion.protocol.messages import CheckIn
+from companion.call.control import Heartbeat, HeartbeatEcho
+from companion.protocol.messages import CheckIn, EventBody, Role
 from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CallPair, wait_until
 
 
@@ -47,19 +47,17 @@ async def test_video_audio_and_control_flow_both_ways(call_pair: CallPair) -> No
     assert abs(_dominant_hz(heard_by_therapist[-24_000:], 48_000) - 440) < 10
 
     # Control channel: a check-in and a heartbeat round-trip on the data channel.
-    got: list[ControlMessage] = []
+    got: list[tuple[str, EventBody, Role]] = []
     beats: list[Heartbeat | HeartbeatEcho] = []
-    therapist.engine.control_received.connect(got.append)
+    therapist.engine.event_received.connect(lambda *args: got.append(args))
     therapist.engine.heartbeat_received.connect(beats.append)
     event_id = str(uuid.uuid4())
-    assert patient.engine.send_control(
-        ControlEvent(type="event", event_id=event_id, event=CheckIn(kind="checkin"))
-    )
+    assert patient.engine.send_event(event_id, CheckIn(kind="checkin"))
     await wait_until(
         lambda: patient.engine.send_heartbeat(Heartbeat(type="hb", seq=7, sent_ms=1.0))
     )
     await wait_until(lambda: len(got) == 1 and len(beats) >= 1)
-    assert isinstance(got[0], ControlEvent) and got[0].event_id == event_id
+    assert got[0] == (event_id, CheckIn(kind="checkin"), "patient")  # signed, proven
     assert isinstance(beats[0], Heartbeat) and beats[0].seq == 7
 
     # Quality stats are published every ~2 s while connected.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from companion.call.control import ControlEvent, ControlMessage, Heartbeat, HeartbeatEcho
+from companion.call.control import Heartbeat, HeartbeatEcho
 from companion.call.homelink import HomeLink
-from companion.protocol.messages import AlertRaised
+from companion.protocol.messages import AlertRaised, EventBody, Role
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
 from tests.call.conftest import wait_until
@@ -31,18 +31,18 @@ async def test_home_link_carries_alerts_and_heartbeats(server: SignalingServer) 
             await link.start()
         await wait_until(lambda: patient_link.state == "connected" == support_link.state)
 
-        got: list[ControlMessage] = []
+        got: list[tuple[str, EventBody, Role]] = []
         beats: list[Heartbeat | HeartbeatEcho] = []
-        support_link.control_received.connect(got.append)
+        support_link.event_received.connect(lambda *args: got.append(args))
         support_link.heartbeat_received.connect(beats.append)
         alert = AlertRaised(kind="alert.raised", alert_id="a1", reason="help", urgent=True)
         event_id = str(uuid.uuid4())
-        assert patient_link.send_control(ControlEvent(type="event", event_id=event_id, event=alert))
+        assert patient_link.send_event(event_id, alert)
         await wait_until(
             lambda: patient_link.send_heartbeat(Heartbeat(type="hb", seq=1, sent_ms=0))
         )
         await wait_until(lambda: bool(got) and bool(beats))
-        assert isinstance(got[0], ControlEvent) and got[0].event == alert
+        assert got[0] == (event_id, alert, "patient")
 
         # Only host candidates: the link stays inside the home.
         pc = patient_link._pc

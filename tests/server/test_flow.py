@@ -13,6 +13,7 @@ import pytest
 
 from companion.protocol.messages import (
     CheckIn,
+    CheckInRequest,
     IceCandidate,
     PromptPush,
     RelayedSignal,
@@ -79,21 +80,25 @@ async def test_invite_join_relay_presence_resume(clinic: Clinic) -> None:
         seen_signals: list[RelayedSignal] = []
         patient.signal_received.connect(seen_signals.append)
         await therapist.signal(
-            patient.member_id or "", "pc1", IceCandidate(kind="candidate", candidate="cand")
+            patient.member_id or "", "call-1", IceCandidate(kind="candidate", candidate="cand")
         )
         await _wait_for(lambda: len(seen_signals) == 1)
         assert seen_signals[0].from_member == therapist.member_id
 
-        # Events fan out to everyone, in one order.
+        # Events fan out, in one order, to everyone whose role may read them (the support
+        # person has no part in the patient's grounding prompts).
         timelines: dict[str, list[SessionEvent]] = {"t": [], "p": [], "s": []}
         therapist.event_received.connect(timelines["t"].append)
         patient.event_received.connect(timelines["p"].append)
         support.event_received.connect(timelines["s"].append)
         await patient.send_event(CheckIn(kind="checkin"))
         await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="box-breathing"))
-        await _wait_for(lambda: all(len(t) == 2 for t in timelines.values()))
-        kinds = [[e.event.kind for e in t] for t in timelines.values()]
-        assert kinds == [["checkin", "prompt.push"]] * 3
+        await _wait_for(lambda: len(timelines["t"]) == len(timelines["p"]) == 2)
+        await therapist.send_event(CheckInRequest(kind="checkin.request", request_id="r1"))
+        await _wait_for(lambda: len(timelines["s"]) == 2)
+        kinds = {who: [e.event.kind for e in t][:2] for who, t in timelines.items()}
+        assert kinds == {"t": ["checkin", "prompt.push"], "p": ["checkin", "prompt.push"],
+                         "s": ["checkin", "checkin.request"]}  # fmt: skip
 
         # Resume: the patient drops; events happen meanwhile; it comes back with all of them.
         before = patient.last_seq

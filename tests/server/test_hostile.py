@@ -131,7 +131,7 @@ async def test_bytes_count_as_well_as_messages(server: SignalingServer) -> None:
 
 async def test_an_unread_outbox_is_capped_in_bytes(tmp_path: Path) -> None:
     """Finding 3: a member that never reads is dropped once its queue holds too many
-    bytes, however few messages that is (large offers, here)."""
+    bytes, however few messages that is (large answers, here)."""
     limits = ConnectionLimits(max_outbox_bytes=64 * 1024, dead_after_s=60.0)
     config = ServerConfig(data_dir=tmp_path / "server", port=0, limits=limits)
     async with SignalingServer(config) as server:
@@ -159,10 +159,11 @@ async def test_an_unread_outbox_is_capped_in_bytes(tmp_path: Path) -> None:
         stalled._transport.get_extra_info("socket").setsockopt(
             socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
         )
-        offer = {"kind": "offer", "sdp": "v" * 40_000}
+        # The therapist answers on the call's path (the only signal it may send the patient).
+        answer = {"kind": "answer", "sdp": "v" * 40_000}
         for n in range(10):  # 400 kB in ten messages: far under the 512-message cap
-            await therapist.send({"type": "signal", "to": joined["member_id"], "pc_id": f"p{n}",
-                                  "data": offer})  # fmt: skip
+            await therapist.send({"type": "signal", "to": joined["member_id"],
+                                  "pc_id": f"call-{n}", "data": answer})  # fmt: skip
         async with asyncio.timeout(10):
             while stalled in server.connections:
                 await asyncio.sleep(0.05)
