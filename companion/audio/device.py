@@ -39,7 +39,7 @@ class DeviceOptions:
 
     device: int | str | None = None
     """PortAudio index or name (substring); ``None`` = the system default."""
-    block_frames: int = 960
+    block_frames: int = 480
     """Frames per callback (20 ms at 48 kHz): long enough that the callback's fixed
     Python cost stays a small share of the period."""
     latency_s: float = 0.1

@@ -296,7 +296,9 @@ class AudioEngine:
     def add_voice(self) -> VoiceSource:
         """A new voice input (fades in); feed it with ``push`` from one thread at a time
         (e.g. the loop that reads the call's audio track)."""
-        voice = VoiceSource(self.options.sample_rate, self.options.voice)
+        voice = VoiceSource(
+            self.options.sample_rate, self.options.voice, self.options.device.block_frames
+        )
         voice.speaking.connect(lambda active: self._emit(self.voice_activity.emit, active))
         with self._voices_lock:
             self.mixer.voices = (*self.mixer.voices, voice)
