@@ -10,8 +10,8 @@ reads that ring with ``read_into`` and never waits for it; it notes when it read
 from __future__ import annotations
 
 import math
-from time import monotonic
 from dataclasses import dataclass
+from time import monotonic
 
 import numpy as np
 

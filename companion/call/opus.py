@@ -114,7 +114,7 @@ FEC_EXPECTED_LOSS_PCT = 10
 """The loss the encoder plans for: enough for it to always carry the FEC copy."""
 
 
-class FecOpusEncoder(OpusEncoder):  # type: ignore[misc]
+class FecOpusEncoder(OpusEncoder):
     """aiortc's Opus encoder with in-band FEC on and a packet-loss hint."""
 
     def __init__(self) -> None:

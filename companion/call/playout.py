@@ -38,6 +38,10 @@ from companion.audio.stretch import OVERLAP, Splice, accelerate, expand, find_sp
 from companion.call.opus import FRAME, RATE, OpusDecoder
 
 
+_SHORT_LAG = 360
+"""7.5 ms: the shortest range of periods an expansion searches first."""
+
+
 class PlayoutSink(Protocol):
     """Where decoded audio goes: a buffer the output device reads in fixed blocks."""
 
@@ -207,11 +211,12 @@ class Playout:
         when to be called again at the latest (sooner if a packet arrives)."""
         limit = int(self.options.max_queued_s * RATE)
         while sink.queued < limit:
-            if self._next_seq is None:
+            seq = self._next_seq
+            if seq is None:
                 if not self._store:
                     return math.inf
-                self._start(min(self._store), sink)
-            packet = self._store.pop(self._next_seq, None) or self._skip_to_store()
+                seq = self._start(min(self._store), sink)
+            packet = self._store.pop(seq, None) or self._skip_to_store()
             if packet is not None:
                 self._play(packet, now, sink)
                 continue
@@ -227,9 +232,10 @@ class Playout:
                 self._conceal(sink)
         return sink.next_read(now)
 
-    def _start(self, seq: int, sink: PlayoutSink) -> None:
+    def _start(self, seq: int, sink: PlayoutSink) -> int:
         self._next_seq = seq
         sink.write(np.zeros(int(self.options.start_delay_s * RATE), dtype=np.float32))
+        return seq
 
     def _skip_to_store(self) -> _Packet | None:
         """``_next_seq`` is missing and later packets may be here. Frames that expansion
@@ -349,7 +355,9 @@ class Playout:
             if splice is not None:
                 return self._stretched(accelerate(pcm, splice), splice, faster=True)
         elif excess < opts.expand_below_s:
-            splice = find_splice(pcm)
+            # Prefer a period that does not overshoot into accelerating it away again.
+            short = int((opts.accelerate_above_s - excess) * RATE)
+            splice = find_splice(pcm, max_lag=max(short, _SHORT_LAG)) or find_splice(pcm)
             if splice is not None:
                 return self._stretched(expand(pcm, splice), splice, faster=False)
         return pcm
