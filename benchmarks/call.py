@@ -5,9 +5,14 @@
 
 * setup_p95_s: the patient's app accepts the invite (sends ``join``) -> first remote video
   frame decoded on *both* sides; >= 20 calls on loopback through the real signaling server.
-* mouth_to_ear_p95_ms: a click injected at the sender's microphone input -> the moment the
-  click reaches the receiver's audio output (``--ear device``: written by the audio
-  engine's PortAudio callback; ``--ear push``: handed to the audio engine).
+* mouth_to_ear_p95_ms: device to device. A click injected at the sender's microphone
+  input -> written by the receiver audio engine's PortAudio callback, plus the capture
+  latency PortAudio reports for a microphone stream opened as ``MicrophoneTrack`` opens
+  it and the output latency it reports for the engine's stream (a file device cannot
+  show either: they are added). Parts: ``capture_ms``, ``transport_ms`` (encode, network,
+  decode, hand-over: click -> packet arrival, less nothing), ``jitter_buffer_ms`` (the
+  playout's mean arrival -> device read), ``mix_ms`` (callback time), ``output_ms``.
+  ``--ear push`` times the hand-over to a voice output instead (no device, no parts).
 * cpu_core_pct_per_side: each side in its own process, 640x480 at 30 fps VP8 + Opus both
   ways, CPU time / wall time in % of one core (the busier side is reported).
 * rss_growth_mb: RSS of each side after warm-up vs at the end of the call (max of the two).
@@ -34,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from companion.audio import AudioEngine
+from companion.audio.device import PORTAUDIO_LOCK
 from companion.call.engine import CallEngine
 from companion.call.media import LocalMedia
 from companion.call.synthetic import TestPatternTrack, ToneTrack
@@ -98,11 +104,27 @@ async def _side(
     return signaling, engine, tone
 
 
+def capture_latency_s() -> float:
+    """What PortAudio reports for a microphone stream opened the way ``MicrophoneTrack``
+    opens it (20 ms blocks, ``latency="low"``) on the default input."""
+    import sounddevice as sd
+
+    from companion.call.synthetic import AUDIO_RATE, AUDIO_SAMPLES
+
+    with PORTAUDIO_LOCK:
+        stream = sd.RawInputStream(samplerate=AUDIO_RATE, blocksize=AUDIO_SAMPLES, channels=1,
+                                   dtype="int16", latency="low")  # fmt: skip
+        latency = float(stream.latency)
+        stream.close()
+    return latency
+
+
 async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dict[str, Any]:
     setups: list[float] = []
     latencies: list[float] = []
     audio: AudioEngine | None = None
     probe = DeviceClickProbe()
+    parts: dict[str, Any] = {}
     if ear_at == "device":
         # The therapist's real audio engine on a real PortAudio stream (ALSA file device).
         audio = AudioEngine()
@@ -145,13 +167,21 @@ async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dic
                         assert p_tone.click_sent_at is not None
                         latencies.append((heard[-1] - p_tone.click_sent_at) * 1000)
                         await asyncio.sleep(0.3)
+                    if audio is not None:
+                        parts = _device_parts(audio, t_engine, latencies)
                 for engine, sig in ((p_engine, p_sig), (t_engine, t_sig)):
                     await engine.close()
                     await engine.media.aclose()
                     await sig.close()
     if audio is not None:
         audio.close()
+        written = latencies
+        print("click -> device write, ms:", sorted(round(ms, 1) for ms in written), file=sys.stderr)
+        extra = parts["capture_ms"] + parts["output_ms"]
+        latencies = [ms + extra for ms in written]
+        parts["device_write_p95_ms"] = round(p95(written), 1)
     return {
+        **parts,
         "ear": ear_at,
         "setup_p95_s": round(p95(setups), 3),
         "setup_median_s": round(statistics.median(setups), 3),
@@ -161,6 +191,35 @@ async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dic
         if latencies
         else float("nan"),
         "clicks": len(latencies),
+    }
+
+
+def _device_parts(
+    audio: AudioEngine, engine: CallEngine, written_ms: list[float]
+) -> dict[str, Any]:
+    """Where the time goes, device to device (medians; all in ms)."""
+    device = audio.device
+    voice = engine.voice_stats
+    capture = capture_latency_s() * 1000
+    output = (device.latency_s if device else 0.0) * 1000
+    buffer = voice.mean_delay_ms if voice else float("nan")
+    written = statistics.median(written_ms)
+    callbacks = audio.callback_stats.durations()
+    return {
+        "capture_ms": round(capture, 1),
+        "transport_ms": round(written - buffer, 1),
+        "jitter_buffer_ms": round(buffer, 1),
+        "mix_ms": round(float(np.median(callbacks)) * 1000, 2) if len(callbacks) else 0.0,
+        "output_ms": round(output, 1),
+        "output_block_frames": audio.options.device.block_frames,
+        "concealed_pct": round(100 * voice.concealed_samples / max(1, voice.total_samples), 2)
+        if voice
+        else 0.0,
+        "target_delay_ms": round(voice.target_delay_ms, 1) if voice else 0.0,
+        "jitter_ms": round(voice.jitter_ms, 1) if voice else 0.0,
+        "accelerate": voice.accelerate_count if voice else 0,
+        "expand": voice.expand_count if voice else 0,
+        "underruns": audio.underruns,
     }
 
 
@@ -258,8 +317,10 @@ def latency_in_device_home(args: argparse.Namespace) -> dict[str, Any]:
         out = subprocess.run(
             [sys.executable, __file__, "--in-device-home", "--calls", str(args.calls),
              "--clicks", str(args.clicks)],
-            env=env, capture_output=True, text=True, check=True, timeout=600,
+            env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"the latency run failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -301,7 +362,10 @@ def main() -> None:
     result.update(measure_cpu(600.0 if args.soak else args.cpu_seconds, args.cpu_warmup))
     result["soak"] = args.soak
     print(
-        f"setup p95 {result['setup_p95_s']} s, mouth-to-ear p95 {result['mouth_to_ear_p95_ms']} ms, "
+        f"setup p95 {result['setup_p95_s']} s, mouth-to-ear p95 {result['mouth_to_ear_p95_ms']} ms "
+        f"(capture {result.get('capture_ms')}, transport {result.get('transport_ms')}, "
+        f"buffer {result.get('jitter_buffer_ms')}, mix {result.get('mix_ms')}, "
+        f"output {result.get('output_ms')}), "
         f"CPU {result['cpu_core_pct_per_side']} % per side, RSS growth {result['rss_growth_mb']} MB"
     )
     print(json.dumps(result))

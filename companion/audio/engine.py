@@ -7,8 +7,8 @@ on the supervisor thread), never from the callback.
 
 Latency budget, end to end: music commands are heard after the music ring
 (``PlayerOptions.ring_s``, 1.5 s) plus the device buffer (``DeviceOptions.latency_s``,
-0.1 s); the voice after its jitter buffer (``VoiceOptions.prebuffer_s``, 40 ms) plus the
-device buffer.
+20 ms); the voice after the call's playout (``companion.call.playout``, its delay
+following the network's jitter) plus the device buffer.
 """
 
 from __future__ import annotations

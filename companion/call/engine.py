@@ -20,6 +20,7 @@ from companion.call.governor import GovernorOptions, VideoGovernor
 from companion.call.media import LocalMedia
 from companion.call.opus import FecOpusEncoder
 from companion.call.peer import LinkPhase, PeerLink
+from companion.call.playout import PlayoutStats
 from companion.call.quality import CallQuality, QualityMeter
 from companion.call.receiver import VoiceOutput, VoiceReceiver
 from companion.call.sinks import VideoSink, play_audio
@@ -73,6 +74,12 @@ class CallEngine(PeerLink):
     async def start(self) -> None:
         await super().start()
         self._spawn(self._stats_loop(), self._tasks)
+
+    @property
+    def voice_stats(self) -> PlayoutStats | None:
+        """The incoming voice's playout figures on the current connection (None: none)."""
+        voice_in = self._voice_in
+        return voice_in.stats if voice_in is not None else None
 
     # -- media controls
 
@@ -130,10 +137,7 @@ class CallEngine(PeerLink):
             except Exception as exc:  # a closing connection; the next round will tell
                 _log.debug("stats unavailable: %s", type(exc).__name__)
                 continue
-            voice_in = self._voice_in
-            quality = self._meter.measure(
-                report, self.video.frames_received, voice_in.stats if voice_in else None
-            )
+            quality = self._meter.measure(report, self.video.frames_received, self.voice_stats)
             video_on = self._governor.update(
                 quality.at, quality.audio_loss_out_pct / 100, quality.rtt_ms
             )

@@ -37,7 +37,6 @@ import numpy as np
 from companion.audio.stretch import OVERLAP, Splice, accelerate, expand, find_splice
 from companion.call.opus import FRAME, RATE, OpusDecoder
 
-
 _SHORT_LAG = 360
 """7.5 ms: the shortest range of periods an expansion searches first."""
 
