@@ -37,6 +37,7 @@ import numpy as np
 from companion.audio.stretch import OVERLAP, Splice, accelerate, expand, find_splice
 from companion.call.opus import FRAME, RATE, OpusDecoder
 
+_LOSS_SMOOTHING = 0.01
 _SHORT_LAG = 360
 """7.5 ms: the shortest range of periods an expansion searches first."""
 
@@ -53,7 +54,8 @@ class PlayoutSink(Protocol):
         """Frames the device reads at once."""
 
     def next_read(self, now: float) -> float:
-        """When (on the playout's clock) the device next reads a block, >= ``now``."""
+        """When (on the playout's clock) the device next reads a block; earlier than
+        ``now`` if reads are overdue (the device model has not caught up yet)."""
 
     def write(self, samples: np.ndarray) -> None:
         """Mono float32 at 48 kHz, copied (the playout reuses the array); must not block."""
@@ -74,6 +76,9 @@ class PlayoutOptions:
     """Decoded packets (~3 s) over which the slack's low percentile is taken."""
     low_percentile: float = 3.0
     """The slack percentile held at ``guard_s``: 97 % of packets arrive in time."""
+    fec_above_loss: float = 0.01
+    """Above this packet loss (recent average), one packet more is held, so that a lost
+    frame's FEC copy (in the next packet) is usually here in time to be used."""
     stretch_every: int = 5
     """Frames between two time-stretches (a period of <= 12.5 ms per 100 ms at most)."""
     far_s: float = 0.06
@@ -164,6 +169,8 @@ class Playout:
         self._stats = PlayoutStats()
         self._last_low = 0.0
         self._played = 0
+        self._loss = 0.0
+        """Recent packet loss (exponential average over ~100 packets)."""
 
     @property
     def stats(self) -> PlayoutStats:
@@ -220,11 +227,12 @@ class Playout:
                 self._play(packet, now, sink)
                 continue
             # A hole: wait for it until the device is about to read what we do not have.
-            deadline = sink.next_read(now)
-            if sink.queued >= sink.block:
-                return deadline  # the next read is covered; look again after it
-            if deadline - now > self.options.guard_s:
-                return deadline - self.options.guard_s
+            guard, period = self.options.guard_s, sink.block / RATE
+            deadline = sink.next_read(now)  # may be past, when we woke late
+            covered = sink.queued // sink.block  # reads from ``deadline`` on
+            first_uncovered = deadline + covered * period
+            if first_uncovered - now > guard:
+                return first_uncovered - guard
             if self._store:
                 self._conceal_lost(sink)
             else:
@@ -245,6 +253,7 @@ class Playout:
         first = min(self._store)
         skip = min(first - self._next_seq, self._waited // FRAME)
         if skip > 0:
+            self._count_lost(skip)
             self._next_seq += skip
             self._waited -= skip * FRAME
             self._shift_slack(-skip * FRAME)
@@ -266,6 +275,7 @@ class Playout:
         # jumps a block at a time), so it is what the delay control steers.
         self._slack.append(next_read + (queued - block) / RATE - packet.arrival)
         self._waited = 0
+        self._loss -= self._loss * _LOSS_SMOOTHING
         out = self._stretch(pcm)
         st = self._stats
         st.samples_emitted += len(pcm)
@@ -287,6 +297,7 @@ class Playout:
             self._stats.concealed_samples += len(pcm)
             self._stats.concealment_events += 1
         self._stats.total_samples += len(pcm)
+        self._count_lost(1)
         self._next_seq += 1
         sink.write(pcm)
 
@@ -321,8 +332,17 @@ class Playout:
             return 0.0
         mean = float(np.mean(np.fromiter(self._slack, float)))
         opts = self.options
-        aim = opts.guard_s + (opts.expand_below_s + opts.accelerate_above_s) / 2
+        aim = self._floor() + (opts.expand_below_s + opts.accelerate_above_s) / 2
         return 1000.0 * (mean - low + aim)
+
+    def _floor(self) -> float:
+        """The slack the low percentile is held at: the guard, plus a packet under loss."""
+        fec = FRAME / RATE if self._loss > self.options.fec_above_loss else 0.0
+        return self.options.guard_s + fec
+
+    def _count_lost(self, frames: int) -> None:
+        for _ in range(frames):
+            self._loss += (1.0 - self._loss) * _LOSS_SMOOTHING
 
     def _jitter_ms(self) -> float:
         if len(self._transit) < 2:
@@ -340,14 +360,14 @@ class Playout:
     def _stretch(self, pcm: np.ndarray) -> np.ndarray:
         self._since_stretch += 1
         opts = self.options
-        far = self._last_low - opts.guard_s > opts.far_s
+        far = self._last_low - self._floor() > opts.far_s
         if self._since_stretch < opts.stretch_every and not far:
             return pcm
         low = self._low_slack()
         if low is None:
             return pcm
         self._last_low = low
-        excess = low - opts.guard_s
+        excess = low - self._floor()
         if excess > opts.accelerate_above_s:
             spare = excess - opts.expand_below_s - 0.001
             splice = find_splice(pcm, max_lag=int(spare * RATE))

@@ -209,9 +209,10 @@ class VoiceReceiver:
                 while inbox:
                     seq, ts, payload, arrived = inbox.popleft()
                     playout.put(seq, ts, payload, arrived)
-                if self._block_sink is not None:
-                    self._block_sink.advance(now)
                 wake_at = playout.service(now, sink)
+                if self._block_sink is not None and self._block_sink.advance(now):
+                    # Woken late, reads were due: what they left is worked out afresh.
+                    wake_at = playout.service(now, sink)
                 if self._block_sink is not None:
                     wake_at = min(wake_at, self._block_sink.next_read(now))
                 if now >= next_stats:
