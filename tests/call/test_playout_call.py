@@ -7,9 +7,10 @@ reads on the wall clock) is checked: the tone by FFT, no silent stretch by a gap
 detector, and the playout's delay sampled all along stays bounded.
 
 Both apps share this process with the server, on 2 cores shared with other work: when
-the machine does not run the process at all for a while, no playout can fill that
-time. ``StallWatch`` measures the longest such stall during the run, and the gap and
-delay bounds allow for it (on a quiet machine it is a few milliseconds).
+the machine does not run the process for a while, no playout can fill that time, and a
+stall can hit twice (the sender's frames, then the receiver's playout). ``StallWatch``
+measures the longest stall during the run and the gap and delay bounds allow twice it
+(on a quiet machine a stall is a few milliseconds).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def _assert_continuous(heard: Heard, longest_ms: float = 20.0) -> None:
     assert share > 0.8, share
     runs = _silent_runs_ms(heard.audio)
     why = (sorted(runs)[-5:], f"stall {heard.stall_ms:.0f} ms", heard.stats)
-    assert max(runs, default=0.0) <= longest_ms + heard.stall_ms, why
+    assert max(runs, default=0.0) <= longest_ms + 2 * heard.stall_ms, why
     assert max(heard.delays_ms) < 150 + 2 * heard.stall_ms, (heard.delays_ms, why)
 
 
@@ -195,8 +196,8 @@ async def test_voice_resumes_right_after_a_burst_loss(
     why = (runs[-5:], f"stall {heard.stall_ms:.0f} ms", heard.stats)
     # Concealment bridges the first 60 ms, then silence, and the voice is back within
     # a device block or two of the packets: never the whole burst plus a refill.
-    assert runs[-1] <= 300 + heard.stall_ms, why
-    assert len(runs) < 2 or runs[-2] <= 20 + heard.stall_ms, why
+    assert runs[-1] <= 300 + 2 * heard.stall_ms, why
+    assert len(runs) < 2 or runs[-2] <= 20 + 2 * heard.stall_ms, why
     _, share = _tone_share(heard.audio[-RATE:])
     assert share > 0.8
     assert max(heard.delays_ms[-8:]) < 150 + 2 * heard.stall_ms, (heard.delays_ms, why)
