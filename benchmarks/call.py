@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from companion.audio import AudioEngine
-from companion.audio.device import PORTAUDIO_LOCK
+from companion.audio.device import PORTAUDIO_LOCK, DeviceOptions
+from companion.audio.engine import EngineOptions
 from companion.call.engine import CallEngine
 from companion.call.media import LocalMedia
 from companion.call.synthetic import TestPatternTrack, ToneTrack
@@ -119,16 +121,23 @@ def capture_latency_s() -> float:
     return latency
 
 
-async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dict[str, Any]:
+async def measure_setup_and_latency(
+    calls: int, clicks: int, ear_at: str, output_latency_s: float | None = None
+) -> dict[str, Any]:
     setups: list[float] = []
     latencies: list[float] = []
     audio: AudioEngine | None = None
     probe = DeviceClickProbe()
     parts: dict[str, Any] = {}
+    lost: list[int] = []
     if ear_at == "device":
         # The therapist's real audio engine on a real PortAudio stream (ALSA file device).
-        audio = AudioEngine()
+        device = DeviceOptions()
+        if output_latency_s is not None:
+            device = replace(device, latency_s=output_latency_s)
+        audio = AudioEngine(EngineOptions(device=device))
         audio.output_probe = probe
+        audio.device_lost.connect(lambda _: lost.append(1))
         audio.start(play=False)
     with tempfile.TemporaryDirectory() as tmp:
         async with SignalingServer(ServerConfig(data_dir=Path(tmp), port=0)) as server:
@@ -169,6 +178,7 @@ async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dic
                         await asyncio.sleep(0.3)
                     if audio is not None:
                         parts = _device_parts(audio, t_engine, latencies)
+                        parts["device_lost"] = len(lost)
                 for engine, sig in ((p_engine, p_sig), (t_engine, t_sig)):
                     await engine.close()
                     await engine.media.aclose()
@@ -308,6 +318,7 @@ def latency_in_device_home(args: argparse.Namespace) -> dict[str, Any]:
     """Re-run the setup/latency part where ALSA's default device is a file plugin drained at
     48 kHz by tests/audio/pacer.py (ALSA reads ~/.asoundrc when PortAudio starts)."""
     pacer = ROOT / "tests" / "audio" / "pacer.py"
+    latency = [] if args.output_latency is None else ["--output-latency", str(args.output_latency)]
     with tempfile.TemporaryDirectory() as home:
         (Path(home) / ".asoundrc").write_text(
             f'pcm.!default {{ type file; slave.pcm "null"; '
@@ -316,7 +327,7 @@ def latency_in_device_home(args: argparse.Namespace) -> dict[str, Any]:
         env = {**os.environ, "HOME": home}
         out = subprocess.run(
             [sys.executable, __file__, "--in-device-home", "--calls", str(args.calls),
-             "--clicks", str(args.clicks)],
+             "--clicks", str(args.clicks), *latency],
             env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
     if out.returncode != 0:
@@ -331,6 +342,10 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--clicks", type=int, default=30)
+    parser.add_argument(
+        "--output-latency", type=float, default=None,
+        help="output stream latency in s (default: the engine's DeviceOptions.latency_s)",
+    )  # fmt: skip
     parser.add_argument("--cpu-seconds", type=float, default=60.0)
     parser.add_argument(
         "--cpu-warmup", type=float, default=20.0, help="seconds before CPU/RSS are measured"
@@ -355,7 +370,8 @@ def main() -> None:
         return
     result: dict[str, Any] = {}
     result.update(latency_in_device_home(args) if args.ear == "device" and not args.in_device_home
-                  else asyncio.run(measure_setup_and_latency(args.calls, args.clicks, args.ear)))  # fmt: skip
+                  else asyncio.run(measure_setup_and_latency(args.calls, args.clicks, args.ear,
+                                                             args.output_latency)))  # fmt: skip
     if args.in_device_home:
         print(json.dumps(result))
         return
