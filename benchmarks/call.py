@@ -5,7 +5,8 @@
 
 * setup_p95_s: the patient's app accepts the invite (sends ``join``) -> first remote video
   frame decoded on *both* sides; >= 20 calls on loopback through the real signaling server.
-* mouth_to_ear_p95_ms: device to device. A click injected at the sender's microphone
+* mouth_to_ear_p95_ms: device to device, the sender in a process of its own (as the
+  apps run). A click injected at the sender's microphone
   input -> written by the receiver audio engine's PortAudio callback, plus the capture
   latency PortAudio reports for a microphone stream opened as ``MicrophoneTrack`` opens
   it and the output latency it reports for the engine's stream (a file device cannot
@@ -39,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from companion.audio import AudioEngine
+from companion.audio import AudioEngine, VoiceSource
 from companion.audio.device import PORTAUDIO_LOCK, DeviceOptions
 from companion.audio.engine import EngineOptions
 from companion.call.engine import CallEngine
@@ -142,18 +143,17 @@ async def measure_setup_and_latency(
     with tempfile.TemporaryDirectory() as tmp:
         async with SignalingServer(ServerConfig(data_dir=Path(tmp), port=0)) as server:
             _, secret = server.db.add_therapist("bench")
-            for index in range(calls):
-                ear = ClickEar()
-                voice = audio.add_voice() if audio is not None and index == 0 else ear
-                heard = probe.heard_at if audio is not None else ear.heard_at
+            latencies, parts = await _clicks(server.ws_url, secret, clicks, audio, probe)
+            parts["device_lost"] = len(lost)
+            for _ in range(calls):
                 t_sig, t_engine, _ = await _side(
-                    server.ws_url, "therapist", (170, 110), (640, 480, 30), voice
+                    server.ws_url, "therapist", (170, 110), (640, 480, 30), ClickEar()
                 )
                 await t_sig.login("bench", secret)
                 created = await t_sig.create_session()
                 await t_sig.join(session_id=created.session.session_id)
                 await t_engine.start()
-                p_sig, p_engine, p_tone = await _side(
+                p_sig, p_engine, _ = await _side(
                     server.ws_url, "patient", (90, 170), (640, 480, 30)
                 )
                 await p_sig.connect() if p_sig.state != "online" else None
@@ -166,19 +166,6 @@ async def measure_setup_and_latency(
                     ):
                         await asyncio.sleep(0.005)
                 setups.append(time.perf_counter() - started)
-                if index == 0:
-                    await asyncio.sleep(2.0)  # let the jitter buffer settle
-                    for _ in range(clicks):
-                        p_tone.inject_click()
-                        async with asyncio.timeout(5):
-                            while len(heard) < len(latencies) + 1:
-                                await asyncio.sleep(0.001)
-                        assert p_tone.click_sent_at is not None
-                        latencies.append((heard[-1] - p_tone.click_sent_at) * 1000)
-                        await asyncio.sleep(0.3)
-                    if audio is not None:
-                        parts = _device_parts(audio, t_engine, latencies)
-                        parts["device_lost"] = len(lost)
                 for engine, sig in ((p_engine, p_sig), (t_engine, t_sig)):
                     await engine.close()
                     await engine.media.aclose()
@@ -202,6 +189,75 @@ async def measure_setup_and_latency(
         else float("nan"),
         "clicks": len(latencies),
     }
+
+
+async def _clicks(
+    url: str, secret: str, clicks: int, audio: AudioEngine | None, probe: DeviceClickProbe
+) -> tuple[list[float], dict[str, Any]]:
+    """Mouth to ear: the therapist here (its audio engine, or a ``ClickEar``), the patient
+    in a process of its own, as each app runs, with 640x480/30 video both ways. Both
+    processes' ``perf_counter`` is the system's monotonic clock, so their times compare."""
+    ear = ClickEar()
+    voice = audio.add_voice() if audio is not None else ear
+    heard = probe.heard_at if audio is not None else ear.heard_at
+    t_sig, t_engine, _ = await _side(url, "therapist", (170, 110), (640, 480, 30), voice)
+    await t_sig.login("bench", secret)
+    created = await t_sig.create_session()
+    await t_sig.join(session_id=created.session.session_id)
+    await t_engine.start()
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--click-sender", url, created.invites[0].token,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert sender.stdin is not None and sender.stdout is not None
+    latencies: list[float] = []
+    try:
+        async with asyncio.timeout(30):
+            while t_engine.video.frames_received == 0 or t_engine.voice_stats is None:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(2.0)  # let the jitter buffer settle
+        for _ in range(clicks):
+            sender.stdin.write(b"click\n")
+            sent = json.loads(await sender.stdout.readline())["sent"]
+            async with asyncio.timeout(5):
+                while len(heard) < len(latencies) + 1:
+                    await asyncio.sleep(0.001)
+            latencies.append((heard[-1] - sent) * 1000)
+            await asyncio.sleep(0.3)
+        parts = _device_parts(audio, t_engine, latencies) if audio is not None else {}
+    finally:
+        sender.stdin.close()
+        await sender.wait()
+        if isinstance(voice, VoiceSource) and audio is not None:
+            audio.remove_voice(voice)
+        await t_engine.close()
+        await t_engine.media.aclose()
+        await t_sig.close()
+    return latencies, parts
+
+
+async def click_sender(url: str, invite: str) -> None:
+    """The patient's side of ``_clicks``: a click into its microphone per line on stdin,
+    answered with the ``perf_counter`` of the frame that carried it."""
+    signaling = SignalingClient(url)
+    await signaling.connect()
+    await signaling.join(invite=invite)
+    tone = ToneTrack(440.0)
+    media = LocalMedia(tone, TestPatternTrack(640, 480, 30, hue=(90, 170)))
+    engine = CallEngine(signaling, "patient", media)
+    await engine.start()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.readline():
+        before = tone.click_sent_at
+        tone.inject_click()
+        while tone.click_sent_at == before:
+            await asyncio.sleep(0.001)
+        print(json.dumps({"sent": tone.click_sent_at}), flush=True)
+    await engine.close()
+    await media.aclose()
+    await signaling.close()
 
 
 def _device_parts(
@@ -362,8 +418,14 @@ def main() -> None:
     parser.add_argument("--side", nargs=3, metavar=("ROLE", "URL", "TOKEN"), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=60.0, help=argparse.SUPPRESS)
     parser.add_argument("--in-device-home", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--click-sender", nargs=2, metavar=("URL", "INVITE"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--warmup", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.click_sender:
+        asyncio.run(click_sender(*args.click_sender))
+        return
     if args.side:
         role, url, token = args.side
         asyncio.run(run_side(role, url, token, seconds=args.seconds, warmup=args.warmup))
