@@ -219,10 +219,12 @@ async def _clicks(
         for _ in range(clicks):
             sender.stdin.write(b"click\n")
             sent = json.loads(await sender.stdout.readline())["sent"]
+            # The first time heard after it was sent (a time-stretch may repeat a click).
             async with asyncio.timeout(5):
-                while len(heard) < len(latencies) + 1:
+                while not any(h > sent for h in heard):
                     await asyncio.sleep(0.001)
-            latencies.append((heard[-1] - sent) * 1000)
+            latencies.append((next(h for h in heard if h > sent) - sent) * 1000)
+            heard.clear()
             await asyncio.sleep(0.3)
         parts = _device_parts(audio, t_engine, latencies) if audio is not None else {}
     finally:
