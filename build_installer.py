@@ -10,8 +10,8 @@ the ``companion://`` link handler; the tarball holds that folder. Windows and ma
 more (code signing, notarization, the link handler): see docs/installer.md.
 
 Bundled: the ``companion`` package (every submodule: the windows are imported lazily),
-Qt with its platform plugins (offscreen, xcb, wayland), PortAudio (the system's
-libportaudio, found inside the bundle first by a runtime hook), PyAV's FFmpeg and
+Qt with its platform plugins (offscreen, xcb, wayland), PortAudio and libopus (the
+system's, found inside the bundle first by a runtime hook), PyAV's FFmpeg and
 aiortc's codec libraries, and ``assets/`` with the music. The build folder
 (``build/installer`` by default) is kept, so a second build reuses PyInstaller's analysis.
 
@@ -162,9 +162,9 @@ def run_pyinstaller(work: Path, dist: Path, progress: Progress, clean: bool) -> 
         "--runtime-hook", str(hook),
     ]  # fmt: skip
     if sys.platform.startswith("linux"):
-        portaudio = _system_portaudio()
-        if portaudio is not None:
-            args += ["--add-binary", f"{portaudio}{sep}."]
+        for library in (_system_portaudio(), _system_library("libopus.so.*")):
+            if library is not None:
+                args += ["--add-binary", f"{library}{sep}."]
         plugins = _qt_plugins_dir() / "platforms"
         for name in QT_PLATFORM_PLUGINS:
             if (plugins / name).exists():
@@ -207,12 +207,17 @@ def _system_portaudio() -> Path | None:
     path = Path(out.stdout.strip())
     if out.returncode != 0 or not path.is_absolute():
         # find_library gave a bare soname: resolve it the way the loader would.
-        for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"):
-            candidates = sorted(Path(folder).glob("libportaudio.so.*"))
-            if candidates:
-                return candidates[0]
-        return None
+        return _system_library("libportaudio.so.*")
     return path.resolve()
+
+
+def _system_library(pattern: str) -> Path | None:
+    """A system library by file pattern (libopus: the call's playout decodes with it)."""
+    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"):
+        candidates = sorted(Path(folder).glob(pattern))
+        if candidates:
+            return candidates[0]
+    return None
 
 
 def _qt_plugins_dir() -> Path:

@@ -10,7 +10,7 @@ to a real PortAudio stream: without ``--real-device`` a temporary HOME points AL
 default device at a file plugin drained at exactly 48 kHz by ``tests/audio/pacer.py``
 into /dev/null, so the run takes real time.
 
-* callback_p999_ratio: callback duration / block period (20 ms), 99.9th percentile,
+* callback_p999_ratio: callback duration / block period (10 ms), 99.9th percentile,
   timed inside the callback with perf_counter into a preallocated array.
 * underruns: device underflows + music blocks the worker had not ready.
 * cpu_core_pct: process CPU time minus the busy thread's own, in % of one core.

@@ -5,9 +5,15 @@
 
 * setup_p95_s: the patient's app accepts the invite (sends ``join``) -> first remote video
   frame decoded on *both* sides; >= 20 calls on loopback through the real signaling server.
-* mouth_to_ear_p95_ms: a click injected at the sender's microphone input -> the moment the
-  click reaches the receiver's audio output (``--ear device``: written by the audio
-  engine's PortAudio callback; ``--ear push``: handed to the audio engine).
+* mouth_to_ear_p95_ms: device to device, the sender in a process of its own (as the
+  apps run). A click injected at the sender's microphone
+  input -> written by the receiver audio engine's PortAudio callback, plus the capture
+  latency PortAudio reports for a microphone stream opened as ``MicrophoneTrack`` opens
+  it and the output latency it reports for the engine's stream (a file device cannot
+  show either: they are added). Parts: ``capture_ms``, ``transport_ms`` (encode, network,
+  decode, hand-over: click -> packet arrival, less nothing), ``jitter_buffer_ms`` (the
+  playout's mean arrival -> device read), ``mix_ms`` (callback time), ``output_ms``.
+  ``--ear push`` times the hand-over to a voice output instead (no device, no parts).
 * cpu_core_pct_per_side: each side in its own process, 640x480 at 30 fps VP8 + Opus both
   ways, CPU time / wall time in % of one core (the busier side is reported).
 * rss_growth_mb: RSS of each side after warm-up vs at the end of the call (max of the two).
@@ -26,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +40,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from companion.audio import AudioEngine
+from companion.audio import AudioEngine, VoiceSource
+from companion.audio.device import PORTAUDIO_LOCK, DeviceOptions
+from companion.audio.engine import EngineOptions
 from companion.call.engine import CallEngine
 from companion.call.media import LocalMedia
 from companion.call.synthetic import TestPatternTrack, ToneTrack
@@ -98,31 +107,53 @@ async def _side(
     return signaling, engine, tone
 
 
-async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dict[str, Any]:
+def capture_latency_s() -> float:
+    """What PortAudio reports for a microphone stream opened the way ``MicrophoneTrack``
+    opens it (20 ms blocks, ``latency="low"``) on the default input."""
+    import sounddevice as sd
+
+    from companion.call.synthetic import AUDIO_RATE, AUDIO_SAMPLES
+
+    with PORTAUDIO_LOCK:
+        stream = sd.RawInputStream(samplerate=AUDIO_RATE, blocksize=AUDIO_SAMPLES, channels=1,
+                                   dtype="int16", latency="low")  # fmt: skip
+        latency = float(stream.latency)
+        stream.close()
+    return latency
+
+
+async def measure_setup_and_latency(
+    calls: int, clicks: int, ear_at: str, output_latency_s: float | None = None
+) -> dict[str, Any]:
     setups: list[float] = []
     latencies: list[float] = []
     audio: AudioEngine | None = None
     probe = DeviceClickProbe()
+    parts: dict[str, Any] = {}
+    lost: list[int] = []
     if ear_at == "device":
         # The therapist's real audio engine on a real PortAudio stream (ALSA file device).
-        audio = AudioEngine()
+        device = DeviceOptions()
+        if output_latency_s is not None:
+            device = replace(device, latency_s=output_latency_s)
+        audio = AudioEngine(EngineOptions(device=device))
         audio.output_probe = probe
+        audio.device_lost.connect(lambda _: lost.append(1))
         audio.start(play=False)
     with tempfile.TemporaryDirectory() as tmp:
         async with SignalingServer(ServerConfig(data_dir=Path(tmp), port=0)) as server:
             _, secret = server.db.add_therapist("bench")
-            for index in range(calls):
-                ear = ClickEar()
-                voice = audio.add_voice() if audio is not None and index == 0 else ear
-                heard = probe.heard_at if audio is not None else ear.heard_at
+            latencies, parts = await _clicks(server.ws_url, secret, clicks, audio, probe)
+            parts["device_lost"] = len(lost)
+            for _ in range(calls):
                 t_sig, t_engine, _ = await _side(
-                    server.ws_url, "therapist", (170, 110), (640, 480, 30), voice
+                    server.ws_url, "therapist", (170, 110), (640, 480, 30), ClickEar()
                 )
                 await t_sig.login("bench", secret)
                 created = await t_sig.create_session()
                 await t_sig.join(session_id=created.session.session_id)
                 await t_engine.start()
-                p_sig, p_engine, p_tone = await _side(
+                p_sig, p_engine, _ = await _side(
                     server.ws_url, "patient", (90, 170), (640, 480, 30)
                 )
                 await p_sig.connect() if p_sig.state != "online" else None
@@ -135,23 +166,19 @@ async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dic
                     ):
                         await asyncio.sleep(0.005)
                 setups.append(time.perf_counter() - started)
-                if index == 0:
-                    await asyncio.sleep(2.0)  # let the jitter buffer settle
-                    for _ in range(clicks):
-                        p_tone.inject_click()
-                        async with asyncio.timeout(5):
-                            while len(heard) < len(latencies) + 1:
-                                await asyncio.sleep(0.001)
-                        assert p_tone.click_sent_at is not None
-                        latencies.append((heard[-1] - p_tone.click_sent_at) * 1000)
-                        await asyncio.sleep(0.3)
                 for engine, sig in ((p_engine, p_sig), (t_engine, t_sig)):
                     await engine.close()
                     await engine.media.aclose()
                     await sig.close()
     if audio is not None:
         audio.close()
+        written = latencies
+        print("click -> device write, ms:", sorted(round(ms, 1) for ms in written), file=sys.stderr)
+        extra = parts["capture_ms"] + parts["output_ms"]
+        latencies = [ms + extra for ms in written]
+        parts["device_write_p95_ms"] = round(p95(written), 1)
     return {
+        **parts,
         "ear": ear_at,
         "setup_p95_s": round(p95(setups), 3),
         "setup_median_s": round(statistics.median(setups), 3),
@@ -161,6 +188,106 @@ async def measure_setup_and_latency(calls: int, clicks: int, ear_at: str) -> dic
         if latencies
         else float("nan"),
         "clicks": len(latencies),
+    }
+
+
+async def _clicks(
+    url: str, secret: str, clicks: int, audio: AudioEngine | None, probe: DeviceClickProbe
+) -> tuple[list[float], dict[str, Any]]:
+    """Mouth to ear: the therapist here (its audio engine, or a ``ClickEar``), the patient
+    in a process of its own, as each app runs, with 640x480/30 video both ways. Both
+    processes' ``perf_counter`` is the system's monotonic clock, so their times compare."""
+    ear = ClickEar()
+    voice = audio.add_voice() if audio is not None else ear
+    heard = probe.heard_at if audio is not None else ear.heard_at
+    t_sig, t_engine, _ = await _side(url, "therapist", (170, 110), (640, 480, 30), voice)
+    await t_sig.login("bench", secret)
+    created = await t_sig.create_session()
+    await t_sig.join(session_id=created.session.session_id)
+    await t_engine.start()
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--click-sender", url, created.invites[0].token,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert sender.stdin is not None and sender.stdout is not None
+    latencies: list[float] = []
+    try:
+        async with asyncio.timeout(30):
+            while t_engine.video.frames_received == 0 or t_engine.voice_stats is None:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(2.0)  # let the jitter buffer settle
+        for _ in range(clicks):
+            sender.stdin.write(b"click\n")
+            sent = json.loads(await sender.stdout.readline())["sent"]
+            # The first time heard after it was sent (a time-stretch may repeat a click).
+            async with asyncio.timeout(5):
+                while not any(h > sent for h in heard):
+                    await asyncio.sleep(0.001)
+            latencies.append((next(h for h in heard if h > sent) - sent) * 1000)
+            heard.clear()
+            await asyncio.sleep(0.3)
+        parts = _device_parts(audio, t_engine, latencies) if audio is not None else {}
+    finally:
+        sender.stdin.close()
+        await sender.wait()
+        if isinstance(voice, VoiceSource) and audio is not None:
+            audio.remove_voice(voice)
+        await t_engine.close()
+        await t_engine.media.aclose()
+        await t_sig.close()
+    return latencies, parts
+
+
+async def click_sender(url: str, invite: str) -> None:
+    """The patient's side of ``_clicks``: a click into its microphone per line on stdin,
+    answered with the ``perf_counter`` of the frame that carried it."""
+    signaling = SignalingClient(url)
+    await signaling.connect()
+    await signaling.join(invite=invite)
+    tone = ToneTrack(440.0)
+    media = LocalMedia(tone, TestPatternTrack(640, 480, 30, hue=(90, 170)))
+    engine = CallEngine(signaling, "patient", media)
+    await engine.start()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while await reader.readline():
+        before = tone.click_sent_at
+        tone.inject_click()
+        while tone.click_sent_at == before:
+            await asyncio.sleep(0.001)
+        print(json.dumps({"sent": tone.click_sent_at}), flush=True)
+    await engine.close()
+    await media.aclose()
+    await signaling.close()
+
+
+def _device_parts(
+    audio: AudioEngine, engine: CallEngine, written_ms: list[float]
+) -> dict[str, Any]:
+    """Where the time goes, device to device (medians; all in ms)."""
+    device = audio.device
+    voice = engine.voice_stats
+    capture = capture_latency_s() * 1000
+    output = (device.latency_s if device else 0.0) * 1000
+    buffer = voice.mean_delay_ms if voice else float("nan")
+    written = statistics.median(written_ms)
+    callbacks = audio.callback_stats.durations()
+    return {
+        "capture_ms": round(capture, 1),
+        "transport_ms": round(written - buffer, 1),
+        "jitter_buffer_ms": round(buffer, 1),
+        "mix_ms": round(float(np.median(callbacks)) * 1000, 2) if len(callbacks) else 0.0,
+        "output_ms": round(output, 1),
+        "output_block_frames": audio.options.device.block_frames,
+        "concealed_pct": round(100 * voice.concealed_samples / max(1, voice.total_samples), 2)
+        if voice
+        else 0.0,
+        "target_delay_ms": round(voice.target_delay_ms, 1) if voice else 0.0,
+        "jitter_ms": round(voice.jitter_ms, 1) if voice else 0.0,
+        "accelerate": voice.accelerate_count if voice else 0,
+        "expand": voice.expand_count if voice else 0,
+        "underruns": audio.underruns,
     }
 
 
@@ -249,6 +376,7 @@ def latency_in_device_home(args: argparse.Namespace) -> dict[str, Any]:
     """Re-run the setup/latency part where ALSA's default device is a file plugin drained at
     48 kHz by tests/audio/pacer.py (ALSA reads ~/.asoundrc when PortAudio starts)."""
     pacer = ROOT / "tests" / "audio" / "pacer.py"
+    latency = [] if args.output_latency is None else ["--output-latency", str(args.output_latency)]
     with tempfile.TemporaryDirectory() as home:
         (Path(home) / ".asoundrc").write_text(
             f'pcm.!default {{ type file; slave.pcm "null"; '
@@ -257,9 +385,11 @@ def latency_in_device_home(args: argparse.Namespace) -> dict[str, Any]:
         env = {**os.environ, "HOME": home}
         out = subprocess.run(
             [sys.executable, __file__, "--in-device-home", "--calls", str(args.calls),
-             "--clicks", str(args.clicks)],
-            env=env, capture_output=True, text=True, check=True, timeout=600,
+             "--clicks", str(args.clicks), *latency],
+            env=env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"the latency run failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -270,6 +400,10 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--clicks", type=int, default=30)
+    parser.add_argument(
+        "--output-latency", type=float, default=None,
+        help="output stream latency in s (default: the engine's DeviceOptions.latency_s)",
+    )  # fmt: skip
     parser.add_argument("--cpu-seconds", type=float, default=60.0)
     parser.add_argument(
         "--cpu-warmup", type=float, default=20.0, help="seconds before CPU/RSS are measured"
@@ -286,22 +420,32 @@ def main() -> None:
     parser.add_argument("--side", nargs=3, metavar=("ROLE", "URL", "TOKEN"), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=60.0, help=argparse.SUPPRESS)
     parser.add_argument("--in-device-home", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--click-sender", nargs=2, metavar=("URL", "INVITE"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--warmup", type=float, default=10.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.click_sender:
+        asyncio.run(click_sender(*args.click_sender))
+        return
     if args.side:
         role, url, token = args.side
         asyncio.run(run_side(role, url, token, seconds=args.seconds, warmup=args.warmup))
         return
     result: dict[str, Any] = {}
     result.update(latency_in_device_home(args) if args.ear == "device" and not args.in_device_home
-                  else asyncio.run(measure_setup_and_latency(args.calls, args.clicks, args.ear)))  # fmt: skip
+                  else asyncio.run(measure_setup_and_latency(args.calls, args.clicks, args.ear,
+                                                             args.output_latency)))  # fmt: skip
     if args.in_device_home:
         print(json.dumps(result))
         return
     result.update(measure_cpu(600.0 if args.soak else args.cpu_seconds, args.cpu_warmup))
     result["soak"] = args.soak
     print(
-        f"setup p95 {result['setup_p95_s']} s, mouth-to-ear p95 {result['mouth_to_ear_p95_ms']} ms, "
+        f"setup p95 {result['setup_p95_s']} s, mouth-to-ear p95 {result['mouth_to_ear_p95_ms']} ms "
+        f"(capture {result.get('capture_ms')}, transport {result.get('transport_ms')}, "
+        f"buffer {result.get('jitter_buffer_ms')}, mix {result.get('mix_ms')}, "
+        f"output {result.get('output_ms')}), "
         f"CPU {result['cpu_core_pct_per_side']} % per side, RSS growth {result['rss_growth_mb']} MB"
     )
     print(json.dumps(result))

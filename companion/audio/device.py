@@ -31,6 +31,8 @@ class OutputDeviceInfo:
     name: str
     is_default: bool
     default_sample_rate: float
+    latency_s: float = 0.0
+    """Output latency PortAudio reports for the open stream (0 for a listed device)."""
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,14 @@ class DeviceOptions:
 
     device: int | str | None = None
     """PortAudio index or name (substring); ``None`` = the system default."""
-    block_frames: int = 960
-    """Frames per callback (20 ms at 48 kHz): long enough that the callback's fixed
-    Python cost stays a small share of the period."""
-    latency_s: float = 0.1
-    """Buffering PortAudio keeps between the callback and the speaker: covers a callback
-    delayed by the GIL (one switch interval, 5 ms) many times over."""
+    block_frames: int = 480
+    """Frames per callback (10 ms at 48 kHz): the call's voice is read a block at a time,
+    so the block is part of its latency; the callback's fixed Python cost is still a
+    small share of the period."""
+    latency_s: float = 0.02
+    """Buffering PortAudio keeps between the callback and the speaker: the lowest that
+    plays without underruns here (``benchmarks/call.py`` reports both), covering a
+    callback delayed by the GIL (one switch interval, 5 ms) twice over."""
 
 
 def list_output_devices() -> list[OutputDeviceInfo]:
@@ -140,6 +144,7 @@ class OutputDevice:
                 str(info["name"]),
                 int(self._stream.device) == sd.default.device[1],
                 float(info["default_samplerate"]),
+                float(self._stream.latency),
             )
             try:
                 self._stream.start()

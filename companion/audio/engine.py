@@ -7,8 +7,8 @@ on the supervisor thread), never from the callback.
 
 Latency budget, end to end: music commands are heard after the music ring
 (``PlayerOptions.ring_s``, 1.5 s) plus the device buffer (``DeviceOptions.latency_s``,
-0.1 s); the voice after its jitter buffer (``VoiceOptions.prebuffer_s``, 40 ms) plus the
-device buffer.
+20 ms); the voice after the call's playout (``companion.call.playout``, its delay
+following the network's jitter) plus the device buffer.
 """
 
 from __future__ import annotations
@@ -296,7 +296,9 @@ class AudioEngine:
     def add_voice(self) -> VoiceSource:
         """A new voice input (fades in); feed it with ``push`` from one thread at a time
         (e.g. the loop that reads the call's audio track)."""
-        voice = VoiceSource(self.options.sample_rate, self.options.voice)
+        voice = VoiceSource(
+            self.options.sample_rate, self.options.voice, self.options.device.block_frames
+        )
         voice.speaking.connect(lambda active: self._emit(self.voice_activity.emit, active))
         with self._voices_lock:
             self.mixer.voices = (*self.mixer.voices, voice)

@@ -1,14 +1,17 @@
-"""The therapist's voice as an engine source: a small jitter buffer fed by ``push``.
+"""The therapist's voice as an engine source: a ring fed by ``push``.
 
-``push`` runs on whatever thread decodes the call audio (aiortc's loop): it converts to
-mono float32 at the engine rate, updates the voice-activity flag and writes into a ring.
-The audio callback reads that ring with ``read_into`` and never waits for it.
+``push`` runs on whatever thread decodes the call audio (the call's ``voice-playout``
+thread, which owns the jitter buffer and its timing): it converts to mono float32 at the
+engine rate, updates the voice-activity flag and writes into a ring. The audio callback
+reads that ring with ``read_into`` and never waits for it; it notes when it read, and
+``queued_frames``/``last_read_at`` tell the producer how far the device has got.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from time import monotonic
 
 import numpy as np
 
@@ -22,10 +25,12 @@ from companion.events import Signal
 class VoiceOptions:
     """Buffering and voice-activity detection of an incoming voice."""
 
-    prebuffer_s: float = 0.04
-    """Audio held before playing starts (and after an underrun): absorbs network jitter."""
-    max_latency_s: float = 0.25
-    """Beyond this much buffered audio, the oldest is dropped to keep the voice live."""
+    prebuffer_s: float = 0.0
+    """Audio held before playing starts (and after an underrun). The call's playout
+    (``companion.call.playout``) times its writes to the device's reads, so it needs none."""
+    max_latency_s: float = 0.5
+    """Beyond this much buffered audio, the oldest is dropped to keep the voice live (the
+    playout keeps far less: this only catches a stalled producer or device)."""
     activity_threshold_db: float = -42.0
     """A frame louder than this (RMS, dBFS) counts as speech."""
     hangover_s: float = 0.3
@@ -41,9 +46,15 @@ _EDGE = 48
 class VoiceSource:
     """Mono voice at the engine rate. ``push`` is thread-safe for one producer, non-blocking."""
 
-    def __init__(self, sample_rate: int, options: VoiceOptions | None = None) -> None:
+    def __init__(
+        self, sample_rate: int, options: VoiceOptions | None = None, block_frames: int = 960
+    ) -> None:
         self.options = options or VoiceOptions()
         self.sample_rate = sample_rate
+        self.block_frames = block_frames
+        """Frames the output device reads per callback."""
+        self.last_read_at: float | None = None
+        """``time.monotonic()`` of the callback's last read (None before the first)."""
         self.speaking: Signal[[bool]] = Signal()
         """Emitted from the pushing thread when voice activity changes."""
         self.active = False
@@ -84,6 +95,11 @@ class VoiceSource:
         self._update_activity(samples)
         written = self._ring.write(samples)
         self.dropped_frames += len(samples) - written
+
+    @property
+    def queued_frames(self) -> int:
+        """Frames pushed and not yet read by the device."""
+        return self._ring.available
 
     def set_activity(self, active: bool | None) -> None:
         """Override the detector (e.g. with the far end's own VAD); ``None`` = detect."""
@@ -130,8 +146,9 @@ class VoiceSource:
         ring = self._ring
         n = len(out)
         available = ring.available
+        self.last_read_at = monotonic()
         if not self._primed:
-            if available < self._prebuffer:
+            if available < max(1, self._prebuffer):
                 if self.closing:
                     # Silent already (removed while its buffer ran dry): nothing to fade,
                     # so it can leave the mix now rather than wait for audio that won't come.

@@ -1,6 +1,7 @@
 """``CallEngine``: the patient–therapist call — a ``PeerLink`` with audio and video.
 
-Remote audio goes to the audio engine, remote video to a sink that converts off the loop;
+Remote audio goes through our own playout (``receiver.py``: jitter buffer, concealment,
+time-stretching) to the audio engine, remote video to a sink that converts off the loop;
 quality is read from ``getStats`` every second (published every ~2 s) and drives the
 video governor, which pauses our video before it can hurt our voice.
 """
@@ -10,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
-from aiortc import RTCPeerConnection
+from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 
 from companion.call.governor import GovernorOptions, VideoGovernor
 from companion.call.media import LocalMedia
+from companion.call.opus import FecOpusEncoder
 from companion.call.peer import LinkPhase, PeerLink
+from companion.call.playout import PlayoutStats
 from companion.call.quality import CallQuality, QualityMeter
-from companion.call.sinks import VideoSink, VoiceOutput, consume_audio
+from companion.call.receiver import VoiceOutput, VoiceReceiver
+from companion.call.sinks import VideoSink, play_audio
 from companion.events import Signal
 from companion.protocol.messages import Role
 from companion.signaling.client import SignalingClient
@@ -64,10 +69,17 @@ class CallEngine(PeerLink):
         self._meter = QualityMeter()
         self._governor = VideoGovernor(self.options.governor)
         self._video_allowed = True
+        self._voice_in: VoiceReceiver | None = None
 
     async def start(self) -> None:
         await super().start()
         self._spawn(self._stats_loop(), self._tasks)
+
+    @property
+    def voice_stats(self) -> PlayoutStats | None:
+        """The incoming voice's playout figures on the current connection (None: none)."""
+        voice_in = self._voice_in
+        return voice_in.stats if voice_in is not None else None
 
     # -- media controls
 
@@ -88,7 +100,10 @@ class CallEngine(PeerLink):
 
     def _on_remote_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
-            self._spawn(consume_audio(track, self.voice, self.media_received.emit), self._pc_tasks)
+            self._voice_in = VoiceReceiver(self.voice) if self.voice is not None else None
+            assert self._pc is not None
+            play = play_audio(self._pc, track, self._voice_in, self.media_received.emit)
+            self._spawn(play, self._pc_tasks)
         else:
             self._spawn(self.video.consume(track), self._pc_tasks)
 
@@ -99,6 +114,8 @@ class CallEngine(PeerLink):
                 pc.addTransceiver(kind, direction="sendrecv")
         for transceiver in pc.getTransceivers():
             transceiver.direction = "sendrecv"
+            if transceiver.kind == "audio":
+                _use_opus_with_fec(transceiver)
             track = (
                 self.media.audio_for_connection()
                 if transceiver.kind == "audio"
@@ -120,7 +137,7 @@ class CallEngine(PeerLink):
             except Exception as exc:  # a closing connection; the next round will tell
                 _log.debug("stats unavailable: %s", type(exc).__name__)
                 continue
-            quality = self._meter.measure(report, self.video.frames_received)
+            quality = self._meter.measure(report, self.video.frames_received, self.voice_stats)
             video_on = self._governor.update(
                 quality.at, quality.audio_loss_out_pct / 100, quality.rtt_ms
             )
@@ -133,3 +150,11 @@ class CallEngine(PeerLink):
             readings += 1
             if readings % self.options.publish_every == 0:
                 self.quality_changed.emit(self.quality)
+
+
+def _use_opus_with_fec(transceiver: Any) -> None:
+    """Both ends are ours: Opus only, its encoder carrying in-band FEC for our playout.
+    (aiortc makes its encoder on the first frame, unless one is already there.)"""
+    opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.name == "opus"]
+    transceiver.setCodecPreferences(opus)
+    transceiver.sender._RTCRtpSender__encoder = FecOpusEncoder()

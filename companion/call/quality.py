@@ -1,10 +1,13 @@
-"""Call quality from aiortc's ``getStats``, boiled down to what people and the monitor use."""
+"""Call quality from aiortc's ``getStats`` and our voice playout's figures, boiled down to
+what people and the monitor use."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from companion.call.playout import PlayoutStats
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,19 @@ class CallQuality:
     """Loss of our outgoing audio as the other side last reported it (RTCP)."""
     video_sending: bool = True
     """False while video is paused to keep speech clear on a weak uplink."""
+    jitter_buffer_delay_ms: float = 0.0
+    """The voice's mean jitter-buffer delay over the interval (arrival -> device read;
+    ``jitterBufferDelay / jitterBufferEmittedCount`` in getStats' terms)."""
+    target_delay_ms: float = 0.0
+    """The delay the playout steers toward (follows the measured jitter)."""
+    concealed_pct: float = 0.0
+    """Share of the voice played over the interval that was concealment, not packets."""
+    fec_pct: float = 0.0
+    """Share recovered from in-band FEC."""
+    accelerate_count: int = 0
+    """Time-stretches that shortened the delay, since the connection began."""
+    expand_count: int = 0
+    """Time-stretches that lengthened it (concealment not counted)."""
 
 
 class QualityMeter:
@@ -34,6 +50,7 @@ class QualityMeter:
         self._last: dict[str, tuple[float, int, int, int]] = {}  # key -> (t, bytes, packets, lost)
         self._frames_total = 0
         self._frames_at = time.monotonic()
+        self._playout = PlayoutStats()
 
     def _delta(
         self, key: str, now: float, octets: int, packets: int, lost: int
@@ -48,8 +65,11 @@ class QualityMeter:
         loss = 100.0 * missed / (got + missed) if got + missed > 0 else 0.0
         return kbps, max(0.0, loss)
 
-    def measure(self, report: Any, frames_received_total: int) -> CallQuality:
-        """``frames_received_total``: remote video frames decoded so far (for the frame rate)."""
+    def measure(
+        self, report: Any, frames_received_total: int, playout: PlayoutStats | None = None
+    ) -> CallQuality:
+        """``frames_received_total``: remote video frames decoded so far (for the frame rate);
+        ``playout``: the incoming voice's playout figures (totals since it began)."""
         now = time.monotonic()
         rtt: float | None = None
         audio_loss = video_loss = jitter = 0.0
@@ -80,9 +100,30 @@ class QualityMeter:
                     audio_loss_out = 100.0 * stats.fractionLost / 256  # RTCP's 8-bit fraction
         fps = (frames_received_total - self._frames_total) / max(1e-3, now - self._frames_at)
         self._frames_total, self._frames_at = frames_received_total, now
+        voice = self._voice_figures(playout)
         return CallQuality(
+            **voice,
             at=now, rtt_ms=rtt, audio_loss_pct=audio_loss, video_loss_pct=video_loss,
             audio_jitter_ms=jitter, audio_kbps_in=audio_in, video_kbps_in=video_in,
             video_kbps_out=video_out, video_fps_in=fps, packets_in=packets_in,
             audio_loss_out_pct=audio_loss_out,
         )  # fmt: skip
+
+    def _voice_figures(self, playout: PlayoutStats | None) -> dict[str, Any]:
+        if playout is None:
+            return {}
+        last = self._playout
+        if playout.total_samples < last.total_samples:
+            last = PlayoutStats()  # a new connection's playout: its totals start again
+        self._playout = playout
+        emitted = playout.samples_emitted - last.samples_emitted
+        delay = playout.jitter_buffer_delay_s - last.jitter_buffer_delay_s
+        total = max(1, playout.total_samples - last.total_samples)
+        return {
+            "jitter_buffer_delay_ms": 1000 * delay / emitted if emitted else 0.0,
+            "target_delay_ms": playout.target_delay_ms,
+            "concealed_pct": 100 * (playout.concealed_samples - last.concealed_samples) / total,
+            "fec_pct": 100 * (playout.fec_samples - last.fec_samples) / total,
+            "accelerate_count": playout.accelerate_count,
+            "expand_count": playout.expand_count,
+        }

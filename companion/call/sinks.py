@@ -1,5 +1,6 @@
 """Where remote media goes. Every remote track is always consumed: aiortc's receive
-queues are unbounded, so a track nobody reads grows memory and latency without limit."""
+queues are unbounded, so a track nobody reads grows memory and latency without limit.
+The voice bypasses aiortc's audio jitter buffer and decoder (``receiver.py``)."""
 
 from __future__ import annotations
 
@@ -7,43 +8,45 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Protocol
 
 import av
 import numpy as np
+from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from companion.call.receiver import VoiceReceiver, tap_audio_receiver
 from companion.events import Signal
 
 _log = logging.getLogger(__name__)
 
 
-class VoiceOutput(Protocol):
-    """The audio engine's input for the therapist's (or patient's) voice."""
-
-    def push(self, pcm: np.ndarray, sample_rate: int) -> None:
-        """Mono float32 samples in [-1, 1]; must not block."""
-
-
-async def consume_audio(
-    track: MediaStreamTrack, output: VoiceOutput | None, on_frame: Callable[[], None]
+async def play_audio(
+    pc: RTCPeerConnection,
+    track: MediaStreamTrack,
+    voice: VoiceReceiver | None,
+    on_packet: Callable[[], None],
 ) -> None:
-    """Read every remote audio frame; hand it to the audio engine as mono float32.
+    """Play the remote voice through ``voice`` (our playout) until the track ends, then
+    close it. ``on_packet`` is told of each audio packet as it arrives: a stream of them
+    is proof the link is alive."""
+    try:
+        receiver = next((r for r in pc.getReceivers() if r.track is track), None)
+        if receiver is None:
+            _log.warning("no receiver for the remote audio track")
+            return
 
-    ``on_frame`` is told of each frame: a stream of them is proof the link is alive.
-    """
-    with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
-        while True:
-            frame = await track.recv()
-            assert isinstance(frame, av.AudioFrame)
-            on_frame()
-            if output is None:
-                continue
-            pcm = frame.to_ndarray()
-            channels = len(frame.layout.channels)
-            # Packed s16: shape (1, samples * channels); average channels to mono.
-            mono = pcm.reshape(-1, channels).mean(axis=1) if channels > 1 else pcm.reshape(-1)
-            output.push((mono / 32768.0).astype(np.float32), frame.sample_rate)
+        def put(seq: int, timestamp: int, payload: bytes) -> None:
+            on_packet()
+            if voice is not None:
+                voice.put(seq, timestamp, payload)
+
+        tap_audio_receiver(receiver, put)
+        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
+            while True:
+                await track.recv()  # aiortc's own decoder gets nothing: this waits for the end
+    finally:
+        if voice is not None:
+            await asyncio.to_thread(voice.close)
 
 
 class VideoSink:

@@ -137,14 +137,20 @@ class ToneTrack(MediaStreamTrack):
     kind = "audio"
 
     def __init__(
-        self, frequency: float = 440.0, level_dbfs: float = -18.0, speech_like: bool = False
+        self,
+        frequency: float = 440.0,
+        level_dbfs: float = -18.0,
+        speech_like: bool = False,
+        clock_ppm: float = 0.0,
     ) -> None:
+        """``clock_ppm``: how fast this "sound card" runs against the system clock (a
+        real microphone's crystal is off by +-100-300 ppm)."""
         super().__init__()
         self.frequency = frequency
         self.amplitude = 10 ** (level_dbfs / 20)
         self.speech_like = speech_like
         self.muted = False
-        self._pace = Paced(AUDIO_PTIME)
+        self._pace = Paced(AUDIO_PTIME / (1 + clock_ppm * 1e-6))
         self._phase = 0.0
         self._sample = 0
         self._click_pending = False

@@ -48,9 +48,26 @@ def test_call_benchmark_smoke() -> None:
         "2",
         timeout=180,
     )
-    for key in ("setup_p95_s", "mouth_to_ear_p95_ms", "cpu_core_pct_per_side", "rss_growth_mb"):
+    for key in ("setup_p95_s", "mouth_to_ear_p95_ms", "cpu_core_pct_per_side", "rss_growth_mb",
+                "capture_ms", "jitter_buffer_ms", "output_ms"):  # fmt: skip
         assert key in figures
     assert figures["calls"] == 2 and figures["clicks"] == 3
+
+
+def test_playout_benchmark_smoke() -> None:
+    figures = run_benchmark("playout.py", "--hours", "0.005", "--seconds", "5")
+    for key in (
+        "clean_delay_p95_ms",
+        "concealed_pct",
+        "gap_max_ms",
+        "burst_resume_ms",
+        "drift_hours",
+        "drift_gaps",
+        "drift_drops",
+        "drift_delay_max_ms",
+    ):
+        assert key in figures
+    assert figures["drift_hours"] == 0.005
 
 
 def test_signaling_cluster_smoke() -> None:

@@ -82,6 +82,7 @@ async def main(args: argparse.Namespace) -> int:
     await guardian.start()
     commands = asyncio.create_task(_commands(guardian)) if args.commands else None
     deadline = time.monotonic() + args.seconds
+    packets_before = 0
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
         heard = voice.take()
@@ -92,7 +93,11 @@ async def main(args: argparse.Namespace) -> int:
             # Continuity: share of 10 ms blocks where the tone is there at (nearly) full level.
             blocks = heard[: len(heard) // 480 * 480].reshape(-1, 480)
             present = float(np.mean(np.sqrt(np.mean(blocks**2, axis=1)) > 0.05))
-            report(event="audio", hz=round(hz, 1), continuity=round(present, 3), samples=len(heard))
+            # Voice packets that came in that second (50 when the sender keeps pace).
+            received = engine.voice_stats.packets_received if engine and engine.voice_stats else 0
+            report(event="audio", hz=round(hz, 1), continuity=round(present, 3), samples=len(heard),
+                   packets=received - packets_before)  # fmt: skip
+            packets_before = received
         if frames:
             mean = frames[-1].reshape(-1, 3).mean(axis=0)
             report(event="video", frames=len(frames), rgb=[round(float(c), 1) for c in mean])
@@ -101,7 +106,9 @@ async def main(args: argparse.Namespace) -> int:
             q = engine.quality
             report(event="quality", rtt=q.rtt_ms, a_loss=q.audio_loss_pct, v_loss=q.video_loss_pct,
                    v_out=round(q.video_kbps_out), fps=round(q.video_fps_in, 1),
-                   a_loss_out=q.audio_loss_out_pct, video_sending=q.video_sending)  # fmt: skip
+                   a_loss_out=q.audio_loss_out_pct, video_sending=q.video_sending,
+                   a_delay=round(q.jitter_buffer_delay_ms, 1), a_target=round(q.target_delay_ms, 1),
+                   concealed=round(q.concealed_pct, 1), fec=round(q.fec_pct, 1))  # fmt: skip
     if commands is not None:
         commands.cancel()
     await guardian.close()

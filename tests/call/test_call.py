@@ -64,6 +64,9 @@ async def test_video_audio_and_control_flow_both_ways(call_pair: CallPair) -> No
     await wait_until(lambda: therapist.engine.quality is not None, timeout=6)
     quality = therapist.engine.quality
     assert quality is not None and quality.packets_in > 0
+    # ...with the voice playout's own figures (getStats' jitterBufferDelay and friends).
+    assert quality.jitter_buffer_delay_ms > 0 and quality.target_delay_ms > 0
+    assert 0.0 <= quality.concealed_pct <= 100.0
 
 
 async def test_mute_gives_silence_and_camera_off_stops_frames(call_pair: CallPair) -> None:
