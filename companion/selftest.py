@@ -36,6 +36,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
+from companion.audio.processing import VoiceProcessing
+
 # -------------------------------------------------------------------------- results
 
 
@@ -170,7 +172,7 @@ async def check_microphone(
 ) -> CheckResult:
     """Listen for ``seconds`` and report the loudest moment (``meter`` sees it live)."""
     name = "Microphone"
-    from companion.call.devices import list_microphones, open_microphone
+    from companion.call.devices import list_microphones
 
     microphones = await asyncio.to_thread(list_microphones)
     if not microphones:
@@ -181,9 +183,30 @@ async def check_microphone(
             "Your therapist needs to hear you: plug in a headset or a microphone (the one "
             "on earphones works too) and run this check again.",
         )
+    # Through the call's own processing (echo cancellation, noise suppression), so the check
+    # hears what the therapist would, and says whether echo cancellation works here.
+    processing = VoiceProcessing()
+    processing.start()
+    try:
+        return await _listen(name, seconds, meter, device, processing)
+    finally:
+        await asyncio.to_thread(processing.close)
+
+
+async def _listen(
+    name: str,
+    seconds: float,
+    meter: LevelMeter | None,
+    device: int | str | None,
+    processing: VoiceProcessing,
+) -> CheckResult:
+    from companion.call.devices import open_microphone
+
     # Opened off the loop (PortAudio can block); the blocks still arrive on this loop.
     track = await asyncio.to_thread(
-        functools.partial(open_microphone, device, loop=asyncio.get_running_loop())
+        functools.partial(
+            open_microphone, device, loop=asyncio.get_running_loop(), processing=processing
+        )
     )
     if track is None:
         return CheckResult(
@@ -223,18 +246,19 @@ async def check_microphone(
             "Unplug it and plug it in again (or choose another microphone in your system's "
             "sound settings), then run this check again.",
         )
+    voice = processing.describe()
     if peak < _QUIET_DBFS:
         return CheckResult(
             name,
             Verdict.OK,
-            f"The microphone works, but it heard only silence ({level_bar(peak)}).",
+            f"The microphone works, but it heard only silence ({level_bar(peak)}). {voice}",
             "If you spoke during the check, it may be muted: look for a mute switch on the "
             "headset or in your system's sound settings, and run this check again.",
         )
     return CheckResult(
         name,
         Verdict.OK,
-        f"The microphone works; loudest moment {level_bar(peak)} ({peak:.0f} dB).",
+        f"The microphone works; loudest moment {level_bar(peak)} ({peak:.0f} dB). {voice}",
     )
 
 

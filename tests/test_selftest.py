@@ -355,6 +355,7 @@ def test_devices_on_this_machine_no_camera_is_kind(null_home: Path) -> None:
     assert camera["detail"] == "There is no camera on this computer."
     assert camera["advice"].startswith("That is all right")
     assert checks["Microphone"]["verdict"] == "ok"
+    assert "Echo cancellation on, noise suppression on" in checks["Microphone"]["detail"]
     assert checks["Speakers"]["verdict"] == "ok"
     assert "soft two-note chime" in checks["Speakers"]["detail"]
     assert checks["Clinic server"]["verdict"] == "failed"

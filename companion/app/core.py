@@ -30,6 +30,7 @@ from companion.app.words import ALERT_WORDS, describe_event, link_words
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
 from companion.audio.commands import MusicStatus as LocalMusicStatus
 from companion.audio.playlist import RepeatMode, Track
+from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.call.engine import CallEngine
 from companion.call.homelink import HomeLink
 from companion.call.media import LocalMedia
@@ -116,6 +117,9 @@ class CoreOptions:
     timings: LadderTimings | None = None
     video: tuple[int, int, int] = (640, 480, 30)
     """Synthetic video size and rate."""
+    voice: ProcessingSettings | None = None
+    """The microphone's noise suppression and automatic gain (``None``: the role's
+    defaults); echo cancellation is always on."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,8 @@ class RoleCore:
         self.records: RecordStore | None = None
         self.audio: AudioEngine | None = None
         self.media: LocalMedia | None = None
+        self.voice_processing: VoiceProcessing | None = None
+        """The microphone's echo canceller and noise suppressor (a real microphone only)."""
         self.call: CallEngine | None = None
         self.home: HomeLink | None = None
         self.guardian: Guardian | None = None
@@ -329,6 +335,10 @@ class RoleCore:
             self._self_track.stop()
         if self.media is not None:
             await self.media.aclose()
+        if self.voice_processing is not None:
+            if self.audio is not None:
+                self.audio.remove_output_tap(self.voice_processing)
+            await asyncio.to_thread(self.voice_processing.close)
         await self.signaling.close()
         if self.audio is not None:
             await asyncio.to_thread(self._save_playlist)
@@ -351,7 +361,14 @@ class RoleCore:
             )
         from companion.call.devices import open_camera, open_microphone
 
-        camera, microphone = open_camera(), open_microphone()
+        # One processing per call: the engine's final mix is its reverse stream, and every
+        # microphone the call uses feeds it.
+        processing = VoiceProcessing(self.options.voice or ProcessingSettings.for_role(self.role))
+        if self.audio is not None:
+            self.audio.add_output_tap(processing)
+        processing.start()
+        self.voice_processing = processing
+        camera, microphone = open_camera(), open_microphone(processing=processing)
         if camera is None:
             self.notice.emit("No camera found — the call goes on with sound only.")
         if microphone is None:
@@ -543,6 +560,11 @@ class RoleCore:
     def set_music_muted(self, muted: bool) -> None:
         if self.audio is not None:
             (self.audio.mute if muted else self.audio.unmute)()
+
+    def set_voice_settings(self, settings: ProcessingSettings) -> None:
+        """Noise suppression and automatic gain, from the device check (applied at once)."""
+        if self.voice_processing is not None:
+            self.voice_processing.update(settings)
 
     def set_mic_muted(self, muted: bool) -> None:
         if self.call is not None:

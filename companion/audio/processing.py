@@ -167,6 +167,11 @@ class VoiceProcessing:
         """Echo cancellation (and the rest) is running on the microphone."""
         return self._available and not self._closed
 
+    @property
+    def delay_hint_ms(self) -> int:
+        """The delay hint last given to the module (-1: none yet)."""
+        return self._delay_ms
+
     def describe(self) -> str:
         return self.settings.describe(self._available)
 
@@ -322,6 +327,7 @@ class VoiceProcessing:
         try:
             module.set_stream_delay_ms(delay)
         except RuntimeError as exc:
+            self.errors += 1
             _limited.warning("delay hint %d ms refused: %s", delay, type(exc).__name__)
 
     def reset_capture(self) -> None:

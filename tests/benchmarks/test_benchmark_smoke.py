@@ -63,3 +63,16 @@ def test_signaling_cluster_smoke() -> None:
     assert figures["sessions"] == 20 and figures["nodes"] == 2
     assert figures["errors"] == 0 and figures["events_lost"] == 0, figures
     assert figures["moved"] == 30 and figures["failover_resume_p95_s"] is not None
+
+
+def test_echo_benchmark_smoke() -> None:
+    """The app's own capture and playback through the simulated room (short runs)."""
+    figures = run_benchmark("echo.py", "--quick", timeout=300)
+    for key in ("erle_far_db", "erle_first_s_db", "erle_music_db", "erle_music_control_db",
+                "reconverge_s", "doubletalk_spec", "doubletalk_near_drop_db",
+                "headphones_spec", "noise_reduction_db", "cpu_core_pct", "aborts"):  # fmt: skip
+        assert key in figures
+    assert figures["aborts"] == 0
+    # The control (music left out of the reverse stream) must come out below the target.
+    assert isinstance(figures["erle_music_control_db"], float)
+    assert figures["erle_music_control_db"] < 20.0

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from companion.call.synthetic import ToneTrack
 from tests.call.conftest import CallPair, wait_until
@@ -20,8 +21,10 @@ def _pitch(samples: np.ndarray) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / 48_000)[int(np.argmax(spectrum))])
 
 
-def test_microphone_reads_real_portaudio_capture(tmp_path: Path) -> None:
-    """ALSA's file plugin plays a recorded 523 Hz tone into PortAudio's capture side."""
+@pytest.mark.parametrize("processing", [False, True], ids=["raw", "processed"])
+def test_microphone_reads_real_portaudio_capture(tmp_path: Path, processing: bool) -> None:
+    """ALSA's file plugin plays a recorded 523 Hz tone into PortAudio's capture side
+    (processed: through the call's echo canceller and noise suppressor, on its thread)."""
     t = np.arange(48_000 * 3) / 48_000
     (np.sin(2 * np.pi * 523 * t) * 0.3 * 32767).astype("<i2").tofile(tmp_path / "in.raw")
     (tmp_path / ".asoundrc").write_text(
@@ -31,7 +34,7 @@ def test_microphone_reads_real_portaudio_capture(tmp_path: Path) -> None:
         "}\npcm.nullin { type null }\n"
     )
     result = subprocess.run(
-        [sys.executable, "-m", "tests.call.mic_probe"],
+        [sys.executable, "-m", "tests.call.mic_probe", *(["--processing"] if processing else [])],
         capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -39,6 +42,9 @@ def test_microphone_reads_real_portaudio_capture(tmp_path: Path) -> None:
     assert abs(probe["hz"] - 523) < 5
     assert "default" in probe["devices"]
     assert probe["pts"] == [0, 960, 1920]
+    assert set(probe["samples"]) == {960}
+    if processing:
+        assert probe["active"] and probe["processed"] >= 100
 
 
 async def test_switching_and_losing_the_microphone_mid_call(call_pair: CallPair) -> None:

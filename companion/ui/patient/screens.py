@@ -253,6 +253,14 @@ class PrepareScreen(QWidget):
         self.mic_level.setAccessibleName("Microphone level")
         self.mic_level.setMinimumHeight(22)
         right.addWidget(self.mic_level)
+        # What the microphone's processing does (echo cancellation is always on).
+        self.voice_note = note("")
+        right.addWidget(self.voice_note)
+        self.noise_suppression = QCheckBox("Reduce background noise (fans, traffic)")
+        self.noise_suppression.setChecked(True)
+        right.addWidget(self.noise_suppression)
+        self.auto_gain = QCheckBox("Raise my voice automatically when I speak softly")
+        right.addWidget(self.auto_gain)
         self.own_music = BigButton("Add my own music…", "Add my own music: a folder or playlist")
         right.addWidget(self.own_music)
         self.device_note = note("", "text", "Device check")
@@ -269,6 +277,8 @@ class PrepareScreen(QWidget):
 
     def no_microphone(self, text: str) -> None:
         self.mic_level.hide()
+        self.noise_suppression.hide()
+        self.auto_gain.hide()
         self.mic_label.setText(text)
 
     def card(self) -> EmergencyCard:

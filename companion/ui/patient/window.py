@@ -40,6 +40,7 @@ from companion.app.journal import (
 )
 from companion.app.prompts import Prompt, prompt
 from companion.audio import ChimeKind
+from companion.audio.processing import ProcessingSettings
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import MusicStatus
 from companion.records.private import NoteKind
@@ -297,6 +298,25 @@ class PatientWindow(QMainWindow):
             self._level = asyncio.ensure_future(
                 watch_level(media, lambda v: p.mic_level.setValue(round(v * 100)))
             )
+        processing = core.voice_processing
+        if processing is not None:
+            p.noise_suppression.setChecked(processing.settings.noise_suppression)
+            p.auto_gain.setChecked(processing.settings.auto_gain)
+            p.voice_note.setText(processing.describe())
+
+            def apply(_checked: bool) -> None:
+                settings = ProcessingSettings(
+                    noise_suppression=p.noise_suppression.isChecked(),
+                    auto_gain=p.auto_gain.isChecked(),
+                )
+                core.set_voice_settings(settings)
+                p.voice_note.setText(settings.describe(processing.active))
+
+            p.noise_suppression.toggled.connect(apply)
+            p.auto_gain.toggled.connect(apply)
+        else:
+            p.noise_suppression.hide()
+            p.auto_gain.hide()
         if core.audio is not None:
             self.session_screen.volume.setValue(round(core.audio.volume_db))
 
