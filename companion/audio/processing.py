@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -45,6 +46,9 @@ FRAME = RATE // 100
 """10 ms: the only frame size the module accepts."""
 OUT_FRAMES = 2 * FRAME
 """20 ms: what the call's Opus sender gets, as the raw microphone gave it before."""
+STEP = 2
+"""Frames per call into the module (it takes any whole number of 10 ms frames): 20 ms
+halves the per-call cost, and is what a 20 ms device block brings anyway."""
 MAX_DELAY_MS = 500
 """``set_stream_delay_ms`` raises above this."""
 
@@ -97,14 +101,19 @@ def _new_module(settings: ProcessingSettings) -> Any | None:
 
 
 class _Frame:
-    """One preallocated 10 ms int16 frame, the module's own frame type around it."""
+    """A preallocated int16 buffer of ``frames`` x 10 ms, the module's frame type around it
+    (a buffer of its own: the module would copy a slice and process the copy)."""
 
-    def __init__(self) -> None:
+    def __init__(self, frames: int) -> None:
         from livekit.rtc import AudioFrame
 
-        self.data = bytearray(FRAME * 2)
+        self.data = bytearray(frames * FRAME * 2)
         self.pcm = np.frombuffer(self.data, dtype=np.int16)
-        self.frame = AudioFrame(self.data, RATE, 1, FRAME)
+        self.frame = AudioFrame(self.data, RATE, 1, frames * FRAME)
+
+
+def _frames() -> dict[int, _Frame]:
+    return {n: _Frame(n) for n in range(1, STEP + 1)}
 
 
 class VoiceProcessing:
@@ -115,10 +124,11 @@ class VoiceProcessing:
         self,
         settings: ProcessingSettings | None = None,
         *,
-        poll_s: float = 0.005,
+        poll_s: float = 0.01,
         capture_ring_s: float = 0.5,
         reverse_ring_s: float = 1.0,
         restart_on_break: bool = False,
+        capture_idle_s: float = 0.25,
     ) -> None:
         """``restart_on_break``: start the module afresh at every ``discontinuity``.
         Measured (benchmarks/echo.py, +200 ms underrun): AEC3 finds the new delay by itself
@@ -133,11 +143,11 @@ class VoiceProcessing:
         self._poll_s = poll_s
         self._restart_on_break = restart_on_break
         # Worker-side buffers, preallocated.
-        self._near = _Frame() if self._available else None
-        self._far = _Frame() if self._available else None
-        self._capture_buf = np.zeros(FRAME, dtype=np.float32)
-        self._reverse_buf = np.zeros((FRAME, 2), dtype=np.float32)
-        self._far_mono = np.zeros(FRAME, dtype=np.float32)
+        self._near = _frames() if self._available else {}
+        self._far = _frames() if self._available else {}
+        self._capture_buf = np.zeros(STEP * FRAME, dtype=np.float32)
+        self._reverse_buf = np.zeros((STEP * FRAME, 2), dtype=np.float32)
+        self._far_mono = np.zeros(STEP * FRAME, dtype=np.float32)
         self._out = np.zeros(OUT_FRAMES, dtype=np.int16)
         self._out_fill = 0
         # Set from callbacks and other threads, read by the worker.
@@ -147,7 +157,8 @@ class VoiceProcessing:
         self._breaks = 0
         self._seen_breaks = 0
         self._settings_changed = False
-        self._capture_idle_passes = 0
+        self._capture_idle_s = capture_idle_s
+        self._last_capture = time.monotonic()
         self._lock = threading.Lock()  # the worker's step vs. close/settings, never callbacks
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -159,6 +170,8 @@ class VoiceProcessing:
         self.resets = 0
         self.dropped_capture = 0
         self.blocks_out = 0
+        self.worker_cpu_s = 0.0
+        """CPU time of the worker thread's passes (the benchmark's figure)."""
 
     # -- state -----------------------------------------------------------------------------
 
@@ -224,8 +237,15 @@ class VoiceProcessing:
             self._module = None
 
     def _run(self) -> None:
-        while not self._stop.wait(self._poll_s):
+        clock = time.thread_time
+        wait = self._poll_s
+        while not self._stop.wait(wait):
+            start = clock()
             self.process_pending()
+            # Wake when the next whole frame should be there, not before: fewer idle passes.
+            missing = FRAME - self._capture.available
+            wait = min(self._poll_s, max(0.004, missing / RATE))
+            self.worker_cpu_s += clock() - start
 
     def process_pending(self) -> int:
         """Process every whole 10 ms frame waiting; returns how many. The worker's step
@@ -236,17 +256,20 @@ class VoiceProcessing:
             self._restart_if_needed()
             frames = self._capture.available // FRAME
             # The reverse frames that came meanwhile are spread over the capture frames, as
-            # if both devices' callbacks had alternated every 10 ms.
+            # if both devices' callbacks had alternated.
             reverse = self._reverse.available // FRAME
-            fed = 0
-            for done in range(1, frames + 1):
-                self._capture.read_into(self._capture_buf)
+            done = fed = 0
+            while done < frames:
+                step = min(STEP, frames - done)
+                capture = self._capture_buf[: step * FRAME]
+                self._capture.read_into(capture)
+                done += step
                 due = reverse * done // frames
                 self._feed_reverse(due - fed)
                 fed = due
-                self._process_capture()
+                self._process_capture(capture, step)
             if frames:
-                self._capture_idle_passes = 0
+                self._last_capture = time.monotonic()
             else:
                 self._idle_reverse()
             return frames
@@ -267,23 +290,28 @@ class VoiceProcessing:
                 _log.info("voice processing restarted")
 
     def _idle_reverse(self) -> None:
-        # No microphone feeding: keep only the newest reverse audio, so a microphone that
+        # No microphone feeding for a while (between two blocks is not a while: the output
+        # runs its latency ahead): keep only the newest reverse audio, so a microphone that
         # starts later is not matched against a stale mix.
-        self._capture_idle_passes += 1
-        if self._capture_idle_passes >= 3:
+        if time.monotonic() - self._last_capture >= self._capture_idle_s:
             keep = 2 * FRAME
             if self._reverse.available > keep:
                 self._reverse.skip(self._reverse.available - keep)
 
     def _feed_reverse(self, count: int) -> None:
-        module, far = self._module, self._far
-        for _ in range(count):
-            self._reverse.read_into(self._reverse_buf)
+        module = self._module
+        while count > 0:
+            step = min(STEP, count)
+            count -= step
+            n = step * FRAME
+            stereo, mono = self._reverse_buf[:n], self._far_mono[:n]
+            self._reverse.read_into(stereo)
+            self.reverse_frames += step
+            far = self._far.get(step)
             if module is None or far is None:
                 continue
-            mono = self._far_mono
             # Mono at int16 scale: the mean of both channels, x 32767.
-            np.add(self._reverse_buf[:, 0], self._reverse_buf[:, 1], out=mono)
+            np.add(stereo[:, 0], stereo[:, 1], out=mono)
             np.multiply(mono, 16383.5, out=mono)
             np.clip(mono, -32768.0, 32767.0, out=mono)
             far.pcm[:] = mono
@@ -292,31 +320,33 @@ class VoiceProcessing:
             except RuntimeError as exc:
                 self.errors += 1
                 _limited.warning("reverse stream rejected: %s", type(exc).__name__)
-            self.reverse_frames += 1
 
-    def _process_capture(self) -> None:
-        module, near = self._module, self._near
-        np.clip(self._capture_buf, -32768.0, 32767.0, out=self._capture_buf)
+    def _process_capture(self, capture: np.ndarray, step: int) -> None:
+        module, near = self._module, self._near.get(step)
+        np.clip(capture, -32768.0, 32767.0, out=capture)
+        result: np.ndarray = capture
         if module is not None and near is not None:
-            near.pcm[:] = self._capture_buf
+            near.pcm[:] = capture
             self._apply_delay_hint(module)
             try:
                 module.process_stream(near.frame)
+                result = near.pcm
             except RuntimeError as exc:
                 self.errors += 1
                 _limited.warning("voice processing failed on a frame: %s", type(exc).__name__)
-            result: np.ndarray = near.pcm
-        else:
-            result = self._capture_buf
-        self.frames_processed += 1
-        self._out[self._out_fill : self._out_fill + FRAME] = result
-        self._out_fill += FRAME
-        if self._out_fill == OUT_FRAMES:
-            self._out_fill = 0
-            sink = self.sink
-            if sink is not None:
-                self.blocks_out += 1
-                sink(self._out.copy())
+        self.frames_processed += step
+        pos = 0
+        while pos < len(result):
+            n = min(len(result) - pos, OUT_FRAMES - self._out_fill)
+            self._out[self._out_fill : self._out_fill + n] = result[pos : pos + n]
+            self._out_fill += n
+            pos += n
+            if self._out_fill == OUT_FRAMES:
+                self._out_fill = 0
+                sink = self.sink
+                if sink is not None:
+                    self.blocks_out += 1
+                    sink(self._out.copy())
 
     def _apply_delay_hint(self, module: Any) -> None:
         delay = round((self._input_latency_s + self._output_latency_s) * 1000)

@@ -110,6 +110,9 @@ class RoomConfig:
     in_latency_s: float = 0.01
     settings: ProcessingSettings = field(default_factory=ProcessingSettings)
     seed: int = 1
+    realtime: bool = False
+    """Paced to the wall clock with the processing on its own thread, as in the app
+    (``events`` are not supported then)."""
     events: Sequence[tuple[float, Callable[[RoomRun], None]]] = ()
     """``(time, action)``: device switches, a new microphone… mid-run."""
 
@@ -184,6 +187,10 @@ async def run_room(config: RoomConfig) -> RoomResult:
     engine.add_output_tap(tap)
     await asyncio.to_thread(engine.start, play=config.music, driven=True)
     voice = engine.add_voice() if config.far is not None else None
+    if config.realtime:
+        assert not config.events, "events need the driven mode"
+        processing.start()
+    started = time.monotonic()
 
     out_lat = int(config.out_latency_s * RATE)
     ir_len = len(run.room.ir)
@@ -254,12 +261,16 @@ async def run_room(config: RoomConfig) -> RoomResult:
         echo[pos:now] = conv * run.room.gain
         mic[pos:now] = echo[pos:now] + near[pos:now] + noise[pos:now]
         pcm = np.clip(np.round(mic[pos:now]), -32768, 32767).astype(np.int16)
+        if config.realtime:  # the block is complete at ``now``, on the wall clock too
+            await asyncio.sleep(max(0.0, started + now / RATE - time.monotonic()))
         t0 = time.thread_time()
         run.track.captured(pcm)
-        processing.process_pending()
+        if not config.realtime:
+            processing.process_pending()
         cpu += time.thread_time() - t0
         await asyncio.sleep(0)
         base, track = received_base
+        # Every block the processing has handed over is on its way to this loop.
         while got_blocks < processing.blocks_out - run.track_base:
             frame = await track.recv()
             outputs.append((base + got_blocks * 2 * FRAME, frame.to_ndarray().reshape(-1)))
@@ -267,6 +278,7 @@ async def run_room(config: RoomConfig) -> RoomResult:
         pos = now
     run.track.stop()
     processing.close()
+    cpu += processing.worker_cpu_s
     engine.remove_output_tap(tap)
     engine.close()
     out = np.zeros(total)

@@ -88,7 +88,7 @@ def test_a_delay_hint_above_500_ms_is_clamped_not_refused() -> None:
 
 def test_reverse_audio_without_a_microphone_does_not_pile_up() -> None:
     """A microphone opened late must not be matched against seconds-old music."""
-    processing = VoiceProcessing()
+    processing = VoiceProcessing(capture_idle_s=0.0)
     try:
         for _ in range(100):
             processing.played(np.full((960, 2), 0.1, np.float32))
@@ -122,3 +122,13 @@ async def test_echo_reconverges_after_output_switch_and_microphone_unplug() -> N
     assert erle_db(result, 4.0, 8.0) >= 25
     assert erle_db(result, 11.0, 16.0) >= 20, "no reconvergence after the output switch"
     assert erle_db(result, 19.0, 24.0) >= 20, "no reconvergence after the new microphone"
+
+
+async def test_echo_is_cancelled_with_the_processing_on_its_own_thread() -> None:
+    """Paced to the wall clock as in the app: the worker wakes between device blocks (when
+    nothing is there yet) without losing the reverse stream's lead."""
+    far = speech(FAR_TEXT, "en-us", 7.0)
+    result = await run_room(RoomConfig(7.0, far=far, realtime=True))
+    assert result.processing.errors == 0
+    assert result.processing.frames_processed >= 690
+    assert erle_db(result, 3.0, 7.0) >= 25
