@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -31,6 +32,7 @@ from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bun
 from companion.audio.commands import MusicStatus as LocalMusicStatus
 from companion.audio.playlist import RepeatMode, Track
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
+from companion.call.devices import MicrophoneTrack
 from companion.call.engine import CallEngine
 from companion.call.homelink import HomeLink
 from companion.call.media import LocalMedia
@@ -66,6 +68,8 @@ from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
 
 _log = logging.getLogger(__name__)
+_MIC_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Waits between tries to open the default microphone after the one in use was unplugged."""
 
 #: The playlists the therapist's remote can choose (slugs on the wire).
 PLAYLISTS: dict[str, str] = {
@@ -373,7 +377,42 @@ class RoleCore:
             self.notice.emit("No camera found — the call goes on with sound only.")
         if microphone is None:
             self.notice.emit("No microphone found — you can still hear and be seen.")
+        else:
+            self._watch_microphone(microphone)
         return LocalMedia(microphone, camera, "camera" if camera is not None else "")
+
+    def _watch_microphone(self, microphone: MicrophoneTrack) -> None:
+        self._unsubscribe.append(
+            microphone.lost.connect(lambda: self._spawn(self._microphone_lost(microphone)))
+        )
+
+    async def _microphone_lost(self, lost: MicrophoneTrack) -> None:
+        """The microphone was unplugged: the call sends silence meanwhile; the system's
+        default microphone (through the same echo canceller) takes over when there is one."""
+        from companion.call.devices import open_microphone
+
+        loop = asyncio.get_running_loop()
+        for wait_s in _MIC_RETRY_S:
+            await asyncio.sleep(wait_s)
+            if self._closed or self.media is None or self.media.audio is not lost:
+                return
+            microphone = await asyncio.to_thread(
+                functools.partial(
+                    open_microphone, None, loop=loop, processing=self.voice_processing
+                )
+            )
+            if microphone is not None:
+                if self._closed or self.media is None or self.media.audio is not lost:
+                    microphone.stop()
+                    return
+                _log.info("microphone lost; the default microphone took over")
+                self.media.replace_audio(microphone)
+                self._watch_microphone(microphone)
+                return
+        self.notice.emit(
+            "The microphone stopped working. Plug it in again (or another one) so you "
+            "can be heard; everything else goes on."
+        )
 
     # -- audio -----------------------------------------------------------------------------
 

@@ -84,6 +84,7 @@ class MicrophoneTrack(MediaStreamTrack):
         self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
         self._pts = 0
         self._stream: Any = None
+        self._stopping = False
         if processing is not None:
             processing.reset_capture()  # another microphone: another echo path
             processing.sink = self._from_processing
@@ -141,6 +142,12 @@ class MicrophoneTrack(MediaStreamTrack):
         while self._queue.qsize() >= _MAX_QUEUED_BLOCKS:
             self._queue.get_nowait()
         self._queue.put_nowait(block)
+        if block is None and not self._stopping:
+            # The stream ended by itself (unplugged): say so now, whether or not anyone
+            # is reading, so the app can fall back to another microphone.
+            self._stopping = True
+            _log.warning("microphone stopped delivering audio (unplugged?)")
+            self.lost.emit()
 
     def _on_finished(self) -> None:
         self._hand_over(None)
@@ -150,9 +157,7 @@ class MicrophoneTrack(MediaStreamTrack):
             raise MediaStreamError
         block = await self._queue.get()
         if block is None:
-            _log.warning("microphone stopped delivering audio (unplugged?)")
             self.stop()
-            self.lost.emit()
             raise MediaStreamError
         pcm = block.reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
@@ -163,6 +168,7 @@ class MicrophoneTrack(MediaStreamTrack):
         return frame
 
     def stop(self) -> None:
+        self._stopping = True
         super().stop()
         self._detach()
         if self._stream is None:

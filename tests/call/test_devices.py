@@ -96,3 +96,29 @@ async def test_camera_unplug_and_replug_mid_call(call_pair: CallPair) -> None:
     patient.engine.switch_camera(TestPatternTrack(320, 240, 15))
     await wait_until(lambda: therapist.engine.video.frames_received > before + 5)
     assert patient.engine.state == "connected"
+
+
+def test_an_unplugged_microphone_falls_back_through_the_same_echo_canceller(
+    tmp_path: Path,
+) -> None:
+    """Real PortAudio both ways (ALSA file devices): the patient's microphone feeds the echo
+    canceller, the engine's played mix is its reverse stream; the microphone's stream dies
+    and the default one takes over on the same sending track and the same processing."""
+    t = np.arange(48_000 * 30) / 48_000
+    (np.sin(2 * np.pi * 523 * t) * 0.3 * 32767).astype("<i2").tofile(tmp_path / "in.raw")
+    (tmp_path / ".asoundrc").write_text(
+        "pcm.!default {\n type asym\n"
+        f' playback.pcm {{ type file; slave.pcm "null"; file "{tmp_path}/out.raw"; format "raw" }}\n'
+        f' capture.pcm {{ type file; slave.pcm "nullin"; file "/dev/null"; infile "{tmp_path}/in.raw"; format "raw" }}\n'
+        "}\npcm.nullin { type null }\n"
+    )
+    (tmp_path / "data").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.call.mic_unplug_probe", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    assert probe["replaced"] and probe["same_processing"], probe
+    assert probe["before_rms"] > 300 and probe["after_rms"] > 300, probe
+    assert probe["reverse"] > 50 and probe["errors"] == 0, probe
