@@ -901,11 +901,46 @@ def app_check_music(seconds: float = 1.0) -> str:
     return f"{len(tracks)} tracks in {folder} decode ({seconds:g} s of each)"
 
 
+def app_check_voice(seconds: float = 2.0) -> str:
+    """The microphone's echo canceller from the bundle: an echo of noise, cancelled."""
+    import importlib.resources
+
+    import numpy as np
+
+    processing = VoiceProcessing()
+    if not processing.active:
+        raise RuntimeError("libwebrtc's audio processing (livekit) could not be loaded")
+    sent: list[np.ndarray] = []
+    processing.sink = sent.append
+    rng = np.random.default_rng(1)
+    n, delay = int(seconds * 48_000), 2_400  # 50 ms
+    far = (rng.standard_normal(n) * 0.1).astype(np.float32)
+    echo = np.concatenate([np.zeros(delay, np.float32), far[:-delay]]) * 0.5 * 32767
+    try:
+        for start in range(0, n, 960):
+            block = far[start : start + 960]
+            processing.played(np.repeat(block[:, None], 2, axis=1))
+            processing.capture(echo[start : start + 960].astype(np.int16))
+            processing.process_pending()
+    finally:
+        processing.close()
+    out = np.concatenate(sent).astype(np.float64)
+    tail = slice(n // 2, len(out))
+    erle = 10 * math.log10(
+        float(np.mean(echo[tail] ** 2)) / max(float(np.mean(out[tail] ** 2)), 1e-9)
+    )
+    if erle < 10:
+        raise RuntimeError(f"an echo was reduced by only {erle:.1f} dB")
+    library = importlib.resources.files("livekit.rtc.resources")
+    return f"echo cancelled by {erle:.0f} dB; libwebrtc audio processing from {library}"
+
+
 APP_CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("qt", app_check_qt),
     ("audio", app_check_audio),
     ("aiortc", app_check_aiortc),
     ("music", app_check_music),
+    ("voice", app_check_voice),
 )
 
 
