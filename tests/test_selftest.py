@@ -395,7 +395,7 @@ def test_the_printed_report_for_a_person(null_home: Path) -> None:
 def test_app_self_test_from_source(null_home: Path) -> None:
     result = _companion(null_home, "--self-test")
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("qt", "audio", "aiortc", "music"):
+    for name in ("qt", "audio", "aiortc", "music", "voice"):
         assert f"\n{name}: ok — " in result.stdout
     assert result.stdout.rstrip().endswith("self-test passed")
 

@@ -120,7 +120,8 @@ class AudioEngine:
         self._device: OutputDevice | None = None
         self._device_choice = options.device.device
         self._device_lock = threading.Lock()  # device open/close only; the callback never takes it
-        self._voices_lock = threading.Lock()  # writers of mixer.voices; the callback only reads it
+        # Writers of mixer.voices and of the output taps; the callback only reads them.
+        self._voices_lock = threading.Lock()
         self._past_underflows = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._volume_db = 0.0

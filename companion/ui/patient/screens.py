@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from companion.app.prompts import PROMPTS
+from companion.audio.processing import ProcessingSettings
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import CALM_DARK, VideoView
 from companion.ui.widgets import HoldButton, PulseBanner
@@ -258,8 +259,10 @@ class PrepareScreen(QWidget):
         right.addWidget(self.voice_note)
         self.noise_suppression = QCheckBox("Reduce background noise (fans, traffic)")
         self.noise_suppression.setChecked(True)
+        self.noise_suppression.setAccessibleName("Reduce background noise")
         right.addWidget(self.noise_suppression)
         self.auto_gain = QCheckBox("Raise my voice automatically when I speak softly")
+        self.auto_gain.setAccessibleName("Raise my voice automatically")
         right.addWidget(self.auto_gain)
         self.own_music = BigButton("Add my own music…", "Add my own music: a folder or playlist")
         right.addWidget(self.own_music)
@@ -274,6 +277,28 @@ class PrepareScreen(QWidget):
         self.begin = BigButton("I'm ready — start the session", lines=2.6)
         scaled(self.begin, 1.25, bold=True)
         outer.addWidget(self.begin)
+
+    def show_voice(
+        self,
+        settings: ProcessingSettings,
+        active: bool,
+        apply: Callable[[ProcessingSettings], None],
+    ) -> None:
+        """The microphone's processing: what it does now, and the two choices."""
+        self.noise_suppression.setChecked(settings.noise_suppression)
+        self.auto_gain.setChecked(settings.auto_gain)
+        self.voice_note.setText(settings.describe(active))
+
+        def changed(_checked: bool) -> None:
+            chosen = ProcessingSettings(
+                noise_suppression=self.noise_suppression.isChecked(),
+                auto_gain=self.auto_gain.isChecked(),
+            )
+            apply(chosen)
+            self.voice_note.setText(chosen.describe(active))
+
+        self.noise_suppression.toggled.connect(changed)
+        self.auto_gain.toggled.connect(changed)
 
     def no_microphone(self, text: str) -> None:
         self.mic_level.hide()

@@ -40,7 +40,6 @@ from companion.app.journal import (
 )
 from companion.app.prompts import Prompt, prompt
 from companion.audio import ChimeKind
-from companion.audio.processing import ProcessingSettings
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import MusicStatus
 from companion.records.private import NoteKind
@@ -300,20 +299,7 @@ class PatientWindow(QMainWindow):
             )
         processing = core.voice_processing
         if processing is not None:
-            p.noise_suppression.setChecked(processing.settings.noise_suppression)
-            p.auto_gain.setChecked(processing.settings.auto_gain)
-            p.voice_note.setText(processing.describe())
-
-            def apply(_checked: bool) -> None:
-                settings = ProcessingSettings(
-                    noise_suppression=p.noise_suppression.isChecked(),
-                    auto_gain=p.auto_gain.isChecked(),
-                )
-                core.set_voice_settings(settings)
-                p.voice_note.setText(settings.describe(processing.active))
-
-            p.noise_suppression.toggled.connect(apply)
-            p.auto_gain.toggled.connect(apply)
+            p.show_voice(processing.settings, processing.active, core.set_voice_settings)
         else:
             p.noise_suppression.hide()
             p.auto_gain.hide()
