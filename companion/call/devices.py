@@ -85,9 +85,10 @@ class MicrophoneTrack(MediaStreamTrack):
         self._pts = 0
         self._stream: Any = None
         self._stopping = False
+        self._sink = self._hand_over  # one bound method: the processing's current listener
         if processing is not None:
             processing.reset_capture()  # another microphone: another echo path
-            processing.sink = self._from_processing
+            processing.sink = self._sink
         if not stream:
             return
         try:
@@ -117,17 +118,17 @@ class MicrophoneTrack(MediaStreamTrack):
         nothing else."""
         processing = self.processing
         if processing is not None:
-            processing.capture(block)
+            # Only the microphone the processing listens to feeds it (during a switch the
+            # old one may still deliver a block or two: its ring has one producer).
+            if processing.sink is self._sink:
+                processing.capture(block)
         else:
             self._hand_over(block.copy())
 
     def _detach(self) -> None:
         processing = self.processing
-        if processing is not None and processing.sink == self._from_processing:
+        if processing is not None and processing.sink is self._sink:
             processing.sink = None
-
-    def _from_processing(self, pcm: np.ndarray) -> None:
-        self._hand_over(pcm)
 
     def _hand_over(self, pcm: np.ndarray | None) -> None:
         loop = self._owner_loop

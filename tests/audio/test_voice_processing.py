@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from companion.audio.processing import FRAME, MAX_DELAY_MS, VoiceProcessing
+from companion.call.devices import MicrophoneTrack
 from tests.audio.room import (
     FAR_TEXT,
     RATE,
@@ -132,3 +133,23 @@ async def test_echo_is_cancelled_with_the_processing_on_its_own_thread() -> None
     assert result.processing.errors == 0
     assert result.processing.frames_processed >= 690
     assert erle_db(result, 3.0, 7.0) >= 25
+
+
+async def test_during_a_switch_only_the_new_microphone_feeds_the_processing() -> None:
+    """The old microphone may deliver a block after the new one took over; its ring has a
+    single producer, and the call must not hear the two interleaved."""
+    processing = VoiceProcessing()
+    try:
+        old = MicrophoneTrack(processing=processing, stream=False)
+        new = MicrophoneTrack(processing=processing, stream=False)
+        old.captured(np.full(FRAME, 8000, np.int16))
+        new.captured(np.zeros(2 * FRAME, np.int16))
+        assert processing.process_pending() == 2
+        frame = await new.recv()
+        assert np.all(frame.to_ndarray() == 0)
+        old.stop()
+        assert processing.sink is not None  # the old one's stop leaves the new one listening
+        new.stop()
+        assert processing.sink is None
+    finally:
+        processing.close()
