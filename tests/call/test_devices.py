@@ -21,18 +21,24 @@ def _pitch(samples: np.ndarray) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / 48_000)[int(np.argmax(spectrum))])
 
 
+def _capture_a_tone(home: Path, seconds: float) -> None:
+    """ALSA's default device in ``home``: capture plays a 523 Hz tone from a file, playback
+    goes to a file."""
+    t = np.arange(int(48_000 * seconds)) / 48_000
+    (np.sin(2 * np.pi * 523 * t) * 0.3 * 32767).astype("<i2").tofile(home / "in.raw")
+    (home / ".asoundrc").write_text(
+        "pcm.!default {\n type asym\n"
+        f' playback.pcm {{ type file; slave.pcm "null"; file "{home}/out.raw"; format "raw" }}\n'
+        f' capture.pcm {{ type file; slave.pcm "nullin"; file "/dev/null"; infile "{home}/in.raw"; format "raw" }}\n'
+        "}\npcm.nullin { type null }\n"
+    )
+
+
 @pytest.mark.parametrize("processing", [False, True], ids=["raw", "processed"])
 def test_microphone_reads_real_portaudio_capture(tmp_path: Path, processing: bool) -> None:
     """ALSA's file plugin plays a recorded 523 Hz tone into PortAudio's capture side
     (processed: through the call's echo canceller and noise suppressor, on its thread)."""
-    t = np.arange(48_000 * 3) / 48_000
-    (np.sin(2 * np.pi * 523 * t) * 0.3 * 32767).astype("<i2").tofile(tmp_path / "in.raw")
-    (tmp_path / ".asoundrc").write_text(
-        "pcm.!default {\n type asym\n"
-        f' playback.pcm {{ type file; slave.pcm "null"; file "{tmp_path}/out.raw"; format "raw" }}\n'
-        f' capture.pcm {{ type file; slave.pcm "nullin"; file "/dev/null"; infile "{tmp_path}/in.raw"; format "raw" }}\n'
-        "}\npcm.nullin { type null }\n"
-    )
+    _capture_a_tone(tmp_path, 3.0)
     result = subprocess.run(
         [sys.executable, "-m", "tests.call.mic_probe", *(["--processing"] if processing else [])],
         capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
@@ -104,14 +110,7 @@ def test_an_unplugged_microphone_falls_back_through_the_same_echo_canceller(
     """Real PortAudio both ways (ALSA file devices): the patient's microphone feeds the echo
     canceller, the engine's played mix is its reverse stream; the microphone's stream dies
     and the default one takes over on the same sending track and the same processing."""
-    t = np.arange(48_000 * 30) / 48_000
-    (np.sin(2 * np.pi * 523 * t) * 0.3 * 32767).astype("<i2").tofile(tmp_path / "in.raw")
-    (tmp_path / ".asoundrc").write_text(
-        "pcm.!default {\n type asym\n"
-        f' playback.pcm {{ type file; slave.pcm "null"; file "{tmp_path}/out.raw"; format "raw" }}\n'
-        f' capture.pcm {{ type file; slave.pcm "nullin"; file "/dev/null"; infile "{tmp_path}/in.raw"; format "raw" }}\n'
-        "}\npcm.nullin { type null }\n"
-    )
+    _capture_a_tone(tmp_path, 30.0)
     (tmp_path / "data").mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "tests.call.mic_unplug_probe", str(tmp_path / "data")],
