@@ -479,18 +479,19 @@ def test_the_device_check_shows_and_changes_the_voice_processing(qapp: QApplicat
     """Echo cancellation is said to be on (no switch); noise suppression and automatic
     gain are the patient's to change, and the processing takes them up at once."""
     screen = PrepareScreen()
+    voice = screen.voice
     processing = VoiceProcessing()
     try:
-        screen.show_voice(processing.settings, processing.active, processing.update)
-        assert screen.voice_note.text() == (
-            "Echo cancellation on, noise suppression on, automatic gain off."
+        voice.bind(processing.settings, processing.active, processing.update)
+        assert (
+            voice.note.text() == "Echo cancellation on, noise suppression on, automatic gain off."
         )
-        assert screen.noise_suppression.isChecked() and not screen.auto_gain.isChecked()
-        screen.auto_gain.setChecked(True)
-        screen.noise_suppression.setChecked(False)
+        assert voice.noise_suppression.isChecked() and not voice.auto_gain.isChecked()
+        voice.auto_gain.setChecked(True)
+        voice.noise_suppression.setChecked(False)
         assert processing.settings == ProcessingSettings(noise_suppression=False, auto_gain=True)
-        assert screen.voice_note.text() == (
-            "Echo cancellation on, noise suppression off, automatic gain on."
+        assert (
+            voice.note.text() == "Echo cancellation on, noise suppression off, automatic gain on."
         )
         processing.capture(np.zeros(960, np.int16))
         processing.process_pending()

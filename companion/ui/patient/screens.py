@@ -32,9 +32,8 @@ from PySide6.QtWidgets import (
 )
 
 from companion.app.prompts import PROMPTS
-from companion.audio.processing import ProcessingSettings
 from companion.protocol.messages import EmergencyCard
-from companion.ui.common import CALM_DARK, VideoView
+from companion.ui.common import CALM_DARK, VideoView, VoiceSettings
 from companion.ui.widgets import HoldButton, PulseBanner
 
 # Keys that move around the window or work a control, rather than mean "I'm OK".
@@ -254,16 +253,11 @@ class PrepareScreen(QWidget):
         self.mic_level.setAccessibleName("Microphone level")
         self.mic_level.setMinimumHeight(22)
         right.addWidget(self.mic_level)
-        # What the microphone's processing does (echo cancellation is always on).
-        self.voice_note = note("")
-        right.addWidget(self.voice_note)
-        self.noise_suppression = QCheckBox("Reduce background noise (fans, traffic)")
-        self.noise_suppression.setChecked(True)
-        self.noise_suppression.setAccessibleName("Reduce background noise")
-        right.addWidget(self.noise_suppression)
-        self.auto_gain = QCheckBox("Raise my voice automatically when I speak softly")
-        self.auto_gain.setAccessibleName("Raise my voice automatically")
-        right.addWidget(self.auto_gain)
+        self.voice = VoiceSettings(
+            "Reduce background noise (fans, traffic)",
+            "Raise my voice automatically when I speak softly",
+        )
+        right.addWidget(self.voice)
         self.own_music = BigButton("Add my own music…", "Add my own music: a folder or playlist")
         right.addWidget(self.own_music)
         self.device_note = note("", "text", "Device check")
@@ -278,32 +272,9 @@ class PrepareScreen(QWidget):
         scaled(self.begin, 1.25, bold=True)
         outer.addWidget(self.begin)
 
-    def show_voice(
-        self,
-        settings: ProcessingSettings,
-        active: bool,
-        apply: Callable[[ProcessingSettings], None],
-    ) -> None:
-        """The microphone's processing: what it does now, and the two choices."""
-        self.noise_suppression.setChecked(settings.noise_suppression)
-        self.auto_gain.setChecked(settings.auto_gain)
-        self.voice_note.setText(settings.describe(active))
-
-        def changed(_checked: bool) -> None:
-            chosen = ProcessingSettings(
-                noise_suppression=self.noise_suppression.isChecked(),
-                auto_gain=self.auto_gain.isChecked(),
-            )
-            apply(chosen)
-            self.voice_note.setText(chosen.describe(active))
-
-        self.noise_suppression.toggled.connect(changed)
-        self.auto_gain.toggled.connect(changed)
-
     def no_microphone(self, text: str) -> None:
         self.mic_level.hide()
-        self.noise_suppression.hide()
-        self.auto_gain.hide()
+        self.voice.hide()
         self.mic_label.setText(text)
 
     def card(self) -> EmergencyCard:

@@ -297,12 +297,7 @@ class PatientWindow(QMainWindow):
             self._level = asyncio.ensure_future(
                 watch_level(media, lambda v: p.mic_level.setValue(round(v * 100)))
             )
-        processing = core.voice_processing
-        if processing is not None:
-            p.show_voice(processing.settings, processing.active, core.set_voice_settings)
-        else:
-            p.noise_suppression.hide()
-            p.auto_gain.hide()
+        p.voice.bind_core(core)
         if core.audio is not None:
             self.session_screen.volume.setValue(round(core.audio.volume_db))
 
