@@ -148,6 +148,7 @@ class VoiceProcessing:
         self._capture_buf = np.zeros(STEP * FRAME, dtype=np.float32)
         self._reverse_buf = np.zeros((STEP * FRAME, 2), dtype=np.float32)
         self._far_mono = np.zeros(STEP * FRAME, dtype=np.float32)
+        self._downmix = np.array([16383.5, 16383.5], dtype=np.float32)
         self._out = np.zeros(OUT_FRAMES, dtype=np.int16)
         self._out_fill = 0
         # Set from callbacks and other threads, read by the worker.
@@ -209,13 +210,14 @@ class VoiceProcessing:
     # -- real-time side --------------------------------------------------------------------
 
     def capture(self, block: np.ndarray) -> None:
-        """The microphone's block: mono int16 (or float32 at int16 scale), any length."""
+        """The microphone's block: mono int16, any length."""
         written = self._capture.write(block)
         if written < len(block):
             self.dropped_capture += len(block) - written
 
     def played(self, block: np.ndarray) -> None:
-        """The output callback's final mix, ``(frames, 2)`` float32 in [-1, 1]."""
+        """The output callback's final mix, ``(frames, 2)`` float32 in [-1, 1] (the mixer
+        clips it)."""
         self._reverse.write(block)
 
     # -- worker ----------------------------------------------------------------------------
@@ -310,10 +312,9 @@ class VoiceProcessing:
             far = self._far.get(step)
             if module is None or far is None:
                 continue
-            # Mono at int16 scale: the mean of both channels, x 32767.
-            np.add(stereo[:, 0], stereo[:, 1], out=mono)
-            np.multiply(mono, 16383.5, out=mono)
-            np.clip(mono, -32768.0, 32767.0, out=mono)
+            # Mono at int16 scale: the mean of both channels x 32767, in one product. The
+            # mix is clipped to [-1, 1] by the mixer, so it fits int16 as it is.
+            np.matmul(stereo, self._downmix, out=mono)
             far.pcm[:] = mono
             try:
                 module.process_reverse_stream(far.frame)
@@ -323,8 +324,7 @@ class VoiceProcessing:
 
     def _process_capture(self, capture: np.ndarray, step: int) -> None:
         module, near = self._module, self._near.get(step)
-        np.clip(capture, -32768.0, 32767.0, out=capture)
-        result: np.ndarray = capture
+        result: np.ndarray = capture  # int16 values (what ``capture`` takes): no clipping
         if module is not None and near is not None:
             near.pcm[:] = capture
             self._apply_delay_hint(module)
@@ -335,6 +335,9 @@ class VoiceProcessing:
                 self.errors += 1
                 _limited.warning("voice processing failed on a frame: %s", type(exc).__name__)
         self.frames_processed += step
+        if self._out_fill == 0 and len(result) == OUT_FRAMES:  # the usual 20 ms step
+            self._emit(result.astype(np.int16))
+            return
         pos = 0
         while pos < len(result):
             n = min(len(result) - pos, OUT_FRAMES - self._out_fill)
@@ -343,10 +346,13 @@ class VoiceProcessing:
             pos += n
             if self._out_fill == OUT_FRAMES:
                 self._out_fill = 0
-                sink = self.sink
-                if sink is not None:
-                    self.blocks_out += 1
-                    sink(self._out.copy())
+                self._emit(self._out.copy())
+
+    def _emit(self, block: np.ndarray) -> None:
+        sink = self.sink
+        if sink is not None:
+            self.blocks_out += 1
+            sink(block)
 
     def _apply_delay_hint(self, module: Any) -> None:
         delay = round((self._input_latency_s + self._output_latency_s) * 1000)
