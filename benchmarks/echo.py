@@ -29,7 +29,9 @@ with RT60 0.3 s, white noise at −60 dBFS), speech made by espeak-ng and the bu
 * erle_far_realtime_db, cpu_core_pct: the 130 ms run again paced to the wall clock with the
   processing on its own thread, as in the app: ERLE, and the capture path's thread CPU
   (the callback's copy, the worker's passes: framing, processing, idle wake-ups) in % of
-  one core. cpu_driven_pct: the same cost over all the faster-than-real-time runs.
+  one core. cpu_driven_pct: the same cost over all the faster-than-real-time runs. Thread
+  CPU time grows when other processes share the cores (caches, hyper-threads): load_avg_1m
+  is the machine's load at the end, to read it by.
 
 The last line printed is one JSON object.
 """
@@ -272,6 +274,7 @@ def main() -> None:
         "cpu_core_pct": 100 * get("realtime", "cpu_s") / get("realtime", "audio_s"),
         "cpu_driven_pct": 100 * driven_cpu,
         "aborts": aborts,
+        "load_avg_1m": os.getloadavg()[0],
         "processing_errors": sum(int(r["errors"]) for r in results.values() if r is not None),
     }
     failed = [
