@@ -190,10 +190,10 @@ class VoiceProcessing:
         return self.settings.describe(self._available)
 
     def update(self, settings: ProcessingSettings) -> None:
-        """New settings; the module restarts with them at the next frame."""
-        with self._lock:
-            self.settings = settings
-            self._settings_changed = True
+        """New settings; the module restarts with them at the next frame. Two plain
+        assignments, so the UI's loop never waits for the worker's lock."""
+        self.settings = settings
+        self._settings_changed = True
 
     def set_input_latency(self, seconds: float) -> None:
         """The microphone's latency as PortAudio reports it (part of the delay hint)."""
