@@ -11,8 +11,8 @@ One ``VoiceProcessing`` per call, shared by every microphone the call uses in tu
 - a worker thread, ``voice-processing``, takes whole 10 ms frames from both rings (leftovers
   wait for the next block: any other frame size aborts the whole process inside the
   module), feeds the reverse frames that are due, processes the capture frame, and hands
-  20 ms frames to ``sink``. Neither callback allocates, locks or waits; nothing here runs
-  on the event loop.
+  20 ms frames to ``sink``. Neither callback does more than copy into a preallocated ring
+  (no lock, no wait, no buffer allocated); nothing here runs on the event loop.
 
 A device switch, an output underrun or a new microphone changes the echo path at once;
 those are ``discontinuity``s: the delay hint is sent again and AEC3's own delay estimator
@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -51,9 +51,6 @@ STEP = 2
 halves the per-call cost, and is what a 20 ms device block brings anyway."""
 MAX_DELAY_MS = 500
 """``set_stream_delay_ms`` raises above this."""
-
-Role = Literal["patient", "therapist", "support"]
-
 
 @dataclass(frozen=True)
 class ProcessingSettings:
