@@ -52,6 +52,7 @@ halves the per-call cost, and is what a 20 ms device block brings anyway."""
 MAX_DELAY_MS = 500
 """``set_stream_delay_ms`` raises above this."""
 
+
 @dataclass(frozen=True)
 class ProcessingSettings:
     """What a person may change (echo cancellation is not among them: always on)."""
