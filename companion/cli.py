@@ -238,8 +238,13 @@ def _run_app(args: argparse.Namespace) -> int:
         from companion.audio.processing import ProcessingSettings
         from companion.ui.therapist import run_therapist
 
-        voice = ProcessingSettings(
-            noise_suppression=not args.no_noise_suppression, auto_gain=args.auto_gain
+        # Either flag decides for this run; without them, the therapist's last choice.
+        voice = (
+            ProcessingSettings(
+                noise_suppression=not args.no_noise_suppression, auto_gain=args.auto_gain
+            )
+            if args.auto_gain or args.no_noise_suppression
+            else None
         )
         return run_qt(
             lambda app: run_therapist(

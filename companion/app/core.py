@@ -68,6 +68,8 @@ from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
 
 _log = logging.getLogger(__name__)
+_VOICE_FILE = "voice.json"
+"""The microphone's settings as the person last chose them."""
 _MIC_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Waits between tries to open the default microphone after the one in use was unplugged."""
 
@@ -367,7 +369,7 @@ class RoleCore:
 
         # One processing per call: the engine's final mix is its reverse stream, and every
         # microphone the call uses feeds it.
-        processing = VoiceProcessing(self.options.voice or ProcessingSettings.for_role(self.role))
+        processing = VoiceProcessing(self.voice_settings())
         if self.audio is not None:
             self.audio.add_output_tap(processing)
         processing.start()
@@ -600,10 +602,27 @@ class RoleCore:
         if self.audio is not None:
             (self.audio.mute if muted else self.audio.unmute)()
 
+    def voice_settings(self) -> ProcessingSettings:
+        """The microphone's settings: the command line's, else the person's last choice
+        (kept in their folder), else the role's defaults."""
+        if self.options.voice is not None:
+            return self.options.voice
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            data = json.loads((self.options.data_dir / _VOICE_FILE).read_text(encoding="utf-8"))
+            return ProcessingSettings(
+                noise_suppression=bool(data["noise_suppression"]), auto_gain=bool(data["auto_gain"])
+            )
+        return ProcessingSettings.for_role(self.role)
+
     def set_voice_settings(self, settings: ProcessingSettings) -> None:
-        """Noise suppression and automatic gain, from the device check (applied at once)."""
+        """Noise suppression and automatic gain, from the device check: applied at once and
+        kept for the next session."""
         if self.voice_processing is not None:
             self.voice_processing.update(settings)
+        data = {"noise_suppression": settings.noise_suppression, "auto_gain": settings.auto_gain}
+        with contextlib.suppress(OSError):
+            self.options.data_dir.mkdir(parents=True, exist_ok=True)
+            (self.options.data_dir / _VOICE_FILE).write_text(json.dumps(data), encoding="utf-8")
 
     def set_mic_muted(self, muted: bool) -> None:
         if self.call is not None:
