@@ -158,6 +158,10 @@ def run_pyinstaller(work: Path, dist: Path, progress: Progress, clean: bool) -> 
         "--specpath", str(work),
         "--paths", str(ROOT),
         "--collect-submodules", "companion",
+        # The microphone's echo canceller: imported lazily, its native library is package data.
+        "--collect-submodules", "livekit.rtc",
+        "--collect-data", "livekit.rtc",
+        "--collect-binaries", "livekit.rtc",
         "--add-data", f"{ROOT / 'assets'}{sep}assets",
         "--runtime-hook", str(hook),
     ]  # fmt: skip

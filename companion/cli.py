@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     therapist.add_argument("--server", metavar="URL", required=True,
                            help="the clinic server (ws:// or wss://…/ws)")  # fmt: skip
     therapist.add_argument("--name", help="sign-in name (asked in the window if left out)")
+    therapist.add_argument("--auto-gain", action="store_true",
+                           help="raise a quiet voice automatically (the microphone's AGC)")  # fmt: skip
+    therapist.add_argument("--no-noise-suppression", action="store_true",
+                           help="send the room as it sounds (echo cancellation stays on)")  # fmt: skip
     _app_options(therapist)
     opener = commands.add_parser(
         "open",
@@ -241,10 +245,21 @@ def _run_app(args: argparse.Namespace) -> int:
         raise SystemExit(f"companion {command}: a short code needs --server URL")
     data_dir = _app_data_dir(args, command)
     if command == "therapist":
+        from companion.audio.processing import ProcessingSettings
         from companion.ui.therapist import run_therapist
 
+        # Either flag decides for this run; without them, the therapist's last choice.
+        voice = (
+            ProcessingSettings(
+                noise_suppression=not args.no_noise_suppression, auto_gain=args.auto_gain
+            )
+            if args.auto_gain or args.no_noise_suppression
+            else None
+        )
         return run_qt(
-            lambda app: run_therapist(app, server or "", data_dir, args.fake_media, args.name)
+            lambda app: run_therapist(
+                app, server or "", data_dir, args.fake_media, args.name, voice=voice
+            )
         )
     if command == "support":
         from companion.ui.support import run_support

@@ -36,6 +36,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
+from companion.audio.processing import VoiceProcessing
+
 # -------------------------------------------------------------------------- results
 
 
@@ -170,7 +172,7 @@ async def check_microphone(
 ) -> CheckResult:
     """Listen for ``seconds`` and report the loudest moment (``meter`` sees it live)."""
     name = "Microphone"
-    from companion.call.devices import list_microphones, open_microphone
+    from companion.call.devices import list_microphones
 
     microphones = await asyncio.to_thread(list_microphones)
     if not microphones:
@@ -181,9 +183,30 @@ async def check_microphone(
             "Your therapist needs to hear you: plug in a headset or a microphone (the one "
             "on earphones works too) and run this check again.",
         )
+    # Through the call's own processing (echo cancellation, noise suppression), so the check
+    # hears what the therapist would, and says whether echo cancellation works here.
+    processing = VoiceProcessing()
+    processing.start()
+    try:
+        return await _listen(name, seconds, meter, device, processing)
+    finally:
+        await asyncio.to_thread(processing.close)
+
+
+async def _listen(
+    name: str,
+    seconds: float,
+    meter: LevelMeter | None,
+    device: int | str | None,
+    processing: VoiceProcessing,
+) -> CheckResult:
+    from companion.call.devices import open_microphone
+
     # Opened off the loop (PortAudio can block); the blocks still arrive on this loop.
     track = await asyncio.to_thread(
-        functools.partial(open_microphone, device, loop=asyncio.get_running_loop())
+        functools.partial(
+            open_microphone, device, loop=asyncio.get_running_loop(), processing=processing
+        )
     )
     if track is None:
         return CheckResult(
@@ -223,18 +246,19 @@ async def check_microphone(
             "Unplug it and plug it in again (or choose another microphone in your system's "
             "sound settings), then run this check again.",
         )
+    voice = processing.describe()
     if peak < _QUIET_DBFS:
         return CheckResult(
             name,
             Verdict.OK,
-            f"The microphone works, but it heard only silence ({level_bar(peak)}).",
+            f"The microphone works, but it heard only silence ({level_bar(peak)}). {voice}",
             "If you spoke during the check, it may be muted: look for a mute switch on the "
             "headset or in your system's sound settings, and run this check again.",
         )
     return CheckResult(
         name,
         Verdict.OK,
-        f"The microphone works; loudest moment {level_bar(peak)} ({peak:.0f} dB).",
+        f"The microphone works; loudest moment {level_bar(peak)} ({peak:.0f} dB). {voice}",
     )
 
 
@@ -877,11 +901,46 @@ def app_check_music(seconds: float = 1.0) -> str:
     return f"{len(tracks)} tracks in {folder} decode ({seconds:g} s of each)"
 
 
+def app_check_voice(seconds: float = 2.0) -> str:
+    """The microphone's echo canceller from the bundle: an echo of noise, cancelled."""
+    import importlib.resources
+
+    import numpy as np
+
+    processing = VoiceProcessing()
+    if not processing.active:
+        raise RuntimeError("libwebrtc's audio processing (livekit) could not be loaded")
+    sent: list[np.ndarray] = []
+    processing.sink = sent.append
+    rng = np.random.default_rng(1)
+    n, delay = int(seconds * 48_000), 2_400  # 50 ms
+    far = (rng.standard_normal(n) * 0.1).astype(np.float32)
+    echo = np.concatenate([np.zeros(delay, np.float32), far[:-delay]]) * 0.5 * 32767
+    try:
+        for start in range(0, n, 960):
+            block = far[start : start + 960]
+            processing.played(np.repeat(block[:, None], 2, axis=1))
+            processing.capture(echo[start : start + 960].astype(np.int16))
+            processing.process_pending()
+    finally:
+        processing.close()
+    out = np.concatenate(sent).astype(np.float64)
+    tail = slice(n // 2, len(out))
+    erle = 10 * math.log10(
+        float(np.mean(echo[tail] ** 2)) / max(float(np.mean(out[tail] ** 2)), 1e-9)
+    )
+    if erle < 10:
+        raise RuntimeError(f"an echo was reduced by only {erle:.1f} dB")
+    library = importlib.resources.files("livekit.rtc.resources")
+    return f"echo cancelled by {erle:.0f} dB; libwebrtc audio processing from {library}"
+
+
 APP_CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
     ("qt", app_check_qt),
     ("audio", app_check_audio),
     ("aiortc", app_check_aiortc),
     ("music", app_check_music),
+    ("voice", app_check_voice),
 )
 
 

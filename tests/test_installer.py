@@ -125,7 +125,7 @@ def test_built_app_self_test_passes_in_a_fresh_folder_without_the_venv(build: Bu
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"companion {VERSION} self-test (built app")
     checks = {line.split(":", 1)[0]: line for line in lines[1:-1]}
-    assert list(checks) == ["qt", "audio", "aiortc", "music"]
+    assert list(checks) == ["qt", "audio", "aiortc", "music", "voice"]
     for name, line in checks.items():
         assert line.startswith(f"{name}: ok — "), line
     assert "on offscreen, a widget drawn" in checks["qt"]
@@ -134,6 +134,8 @@ def test_built_app_self_test_passes_in_a_fresh_folder_without_the_venv(build: Bu
     assert f"from {build.app / '_internal'}/libportaudio.so" in checks["audio"]
     assert f"in {build.app / '_internal' / 'assets' / 'music'} decode" in checks["music"]
     assert "data channel echoed" in checks["aiortc"]
+    # The echo canceller's native library, from the bundle too.
+    assert f"from {build.app / '_internal' / 'livekit' / 'rtc' / 'resources'}" in checks["voice"]
     assert lines[-1] == "self-test passed"
 
 

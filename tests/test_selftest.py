@@ -355,6 +355,7 @@ def test_devices_on_this_machine_no_camera_is_kind(null_home: Path) -> None:
     assert camera["detail"] == "There is no camera on this computer."
     assert camera["advice"].startswith("That is all right")
     assert checks["Microphone"]["verdict"] == "ok"
+    assert "Echo cancellation on, noise suppression on" in checks["Microphone"]["detail"]
     assert checks["Speakers"]["verdict"] == "ok"
     assert "soft two-note chime" in checks["Speakers"]["detail"]
     assert checks["Clinic server"]["verdict"] == "failed"
@@ -394,7 +395,7 @@ def test_the_printed_report_for_a_person(null_home: Path) -> None:
 def test_app_self_test_from_source(null_home: Path) -> None:
     result = _companion(null_home, "--self-test")
     assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("qt", "audio", "aiortc", "music"):
+    for name in ("qt", "audio", "aiortc", "music", "voice"):
         assert f"\n{name}: ok — " in result.stdout
     assert result.stdout.rstrip().endswith("self-test passed")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -31,6 +32,8 @@ from companion.app.words import ALERT_WORDS, describe_event, link_words
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
 from companion.audio.commands import MusicStatus as LocalMusicStatus
 from companion.audio.playlist import RepeatMode, Track
+from companion.audio.processing import ProcessingSettings, VoiceProcessing
+from companion.call.devices import MicrophoneTrack
 from companion.call.engine import CallEngine
 from companion.call.homelink import HomeLink
 from companion.call.media import LocalMedia
@@ -66,6 +69,10 @@ from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
 
 _log = logging.getLogger(__name__)
+_VOICE_FILE = "voice.json"
+"""The microphone's settings as the person last chose them."""
+_MIC_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+"""Waits between tries to open the default microphone after the one in use was unplugged."""
 
 #: The playlists the therapist's remote can choose (slugs on the wire).
 PLAYLISTS: dict[str, str] = {
@@ -117,6 +124,9 @@ class CoreOptions:
     timings: LadderTimings | None = None
     video: tuple[int, int, int] = (640, 480, 30)
     """Synthetic video size and rate."""
+    voice: ProcessingSettings | None = None
+    """The microphone's noise suppression and automatic gain (``None``: the role's
+    defaults); echo cancellation is always on."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,8 @@ class RoleCore:
         self.records: RecordStore | None = None
         self.audio: AudioEngine | None = None
         self.media: LocalMedia | None = None
+        self.voice_processing: VoiceProcessing | None = None
+        """The microphone's echo canceller and noise suppressor (a real microphone only)."""
         self.call: CallEngine | None = None
         self.home: HomeLink | None = None
         self.guardian: Guardian | None = None
@@ -331,6 +343,10 @@ class RoleCore:
             self._self_track.stop()
         if self.media is not None:
             await self.media.aclose()
+        if self.voice_processing is not None:
+            if self.audio is not None:
+                self.audio.remove_output_tap(self.voice_processing)
+            await asyncio.to_thread(self.voice_processing.close)
         await self.signaling.close()
         if self.audio is not None:
             await asyncio.to_thread(self._save_playlist)
@@ -353,12 +369,54 @@ class RoleCore:
             )
         from companion.call.devices import open_camera, open_microphone
 
-        camera, microphone = open_camera(), open_microphone()
+        # One processing per call: the engine's final mix is its reverse stream, and every
+        # microphone the call uses feeds it.
+        processing = VoiceProcessing(self.voice_settings())
+        if self.audio is not None:
+            self.audio.add_output_tap(processing)
+        processing.start()
+        self.voice_processing = processing
+        camera, microphone = open_camera(), open_microphone(processing=processing)
         if camera is None:
             self.notice.emit("No camera found — the call goes on with sound only.")
         if microphone is None:
             self.notice.emit("No microphone found — you can still hear and be seen.")
+        else:
+            self._watch_microphone(microphone)
         return LocalMedia(microphone, camera, "camera" if camera is not None else "")
+
+    def _watch_microphone(self, microphone: MicrophoneTrack) -> None:
+        self._unsubscribe.append(
+            microphone.lost.connect(lambda: self._spawn(self._microphone_lost(microphone)))
+        )
+
+    async def _microphone_lost(self, lost: MicrophoneTrack) -> None:
+        """The microphone was unplugged: the call sends silence meanwhile; the system's
+        default microphone (through the same echo canceller) takes over when there is one."""
+        from companion.call.devices import open_microphone
+
+        loop = asyncio.get_running_loop()
+        for wait_s in _MIC_RETRY_S:
+            await asyncio.sleep(wait_s)
+            if self._closed or self.media is None or self.media.audio is not lost:
+                return
+            microphone = await asyncio.to_thread(
+                functools.partial(
+                    open_microphone, None, loop=loop, processing=self.voice_processing
+                )
+            )
+            if microphone is not None:
+                if self._closed or self.media is None or self.media.audio is not lost:
+                    microphone.stop()
+                    return
+                _log.info("microphone lost; the default microphone took over")
+                self.media.replace_audio(microphone)
+                self._watch_microphone(microphone)
+                return
+        self.notice.emit(
+            "The microphone stopped working. Plug it in again (or another one) so you "
+            "can be heard; everything else goes on."
+        )
 
     # -- audio -----------------------------------------------------------------------------
 
@@ -545,6 +603,28 @@ class RoleCore:
     def set_music_muted(self, muted: bool) -> None:
         if self.audio is not None:
             (self.audio.mute if muted else self.audio.unmute)()
+
+    def voice_settings(self) -> ProcessingSettings:
+        """The microphone's settings: the command line's, else the person's last choice
+        (kept in their folder), else the role's defaults."""
+        if self.options.voice is not None:
+            return self.options.voice
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            data = json.loads((self.options.data_dir / _VOICE_FILE).read_text(encoding="utf-8"))
+            return ProcessingSettings(
+                noise_suppression=bool(data["noise_suppression"]), auto_gain=bool(data["auto_gain"])
+            )
+        return ProcessingSettings.for_role(self.role)
+
+    def set_voice_settings(self, settings: ProcessingSettings) -> None:
+        """Noise suppression and automatic gain, from the device check: applied at once and
+        kept for the next session."""
+        if self.voice_processing is not None:
+            self.voice_processing.update(settings)
+        data = {"noise_suppression": settings.noise_suppression, "auto_gain": settings.auto_gain}
+        with contextlib.suppress(OSError):
+            self.options.data_dir.mkdir(parents=True, exist_ok=True)
+            (self.options.data_dir / _VOICE_FILE).write_text(json.dumps(data), encoding="utf-8")
 
     def set_mic_muted(self, muted: bool) -> None:
         if self.call is not None:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -93,6 +93,20 @@ OutputProbe = Callable[[np.ndarray, float], None]
 ``perf_counter`` start. Benchmarks only; it runs inside the real-time callback."""
 
 
+class OutputTap(Protocol):
+    """Sees the final mix as it is played: the microphone's echo canceller, whose reverse
+    stream must be exactly what the speakers play (``VoiceProcessing``)."""
+
+    def played(self, block: np.ndarray) -> None:
+        """Inside the real-time callback: copy ``block`` (frames, 2) and return."""
+
+    def discontinuity(self) -> None:
+        """The played stream jumped (underrun, device opened or switched); callback-safe."""
+
+    def set_output_latency(self, seconds: float) -> None:
+        """The device's output latency as PortAudio reports it."""
+
+
 class DeviceUnavailable(Exception):
     """The output device could not be opened; ``reason`` is plain words."""
 
@@ -106,7 +120,7 @@ class OutputDevice:
 
     def __init__(
         self,
-        render: Callable[[np.ndarray], None],
+        render: Callable[[np.ndarray, bool], None],
         sample_rate: int,
         options: DeviceOptions,
         device: int | str | None,
@@ -138,6 +152,8 @@ class OutputDevice:
                 raise DeviceUnavailable(
                     f"the output device could not be opened ({type(exc).__name__})"
                 ) from exc
+            self.latency_s = float(self._stream.latency)
+            """What PortAudio reports between the callback and the speaker."""
             info = sd.query_devices(self._stream.device)
             self.info = OutputDeviceInfo(
                 int(self._stream.device),
@@ -173,11 +189,12 @@ class OutputDevice:
 
     def _callback(self, outdata: Any, frames: int, time_info: Any, status: Any) -> None:
         start = self._perf()
-        if status.output_underflow:
+        underflow = bool(status.output_underflow)
+        if underflow:
             self.underflows += 1
         # A view of PortAudio's buffer: the mixer writes straight into it.
         block = np.frombuffer(outdata, dtype=np.float32).reshape(frames, 2)
-        self._render(block)
+        self._render(block, underflow)
         if self._probe is not None:
             self._probe(block, start)
         self.stats.record(self._perf() - start)

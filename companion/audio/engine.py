@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ParamSpec
 
+import numpy as np
+
 from companion.audio.chimes import ChimeKind, render_chime
 from companion.audio.commands import (
     ChoosePlaylist,
@@ -40,6 +42,7 @@ from companion.audio.device import (
     OutputDevice,
     OutputDeviceInfo,
     OutputProbe,
+    OutputTap,
     list_output_devices,
 )
 from companion.audio.gain import SILENCE_DB, DuckingOptions, db_to_gain
@@ -112,11 +115,13 @@ class AudioEngine:
         self.callback_stats = CallbackStats()
         self.output_probe: OutputProbe | None = None
         """Set before ``start`` to see every block written to the device (benchmarks)."""
+        self._taps: tuple[OutputTap, ...] = ()  # replaced whole; the callback only reads it
         self._chimes = {kind: render_chime(kind, sr) for kind in ChimeKind}
         self._device: OutputDevice | None = None
         self._device_choice = options.device.device
         self._device_lock = threading.Lock()  # device open/close only; the callback never takes it
-        self._voices_lock = threading.Lock()  # writers of mixer.voices; the callback only reads it
+        # Writers of mixer.voices and of the output taps; the callback only reads them.
+        self._voices_lock = threading.Lock()
         self._past_underflows = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._volume_db = 0.0
@@ -131,9 +136,17 @@ class AudioEngine:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self, *, play: bool = True, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def start(
+        self,
+        *,
+        play: bool = True,
+        loop: asyncio.AbstractEventLoop | None = None,
+        driven: bool = False,
+    ) -> None:
         """Open the device and fade in. Signals are delivered on ``loop``, else on the
-        running loop of the calling thread, else on the engine's own threads."""
+        running loop of the calling thread, else on the engine's own threads.
+        ``driven``: no device at all; the caller runs ``render`` as a device's callback
+        would (benchmarks running faster than real time)."""
         if self._started or self._closed:
             return
         self._started = True
@@ -145,6 +158,9 @@ class AudioEngine:
         self._wait_for_music(1.0)
         if play:
             self.play()
+        if driven:
+            self.mixer.fade.jump(1.0)
+            return
         with self._device_lock:
             self._open_device(self._device_choice, fade_s=self.options.fade_in_s)
         self._supervisor = threading.Thread(
@@ -313,6 +329,29 @@ class AudioEngine:
     def play_chime(self, kind: ChimeKind) -> None:
         self.mixer.queue_chime(self._chimes[kind])
 
+    # -- what is played -------------------------------------------------------------------
+
+    def render(self, block: np.ndarray, underflow: bool = False) -> None:
+        """The output callback: mix into ``block`` (frames, 2), then show it to the taps.
+        ``underflow``: the device played silence before this block (PortAudio's flag)."""
+        self.mixer.render(block)
+        for tap in self._taps:
+            if underflow:
+                tap.discontinuity()
+            tap.played(block)
+
+    def add_output_tap(self, tap: OutputTap) -> None:
+        """Let ``tap`` see everything played from now on (a call's echo canceller)."""
+        device = self._device
+        if device is not None:
+            tap.set_output_latency(device.latency_s)
+        with self._voices_lock:
+            self._taps = (*self._taps, tap)
+
+    def remove_output_tap(self, tap: OutputTap) -> None:
+        with self._voices_lock:
+            self._taps = tuple(t for t in self._taps if t is not tap)
+
     # -- device -------------------------------------------------------------------------
 
     def list_devices(self) -> list[OutputDeviceInfo]:
@@ -352,7 +391,7 @@ class AudioEngine:
         self.mixer.fade.jump(0.0)
         try:
             self._device = OutputDevice(
-                self.mixer.render,
+                self.render,
                 self.options.sample_rate,
                 self.options.device,
                 device,
@@ -373,6 +412,9 @@ class AudioEngine:
             )
             self._open_device(None, fade_s)
             return
+        for tap in self._taps:
+            tap.set_output_latency(self._device.latency_s)
+            tap.discontinuity()
         self.mixer.fade.set_target(1.0, fade_s)
         self._emit(self.device_changed.emit, self._device.info)
 

@@ -1,7 +1,9 @@
 """Real camera and microphone.
 
-The microphone is a PortAudio input stream (sounddevice) whose callback hands 20 ms blocks
-to the asyncio loop; the camera is PyAV's device input decoded on aiortc's player thread.
+The microphone is a PortAudio input stream (sounddevice). With the call's
+``VoiceProcessing`` (echo cancellation, noise suppression) the callback only copies each
+block into its ring and the processing thread hands 20 ms frames to the asyncio loop;
+without it the callback hands the raw 20 ms blocks over itself. The camera is PyAV's device input decoded on aiortc's player thread.
 Either may be missing — a normal case the UI says plainly — and either may vanish during a
 call (unplugged): the track then ends and ``lost`` fires so the app can fall back.
 """
@@ -20,6 +22,7 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from companion.audio.device import PORTAUDIO_LOCK
+from companion.audio.processing import VoiceProcessing
 from companion.call.synthetic import AUDIO_RATE, AUDIO_SAMPLES
 from companion.events import Signal
 
@@ -63,52 +66,101 @@ class MicrophoneTrack(MediaStreamTrack):
         device: int | str | None = None,
         *,
         loop: asyncio.AbstractEventLoop | None = None,
+        processing: VoiceProcessing | None = None,
+        stream: bool = True,
     ) -> None:
         """Open the device; `loop` is the loop that will call recv() (pass it when
-        opening from a worker thread, where there is no running loop)."""
+        opening from a worker thread, where there is no running loop). ``processing``:
+        the call's echo canceller, which this microphone feeds from now on.
+        ``stream=False``: no PortAudio stream; the caller hands blocks to ``captured`` as
+        the callback would (benchmarks)."""
         super().__init__()
         import sounddevice as sd
 
         self.device = device
         self.lost: Signal[[]] = Signal()
+        self.processing = processing
         self._owner_loop = loop or asyncio.get_running_loop()
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
         self._pts = 0
-        with PORTAUDIO_LOCK:
-            self._stream = sd.RawInputStream(
-                samplerate=AUDIO_RATE,
-                blocksize=AUDIO_SAMPLES,
-                channels=1,
-                dtype="int16",
-                device=device,
-                callback=self._on_audio,
-                finished_callback=self._on_finished,
-                latency="low",
-            )
-            self._stream.start()
+        self._stream: Any = None
+        self._stopping = False
+        self._sink = self._hand_over  # one bound method: the processing's current listener
+        if processing is not None:
+            processing.reset_capture()  # another microphone: another echo path
+            processing.sink = self._sink
+        if not stream:
+            return
+        try:
+            with PORTAUDIO_LOCK:
+                self._stream = sd.RawInputStream(
+                    samplerate=AUDIO_RATE,
+                    blocksize=AUDIO_SAMPLES,
+                    channels=1,
+                    dtype="int16",
+                    device=device,
+                    callback=self._on_audio,
+                    finished_callback=self._on_finished,
+                    latency="low",
+                )
+                self._stream.start()
+        except BaseException:
+            self._detach()
+            raise
+        if processing is not None:
+            processing.set_input_latency(float(self._stream.latency))
 
     def _on_audio(self, data: Any, frames: int, time_info: Any, status: Any) -> None:
-        # PortAudio's thread: copy the block and hand it over; nothing else.
-        self._owner_loop.call_soon_threadsafe(self._enqueue, bytes(data))
+        self.captured(np.frombuffer(data, dtype=np.int16))
 
-    def _enqueue(self, block: bytes | None) -> None:
+    def captured(self, block: np.ndarray) -> None:
+        """PortAudio's thread: one block (int16 mono, any length). Copied, handed over,
+        nothing else."""
+        processing = self.processing
+        if processing is not None:
+            # Only the microphone the processing listens to feeds it (during a switch the
+            # old one may still deliver a block or two: its ring has one producer).
+            if processing.sink is self._sink:
+                processing.capture(block)
+        else:
+            self._hand_over(block.copy())
+
+    def _detach(self) -> None:
+        processing = self.processing
+        if processing is not None and processing.sink is self._sink:
+            processing.sink = None
+
+    def _hand_over(self, pcm: np.ndarray | None) -> None:
+        loop = self._owner_loop
+        if loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self._enqueue, pcm)
+        except RuntimeError:  # the loop closed meanwhile: nobody is listening
+            return
+
+    def _enqueue(self, block: np.ndarray | None) -> None:
         while self._queue.qsize() >= _MAX_QUEUED_BLOCKS:
             self._queue.get_nowait()
         self._queue.put_nowait(block)
+        if block is None and not self._stopping:
+            # The stream ended by itself (unplugged): say so now, whether or not anyone
+            # is reading, so the app can fall back to another microphone.
+            self._stopping = True
+            _log.warning("microphone stopped delivering audio (unplugged?)")
+            self.lost.emit()
 
     def _on_finished(self) -> None:
-        self._owner_loop.call_soon_threadsafe(self._enqueue, None)
+        self._hand_over(None)
 
     async def recv(self) -> av.AudioFrame:
         if self.readyState != "live":
             raise MediaStreamError
         block = await self._queue.get()
         if block is None:
-            _log.warning("microphone stopped delivering audio (unplugged?)")
             self.stop()
-            self.lost.emit()
             raise MediaStreamError
-        pcm = np.frombuffer(block, dtype=np.int16).reshape(1, -1)
+        pcm = block.reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
         frame.sample_rate = AUDIO_RATE
         frame.pts = self._pts
@@ -117,7 +169,11 @@ class MicrophoneTrack(MediaStreamTrack):
         return frame
 
     def stop(self) -> None:
+        self._stopping = True
         super().stop()
+        self._detach()
+        if self._stream is None:
+            return
         with PORTAUDIO_LOCK:
             if not self._stream.closed:
                 self._stream.abort()
@@ -147,12 +203,13 @@ def open_microphone(
     device: int | str | None = None,
     *,
     loop: asyncio.AbstractEventLoop | None = None,
+    processing: VoiceProcessing | None = None,
 ) -> MicrophoneTrack | None:
     """The given (or default) microphone, or None when there is none."""
     try:
         import sounddevice as sd
 
-        return MicrophoneTrack(device, loop=loop)
+        return MicrophoneTrack(device, loop=loop, processing=processing)
     except (OSError, ImportError, ValueError, sd.PortAudioError) as exc:
         _log.info("no microphone (%s)", type(exc).__name__)
         return None

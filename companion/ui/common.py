@@ -21,9 +21,10 @@ import numpy as np
 import qasync
 from PySide6.QtCore import QObject, QRectF, QSocketNotifier, Qt, QTimer
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
-from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from companion.app import RoleCore
+from companion.audio.processing import ProcessingSettings
 
 _log = logging.getLogger(__name__)
 
@@ -222,6 +223,56 @@ class VideoView(QWidget):
         y = (self.height() - scaled.height()) / 2
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(QRectF(x, y, scaled.width(), scaled.height()), self._image)
+
+
+class VoiceSettings(QWidget):
+    """The microphone's processing: one line on what it does (echo cancellation is always
+    on, so it is said, not offered) and the two choices, applied at once."""
+
+    def __init__(self, noise_text: str, gain_text: str) -> None:
+        super().__init__()
+        v = QVBoxLayout(self)
+        v.setContentsMargins(0, 0, 0, 0)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.noise_suppression = QCheckBox(noise_text)
+        self.noise_suppression.setAccessibleName("Reduce background noise")
+        self.noise_suppression.setChecked(True)
+        self.auto_gain = QCheckBox(gain_text)
+        self.auto_gain.setAccessibleName("Raise a quiet voice automatically")
+        for widget in (self.note, self.noise_suppression, self.auto_gain):
+            v.addWidget(widget)
+
+    def bind(
+        self,
+        settings: ProcessingSettings,
+        active: bool,
+        apply: Callable[[ProcessingSettings], None],
+    ) -> None:
+        self.noise_suppression.setChecked(settings.noise_suppression)
+        self.auto_gain.setChecked(settings.auto_gain)
+        self.note.setText(settings.describe(active))
+
+        def changed(_checked: bool) -> None:
+            chosen = ProcessingSettings(
+                noise_suppression=self.noise_suppression.isChecked(),
+                auto_gain=self.auto_gain.isChecked(),
+            )
+            apply(chosen)
+            self.note.setText(chosen.describe(active))
+
+        self.noise_suppression.toggled.connect(changed)
+        self.auto_gain.toggled.connect(changed)
+
+    def bind_core(self, core: RoleCore) -> None:
+        """Show ``core``'s processing, or nothing when it has none (a test pattern and tone,
+        or no microphone)."""
+        processing = core.voice_processing
+        if processing is None:
+            self.hide()
+            return
+        self.show()
+        self.bind(processing.settings, processing.active, core.set_voice_settings)
 
 
 def wire_video(core: RoleCore, remote: VideoView | None, own: VideoView | None) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from companion.app import RoleCore, invite_from_link
+from companion.app import CoreOptions, RoleCore, invite_from_link
+from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import EmergencyCard, InvitedRole, SessionPlan
 from tests.app.conftest import Clinic
@@ -123,3 +125,22 @@ async def test_closing_leaves_no_reader_behind_even_if_devices_are_asked_for_lat
     await core.close()
     left = {t for t in before if not t.done()} - {asyncio.current_task()}
     assert not left, left
+
+
+def test_the_voice_settings_chosen_are_applied_and_kept_for_next_time(tmp_path: Path) -> None:
+    def core(voice: ProcessingSettings | None = None) -> RoleCore:
+        options = CoreOptions(data_dir=tmp_path / "patient", audio=False, voice=voice)
+        return RoleCore("patient", "ws://127.0.0.1:9/ws", options)
+
+    first = core()
+    assert first.voice_settings() == ProcessingSettings(noise_suppression=True, auto_gain=False)
+    first.voice_processing = processing = VoiceProcessing()
+    try:
+        chosen = ProcessingSettings(noise_suppression=False, auto_gain=True)
+        first.set_voice_settings(chosen)
+        assert processing.settings == chosen
+    finally:
+        processing.close()
+    assert core().voice_settings() == chosen  # the next session starts with it
+    flag = ProcessingSettings(noise_suppression=True, auto_gain=True)
+    assert core(flag).voice_settings() == flag  # a command-line flag decides for its run

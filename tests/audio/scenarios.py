@@ -168,8 +168,55 @@ def unplug(work: Path, events: dict[str, Any]) -> None:
     engine.close()
 
 
+class RecordingTap:
+    """An output tap that keeps what it is shown (a test may allocate in the callback)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.frames = 0
+        self.breaks: list[int] = []
+        """The frame count at each discontinuity."""
+        self.latencies: list[float] = []
+
+    def played(self, block: np.ndarray) -> None:
+        self.blocks.append(block.copy())
+        self.frames += len(block)
+
+    def discontinuity(self) -> None:
+        self.breaks.append(self.frames)
+
+    def set_output_latency(self, seconds: float) -> None:
+        self.latencies.append(seconds)
+
+
+def tapped(work: Path, events: dict[str, Any]) -> None:
+    """The echo canceller's view of the output through a switch and an unplug."""
+    music = write_audio(work / "m.wav", sine(440, 10.0))
+    engine = _engine(FAST, events)
+    tap = RecordingTap()
+    engine.add_output_tap(tap)
+    engine.load_playlist(Playlist([Track(str(music))]))
+    engine.start(play=True)
+    time.sleep(0.5)
+    engine.set_device("companion_b")
+    time.sleep(1.0)
+    device = engine._device
+    assert device is not None
+    device._stream.abort()  # unplugged
+    time.sleep(1.5)
+    engine.remove_output_tap(tap)
+    frames_at_removal = tap.frames
+    time.sleep(0.2)
+    engine.close()
+    np.concatenate(tap.blocks).astype(np.float32).tofile(work / "tapped.raw")
+    events["breaks"] = tap.breaks
+    events["latencies"] = tap.latencies
+    events["removed_cleanly"] = tap.frames == frames_at_removal
+
+
 SCENARIOS: dict[str, Callable[[Path, dict[str, Any]], None]] = {
-    f.__name__: f for f in (crossfade, transitions, ducking, voice_unducked, skips_broken, unplug)
+    f.__name__: f
+    for f in (crossfade, transitions, ducking, voice_unducked, skips_broken, unplug, tapped)
 }
 
 

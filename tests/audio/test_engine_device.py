@@ -113,3 +113,34 @@ def test_unplugged_device_falls_back_to_default(alsa_device: AlsaFileDevice) -> 
     # The default device kept playing after the loss (and fades in, not a jump).
     assert len(after) > 1.5 * RATE
     assert rms_db(after[-int(0.8 * RATE) : -int(0.4 * RATE)], 4800).min() > -20
+
+
+def test_output_tap_sees_exactly_what_each_device_plays(alsa_device: AlsaFileDevice) -> None:
+    """The echo canceller's reverse stream is the final mix as played: every block the
+    default device, then the second device, then the default again (after an unplug)
+    wrote, sample for sample; each new device is announced with its latency."""
+    result = alsa_device.run("tapped")
+    tapped = np.fromfile(alsa_device.workdir / "tapped.raw", dtype=np.float32).reshape(-1, 2)
+    breaks = result["breaks"]
+    assert len(breaks) >= 3, breaks  # opened, switched, fell back after the unplug
+    assert len(result["latencies"]) >= 3 and min(result["latencies"]) > 0
+    assert result["removed_cleanly"]
+    second = alsa_device.read(second=True)
+    after = alsa_device.read()
+    # Each device wrote, sample for sample, what the tap saw while it was the device: a
+    # stretch of the tap found in the device's file matches on and on from there.
+    for played, start, end in ((second, breaks[-2], breaks[-1]), (after, breaks[-1], len(tapped))):
+        probe = start + RATE // 10
+        at = _find(played, tapped[probe : probe + 480])
+        assert at is not None, "the tap's audio is not what the device played"
+        n = min(end - probe, len(played) - at)
+        assert n > RATE // 4
+        assert np.array_equal(tapped[probe : probe + n], played[at : at + n])
+
+
+def _find(haystack: np.ndarray, needle: np.ndarray) -> int | None:
+    """Where ``needle`` occurs exactly in ``haystack`` (frames, 2), or None."""
+    for at in np.flatnonzero(np.all(haystack == needle[0], axis=1)):
+        if np.array_equal(haystack[at : at + len(needle)], needle):
+            return int(at)
+    return None

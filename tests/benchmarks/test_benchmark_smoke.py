@@ -99,3 +99,16 @@ def test_records_sealing_smoke() -> None:
     assert figures["sealed_events_opened"] == 10
     for key in ("plain_append_p50_ms", "sealed_append_p50_ms", "seal_only_p50_ms"):
         assert key in figures
+
+
+def test_echo_benchmark_smoke() -> None:
+    """The app's own capture and playback through the simulated room (short runs)."""
+    figures = run_benchmark("echo.py", "--quick", timeout=300)
+    for key in ("erle_far_db", "erle_first_s_db", "erle_music_db", "erle_music_control_db",
+                "reconverge_s", "doubletalk_spec", "doubletalk_near_drop_db",
+                "headphones_spec", "noise_reduction_db", "cpu_core_pct", "aborts"):  # fmt: skip
+        assert key in figures
+    assert figures["aborts"] == 0
+    # The control (music left out of the reverse stream) must come out below the target.
+    assert isinstance(figures["erle_music_control_db"], float)
+    assert figures["erle_music_control_db"] < 20.0

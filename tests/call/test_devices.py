@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from companion.call.synthetic import ToneTrack
 from tests.call.conftest import CallPair, wait_until
@@ -20,18 +21,26 @@ def _pitch(samples: np.ndarray) -> float:
     return float(np.fft.rfftfreq(len(samples), 1 / 48_000)[int(np.argmax(spectrum))])
 
 
-def test_microphone_reads_real_portaudio_capture(tmp_path: Path) -> None:
-    """ALSA's file plugin plays a recorded 523 Hz tone into PortAudio's capture side."""
-    t = np.arange(48_000 * 3) / 48_000
-    (np.sin(2 * np.pi * 523 * t) * 0.3 * 32767).astype("<i2").tofile(tmp_path / "in.raw")
-    (tmp_path / ".asoundrc").write_text(
+def _capture_a_tone(home: Path, seconds: float) -> None:
+    """ALSA's default device in ``home``: capture plays a 523 Hz tone from a file, playback
+    goes to a file."""
+    t = np.arange(int(48_000 * seconds)) / 48_000
+    (np.sin(2 * np.pi * 523 * t) * 0.3 * 32767).astype("<i2").tofile(home / "in.raw")
+    (home / ".asoundrc").write_text(
         "pcm.!default {\n type asym\n"
-        f' playback.pcm {{ type file; slave.pcm "null"; file "{tmp_path}/out.raw"; format "raw" }}\n'
-        f' capture.pcm {{ type file; slave.pcm "nullin"; file "/dev/null"; infile "{tmp_path}/in.raw"; format "raw" }}\n'
+        f' playback.pcm {{ type file; slave.pcm "null"; file "{home}/out.raw"; format "raw" }}\n'
+        f' capture.pcm {{ type file; slave.pcm "nullin"; file "/dev/null"; infile "{home}/in.raw"; format "raw" }}\n'
         "}\npcm.nullin { type null }\n"
     )
+
+
+@pytest.mark.parametrize("processing", [False, True], ids=["raw", "processed"])
+def test_microphone_reads_real_portaudio_capture(tmp_path: Path, processing: bool) -> None:
+    """ALSA's file plugin plays a recorded 523 Hz tone into PortAudio's capture side
+    (processed: through the call's echo canceller and noise suppressor, on its thread)."""
+    _capture_a_tone(tmp_path, 3.0)
     result = subprocess.run(
-        [sys.executable, "-m", "tests.call.mic_probe"],
+        [sys.executable, "-m", "tests.call.mic_probe", *(["--processing"] if processing else [])],
         capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -39,6 +48,9 @@ def test_microphone_reads_real_portaudio_capture(tmp_path: Path) -> None:
     assert abs(probe["hz"] - 523) < 5
     assert "default" in probe["devices"]
     assert probe["pts"] == [0, 960, 1920]
+    assert set(probe["samples"]) == {960}
+    if processing:
+        assert probe["active"] and probe["processed"] >= 100
 
 
 async def test_switching_and_losing_the_microphone_mid_call(call_pair: CallPair) -> None:
@@ -90,3 +102,22 @@ async def test_camera_unplug_and_replug_mid_call(call_pair: CallPair) -> None:
     patient.engine.switch_camera(TestPatternTrack(320, 240, 15))
     await wait_until(lambda: therapist.engine.video.frames_received > before + 5)
     assert patient.engine.state == "connected"
+
+
+def test_an_unplugged_microphone_falls_back_through_the_same_echo_canceller(
+    tmp_path: Path,
+) -> None:
+    """Real PortAudio both ways (ALSA file devices): the patient's microphone feeds the echo
+    canceller, the engine's played mix is its reverse stream; the microphone's stream dies
+    and the default one takes over on the same sending track and the same processing."""
+    _capture_a_tone(tmp_path, 30.0)
+    (tmp_path / "data").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.call.mic_unplug_probe", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    assert probe["replaced"] and probe["same_processing"], probe
+    assert probe["before_rms"] > 300 and probe["after_rms"] > 300, probe
+    assert probe["reverse"] > 50 and probe["errors"] == 0, probe

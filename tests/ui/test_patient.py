@@ -8,6 +8,7 @@ import functools
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QKeyEvent
@@ -17,9 +18,11 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QWidget
 import companion.ui.patient as patient_app
 from companion.app import CoreOptions, RoleCore
 from companion.app.journal import Journal, reminder_words
+from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.records.private import NoteKind
 from companion.ui.common import CALM_DARK
 from companion.ui.patient import PatientWindow, run_patient
+from companion.ui.patient.screens import PrepareScreen
 from companion.ui.patient.window import SENT, what_to_do
 from tests.ui.conftest import RunUi, UiClinic, answer_modal, settle, shots, until
 
@@ -470,3 +473,29 @@ def test_the_qt_loop_does_not_leak_references_to_none() -> None:
         loop.close()
         asyncio.set_event_loop(None)
     assert abs(drift) < 1000, drift
+
+
+def test_the_device_check_shows_and_changes_the_voice_processing(qapp: QApplication) -> None:
+    """Echo cancellation is said to be on (no switch); noise suppression and automatic
+    gain are the patient's to change, and the processing takes them up at once."""
+    screen = PrepareScreen()
+    voice = screen.voice
+    processing = VoiceProcessing()
+    try:
+        voice.bind(processing.settings, processing.active, processing.update)
+        assert (
+            voice.note.text() == "Echo cancellation on, noise suppression on, automatic gain off."
+        )
+        assert voice.noise_suppression.isChecked() and not voice.auto_gain.isChecked()
+        voice.auto_gain.setChecked(True)
+        voice.noise_suppression.setChecked(False)
+        assert processing.settings == ProcessingSettings(noise_suppression=False, auto_gain=True)
+        assert (
+            voice.note.text() == "Echo cancellation on, noise suppression off, automatic gain on."
+        )
+        processing.capture(np.zeros(960, np.int16))
+        processing.process_pending()
+        assert processing.resets == 1 and processing.errors == 0
+    finally:
+        processing.close()
+        screen.deleteLater()

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from companion.app.prompts import PROMPTS
 from companion.protocol.messages import EmergencyCard
-from companion.ui.common import CALM_DARK, VideoView
+from companion.ui.common import CALM_DARK, VideoView, VoiceSettings
 from companion.ui.widgets import HoldButton, PulseBanner
 
 # Keys that move around the window or work a control, rather than mean "I'm OK".
@@ -253,6 +253,11 @@ class PrepareScreen(QWidget):
         self.mic_level.setAccessibleName("Microphone level")
         self.mic_level.setMinimumHeight(22)
         right.addWidget(self.mic_level)
+        self.voice = VoiceSettings(
+            "Reduce background noise (fans, traffic)",
+            "Raise my voice automatically when I speak softly",
+        )
+        right.addWidget(self.voice)
         self.own_music = BigButton("Add my own music…", "Add my own music: a folder or playlist")
         right.addWidget(self.own_music)
         self.device_note = note("", "text", "Device check")
@@ -269,6 +274,7 @@ class PrepareScreen(QWidget):
 
     def no_microphone(self, text: str) -> None:
         self.mic_level.hide()
+        self.voice.hide()
         self.mic_label.setText(text)
 
     def card(self) -> EmergencyCard:

@@ -297,6 +297,7 @@ class PatientWindow(QMainWindow):
             self._level = asyncio.ensure_future(
                 watch_level(media, lambda v: p.mic_level.setValue(round(v * 100)))
             )
+        p.voice.bind_core(core)
         if core.audio is not None:
             self.session_screen.volume.setValue(round(core.audio.volume_db))
 

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from companion.app import CoreOptions, RoleCore
+from companion.audio.processing import ProcessingSettings
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo, SessionInfo
 from companion.records import KeyringUnavailable, load_credential, store_credential
@@ -108,12 +109,21 @@ class InviteRow(QFrame):
 
 
 class TherapistConsole(QMainWindow):
-    def __init__(self, server: str, data_dir: Path, fake_media: bool, audio: bool = True) -> None:
+    def __init__(
+        self,
+        server: str,
+        data_dir: Path,
+        fake_media: bool,
+        audio: bool = True,
+        voice: ProcessingSettings | None = None,
+    ) -> None:
         super().__init__()
         self.audio = audio
         self.server_url = server
         self.data_dir = data_dir
         self.fake_media = fake_media
+        self.voice = voice
+        """The microphone's noise suppression and automatic gain (``--auto-gain``)."""
         self.lobby = SignalingClient(server)
         self._name = ""
         self._secret = ""
@@ -370,6 +380,7 @@ class TherapistConsole(QMainWindow):
         options = CoreOptions(
             data_dir=self.data_dir / "sessions" / session_id, fake_media=self.fake_media,
             audio=self.audio, video=(640, 480, 30) if not self.fake_media else (320, 240, 15),
+            voice=self.voice,
         )  # fmt: skip
         core = RoleCore("therapist", self.server_url, options)
         try:
@@ -442,9 +453,10 @@ async def run_therapist(
     fake_media: bool,
     name: str | None = None,
     secret: str | None = None,
+    voice: ProcessingSettings | None = None,
 ) -> int:
     apply_theme(app, CLEAR_LIGHT)
-    console = TherapistConsole(server, data_dir, fake_media)
+    console = TherapistConsole(server, data_dir, fake_media, voice=voice)
     console.resize(1400, 880)
     console.show()
     if name:

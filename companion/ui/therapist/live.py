@@ -54,6 +54,7 @@ from companion.records.private import NoteKind
 from companion.ui.common import (
     CLEAR_LIGHT,
     VideoView,
+    VoiceSettings,
     card_style,
     format_ago,
     format_elapsed,
@@ -305,6 +306,14 @@ class LiveSession(QWidget):
         p.addWidget(self.push)
         v.addWidget(prompts)
 
+        mic = QGroupBox("Your microphone")
+        self.voice_box = mic
+        self.voice = VoiceSettings(
+            "Reduce background noise", "Raise my voice automatically (for a quiet voice)"
+        )
+        QVBoxLayout(mic).addWidget(self.voice)
+        v.addWidget(mic)
+
         music = QGroupBox("Music on the patient's computer")
         m = QVBoxLayout(music)
         self.now_playing = QLabel("Nothing reported yet")
@@ -517,6 +526,8 @@ class LiveSession(QWidget):
         self._unsubscribe: list[Callable[[], None]] = list(unsubscribe)
         if core.call is not None:
             self._unsubscribe.append(core.call.video.frame_ready.connect(self.video.show_frame))
+        self.voice.bind_core(core)
+        self.voice_box.setVisible(core.voice_processing is not None)
         view = core.self_view()
         if view is not None:
             self._unsubscribe.append(view.frame_ready.connect(self.self_view.show_frame))
