@@ -28,7 +28,8 @@ from typing import Any, Literal
 from aiortc.mediastreams import MediaStreamTrack
 
 from companion.app.device import device_secret
-from companion.app.words import ALERT_WORDS, describe_event, link_words
+from companion.app.power import ComputerCare, ComputerChange
+from companion.app.words import ALERT_WORDS, SUPPORT_COMPUTER_LINES, describe_event, link_words
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
 from companion.audio.commands import MusicStatus as LocalMusicStatus
 from companion.audio.playlist import RepeatMode, Track
@@ -45,7 +46,10 @@ from companion.monitor.guardian import Guardian
 from companion.monitor.ladder import Alert, LadderTimings, SoundKind
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
+    AlertRaised,
+    AlertResolved,
     CheckIn,
+    ComputerNotice,
     EmergencyCard,
     EventBody,
     Intention,
@@ -124,6 +128,8 @@ class CoreOptions:
     timings: LadderTimings | None = None
     video: tuple[int, int, int] = (640, 480, 30)
     """Synthetic video size and rate."""
+    watch_computer: bool = True
+    """The patient's app keeps the computer awake and watches its sleep and battery."""
     voice: ProcessingSettings | None = None
     """The microphone's noise suppression and automatic gain (``None``: the role's
     defaults); echo cancellation is always on."""
@@ -188,6 +194,10 @@ class RoleCore:
         self.call: CallEngine | None = None
         self.home: HomeLink | None = None
         self.guardian: Guardian | None = None
+        self.computer: ComputerCare | None = None
+        """The patient's computer held awake and watched (power.py), from ``start``."""
+        self._computer_task: asyncio.Task[Any] | None = None
+        self._battery_alert: str | None = None
         # -- for the screens
         self.link_changed: Signal[[str]] = Signal()
         """Plain words for the patient–therapist link (see words.py)."""
@@ -313,6 +323,9 @@ class RoleCore:
                 await link.start()
         await g.start()
         self._spawn(self._clock_loop())
+        if self.role == "patient" and self.options.watch_computer:
+            self.computer = ComputerCare(self.computer_changed)
+            self._computer_task = self._spawn(self.computer.run())
         self.link_changed.emit(link_words(self.role, self.facts.link))
 
     async def open_devices(self) -> None:
@@ -354,10 +367,11 @@ class RoleCore:
         if self.records is not None:
             self.records.close()
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _open_media(self) -> LocalMedia:
         if self.options.fake_media:
@@ -589,6 +603,8 @@ class RoleCore:
         if self.facts.ended:
             return
         self.facts.ended = True
+        if self._computer_task is not None:
+            self._computer_task.cancel()  # the computer may sleep again
         if self.role == "patient":
             with contextlib.suppress(OSError):
                 self._save_resume("", open_=False)
@@ -693,8 +709,33 @@ class RoleCore:
             # The support person's board follows the patient's own monitor of the call.
             facts.link = event.state
             self.link_changed.emit(link_words(self.role, event.state))
+        elif isinstance(event, ComputerNotice) and self.role == "support":
+            line = SUPPORT_COMPUTER_LINES.get(event.what)
+            if line is not None:
+                self.notice.emit(line)
         elif isinstance(event, SessionEnd):
             self._mark_ended()
+
+    def computer_changed(self, change: ComputerChange) -> None:
+        """The patient's computer changed (power.py): everyone's timeline hears of it, the
+        therapist is alerted while the battery is low, and after a sleep the signaling
+        connection starts again at once instead of waiting to find itself dead."""
+        if self.facts.ended or self.guardian is None:
+            return
+        notice = ComputerNotice(kind="computer", what=change.what, asleep_s=change.asleep_s,
+                                percent=change.percent)  # fmt: skip
+        self._spawn(self.guardian.publish(notice))
+        if change.what == "asleep":
+            self._spawn(self.signaling.drop_connection())
+        elif change.what == "battery_low" and self._battery_alert is None:
+            self._battery_alert = uuid.uuid4().hex
+            raised = AlertRaised(kind="alert.raised", alert_id=self._battery_alert,
+                                 reason="battery_low", for_roles=["therapist"])  # fmt: skip
+            self._spawn(self.guardian.publish(raised))
+        elif change.what in ("plugged_in", "on_battery") and self._battery_alert is not None:
+            resolved = AlertResolved(kind="alert.resolved", alert_id=self._battery_alert)
+            self._battery_alert = None
+            self._spawn(self.guardian.publish(resolved))
 
     def _on_alert_shown(self, alert: Alert) -> None:
         self.facts.open_alerts[alert.alert_id] = alert

@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from companion.protocol.messages import ComputerWhat
 
 _log = logging.getLogger(__name__)
 
@@ -163,3 +167,71 @@ def _exit_mode(mode: Any) -> None:
         mode.__exit__(None, None, None)
     except Exception as error:  # the inhibitor's service went away first
         _log.warning("keep awake: release failed (%s)", type(error).__name__)
+
+
+_POWER_CHANGES: dict[PowerState, ComputerWhat] = {
+    "plugged": "plugged_in",
+    "on_battery": "on_battery",
+    "low": "battery_low",
+}
+
+
+@dataclass(frozen=True)
+class ComputerChange:
+    """What ``ComputerCare`` reports: one of ``ComputerNotice``'s ``what`` values."""
+
+    what: ComputerWhat
+    asleep_s: float | None = None
+    percent: int | None = None
+
+
+class ComputerCare:
+    """The patient's computer for the length of a session: held awake, its sleep and its
+    power watched. ``run`` until cancelled (the keep-awake is given back then).
+
+    ``report`` hears each change; the first power reading is reported only when it is not
+    ``plugged`` (a laptop already on battery as the session starts)."""
+
+    def __init__(
+        self,
+        report: Callable[[ComputerChange], None],
+        *,
+        every_s: float = 5.0,
+        power_every_s: float = 30.0,
+        read: Callable[[], PowerReading] = read_power,
+        clock: Callable[[], tuple[float, float]] = lambda: (time.time(), time.monotonic()),
+    ) -> None:
+        self.report = report
+        self.every_s = every_s
+        self.power_every_s = power_every_s
+        self.keep_awake = KeepAwake()
+        self.sleep = SleepWatch()
+        self.power = PowerWatch()
+        self._read = read
+        self._clock = clock
+
+    async def run(self) -> None:
+        try:
+            if await self.keep_awake.acquire() is None:
+                self.report(ComputerChange("cannot_stay_awake"))
+            next_power = 0.0
+            while True:
+                wall, mono = self._clock()
+                slept = self.sleep.observe(wall, mono)
+                if slept is not None:
+                    self.report(ComputerChange("asleep", asleep_s=slept))
+                if mono >= next_power:
+                    next_power = mono + self.power_every_s
+                    await self._check_power()
+                await asyncio.sleep(self.every_s)
+        finally:
+            await self.keep_awake.release()
+
+    async def _check_power(self) -> None:
+        reading = await asyncio.to_thread(self._read)
+        before = self.power.state
+        state = self.power.observe(reading)
+        if state is None or state == "unknown" or (before == "unknown" and state == "plugged"):
+            return
+        percent = None if reading.percent is None else round(reading.percent)
+        self.report(ComputerChange(_POWER_CHANGES[state], percent=percent))

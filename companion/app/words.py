@@ -53,7 +53,33 @@ ALERT_WORDS: dict[str, str] = {
     "checkin_unanswered": "The patient did not answer a check-in",
     "vitals_out_of_range": "Vitals outside the limits you set",
     "go_to_patient": "Please go to the patient now",
+    "battery_low": "The patient's computer battery is low",
 }
+
+COMPUTER_WORDS: dict[str, str] = {
+    "asleep": "The patient's computer was asleep for {minutes}",
+    "on_battery": "The patient's computer is running on battery",
+    "battery_low": "The patient's computer battery is low ({percent} %)",
+    "plugged_in": "The patient's computer is plugged in",
+    "cannot_stay_awake": "The patient's computer could not be kept awake; a sleep will be noticed",
+}
+
+SUPPORT_COMPUTER_LINES: dict[str, str] = {
+    "on_battery": "The patient's computer is running on battery. If you can, plug it in.",
+    "battery_low": "The patient's computer battery is low. Please plug it in quietly.",
+}
+"""The support person's gentle line for each change of power (nothing for the others)."""
+
+
+def computer_words(what: str, asleep_s: float | None, percent: int | None) -> str:
+    minutes = round((asleep_s or 0) / 60)
+    span = (
+        "less than a minute" if minutes < 1 else f"{minutes} minute" + ("s" if minutes != 1 else "")
+    )
+    return COMPUTER_WORDS.get(what, "The patient's computer changed").format(
+        minutes=span, percent="?" if percent is None else percent
+    )
+
 
 ROLE_NAMES: dict[str, str] = {
     "patient": "Patient",
@@ -82,6 +108,9 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
     if kind == "link.state":
         who = ROLE_NAMES.get(from_role or "", "A member")
         return f"{who}'s link: {getattr(event, 'state', '')}"
+    if kind == "computer":
+        return computer_words(getattr(event, "what", ""), getattr(event, "asleep_s", None),
+                              getattr(event, "percent", None))  # fmt: skip
     if kind == "alert.raised":
         return f"Alert: {ALERT_WORDS.get(getattr(event, 'reason', ''), 'alert')}"
     if kind == "alert.ack":

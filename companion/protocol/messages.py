@@ -163,7 +163,12 @@ class LinkState(_Msg):
 
 
 AlertReason = Literal[
-    "link_lost", "help", "checkin_unanswered", "vitals_out_of_range", "go_to_patient"
+    "link_lost",
+    "help",
+    "checkin_unanswered",
+    "vitals_out_of_range",
+    "go_to_patient",
+    "battery_low",
 ]
 
 
@@ -292,6 +297,21 @@ class LookIn(_Msg):
     kind: Literal["lookin"]
 
 
+ComputerWhat = Literal["asleep", "on_battery", "battery_low", "plugged_in", "cannot_stay_awake"]
+
+
+class ComputerNotice(_Msg):
+    """The patient's computer itself: it slept, runs on battery, or could not be kept awake
+    (companion/app/power.py). The therapist is told; the support person gets a gentle line."""
+
+    kind: Literal["computer"]
+    what: ComputerWhat
+    asleep_s: Annotated[float, Field(ge=0, le=7 * 86400, allow_inf_nan=False)] | None = None
+    """How long it slept (``asleep``)."""
+    percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    """The battery's charge, where there is one."""
+
+
 class MemberChange(_Msg):
     """Written by the server only: someone joined, left, was lost or came back, or (refused)
     another device tried to take this member's place with its invite and was kept out."""
@@ -321,6 +341,7 @@ EventBody = Annotated[
     | EmergencyCard
     | Intention
     | LookIn
+    | ComputerNotice
     | MemberChange,
     Field(discriminator="kind"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -11,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from companion.app.power import KeepAwake, PowerReading, PowerWatch, SleepWatch, read_power
+from companion.app.power import (
+    ComputerCare,
+    KeepAwake,
+    PowerReading,
+    PowerWatch,
+    SleepWatch,
+    read_power,
+)
+from tests.app.conftest import Clinic
+from tests.app.test_core import three, until
 
 _SERVICE = Path(__file__).with_name("screensaver_service.py")
 
@@ -117,3 +127,58 @@ def test_a_computer_without_a_battery_reads_as_plugged_in() -> None:
         assert PowerWatch().observe(reading) == "plugged"
     else:  # a laptop running the suite
         assert 0.0 <= reading.percent <= 100.0
+
+
+class FakeComputer:
+    """A laptop's battery and clocks, set by the test (this machine has neither)."""
+
+    def __init__(self) -> None:
+        self.reading = PowerReading(percent=80.0, plugged=True)
+        self.wall = 1_000_000.0
+        self.mono = 0.0
+
+    def read(self) -> PowerReading:
+        return self.reading
+
+    def clock(self) -> tuple[float, float]:
+        self.wall += 0.01
+        self.mono += 0.01
+        return self.wall, self.mono
+
+
+async def test_the_patients_computer_reaches_the_therapist_and_the_support_person(
+    clinic: Clinic,
+) -> None:
+    """Battery low: the therapist is alerted and the support person gets a gentle line;
+    plugged in: the alert clears; asleep: everyone's timeline says for how long and the
+    patient's signaling starts again at once."""
+    therapist, patient, support, _ = await three(clinic)
+    computer = FakeComputer()
+    care = ComputerCare(patient.computer_changed, every_s=0.01, power_every_s=0.0,
+                        read=computer.read, clock=computer.clock)  # fmt: skip
+    lines: list[str] = []
+    support.notice.connect(lines.append)
+    running = asyncio.create_task(care.run())
+    try:
+        computer.reading = PowerReading(percent=15.0, plugged=False)
+        await until(
+            lambda: any(a.reason == "battery_low" for a in therapist.facts.open_alerts.values())
+        )
+        await until(lambda: any("plug it in" in line for line in lines))
+        # The alert is the therapist's; the support person has the gentle line instead.
+        assert all(a.reason != "battery_low" for a in support.facts.open_alerts.values())
+        computer.reading = PowerReading(percent=16.0, plugged=True)
+        await until(lambda: not therapist.facts.open_alerts)
+        states: list[str] = []
+        patient.signaling.state_changed.connect(states.append)
+        computer.wall += 25 * 60  # the lid closed for 25 minutes
+        await until(
+            lambda: any("asleep for 25 minutes" in e.text for e in therapist.facts.timeline)
+        )
+        await until(lambda: "online" in states)  # it went away and came straight back
+        assert states[0] != "online"
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        for core in (therapist, patient, support):
+            await core.close()

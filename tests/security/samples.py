@@ -11,6 +11,7 @@ from companion.protocol.messages import (
     AlertResolved,
     CheckIn,
     CheckInRequest,
+    ComputerNotice,
     EmergencyCard,
     EventBody,
     HelpRequest,
@@ -70,5 +71,6 @@ SAMPLES: dict[str, EventBody] = {
     "member.left": MemberChange(kind="member.left", member_id="ghost", role="therapist"),
     "member.lost": MemberChange(kind="member.lost", member_id="ghost", role="therapist"),
     "member.back": MemberChange(kind="member.back", member_id="ghost", role="therapist"),
+    "computer": ComputerNotice(kind="computer", what="battery_low", percent=12),
     "member.refused": MemberChange(kind="member.refused", member_id="ghost", role="patient"),
 }
