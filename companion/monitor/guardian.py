@@ -252,10 +252,10 @@ class Guardian:
     def _on_call_link(self, state: LinkStateName) -> None:
         self._record("link.call", {"state": state})
         actions = self.ladder.own_link(self._clock(), state)
-        # Every change goes on the wire too; the support person's ladder follows the
-        # patient's reports (the patient's app is the one in the home). Once the session
-        # has ended, the call closing is not news to anyone.
-        if not self.ladder.ended:
+        # Every change goes on the wire too, for the others' boards. Before the call was
+        # ever up (nobody at the other end yet), and once the session has ended, the call's
+        # state is not news to anyone.
+        if self.ladder.up_once and not self.ladder.ended:
             actions.append(Publish(LinkState(kind="link.state", state=state)))
         self._spawn_carry_out(actions)
 
@@ -264,8 +264,7 @@ class Guardian:
         if self.role == "support" and state in ("lost", "connected"):
             # Nothing heard from the patient's computer over the home network counts like a
             # lost call: the support person is the one who can walk into the room.
-            report = LinkState(kind="link.state", state=state)
-            self._spawn_carry_out(self.ladder.received(self._clock(), report, "patient"))
+            self._spawn_carry_out(self.ladder.home_link(self._clock(), state))
 
     # -- carrying out
 

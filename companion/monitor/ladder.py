@@ -8,12 +8,17 @@ the patient, publish an event to the others. The app writes each to its local re
 
     link lost            patient app publishes link_lost -> therapist alert, support chime;
                          the patient sees one calm line, hears no alarm
-    still lost at 30 s   support app: "Please go to the patient now", repeating until acked
+    still lost at 30 s   patient app raises go_to_patient for the support person (and the
+                         therapist); every app that shows it repeats it until acked. The
+                         support app raises one itself only when its own home link to the
+                         patient's computer is lost that long (that computer may be down)
     "I need help" held   patient app publishes an urgent help alert -> repeats until acked
     check-in unanswered  therapist app: alert at 60 s; support told 30 s later if unacked
     link restored        alerts resolve; everyone's state returns to connected
     session ended        people leave and links drop on purpose: the link and check-in
                          alarms stand down (a press of "I need help" still goes out)
+    never up yet         a link that has not been up once is "not yet", not "lost": no
+                         alert, no line, no call (nobody has joined the other end)
 """
 
 from __future__ import annotations
@@ -135,6 +140,9 @@ class Ladder:
     link: LinkStateName = "connected"
     """The patient–therapist link as this app knows it (own monitor, or the patient's report)."""
     _lost_since: float | None = None
+    """When this app's own link (the patient's call, the support app's home link) went."""
+    _up_once: bool = False
+    _home_up_once: bool = False
     _link_alert: str | None = None
     _go_alert: str | None = None
     _called_this_outage: bool = False
@@ -149,7 +157,8 @@ class Ladder:
 
     def own_link(self, now: float, state: LinkStateName) -> list[Action]:
         """This app's own monitor (patient's or therapist's) changed state."""
-        if self.ended:
+        self._up_once = self._up_once or state in ("connected", "degraded")
+        if self.ended or not self._up_once:
             self.link = state
             return []
         actions = self._link_changed(now, state)
@@ -176,6 +185,19 @@ class Ladder:
                 ]
             actions += self._close(alert_id, "resolved")
         return actions
+
+    def home_link(self, now: float, state: LinkStateName) -> list[Action]:
+        """The support app's own home link to the patient's computer: silence there counts
+        like a lost call, and nobody else can see it (that computer may be down)."""
+        self._home_up_once = self._home_up_once or state == "connected"
+        if self.ended or not self._home_up_once:
+            return []
+        return self._link_changed(now, state)
+
+    @property
+    def up_once(self) -> bool:
+        """This app's own link has been up: before that its state is not news."""
+        return self._up_once
 
     def help_held(self, now: float) -> list[Action]:
         alert_id = self.new_id()
@@ -209,10 +231,13 @@ class Ladder:
                                alert_id=event.alert_id)  # fmt: skip
             if self.role not in alert.for_roles:
                 return []
-            if self.role == "therapist" and event.reason == "link_lost" and self._link_alert:
-                # The therapist's own monitor already said so, on their screen.
+            if (self.role == "therapist" and event.reason == "link_lost" and self._link_alert) or (
+                event.reason == "go_to_patient" and self._calling(besides=alert.alert_id)
+            ):
+                # Already on this screen: the therapist's own monitor said so, or another
+                # app's call to go to the patient is sounding (one call, not two).
                 self.alerts[alert.alert_id] = replace(
-                    alert, for_roles=alert.for_roles - {"therapist"}
+                    alert, for_roles=alert.for_roles - {self.role}
                 )
                 return []
             return [ShowAlert(alert), self._sound_for(alert)]
@@ -227,7 +252,9 @@ class Ladder:
         if isinstance(event, SessionEnd):
             return self._session_ended()
         if isinstance(event, LinkState) and from_role == "patient" and self.role != "patient":
-            return [] if self.ended else self._link_changed(now, event.state)
+            # Shown, never timed here: the patient's app raises go_to_patient itself.
+            self.link = event.state
+            return []
         if isinstance(event, CheckInRequest):
             return self.checkin_requested(now, event.request_id)
         if isinstance(event, CheckIn):
@@ -255,22 +282,22 @@ class Ladder:
         actions: list[Action] = []
         t = self.timings
         if (
-            self.role == "support"
+            self.role in ("patient", "support")
             and self._lost_since is not None
             and now - self._lost_since >= t.go_to_patient_after_s
             and not self._called_this_outage
         ):
             self._called_this_outage = True  # once answered, not again for this outage
-            alert = self._open(
-                now, "go_to_patient", {"support", "therapist"}, urgent=True, by="support"
-            )
-            self._go_alert = alert.alert_id
-            actions += [
-                ShowAlert(alert),
-                self._sound_for(alert),
-                Publish(AlertRaised(kind="alert.raised", alert_id=alert.alert_id, reason="go_to_patient",
-                                    urgent=True, for_roles=["support", "therapist"])),
-            ]  # fmt: skip
+            if not self._calling():  # another app may have raised it already: one call
+                alert = self._open(
+                    now, "go_to_patient", {"support", "therapist"}, urgent=True, by=self.role
+                )
+                self._go_alert = alert.alert_id
+                if self.role == "support":
+                    actions += [ShowAlert(alert), self._sound_for(alert)]
+                actions.append(Publish(AlertRaised(
+                    kind="alert.raised", alert_id=alert.alert_id, reason="go_to_patient",
+                    urgent=True, for_roles=["support", "therapist"])))  # fmt: skip
         if self.role == "therapist":
             for pending in self._checkins.values():
                 waited = now - pending.asked_at
@@ -327,6 +354,11 @@ class Ladder:
                     resolved = Publish(AlertResolved(kind="alert.resolved", alert_id=go))
                     return [*self._close(go, "resolved"), resolved]
         return []
+
+    def _calling(self, besides: str = "") -> bool:
+        """A call to go to the patient is open, whoever raised it."""
+        return any(a.reason == "go_to_patient" and a.closed is None and a.alert_id != besides
+                   for a in self.alerts.values())  # fmt: skip
 
     def _answered(self, request_id: str | None) -> list[Action]:
         # An "I'm OK" answers the request it names, or every open one.

@@ -12,8 +12,8 @@ import pytest
 from companion.call.homelink import HomeLink
 from companion.call.peer import PeerLink
 from companion.monitor.guardian import Guardian
-from companion.monitor.ladder import Alert
-from companion.protocol.messages import AlertRaised
+from companion.monitor.ladder import Alert, LadderTimings
+from companion.protocol.messages import AlertRaised, SessionEvent
 from companion.records import RecordStore
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
@@ -153,3 +153,29 @@ async def test_events_travel_peer_to_peer_when_the_server_is_gone(
     await wait_until(
         lambda: "checkin" in got["therapist"] and "checkin" in got["support"], timeout=5
     )
+
+
+async def test_go_to_patient_reaches_a_support_member_whose_app_runs_no_ladder(
+    home: dict[str, App],
+) -> None:
+    """Issue 25 item 1: the patient's app raises "go to the patient"; a support seat with no
+    ladder of its own (its app closed, or a client built from the docs) still gets it."""
+    patient, therapist, support = home["patient"], home["therapist"], home["support"]
+    await support.guardian.close()  # only the support member's bare signaling seat listens
+    got: list[AlertRaised] = []
+
+    def on_event(message: SessionEvent) -> None:
+        if isinstance(message.event, AlertRaised):
+            got.append(message.event)
+
+    support.signaling.event_received.connect(on_event)
+    patient.guardian.ladder.timings = LadderTimings(go_to_patient_after_s=2.0)
+    calls = patient.guardian.call_watch, therapist.guardian.call_watch
+    assert calls[0] is not None and calls[1] is not None
+    await wait_until(lambda: calls[0] is not None and calls[0].state == "connected", timeout=10)
+    await calls[1].close()  # the therapist's side goes silent
+    await wait_until(lambda: any(e.reason == "go_to_patient" for e in got), timeout=20)
+    go = next(e for e in got if e.reason == "go_to_patient")
+    assert go.urgent and set(go.for_roles) == {"support", "therapist"}
+    await wait_until(lambda: any(a.alert_id == go.alert_id for a in therapist.shown), timeout=5)
+    assert "call" not in patient.sounds and patient.shown == []  # nothing startling

@@ -53,6 +53,7 @@ def run_ticks(lad: Ladder, start: float, end: float, step: float = 0.5) -> list[
 
 def test_patient_link_lost_is_one_calm_line_and_a_published_alert() -> None:
     patient = ladder("patient")
+    patient.own_link(1.0, "connected")
     actions = patient.own_link(10.0, "lost")
     assert PatientLine(PATIENT_LINE_LOST) in actions
     assert sounds(actions) == []  # no alarm on the patient's side
@@ -63,30 +64,78 @@ def test_patient_link_lost_is_one_calm_line_and_a_published_alert() -> None:
     assert sounds(back) == ["soft_chime"]  # "reconnected", gentle
 
 
-def test_support_hears_a_soft_chime_then_is_called_after_thirty_seconds() -> None:
-    support = ladder("support")
-    alert = AlertRaised(kind="alert.raised", alert_id="p1", reason="link_lost")
-    first = support.received(0.0, alert, "patient") + support.received(
-        0.0, LinkState(kind="link.state", state="lost"), "patient"
-    )
+def test_the_patients_app_calls_the_support_person_after_thirty_seconds() -> None:
+    """The patient's app raises go_to_patient; the support app only shows it and repeats
+    the call until answered (a support app that is closed, or a client built from the
+    docs, still gets it from the server)."""
+    patient, support = ladder("patient"), ladder("support")
+    patient.own_link(0.0, "connected")
+    raised = published(patient.own_link(0.0, "lost"))
+    first = [a for e in raised for a in support.received(0.0, e, "patient")]
+    first += support.received(0.0, LinkState(kind="link.state", state="lost"), "patient")
     assert sounds(first) == ["soft_chime"]
-    assert run_ticks(support, 0.5, 29.5) == []  # one chime, no nagging
-    called = run_ticks(support, 30.0, 30.0)
+    assert run_ticks(support, 0.5, 29.5) == []  # one chime, no nagging; never its own call
+    assert run_ticks(patient, 0.5, 29.5) == []
+    at_30 = run_ticks(patient, 30.0, 30.0)
+    (go,) = published(at_30)
+    assert isinstance(go, AlertRaised) and go.reason == "go_to_patient" and go.urgent
+    assert set(go.for_roles) == {"support", "therapist"}
+    assert sounds(at_30) == [] and not any(isinstance(a, ShowAlert) for a in at_30)
+    called = support.received(30.1, go, "patient")
     assert sounds(called) == ["call"]
-    assert [e.reason for e in published(called) if isinstance(e, AlertRaised)] == ["go_to_patient"]
-    # It keeps calling until someone answers.
-    assert sounds(run_ticks(support, 30.5, 60.0)).count("call") >= 2
-    go_id = next(a.alert.alert_id for a in called if isinstance(a, ShowAlert))
-    answered = support.acknowledge(61.0, go_id)
+    assert sounds(run_ticks(support, 30.5, 60.0)).count("call") >= 2  # until someone answers
+    assert published(run_ticks(support, 0.5, 200.0)) == []  # no second copy from the support app
+    answered = support.acknowledge(61.0, go.alert_id)
     assert any(isinstance(e, WithPatient) for e in published(answered))
     assert sounds(run_ticks(support, 61.5, 120.0)) == []
+    for event in published(answered):
+        patient.received(61.1, event, "support")
+    assert run_ticks(patient, 61.5, 200.0) == []  # answered: not again for this outage
+
+
+def test_the_support_apps_own_home_link_calls_once_with_the_patients_call() -> None:
+    """Silence from the patient's computer (it may be down) is the support app's own news;
+    when the patient's app calls too, the support person hears one call, not two."""
+    support = ladder("support")
+    support.home_link(0.0, "connected")
+    support.home_link(1.0, "lost")
+    called = run_ticks(support, 31.0, 31.0)
+    assert sounds(called) == ["call"]
+    (own,) = published(called)
+    from_patient = AlertRaised(kind="alert.raised", alert_id="p2", reason="go_to_patient",
+                               urgent=True, for_roles=["support", "therapist"])  # fmt: skip
+    assert support.received(31.5, from_patient, "patient") == []
+    # And the other way round: a call already sounding keeps the app from raising its own.
+    other = ladder("support")
+    other.home_link(0.0, "connected")
+    other.home_link(1.0, "lost")
+    assert sounds(other.received(20.0, from_patient, "patient")) == ["call"]
+    assert published(run_ticks(other, 20.5, 60.0)) == []
+    assert isinstance(own, AlertRaised)
 
 
 def test_link_back_before_thirty_seconds_never_calls() -> None:
-    support = ladder("support")
-    support.received(0.0, LinkState(kind="link.state", state="lost"), "patient")
-    support.received(12.0, LinkState(kind="link.state", state="recovering"), "patient")
-    assert run_ticks(support, 12.5, 60.0) == []
+    patient = ladder("patient")
+    patient.own_link(0.0, "connected")
+    patient.own_link(1.0, "lost")
+    patient.own_link(12.0, "recovering")
+    assert published(run_ticks(patient, 12.5, 60.0)) == []
+
+
+def test_a_link_never_up_is_not_lost() -> None:
+    """Issue 25 item 12: a therapist's live tab opened before the patient joined, a patient
+    whose therapist never joined: no alert, no line, no call, until the link was up once."""
+    patient, therapist, support = ladder("patient"), ladder("therapist"), ladder("support")
+    assert patient.own_link(1.0, "interrupted") == patient.own_link(2.0, "lost") == []
+    assert therapist.own_link(2.0, "lost") == []
+    assert support.home_link(2.0, "lost") == []
+    for lad in (patient, therapist, support):
+        assert run_ticks(lad, 2.5, 200.0) == []
+    # Once up, a drop is news again.
+    patient.own_link(201.0, "connected")
+    assert PatientLine(PATIENT_LINE_LOST) in patient.own_link(205.0, "lost")
+    therapist.own_link(201.0, "connected")
+    assert sounds(therapist.own_link(205.0, "lost")) == ["alert"]
 
 
 def test_help_reaches_therapist_and_support_and_repeats_until_acked_anywhere() -> None:
@@ -126,6 +175,7 @@ def test_answered_checkin_never_alerts() -> None:
 
 def test_therapist_own_lost_link_is_an_alert_that_resolves_itself() -> None:
     therapist = ladder("therapist")
+    therapist.own_link(0.0, "connected")
     lost = therapist.own_link(1.0, "lost")
     assert sounds(lost) == ["alert"]
     # The patient's copy of the same news (via the server) does not sound twice.
@@ -136,11 +186,13 @@ def test_therapist_own_lost_link_is_an_alert_that_resolves_itself() -> None:
 
 
 def test_timings_follow_the_therapists_config_within_bounds() -> None:
-    support = ladder("support")
-    support.received(0.0, LadderConfig(kind="ladder.config", go_to_patient_after_s=15), "therapist")
-    support.received(0.0, LinkState(kind="link.state", state="lost"), "patient")
-    assert run_ticks(support, 0.5, 14.5) == []
-    assert sounds(run_ticks(support, 15.0, 15.0)) == ["call"]
+    patient = ladder("patient")
+    patient.received(0.0, LadderConfig(kind="ladder.config", go_to_patient_after_s=15), "therapist")
+    patient.own_link(0.0, "connected")
+    patient.own_link(0.0, "lost")
+    assert run_ticks(patient, 0.5, 14.5) == []
+    (go,) = published(run_ticks(patient, 15.0, 15.0))
+    assert isinstance(go, AlertRaised) and go.reason == "go_to_patient"
 
 
 def test_vitals_beyond_the_plan_alert_the_therapist_only() -> None:
@@ -163,6 +215,9 @@ def test_vitals_beyond_the_plan_alert_the_therapist_only() -> None:
 def test_after_the_session_ends_leaving_is_not_an_alarm_but_help_still_is() -> None:
     end = SessionEnd(kind="session.end")
     patient, therapist, support = ladder("patient"), ladder("therapist"), ladder("support")
+    for lad in (patient, therapist):
+        lad.own_link(0.0, "connected")
+    support.home_link(0.0, "connected")
     therapist.received(0.0, CheckInRequest(kind="checkin.request", request_id="r1"), "therapist")
     # The link was already shaky when the therapist ended the session: its alert closes.
     support.received(1.0, LinkState(kind="link.state", state="lost"), "patient")
@@ -175,6 +230,7 @@ def test_after_the_session_ends_leaving_is_not_an_alarm_but_help_still_is() -> N
     assert patient.own_link(3.0, "lost") == []
     assert therapist.own_link(3.0, "lost") == []
     assert support.received(3.0, LinkState(kind="link.state", state="lost"), "patient") == []
+    assert support.home_link(3.0, "lost") == []
     for lad in (patient, therapist, support):
         assert run_ticks(lad, 3.0, 200.0) == []
     # A press of "I need help" after the end still reaches the support person.
