@@ -62,6 +62,7 @@ class LinkWatch:
         self._online_since: float | None = None
         self._restarts = 0
         self._next_restart_at = 0.0
+        self._up_once = False
 
     @property
     def state(self) -> LinkStateName:
@@ -71,6 +72,7 @@ class LinkWatch:
         self._unsubscribe = [
             self.engine.heartbeat_received.connect(self._on_heartbeat),
             self.engine.media_received.connect(self._on_media),
+            self.engine.control_opened.connect(self._on_new_connection),
             self.signaling.state_changed.connect(self._on_signaling),
         ]
         if self.signaling.state == "online":
@@ -104,6 +106,11 @@ class LinkWatch:
             self.monitor.echo(now)
             self.rtt_ms = now * 1000 - message.sent_ms
 
+    def _on_new_connection(self) -> None:
+        # ``acked`` counts the other side's heartbeats on this connection: after its app
+        # restarted (numbering from 1 again) an old high number would prove nothing.
+        self._their_seq = 0
+
     def _on_signaling(self, state: str) -> None:
         self._online_since = self._clock() if state == "online" else None
 
@@ -133,6 +140,7 @@ class LinkWatch:
                 self.state_changed.emit(changed)
                 if changed in ("connected", "recovering"):
                     self._restarts = 0
+                self._up_once = self._up_once or changed == "connected"
             if self.monitor.state == "lost":
                 await self._maybe_restart(now)
 
@@ -146,6 +154,10 @@ class LinkWatch:
         lost_at = self.monitor.changed_at
         back_after_loss = online_since > lost_at and now - online_since >= o.restart_after_online_s
         media_only = now - lost_at >= o.restart_while_online_s
+        if not self._up_once and self.engine.connection_state == "none":
+            # Never up, nothing made yet: the link makes its first connection itself when
+            # the other side is there (the answerer asks once, after OFFER_GRACE_S).
+            return
         dead_pc = self.engine.connection_state in ("failed", "closed", "none")
         if not (back_after_loss or media_only or dead_pc):
             return
