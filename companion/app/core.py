@@ -758,7 +758,9 @@ class RoleCore:
         was = self.facts.link
         self.facts.link = state
         self._add_entry(self.role, "link", f"Call link: {state}")
-        self.link_changed.emit(link_words(self.role, state))
+        up_once = self.guardian is not None and self.guardian.ladder.up_once
+        up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
+        self.link_changed.emit(link_words(self.role, state if up else None))
         if (
             self.role == "patient"
             and state == "connected"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from companion.app import CoreOptions, RoleCore, invite_from_link
+from companion.app.words import NOT_STARTED
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import EmergencyCard, InvitedRole, SessionPlan
@@ -144,3 +145,25 @@ def test_the_voice_settings_chosen_are_applied_and_kept_for_next_time(tmp_path: 
     assert core().voice_settings() == chosen  # the next session starts with it
     flag = ProcessingSettings(noise_suppression=True, auto_gain=True)
     assert core(flag).voice_settings() == flag  # a command-line flag decides for its run
+
+
+async def test_a_therapist_alone_is_waiting_for_the_patient_not_told_of_a_lost_link(
+    clinic: Clinic,
+) -> None:
+    """Issue 25 item 12: the live tab open before the patient joined says "waiting", and
+    no "link lost" alert is raised for a link that was never up."""
+    therapist = clinic.core("therapist")
+    await therapist.connect()
+    await therapist.sign_in("dr-test", clinic.secret)
+    created = await therapist.signaling.create_session("t")
+    await therapist.open_session(created.session.session_id)
+    words: list[str] = []
+    therapist.link_changed.connect(words.append)
+    await therapist.start()
+    try:
+        await until(lambda: therapist.facts.link == "lost", within_s=10)
+        await asyncio.sleep(0.5)
+        assert words and set(words) == {NOT_STARTED["therapist"]}
+        assert not therapist.facts.open_alerts
+    finally:
+        await therapist.close()
