@@ -189,12 +189,14 @@ async def attack_for(url: str, invites: list[str], seconds: float, slowloris: in
     attack = Attack()
     until = time.perf_counter() + seconds
     host, port = "127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0])
-    await asyncio.gather(
-        *(slowloris_one(host, port, until, attack) for _ in range(slowloris)),
-        *(ping_flood_one(url, until, attack) for _ in range(ping_flooders)),
-        *(outbox_flood_one(url, invites[n % len(invites)], until, attack)
+    floods = [
+        *(asyncio.create_task(ping_flood_one(url, until, attack)) for _ in range(ping_flooders)),
+        *(asyncio.create_task(outbox_flood_one(url, invites[n % len(invites)], until, attack))
           for n in range(outbox_flooders)),
-    )  # fmt: skip
+    ]  # fmt: skip
+    await asyncio.sleep(1.0)  # the floods in first: slowloris then takes the address's share
+    await asyncio.gather(*(slowloris_one(host, port, until, attack) for _ in range(slowloris)))
+    await asyncio.gather(*floods)
     return attack
 
 
