@@ -46,7 +46,9 @@ def default_max_connections_per_address() -> int:
 @dataclass(frozen=True)
 class AddressLimits:
     max_connections: int = 0
-    """Open connections per address; 0: a quarter of the file-descriptor limit."""
+    """Open connections per address not (yet) seated as a member or signed in as a
+    therapist; 0: an eighth of the file-descriptor limit. Seated ones do not count, so
+    a clinic behind one NAT address can hold all its members."""
     handshake_timeout_s: float = 10.0
     """From TCP accept to a finished WebSocket upgrade; slower connections are closed."""
     connects_per_s: float = 20.0
@@ -160,7 +162,8 @@ class AddressBook:
             address.connections += 1  # counted for the record; limited per client instead
             self.open_connections += 1
             return address
-        if address.connections >= self.max_connections or not address.connects.take():
+        unseated = address.connections - address.seated
+        if unseated >= self.max_connections or not address.connects.take():
             self.refused += 1
             self._log.warning("refused", "connections refused from an address over its limits")
             return None
