@@ -45,6 +45,7 @@ import gc
 import itertools
 import json
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -314,6 +315,9 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
         ]
         http_url = server.url.replace("ws://", "http://", 1).removesuffix("/ws")
         attacker = await start_attacker(server.url, attacker_invites, args)
+        attacker_ps = psutil.Process(attacker.pid)
+        cpu0 = [load.cpu_seconds(p) for p in (server_ps, attacker_ps)]
+        wall0 = time.perf_counter()
         join_s: list[float] = []
         health_s: list[float] = []
         failures: list[str] = []
@@ -323,6 +327,8 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
             asyncio.create_task(load.sample_rss(server_ps, rss_mb, start, end)),
         ]
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
+        cpu1 = [load.cpu_seconds(p) for p in (server_ps, attacker_ps)]
+        wall = time.perf_counter() - wall0
         async with asyncio.timeout(60.0):
             await asyncio.gather(*senders, *probes)
             out, _ = await attacker.communicate()
@@ -363,6 +369,9 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
         "errors_during_setup": errors_in_setup,
         "attack": attack,
         "server_nofile": args.nofile,
+        "server_cpu_pct": load.percent_of_core(cpu0[0], cpu1[0], wall),
+        "attacker_cpu_pct": load.percent_of_core(cpu0[1], cpu1[1], wall),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 

@@ -284,6 +284,8 @@ class SignalingServer:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.close()
             conn.release()
+            if conn.close_reason == ErrorCode.RATE_LIMITED and conn.address is not None:
+                conn.address.penalize()
             if conn.close_reason in ("rate_limited", "slow_consumer"):
                 self._trouble.warning(
                     conn.close_reason, "connections closed: %s", conn.close_reason

@@ -63,6 +63,10 @@ class AddressLimits:
     seated_messages_per_s: float = 10.0
     seated_bytes_per_s: float = 32 * 1024
     """Added to the address's allowance for each member or therapist seated from it."""
+    policy_close_cost: float = 100.0
+    """New connections an address forfeits each time one of its connections is closed for
+    flooding (1008): a flooder reconnecting at once is slowed to a trickle, while a whole
+    clinic behind one address still has most of its burst."""
     max_outbox_bytes: int = 64 * 1024 * 1024
     """Bytes waiting, unread, for all the address's connections together."""
     max_tracked: int = 20_000
@@ -116,6 +120,10 @@ class Address:
         wait = max(self.messages.charge(1.0), self.bytes.charge(float(nbytes)))
         self.throttled += wait > 0
         return wait
+
+    def penalize(self) -> None:
+        """One of its connections flooded: it pays in new connections."""
+        self.connects.charge(self.limits.policy_close_cost)
 
     @property
     def quiet(self) -> bool:

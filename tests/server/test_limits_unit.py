@@ -145,3 +145,18 @@ def test_unread_bytes_are_capped_per_address_too() -> None:
     first.release()
     second.release()
     assert address.outbox_bytes == 0
+
+
+def test_an_address_that_floods_pays_in_new_connections() -> None:
+    clock = FakeClock()
+    limits = AddressLimits(connects_burst=150, connects_per_s=20, policy_close_cost=100)
+    book = AddressBook(limits, RateLimitedLog(logging.getLogger("test")), clock)
+    first = book.open("192.0.2.9")
+    assert first is not None
+    first.penalize()  # closed with 1008
+    second = book.open("192.0.2.9")
+    assert second is not None
+    second.penalize()
+    assert book.open("192.0.2.9") is None  # reconnecting at once: refused
+    clock.now += 3.0  # 20 a second come back
+    assert book.open("192.0.2.9") is not None
