@@ -20,7 +20,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,6 +102,48 @@ def link_details(text: str) -> tuple[str | None, str | None]:
     server = query.get("server", [None])[0]
     role = query.get("role", [None])[0]
     return server, role if role in ("patient", "support") else None
+
+
+RESUME_FILE = "resume.json"
+
+
+@dataclass(frozen=True)
+class SavedPlace:
+    """Where this app was when it last ran: enough to go back without asking anything."""
+
+    invite: str
+    server: str
+    """The server it was joined through ("" in files written before it was kept)."""
+    session_id: str = ""
+    began: bool = False
+    """The patient had started the session (a relaunch skips the preparation)."""
+
+
+def saved_place(data_dir: Path) -> SavedPlace | None:
+    """The session this app's data folder was in and has not left; None if none."""
+    try:
+        data = json.loads((data_dir / RESUME_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not data.get("open"):
+        return None
+    invite, server = data.get("invite"), data.get("server", "")
+    if not isinstance(invite, str) or not invite or not isinstance(server, str):
+        return None
+    session_id = data.get("session_id", "")
+    return SavedPlace(
+        invite, server, session_id if isinstance(session_id, str) else "", data.get("began") is True
+    )
+
+
+def write_place(data_dir: Path, place: SavedPlace | None) -> None:
+    """Keep ``place`` (None: the session was left or ended), replacing the file whole so a
+    crash mid-write cannot leave half of one."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    body = {"open": False} if place is None else {"open": True, **asdict(place)}
+    partial = data_dir / (RESUME_FILE + ".partial")
+    partial.write_text(json.dumps(body), encoding="utf-8")
+    partial.replace(data_dir / RESUME_FILE)
 
 
 @dataclass(frozen=True)
@@ -205,6 +247,7 @@ class RoleCore:
         self._scheduled_checkins: set[int] = set()
         self._started = False
         self._closed = False
+        self._invite = ""
 
     # -- joining ---------------------------------------------------------------------------
 
@@ -228,6 +271,7 @@ class RoleCore:
                 if exc.code is not ErrorCode.INVITE_IN_USE or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.5)
+        self._invite = invite
         await asyncio.to_thread(self._save_resume, invite)
         return joined
 
@@ -240,18 +284,24 @@ class RoleCore:
 
     def saved_invite(self) -> str | None:
         """The invite of the session this app was in when it last ran (crash recovery)."""
-        path = self.options.data_dir / "resume.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        invite = data.get("invite")
-        return invite if isinstance(invite, str) and data.get("open") else None
+        place = saved_place(self.options.data_dir)
+        return place.invite if place is not None else None
 
     def _save_resume(self, invite: str, open_: bool = True) -> None:
-        self.options.data_dir.mkdir(parents=True, exist_ok=True)
-        path = self.options.data_dir / "resume.json"
-        path.write_text(json.dumps({"invite": invite, "open": open_}), encoding="utf-8")
+        joined = self.signaling.joined
+        place = SavedPlace(
+            invite=invite,
+            server=self.server_urls[0] if self.server_urls else "",
+            session_id=joined.session_id if joined is not None and open_ else "",
+            began=open_ and self._started,
+        )
+        write_place(self.options.data_dir, place if open_ else None)
+
+    def note_session_began(self) -> None:
+        """The patient is on the session screen: a relaunch goes straight back to it."""
+        if self._invite and not self.facts.ended:
+            with contextlib.suppress(OSError):
+                self._save_resume(self._invite)
 
     @property
     def session_id(self) -> str:
@@ -265,9 +315,7 @@ class RoleCore:
         if self._started:
             return
         self._started = True
-        folder = self.options.data_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        self.records = await asyncio.to_thread(RecordStore.open, folder)
+        await self.open_records()
         await self.open_devices()
         voice = self.audio.add_voice() if self.audio is not None else None
         if self.role in ("patient", "therapist"):
@@ -300,6 +348,15 @@ class RoleCore:
         await g.start()
         self._spawn(self._clock_loop())
         self.link_changed.emit(link_words(self.role, self.facts.link))
+
+    async def open_records(self) -> RecordStore:
+        """The local record (before ``start`` when the app must know whether private words
+        need a passphrase); ``start`` then uses it."""
+        if self.records is None:
+            folder = self.options.data_dir
+            folder.mkdir(parents=True, exist_ok=True)
+            self.records = await asyncio.to_thread(RecordStore.open, folder)
+        return self.records
 
     async def open_devices(self) -> None:
         """The audio engine and the camera/microphone, before ``start`` (the patient's
@@ -529,7 +586,7 @@ class RoleCore:
         if self.facts.ended:
             return
         self.facts.ended = True
-        if self.role == "patient":
+        if self.role in ("patient", "support"):
             with contextlib.suppress(OSError):
                 self._save_resume("", open_=False)
         self.session_ended.emit()

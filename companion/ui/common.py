@@ -149,13 +149,32 @@ class QtLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._wake_w.close()
 
 
+CLOSE_WITHIN_S = 5.0
+"""Closing the window ends the process within this, whatever the network does."""
+
+
 def run_qt(main: Callable[[QApplication], Coroutine[Any, Any, int]]) -> int:
     """Run ``main(app)`` on one qasync loop shared by Qt and the asyncio core."""
     app = make_app()
+    # ``main`` returns once its window is closed and its core has closed; Qt quitting on
+    # its own when the last window closes would stop the loop under it ("Event loop
+    # stopped before Future completed").
+    app.setQuitOnLastWindowClosed(False)
     loop = QtLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
         return int(loop.run_until_complete(main(app)))
+
+
+async def close_core(core: RoleCore | None) -> None:
+    """Close a core at the end of the app, bounded: a server or a device that does not
+    answer must not keep a windowless process alive."""
+    if core is None:
+        return
+    try:
+        await asyncio.wait_for(core.close(), CLOSE_WITHIN_S)
+    except Exception as exc:
+        _log.warning("closing took too long or failed (%s); quitting anyway", type(exc).__name__)
 
 
 def spawn(coro: Awaitable[Any], on_error: Callable[[BaseException], None] | None = None) -> None:

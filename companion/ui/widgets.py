@@ -1,6 +1,6 @@
 """Widgets the three apps share: the press-and-hold button, a breathing guide, a gently
-pulsing banner. None of them flashes: changes are slow (≤ 1 cycle a second) and each
-honours reduced motion."""
+pulsing banner, a question asked inside the window. None of them flashes: changes are
+slow (≤ 1 cycle a second) and each honours reduced motion."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import time
 
 from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFocusEvent, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 HOLD_S = 1.5
 
@@ -211,3 +219,45 @@ class BreathingGuide(QWidget):
             QColor(self.text_color) if self.text_color else self.palette().windowText().color()
         )
         painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, f"{words}\n{left}")
+
+
+class InlineQuestion(QFrame):
+    """A question asked inside the window ("Close Companion?"), never a modal dialog: a
+    modal's nested event loop stops the call's tasks (asyncio under qasync) and hides the
+    session behind it. ``ask`` shows it with the safe answer focused; ``answered`` gives
+    True for the second (the action), False for the first (stay)."""
+
+    answered = Signal(bool)
+
+    def __init__(self, stay: str, act: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("question")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setProperty("panel", True)
+        layout = QVBoxLayout(self)
+        self.text = QLabel("")
+        self.text.setWordWrap(True)
+        layout.addWidget(self.text)
+        row = QHBoxLayout()
+        self.stay = QPushButton(stay)
+        self.stay.setAccessibleName(stay)
+        self.act = QPushButton(act)
+        self.act.setAccessibleName(act)
+        for button in (self.stay, self.act):
+            button.setMinimumHeight(48)
+            button.setAutoDefault(True)
+            row.addWidget(button)
+        layout.addLayout(row)
+        self.stay.clicked.connect(lambda: self._answer(False))
+        self.act.clicked.connect(lambda: self._answer(True))
+        self.hide()
+
+    def ask(self, text: str) -> None:
+        self.text.setText(text)
+        self.setAccessibleName(text.split("\n", 1)[0])
+        self.show()
+        self.stay.setFocus()
+
+    def _answer(self, act: bool) -> None:
+        self.hide()
+        self.answered.emit(act)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QCheckBox, QWidget
@@ -19,9 +19,10 @@ from companion.app import CoreOptions, RoleCore
 from companion.app.journal import Journal, reminder_words
 from companion.records.private import NoteKind
 from companion.ui.common import CALM_DARK
+from companion.ui.joining import what_to_do
 from companion.ui.patient import PatientWindow, run_patient
-from companion.ui.patient.window import SENT, what_to_do
-from tests.ui.conftest import RunUi, UiClinic, answer_modal, settle, shots, until
+from companion.ui.patient.window import SENT
+from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
 
 PASSPHRASE = "a calm test passphrase"
 
@@ -202,14 +203,17 @@ def test_whole_flow_device_check_check_ins_prompt_hold_close_and_after(
             await until(lambda: _help_alert(therapist))
             assert "asked for help" in s.confirm.text()
 
-            # Closing by accident asks first ("Stay in the session" is the default) and
-            # keeps the session.
-            seen: list[str] = []
-            answer_modal("Stay in the session", seen)
-            QTimer.singleShot(0, window.close)
-            await until(lambda: bool(seen))
+            # Closing by accident asks first, inside the window ("Stay in the session" has
+            # the focus), and keeps the session; no modal dialog opens.
+            window.close()
             await settle(0.2)
-            assert seen == ["Stay in the session"]
+            assert QApplication.activeModalWidget() is None
+            question = s.close_question
+            assert question.isVisible() and "Close Companion?" in question.text.text()
+            assert question.stay.hasFocus()
+            QTest.keyClick(question.stay, Qt.Key.Key_Space)
+            await settle(0.2)
+            assert not question.isVisible() and s.end.isVisible()
             assert window.isVisible() and core.signaling.state == "online"
             assert window.stack.currentWidget() is window.session_screen
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSlider,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +35,7 @@ from PySide6.QtWidgets import (
 from companion.app.prompts import PROMPTS
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import CALM_DARK, VideoView
-from companion.ui.widgets import HoldButton, PulseBanner
+from companion.ui.widgets import HoldButton, InlineQuestion, PulseBanner
 
 # Keys that move around the window or work a control, rather than mean "I'm OK".
 NAVIGATION_KEYS = {
@@ -119,6 +120,27 @@ def check(text: str) -> QCheckBox:
     return box
 
 
+class PassphraseBox(QWidget):
+    """Asked on the screen itself, before it is needed (never a dialog): on a computer
+    with no keyring, the passphrase that keeps the patient's words encrypted."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.note = note(first, "warm", "About the passphrase")
+        layout.addWidget(self.note)
+        self.edit = field("at least 8 characters", "Passphrase for your private words")
+        self.edit.setEchoMode(QLineEdit.EchoMode.Password)
+        layout.addWidget(self.edit)
+        self.hide()
+
+    def ask(self, text: str) -> None:
+        self.note.setText(text)
+        self.show()
+        self.edit.setFocus()
+
+
 class JoinScreen(QWidget):
     def __init__(self) -> None:
         super().__init__()
@@ -151,16 +173,24 @@ class JoinScreen(QWidget):
         self.message.hide()
         layout.addWidget(self.message)
         layout.addSpacing(20)
-        server_row = QFormLayout()
+        # Only asked for when the app does not know its clinic's server (or it failed).
+        self.server_box = QWidget()
+        server_row = QFormLayout(self.server_box)
+        server_row.setContentsMargins(0, 0, 0, 0)
         server_row.setHorizontalSpacing(16)
-        self.server = field("only if your therapist gave you one", "Clinic server address")
+        self.server = field("for example wss://clinic.example/ws", "Clinic server address")
         server_row.addRow("Clinic server address", self.server)
-        layout.addLayout(server_row)
+        layout.addWidget(self.server_box)
         layout.addStretch(1)
 
     def say(self, text: str) -> None:
         self.message.setText(text)
         self.message.setVisible(bool(text))
+
+    def know_server(self, server: str) -> None:
+        """The server is known: its row goes away (it comes back if joining fails)."""
+        self.server.setText(server)
+        self.server_box.setVisible(not server)
 
 
 class PrepareScreen(QWidget):
@@ -217,6 +247,11 @@ class PrepareScreen(QWidget):
         self.share_intention = check("Share my intention with my therapist")
         left.addWidget(self.share_intention)
         left.addWidget(note("Your intention is kept encrypted on this computer."))
+        self.passphrase = PassphraseBox("")
+        left.addWidget(self.passphrase)
+        self.skip_private = BigButton("Start without keeping my intention", lines=2.0)
+        self.skip_private.hide()
+        left.addWidget(self.skip_private)
         left.addStretch(1)
 
         right = QVBoxLayout()
@@ -404,9 +439,24 @@ class SessionScreen(QWidget):
         self.end = BigButton("End the session", lines=2.0)
         for widget in (self.mic, self.camera, self.calm, self.end):
             own.addWidget(widget)
-        layout.addLayout(own)
+        # A question ("End the session?", "Close Companion?") takes the bottom row's place
+        # inside the window: no dialog, and nothing above it moves.
+        self.bottom = QStackedWidget()
+        row = QWidget()
+        row.setLayout(own)
+        self.bottom.addWidget(row)
+        self.end_question = InlineQuestion("Keep the session going", "End the session")
+        self.close_question = InlineQuestion("Stay in the session", "Close Companion")
+        for question in (self.end_question, self.close_question):
+            self.bottom.addWidget(question)
+            question.answered.connect(lambda _act: self.bottom.setCurrentIndex(0))
+        layout.addWidget(self.bottom)
         self.key_check_in: Callable[[], None] = lambda: None
         self._volume_words(self.volume.value())
+
+    def ask(self, question: InlineQuestion, text: str) -> None:
+        self.bottom.setCurrentWidget(question)
+        question.ask(text)
 
     def _volume_words(self, db: int) -> None:
         self.volume_label.setText(f"Volume  {db} dB" if db < 0 else "Volume  full")
@@ -453,6 +503,8 @@ class AfterScreen(QWidget):
         self.journal.setTabChangesFocus(True)
         self.journal.setMinimumHeight(100)
         layout.addWidget(self.journal, 1)
+        self.passphrase = PassphraseBox("")
+        layout.addWidget(self.passphrase)
         self.save = BigButton("Save to my journal (kept encrypted)")
         layout.addWidget(self.save)
         self.status = note("", "accent", "Journal status")

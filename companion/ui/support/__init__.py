@@ -9,12 +9,13 @@ messages) are shown, never logged.
 from __future__ import annotations
 
 import html
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QCloseEvent, QFont
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -33,24 +34,36 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.app import CoreOptions, Reminder, RoleCore, link_details
+from companion.app import CoreOptions, Reminder, RoleCore
+from companion.app.core import saved_place
 from companion.app.words import link_words
+from companion.desktop import clinic_server
 from companion.monitor.ladder import Alert
-from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import (
     CLEAR_LIGHT,
     apply_theme,
     card_style,
+    close_core,
     format_ago,
     format_elapsed,
     spawn,
     theme_window,
 )
+from companion.ui.joining import (
+    JOIN_WITHIN_S,
+    RELAUNCH_WITHIN_S,
+    JoinRefused,
+    close_quietly,
+    join_fresh,
+)
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import write_pdf
+from companion.ui.widgets import InlineQuestion
 
 __all__ = ["SupportWindow", "card_html", "run_support"]
+
+_log = logging.getLogger(__name__)
 
 AMBER = "#8a5a00"
 GREEN = "#1f6f5c"
@@ -152,6 +165,7 @@ class SupportWindow(QMainWindow):
         self._queue: list[Reminder] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self.dialogs: list[QDialog] = []
+        self._close_confirmed = False
         self.setWindowTitle("Companion — support person")
         theme_window(self, CLEAR_LIGHT, scale=1.2)
         self.stack = QStackedWidget()
@@ -211,6 +225,10 @@ class SupportWindow(QMainWindow):
         bl = QVBoxLayout(board)
         bl.setContentsMargins(40, 24, 40, 24)
         bl.setSpacing(14)
+        self.close_question = InlineQuestion("Stay on the board", "Close the board")
+        self.close_question.setStyleSheet(_panel_style("question", "#fdf3e1", AMBER, False))
+        self.close_question.answered.connect(self._close_answered)
+        bl.addWidget(self.close_question)
         self.caption = _label("The video call with the therapist", 1.2)
         self.caption.setStyleSheet("color: #4d5a69;")
         bl.addWidget(self.caption)
@@ -308,43 +326,45 @@ class SupportWindow(QMainWindow):
 
     # -- joining -----------------------------------------------------------------------
 
-    async def join(self, code: str) -> bool:
+    async def join(self, code: str, within_s: float = JOIN_WITHIN_S) -> bool:
+        """Join with a link or a code. Never hangs: within ``within_s`` the board shows,
+        or a plain sentence says why not; each try starts from a fresh connection."""
         code = code.strip()
         if not code:
             self.join_message.setText("Paste the link or type the code first.")
             return False
-        server = link_details(code)[0] or self.server.text().strip()
         self.join_button.setEnabled(False)
-        self.join_message.setText("")
+        self.join_message.setText("Connecting…")
+        await self._drop_core()
         try:
-            if self.core is None:
-                core = self.make_core()
-                if server and server not in core.server_urls:
-                    core = RoleCore("support", server, core.options)
-                self.core = core
-            core = self.core
-            if core.signaling.state != "online":
-                await core.connect()
-            await core.join(code)
+            core = await join_fresh(self.make_core(), code, self.server.text(), within_s)
+            self.core = core
             await core.start()
-        except ProtocolError as exc:
-            self.join_message.setText(
-                f"{exc.message} Check it, or ask the therapist for a new one."
-            )
+        except JoinRefused as exc:
+            self.join_message.setText(exc.sentence)
+            if exc.ask_server:
+                self.server.show()
             return False
-        except (OSError, ConnectionError, TimeoutError):
-            self.join_message.setText("The clinic's server could not be reached. Try again soon.")
-            if self.core is not None:
-                await self.core.close()
-            self.core = None
+        except Exception as exc:
+            _log.warning("the board could not start: %s", type(exc).__name__)
+            self.join_message.setText("The board could not start just now. Please try again.")
+            await self._drop_core()
             return False
         finally:
             self.join_button.setEnabled(True)
+        self.join_message.setText("")
         self._observe(core)
         self.stack.setCurrentWidget(self.board)
         self._ticker.start()
         self._tick()
         return True
+
+    async def _drop_core(self) -> None:
+        core, self.core = self.core, None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        await close_quietly(core)
 
     def _observe(self, core: RoleCore) -> None:
         self._link("")
@@ -606,25 +626,52 @@ class SupportWindow(QMainWindow):
                 saved.append(extra)
         return saved
 
-    def closeEvent(self, event: object) -> None:
+    @property
+    def in_session(self) -> bool:
+        return self.core is not None and not self.core.facts.ended
+
+    def _close_answered(self, close: bool) -> None:
+        if close:
+            self._close_confirmed = True
+            self.close()
+        else:
+            self.with_patient_button.setFocus()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # Mid-session, closing asks first (inside the window, no dialog): the therapist
+        # is told when no support person is connected.
+        if self.in_session and not self._close_confirmed:
+            event.ignore()
+            self.stack.setCurrentWidget(self.board)
+            self.close_question.ask(
+                "Close the board? The therapist will see that no support person is "
+                "connected until you open it again."
+            )
+            self.raise_()
+            self.activateWindow()
+            return
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
         self._ticker.stop()
-        super().closeEvent(event)  # type: ignore[arg-type]
+        super().closeEvent(event)
 
 
 async def run_support(app: QApplication, server: str, join: str | None, data_dir: Path) -> int:
     apply_theme(app, CLEAR_LIGHT)
+    # After a restart: back to the board of the same session, asking nothing.
+    place = None if join else saved_place(data_dir)
+    server = server or (place.server if place else "") or clinic_server(data_dir) or ""
     options = CoreOptions(data_dir=data_dir)
     window = SupportWindow(lambda: RoleCore("support", server, options))
     window.server.setText(server)
-    window.resize(1100, 800)
+    window.server.setVisible(not server)
+    window.resize(1100, 740)
     window.show()
-    if join:
-        window.code.setText(join)
-        await window.join(join)
+    code = join or (place.invite if place else None)
+    if code:
+        window.code.setText(code)
+        await window.join(code, RELAUNCH_WITHIN_S if place else JOIN_WITHIN_S)
     await wait_closed(window)
-    if window.core is not None:
-        await window.core.close()
+    await close_core(window.core)
     return 0
