@@ -597,13 +597,16 @@ class SupportWindow(QMainWindow):
         return dialog
 
     def _print_card_to_chosen_file(self, note: QLabel) -> None:
-        default = str(Path.home() / "emergency-card.pdf")
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save the emergency card", default, "PDF (*.pdf)"
-        )
-        if path:
-            self.print_card(Path(path))
-            note.setText(f"Saved {Path(path).name}: open it and print.")
+        # open(), not getSaveFileName(): no nested event loop while the session runs.
+        dialog = QFileDialog(self, "Save the emergency card", str(Path.home()), "PDF (*.pdf)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.selectFile("emergency-card.pdf")
+        dialog.fileSelected.connect(lambda path: self._card_saved(Path(path), note))
+        dialog.open()
+
+    def _card_saved(self, path: Path, note: QLabel) -> None:
+        self.print_card(path)
+        note.setText(f"Saved {path.name}: open it and print.")
 
     def print_card(self, path: Path) -> Path:
         card, number = self._card_parts()

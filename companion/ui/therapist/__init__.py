@@ -36,7 +36,7 @@ from companion.records import KeyringUnavailable, load_credential, store_credent
 from companion.signaling.client import SignalingClient
 from companion.ui.common import CLEAR_LIGHT, apply_theme, card_style, spawn, theme_window
 from companion.ui.patient.window import wait_closed
-from companion.ui.therapist.live import LiveSession, console_button, write_pdf
+from companion.ui.therapist.live import LiveSession, PassphraseMemory, console_button, write_pdf
 
 __all__ = ["InviteRow", "LiveSession", "TherapistConsole", "run_therapist", "write_pdf"]
 
@@ -117,7 +117,8 @@ class TherapistConsole(QMainWindow):
         self.lobby = SignalingClient(server)
         self._name = ""
         self._secret = ""
-        self._passphrase: str | None = None
+        self.passphrases = PassphraseMemory()
+        """Typed once in any live tab, used by every session's notes this sitting."""
         self.labels: dict[str, str] = {}
         self.live: dict[str, LiveSession] = {}
         self.invite_rows: list[InviteRow] = []
@@ -355,14 +356,6 @@ class TherapistConsole(QMainWindow):
 
     # -- live sessions -----------------------------------------------------------------
 
-    def _ask_passphrase(self, parent: QWidget) -> str | None:
-        """One passphrase for the sitting: asked once, used by every session's notes."""
-        from companion.ui.therapist.live import _ask_passphrase
-
-        if self._passphrase is None:
-            self._passphrase = _ask_passphrase(parent)
-        return self._passphrase
-
     async def open_live(self, session_id: str) -> RoleCore:
         if session_id in self.live:
             self.tabs.setCurrentWidget(self.live[session_id])
@@ -381,7 +374,7 @@ class TherapistConsole(QMainWindow):
             await core.close()
             raise
         label = self.labels.get(session_id, "Live session")
-        view = LiveSession(core, self.data_dir, label, ask_passphrase=self._ask_passphrase)
+        view = LiveSession(core, self.data_dir, label, passphrases=self.passphrases)
         view.attention.connect(lambda _on: self._mark_tabs())
         self.live[session_id] = view
         self.tabs.addTab(view, label)

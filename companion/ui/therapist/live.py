@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,10 @@ from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -42,7 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from companion.app import PLAYLISTS, RoleCore, TimelineEntry
-from companion.app.journal import Journal, NeedsPassphrase
+from companion.app.journal import MIN_PASSPHRASE, Journal, NeedsPassphrase
 from companion.app.prompts import PROMPTS, prompt
 from companion.app.summary import duration_words, summarize, to_html
 from companion.app.words import ALERT_WORDS
@@ -59,6 +58,7 @@ from companion.ui.common import (
     format_elapsed,
     spawn,
 )
+from companion.ui.widgets import InlineQuestion
 
 AMBER = "#8a5a00"
 GREEN = "#1f6f5c"
@@ -118,6 +118,13 @@ def quality_words(q: CallQuality) -> str:
     delay = f"{q.rtt_ms:.0f} ms" if q.rtt_ms is not None else "—"
     video = f"{q.video_fps_in:.0f} fps" if q.video_sending else "video paused for speech"
     return f"{grade} · delay {delay} · loss {loss:.0f}% · {video}"
+
+
+@dataclass
+class PassphraseMemory:
+    """The notes passphrase of this sitting, shared by the console's live tabs: typed once."""
+
+    value: str = ""
 
 
 class AlertRow(QFrame):
@@ -198,13 +205,13 @@ class LiveSession(QWidget):
         core: RoleCore,
         data_dir: Path,
         label: str = "",
-        ask_passphrase: Callable[[QWidget], str | None] | None = None,
+        passphrases: PassphraseMemory | None = None,
     ) -> None:
         super().__init__()
         self.core = core
         self.data_dir = data_dir
         self.label = label
-        self.ask_passphrase = ask_passphrase or _ask_passphrase
+        self.passphrases = passphrases or PassphraseMemory()
         self.notes: list[tuple[float, str]] = []
         self.alert_rows: dict[str, AlertRow] = {}
         self.plan_sent_at: float | None = None
@@ -366,6 +373,9 @@ class LiveSession(QWidget):
         sl.addWidget(self.message_note)
         v.addWidget(support)
         v.addStretch(1)
+        self.end_question = InlineQuestion("Keep the session going", "End the session")
+        self.end_question.answered.connect(self._end_answered)
+        v.addWidget(self.end_question)
         self.end_button = console_button("End the session…")
         self.end_button.clicked.connect(self._confirm_end)
         v.addWidget(self.end_button)
@@ -464,6 +474,14 @@ class LiveSession(QWidget):
             "Private note — encrypted on this computer, stamped with the time"
         )
         v.addWidget(self.note, 1)
+        # No keyring here: the passphrase is asked on the page, never in a dialog.
+        self.passphrase = QLineEdit()
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.passphrase.setAccessibleName("Passphrase for your notes")
+        self.passphrase.setPlaceholderText("Passphrase for your notes (8 characters or more)")
+        self.passphrase.returnPressed.connect(lambda: spawn(self.save_note()))
+        self.passphrase.hide()
+        v.addWidget(self.passphrase)
         row = QHBoxLayout()
         self.save_note_button = console_button("Save note", primary=True)
         self.save_note_button.clicked.connect(lambda: spawn(self.save_note()))
@@ -648,12 +666,15 @@ class LiveSession(QWidget):
             self.message_note.setText(f"Sent at {_clock(time.time())[:5]}.")
 
     def _confirm_end(self) -> None:
-        answer = QMessageBox.question(
-            self,
-            "End the session",
-            "End the session for everyone? The patient's music keeps playing; the call ends.",
+        # Asked inside the console: a modal would stop the call and the alerts under it.
+        self.end_button.hide()
+        self.end_question.ask(
+            "End the session for everyone? The patient's music keeps playing; the call ends."
         )
-        if answer == QMessageBox.StandardButton.Yes:
+
+    def _end_answered(self, end: bool) -> None:
+        self.end_button.show()
+        if end:
             spawn(self.end_session())
 
     async def end_session(self) -> None:
@@ -672,6 +693,12 @@ class LiveSession(QWidget):
         self.tabs.setCurrentIndex(self.tabs_summary_index)
 
     # -- plan, notes, summary ----------------------------------------------------------
+
+    def known_passphrase(self) -> str:
+        return self.passphrases.value
+
+    def remember_passphrase(self, passphrase: str) -> None:
+        self.passphrases.value = passphrase
 
     def read_plan(self) -> SessionPlan:
         """The plan as set in the editor; raises ValueError with plain words."""
@@ -733,14 +760,23 @@ class LiveSession(QWidget):
             try:
                 await journal.unlock()
             except NeedsPassphrase:
-                passphrase = self.ask_passphrase(self)
-                if not passphrase:
-                    self.note_status.setText("Not saved: notes need a passphrase here.")
+                passphrase = self.known_passphrase() or self.passphrase.text()
+                if len(passphrase) < MIN_PASSPHRASE:
+                    self.passphrase.show()
+                    self.passphrase.setFocus()
+                    self.note_status.setText(
+                        "Not saved yet: this computer has no keyring, so notes are locked "
+                        "with a passphrase. Type one above (8 characters or more; you will "
+                        "need it to read them later), then save again."
+                    )
                     return False
                 await journal.unlock(passphrase)
+                self.remember_passphrase(passphrase)
         except WrongPassphrase:
+            self.passphrase.clear()
             self.note_status.setText("That passphrase does not open your notes. Not saved.")
             return False
+        self.passphrase.hide()
         await journal.add(self.core.session_id, NoteKind.NOTE, text)
         now = time.time()
         self.notes.append((now, text))
@@ -799,14 +835,3 @@ def _escape(text: str) -> str:
     import html
 
     return html.escape(text)
-
-
-def _ask_passphrase(parent: QWidget) -> str | None:
-    passphrase, ok = QInputDialog.getText(
-        parent,
-        "Protect your notes",
-        "This computer has no keyring, so your notes are locked with a passphrase.\n"
-        "Choose one (8 characters or more); you will need it to read them later.",
-        QLineEdit.EchoMode.Password,
-    )
-    return passphrase if ok and len(passphrase) >= 8 else None
