@@ -19,6 +19,7 @@ import logging
 import time
 import urllib.parse
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,9 +54,11 @@ from companion.protocol.messages import (
     LookIn,
     MusicCommand,
     MusicStatus,
+    Presence,
     PromptPush,
     Role,
     SessionEnd,
+    SessionEvent,
     SessionPlan,
     TextMessage,
     Vitals,
@@ -77,6 +80,7 @@ _SOUNDS: dict[SoundKind, ChimeKind] = {
     "call": ChimeKind.CALL,
 }
 _MUSIC_STATUS_EVERY_S = 15.0
+_EARLY_EVENTS = 500
 _SAVE_PLAYLIST_EVERY_S = 10.0
 
 
@@ -248,6 +252,16 @@ class RoleCore:
         self._started = False
         self._closed = False
         self._invite = ""
+        # Events that arrive between joining and ``start`` (the patient's preparation,
+        # the support app opening its devices) wait here for the monitor; without this a
+        # card or a plan sent then was lost to a late joiner.
+        self._early: deque[SessionEvent] = deque(maxlen=_EARLY_EVENTS)
+        self._unsubscribe_early = self.signaling.event_received.connect(self._early.append)
+        # The state this member publishes (card; plan and ladder timings), sent again
+        # when someone joins or rejoins, so a late joiner has the current ones.
+        self._own_state: dict[str, EmergencyCard | SessionPlan | LadderConfig] = {}
+        self._online_others: set[str] = set()
+        self._last_state: dict[str, SessionPlan | LadderConfig] = {}
 
     # -- joining ---------------------------------------------------------------------------
 
@@ -342,10 +356,14 @@ class RoleCore:
             self._unsubscribe.append(g.call_watch.state_changed.connect(self._on_call_state))
         if g.home_watch is not None:
             self._unsubscribe.append(g.home_watch.state_changed.connect(self._on_home_state))
+        self._unsubscribe.append(self.signaling.presence_changed.connect(self._on_presence))
         for link in (self.call, self.home):
             if link is not None:
                 await link.start()
         await g.start()
+        self._unsubscribe_early()
+        while self._early:  # the monitor ignores any it has seen already (by event id)
+            self.signaling.event_received.emit(self._early.popleft())
         self._spawn(self._clock_loop())
         self.link_changed.emit(link_words(self.role, self.facts.link))
 
@@ -375,6 +393,8 @@ class RoleCore:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._unsubscribe_early()
+        self._early.clear()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         if self.guardian is not None:
@@ -554,13 +574,30 @@ class RoleCore:
         return await self._g().publish(TextMessage(kind="message", to_role=to_role, text=text))
 
     async def set_plan(self, plan: SessionPlan) -> str:
-        return await self._g().publish(plan)
+        return await self._publish_state(plan)
 
     async def set_ladder(self, config: LadderConfig) -> str:
-        return await self._g().publish(config)
+        return await self._publish_state(config)
 
     async def share_card(self, card: EmergencyCard) -> str:
-        return await self._g().publish(card)
+        return await self._publish_state(card)
+
+    async def _publish_state(self, event: EmergencyCard | SessionPlan | LadderConfig) -> str:
+        self._own_state[event.kind] = event
+        return await self._g().publish(event)
+
+    def _on_presence(self, presence: Presence) -> None:
+        online = {
+            m.member_id
+            for m in presence.members
+            if m.status == "online" and m.member_id != self.signaling.member_id
+        }
+        arrived = online - self._online_others
+        self._online_others = online
+        if arrived and self._own_state and not self.facts.ended and self.guardian is not None:
+            _log.info("%d member(s) joined: sending the current card/plan again", len(arrived))
+            for event in list(self._own_state.values()):
+                self._spawn(self.guardian.publish(event))
 
     async def share_intention(self, text: str) -> str:
         return await self._g().publish(Intention(kind="intention", text=text))
@@ -630,7 +667,14 @@ class RoleCore:
 
     def _on_event(self, event_id: str, event: EventBody, from_role: Role | None) -> None:
         facts = self.facts
-        if event.kind != "music.status":
+        # The same card, plan or timings sent again for a late joiner is no news.
+        again = (isinstance(event, EmergencyCard) and event == facts.card) or (
+            isinstance(event, SessionPlan | LadderConfig)
+            and self._last_state.get(event.kind) == event
+        )
+        if isinstance(event, SessionPlan | LadderConfig):
+            self._last_state[event.kind] = event
+        if event.kind != "music.status" and not again:
             self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id)
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QWidget
 
 import companion.ui.patient as patient_app
 from companion.app import CoreOptions, RoleCore
+from companion.app.core import saved_place
 from companion.app.journal import Journal, reminder_words
 from companion.records.private import NoteKind
 from companion.ui.common import CALM_DARK
@@ -400,9 +401,8 @@ def test_a_restart_brings_the_patient_back_into_the_same_session(
         before = set(QApplication.topLevelWidgets())
         app = QApplication.instance()
         assert isinstance(app, QApplication)
-        running = asyncio.ensure_future(
-            run_patient(app, clinic.server.ws_url, None, data_dir, True)
-        )
+        # Started again the way a person does: no arguments at all.
+        running = asyncio.ensure_future(run_patient(app, "", None, data_dir, True))
         try:
 
             def again() -> PatientWindow | None:
@@ -417,9 +417,17 @@ def test_a_restart_brings_the_patient_back_into_the_same_session(
             await until(lambda: window.stack.currentWidget() is window.session_screen, 20)
             assert window.core is not None and window.core.session_id == session_id
             await until(lambda: therapist.facts.link == "connected", 20)
-            window.confirm_close = lambda: True
+            # "Close Companion", asked inside the window, really closes it: the app ends.
             window.close()
+            await until(lambda: window.session_screen.close_question.isVisible())
+            assert window.isVisible()
+            QTest.mouseClick(window.session_screen.close_question.act, Qt.MouseButton.LeftButton)
             assert await asyncio.wait_for(running, 10) == 0
+            assert not window.isVisible()
+            # ... and the next start goes back into the same session again.
+            place = saved_place(data_dir)
+            assert place is not None and place.session_id == session_id and place.began
+            assert place.server == clinic.server.ws_url
         finally:
             running.cancel()
             await therapist.close()
