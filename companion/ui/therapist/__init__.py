@@ -388,7 +388,7 @@ class TherapistConsole(QMainWindow):
             index = self.tabs.indexOf(view)
             if index < 0:
                 continue
-            alerting = bool(view.alert_rows)
+            alerting = view.needs_attention
             self.tabs.setTabText(index, f"⚠ {view.label} — alert" if alerting else view.label)
             bar.setTabTextColor(
                 index, QColor(CLEAR_LIGHT["danger"] if alerting else CLEAR_LIGHT["text"])

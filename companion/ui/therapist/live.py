@@ -47,7 +47,13 @@ from companion.app.summary import duration_words, summarize, to_html
 from companion.app.words import ALERT_WORDS
 from companion.call.quality import CallQuality
 from companion.monitor.ladder import Alert
-from companion.protocol.messages import LadderConfig, MusicStatus, SessionPlan
+from companion.protocol.messages import (
+    LadderConfig,
+    MemberInfo,
+    MusicStatus,
+    Presence,
+    SessionPlan,
+)
 from companion.records.errors import WrongPassphrase
 from companion.records.private import NoteKind
 from companion.ui.common import (
@@ -71,6 +77,8 @@ _STATE_COLOR = {
     "recovering": AMBER,
     "lost": CLEAR_LIGHT["danger"],
 }
+SUPPORT_GRACE_S = 3.0
+"""A support person offline this long (not a blip that resumes) is shown as missing."""
 # Kinds whose line in the timeline would repeat another one.
 _HIDDEN_KINDS = {"alert.raised", "alert.resolved"}
 
@@ -226,6 +234,23 @@ class LiveSession(QWidget):
         self.alert_list.setContentsMargins(0, 0, 0, 0)
         self.alert_banner.hide()
         outer.addWidget(self.alert_banner)
+        # A support person who left mid-session: shown until they are back, no button (it
+        # is a state to see, not an event to acknowledge).
+        self.no_support = QLabel("")
+        self.no_support.setObjectName("nosupport")
+        self.no_support.setWordWrap(True)
+        self.no_support.setAccessibleName("Support person")
+        self.no_support.setStyleSheet(
+            f"#nosupport {{ background: #fdf3e1; color: {AMBER}; border: 2px solid {AMBER};"
+            " border-radius: 8px; padding: 10px 14px; font-weight: bold; }"
+        )
+        self.no_support.hide()
+        self.alert_list.addWidget(self.no_support)
+        self._support_seen = False
+        self._support_gone_at: float | None = None
+        self._support_check = QTimer(self)
+        self._support_check.setSingleShot(True)
+        self._support_check.timeout.connect(self._support_absent)
 
         # The status strip: the four things a glance should tell.
         strip = QFrame()
@@ -545,6 +570,12 @@ class LiveSession(QWidget):
         for alert in core.facts.open_alerts.values():
             self._alert(alert)
         self._link("")
+        self._unsubscribe.append(core.signaling.presence_changed.connect(self._presence))
+        joined = core.signaling.joined
+        if core.signaling.presence is not None:
+            self._presence(core.signaling.presence)
+        elif joined is not None:
+            self._support_online([m for m in joined.members if m.role == "support"])
 
     def detach(self) -> None:
         """Stop observing the core (before it closes)."""
@@ -616,6 +647,42 @@ class LiveSession(QWidget):
         for row in self.alert_rows.values():
             row.tick()
 
+    # -- is a support person there? -------------------------------------------------
+
+    def _presence(self, presence: Presence) -> None:
+        self._support_online([m for m in presence.members if m.role == "support"])
+
+    def _support_online(self, members: list[MemberInfo]) -> None:
+        if any(m.status == "online" for m in members):
+            self._support_seen = True
+            self._support_gone_at = None
+            self._support_check.stop()
+            if not self.no_support.isHidden():
+                self.no_support.hide()
+                self._update_banner()
+        elif self._support_seen and self._support_gone_at is None:
+            # A moment's grace: a dropped connection that resumes at once is not news.
+            self._support_gone_at = time.time()
+            self._support_check.start(round(SUPPORT_GRACE_S * 1000))
+
+    def _support_absent(self) -> None:
+        if self._support_gone_at is None or self.core.facts.ended:
+            return
+        self.no_support.setText(
+            f"⚠  No support person is connected (since {_clock(self._support_gone_at)[:5]})."
+            " Nobody in the home can be called to the patient until they are back."
+        )
+        self.no_support.show()
+        self._update_banner()
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.alert_rows) or not self.no_support.isHidden()
+
+    def _update_banner(self) -> None:
+        self.alert_banner.setVisible(self.needs_attention)
+        self.attention.emit(self.needs_attention)
+
     def _alert(self, alert: Alert) -> None:
         if alert.alert_id in self.alert_rows:
             return
@@ -633,8 +700,7 @@ class LiveSession(QWidget):
             self.alert_list.removeWidget(row)
             row.deleteLater()
         if not self.alert_rows:
-            self.alert_banner.hide()
-            self.attention.emit(False)
+            self._update_banner()
 
     def acknowledge_all(self) -> None:
         for row in list(self.alert_rows.values()):
@@ -684,6 +750,9 @@ class LiveSession(QWidget):
         for widget in (self.request, self.push, self.choose, self.end_button,
                        self.send_plan_button, *self.music_buttons.values()):  # fmt: skip
             widget.setEnabled(False)
+        self._support_check.stop()
+        self.no_support.hide()
+        self._update_banner()
         self.end_button.setText("The session has ended")
         self._tick()
         self._ticker.stop()
