@@ -102,7 +102,9 @@ def note(text: str = "", color: str = "muted", name: str | None = None) -> QLabe
     label.setWordWrap(True)
     label.setProperty("tone", color)
     if name:
-        label.setAccessibleName(name)
+        # A label's accessible name is its text, which is what a screen reader reads as
+        # it changes; a fixed name would hide it. What it is for goes in the description.
+        label.setAccessibleDescription(name)
     return label
 
 
@@ -331,13 +333,13 @@ class SessionScreen(QWidget):
         layout.setContentsMargins(28, 18, 28, 16)
         layout.setSpacing(12)
         self.link = title("Connecting to your therapist…", 1.35)
-        self.link.setAccessibleName("Connection")
+        self.link.setAccessibleDescription("Connection")
         layout.addWidget(self.link)
         self.line = note("", "warm", "Calm note")
         self.line.hide()
         layout.addWidget(self.line)
         self.request = PulseBanner(CALM_DARK["accent"])
-        self.request.setAccessibleName("Check-in request")
+        self.request.setAccessibleDescription("Check-in request")
         self.request.setProperty("tone", "text")
         scaled(self.request, 1.15)
         self.request.hide()
@@ -377,7 +379,7 @@ class SessionScreen(QWidget):
         prompt_layout.setContentsMargins(18, 12, 18, 12)
         self.prompt_text = QLabel("")
         self.prompt_text.setWordWrap(True)
-        self.prompt_text.setAccessibleName("Grounding prompt")
+        self.prompt_text.setAccessibleDescription("Grounding prompt")
         scaled(self.prompt_text, 1.2)
         prompt_layout.addWidget(self.prompt_text, 3)
         self.breathing_slot = QVBoxLayout()
@@ -402,7 +404,7 @@ class SessionScreen(QWidget):
         music = QHBoxLayout()
         music.setSpacing(12)
         self.music_title = QLabel("Music")
-        self.music_title.setAccessibleName("Now playing")
+        self.music_title.setAccessibleDescription("Now playing")
         self.music_title.setWordWrap(True)
         self.music_title.setMinimumWidth(160)
         music.addWidget(self.music_title, 3)

@@ -161,7 +161,7 @@ class TherapistConsole(QMainWindow):
         status_row = QHBoxLayout()
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.status.setAccessibleName("Sign-in status")
+        self.status.setAccessibleDescription("Sign-in status")
         self.switch_button = console_button("Sign in as someone else")
         self.switch_button.clicked.connect(self._switch)
         self.switch_button.hide()
