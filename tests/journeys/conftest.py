@@ -4,6 +4,7 @@ and a folder for each test's screenshots (printed, so a person can look)."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +26,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def shots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     folder: Path = OUTPUT / str(request.node.name)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("*"):
-        if old.is_file():
-            old.unlink()
+    shutil.rmtree(folder, ignore_errors=True)  # a fresh computer for each journey
+    folder.mkdir(parents=True)
     print(f"\njourney screenshots: {folder}")
     return folder
 

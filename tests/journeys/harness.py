@@ -32,6 +32,10 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 OUTPUT = Path(os.environ.get("COMPANION_JOURNEYS", ROOT / "test-output" / "journeys"))
 TOOLS = ("Xvfb", "openbox", "xdotool", "wmctrl", "import", "dbus-daemon", "dbus-send")
 SCREEN = (1366, 768)
+READ_EVERY_S = 1.0
+"""How often a wait reads the screen. PySide6 6.11's AT-SPI bridge has crashed the app
+(SIGSEGV in QAccessibleCache::idForObject, answering a query) a few seconds after it
+started, now and then, under a reader polling every 0.3 s: read no more than needed."""
 
 
 def missing_tools() -> list[str]:
@@ -255,6 +259,12 @@ class Desktop:
         return path
 
 
+def _allow_core_dump() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
 def _children_of(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -298,6 +308,7 @@ class Journey:
             "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1",
             "QT_ACCESSIBILITY": "1",
             "QT_LOGGING_RULES": "qt.accessibility.atspi=false",
+            "PYTHONFAULTHANDLER": "1",
             "LANG": env.get("LANG", "C.UTF-8"),
         })  # fmt: skip
         return env
@@ -310,6 +321,7 @@ class Journey:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "companion", *args,
             stdout=log, stderr=log, env=self.app_env(), cwd=str(self.home),
+            preexec_fn=_allow_core_dump,
         )  # fmt: skip
         log.close()
 
@@ -352,7 +364,7 @@ class Journey:
                     f"{self.name}: after {within_s:.0f} s the screen does not show "
                     f"{what or 'what was expected'}; it says:\n{screen.text[:3000]}"
                 )
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(READ_EVERY_S)
 
     async def see_words(self, words: str, within_s: float = 20.0) -> Screen:
         return await self.see(lambda s: s.says(words), within_s, repr(words))
@@ -367,10 +379,14 @@ class Journey:
             next(n for n in screen.find(name=name, role=role) if "enabled" in n.states)
         )
 
-    async def fill(self, name: str, text: str, role: str = "text") -> None:
+    async def fill(self, name: str, text: str) -> None:
         """Clicks into the field named ``name``, selects what is there and types."""
-        screen = await self.see(lambda s: bool(s.find(name=name, role=role)), 15, f"field {name!r}")
-        await self.desktop.click(screen.one(name=name, role=role))
+
+        def field(screen: Screen) -> list[Node]:
+            return [n for n in screen.find(name=name) if "editable" in n.states]
+
+        screen = await self.see(lambda s: bool(field(s)), 15, f"field {name!r}")
+        await self.desktop.click(field(screen)[0])
         await self.desktop.key("ctrl+a")
         await self.desktop.type(text)
 

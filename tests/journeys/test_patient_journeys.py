@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.journeys.conftest import Session
@@ -64,3 +65,75 @@ async def test_first_run_a_code_alone_a_wrong_code_then_in_and_checking_in(
             await asyncio.sleep(0.1)
         await patient.see_words("your therapist can see you're OK")
         await patient.shot("checked in")
+
+
+async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
+    session: Session, shots: Path
+) -> None:
+    therapist = session.therapist
+    async with journey("patient", shots) as patient:
+        # The link from the clinic's email (it names the server, which is remembered).
+        await patient.launch("patient", "--fake-media", "--join", session.invites["patient"].link)
+        await patient.see_words("Before your session", within_s=15)
+        # An intention, on a computer with no keyring: the passphrase is asked here, on
+        # the screen, before the session (never in a dialog over "I'm OK").
+        await patient.fill("Your intention", "To rest, and to listen.")
+        await patient.click(READY)
+        screen = await patient.see_words("no keyring", within_s=10)
+        assert not any("modal" in n.states for n in screen.nodes)
+        assert screen.one(name="Passphrase for your private words").focused
+        await patient.shot("passphrase asked before the session")
+        await patient.desktop.type("a quiet passphrase")
+        await patient.click(READY)
+        await patient.see(lambda s: bool(s.find(name=OK_BUTTON)), 30, "the session")
+        await _until(lambda: therapist.facts.link == "connected", 30, "the call")
+        await patient.shot("session")
+
+        # Closing the window mid-session asks inside it; "Close Companion" really ends
+        # the process.
+        await patient.desktop.close_window("Companion")
+        screen = await patient.see_words("Close Companion?", within_s=10)
+        assert screen.one(name="Stay in the session").focused
+        await patient.shot("asked before closing")
+        await patient.click("Close Companion")
+        assert await patient.exited(within_s=15) == 0
+        first_log = patient.log()
+        assert "Traceback" not in first_log, first_log[-2000:]
+        await patient.shot("closed")
+
+        # Opened again with no arguments: back in the same session, asking nothing.
+        await patient.launch("patient", "--fake-media")
+        await patient.see(lambda s: bool(s.find(name=OK_BUTTON)), 20, "the session again")
+        await patient.shot("back in the session")
+        await _until(lambda: therapist.facts.link == "connected", 30, "the call again")
+        await patient.see_words("Your therapist is with you", within_s=30)
+
+        # The therapist ends the session: the gentle after screen.
+        await therapist.end_session()
+        await patient.see_words("Thank you. Rest now.", within_s=15)
+        await patient.see_words("Your therapist has ended the session")
+        await patient.shot("after the session")
+        await patient.desktop.close_window("Companion")
+        assert await patient.exited(within_s=15) == 0
+        assert "Traceback" not in patient.log(), patient.log()[-2000:]
+
+
+async def test_the_server_down_then_up(session: Session, clinic: ClinicServer, shots: Path) -> None:
+    async with journey("patient", shots) as patient:
+        clinic.stop()
+        await patient.launch("patient", "--fake-media", "--join", session.invites["patient"].link)
+        started = time.monotonic()
+        await patient.see_words("could not be reached", within_s=10)
+        assert time.monotonic() - started < 10
+        await patient.shot("server down")
+        await asyncio.to_thread(clinic.start)
+        await patient.click(JOIN)
+        await patient.see_words("Before your session", within_s=15)
+        await patient.shot("server up again")
+
+
+async def _until(check: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.monotonic() + within_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {within_s:.0f} s: {what}"
+        await asyncio.sleep(0.1)

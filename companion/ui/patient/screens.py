@@ -204,7 +204,7 @@ class PrepareScreen(QWidget):
         outer.addWidget(
             note("Take your time. Nothing here is required, and you can start when you're ready.")
         )
-        scroll = QScrollArea()
+        scroll = self.scroll_area = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)

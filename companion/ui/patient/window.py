@@ -355,6 +355,8 @@ class PatientWindow(QMainWindow):
             # question would cover "I'm OK".
             if intention and not self._skip_private and not await self._unlocked(p.passphrase):
                 p.skip_private.show()
+                p.scroll_area.ensureWidgetVisible(p.skip_private)
+                p.passphrase.edit.setFocus()
                 return
             if self._devices is not None:
                 with contextlib.suppress(Exception):
@@ -362,8 +364,6 @@ class PatientWindow(QMainWindow):
             await core.start()
         finally:
             p.begin.setEnabled(True)
-        p.passphrase.hide()
-        p.skip_private.hide()
         core.note_session_began()
         self._stop_level()
         self._observe(core)
@@ -372,6 +372,8 @@ class PatientWindow(QMainWindow):
         self._in_session = True
         self._show(self.session_screen)
         self.session_screen.ok.setFocus()
+        p.passphrase.hide()
+        p.skip_private.hide()
         self._ticker.start()
         card = p.card()
         if any(v for k, v in card.model_dump().items() if k != "kind"):
