@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 import qasync
-from PySide6.QtCore import QObject, QRectF, QSocketNotifier, Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
-from PySide6.QtWidgets import QApplication, QSizePolicy, QWidget
+from PySide6.QtCore import QEvent, QObject, QRectF, QSocketNotifier, Qt, QTimer
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette
+from PySide6.QtWidgets import QAbstractButton, QApplication, QSizePolicy, QWidget
 
 from companion.app import RoleCore
 
@@ -296,3 +296,33 @@ def format_ago(seconds: float | None) -> str:
 def format_elapsed(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class _EnterPresses(QObject):
+    """Enter (or Return) presses the focused button of ``window``, as Space does: Qt does
+    so only in dialogs, and people press Enter on "Sign in" or "I'm with the patient"."""
+
+    def __init__(self, window: QWidget) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and not event.isAutoRepeat()
+            and isinstance(watched, QAbstractButton)
+            and watched.isEnabled()
+            and watched.window() is self._window
+        ):
+            watched.animateClick()
+            return True
+        return False
+
+
+def press_with_enter(window: QWidget) -> None:
+    """Enter presses the focused button anywhere in ``window`` (the filter goes with it)."""
+    app = QApplication.instance()
+    if app is not None:
+        app.installEventFilter(_EnterPresses(window))

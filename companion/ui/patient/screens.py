@@ -344,6 +344,12 @@ class SessionScreen(QWidget):
         scaled(self.request, 1.15)
         self.request.hide()
         layout.addWidget(self.request)
+        # Their place is kept when they are hidden: "I'm OK" must not move under a hand
+        # reaching for it when a check-in is asked or a calm line appears.
+        for banner in (self.line, self.request):
+            policy = banner.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            banner.setSizePolicy(policy)
 
         middle = QHBoxLayout()
         middle.setSpacing(20)

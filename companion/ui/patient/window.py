@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -46,6 +46,7 @@ from companion.ui.common import CALM_DARK, spawn, theme_window
 from companion.ui.joining import JOIN_WITHIN_S, JoinRefused, close_quietly, join_fresh
 from companion.ui.patient.level import watch_level
 from companion.ui.patient.screens import (
+    NAVIGATION_KEYS,
     AfterScreen,
     JoinScreen,
     PassphraseBox,
@@ -142,6 +143,8 @@ class PatientWindow(QMainWindow):
         self._observed = False
         self._close_confirmed = False
         self._skip_private = False
+        self._ladder_line = ""
+        self._device_note = ""
         self.setWindowTitle("Companion")
         self.setAccessibleName("Companion, your session")
         theme_window(self, CALM_DARK, scale=FONT_SCALE)
@@ -157,6 +160,7 @@ class PatientWindow(QMainWindow):
             self.stack.addWidget(screen)
         self._show(self.join_screen)
         self._wire()
+        self._watch_keys()
         self._ticker = QTimer(self)
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._tick)
@@ -192,6 +196,9 @@ class PatientWindow(QMainWindow):
         for edit in self.findChildren(QLineEdit):
             edit.setMinimumHeight(round(edit.fontMetrics().height() * 1.9))
         self.prepare_screen.intention.setMinimumHeight(line * 4)
+        s = self.session_screen
+        s.line.setMinimumHeight(s.line.fontMetrics().height() * 2)
+        s.request.setMinimumHeight(s.request.fontMetrics().height() * 2 + 2 * s.request.margin())
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.ApplicationFontChange:
@@ -432,13 +439,21 @@ class PatientWindow(QMainWindow):
             spawn(self.core.help_held())
 
     def _notice(self, text: str) -> None:
-        # Plain notes (no camera, a skipped music file, a changed output): shown quietly.
+        # Plain notes (no camera, a skipped music file, a changed output): shown quietly,
+        # and never over what the ladder says about the therapist's link.
         if self.stack.currentWidget() is self.session_screen:
-            self._calm_line(text)
+            self._device_note = text
+            self._show_line()
         else:
             self.prepare_screen.device_note.setText(text)
 
     def _calm_line(self, text: str) -> None:
+        """The ladder's calm words (the link dropped, help is coming): they come first."""
+        self._ladder_line = text
+        self._show_line()
+
+    def _show_line(self) -> None:
+        text = self._ladder_line or self._device_note
         line = self.session_screen.line
         line.setText(text)
         line.setVisible(bool(text))
@@ -622,6 +637,25 @@ class PatientWindow(QMainWindow):
         )
 
     # -- keys anywhere in the session check in
+
+    def _watch_keys(self) -> None:
+        """Any key checks in, even on a focused control (Space on "Next" moves the music on
+        *and* says "I'm OK"); the help button's own Space is a hold, never a check-in."""
+        for widget in self.session_screen.findChildren(QWidget):
+            if widget is not self.session_screen.help:
+                widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and self._in_session
+            and self.stack.currentWidget() is self.session_screen
+            and event.key() not in NAVIGATION_KEYS
+            and not event.isAutoRepeat()
+        ):
+            self.check_in("key")
+        return False
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if self._in_session and self.stack.currentWidget() is self.session_screen:

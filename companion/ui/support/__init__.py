@@ -47,6 +47,7 @@ from companion.ui.common import (
     close_core,
     format_ago,
     format_elapsed,
+    press_with_enter,
     spawn,
     theme_window,
 )
@@ -180,6 +181,7 @@ class SupportWindow(QMainWindow):
         self._again = QTimer(self)
         self._again.setSingleShot(True)
         self._again.timeout.connect(self._remind_again)
+        press_with_enter(self)
 
     # -- building ----------------------------------------------------------------------
 
@@ -267,13 +269,17 @@ class SupportWindow(QMainWindow):
         self.vitals_row = QWidget()
         grid = QGridLayout(self.vitals_row)
         self.systolic, self.diastolic, self.heart_rate = QSpinBox(), QSpinBox(), QSpinBox()
-        for column, (box, name, hint, low, high, value) in enumerate((
-            (self.systolic, "Upper (systolic)", "mmHg", 40, 300, 120),
-            (self.diastolic, "Lower (diastolic)", "mmHg", 20, 200, 80),
-            (self.heart_rate, "Heart rate", "beats a minute", 20, 250, 70),
+        for column, (box, name, hint, low, high) in enumerate((
+            (self.systolic, "Upper (systolic)", "mmHg", 40, 300),
+            (self.diastolic, "Lower (diastolic)", "mmHg", 20, 200),
+            (self.heart_rate, "Heart rate", "beats a minute", 20, 250),
         )):  # fmt: skip
-            box.setRange(low, high)
-            box.setValue(value)
+            # One below the range means "not measured yet" and reads as a dash: nothing is
+            # filled in before someone has measured it.
+            box.setRange(low - 1, high)
+            box.setSpecialValueText("—")
+            box.setValue(low - 1)
+            box.valueChanged.connect(self._vitals_entered)
             box.setAccessibleName(f"{name}, {hint}")
             box.setMinimumHeight(52)
             font = QFont(box.font())
@@ -429,6 +435,8 @@ class SupportWindow(QMainWindow):
 
     def _alert(self, alert: Alert) -> None:
         self._alert_ids.add(alert.alert_id)
+        # A new call makes an earlier "Thank you…" old news: it must not sit under it.
+        self.message.setText("")
         self.call_text.setText(CALL_WORDS.get(alert.reason, "Please go to the patient"))
         # A lost link is news, not yet a call: amber until the ladder says "go now".
         urgent = alert.urgent or alert.reason in ("help", "go_to_patient", "checkin_unanswered")
@@ -489,6 +497,8 @@ class SupportWindow(QMainWindow):
         self._again.stop()
         if reminder.kind == "vitals":
             self.reminder_text.setText("Time to take blood pressure and heart rate")
+            for box in self.vitals_boxes:
+                box.setValue(box.minimum())
             self.vitals_row.show()
             self.reminder_done.setText("Save and send to the therapist")
         else:
@@ -496,10 +506,22 @@ class SupportWindow(QMainWindow):
             self.vitals_row.hide()
             self.reminder_done.setText("I looked in")
         self.reminder_later.setVisible(reminder.reminder_id != "manual")
+        self._vitals_entered()
         self.reminder_done.setAccessibleName(self.reminder_done.text())
         self.reminder_panel.show()
         if not self._alert_ids:
             self.reminder_done.setFocus()
+
+    @property
+    def vitals_boxes(self) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
+        return self.systolic, self.diastolic, self.heart_rate
+
+    def _vitals_entered(self, _value: int = 0) -> None:
+        """ "Save" only once all three were measured."""
+        vitals = self._reminder is not None and self._reminder.kind == "vitals"
+        self.reminder_done.setEnabled(
+            not vitals or all(box.value() >= box.minimum() + 1 for box in self.vitals_boxes)
+        )
 
     def _later(self) -> None:
         self.reminder_panel.hide()

@@ -34,7 +34,14 @@ from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo, SessionInfo
 from companion.records import KeyringUnavailable, load_credential, store_credential
 from companion.signaling.client import SignalingClient
-from companion.ui.common import CLEAR_LIGHT, apply_theme, card_style, spawn, theme_window
+from companion.ui.common import (
+    CLEAR_LIGHT,
+    apply_theme,
+    card_style,
+    press_with_enter,
+    spawn,
+    theme_window,
+)
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import LiveSession, PassphraseMemory, console_button, write_pdf
 
@@ -128,6 +135,7 @@ class TherapistConsole(QMainWindow):
         self.tabs = QTabWidget()
         self.setCentralWidget(self.tabs)
         self.tabs.currentChanged.connect(self._tab_changed)
+        press_with_enter(self)
 
         home = QWidget()
         v = QVBoxLayout(home)

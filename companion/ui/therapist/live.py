@@ -115,7 +115,7 @@ def bounds(model: type[Any], name: str) -> tuple[float, float]:
 
 def quality_words(q: CallQuality) -> str:
     """Plain words first ("Good"), then the figures a therapist may want."""
-    rtt = q.rtt_ms if q.rtt_ms is not None else 0.0
+    rtt = max(0.0, q.rtt_ms) if q.rtt_ms is not None else 0.0
     loss = max(q.audio_loss_pct, q.video_loss_pct)
     if rtt < 300 and loss < 2 and q.video_fps_in >= 10:
         grade = "Good"
@@ -123,7 +123,8 @@ def quality_words(q: CallQuality) -> str:
         grade = "Fair"
     else:
         grade = "Poor"
-    delay = f"{q.rtt_ms:.0f} ms" if q.rtt_ms is not None else "—"
+    # A round trip cannot be negative (clock steps between the two ends): never shown so.
+    delay = f"{max(0.0, q.rtt_ms):.0f} ms" if q.rtt_ms is not None else "—"
     video = f"{q.video_fps_in:.0f} fps" if q.video_sending else "video paused for speech"
     return f"{grade} · delay {delay} · loss {loss:.0f}% · {video}"
 
@@ -413,16 +414,19 @@ class LiveSession(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         plan = SessionPlan(kind="plan")
         dose = QHBoxLayout()
+        # Nothing clinical is filled in for the therapist: the dose time is unknown until
+        # they enter it (or press "Now").
         self.dose_known = QCheckBox("Dose time known")
-        self.dose_known.setChecked(True)
+        self.dose_known.setChecked(False)
         self.dose_known.setAccessibleName("Dose time known")
         self.dose_at = QDateTimeEdit(QDateTime.currentDateTime())
         self.dose_at.setDisplayFormat("ddd d MMM  HH:mm")
         self.dose_at.setAccessibleName("Dose time")
+        self.dose_at.setEnabled(False)
         self.dose_known.toggled.connect(self.dose_at.setEnabled)
         now = console_button("Now")
         now.setAccessibleName("Dose taken now")
-        now.clicked.connect(lambda: self.dose_at.setDateTime(QDateTime.currentDateTime()))
+        now.clicked.connect(self._dose_now)
         dose.addWidget(self.dose_at, 1)
         dose.addWidget(now)
         form.addRow("Dose taken at", dose)
@@ -762,6 +766,10 @@ class LiveSession(QWidget):
         self.tabs.setCurrentIndex(self.tabs_summary_index)
 
     # -- plan, notes, summary ----------------------------------------------------------
+
+    def _dose_now(self) -> None:
+        self.dose_at.setDateTime(QDateTime.currentDateTime())
+        self.dose_known.setChecked(True)
 
     def known_passphrase(self) -> str:
         return self.passphrases.value
