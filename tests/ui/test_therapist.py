@@ -175,6 +175,7 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             # Vitals beyond the limits alert the therapist at once; acknowledged there.
             support._show_reminder(Reminder("manual", "vitals", time.time()))
             support.systolic.setValue(172)
+            support.diastolic.setValue(80)
             support.heart_rate.setValue(96)
             QTest.mouseClick(support.reminder_done, Qt.MouseButton.LeftButton)
             await until(lambda: bool(live.alert_rows))
