@@ -42,6 +42,8 @@ from companion.monitor.guardian import Guardian
 from companion.monitor.ladder import Alert, LadderTimings, SoundKind
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
+    AlertAck,
+    AlertRaised,
     CheckIn,
     EmergencyCard,
     EventBody,
@@ -239,6 +241,9 @@ class RoleCore:
         self.reminder_due: Signal[[Reminder]] = Signal()
         self.with_patient: Signal[[]] = Signal()
         self.session_ended: Signal[[]] = Signal()
+        self.help_answered: Signal[[Role]] = Signal()
+        """The patient's call for help was answered: by the therapist (acknowledged) or
+        the support person ("I'm with the patient")."""
         self.notice: Signal[[str]] = Signal()
         """Plain notes: no camera found, a music file skipped, the audio device changed."""
         self.reminders: list[Reminder] = []
@@ -262,6 +267,7 @@ class RoleCore:
         self._own_state: dict[str, EmergencyCard | SessionPlan | LadderConfig] = {}
         self._online_others: set[str] = set()
         self._last_state: dict[str, SessionPlan | LadderConfig] = {}
+        self._help_calls: set[str] = set()  # the patient's open "I need help" alert ids
 
     # -- joining ---------------------------------------------------------------------------
 
@@ -706,8 +712,17 @@ class RoleCore:
             self.card_changed.emit(event)
         elif isinstance(event, Intention):
             facts.intention = event.text
+        elif isinstance(event, AlertRaised) and event.reason == "help" and from_role == self.role:
+            self._help_calls.add(event.alert_id)
+        elif isinstance(event, AlertAck) and event.alert_id in self._help_calls:
+            self._help_calls.discard(event.alert_id)
+            if from_role in ("therapist", "support"):
+                self.help_answered.emit(from_role)
         elif isinstance(event, WithPatient):
             self.with_patient.emit()
+            if self.role == "patient":
+                self._help_calls.clear()
+                self.help_answered.emit("support")
         elif isinstance(event, LinkState) and self.role == "support" and from_role == "patient":
             # The support person's board follows the patient's own monitor of the call.
             facts.link = event.state

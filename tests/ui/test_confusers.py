@@ -160,3 +160,37 @@ def test_enter_does_not_press_buttons_of_another_window(qapp: QApplication) -> N
     assert pressed == ["mine"]
     mine.deleteLater()
     other.deleteLater()
+
+
+def test_after_i_need_help_the_patient_learns_it_was_answered_and_can_say_im_ok_now(
+    run_ui: RunUi,
+) -> None:
+    """Item 9."""
+
+    async def test(clinic: UiClinic) -> None:
+        therapist, invites = await clinic.therapist_session()
+        window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
+        window.show()
+        try:
+            assert await window.join(invites["patient"].code)
+            await window.begin_session()
+            s = window.session_screen
+            window._help()  # what holding "I need help" for 1.5 s does
+            await until(
+                lambda: any(a.reason == "help" for a in therapist.facts.open_alerts.values())
+            )
+            assert s.ok.text() == "I'm OK now"
+            alert_id = next(iter(therapist.facts.open_alerts))
+            await therapist.acknowledge(alert_id)
+            await until(lambda: "therapist has seen your call" in s.confirm.text())
+            QTest.mouseClick(s.ok, Qt.MouseButton.LeftButton)
+            await until(lambda: therapist.facts.last_checkin_at is not None)
+            assert s.ok.text() == "I'm OK"
+        finally:
+            window.confirm_close = lambda: True
+            if window.core is not None:
+                await window.core.close()
+            await therapist.close()
+            window.close()
+
+    run_ui(test)

@@ -60,6 +60,7 @@ _log = logging.getLogger(__name__)
 CHECKIN_DEBOUNCE_S = 3.0
 FONT_SCALE = 1.4
 SENT = "Sent — your therapist can see you're OK."
+OK_NOW = "I'm OK now"
 PASSPHRASE_FIRST = (
     "This computer has no keyring. Choose a passphrase (at least "
     f"{MIN_PASSPHRASE} characters) to keep your words encrypted; you'll need it to read "
@@ -406,6 +407,7 @@ class PatientWindow(QMainWindow):
         core.prompt_pushed.connect(self.show_prompt)
         core.music_changed.connect(self._music)
         core.session_ended.connect(self._ended)
+        core.help_answered.connect(self._help_answered)
         if core.call is not None:
             core.call.video.frame_ready.connect(s.video.show_frame)
         if core.audio is not None:
@@ -421,6 +423,7 @@ class PatientWindow(QMainWindow):
             return
         s = self.session_screen
         s.request.stop()
+        s.ok.setText("I'm OK")
         s.confirm.setText(SENT)
         self._confirm_timer.start(8000)
         now = time.monotonic()
@@ -433,10 +436,22 @@ class PatientWindow(QMainWindow):
     def _help(self) -> None:
         s = self.session_screen
         s.confirm.setText("You asked for help. Your therapist and support person are being told.")
-        self._confirm_timer.start(20000)
+        self._confirm_timer.stop()  # stays until someone answers
+        s.ok.setText(OK_NOW)
         if self.core is not None:
             # The calm line that follows comes from the ladder (``patient_line``).
             spawn(self.core.help_held())
+
+    def _help_answered(self, who: str) -> None:
+        """Someone answered the call for help: the patient is told, and "I'm OK now" is
+        the big button (pressing it checks in)."""
+        s = self.session_screen
+        s.confirm.setText(
+            "Your support person is coming to you."
+            if who == "support"
+            else "Your therapist has seen your call for help and is with you."
+        )
+        s.ok.setText(OK_NOW)
 
     def _notice(self, text: str) -> None:
         # Plain notes (no camera, a skipped music file, a changed output): shown quietly,
