@@ -19,7 +19,17 @@ from typing import Any
 
 import numpy as np
 import qasync
-from PySide6.QtCore import QEvent, QObject, QRectF, QSocketNotifier, Qt, QTimer
+from PySide6.QtCore import (
+    QEvent,
+    QMessageLogContext,
+    QObject,
+    QRectF,
+    QSocketNotifier,
+    Qt,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette
 from PySide6.QtWidgets import QAbstractButton, QApplication, QSizePolicy, QWidget
 
@@ -35,6 +45,7 @@ CALM_DARK = {
     "muted": "#aab4c0",
     "accent": "#7fb8a4",
     "accent_text": "#0e1a16",
+    "ok": "#5f8f7f",
     "warm": "#e0b872",
     "danger": "#e8a0a0",
 }
@@ -46,6 +57,7 @@ CLEAR_LIGHT = {
     "muted": "#4d5a69",
     "accent": "#1f6f5c",
     "accent_text": "#ffffff",
+    "ok": "#1f6f5c",
     "warm": "#8a5a00",
     "danger": "#a3222a",
 }
@@ -97,10 +109,28 @@ def make_palette(colors: dict[str, str]) -> QPalette:
     return palette
 
 
+# Qt's platform plugins say these on every window; they mean nothing to a person.
+_QT_NOISE = ("does not support propagateSizeHints", "does not support raise()")
+_qt_said: set[str] = set()
+
+
+def _qt_message(kind: QtMsgType, _context: QMessageLogContext, message: str) -> None:
+    """Qt's own warnings, through our log: known noise dropped, each message said once."""
+    if any(noise in message for noise in _QT_NOISE) or message in _qt_said:
+        return
+    if len(_qt_said) < 500:
+        _qt_said.add(message)
+    level = (
+        logging.DEBUG if kind in (QtMsgType.QtDebugMsg, QtMsgType.QtInfoMsg) else logging.WARNING
+    )
+    logging.getLogger("companion.qt").log(level, "Qt: %s", message)
+
+
 def make_app(argv: list[str] | None = None) -> QApplication:
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
         return existing
+    qInstallMessageHandler(_qt_message)
     app = QApplication(argv or sys.argv[:1])
     app.setApplicationName("Companion")
     app.setOrganizationName("Companion")

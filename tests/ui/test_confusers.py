@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -194,3 +197,61 @@ def test_after_i_need_help_the_patient_learns_it_was_answered_and_can_say_im_ok_
             window.close()
 
     run_ui(test)
+
+
+def test_the_board_reads_across_a_room_and_targets_are_large_enough(
+    qapp: QApplication, tmp_path: Path
+) -> None:
+    """Items 14 and 15: the board's text scales with its window (the main status at least
+    40 px with the board maximised on 1366×768); buttons at least 44 px tall; "I'm OK" is
+    dimmer than the accent, its text still at AA contrast."""
+    from companion.app import CoreOptions, RoleCore
+    from companion.ui.common import CALM_DARK
+    from companion.ui.therapist.live import console_button
+    from tests.ui.test_patient import contrast
+
+    board = SupportWindow(lambda: RoleCore("support", "", CoreOptions(data_dir=tmp_path)))
+    board.stack.setCurrentWidget(board.board)
+    board.resize(1366, 730)
+    board.show()
+    QTest.qWait(50)
+    big = board.state.fontMetrics().height()
+    assert big >= 40, big
+    board.resize(800, 480)
+    QTest.qWait(50)
+    assert board.state.fontMetrics().height() < big
+    board.close()
+
+    patient = PatientWindow(
+        lambda: RoleCore("patient", "", CoreOptions(data_dir=tmp_path)), tmp_path
+    )
+    s = patient.session_screen
+    for button in (s.mic, s.camera, s.calm, s.end, s.play, s.next, s.mute, s.grounding):
+        assert button.minimumHeight() >= 44, button.text()
+    assert console_button("Request a check-in").minimumHeight() >= 44
+    # Dimmer than the accent (a large bright area in a dark room), text still AA.
+    assert contrast(CALM_DARK["ok"], CALM_DARK["window"]) < contrast(
+        CALM_DARK["accent"], CALM_DARK["window"]
+    )
+    assert contrast(CALM_DARK["accent_text"], CALM_DARK["ok"]) >= 4.5
+    patient.close()
+
+
+def test_qt_says_each_warning_once_and_not_its_plugin_noise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Item 16: a quiet terminal."""
+    from PySide6.QtCore import QMessageLogContext, QtMsgType
+
+    from companion.ui.common import _qt_message
+
+    context = QMessageLogContext()
+    with caplog.at_level(logging.DEBUG, logger="companion.qt"):
+        for _ in range(17):
+            _qt_message(
+                QtMsgType.QtWarningMsg, context, "This plugin does not support propagateSizeHints()"
+            )
+        for _ in range(3):
+            _qt_message(QtMsgType.QtWarningMsg, context, "QPainter::begin: a test warning")
+    said = [r.getMessage() for r in caplog.records if r.name == "companion.qt"]
+    assert said == ["Qt: QPainter::begin: a test warning"]

@@ -61,6 +61,8 @@ CHECKIN_DEBOUNCE_S = 3.0
 FONT_SCALE = 1.4
 SENT = "Sent — your therapist can see you're OK."
 OK_NOW = "I'm OK now"
+MIN_TARGET_PX = 44
+"""The smallest button a person may have to hit (WCAG 2.5.5)."""
 PASSPHRASE_FIRST = (
     "This computer has no keyring. Choose a passphrase (at least "
     f"{MIN_PASSPHRASE} characters) to keep your words encrypted; you'll need it to read "
@@ -88,8 +90,10 @@ def _style(c: dict[str, str]) -> str:
         f" border: 2px solid {c['muted']}; border-radius: 12px; padding: 6px 14px; }}"
         f" QPushButton:checked {{ background: #2f3a47; border-color: {c['accent']}; }}"
         f" QPushButton:disabled {{ color: {c['muted']}; }}"
-        f" QPushButton#ok {{ background: {c['accent']}; color: {c['accent_text']};"
-        f" border: 3px solid {c['accent']}; border-radius: 22px; }}"
+        # "I'm OK" is the largest thing on a screen watched in the dark: a dimmer green than
+        # the accent, its text still at AA contrast.
+        f" QPushButton#ok {{ background: {c['ok']}; color: {c['accent_text']};"
+        f" border: 3px solid {c['ok']}; border-radius: 22px; }}"
         f" QPushButton#ok:focus {{ border: 5px solid {c['text']}; }}"
         f" QLineEdit, QPlainTextEdit, QListWidget, QDateTimeEdit {{ background: {c['panel']};"
         f" color: {c['text']}; border: 2px solid {c['muted']}; border-radius: 8px;"
@@ -192,7 +196,9 @@ class PatientWindow(QMainWindow):
         for button in self.findChildren(QAbstractButton):
             lines = button.property("lines")
             if isinstance(lines, float):
-                button.setMinimumHeight(round(button.fontMetrics().height() * lines))
+                button.setMinimumHeight(
+                    max(MIN_TARGET_PX, round(button.fontMetrics().height() * lines))
+                )
         line = self.fontMetrics().height()
         for edit in self.findChildren(QLineEdit):
             edit.setMinimumHeight(round(edit.fontMetrics().height() * 1.9))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QFont
+from PySide6.QtGui import QCloseEvent, QFont, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -76,6 +76,10 @@ _STATE_COLOR = {
     "lost": AMBER,  # amber news: red is kept for "please go to the patient now"
 }
 REMIND_AGAIN_S = 5 * 60
+BOARD_STATUS_SHARE = 0.075
+"""The main status's type height, as a share of the window's: at least 40 px on a
+1366×768 screen with the board maximised, larger on a larger screen."""
+MIN_BOARD_PX = 14
 CALL_WORDS = {
     "go_to_patient": "Please go to the patient now",
     "help": "The patient is asking for help — please go to them now",
@@ -661,6 +665,31 @@ class SupportWindow(QMainWindow):
             self.close()
         else:
             self.with_patient_button.setFocus()
+
+    # -- read across a room: text follows the window's size ----------------------------
+
+    def _read_across_the_room(self) -> list[tuple[QLabel, float]]:
+        """Each board label and its type height as a share of the window's height."""
+        return [
+            (self.state, BOARD_STATUS_SHARE),
+            (self.checkin, 0.046),
+            (self.elapsed, 0.032),
+            (self.caption, 0.026),
+            (self.call_text, 0.05),
+            (self.call_when, 0.026),
+            (self.reminder_text, 0.04),
+            (self.message, 0.03),
+            (self.from_therapist, 0.03),
+            (self.emergency_line, 0.034),
+        ]
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        height = max(1, self.height())
+        for label, share in self._read_across_the_room():
+            font = QFont(label.font())
+            font.setPixelSize(max(MIN_BOARD_PX, round(height * share)))
+            label.setFont(font)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # Mid-session, closing asks first (inside the window, no dialog): the therapist

@@ -87,7 +87,7 @@ def console_button(text: str, primary: bool = False) -> QPushButton:
     """The console's buttons (``primary``: the one main action of a panel)."""
     button = QPushButton(text)
     button.setAccessibleName(text)
-    button.setMinimumHeight(36)
+    button.setMinimumHeight(44)  # the smallest target a person may have to hit
     if primary:
         button.setStyleSheet(
             f"QPushButton {{ background: {CLEAR_LIGHT['accent']}; color: white; border: none;"
