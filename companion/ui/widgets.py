@@ -140,6 +140,8 @@ class PulseBanner(QLabel):
     def __init__(self, color: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._color = QColor(color)
+        self.backing = ""
+        """A solid colour under the breathing fill (a banner lying over a video)."""
         self.reduced_motion = False
         self._timer = QTimer(self)
         self._timer.setInterval(80)
@@ -164,6 +166,10 @@ class PulseBanner(QLabel):
         level = 0.75 if self.reduced_motion else 0.55 + 0.25 * math.sin(time.monotonic() * math.pi)
         fill = QColor(self._color)
         fill.setAlphaF(max(0.0, min(1.0, level * 0.5)))
+        if self.backing:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(self.backing))
+            painter.drawRoundedRect(QRectF(self.rect()).adjusted(2, 2, -2, -2), 14, 14)
         painter.setPen(QPen(self._color, 2))
         painter.setBrush(fill)
         painter.drawRoundedRect(QRectF(self.rect()).adjusted(2, 2, -2, -2), 14, 14)

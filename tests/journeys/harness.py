@@ -56,16 +56,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _free_display() -> int:
-    for number in range(140, 400):
-        if (
-            not Path(f"/tmp/.X{number}-lock").exists()
-            and not Path(f"/tmp/.X11-unix/X{number}").exists()
-        ):
-            return number
-    raise RuntimeError("no free X display number")
-
-
 @dataclass
 class Node:
     """One accessible object, as a screen reader sees it."""
@@ -148,8 +138,8 @@ class Desktop:
     def __init__(self, folder: Path, size: tuple[int, int] = SCREEN) -> None:
         self.folder = folder
         self.size = size
-        self.number = _free_display()
-        self.display = f":{self.number}"
+        self.number = 0
+        self.display = ""
         self.bus = ""
         self._procs: list[subprocess.Popen[bytes]] = []
         self._bus_pid: int | None = None
@@ -159,37 +149,57 @@ class Desktop:
 
     def start(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        log = (self.folder / f"desktop-{self.number}.log").open("wb")
+        log = (self.folder / "desktop.log").open("ab")
         width, height = self.size
+        # Xvfb picks a free display itself and says which (-displayfd): no race with
+        # another desktop starting, or one still shutting down.
+        read_fd, write_fd = os.pipe()
         xvfb = subprocess.Popen(
-            ["Xvfb", self.display, "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
-            stdout=log,
-            stderr=log,
-        )
+            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24",
+             "-nolisten", "tcp"],
+            stdout=log, stderr=log, pass_fds=(write_fd,),
+        )  # fmt: skip
         self._procs.append(xvfb)
-        deadline = time.monotonic() + 10
-        while not Path(f"/tmp/.X11-unix/X{self.number}").exists():
-            if time.monotonic() > deadline or xvfb.poll() is not None:
-                raise RuntimeError(f"Xvfb {self.display} did not start")
-            time.sleep(0.05)
+        os.close(write_fd)
+        with os.fdopen(read_fd) as said:
+            number = said.readline().strip()
+        if not number.isdigit():
+            raise RuntimeError("Xvfb did not start (see desktop.log)")
+        self.number, self.display = int(number), f":{number}"
+        x_env = {**os.environ, "DISPLAY": self.display}
+        self._wait_for(["xdotool", "getdisplaygeometry"], x_env, xvfb, "Xvfb")
         out = subprocess.run(
             ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "DISPLAY": self.display},
+            # Its HOME is this desktop's: the accessibility bus puts its socket there.
+            env={**os.environ, "DISPLAY": self.display, "HOME": str(self.folder)},
             timeout=10,
         )
         address, pid = out.stdout.split()[:2]
         self.bus, self._bus_pid = address, int(pid)
         env = {**os.environ, **self.env(), "HOME": str(self.folder)}
-        self._procs.append(subprocess.Popen(["openbox"], stdout=log, stderr=log, env=env))
+        openbox = subprocess.Popen(["openbox"], stdout=log, stderr=log, env=env)
+        self._procs.append(openbox)
+        self._wait_for(["wmctrl", "-m"], env, openbox, "openbox")
         # Asking for the accessibility bus's address starts it (at-spi-bus-launcher).
         subprocess.run(
             ["dbus-send", "--session", "--print-reply", "--dest=org.a11y.Bus", "/org/a11y/bus",
              "org.a11y.Bus.GetAddress"],
             env=env, capture_output=True, check=True, timeout=10,
         )  # fmt: skip
+
+    def _wait_for(
+        self, probe: list[str], env: dict[str, str], proc: subprocess.Popen[bytes], what: str
+    ) -> None:
+        """Until ``probe`` succeeds on this display (the server, then the window manager,
+        answering), or fail saying which did not start."""
+        deadline = time.monotonic() + 15
+        while subprocess.run(probe, env=env, capture_output=True, check=False).returncode != 0:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{what} did not start on {self.display}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         for proc in reversed(self._procs):
@@ -201,8 +211,10 @@ class Desktop:
             if proc.poll() is None:
                 proc.kill()
         if self._bus_pid is not None:
-            # The bus and the accessibility services it started belong to this desktop.
-            for pid in [*_children_of(self._bus_pid), self._bus_pid]:
+            # The bus, and the accessibility services it started (they live on with no
+            # parent, but carry this bus's address), belong to this desktop alone.
+            mine = [*_processes_on_bus(self.bus), self._bus_pid]
+            for pid in [child for parent in mine for child in _children_of(parent)] + mine:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
 
@@ -263,6 +275,17 @@ def _allow_core_dump() -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def _processes_on_bus(address: str) -> list[int]:
+    wanted = f"DBUS_SESSION_BUS_ADDRESS={address}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if wanted in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+    return [pid for pid in found if pid != os.getpid()]
 
 
 def _children_of(pid: int) -> list[int]:
@@ -410,9 +433,9 @@ async def journey(
     # No sound card here: ALSA's null device (PortAudio plays into nothing, paced by it).
     (home / ".asoundrc").write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
     desktop = Desktop(home / ".desktop", size)
-    await asyncio.to_thread(desktop.start)
     person = Journey(name, desktop, home, folder)
     try:
+        await asyncio.to_thread(desktop.start)
         yield person
     finally:
         await person.stop()

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from companion.app import RoleCore
 from tests.journeys.conftest import Session
 from tests.journeys.harness import SCREEN, ClinicServer, journey
 
@@ -52,6 +53,7 @@ async def test_first_run_a_code_alone_a_wrong_code_then_in_and_checking_in(
         await patient.shot("prepare")
 
         await patient.click(READY)
+        await _settled_in_session(session.therapist)
         screen = await patient.see(lambda s: bool(s.find(name=OK_BUTTON)), 30, "the session")
         await patient.see_words("Your therapist is with you", within_s=30)
         await patient.shot("session")
@@ -85,8 +87,8 @@ async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
         await patient.shot("passphrase asked before the session")
         await patient.desktop.type("a quiet passphrase")
         await patient.click(READY)
+        await _settled_in_session(therapist)
         await patient.see(lambda s: bool(s.find(name=OK_BUTTON)), 30, "the session")
-        await _until(lambda: therapist.facts.link == "connected", 30, "the call")
         await patient.shot("session")
 
         # Closing the window mid-session asks inside it; "Close Companion" really ends
@@ -102,11 +104,14 @@ async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
         await patient.shot("closed")
 
         # Opened again with no arguments: back in the same session, asking nothing.
+        await _until(lambda: therapist.facts.link != "connected", 15, "the therapist sees it")
+        relaunched = time.monotonic()
         await patient.launch("patient", "--fake-media")
-        await patient.see(lambda s: bool(s.find(name=OK_BUTTON)), 20, "the session again")
-        await patient.shot("back in the session")
-        await _until(lambda: therapist.facts.link == "connected", 30, "the call again")
+        await _settled_in_session(therapist)
+        assert time.monotonic() - relaunched < 20 + CALL_SETTLES_S
+        await patient.see(lambda s: bool(s.find(name=OK_BUTTON)), 10, "the session again")
         await patient.see_words("Your therapist is with you", within_s=30)
+        await patient.shot("back in the session")
 
         # The therapist ends the session: the gentle after screen.
         await therapist.end_session()
@@ -130,6 +135,20 @@ async def test_the_server_down_then_up(session: Session, clinic: ClinicServer, s
         await patient.click(JOIN)
         await patient.see_words("Before your session", within_s=15)
         await patient.shot("server up again")
+
+
+CALL_SETTLES_S = 1.5
+
+
+async def _settled_in_session(therapist: RoleCore) -> None:
+    """The call is up (seen from the therapist's side), then a moment for the window.
+
+    The screen is not read while the patient's window goes from preparation to the
+    session: PySide6 6.11's AT-SPI bridge has crashed the app (SIGSEGV in
+    QAccessibleCache::idForObject, answering a reader's query) in that moment, now and
+    then, here. Reported, not worked around in the app; see the issue's notes."""
+    await _until(lambda: therapist.facts.link == "connected", 30, "the call")
+    await asyncio.sleep(CALL_SETTLES_S)
 
 
 async def _until(check: Callable[[], bool], within_s: float, what: str) -> None:

@@ -17,7 +17,7 @@ from companion.monitor.ladder import Alert
 from companion.ui.patient import PatientWindow
 from companion.ui.support import SupportWindow
 from companion.ui.therapist.live import LiveSession, quality_words
-from tests.ui.conftest import RunUi, UiClinic, settle, until
+from tests.ui.conftest import RunUi, UiClinic, patient_joined, settle, until
 
 
 def _at(widget: object) -> QPoint:
@@ -29,12 +29,8 @@ def test_im_ok_stays_put_and_any_key_checks_in_even_on_a_control(run_ui: RunUi) 
     Tab to "Next", then Space, still checks in; Space on "I need help" does not."""
 
     async def test(clinic: UiClinic) -> None:
-        therapist, invites = await clinic.therapist_session()
-        window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
-        window.resize(1280, 740)
-        window.show()
-        try:
-            assert await window.join(invites["patient"].code)
+        async with patient_joined(clinic) as (window, therapist):
+            window.resize(1280, 740)
             await window.begin_session()
             s = window.session_screen
             await settle(0.3)
@@ -62,12 +58,6 @@ def test_im_ok_stays_put_and_any_key_checks_in_even_on_a_control(run_ui: RunUi) 
             QTest.keyRelease(s.help, Qt.Key.Key_Space)
             await settle(0.2)
             assert window.check_ins_sent == 1
-        finally:
-            window.confirm_close = lambda: True
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
 
     run_ui(test)
 
@@ -171,11 +161,7 @@ def test_after_i_need_help_the_patient_learns_it_was_answered_and_can_say_im_ok_
     """Item 9."""
 
     async def test(clinic: UiClinic) -> None:
-        therapist, invites = await clinic.therapist_session()
-        window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
-        window.show()
-        try:
-            assert await window.join(invites["patient"].code)
+        async with patient_joined(clinic) as (window, therapist):
             await window.begin_session()
             s = window.session_screen
             window._help()  # what holding "I need help" for 1.5 s does
@@ -189,12 +175,6 @@ def test_after_i_need_help_the_patient_learns_it_was_answered_and_can_say_im_ok_
             QTest.mouseClick(s.ok, Qt.MouseButton.LeftButton)
             await until(lambda: therapist.facts.last_checkin_at is not None)
             assert s.ok.text() == "I'm OK"
-        finally:
-            window.confirm_close = lambda: True
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
 
     run_ui(test)
 

@@ -20,8 +20,7 @@ from PySide6.QtWidgets import QApplication
 
 from companion.app.journal import Journal
 from companion.records.private import NoteKind
-from companion.ui.patient import PatientWindow
-from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
+from tests.ui.conftest import RunUi, UiClinic, patient_joined, settle, shots, until
 
 UI = Path(__file__).resolve().parents[2] / "companion" / "ui"
 
@@ -85,12 +84,8 @@ def test_with_no_keyring_the_passphrase_is_asked_before_the_session_on_the_scree
     run_ui: RunUi, no_keyring: None
 ) -> None:
     async def test(clinic: UiClinic) -> None:
-        therapist, invites = await clinic.therapist_session()
-        window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
-        window.show()
-        p = window.prepare_screen
-        try:
-            assert await window.join(invites["patient"].code)
+        async with patient_joined(clinic) as (window, therapist):
+            p = window.prepare_screen
             p.intention.setPlainText("To meet my fear kindly.")
             QTest.mouseClick(p.begin, Qt.MouseButton.LeftButton)
             await until(lambda: p.passphrase.isVisible())
@@ -124,35 +119,19 @@ def test_with_no_keyring_the_passphrase_is_asked_before_the_session_on_the_scree
             assert s.end_question.isVisible() and s.end_question.stay.hasFocus()
             QTest.mouseClick(s.end_question.stay, Qt.MouseButton.LeftButton)
             assert not s.end_question.isVisible() and s.ok.hasFocus()
-        finally:
-            window.confirm_close = lambda: True
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
 
     run_ui(test, timeout_s=60)
 
 
 def test_starting_without_keeping_the_intention_is_offered(run_ui: RunUi, no_keyring: None) -> None:
     async def test(clinic: UiClinic) -> None:
-        therapist, invites = await clinic.therapist_session()
-        window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
-        window.show()
-        p = window.prepare_screen
-        try:
-            assert await window.join(invites["patient"].code)
+        async with patient_joined(clinic) as (window, _therapist):
+            p = window.prepare_screen
             p.intention.setPlainText("Rest.")
             QTest.mouseClick(p.begin, Qt.MouseButton.LeftButton)
             await until(lambda: p.skip_private.isVisible())
             QTest.mouseClick(p.skip_private, Qt.MouseButton.LeftButton)
             await until(lambda: window.stack.currentWidget() is window.session_screen)
             assert QApplication.activeModalWidget() is None
-        finally:
-            window.confirm_close = lambda: True
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
 
     run_ui(test)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtCore import QDateTime, QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -343,19 +343,21 @@ class SessionScreen(QWidget):
         self.request.setProperty("tone", "text")
         scaled(self.request, 1.15)
         self.request.hide()
-        layout.addWidget(self.request)
-        # Their place is kept when they are hidden: "I'm OK" must not move under a hand
-        # reaching for it when a check-in is asked or a calm line appears.
-        for banner in (self.line, self.request):
-            policy = banner.sizePolicy()
-            policy.setRetainSizeWhenHidden(True)
-            banner.setSizePolicy(policy)
+        # "I'm OK" must not move under a hand reaching for it: the calm line keeps its
+        # place when hidden, and the check-in banner lies over the top of the video
+        # (placed in ``resizeEvent``), taking no room from anything.
+        policy = self.line.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.line.setSizePolicy(policy)
 
         middle = QHBoxLayout()
         middle.setSpacing(20)
         self.video = VideoView("Your therapist's video will appear here")
         self.video.setAccessibleName("Your therapist's video")
         middle.addWidget(self.video, 3)
+        self.request.setParent(self.video)
+        self.request.backing = CALM_DARK["window"]
+        self.video.installEventFilter(self)
         side = QVBoxLayout()
         side.setSpacing(10)
         self.ok = BigButton("I'm OK", "I'm OK — check in", lines=3.2)
@@ -461,6 +463,17 @@ class SessionScreen(QWidget):
         layout.addWidget(self.bottom)
         self.key_check_in: Callable[[], None] = lambda: None
         self._volume_words(self.volume.value())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.video and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+            self.place_request()
+        return False
+
+    def place_request(self) -> None:
+        """The check-in banner across the top of the video, as tall as its words."""
+        width = max(100, self.video.width() - 24)
+        self.request.setGeometry(12, 12, width, self.request.heightForWidth(width))
+        self.request.raise_()
 
     def ask(self, question: InlineQuestion, text: str) -> None:
         self.bottom.setCurrentWidget(question)

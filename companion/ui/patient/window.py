@@ -205,7 +205,6 @@ class PatientWindow(QMainWindow):
         self.prepare_screen.intention.setMinimumHeight(line * 4)
         s = self.session_screen
         s.line.setMinimumHeight(s.line.fontMetrics().height() * 2)
-        s.request.setMinimumHeight(s.request.fontMetrics().height() * 2 + 2 * s.request.margin())
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.ApplicationFontChange:
@@ -485,6 +484,7 @@ class PatientWindow(QMainWindow):
         s.request.start(
             "Your therapist is checking in. When you're ready, press “I'm OK” or any key."
         )
+        s.place_request()
 
     def _toggle_prompts(self, shown: bool) -> None:
         s = self.session_screen
