@@ -122,6 +122,18 @@ async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
         assert await patient.exited(within_s=15) == 0
         assert "Traceback" not in patient.log(), patient.log()[-2000:]
 
+        # Next week, same computer: opened with nothing, the code read over the phone is
+        # all it takes (the server was remembered from last week's link).
+        created = await therapist.signaling.create_session("next week")
+        code = next(i.code for i in created.invites if i.role == "patient")
+        await patient.launch("patient", "--fake-media")
+        screen = await patient.see_words("Welcome to Companion", within_s=20)
+        assert not screen.find(name="Clinic server address", role="text")
+        await patient.desktop.type(code)
+        await patient.desktop.key("Return")
+        await patient.see_words("Before your session", within_s=10)
+        await patient.shot("next week, the code alone")
+
 
 async def test_the_server_down_then_up(session: Session, clinic: ClinicServer, shots: Path) -> None:
     async with journey("patient", shots) as patient:
