@@ -83,7 +83,13 @@ async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
         await patient.click(READY)
         screen = await patient.see_words("no keyring", within_s=10)
         assert not any("modal" in n.states for n in screen.nodes)
-        assert screen.one(name="Passphrase for your private words").focused
+        await asyncio.sleep(0.5)  # the scroll to the new rows
+        screen = await patient.desktop.read()
+        field = screen.one(name="Passphrase for your private words")
+        assert field.focused
+        # On the screen, not scrolled away under the window's edge.
+        _, y, _, height = field.extents
+        assert y >= 0 and y + height <= SCREEN[1], field.extents
         await patient.shot("passphrase asked before the session")
         await patient.desktop.type("a quiet passphrase")
         await patient.click(READY)

@@ -368,8 +368,9 @@ class PatientWindow(QMainWindow):
             # question would cover "I'm OK".
             if intention and not self._skip_private and not await self._unlocked(p.passphrase):
                 p.skip_private.show()
-                p.scroll_area.ensureWidgetVisible(p.skip_private)
                 p.passphrase.edit.setFocus()
+                # Once the layout has placed the new rows: scroll them into view.
+                QTimer.singleShot(50, lambda: p.scroll_area.ensureWidgetVisible(p.skip_private))
                 return
             if self._devices is not None:
                 with contextlib.suppress(Exception):
