@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -151,38 +152,56 @@ class Desktop:
         self.folder.mkdir(parents=True, exist_ok=True)
         log = (self.folder / "desktop.log").open("ab")
         width, height = self.size
-        # Xvfb picks a free display itself and says which (-displayfd): no race with
-        # another desktop starting, or one still shutting down.
-        read_fd, write_fd = os.pipe()
-        xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24",
-             "-nolisten", "tcp"],
-            stdout=log, stderr=log, pass_fds=(write_fd,),
-        )  # fmt: skip
-        self._procs.append(xvfb)
-        os.close(write_fd)
-        with os.fdopen(read_fd) as said:
-            number = said.readline().strip()
-        if not number.isdigit():
-            raise RuntimeError("Xvfb did not start (see desktop.log)")
-        self.number, self.display = int(number), f":{number}"
-        x_env = {**os.environ, "DISPLAY": self.display}
-        self._wait_for(["xdotool", "getdisplaygeometry"], x_env, xvfb, "Xvfb")
+        # A display number of its own, far from the usual ones (another X server, even
+        # in another network namespace, may hold a low number's abstract socket); Xvfb
+        # exits at once if the number is taken, and the next one is tried.
+        for number in random.sample(range(300, 900), 20):
+            if Path(f"/tmp/.X{number}-lock").exists():
+                continue
+            xvfb = subprocess.Popen(
+                ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x24",
+                 "-nolisten", "tcp"],
+                stdout=log, stderr=log,
+            )  # fmt: skip
+            self.number, self.display = number, f":{number}"
+            try:
+                self._wait_for(
+                    ["xdotool", "getdisplaygeometry"],
+                    {**_outside_env(), "DISPLAY": self.display}, xvfb, "Xvfb",
+                )  # fmt: skip
+            except RuntimeError:
+                if xvfb.poll() is None:
+                    xvfb.kill()
+                xvfb.wait()
+                continue
+            self._procs.append(xvfb)
+            break
+        else:
+            raise RuntimeError("Xvfb did not start on any display (see desktop.log)")
         out = subprocess.run(
             ["dbus-daemon", "--session", "--fork", "--print-address=1", "--print-pid=1"],
             capture_output=True,
             text=True,
             check=True,
             # Its HOME is this desktop's: the accessibility bus puts its socket there.
-            env={**os.environ, "DISPLAY": self.display, "HOME": str(self.folder)},
+            env={**_outside_env(), "DISPLAY": self.display, "HOME": str(self.folder)},
             timeout=10,
         )
         address, pid = out.stdout.split()[:2]
         self.bus, self._bus_pid = address, int(pid)
-        env = {**os.environ, **self.env(), "HOME": str(self.folder)}
-        openbox = subprocess.Popen(["openbox"], stdout=log, stderr=log, env=env)
-        self._procs.append(openbox)
-        self._wait_for(["wmctrl", "-m"], env, openbox, "openbox")
+        env = {**_outside_env(), **self.env(), "HOME": str(self.folder)}
+        for attempt in range(3):
+            openbox = subprocess.Popen(["openbox"], stdout=log, stderr=log, env=env)
+            try:
+                self._wait_for(["wmctrl", "-m"], env, openbox, "openbox")
+            except RuntimeError:
+                openbox.wait()
+                if attempt == 2:
+                    raise
+                time.sleep(0.5 * (attempt + 1))  # seen once under load: try again
+                continue
+            self._procs.append(openbox)
+            break
         # Asking for the accessibility bus's address starts it (at-spi-bus-launcher).
         subprocess.run(
             ["dbus-send", "--session", "--print-reply", "--dest=org.a11y.Bus", "/org/a11y/bus",
@@ -222,7 +241,7 @@ class Desktop:
         proc = await asyncio.create_subprocess_exec(
             SYSTEM_PYTHON, str(DUMP),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, **self.env()},
+            env={**_outside_env(), **self.env()},
         )  # fmt: skip
         try:
             out, err = await asyncio.wait_for(proc.communicate(), 30)
@@ -237,7 +256,7 @@ class Desktop:
     async def run(self, *args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
             *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **self.env()},
+            env={**_outside_env(), **self.env()},
         )  # fmt: skip
         out, _ = await asyncio.wait_for(proc.communicate(), 20)
         return out.decode()
@@ -275,6 +294,13 @@ def _allow_core_dump() -> None:
     import resource
 
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+
+def _outside_env() -> dict[str, str]:
+    """This process's environment without any X server or session bus it may know of
+    (another test's xvfb-run, the developer's desktop): a desktop here is its own."""
+    drop = ("DISPLAY", "XAUTHORITY", "DBUS_SESSION_BUS_ADDRESS", "WAYLAND_DISPLAY")
+    return {key: value for key, value in os.environ.items() if key not in drop}
 
 
 def _processes_on_bus(address: str) -> list[int]:
