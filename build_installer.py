@@ -3,10 +3,13 @@
 
     .venv/bin/python build_installer.py            # dist/companion-<version>-<platform>/ + .tar.gz
     .venv/bin/python build_installer.py --no-tarball --work-dir /tmp/w --dist-dir /tmp/d
+    .venv/bin/python build_installer.py --server wss://clinic.example/ws   # a clinic's own build
 
 On Linux the folder holds the app (``companion`` and ``_internal/``), ``companion.desktop``,
 the icon (SVG and PNG) and ``install.sh``, which installs into ``~/.local`` and registers
-the ``companion://`` link handler; the tarball holds that folder. Windows and macOS need
+the ``companion://`` link handler; the tarball holds that folder. With ``--server`` the
+folder also holds ``clinic.json``, so the app knows its clinic's server and a patient
+needs only the short code read to them over the phone. Windows and macOS need
 more (code signing, notarization, the link handler): see docs/installer.md.
 
 Bundled: the ``companion`` package (every submodule: the windows are imported lazily),
@@ -21,6 +24,7 @@ Check the result with ``dist/companion-<version>-<platform>/companion --self-tes
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -259,6 +263,7 @@ mkdir -p "$lib" "$bin" "$apps" "$icons/scalable/apps" "$icons/256x256/apps"
 rm -rf "$lib.new"
 mkdir -p "$lib.new"
 cp -a "$here/companion" "$here/_internal" "$lib.new/"
+[ -f "$here/clinic.json" ] && cp "$here/clinic.json" "$lib.new/"
 rm -rf "$lib.old"
 [ -d "$lib" ] && mv "$lib" "$lib.old"
 mv "$lib.new" "$lib"
@@ -319,16 +324,21 @@ def render_png(svg: Path, png: Path, size: int = 256) -> bool:
     return out.returncode == 0 and png.exists()
 
 
-def assemble(app_dir: Path, dist_dir: Path, name: str, version_: str) -> Path:
-    """``dist_dir/name/``: the app, and on Linux the desktop entry, icons and install.sh."""
+def assemble(
+    app_dir: Path, dist_dir: Path, name: str, version_: str, server: str | None = None
+) -> Path:
+    """``dist_dir/name/``: the app, and on Linux the desktop entry, icons and install.sh;
+    with ``server``, ``clinic.json`` naming the clinic's server beside the app."""
     sys.path.insert(0, str(ROOT))
-    from companion.desktop import desktop_entry
+    from companion.desktop import CLINIC_FILE, desktop_entry
 
     target = dist_dir / name
     if target.exists():
         shutil.rmtree(target)
     dist_dir.mkdir(parents=True, exist_ok=True)
     shutil.copytree(app_dir, target, symlinks=True)
+    if server is not None:
+        (target / CLINIC_FILE).write_text(json.dumps({"server": server}), encoding="utf-8")
     if sys.platform.startswith("linux"):
         icon = ROOT / "assets" / "icons" / "companion.svg"
         shutil.copy2(icon, target / "companion.svg")
@@ -362,7 +372,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the app folder and tarball go (default %(default)s)")  # fmt: skip
     parser.add_argument("--no-tarball", action="store_true", help="only the app folder")
     parser.add_argument("--clean", action="store_true", help="ignore PyInstaller's cache")
+    parser.add_argument("--server", metavar="URL",
+                        help="the clinic's server (wss://…/ws), so a short code is enough to join")  # fmt: skip
     args = parser.parse_args(argv)
+    server = None
+    if args.server is not None:
+        sys.path.insert(0, str(ROOT))
+        from companion.desktop import normalize_server
+
+        server = normalize_server(args.server)
+        if server is None:
+            parser.error(f"--server {args.server!r} is not a ws:// or wss:// address")
 
     version_ = version()
     name = f"{APP_NAME}-{version_}-{platform_tag()}"
@@ -377,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     progress.done()
 
     progress.begin(f"assembling {args.dist_dir / name}")
-    folder = assemble(app_dir, args.dist_dir.resolve(), name, version_)
+    folder = assemble(app_dir, args.dist_dir.resolve(), name, version_, server)
     progress.done(f"{folder_size(folder) / 1e6:.0f} MB")
 
     if tarball:

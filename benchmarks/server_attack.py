@@ -45,6 +45,7 @@ import gc
 import itertools
 import json
 import math
+import os
 import secrets
 import shutil
 import sys
@@ -204,11 +205,14 @@ async def attack_for(url: str, invites: list[str], seconds: float, slowloris: in
     attack = Attack()
     until = time.perf_counter() + seconds
     host, port = "127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0])
-    await asyncio.gather(
-        *(slowloris_one(host, port, until, attack) for _ in range(slowloris)),
-        *(ping_flood_one(url, until, attack) for _ in range(ping_flooders)),
-        *(outbox_flood_one(url, invites[n], until, attack) for n in range(outbox_flooders)),
-    )  # fmt: skip
+    floods = [
+        *(asyncio.create_task(ping_flood_one(url, until, attack)) for _ in range(ping_flooders)),
+        *(asyncio.create_task(outbox_flood_one(url, invites[n], until, attack))
+          for n in range(outbox_flooders)),
+    ]  # fmt: skip
+    await asyncio.sleep(1.0)  # the floods in first: slowloris then takes the address's share
+    await asyncio.gather(*(slowloris_one(host, port, until, attack) for _ in range(slowloris)))
+    await asyncio.gather(*floods)
     return attack
 
 
@@ -332,6 +336,9 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
         ]
         http_url = server.url.replace("ws://", "http://", 1).removesuffix("/ws")
         attacker = await start_attacker(server.url, attacker_invites, args)
+        attacker_ps = psutil.Process(attacker.pid)
+        cpu0 = [load.cpu_seconds(p) for p in (server_ps, attacker_ps)]
+        wall0 = time.perf_counter()
         join_s: list[float] = []
         health_s: list[float] = []
         failures: list[str] = []
@@ -341,6 +348,8 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
             asyncio.create_task(load.sample_rss(server_ps, rss_mb, start, end)),
         ]
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
+        cpu1 = [load.cpu_seconds(p) for p in (server_ps, attacker_ps)]
+        wall = time.perf_counter() - wall0
         async with asyncio.timeout(60.0):
             await asyncio.gather(*senders, *probes)
             out, _ = await attacker.communicate()
@@ -381,6 +390,9 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
         "errors_during_setup": errors_in_setup,
         "attack": attack,
         "server_nofile": args.nofile,
+        "server_cpu_pct": load.percent_of_core(cpu0[0], cpu1[0], wall),
+        "attacker_cpu_pct": load.percent_of_core(cpu0[1], cpu1[1], wall),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
 
 

@@ -13,6 +13,8 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -118,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         app = commands.add_parser(role, help=what, description=what.capitalize() + ".")
         app.add_argument("--join", metavar="LINK|CODE",
-                         help="the invite link, or the short code with --server")  # fmt: skip
-        app.add_argument("--server", metavar="URL", help="the clinic server (ws:// or wss://…/ws)")
+                         help="the invite link, or the short code")  # fmt: skip
+        app.add_argument("--server", metavar="URL",
+                         help="the clinic server (ws:// or wss://…/ws; default: the one the app knows)")  # fmt: skip
         _app_options(app)
     therapist = commands.add_parser(
         "therapist",
@@ -241,8 +244,7 @@ def _run_app(args: argparse.Namespace) -> int:
         command = role or "patient"
     elif join:
         server = server or link_details(join)[0]
-    if command in ("patient", "support") and join and not server:
-        raise SystemExit(f"companion {command}: a short code needs --server URL")
+    # A short code alone is enough: the apps know their clinic's server (companion.desktop).
     data_dir = _app_data_dir(args, command)
     if command == "therapist":
         from companion.audio.processing import ProcessingSettings
@@ -256,18 +258,43 @@ def _run_app(args: argparse.Namespace) -> int:
             if args.auto_gain or args.no_noise_suppression
             else None
         )
-        return run_qt(
-            lambda app: run_therapist(
-                app, server or "", data_dir, args.fake_media, args.name, voice=voice
+        return _ended(
+            run_qt(
+                lambda app: run_therapist(
+                    app, server or "", data_dir, args.fake_media, args.name, voice=voice
+                )
             )
         )
     if command == "support":
         from companion.ui.support import run_support
 
-        return run_qt(lambda app: run_support(app, server or "", join, data_dir))
+        return _ended(run_qt(lambda app: run_support(app, server or "", join, data_dir)))
     from companion.ui.patient import run_patient
 
-    return run_qt(lambda app: run_patient(app, server or "", join, data_dir, args.fake_media))
+    return _ended(
+        run_qt(lambda app: run_patient(app, server or "", join, data_dir, args.fake_media))
+    )
+
+
+def _ended(rc: int, grace_s: float = 2.0) -> int:
+    """The window is closed: the process ends. A worker thread still blocked in a device
+    or a socket (non-daemon, so Python would wait for it at exit) gets ``grace_s``; then
+    the process leaves without it, rather than live on with no window."""
+    deadline = time.monotonic() + grace_s
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
+        logging.getLogger("companion").warning("a worker did not stop; leaving without it")
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    return rc
 
 
 def private_files() -> None:

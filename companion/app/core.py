@@ -20,8 +20,9 @@ import logging
 import time
 import urllib.parse
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +47,7 @@ from companion.monitor.guardian import Guardian
 from companion.monitor.ladder import Alert, LadderTimings, SoundKind
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
+    AlertAck,
     AlertRaised,
     AlertResolved,
     CheckIn,
@@ -61,9 +63,11 @@ from companion.protocol.messages import (
     LookIn,
     MusicCommand,
     MusicStatus,
+    Presence,
     PromptPush,
     Role,
     SessionEnd,
+    SessionEvent,
     SessionPlan,
     TextMessage,
     Vitals,
@@ -89,6 +93,7 @@ _SOUNDS: dict[SoundKind, ChimeKind] = {
     "call": ChimeKind.CALL,
 }
 _MUSIC_STATUS_EVERY_S = 15.0
+_EARLY_EVENTS = 500
 _SAVE_PLAYLIST_EVERY_S = 10.0
 
 
@@ -114,6 +119,48 @@ def link_details(text: str) -> tuple[str | None, str | None]:
     server = query.get("server", [None])[0]
     role = query.get("role", [None])[0]
     return server, role if role in ("patient", "support") else None
+
+
+RESUME_FILE = "resume.json"
+
+
+@dataclass(frozen=True)
+class SavedPlace:
+    """Where this app was when it last ran: enough to go back without asking anything."""
+
+    invite: str
+    server: str
+    """The server it was joined through ("" in files written before it was kept)."""
+    session_id: str = ""
+    began: bool = False
+    """The patient had started the session (a relaunch skips the preparation)."""
+
+
+def saved_place(data_dir: Path) -> SavedPlace | None:
+    """The session this app's data folder was in and has not left; None if none."""
+    try:
+        data = json.loads((data_dir / RESUME_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not data.get("open"):
+        return None
+    invite, server = data.get("invite"), data.get("server", "")
+    if not isinstance(invite, str) or not invite or not isinstance(server, str):
+        return None
+    session_id = data.get("session_id", "")
+    return SavedPlace(
+        invite, server, session_id if isinstance(session_id, str) else "", data.get("began") is True
+    )
+
+
+def write_place(data_dir: Path, place: SavedPlace | None) -> None:
+    """Keep ``place`` (None: the session was left or ended), replacing the file whole so a
+    crash mid-write cannot leave half of one."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    body = {"open": False} if place is None else {"open": True, **asdict(place)}
+    partial = data_dir / (RESUME_FILE + ".partial")
+    partial.write_text(json.dumps(body), encoding="utf-8")
+    partial.replace(data_dir / RESUME_FILE)
 
 
 @dataclass(frozen=True)
@@ -216,6 +263,9 @@ class RoleCore:
         self.reminder_due: Signal[[Reminder]] = Signal()
         self.with_patient: Signal[[]] = Signal()
         self.session_ended: Signal[[]] = Signal()
+        self.help_answered: Signal[[Role]] = Signal()
+        """The patient's call for help was answered: by the therapist (acknowledged) or
+        the support person ("I'm with the patient")."""
         self.notice: Signal[[str]] = Signal()
         """Plain notes: no camera found, a music file skipped, the audio device changed."""
         self.reminders: list[Reminder] = []
@@ -228,6 +278,18 @@ class RoleCore:
         self._scheduled_checkins: set[int] = set()
         self._started = False
         self._closed = False
+        self._invite = ""
+        # Events that arrive between joining and ``start`` (the patient's preparation,
+        # the support app opening its devices) wait here for the monitor; without this a
+        # card or a plan sent then was lost to a late joiner.
+        self._early: deque[SessionEvent] = deque(maxlen=_EARLY_EVENTS)
+        self._unsubscribe_early = self.signaling.event_received.connect(self._early.append)
+        # The state this member publishes (card; plan and ladder timings), sent again
+        # when someone joins or rejoins, so a late joiner has the current ones.
+        self._own_state: dict[str, EmergencyCard | SessionPlan | LadderConfig] = {}
+        self._online_others: set[str] = set()
+        self._last_state: dict[str, SessionPlan | LadderConfig] = {}
+        self._help_calls: set[str] = set()  # the patient's open "I need help" alert ids
 
     # -- joining ---------------------------------------------------------------------------
 
@@ -252,6 +314,7 @@ class RoleCore:
                 if exc.code is not ErrorCode.INVITE_IN_USE or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.5)
+        self._invite = invite
         await asyncio.to_thread(self._save_resume, invite)
         return joined
 
@@ -264,18 +327,24 @@ class RoleCore:
 
     def saved_invite(self) -> str | None:
         """The invite of the session this app was in when it last ran (crash recovery)."""
-        path = self.options.data_dir / "resume.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        invite = data.get("invite")
-        return invite if isinstance(invite, str) and data.get("open") else None
+        place = saved_place(self.options.data_dir)
+        return place.invite if place is not None else None
 
     def _save_resume(self, invite: str, open_: bool = True) -> None:
-        self.options.data_dir.mkdir(parents=True, exist_ok=True)
-        path = self.options.data_dir / "resume.json"
-        path.write_text(json.dumps({"invite": invite, "open": open_}), encoding="utf-8")
+        joined = self.signaling.joined
+        place = SavedPlace(
+            invite=invite,
+            server=self.server_urls[0] if self.server_urls else "",
+            session_id=joined.session_id if joined is not None and open_ else "",
+            began=open_ and self._started,
+        )
+        write_place(self.options.data_dir, place if open_ else None)
+
+    def note_session_began(self) -> None:
+        """The patient is on the session screen: a relaunch goes straight back to it."""
+        if self._invite and not self.facts.ended:
+            with contextlib.suppress(OSError):
+                self._save_resume(self._invite)
 
     @property
     def session_id(self) -> str:
@@ -289,9 +358,7 @@ class RoleCore:
         if self._started:
             return
         self._started = True
-        folder = self.options.data_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        self.records = await asyncio.to_thread(RecordStore.open, folder)
+        await self.open_records()
         await self.open_devices()
         voice = self.audio.add_voice() if self.audio is not None else None
         if self.role in ("patient", "therapist"):
@@ -318,15 +385,28 @@ class RoleCore:
             self._unsubscribe.append(g.call_watch.state_changed.connect(self._on_call_state))
         if g.home_watch is not None:
             self._unsubscribe.append(g.home_watch.state_changed.connect(self._on_home_state))
+        self._unsubscribe.append(self.signaling.presence_changed.connect(self._on_presence))
         for link in (self.call, self.home):
             if link is not None:
                 await link.start()
         await g.start()
+        self._unsubscribe_early()
+        while self._early:  # the monitor ignores any it has seen already (by event id)
+            self.signaling.event_received.emit(self._early.popleft())
         self._spawn(self._clock_loop())
         if self.role == "patient" and self.options.watch_computer:
             self.computer = ComputerCare(self.computer_changed)
             self._computer_task = self._spawn(self.computer.run())
         self.link_changed.emit(link_words(self.role, self.facts.link))
+
+    async def open_records(self) -> RecordStore:
+        """The local record (before ``start`` when the app must know whether private words
+        need a passphrase); ``start`` then uses it."""
+        if self.records is None:
+            folder = self.options.data_dir
+            folder.mkdir(parents=True, exist_ok=True)
+            self.records = await asyncio.to_thread(RecordStore.open, folder)
+        return self.records
 
     async def open_devices(self) -> None:
         """The audio engine and the camera/microphone, before ``start`` (the patient's
@@ -345,6 +425,8 @@ class RoleCore:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._unsubscribe_early()
+        self._early.clear()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         if self.guardian is not None:
@@ -571,13 +653,30 @@ class RoleCore:
         return await self._g().publish(TextMessage(kind="message", to_role=to_role, text=text))
 
     async def set_plan(self, plan: SessionPlan) -> str:
-        return await self._g().publish(plan)
+        return await self._publish_state(plan)
 
     async def set_ladder(self, config: LadderConfig) -> str:
-        return await self._g().publish(config)
+        return await self._publish_state(config)
 
     async def share_card(self, card: EmergencyCard) -> str:
-        return await self._g().publish(card)
+        return await self._publish_state(card)
+
+    async def _publish_state(self, event: EmergencyCard | SessionPlan | LadderConfig) -> str:
+        self._own_state[event.kind] = event
+        return await self._g().publish(event)
+
+    def _on_presence(self, presence: Presence) -> None:
+        online = {
+            m.member_id
+            for m in presence.members
+            if m.status == "online" and m.member_id != self.signaling.member_id
+        }
+        arrived = online - self._online_others
+        self._online_others = online
+        if arrived and self._own_state and not self.facts.ended and self.guardian is not None:
+            _log.info("%d member(s) joined: sending the current card/plan again", len(arrived))
+            for event in list(self._own_state.values()):
+                self._spawn(self.guardian.publish(event))
 
     async def share_intention(self, text: str) -> str:
         return await self._g().publish(Intention(kind="intention", text=text))
@@ -605,7 +704,7 @@ class RoleCore:
         self.facts.ended = True
         if self._computer_task is not None:
             self._computer_task.cancel()  # the computer may sleep again
-        if self.role == "patient":
+        if self.role in ("patient", "support"):
             with contextlib.suppress(OSError):
                 self._save_resume("", open_=False)
         self.session_ended.emit()
@@ -671,7 +770,14 @@ class RoleCore:
 
     def _on_event(self, event_id: str, event: EventBody, from_role: Role | None) -> None:
         facts = self.facts
-        if event.kind != "music.status":
+        # The same card, plan or timings sent again for a late joiner is no news.
+        again = (isinstance(event, EmergencyCard) and event == facts.card) or (
+            isinstance(event, SessionPlan | LadderConfig)
+            and self._last_state.get(event.kind) == event
+        )
+        if isinstance(event, SessionPlan | LadderConfig):
+            self._last_state[event.kind] = event
+        if event.kind != "music.status" and not again:
             self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id)
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()
@@ -703,8 +809,17 @@ class RoleCore:
             self.card_changed.emit(event)
         elif isinstance(event, Intention):
             facts.intention = event.text
+        elif isinstance(event, AlertRaised) and event.reason == "help" and from_role == self.role:
+            self._help_calls.add(event.alert_id)
+        elif isinstance(event, AlertAck) and event.alert_id in self._help_calls:
+            self._help_calls.discard(event.alert_id)
+            if from_role in ("therapist", "support"):
+                self.help_answered.emit(from_role)
         elif isinstance(event, WithPatient):
             self.with_patient.emit()
+            if self.role == "patient":
+                self._help_calls.clear()
+                self.help_answered.emit("support")
         elif isinstance(event, LinkState) and self.role == "support" and from_role == "patient":
             # The support person's board follows the patient's own monitor of the call.
             facts.link = event.state

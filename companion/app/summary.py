@@ -131,7 +131,8 @@ def summarize(
                     and hr <= plan.heart_rate_max
                 )
                 summary.vitals.append(VitalsLine(entry.at, sys_, dia, hr, ok))
-        elif kind == "lookin":
+        elif kind in ("lookin", "with_patient"):
+            # Going to the patient when called ("I'm with the patient") is looking in too.
             summary.lookins += 1
         elif kind == "message":
             summary.messages += 1

@@ -100,6 +100,7 @@ class AudioEngine:
         self.music_status: Signal[[MusicStatus]] = Signal()
         """What plays, about once a second and on every change."""
         self.note: Signal[[str]] = Signal()
+        self._said_no_device = False
         """Plain-words notes for the UI: skipped files, playlist ended, device problems."""
         self.device_changed: Signal[[OutputDeviceInfo | None]] = Signal()
         """The device now playing (``None``: no output device at all, retrying)."""
@@ -402,9 +403,14 @@ class AudioEngine:
             if device is None:
                 self._device = None
                 self._next_reopen = time.monotonic() + self.options.reopen_interval_s
-                _log.warning("no output device: %s", exc.reason)
-                self._emit(self.note.emit, "No sound output is available; trying again.")
-                self._emit(self.device_changed.emit, None)
+                # Said once, with what to do; the retries every few seconds stay quiet.
+                if not self._said_no_device:
+                    self._said_no_device = True
+                    _log.warning(
+                        "no output device (%s); retrying quietly until one appears", exc.reason
+                    )
+                    self._emit(self.note.emit, "No sound output is available; trying again.")
+                    self._emit(self.device_changed.emit, None)
                 return
             _log.warning("chosen output device unavailable, using the default: %s", exc.reason)
             self._emit(
@@ -416,6 +422,7 @@ class AudioEngine:
             tap.set_output_latency(self._device.latency_s)
             tap.discontinuity()
         self.mixer.fade.set_target(1.0, fade_s)
+        self._said_no_device = False
         self._emit(self.device_changed.emit, self._device.info)
 
     def _close_device(self) -> None:

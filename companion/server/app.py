@@ -70,6 +70,7 @@ class ServerConfig:
 FRAME_OVERHEAD = 6
 """Bytes a WebSocket frame costs beyond its payload (header and mask), for the budgets:
 a flood of empty pings is not free."""
+CLOSE_WAIT_S = 1.0
 _COUNTED = (WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.PING, WSMsgType.PONG)
 TLS_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 """TLS 1.2 suites offered: forward secret and AEAD only (TLS 1.3's are all AEAD)."""
@@ -229,9 +230,12 @@ class SignalingServer:
                 status=403,
             )  # fmt: skip
         # No compression (a deflate bomb cannot inflate past the limit) and our own pings.
+        # A close waits at most CLOSE_WAIT_S for the client's answer, parsing whatever it
+        # sends meanwhile (aiohttp's default: 10 s of a flooder's pings).
         ws = web.WebSocketResponse(
-            max_msg_size=MAX_MESSAGE_BYTES, compress=False, autoping=False, decode_text=False
-        )
+            max_msg_size=MAX_MESSAGE_BYTES, compress=False, autoping=False, decode_text=False,
+            timeout=CLOSE_WAIT_S,
+        )  # fmt: skip
         guard = self._guarded.get(request.transport) if request.transport else None
         address = guard.address if guard is not None else None
         forwarded = None
@@ -282,6 +286,8 @@ class SignalingServer:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.close()
             conn.release()
+            if conn.close_reason == ErrorCode.RATE_LIMITED and conn.address is not None:
+                conn.address.penalize()
             if conn.close_reason in ("rate_limited", "slow_consumer"):
                 self._trouble.warning(
                     conn.close_reason, "connections closed: %s", conn.close_reason

@@ -27,6 +27,8 @@ _log = logging.getLogger(__name__)
 # Close codes in the application range (4000-4999) so clients can tell them apart.
 CLOSE_FATAL_ERROR = 4000
 CLOSE_REPLACED = 4001
+POLICY_CLOSE_WAIT_S = 0.1
+"""Time for a policy close frame to go out to a flooder before its socket is cut."""
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,16 @@ class ClientConnection:
                 break
         if not self.closed.is_set():
             self.closed.set()
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await self.ws.close(code=self._close_code, message=self.close_reason.encode())
+            # A flooder is not waited for (reading on for its answer would parse its
+            # flood): its close frame goes out, then the socket is cut.
+            policy = self._close_code == WSCloseCode.POLICY_VIOLATION
+            with contextlib.suppress(ConnectionError, RuntimeError, TimeoutError):
+                await asyncio.wait_for(
+                    self.ws.close(code=self._close_code, message=self.close_reason.encode()),
+                    POLICY_CLOSE_WAIT_S if policy else None,
+                )
+            if policy and self._transport is not None:
+                self._transport.abort()
 
     async def run_liveness(self) -> None:
         """Ping every heartbeat; declare the connection dead when nothing arrives."""

@@ -46,7 +46,9 @@ def default_max_connections_per_address() -> int:
 @dataclass(frozen=True)
 class AddressLimits:
     max_connections: int = 0
-    """Open connections per address; 0: a quarter of the file-descriptor limit."""
+    """Open connections per address not (yet) seated as a member or signed in as a
+    therapist; 0: an eighth of the file-descriptor limit. Seated ones do not count, so
+    a clinic behind one NAT address can hold all its members."""
     handshake_timeout_s: float = 10.0
     """From TCP accept to a finished WebSocket upgrade; slower connections are closed."""
     connects_per_s: float = 20.0
@@ -61,6 +63,10 @@ class AddressLimits:
     seated_messages_per_s: float = 10.0
     seated_bytes_per_s: float = 32 * 1024
     """Added to the address's allowance for each member or therapist seated from it."""
+    policy_close_cost: float = 100.0
+    """New connections an address forfeits each time one of its connections is closed for
+    flooding (1008): a flooder reconnecting at once is slowed to a trickle, while a whole
+    clinic behind one address still has most of its burst."""
     max_outbox_bytes: int = 64 * 1024 * 1024
     """Bytes waiting, unread, for all the address's connections together."""
     max_tracked: int = 20_000
@@ -115,6 +121,10 @@ class Address:
         self.throttled += wait > 0
         return wait
 
+    def penalize(self) -> None:
+        """One of its connections flooded: it pays in new connections."""
+        self.connects.charge(self.limits.policy_close_cost)
+
     @property
     def quiet(self) -> bool:
         return self.connections == 0 and self.connects.full and self.messages.full
@@ -160,7 +170,8 @@ class AddressBook:
             address.connections += 1  # counted for the record; limited per client instead
             self.open_connections += 1
             return address
-        if address.connections >= self.max_connections or not address.connects.take():
+        unseated = address.connections - address.seated
+        if unseated >= self.max_connections or not address.connects.take():
             self.refused += 1
             self._log.warning("refused", "connections refused from an address over its limits")
             return None

@@ -19,9 +19,27 @@ from typing import Any
 
 import numpy as np
 import qasync
-from PySide6.QtCore import QObject, QRectF, QSocketNotifier, Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette
-from PySide6.QtWidgets import QApplication, QCheckBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import (
+    QEvent,
+    QMessageLogContext,
+    QObject,
+    QRectF,
+    QSocketNotifier,
+    Qt,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QCheckBox,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from companion.app import RoleCore
 from companion.audio.processing import ProcessingSettings
@@ -36,6 +54,7 @@ CALM_DARK = {
     "muted": "#aab4c0",
     "accent": "#7fb8a4",
     "accent_text": "#0e1a16",
+    "ok": "#5f8f7f",
     "warm": "#e0b872",
     "danger": "#e8a0a0",
 }
@@ -47,6 +66,7 @@ CLEAR_LIGHT = {
     "muted": "#4d5a69",
     "accent": "#1f6f5c",
     "accent_text": "#ffffff",
+    "ok": "#1f6f5c",
     "warm": "#8a5a00",
     "danger": "#a3222a",
 }
@@ -98,10 +118,28 @@ def make_palette(colors: dict[str, str]) -> QPalette:
     return palette
 
 
+# Qt's platform plugins say these on every window; they mean nothing to a person.
+_QT_NOISE = ("does not support propagateSizeHints", "does not support raise()")
+_qt_said: set[str] = set()
+
+
+def _qt_message(kind: QtMsgType, _context: QMessageLogContext, message: str) -> None:
+    """Qt's own warnings, through our log: known noise dropped, each message said once."""
+    if any(noise in message for noise in _QT_NOISE) or message in _qt_said:
+        return
+    if len(_qt_said) < 500:
+        _qt_said.add(message)
+    level = (
+        logging.DEBUG if kind in (QtMsgType.QtDebugMsg, QtMsgType.QtInfoMsg) else logging.WARNING
+    )
+    logging.getLogger("companion.qt").log(level, "Qt: %s", message)
+
+
 def make_app(argv: list[str] | None = None) -> QApplication:
     existing = QApplication.instance()
     if isinstance(existing, QApplication):
         return existing
+    qInstallMessageHandler(_qt_message)
     app = QApplication(argv or sys.argv[:1])
     app.setApplicationName("Companion")
     app.setOrganizationName("Companion")
@@ -150,13 +188,32 @@ class QtLoop(qasync.QEventLoop):  # type: ignore[misc]
         self._wake_w.close()
 
 
+CLOSE_WITHIN_S = 5.0
+"""Closing the window ends the process within this, whatever the network does."""
+
+
 def run_qt(main: Callable[[QApplication], Coroutine[Any, Any, int]]) -> int:
     """Run ``main(app)`` on one qasync loop shared by Qt and the asyncio core."""
     app = make_app()
+    # ``main`` returns once its window is closed and its core has closed; Qt quitting on
+    # its own when the last window closes would stop the loop under it ("Event loop
+    # stopped before Future completed").
+    app.setQuitOnLastWindowClosed(False)
     loop = QtLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
         return int(loop.run_until_complete(main(app)))
+
+
+async def close_core(core: RoleCore | None) -> None:
+    """Close a core at the end of the app, bounded: a server or a device that does not
+    answer must not keep a windowless process alive."""
+    if core is None:
+        return
+    try:
+        await asyncio.wait_for(core.close(), CLOSE_WITHIN_S)
+    except Exception as exc:
+        _log.warning("closing took too long or failed (%s); quitting anyway", type(exc).__name__)
 
 
 def spawn(coro: Awaitable[Any], on_error: Callable[[BaseException], None] | None = None) -> None:
@@ -328,3 +385,33 @@ def format_ago(seconds: float | None) -> str:
 def format_elapsed(seconds: float) -> str:
     seconds = max(0, int(seconds))
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class _EnterPresses(QObject):
+    """Enter (or Return) presses the focused button of ``window``, as Space does: Qt does
+    so only in dialogs, and people press Enter on "Sign in" or "I'm with the patient"."""
+
+    def __init__(self, window: QWidget) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+            and not event.isAutoRepeat()
+            and isinstance(watched, QAbstractButton)
+            and watched.isEnabled()
+            and watched.window() is self._window
+        ):
+            watched.animateClick()
+            return True
+        return False
+
+
+def press_with_enter(window: QWidget) -> None:
+    """Enter presses the focused button anywhere in ``window`` (the filter goes with it)."""
+    app = QApplication.instance()
+    if app is not None:
+        app.installEventFilter(_EnterPresses(window))

@@ -1,6 +1,6 @@
 """Widgets the three apps share: the press-and-hold button, a breathing guide, a gently
-pulsing banner. None of them flashes: changes are slow (≤ 1 cycle a second) and each
-honours reduced motion."""
+pulsing banner, a question asked inside the window. None of them flashes: changes are
+slow (≤ 1 cycle a second) and each honours reduced motion."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import time
 
 from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFocusEvent, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 HOLD_S = 1.5
 
@@ -132,6 +140,8 @@ class PulseBanner(QLabel):
     def __init__(self, color: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._color = QColor(color)
+        self.backing = ""
+        """A solid colour under the breathing fill (a banner lying over a video)."""
         self.reduced_motion = False
         self._timer = QTimer(self)
         self._timer.setInterval(80)
@@ -156,6 +166,10 @@ class PulseBanner(QLabel):
         level = 0.75 if self.reduced_motion else 0.55 + 0.25 * math.sin(time.monotonic() * math.pi)
         fill = QColor(self._color)
         fill.setAlphaF(max(0.0, min(1.0, level * 0.5)))
+        if self.backing:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(self.backing))
+            painter.drawRoundedRect(QRectF(self.rect()).adjusted(2, 2, -2, -2), 14, 14)
         painter.setPen(QPen(self._color, 2))
         painter.setBrush(fill)
         painter.drawRoundedRect(QRectF(self.rect()).adjusted(2, 2, -2, -2), 14, 14)
@@ -211,3 +225,45 @@ class BreathingGuide(QWidget):
             QColor(self.text_color) if self.text_color else self.palette().windowText().color()
         )
         painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, f"{words}\n{left}")
+
+
+class InlineQuestion(QFrame):
+    """A question asked inside the window ("Close Companion?"), never a modal dialog: a
+    modal's nested event loop stops the call's tasks (asyncio under qasync) and hides the
+    session behind it. ``ask`` shows it with the safe answer focused; ``answered`` gives
+    True for the second (the action), False for the first (stay)."""
+
+    answered = Signal(bool)
+
+    def __init__(self, stay: str, act: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("question")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setProperty("panel", True)
+        layout = QVBoxLayout(self)
+        self.text = QLabel("")
+        self.text.setWordWrap(True)
+        layout.addWidget(self.text)
+        row = QHBoxLayout()
+        self.stay = QPushButton(stay)
+        self.stay.setAccessibleName(stay)
+        self.act = QPushButton(act)
+        self.act.setAccessibleName(act)
+        for button in (self.stay, self.act):
+            button.setMinimumHeight(48)
+            button.setAutoDefault(True)
+            row.addWidget(button)
+        layout.addLayout(row)
+        self.stay.clicked.connect(lambda: self._answer(False))
+        self.act.clicked.connect(lambda: self._answer(True))
+        self.hide()
+
+    def ask(self, text: str) -> None:
+        self.text.setText(text)
+        self.setAccessibleName(text.split("\n", 1)[0])
+        self.show()
+        self.stay.setFocus()
+
+    def _answer(self, act: bool) -> None:
+        self.hide()
+        self.answered.emit(act)

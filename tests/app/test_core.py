@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from companion.app import CoreOptions, RoleCore, invite_from_link
 from companion.app.words import NOT_STARTED
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.protocol.errors import ErrorCode, ProtocolError
-from companion.protocol.messages import EmergencyCard, InvitedRole, SessionPlan
+from companion.protocol.messages import EmergencyCard, InvitedRole, LadderConfig, SessionPlan
 from tests.app.conftest import Clinic
 
 
@@ -145,6 +146,81 @@ def test_the_voice_settings_chosen_are_applied_and_kept_for_next_time(tmp_path: 
     assert core().voice_settings() == chosen  # the next session starts with it
     flag = ProcessingSettings(noise_suppression=True, auto_gain=True)
     assert core(flag).voice_settings() == flag  # a command-line flag decides for its run
+
+
+async def test_a_support_person_joining_late_or_rejoining_gets_the_current_card_and_plan(
+    clinic: Clinic,
+) -> None:
+    """Issue 16, item 5: the card, the plan (with the vitals limits) and the ladder's
+    timings were sent before the support person joined; they must still reach them."""
+    therapist, patient = clinic.core("therapist"), clinic.core("patient")
+    await therapist.connect()
+    await therapist.sign_in("dr-test", clinic.secret)
+    created = await therapist.signaling.create_session("late support")
+    invites = {i.role: i for i in created.invites}
+    await therapist.open_session(created.session.session_id)
+    await therapist.start()
+    await patient.connect()
+    await patient.join(invites["patient"].code)
+    await patient.start()
+    card = EmergencyCard(kind="card", address="1 Quiet Lane", emergency_number="112")
+    plan = SessionPlan(kind="plan", systolic_max=150, heart_rate_max=95, emergency_number="112")
+    ladder = LadderConfig(kind="ladder.config", go_to_patient_after_s=20)
+    await patient.share_card(card)
+    await therapist.set_plan(plan)
+    await therapist.set_ladder(ladder)
+    await until(lambda: therapist.facts.card == card and patient.facts.plan == plan)
+    timeline = len(therapist.facts.timeline)
+
+    def current(core: RoleCore) -> bool:
+        guardian = core.guardian
+        return (
+            core.facts.card == card
+            and core.facts.plan == plan
+            and guardian is not None
+            and guardian.ladder.timings.go_to_patient_after_s == 20
+        )
+
+    support = clinic.core("support")
+    try:
+        for _ in range(2):  # joining late, then closing and opening the app again
+            await support.connect()
+            await support.join(invites["support"].code)
+            await support.start()
+            await until(functools.partial(current, support))
+            await support.close()
+            support = clinic.core("support")
+        # Sent again, but not news: the therapist's timeline has no second card or plan.
+        kinds = [e.kind for e in therapist.facts.timeline[timeline:]]
+        assert "card" not in kinds and "plan" not in kinds
+    finally:
+        for core in (support, patient, therapist):
+            await core.close()
+
+
+async def test_events_sent_while_a_member_prepares_reach_its_monitor(clinic: Clinic) -> None:
+    """The patient joins, then prepares for minutes before ``start``: what was sent meanwhile
+    (the therapist's plan and timings) is not lost."""
+    therapist, patient = clinic.core("therapist"), clinic.core("patient")
+    await therapist.connect()
+    await therapist.sign_in("dr-test", clinic.secret)
+    created = await therapist.signaling.create_session("prepare")
+    await therapist.open_session(created.session.session_id)
+    await therapist.start()
+    try:
+        await patient.connect()
+        await patient.join(next(i.code for i in created.invites if i.role == "patient"))
+        plan = SessionPlan(kind="plan", checkin_every_min=10, emergency_number="911")
+        await therapist.set_plan(plan)
+        await therapist.set_ladder(LadderConfig(kind="ladder.config", checkin_answer_s=120))
+        await asyncio.sleep(0.5)  # delivered to the patient's app before it starts
+        await patient.start()
+        await until(lambda: patient.facts.plan == plan)
+        assert patient.guardian is not None
+        assert patient.guardian.ladder.timings.checkin_answer_s == 120
+    finally:
+        await patient.close()
+        await therapist.close()
 
 
 async def test_a_therapist_alone_is_waiting_for_the_patient_not_told_of_a_lost_link(

@@ -8,6 +8,7 @@ internet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -337,3 +338,22 @@ async def test_an_address_shares_one_budget_across_its_connections(tmp_path: Pat
         assert server.addresses.get("127.0.0.1").throttled == 0
         for raw in clients:
             await raw.close()
+
+
+async def test_a_flooder_that_ignores_the_close_is_cut_off(server: SignalingServer) -> None:
+    """Finding 2: after its 1008 the server does not wait for the flooder's close (it
+    would parse the flood meanwhile: 10 s with aiohttp's default), it cuts the socket."""
+    raw = await RawClient.open(server.ws_url, source=ATTACKER, autoping=False)
+    cut = False
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(5):  # the bound; the cut comes within a fraction of it
+            while True:
+                try:
+                    for _ in range(100):
+                        await raw.ws.ping(b"flood")  # never reading the close frame
+                except (ConnectionError, aiohttp.ClientError):
+                    cut = True
+                    break
+                await asyncio.sleep(0)
+    assert cut
+    await raw.close()

@@ -54,6 +54,17 @@ def test_connections_per_address_and_how_fast_they_open() -> None:
     assert book.open("198.51.100.1") is not None
 
 
+def test_seated_members_do_not_count_against_an_addresss_connections() -> None:
+    """A clinic's NAT: every member seated from one address, and a storm of them
+    reconnecting, while an attacker's unseated connections stay capped."""
+    book = AddressBook(AddressLimits(max_connections=3), RateLimitedLog(logging.getLogger("t")))
+    assert all(book.open("192.0.2.8") is not None for _ in range(3))
+    assert book.open("192.0.2.8") is None
+    book.get("192.0.2.8").seat(+3)  # the three took their places
+    assert all(book.open("192.0.2.8") is not None for _ in range(3))
+    assert book.open("192.0.2.8") is None
+
+
 def test_ipv6_clients_are_one_address_per_64() -> None:
     assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::9")
     assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
@@ -134,3 +145,18 @@ def test_unread_bytes_are_capped_per_address_too() -> None:
     first.release()
     second.release()
     assert address.outbox_bytes == 0
+
+
+def test_an_address_that_floods_pays_in_new_connections() -> None:
+    clock = FakeClock()
+    limits = AddressLimits(connects_burst=150, connects_per_s=20, policy_close_cost=100)
+    book = AddressBook(limits, RateLimitedLog(logging.getLogger("test")), clock)
+    first = book.open("192.0.2.9")
+    assert first is not None
+    first.penalize()  # closed with 1008
+    second = book.open("192.0.2.9")
+    assert second is not None
+    second.penalize()
+    assert book.open("192.0.2.9") is None  # reconnecting at once: refused
+    clock.now += 3.0  # 20 a second come back
+    assert book.open("192.0.2.9") is not None

@@ -4,11 +4,12 @@ embedded signaling server and real role cores (synthetic media)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 # Real widgets without a screen (script/test sets this too; a plain `pytest` run needs it).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -128,3 +129,23 @@ def shots(role: str) -> Path:
 
 
 Waiter = Callable[[], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def patient_joined(clinic: UiClinic) -> AsyncIterator[tuple[Any, RoleCore]]:
+    """A patient's window joined to a fresh session (on the preparation screen) and the
+    therapist's core; both closed at the end, whatever the test left open."""
+    from companion.ui.patient import PatientWindow
+
+    therapist, invites = await clinic.therapist_session()
+    window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
+    window.show()
+    try:
+        assert await window.join(invites["patient"].code)
+        yield window, therapist
+    finally:
+        window.confirm_close = lambda: True
+        if window.core is not None:
+            await window.core.close()
+        await therapist.close()
+        window.close()

@@ -10,21 +10,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QCheckBox, QWidget
 
 import companion.ui.patient as patient_app
 from companion.app import CoreOptions, RoleCore
+from companion.app.core import saved_place
 from companion.app.journal import Journal, reminder_words
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.records.private import NoteKind
 from companion.ui.common import CALM_DARK
+from companion.ui.joining import what_to_do
 from companion.ui.patient import PatientWindow, run_patient
 from companion.ui.patient.screens import PrepareScreen
-from companion.ui.patient.window import SENT, what_to_do
-from tests.ui.conftest import RunUi, UiClinic, answer_modal, settle, shots, until
+from companion.ui.patient.window import SENT
+from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
 
 PASSPHRASE = "a calm test passphrase"
 
@@ -205,14 +207,17 @@ def test_whole_flow_device_check_check_ins_prompt_hold_close_and_after(
             await until(lambda: _help_alert(therapist))
             assert "asked for help" in s.confirm.text()
 
-            # Closing by accident asks first ("Stay in the session" is the default) and
-            # keeps the session.
-            seen: list[str] = []
-            answer_modal("Stay in the session", seen)
-            QTimer.singleShot(0, window.close)
-            await until(lambda: bool(seen))
+            # Closing by accident asks first, inside the window ("Stay in the session" has
+            # the focus), and keeps the session; no modal dialog opens.
+            window.close()
             await settle(0.2)
-            assert seen == ["Stay in the session"]
+            assert QApplication.activeModalWidget() is None
+            question = s.close_question
+            assert question.isVisible() and "Close Companion?" in question.text.text()
+            assert question.stay.hasFocus()
+            QTest.keyClick(question.stay, Qt.Key.Key_Space)
+            await settle(0.2)
+            assert not question.isVisible() and s.end.isVisible()
             assert window.isVisible() and core.signaling.state == "online"
             assert window.stack.currentWidget() is window.session_screen
 
@@ -399,9 +404,8 @@ def test_a_restart_brings_the_patient_back_into_the_same_session(
         before = set(QApplication.topLevelWidgets())
         app = QApplication.instance()
         assert isinstance(app, QApplication)
-        running = asyncio.ensure_future(
-            run_patient(app, clinic.server.ws_url, None, data_dir, True)
-        )
+        # Started again the way a person does: no arguments at all.
+        running = asyncio.ensure_future(run_patient(app, "", None, data_dir, True))
         try:
 
             def again() -> PatientWindow | None:
@@ -416,9 +420,17 @@ def test_a_restart_brings_the_patient_back_into_the_same_session(
             await until(lambda: window.stack.currentWidget() is window.session_screen, 20)
             assert window.core is not None and window.core.session_id == session_id
             await until(lambda: therapist.facts.link == "connected", 20)
-            window.confirm_close = lambda: True
+            # "Close Companion", asked inside the window, really closes it: the app ends.
             window.close()
+            await until(lambda: window.session_screen.close_question.isVisible())
+            assert window.isVisible()
+            QTest.mouseClick(window.session_screen.close_question.act, Qt.MouseButton.LeftButton)
             assert await asyncio.wait_for(running, 10) == 0
+            assert not window.isVisible()
+            # ... and the next start goes back into the same session again.
+            place = saved_place(data_dir)
+            assert place is not None and place.session_id == session_id and place.began
+            assert place.server == clinic.server.ws_url
         finally:
             running.cancel()
             await therapist.close()

@@ -21,7 +21,7 @@ from companion.app.words import link_words
 from companion.monitor.ladder import Alert
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.ui.common import CALM_DARK, CLEAR_LIGHT, apply_theme
-from companion.ui.support import SupportWindow
+from companion.ui.support import SupportWindow, card_html
 from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
 from tests.ui.test_patient import contrast
 
@@ -175,3 +175,80 @@ def test_the_therapists_message_is_readable_whatever_the_apps_theme(qapp: QAppli
         window.deleteLater()
         qapp.setPalette(saved_palette)
         qapp.setStyleSheet(saved_sheet)
+
+
+def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_until_back(
+    run_ui: RunUi,
+) -> None:
+    """Issue 16, items 4 and 5: the board asks before closing; the therapist is shown "No
+    support person is connected" until they return; returning (or joining late) brings
+    the card and the plan the others sent before."""
+    from companion.ui.therapist.live import LiveSession
+
+    async def test(clinic: UiClinic) -> None:
+        therapist, invites = await clinic.therapist_session()
+        live = LiveSession(therapist, clinic.folder / "therapist", "Tuesday")
+        live.resize(1200, 760)
+        live.show()
+        patient = RoleCore("patient", clinic.server.ws_url, clinic.options("patient"))
+        boards: list[SupportWindow] = []
+        try:
+            await patient.connect()
+            await patient.join(invites["patient"].code)
+            await patient.start()
+            card = EmergencyCard(kind="card", address="1 Quiet Lane", emergency_number="112")
+            await patient.share_card(card)
+            await therapist.set_plan(SessionPlan(kind="plan", emergency_number="112"))
+            # No support person yet: nothing to alarm about before they ever came.
+            await settle(0.5)
+            assert live.no_support.isHidden()
+
+            # They join late: the card and the plan are there.
+            support = SupportWindow(clinic.maker("support"))
+            boards.append(support)
+            support.show()
+            assert await support.join(invites["support"].code)
+            await until(lambda: support.core is not None and support.core.facts.card == card)
+            assert "1 Quiet Lane" in card_html(*support._card_parts())
+            await until(lambda: "112" in support.emergency_line.text())
+
+            # Closing mid-session asks, inside the window; "Stay" keeps the board.
+            support.close()
+            await settle(0.2)
+            assert QApplication.activeModalWidget() is None
+            question = support.close_question
+            assert question.isVisible() and question.stay.hasFocus()
+            QTest.mouseClick(question.stay, Qt.MouseButton.LeftButton)
+            assert support.isVisible()
+            support.close()
+            await settle(0.2)
+            QTest.mouseClick(question.act, Qt.MouseButton.LeftButton)
+            await until(lambda: not support.isVisible())
+            assert support.core is not None
+            await support.core.close()
+
+            # The therapist sees it, and keeps seeing it.
+            await until(lambda: not live.no_support.isHidden(), 15)
+            assert "No support person is connected" in live.no_support.text()
+            assert live.needs_attention
+            live.grab().save(str(shots("therapist") / "therapist-no-support.png"))
+
+            # Back again: the alert goes, and the card is there once more.
+            again = SupportWindow(clinic.maker("support"))
+            boards.append(again)
+            again.show()
+            assert await again.join(invites["support"].code)
+            await until(lambda: live.no_support.isHidden(), 15)
+            await until(lambda: again.core is not None and again.core.facts.card == card)
+        finally:
+            for board in boards:
+                board._close_confirmed = True
+                if board.core is not None:
+                    await board.core.close()
+                board.close()
+            await patient.close()
+            live.detach()
+            await therapist.close()
+            live.close()
+
+    run_ui(test, timeout_s=90)

@@ -175,6 +175,7 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             # Vitals beyond the limits alert the therapist at once; acknowledged there.
             support._show_reminder(Reminder("manual", "vitals", time.time()))
             support.systolic.setValue(172)
+            support.diastolic.setValue(80)
             support.heart_rate.setValue(96)
             QTest.mouseClick(support.reminder_done, Qt.MouseButton.LeftButton)
             await until(lambda: bool(live.alert_rows))
@@ -183,20 +184,18 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             QTest.mouseClick(row.ack, Qt.MouseButton.LeftButton)
             await until(lambda: not live.alert_rows)
 
-            # Private notes, encrypted (no keyring here: a passphrase, asked once).
-            asked_for: list[int] = []
-
-            def passphrase(_parent: object) -> str:
-                asked_for.append(1)
-                return "a long passphrase"
-
-            console._ask_passphrase = passphrase  # type: ignore[method-assign,assignment]
-            live.ask_passphrase = console._ask_passphrase
+            # Private notes, encrypted (no keyring here: a passphrase, asked on the page
+            # once, never in a dialog).
             live.note.setPlainText("Calm, some tearfulness at 40 min.")
+            assert not await live.save_note()
+            assert not live.passphrase.isHidden() and "passphrase" in live.note_status.text()
+            assert QApplication.activeModalWidget() is None
+            live.passphrase.setText("a long passphrase")
             assert await live.save_note()
+            assert live.passphrase.isHidden()
             live.note.setPlainText("Settled again.")
             assert await live.save_note()
-            assert live.notes_list.count() == 2 and len(asked_for) == 1
+            assert live.notes_list.count() == 2 and console.passphrases.value
             assert therapist.records is not None
             raw = (therapist.options.data_dir).rglob("*")
             assert not any(b"tearfulness" in p.read_bytes() for p in raw if p.is_file())

@@ -43,3 +43,16 @@ def test_summary_counts_response_times_drops_and_vitals() -> None:
     assert "1 h 30 min" in html and "42 s" in html and "beyond limits" in html
     assert "Calm &lt;b&gt;start&lt;/b&gt;" in html  # notes escaped
     assert duration_words(65) == "1 min 05 s" and duration_words(None) == "—"
+
+
+def test_answering_a_call_counts_as_looking_in() -> None:
+    """Issue 16, item 17: "Support person looked in: 0 times" though they answered."""
+    t0 = 1_700_000_000.0
+    facts = SessionFacts(started_at=t0)
+    facts.timeline = [
+        TimelineEntry(t0 + 10, "support", "with_patient", "Support person is with the patient"),
+        TimelineEntry(t0 + 900, "support", "lookin", "Support person looked in"),
+    ]
+    summary = summarize(facts, [], now=t0 + 1800)
+    assert summary.lookins == 2
+    assert "2 times" in to_html(summary, "T")

@@ -7,8 +7,11 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 
 from companion.app import CoreOptions, RoleCore
+from companion.app.core import saved_place
 from companion.app.journal import reminder_words
-from companion.ui.common import CALM_DARK, apply_theme
+from companion.desktop import clinic_server
+from companion.ui.common import CALM_DARK, apply_theme, close_core
+from companion.ui.joining import JOIN_WITHIN_S, RELAUNCH_WITHIN_S
 from companion.ui.patient.window import PatientWindow, wait_closed
 
 __all__ = ["PatientWindow", "integration_reminder", "run_patient"]
@@ -24,34 +27,32 @@ async def run_patient(
 ) -> int:
     """Shows the patient's window and runs until it is closed; closes the core."""
     apply_theme(app, CALM_DARK)
+    # After a crash or a close mid-session: back into the same session, asking nothing.
+    place = None if join else saved_place(data_dir)
+    server = server or (place.server if place else "") or clinic_server(data_dir) or ""
     options = CoreOptions(data_dir=data_dir, fake_media=fake_media)
     window = PatientWindow(lambda: RoleCore("patient", server, options), data_dir)
     screen = window.join_screen
-    screen.server.setText(server)
-    window.resize(1280, 820)
+    screen.know_server(server)
+    window.resize(1280, 740)
     window.show()
     reminder = integration_reminder(data_dir)
     if reminder:
         screen.reminder.setText(reminder)
         screen.reminder.show()
-    # After a crash or restart: back into the same session without asking for the code.
-    saved = None if join else RoleCore("patient", server, options).saved_invite()
-    code = join or saved
+    code = join or (place.invite if place else None)
     if code:
-        if saved:
+        if place is not None:
             screen.say("Welcome back. Taking you back into your session…")
         screen.code.setText(code)
-        if await window.join(code):
-            if saved:
+        if await window.join(code, RELAUNCH_WITHIN_S if place else JOIN_WITHIN_S):
+            if place is not None and place.began:
                 await window.begin_session()
-        elif saved:
-            # The old session is over (or gone): start fresh, with a plain word.
-            screen.code.clear()
+        elif place is not None:
             screen.say(
                 screen.message.text()
-                + "\nYour last session could not be re-opened; type a new code to join."
+                + "\nPress “Join my session” to try again, or type a new code."
             )
     await wait_closed(window)
-    if window.core is not None:
-        await window.core.close()
+    await close_core(window.core)
     return 0

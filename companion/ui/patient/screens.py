@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QDateTime, Qt
+from PySide6.QtCore import QDateTime, QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSlider,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +35,7 @@ from PySide6.QtWidgets import (
 from companion.app.prompts import PROMPTS
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import CALM_DARK, VideoView, VoiceSettings
-from companion.ui.widgets import HoldButton, PulseBanner
+from companion.ui.widgets import HoldButton, InlineQuestion, PulseBanner
 
 # Keys that move around the window or work a control, rather than mean "I'm OK".
 NAVIGATION_KEYS = {
@@ -101,7 +102,9 @@ def note(text: str = "", color: str = "muted", name: str | None = None) -> QLabe
     label.setWordWrap(True)
     label.setProperty("tone", color)
     if name:
-        label.setAccessibleName(name)
+        # A label's accessible name is its text, which is what a screen reader reads as
+        # it changes; a fixed name would hide it. What it is for goes in the description.
+        label.setAccessibleDescription(name)
     return label
 
 
@@ -117,6 +120,27 @@ def check(text: str) -> QCheckBox:
     box = QCheckBox(text)
     box.setAccessibleName(text)
     return box
+
+
+class PassphraseBox(QWidget):
+    """Asked on the screen itself, before it is needed (never a dialog): on a computer
+    with no keyring, the passphrase that keeps the patient's words encrypted."""
+
+    def __init__(self, first: str) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.note = note(first, "warm", "About the passphrase")
+        layout.addWidget(self.note)
+        self.edit = field("at least 8 characters", "Passphrase for your private words")
+        self.edit.setEchoMode(QLineEdit.EchoMode.Password)
+        layout.addWidget(self.edit)
+        self.hide()
+
+    def ask(self, text: str) -> None:
+        self.note.setText(text)
+        self.show()
+        self.edit.setFocus()
 
 
 class JoinScreen(QWidget):
@@ -151,16 +175,24 @@ class JoinScreen(QWidget):
         self.message.hide()
         layout.addWidget(self.message)
         layout.addSpacing(20)
-        server_row = QFormLayout()
+        # Only asked for when the app does not know its clinic's server (or it failed).
+        self.server_box = QWidget()
+        server_row = QFormLayout(self.server_box)
+        server_row.setContentsMargins(0, 0, 0, 0)
         server_row.setHorizontalSpacing(16)
-        self.server = field("only if your therapist gave you one", "Clinic server address")
+        self.server = field("for example wss://clinic.example/ws", "Clinic server address")
         server_row.addRow("Clinic server address", self.server)
-        layout.addLayout(server_row)
+        layout.addWidget(self.server_box)
         layout.addStretch(1)
 
     def say(self, text: str) -> None:
         self.message.setText(text)
         self.message.setVisible(bool(text))
+
+    def know_server(self, server: str) -> None:
+        """The server is known: its row goes away (it comes back if joining fails)."""
+        self.server.setText(server)
+        self.server_box.setVisible(not server)
 
 
 class PrepareScreen(QWidget):
@@ -172,7 +204,7 @@ class PrepareScreen(QWidget):
         outer.addWidget(
             note("Take your time. Nothing here is required, and you can start when you're ready.")
         )
-        scroll = QScrollArea()
+        scroll = self.scroll_area = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -217,6 +249,11 @@ class PrepareScreen(QWidget):
         self.share_intention = check("Share my intention with my therapist")
         left.addWidget(self.share_intention)
         left.addWidget(note("Your intention is kept encrypted on this computer."))
+        self.passphrase = PassphraseBox("")
+        left.addWidget(self.passphrase)
+        self.skip_private = BigButton("Start without keeping my intention", lines=2.0)
+        self.skip_private.hide()
+        left.addWidget(self.skip_private)
         left.addStretch(1)
 
         right = QVBoxLayout()
@@ -302,23 +339,31 @@ class SessionScreen(QWidget):
         layout.setContentsMargins(28, 18, 28, 16)
         layout.setSpacing(12)
         self.link = title("Connecting to your therapist…", 1.35)
-        self.link.setAccessibleName("Connection")
+        self.link.setAccessibleDescription("Connection")
         layout.addWidget(self.link)
         self.line = note("", "warm", "Calm note")
         self.line.hide()
         layout.addWidget(self.line)
         self.request = PulseBanner(CALM_DARK["accent"])
-        self.request.setAccessibleName("Check-in request")
+        self.request.setAccessibleDescription("Check-in request")
         self.request.setProperty("tone", "text")
         scaled(self.request, 1.15)
         self.request.hide()
-        layout.addWidget(self.request)
+        # "I'm OK" must not move under a hand reaching for it: the calm line keeps its
+        # place when hidden, and the check-in banner lies over the top of the video
+        # (placed in ``resizeEvent``), taking no room from anything.
+        policy = self.line.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.line.setSizePolicy(policy)
 
         middle = QHBoxLayout()
         middle.setSpacing(20)
         self.video = VideoView("Your therapist's video will appear here")
         self.video.setAccessibleName("Your therapist's video")
         middle.addWidget(self.video, 3)
+        self.request.setParent(self.video)
+        self.request.backing = CALM_DARK["window"]
+        self.video.installEventFilter(self)
         side = QVBoxLayout()
         side.setSpacing(10)
         self.ok = BigButton("I'm OK", "I'm OK — check in", lines=3.2)
@@ -348,7 +393,7 @@ class SessionScreen(QWidget):
         prompt_layout.setContentsMargins(18, 12, 18, 12)
         self.prompt_text = QLabel("")
         self.prompt_text.setWordWrap(True)
-        self.prompt_text.setAccessibleName("Grounding prompt")
+        self.prompt_text.setAccessibleDescription("Grounding prompt")
         scaled(self.prompt_text, 1.2)
         prompt_layout.addWidget(self.prompt_text, 3)
         self.breathing_slot = QVBoxLayout()
@@ -373,7 +418,7 @@ class SessionScreen(QWidget):
         music = QHBoxLayout()
         music.setSpacing(12)
         self.music_title = QLabel("Music")
-        self.music_title.setAccessibleName("Now playing")
+        self.music_title.setAccessibleDescription("Now playing")
         self.music_title.setWordWrap(True)
         self.music_title.setMinimumWidth(160)
         music.addWidget(self.music_title, 3)
@@ -410,9 +455,35 @@ class SessionScreen(QWidget):
         self.end = BigButton("End the session", lines=2.0)
         for widget in (self.mic, self.camera, self.calm, self.end):
             own.addWidget(widget)
-        layout.addLayout(own)
+        # A question ("End the session?", "Close Companion?") takes the bottom row's place
+        # inside the window: no dialog, and nothing above it moves.
+        self.bottom = QStackedWidget()
+        row = QWidget()
+        row.setLayout(own)
+        self.bottom.addWidget(row)
+        self.end_question = InlineQuestion("Keep the session going", "End the session")
+        self.close_question = InlineQuestion("Stay in the session", "Close Companion")
+        for question in (self.end_question, self.close_question):
+            self.bottom.addWidget(question)
+            question.answered.connect(lambda _act: self.bottom.setCurrentIndex(0))
+        layout.addWidget(self.bottom)
         self.key_check_in: Callable[[], None] = lambda: None
         self._volume_words(self.volume.value())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.video and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
+            self.place_request()
+        return False
+
+    def place_request(self) -> None:
+        """The check-in banner across the top of the video, as tall as its words."""
+        width = max(100, self.video.width() - 24)
+        self.request.setGeometry(12, 12, width, self.request.heightForWidth(width))
+        self.request.raise_()
+
+    def ask(self, question: InlineQuestion, text: str) -> None:
+        self.bottom.setCurrentWidget(question)
+        question.ask(text)
 
     def _volume_words(self, db: int) -> None:
         self.volume_label.setText(f"Volume  {db} dB" if db < 0 else "Volume  full")
@@ -459,6 +530,8 @@ class AfterScreen(QWidget):
         self.journal.setTabChangesFocus(True)
         self.journal.setMinimumHeight(100)
         layout.addWidget(self.journal, 1)
+        self.passphrase = PassphraseBox("")
+        layout.addWidget(self.passphrase)
         self.save = BigButton("Save to my journal (kept encrypted)")
         layout.addWidget(self.save)
         self.status = note("", "accent", "Journal status")

@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
     QFileDialog,
-    QInputDialog,
     QLineEdit,
     QMainWindow,
-    QMessageBox,
     QStackedWidget,
     QWidget,
 )
 
-from companion.app import RoleCore, link_details
+from companion.app import RoleCore
+from companion.app.core import write_place
 from companion.app.journal import (
     MIN_PASSPHRASE,
     WRONG_KEY,
@@ -40,28 +40,39 @@ from companion.app.journal import (
 )
 from companion.app.prompts import Prompt, prompt
 from companion.audio import ChimeKind
-from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import MusicStatus
 from companion.records.private import NoteKind
 from companion.ui.common import CALM_DARK, spawn, theme_window
+from companion.ui.joining import JOIN_WITHIN_S, JoinRefused, close_quietly, join_fresh
 from companion.ui.patient.level import watch_level
-from companion.ui.patient.screens import AfterScreen, JoinScreen, PrepareScreen, SessionScreen
+from companion.ui.patient.screens import (
+    NAVIGATION_KEYS,
+    AfterScreen,
+    JoinScreen,
+    PassphraseBox,
+    PrepareScreen,
+    SessionScreen,
+)
 from companion.ui.widgets import BreathingGuide
+
+_log = logging.getLogger(__name__)
 
 CHECKIN_DEBOUNCE_S = 3.0
 FONT_SCALE = 1.4
 SENT = "Sent — your therapist can see you're OK."
-WHAT_TO_DO = "Check the code, or ask your therapist for a new one."
-
-
-def what_to_do(message: str) -> str:
-    """The server's plain sentence, then what to do (without saying the same twice)."""
-    lower = message.lower()
-    if "therapist for a new one" in lower:
-        return f"{message}\nIf you typed a code, check it too."
-    if "check it" in lower:
-        return f"{message}\nIf it still does not work, ask your therapist for a new one."
-    return f"{message}\n{WHAT_TO_DO}"
+OK_NOW = "I'm OK now"
+MIN_TARGET_PX = 44
+"""The smallest button a person may have to hit (WCAG 2.5.5)."""
+PASSPHRASE_FIRST = (
+    "This computer has no keyring. Choose a passphrase (at least "
+    f"{MIN_PASSPHRASE} characters) to keep your words encrypted; you'll need it to read "
+    "them later."
+)
+PASSPHRASE_AGAIN = "Your passphrase, to keep your words encrypted:"
+CLOSE_WORDS = (
+    "Close Companion? The call stops and your therapist will be told. Opening Companion "
+    "again brings you back into this session."
+)
 
 
 def _style(c: dict[str, str]) -> str:
@@ -79,8 +90,10 @@ def _style(c: dict[str, str]) -> str:
         f" border: 2px solid {c['muted']}; border-radius: 12px; padding: 6px 14px; }}"
         f" QPushButton:checked {{ background: #2f3a47; border-color: {c['accent']}; }}"
         f" QPushButton:disabled {{ color: {c['muted']}; }}"
-        f" QPushButton#ok {{ background: {c['accent']}; color: {c['accent_text']};"
-        f" border: 3px solid {c['accent']}; border-radius: 22px; }}"
+        # "I'm OK" is the largest thing on a screen watched in the dark: a dimmer green than
+        # the accent, its text still at AA contrast.
+        f" QPushButton#ok {{ background: {c['ok']}; color: {c['accent_text']};"
+        f" border: 3px solid {c['ok']}; border-radius: 22px; }}"
         f" QPushButton#ok:focus {{ border: 5px solid {c['text']}; }}"
         f" QLineEdit, QPlainTextEdit, QListWidget, QDateTimeEdit {{ background: {c['panel']};"
         f" color: {c['text']}; border: 2px solid {c['muted']}; border-radius: 8px;"
@@ -133,6 +146,10 @@ class PatientWindow(QMainWindow):
         self._devices: asyncio.Task[None] | None = None
         self._level: asyncio.Task[None] | None = None
         self._observed = False
+        self._close_confirmed = False
+        self._skip_private = False
+        self._ladder_line = ""
+        self._device_note = ""
         self.setWindowTitle("Companion")
         self.setAccessibleName("Companion, your session")
         theme_window(self, CALM_DARK, scale=FONT_SCALE)
@@ -148,6 +165,7 @@ class PatientWindow(QMainWindow):
             self.stack.addWidget(screen)
         self._show(self.join_screen)
         self._wire()
+        self._watch_keys()
         self._ticker = QTimer(self)
         self._ticker.setInterval(1000)
         self._ticker.timeout.connect(self._tick)
@@ -178,11 +196,15 @@ class PatientWindow(QMainWindow):
         for button in self.findChildren(QAbstractButton):
             lines = button.property("lines")
             if isinstance(lines, float):
-                button.setMinimumHeight(round(button.fontMetrics().height() * lines))
+                button.setMinimumHeight(
+                    max(MIN_TARGET_PX, round(button.fontMetrics().height() * lines))
+                )
         line = self.fontMetrics().height()
         for edit in self.findChildren(QLineEdit):
             edit.setMinimumHeight(round(edit.fontMetrics().height() * 1.9))
         self.prepare_screen.intention.setMinimumHeight(line * 4)
+        s = self.session_screen
+        s.line.setMinimumHeight(s.line.fontMetrics().height() * 2)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.ApplicationFontChange:
@@ -203,6 +225,7 @@ class PatientWindow(QMainWindow):
         p.begin.clicked.connect(lambda: spawn(self.begin_session(), self._begin_failed))
         p.test_sound.clicked.connect(self._test_sound)
         p.own_music.clicked.connect(self._choose_music)
+        p.skip_private.clicked.connect(self._start_without_private)
         s.ok.clicked.connect(lambda: self.check_in("button"))
         s.key_check_in = lambda: self.check_in("key")
         s.help.held.connect(self._help)
@@ -224,13 +247,18 @@ class PatientWindow(QMainWindow):
         s.camera.toggled.connect(self._camera)
         s.calm.toggled.connect(self._reduce_motion)
         s.end.clicked.connect(self._end_clicked)
+        s.end_question.answered.connect(self._end_answered)
+        s.close_question.answered.connect(self._close_answered)
         a.save.clicked.connect(lambda: spawn(self._save_journal()))
         a.remind.clicked.connect(self._save_reminder)
 
     # -- join
 
-    async def join(self, code: str) -> bool:
-        """Connect and join with a link or a code; on success, the preparation screen."""
+    async def join(self, code: str, within_s: float = JOIN_WITHIN_S) -> bool:
+        """Connect and join with a link or a code; on success, the preparation screen.
+
+        Never hangs: within ``within_s`` the patient is in, or reads why not. Each try
+        starts from a fresh connection, so a server corrected after a failure is used."""
         screen = self.join_screen
         code = code.strip()
         if not code:
@@ -238,28 +266,21 @@ class PatientWindow(QMainWindow):
             return False
         screen.join.setEnabled(False)
         screen.say("Connecting…")
-        server = link_details(code)[0] or screen.server.text().strip()
+        await self._drop_core()
         try:
-            if self.core is None:
-                self.core = self.make_core()
-                if server and server not in self.core.server_urls:
-                    self.core = RoleCore("patient", server, self.core.options)
-            core = self.core
-            if core.signaling.state != "online":
-                await core.connect()
-            await core.join(code)
-        except ProtocolError as exc:
-            screen.say(what_to_do(exc.message))
-            return False
-        except (OSError, ConnectionError, TimeoutError):
-            screen.say(
-                "The clinic's server could not be reached. Check your internet connection "
-                "and try again in a moment."
-            )
-            await self._drop_core()
+            core = await join_fresh(self.make_core(), code, screen.server.text(), within_s)
+        except JoinRefused as exc:
+            screen.say(exc.sentence)
+            if exc.ask_server:
+                screen.server_box.show()
+            if exc.forget:  # not a place to go back to on the next start
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(write_place, self.data_dir, None)
             return False
         finally:
             screen.join.setEnabled(True)
+        self.core = core
+        screen.know_server(core.server_urls[0])
         screen.say("")
         self._show(self.prepare_screen)
         self.prepare_screen.checks[0].setFocus()
@@ -267,10 +288,8 @@ class PatientWindow(QMainWindow):
         return True
 
     async def _drop_core(self) -> None:
-        if self.core is not None:
-            with contextlib.suppress(Exception):
-                await self.core.close()
-        self.core = None
+        core, self.core = self.core, None
+        await close_quietly(core)
 
     # -- prepare: the device check
 
@@ -302,7 +321,13 @@ class PatientWindow(QMainWindow):
             self.session_screen.volume.setValue(round(core.audio.volume_db))
 
     def _choose_music(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of music")
+        # open(), not getExistingDirectory(): no nested event loop under the call's tasks.
+        dialog = QFileDialog(self, "Choose a folder of music")
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.fileSelected.connect(self._music_chosen)
+        dialog.open()
+
+    def _music_chosen(self, folder: str) -> None:
         if folder:
             self.own_music_path = Path(folder)
             self.prepare_screen.device_note.setText(
@@ -321,6 +346,10 @@ class PatientWindow(QMainWindow):
                 "Sound is not ready yet — try again in a moment."
             )
 
+    def _start_without_private(self) -> None:
+        self._skip_private = True
+        spawn(self.begin_session(), self._begin_failed)
+
     def _begin_failed(self, exc: BaseException) -> None:
         self.prepare_screen.device_note.setText(
             "The session could not start just now. Please press the button again."
@@ -333,14 +362,24 @@ class PatientWindow(QMainWindow):
         if core is None:
             return
         p = self.prepare_screen
+        intention = p.intention.toPlainText().strip()
         p.begin.setEnabled(False)
         try:
+            # Anything needing an answer is asked here, before the session: during it a
+            # question would cover "I'm OK".
+            if intention and not self._skip_private and not await self._unlocked(p.passphrase):
+                p.skip_private.show()
+                p.passphrase.edit.setFocus()
+                # Once the layout has placed the new rows: scroll them into view.
+                QTimer.singleShot(50, lambda: p.scroll_area.ensureWidgetVisible(p.skip_private))
+                return
             if self._devices is not None:
                 with contextlib.suppress(Exception):
                     await self._devices
             await core.start()
         finally:
             p.begin.setEnabled(True)
+        core.note_session_began()
         self._stop_level()
         self._observe(core)
         if self.own_music_path is not None:
@@ -348,12 +387,13 @@ class PatientWindow(QMainWindow):
         self._in_session = True
         self._show(self.session_screen)
         self.session_screen.ok.setFocus()
+        p.passphrase.hide()
+        p.skip_private.hide()
         self._ticker.start()
         card = p.card()
         if any(v for k, v in card.model_dump().items() if k != "kind"):
             await core.share_card(card)
-        intention = p.intention.toPlainText().strip()
-        if intention:
+        if intention and not self._skip_private:
             await self._keep_private(NoteKind.INTENTION, intention)
             if p.share_intention.isChecked():
                 await core.share_intention(intention[:2000])
@@ -374,6 +414,7 @@ class PatientWindow(QMainWindow):
         core.prompt_pushed.connect(self.show_prompt)
         core.music_changed.connect(self._music)
         core.session_ended.connect(self._ended)
+        core.help_answered.connect(self._help_answered)
         if core.call is not None:
             core.call.video.frame_ready.connect(s.video.show_frame)
         if core.audio is not None:
@@ -389,6 +430,7 @@ class PatientWindow(QMainWindow):
             return
         s = self.session_screen
         s.request.stop()
+        s.ok.setText("I'm OK")
         s.confirm.setText(SENT)
         self._confirm_timer.start(8000)
         now = time.monotonic()
@@ -401,19 +443,39 @@ class PatientWindow(QMainWindow):
     def _help(self) -> None:
         s = self.session_screen
         s.confirm.setText("You asked for help. Your therapist and support person are being told.")
-        self._confirm_timer.start(20000)
+        self._confirm_timer.stop()  # stays until someone answers
+        s.ok.setText(OK_NOW)
         if self.core is not None:
             # The calm line that follows comes from the ladder (``patient_line``).
             spawn(self.core.help_held())
 
+    def _help_answered(self, who: str) -> None:
+        """Someone answered the call for help: the patient is told, and "I'm OK now" is
+        the big button (pressing it checks in)."""
+        s = self.session_screen
+        s.confirm.setText(
+            "Your support person is coming to you."
+            if who == "support"
+            else "Your therapist has seen your call for help and is with you."
+        )
+        s.ok.setText(OK_NOW)
+
     def _notice(self, text: str) -> None:
-        # Plain notes (no camera, a skipped music file, a changed output): shown quietly.
+        # Plain notes (no camera, a skipped music file, a changed output): shown quietly,
+        # and never over what the ladder says about the therapist's link.
         if self.stack.currentWidget() is self.session_screen:
-            self._calm_line(text)
+            self._device_note = text
+            self._show_line()
         else:
             self.prepare_screen.device_note.setText(text)
 
     def _calm_line(self, text: str) -> None:
+        """The ladder's calm words (the link dropped, help is coming): they come first."""
+        self._ladder_line = text
+        self._show_line()
+
+    def _show_line(self) -> None:
+        text = self._ladder_line or self._device_note
         line = self.session_screen.line
         line.setText(text)
         line.setVisible(bool(text))
@@ -424,6 +486,7 @@ class PatientWindow(QMainWindow):
         s.request.start(
             "Your therapist is checking in. When you're ready, press “I'm OK” or any key."
         )
+        s.place_request()
 
     def _toggle_prompts(self, shown: bool) -> None:
         s = self.session_screen
@@ -510,16 +573,14 @@ class PatientWindow(QMainWindow):
             self._breathing.setAccessibleDescription(f"{label}, {left}")
 
     def _end_clicked(self) -> None:
-        box = QMessageBox(self)
-        box.setWindowTitle("End the session?")
-        box.setText("End the session now? Your therapist will be told.")
-        stay = box.addButton("Keep the session going", QMessageBox.ButtonRole.RejectRole)
-        box.addButton("End the session", QMessageBox.ButtonRole.AcceptRole)
-        box.setDefaultButton(stay)
-        box.setEscapeButton(stay)
-        box.exec()
-        if box.clickedButton() is not stay and self.core is not None:
+        s = self.session_screen
+        s.ask(s.end_question, "End the session now? Your therapist will be told.")
+
+    def _end_answered(self, end: bool) -> None:
+        if end and self.core is not None:
             spawn(self.core.end_session())
+        else:
+            self.session_screen.ok.setFocus()
 
     def _ended(self) -> None:
         self._in_session = False
@@ -538,44 +599,41 @@ class PatientWindow(QMainWindow):
 
     # -- after
 
-    async def _keep_private(self, kind: NoteKind, text: str) -> bool:
+    async def _unlocked(self, box: PassphraseBox) -> bool:
+        """The records can take private words: unlocked by the keyring, by the passphrase
+        of this sitting, or by the one typed in ``box``; else ``box`` asks for one (on the
+        screen) and this returns False."""
         core = self.core
-        if core is None or core.records is None:
+        if core is None:
             return False
-        journal = Journal(core.records)
+        records = await core.open_records()
+        journal = Journal(records)
+        if journal.unlocked:
+            return True
+        typed = box.edit.text()
         try:
-            await journal.unlock(self.passphrase)
-        except NeedsPassphrase as exc:
-            passphrase = self.passphrase or self._ask_passphrase(
-                first=str(exc) == "KeyringUnavailable"
-            )
-            if passphrase is None:
-                return False
             try:
-                await journal.unlock(passphrase)
-            except WRONG_KEY:
-                return False
-            self.passphrase = passphrase
+                await journal.unlock(self.passphrase)
+            except NeedsPassphrase as exc:
+                first = str(exc) == "KeyringUnavailable"
+                if len(typed) < MIN_PASSPHRASE:
+                    box.ask(PASSPHRASE_FIRST if first else PASSPHRASE_AGAIN)
+                    return False
+                await journal.unlock(typed)
+                self.passphrase = typed
         except WRONG_KEY:
-            self.passphrase = None
+            box.edit.clear()
+            box.ask("That passphrase does not open your private words. Try again.")
             return False
-        await journal.add(core.session_id, kind, text)
+        box.hide()
         return True
 
-    def _ask_passphrase(self, first: bool) -> str | None:
-        text, ok = QInputDialog.getText(
-            self,
-            "Keep your words private",
-            (
-                "This computer has no keyring. Choose a passphrase (at least "
-                f"{MIN_PASSPHRASE} characters) to keep your intention and journal "
-                "encrypted. You'll need it to read them later."
-            )
-            if first
-            else "Your passphrase, to keep your words encrypted:",
-            QLineEdit.EchoMode.Password,
-        )
-        return text if ok and len(text) >= MIN_PASSPHRASE else None
+    async def _keep_private(self, kind: NoteKind, text: str) -> bool:
+        core = self.core
+        if core is None or core.records is None or not core.records.unlocked:
+            return False
+        await Journal(core.records).add(core.session_id, kind, text)
+        return True
 
     async def _save_journal(self) -> None:
         a = self.after_screen
@@ -583,13 +641,13 @@ class PatientWindow(QMainWindow):
         if not text:
             a.status.setText("Nothing to save yet — write whenever you like.")
             return
-        if await self._keep_private(NoteKind.JOURNAL, text):
+        if await self._unlocked(a.passphrase) and await self._keep_private(NoteKind.JOURNAL, text):
             a.journal.clear()
             a.status.setText("Saved, encrypted on this computer.")
         else:
             a.status.setText(
-                "Not saved yet: a passphrase is needed to keep it private. Your words are "
-                "still here."
+                "Not saved yet: a passphrase is needed to keep it private (above). Your "
+                "words are still here."
             )
 
     def _save_reminder(self) -> None:
@@ -603,6 +661,25 @@ class PatientWindow(QMainWindow):
 
     # -- keys anywhere in the session check in
 
+    def _watch_keys(self) -> None:
+        """Any key checks in, even on a focused control (Space on "Next" moves the music on
+        *and* says "I'm OK"); the help button's own Space is a hold, never a check-in."""
+        for widget in self.session_screen.findChildren(QWidget):
+            if widget is not self.session_screen.help:
+                widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and self._in_session
+            and self.stack.currentWidget() is self.session_screen
+            and event.key() not in NAVIGATION_KEYS
+            and not event.isAutoRepeat()
+        ):
+            self.check_in("key")
+        return False
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if self._in_session and self.stack.currentWidget() is self.session_screen:
             self.session_screen.keyPressEvent(event)
@@ -612,21 +689,23 @@ class PatientWindow(QMainWindow):
     # -- closing and screenshots
 
     def _ask_before_closing(self) -> bool:
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Stay in the session?")
-        box.setText("You are in a session with your therapist.")
-        box.setInformativeText(
-            "If you close Companion, the call stops and your therapist will be told. "
-            "Opening Companion again brings you back into this session."
-        )
-        stay = box.addButton("Stay in the session", QMessageBox.ButtonRole.RejectRole)
-        box.addButton("Close Companion", QMessageBox.ButtonRole.AcceptRole)
-        box.setDefaultButton(stay)
-        box.setEscapeButton(stay)
-        box.setAccessibleName("Stay in the session?")
-        box.exec()
-        return box.clickedButton() is not stay
+        """Closing during a session asks first, inside the window ("Stay in the session"
+        focused); "Close Companion" then really closes."""
+        if self._close_confirmed:
+            return True
+        self._show(self.session_screen)
+        s = self.session_screen
+        s.ask(s.close_question, CLOSE_WORDS)
+        self.raise_()
+        self.activateWindow()
+        return False
+
+    def _close_answered(self, close: bool) -> None:
+        if close:
+            self._close_confirmed = True
+            self.close()
+        else:
+            self.session_screen.ok.setFocus()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._in_session and not self.confirm_close():

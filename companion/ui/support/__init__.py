@@ -9,12 +9,13 @@ messages) are shown, never logged.
 from __future__ import annotations
 
 import html
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QCloseEvent, QFont, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -33,24 +34,37 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.app import CoreOptions, Reminder, RoleCore, link_details
+from companion.app import CoreOptions, Reminder, RoleCore
+from companion.app.core import saved_place
 from companion.app.words import link_words
+from companion.desktop import clinic_server
 from companion.monitor.ladder import Alert
-from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import (
     CLEAR_LIGHT,
     apply_theme,
     card_style,
+    close_core,
     format_ago,
     format_elapsed,
+    press_with_enter,
     spawn,
     theme_window,
 )
+from companion.ui.joining import (
+    JOIN_WITHIN_S,
+    RELAUNCH_WITHIN_S,
+    JoinRefused,
+    close_quietly,
+    join_fresh,
+)
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import write_pdf
+from companion.ui.widgets import InlineQuestion
 
 __all__ = ["SupportWindow", "card_html", "run_support"]
+
+_log = logging.getLogger(__name__)
 
 AMBER = "#8a5a00"
 GREEN = "#1f6f5c"
@@ -62,6 +76,10 @@ _STATE_COLOR = {
     "lost": AMBER,  # amber news: red is kept for "please go to the patient now"
 }
 REMIND_AGAIN_S = 5 * 60
+BOARD_STATUS_SHARE = 0.075
+"""The main status's type height, as a share of the window's: at least 40 px on a
+1366×768 screen with the board maximised, larger on a larger screen."""
+MIN_BOARD_PX = 14
 CALL_WORDS = {
     "go_to_patient": "Please go to the patient now",
     "help": "The patient is asking for help — please go to them now",
@@ -152,6 +170,7 @@ class SupportWindow(QMainWindow):
         self._queue: list[Reminder] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self.dialogs: list[QDialog] = []
+        self._close_confirmed = False
         self.setWindowTitle("Companion — support person")
         theme_window(self, CLEAR_LIGHT, scale=1.2)
         self.stack = QStackedWidget()
@@ -166,6 +185,7 @@ class SupportWindow(QMainWindow):
         self._again = QTimer(self)
         self._again.setSingleShot(True)
         self._again.timeout.connect(self._remind_again)
+        press_with_enter(self)
 
     # -- building ----------------------------------------------------------------------
 
@@ -200,7 +220,7 @@ class SupportWindow(QMainWindow):
         jl.addWidget(self.join_button)
         self.join_message = QLabel("")
         self.join_message.setWordWrap(True)
-        self.join_message.setAccessibleName("Join message")
+        self.join_message.setAccessibleDescription("Join message")
         self.join_message.setStyleSheet(f"color: {CLEAR_LIGHT['danger']};")
         jl.addWidget(self.join_message)
         jl.addStretch(1)
@@ -211,15 +231,19 @@ class SupportWindow(QMainWindow):
         bl = QVBoxLayout(board)
         bl.setContentsMargins(40, 24, 40, 24)
         bl.setSpacing(14)
+        self.close_question = InlineQuestion("Stay on the board", "Close the board")
+        self.close_question.setStyleSheet(_panel_style("question", "#fdf3e1", AMBER, False))
+        self.close_question.answered.connect(self._close_answered)
+        bl.addWidget(self.close_question)
         self.caption = _label("The video call with the therapist", 1.2)
         self.caption.setStyleSheet("color: #4d5a69;")
         bl.addWidget(self.caption)
         self.state = _label("Waiting for the session", 3.2, True)
-        self.state.setAccessibleName("Connection")
+        self.state.setAccessibleDescription("Connection")
         self.checkin = _label("Last check-in: not yet", 2.2, True)
-        self.checkin.setAccessibleName("Last check-in")
+        self.checkin.setAccessibleDescription("Last check-in")
         self.elapsed = _label("Session time 0:00:00", 1.5)
-        self.elapsed.setAccessibleName("Session time")
+        self.elapsed.setAccessibleDescription("Session time")
         for widget in (self.state, self.checkin, self.elapsed):
             bl.addWidget(widget)
 
@@ -228,7 +252,7 @@ class SupportWindow(QMainWindow):
         cl = QVBoxLayout(self.call_panel)
         cl.setContentsMargins(24, 18, 24, 18)
         self.call_text = _label("Please go to the patient now", 2.4, True)
-        self.call_text.setAccessibleName("Call")
+        self.call_text.setAccessibleDescription("Call")
         self.call_when = _label("", 1.1)
         cl.addWidget(self.call_text)
         cl.addWidget(self.call_when)
@@ -244,18 +268,22 @@ class SupportWindow(QMainWindow):
         rl = QVBoxLayout(self.reminder_panel)
         rl.setContentsMargins(24, 16, 24, 16)
         self.reminder_text = _label("", 1.8, True)
-        self.reminder_text.setAccessibleName("Reminder")
+        self.reminder_text.setAccessibleDescription("Reminder")
         rl.addWidget(self.reminder_text)
         self.vitals_row = QWidget()
         grid = QGridLayout(self.vitals_row)
         self.systolic, self.diastolic, self.heart_rate = QSpinBox(), QSpinBox(), QSpinBox()
-        for column, (box, name, hint, low, high, value) in enumerate((
-            (self.systolic, "Upper (systolic)", "mmHg", 40, 300, 120),
-            (self.diastolic, "Lower (diastolic)", "mmHg", 20, 200, 80),
-            (self.heart_rate, "Heart rate", "beats a minute", 20, 250, 70),
+        for column, (box, name, hint, low, high) in enumerate((
+            (self.systolic, "Upper (systolic)", "mmHg", 40, 300),
+            (self.diastolic, "Lower (diastolic)", "mmHg", 20, 200),
+            (self.heart_rate, "Heart rate", "beats a minute", 20, 250),
         )):  # fmt: skip
-            box.setRange(low, high)
-            box.setValue(value)
+            # One below the range means "not measured yet" and reads as a dash: nothing is
+            # filled in before someone has measured it.
+            box.setRange(low - 1, high)
+            box.setSpecialValueText("—")
+            box.setValue(low - 1)
+            box.valueChanged.connect(self._vitals_entered)
             box.setAccessibleName(f"{name}, {hint}")
             box.setMinimumHeight(52)
             font = QFont(box.font())
@@ -280,10 +308,10 @@ class SupportWindow(QMainWindow):
         bl.addWidget(self.reminder_panel)
 
         self.message = _label("", 1.4)
-        self.message.setAccessibleName("Messages")
+        self.message.setAccessibleDescription("Messages")
         bl.addWidget(self.message)
         self.from_therapist = _label("", 1.4)
-        self.from_therapist.setAccessibleName("Message from the therapist")
+        self.from_therapist.setAccessibleDescription("Message from the therapist")
         self.from_therapist.setObjectName("note")
         self.from_therapist.setStyleSheet(card_style("note", CLEAR_LIGHT, radius=10, padding=12))
         self.from_therapist.hide()
@@ -302,49 +330,51 @@ class SupportWindow(QMainWindow):
         )
         bl.addLayout(row)
         self.emergency_line = _label("", 1.5, True)
-        self.emergency_line.setAccessibleName("Emergency number")
+        self.emergency_line.setAccessibleDescription("Emergency number")
         bl.addWidget(self.emergency_line)
         return board
 
     # -- joining -----------------------------------------------------------------------
 
-    async def join(self, code: str) -> bool:
+    async def join(self, code: str, within_s: float = JOIN_WITHIN_S) -> bool:
+        """Join with a link or a code. Never hangs: within ``within_s`` the board shows,
+        or a plain sentence says why not; each try starts from a fresh connection."""
         code = code.strip()
         if not code:
             self.join_message.setText("Paste the link or type the code first.")
             return False
-        server = link_details(code)[0] or self.server.text().strip()
         self.join_button.setEnabled(False)
-        self.join_message.setText("")
+        self.join_message.setText("Connecting…")
+        await self._drop_core()
         try:
-            if self.core is None:
-                core = self.make_core()
-                if server and server not in core.server_urls:
-                    core = RoleCore("support", server, core.options)
-                self.core = core
-            core = self.core
-            if core.signaling.state != "online":
-                await core.connect()
-            await core.join(code)
+            core = await join_fresh(self.make_core(), code, self.server.text(), within_s)
+            self.core = core
             await core.start()
-        except ProtocolError as exc:
-            self.join_message.setText(
-                f"{exc.message} Check it, or ask the therapist for a new one."
-            )
+        except JoinRefused as exc:
+            self.join_message.setText(exc.sentence)
+            if exc.ask_server:
+                self.server.show()
             return False
-        except (OSError, ConnectionError, TimeoutError):
-            self.join_message.setText("The clinic's server could not be reached. Try again soon.")
-            if self.core is not None:
-                await self.core.close()
-            self.core = None
+        except Exception as exc:
+            _log.warning("the board could not start: %s", type(exc).__name__)
+            self.join_message.setText("The board could not start just now. Please try again.")
+            await self._drop_core()
             return False
         finally:
             self.join_button.setEnabled(True)
+        self.join_message.setText("")
         self._observe(core)
         self.stack.setCurrentWidget(self.board)
         self._ticker.start()
         self._tick()
         return True
+
+    async def _drop_core(self) -> None:
+        core, self.core = self.core, None
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        await close_quietly(core)
 
     def _observe(self, core: RoleCore) -> None:
         self._link("")
@@ -409,6 +439,8 @@ class SupportWindow(QMainWindow):
 
     def _alert(self, alert: Alert) -> None:
         self._alert_ids.add(alert.alert_id)
+        # A new call makes an earlier "Thank you…" old news: it must not sit under it.
+        self.message.setText("")
         self.call_text.setText(CALL_WORDS.get(alert.reason, "Please go to the patient"))
         # A lost link is news, not yet a call: amber until the ladder says "go now".
         urgent = alert.urgent or alert.reason in ("help", "go_to_patient", "checkin_unanswered")
@@ -469,6 +501,8 @@ class SupportWindow(QMainWindow):
         self._again.stop()
         if reminder.kind == "vitals":
             self.reminder_text.setText("Time to take blood pressure and heart rate")
+            for box in self.vitals_boxes:
+                box.setValue(box.minimum())
             self.vitals_row.show()
             self.reminder_done.setText("Save and send to the therapist")
         else:
@@ -476,10 +510,22 @@ class SupportWindow(QMainWindow):
             self.vitals_row.hide()
             self.reminder_done.setText("I looked in")
         self.reminder_later.setVisible(reminder.reminder_id != "manual")
+        self._vitals_entered()
         self.reminder_done.setAccessibleName(self.reminder_done.text())
         self.reminder_panel.show()
         if not self._alert_ids:
             self.reminder_done.setFocus()
+
+    @property
+    def vitals_boxes(self) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
+        return self.systolic, self.diastolic, self.heart_rate
+
+    def _vitals_entered(self, _value: int = 0) -> None:
+        """ "Save" only once all three were measured."""
+        vitals = self._reminder is not None and self._reminder.kind == "vitals"
+        self.reminder_done.setEnabled(
+            not vitals or all(box.value() >= box.minimum() + 1 for box in self.vitals_boxes)
+        )
 
     def _later(self) -> None:
         self.reminder_panel.hide()
@@ -577,13 +623,16 @@ class SupportWindow(QMainWindow):
         return dialog
 
     def _print_card_to_chosen_file(self, note: QLabel) -> None:
-        default = str(Path.home() / "emergency-card.pdf")
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save the emergency card", default, "PDF (*.pdf)"
-        )
-        if path:
-            self.print_card(Path(path))
-            note.setText(f"Saved {Path(path).name}: open it and print.")
+        # open(), not getSaveFileName(): no nested event loop while the session runs.
+        dialog = QFileDialog(self, "Save the emergency card", str(Path.home()), "PDF (*.pdf)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.selectFile("emergency-card.pdf")
+        dialog.fileSelected.connect(lambda path: self._card_saved(Path(path), note))
+        dialog.open()
+
+    def _card_saved(self, path: Path, note: QLabel) -> None:
+        self.print_card(path)
+        note.setText(f"Saved {path.name}: open it and print.")
 
     def print_card(self, path: Path) -> Path:
         card, number = self._card_parts()
@@ -606,25 +655,77 @@ class SupportWindow(QMainWindow):
                 saved.append(extra)
         return saved
 
-    def closeEvent(self, event: object) -> None:
+    @property
+    def in_session(self) -> bool:
+        return self.core is not None and not self.core.facts.ended
+
+    def _close_answered(self, close: bool) -> None:
+        if close:
+            self._close_confirmed = True
+            self.close()
+        else:
+            self.with_patient_button.setFocus()
+
+    # -- read across a room: text follows the window's size ----------------------------
+
+    def _read_across_the_room(self) -> list[tuple[QLabel, float]]:
+        """Each board label and its type height as a share of the window's height."""
+        return [
+            (self.state, BOARD_STATUS_SHARE),
+            (self.checkin, 0.046),
+            (self.elapsed, 0.032),
+            (self.caption, 0.026),
+            (self.call_text, 0.05),
+            (self.call_when, 0.026),
+            (self.reminder_text, 0.04),
+            (self.message, 0.03),
+            (self.from_therapist, 0.03),
+            (self.emergency_line, 0.034),
+        ]
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        height = max(1, self.height())
+        for label, share in self._read_across_the_room():
+            font = QFont(label.font())
+            font.setPixelSize(max(MIN_BOARD_PX, round(height * share)))
+            label.setFont(font)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # Mid-session, closing asks first (inside the window, no dialog): the therapist
+        # is told when no support person is connected.
+        if self.in_session and not self._close_confirmed:
+            event.ignore()
+            self.stack.setCurrentWidget(self.board)
+            self.close_question.ask(
+                "Close the board? The therapist will see that no support person is "
+                "connected until you open it again."
+            )
+            self.raise_()
+            self.activateWindow()
+            return
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
         self._ticker.stop()
-        super().closeEvent(event)  # type: ignore[arg-type]
+        super().closeEvent(event)
 
 
 async def run_support(app: QApplication, server: str, join: str | None, data_dir: Path) -> int:
     apply_theme(app, CLEAR_LIGHT)
+    # After a restart: back to the board of the same session, asking nothing.
+    place = None if join else saved_place(data_dir)
+    server = server or (place.server if place else "") or clinic_server(data_dir) or ""
     options = CoreOptions(data_dir=data_dir)
     window = SupportWindow(lambda: RoleCore("support", server, options))
     window.server.setText(server)
-    window.resize(1100, 800)
+    window.server.setVisible(not server)
+    window.resize(1100, 740)
     window.show()
-    if join:
-        window.code.setText(join)
-        await window.join(join)
+    code = join or (place.invite if place else None)
+    if code:
+        window.code.setText(code)
+        await window.join(code, RELAUNCH_WITHIN_S if place else JOIN_WITHIN_S)
     await wait_closed(window)
-    if window.core is not None:
-        await window.core.close()
+    await close_core(window.core)
     return 0

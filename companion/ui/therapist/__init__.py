@@ -35,9 +35,16 @@ from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo, SessionInfo
 from companion.records import KeyringUnavailable, load_credential, store_credential
 from companion.signaling.client import SignalingClient
-from companion.ui.common import CLEAR_LIGHT, apply_theme, card_style, spawn, theme_window
+from companion.ui.common import (
+    CLEAR_LIGHT,
+    apply_theme,
+    card_style,
+    press_with_enter,
+    spawn,
+    theme_window,
+)
 from companion.ui.patient.window import wait_closed
-from companion.ui.therapist.live import LiveSession, console_button, write_pdf
+from companion.ui.therapist.live import LiveSession, PassphraseMemory, console_button, write_pdf
 
 __all__ = ["InviteRow", "LiveSession", "TherapistConsole", "run_therapist", "write_pdf"]
 
@@ -127,7 +134,8 @@ class TherapistConsole(QMainWindow):
         self.lobby = SignalingClient(server)
         self._name = ""
         self._secret = ""
-        self._passphrase: str | None = None
+        self.passphrases = PassphraseMemory()
+        """Typed once in any live tab, used by every session's notes this sitting."""
         self.labels: dict[str, str] = {}
         self.live: dict[str, LiveSession] = {}
         self.invite_rows: list[InviteRow] = []
@@ -137,6 +145,7 @@ class TherapistConsole(QMainWindow):
         self.tabs = QTabWidget()
         self.setCentralWidget(self.tabs)
         self.tabs.currentChanged.connect(self._tab_changed)
+        press_with_enter(self)
 
         home = QWidget()
         v = QVBoxLayout(home)
@@ -170,7 +179,7 @@ class TherapistConsole(QMainWindow):
         status_row = QHBoxLayout()
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.status.setAccessibleName("Sign-in status")
+        self.status.setAccessibleDescription("Sign-in status")
         self.switch_button = console_button("Sign in as someone else")
         self.switch_button.clicked.connect(self._switch)
         self.switch_button.hide()
@@ -365,14 +374,6 @@ class TherapistConsole(QMainWindow):
 
     # -- live sessions -----------------------------------------------------------------
 
-    def _ask_passphrase(self, parent: QWidget) -> str | None:
-        """One passphrase for the sitting: asked once, used by every session's notes."""
-        from companion.ui.therapist.live import _ask_passphrase
-
-        if self._passphrase is None:
-            self._passphrase = _ask_passphrase(parent)
-        return self._passphrase
-
     async def open_live(self, session_id: str) -> RoleCore:
         if session_id in self.live:
             self.tabs.setCurrentWidget(self.live[session_id])
@@ -392,7 +393,7 @@ class TherapistConsole(QMainWindow):
             await core.close()
             raise
         label = self.labels.get(session_id, "Live session")
-        view = LiveSession(core, self.data_dir, label, ask_passphrase=self._ask_passphrase)
+        view = LiveSession(core, self.data_dir, label, passphrases=self.passphrases)
         view.attention.connect(lambda _on: self._mark_tabs())
         self.live[session_id] = view
         self.tabs.addTab(view, label)
@@ -406,7 +407,7 @@ class TherapistConsole(QMainWindow):
             index = self.tabs.indexOf(view)
             if index < 0:
                 continue
-            alerting = bool(view.alert_rows)
+            alerting = view.needs_attention
             self.tabs.setTabText(index, f"⚠ {view.label} — alert" if alerting else view.label)
             bar.setTabTextColor(
                 index, QColor(CLEAR_LIGHT["danger"] if alerting else CLEAR_LIGHT["text"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,10 @@ from PySide6.QtWidgets import (
     QFrame,
     QGroupBox,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -42,13 +41,19 @@ from PySide6.QtWidgets import (
 )
 
 from companion.app import PLAYLISTS, RoleCore, TimelineEntry
-from companion.app.journal import Journal, NeedsPassphrase
+from companion.app.journal import MIN_PASSPHRASE, Journal, NeedsPassphrase
 from companion.app.prompts import PROMPTS, prompt
 from companion.app.summary import duration_words, summarize, to_html
 from companion.app.words import ALERT_WORDS
 from companion.call.quality import CallQuality
 from companion.monitor.ladder import Alert
-from companion.protocol.messages import LadderConfig, MusicStatus, SessionPlan
+from companion.protocol.messages import (
+    LadderConfig,
+    MemberInfo,
+    MusicStatus,
+    Presence,
+    SessionPlan,
+)
 from companion.records.errors import WrongPassphrase
 from companion.records.private import NoteKind
 from companion.ui.common import (
@@ -60,6 +65,7 @@ from companion.ui.common import (
     format_elapsed,
     spawn,
 )
+from companion.ui.widgets import InlineQuestion
 
 AMBER = "#8a5a00"
 GREEN = "#1f6f5c"
@@ -72,6 +78,8 @@ _STATE_COLOR = {
     "recovering": AMBER,
     "lost": CLEAR_LIGHT["danger"],
 }
+SUPPORT_GRACE_S = 3.0
+"""A support person offline this long (not a blip that resumes) is shown as missing."""
 # Kinds whose line in the timeline would repeat another one.
 _HIDDEN_KINDS = {"alert.raised", "alert.resolved"}
 
@@ -80,7 +88,7 @@ def console_button(text: str, primary: bool = False) -> QPushButton:
     """The console's buttons (``primary``: the one main action of a panel)."""
     button = QPushButton(text)
     button.setAccessibleName(text)
-    button.setMinimumHeight(36)
+    button.setMinimumHeight(44)  # the smallest target a person may have to hit
     if primary:
         button.setStyleSheet(
             f"QPushButton {{ background: {CLEAR_LIGHT['accent']}; color: white; border: none;"
@@ -108,7 +116,7 @@ def bounds(model: type[Any], name: str) -> tuple[float, float]:
 
 def quality_words(q: CallQuality) -> str:
     """Plain words first ("Good"), then the figures a therapist may want."""
-    rtt = q.rtt_ms if q.rtt_ms is not None else 0.0
+    rtt = max(0.0, q.rtt_ms) if q.rtt_ms is not None else 0.0
     loss = max(q.audio_loss_pct, q.video_loss_pct)
     if rtt < 300 and loss < 2 and q.video_fps_in >= 10:
         grade = "Good"
@@ -116,9 +124,17 @@ def quality_words(q: CallQuality) -> str:
         grade = "Fair"
     else:
         grade = "Poor"
-    delay = f"{q.rtt_ms:.0f} ms" if q.rtt_ms is not None else "—"
+    # A round trip cannot be negative (clock steps between the two ends): never shown so.
+    delay = f"{max(0.0, q.rtt_ms):.0f} ms" if q.rtt_ms is not None else "—"
     video = f"{q.video_fps_in:.0f} fps" if q.video_sending else "video paused for speech"
     return f"{grade} · delay {delay} · loss {loss:.0f}% · {video}"
+
+
+@dataclass
+class PassphraseMemory:
+    """The notes passphrase of this sitting, shared by the console's live tabs: typed once."""
+
+    value: str = ""
 
 
 class AlertRow(QFrame):
@@ -145,7 +161,7 @@ class AlertRow(QFrame):
         row.setContentsMargins(14, 8, 8, 8)
         self.words = ALERT_WORDS.get(alert.reason, alert.reason)
         self.text = QLabel()
-        self.text.setAccessibleName("Alert")
+        self.text.setAccessibleDescription("Alert")
         self.text.setWordWrap(True)
         font = QFont(self.text.font())
         font.setPointSizeF(font.pointSizeF() * 1.25)
@@ -199,13 +215,13 @@ class LiveSession(QWidget):
         core: RoleCore,
         data_dir: Path,
         label: str = "",
-        ask_passphrase: Callable[[QWidget], str | None] | None = None,
+        passphrases: PassphraseMemory | None = None,
     ) -> None:
         super().__init__()
         self.core = core
         self.data_dir = data_dir
         self.label = label
-        self.ask_passphrase = ask_passphrase or _ask_passphrase
+        self.passphrases = passphrases or PassphraseMemory()
         self.notes: list[tuple[float, str]] = []
         self.alert_rows: dict[str, AlertRow] = {}
         self.plan_sent_at: float | None = None
@@ -220,6 +236,23 @@ class LiveSession(QWidget):
         self.alert_list.setContentsMargins(0, 0, 0, 0)
         self.alert_banner.hide()
         outer.addWidget(self.alert_banner)
+        # A support person who left mid-session: shown until they are back, no button (it
+        # is a state to see, not an event to acknowledge).
+        self.no_support = QLabel("")
+        self.no_support.setObjectName("nosupport")
+        self.no_support.setWordWrap(True)
+        self.no_support.setAccessibleDescription("Support person")
+        self.no_support.setStyleSheet(
+            f"#nosupport {{ background: #fdf3e1; color: {AMBER}; border: 2px solid {AMBER};"
+            " border-radius: 8px; padding: 10px 14px; font-weight: bold; }"
+        )
+        self.no_support.hide()
+        self.alert_list.addWidget(self.no_support)
+        self._support_seen = False
+        self._support_gone_at: float | None = None
+        self._support_check = QTimer(self)
+        self._support_check.setSingleShot(True)
+        self._support_check.timeout.connect(self._support_absent)
 
         # The status strip: the four things a glance should tell.
         strip = QFrame()
@@ -228,18 +261,18 @@ class LiveSession(QWidget):
         s = QHBoxLayout(strip)
         s.setContentsMargins(14, 8, 14, 8)
         self.link = QLabel()
-        self.link.setAccessibleName("Connection")
+        self.link.setAccessibleDescription("Connection")
         big = QFont(self.link.font())
         big.setPointSizeF(big.pointSizeF() * 1.3)
         big.setBold(True)
         self.link.setFont(big)
         self.quality = QLabel("Quality: measuring…")
-        self.quality.setAccessibleName("Call quality")
+        self.quality.setAccessibleDescription("Call quality")
         self.checkin = QLabel()
-        self.checkin.setAccessibleName("Last check-in")
+        self.checkin.setAccessibleDescription("Last check-in")
         self.checkin.setFont(big)
         self.clock = QLabel()
-        self.clock.setAccessibleName("Session time")
+        self.clock.setAccessibleDescription("Session time")
         left_col = QVBoxLayout()
         left_col.addWidget(self.link)
         left_col.addWidget(self.quality)
@@ -317,7 +350,7 @@ class LiveSession(QWidget):
         music = QGroupBox("Music on the patient's computer")
         m = QVBoxLayout(music)
         self.now_playing = QLabel("Nothing reported yet")
-        self.now_playing.setAccessibleName("Now playing")
+        self.now_playing.setAccessibleDescription("Now playing")
         self.now_playing.setWordWrap(True)
         m.addWidget(self.now_playing)
         row = QHBoxLayout()
@@ -375,6 +408,9 @@ class LiveSession(QWidget):
         sl.addWidget(self.message_note)
         v.addWidget(support)
         v.addStretch(1)
+        self.end_question = InlineQuestion("Keep the session going", "End the session")
+        self.end_question.answered.connect(self._end_answered)
+        v.addWidget(self.end_question)
         self.end_button = console_button("End the session…")
         self.end_button.clicked.connect(self._confirm_end)
         v.addWidget(self.end_button)
@@ -387,16 +423,19 @@ class LiveSession(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         plan = SessionPlan(kind="plan")
         dose = QHBoxLayout()
+        # Nothing clinical is filled in for the therapist: the dose time is unknown until
+        # they enter it (or press "Now").
         self.dose_known = QCheckBox("Dose time known")
-        self.dose_known.setChecked(True)
+        self.dose_known.setChecked(False)
         self.dose_known.setAccessibleName("Dose time known")
         self.dose_at = QDateTimeEdit(QDateTime.currentDateTime())
         self.dose_at.setDisplayFormat("ddd d MMM  HH:mm")
         self.dose_at.setAccessibleName("Dose time")
+        self.dose_at.setEnabled(False)
         self.dose_known.toggled.connect(self.dose_at.setEnabled)
         now = console_button("Now")
         now.setAccessibleName("Dose taken now")
-        now.clicked.connect(lambda: self.dose_at.setDateTime(QDateTime.currentDateTime()))
+        now.clicked.connect(self._dose_now)
         dose.addWidget(self.dose_at, 1)
         dose.addWidget(now)
         form.addRow("Dose taken at", dose)
@@ -473,6 +512,14 @@ class LiveSession(QWidget):
             "Private note — encrypted on this computer, stamped with the time"
         )
         v.addWidget(self.note, 1)
+        # No keyring here: the passphrase is asked on the page, never in a dialog.
+        self.passphrase = QLineEdit()
+        self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
+        self.passphrase.setAccessibleName("Passphrase for your notes")
+        self.passphrase.setPlaceholderText("Passphrase for your notes (8 characters or more)")
+        self.passphrase.returnPressed.connect(lambda: spawn(self.save_note()))
+        self.passphrase.hide()
+        v.addWidget(self.passphrase)
         row = QHBoxLayout()
         self.save_note_button = console_button("Save note", primary=True)
         self.save_note_button.clicked.connect(lambda: spawn(self.save_note()))
@@ -538,6 +585,12 @@ class LiveSession(QWidget):
         for alert in core.facts.open_alerts.values():
             self._alert(alert)
         self._link("")
+        self._unsubscribe.append(core.signaling.presence_changed.connect(self._presence))
+        joined = core.signaling.joined
+        if core.signaling.presence is not None:
+            self._presence(core.signaling.presence)
+        elif joined is not None:
+            self._support_online([m for m in joined.members if m.role == "support"])
 
     def detach(self) -> None:
         """Stop observing the core (before it closes)."""
@@ -609,6 +662,42 @@ class LiveSession(QWidget):
         for row in self.alert_rows.values():
             row.tick()
 
+    # -- is a support person there? -------------------------------------------------
+
+    def _presence(self, presence: Presence) -> None:
+        self._support_online([m for m in presence.members if m.role == "support"])
+
+    def _support_online(self, members: list[MemberInfo]) -> None:
+        if any(m.status == "online" for m in members):
+            self._support_seen = True
+            self._support_gone_at = None
+            self._support_check.stop()
+            if not self.no_support.isHidden():
+                self.no_support.hide()
+                self._update_banner()
+        elif self._support_seen and self._support_gone_at is None:
+            # A moment's grace: a dropped connection that resumes at once is not news.
+            self._support_gone_at = time.time()
+            self._support_check.start(round(SUPPORT_GRACE_S * 1000))
+
+    def _support_absent(self) -> None:
+        if self._support_gone_at is None or self.core.facts.ended:
+            return
+        self.no_support.setText(
+            f"⚠  No support person is connected (since {_clock(self._support_gone_at)[:5]})."
+            " Nobody in the home can be called to the patient until they are back."
+        )
+        self.no_support.show()
+        self._update_banner()
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.alert_rows) or not self.no_support.isHidden()
+
+    def _update_banner(self) -> None:
+        self.alert_banner.setVisible(self.needs_attention)
+        self.attention.emit(self.needs_attention)
+
     def _alert(self, alert: Alert) -> None:
         if alert.alert_id in self.alert_rows:
             return
@@ -626,8 +715,7 @@ class LiveSession(QWidget):
             self.alert_list.removeWidget(row)
             row.deleteLater()
         if not self.alert_rows:
-            self.alert_banner.hide()
-            self.attention.emit(False)
+            self._update_banner()
 
     def acknowledge_all(self) -> None:
         for row in list(self.alert_rows.values()):
@@ -659,12 +747,15 @@ class LiveSession(QWidget):
             self.message_note.setText(f"Sent at {_clock(time.time())[:5]}.")
 
     def _confirm_end(self) -> None:
-        answer = QMessageBox.question(
-            self,
-            "End the session",
-            "End the session for everyone? The patient's music keeps playing; the call ends.",
+        # Asked inside the console: a modal would stop the call and the alerts under it.
+        self.end_button.hide()
+        self.end_question.ask(
+            "End the session for everyone? The patient's music keeps playing; the call ends."
         )
-        if answer == QMessageBox.StandardButton.Yes:
+
+    def _end_answered(self, end: bool) -> None:
+        self.end_button.show()
+        if end:
             spawn(self.end_session())
 
     async def end_session(self) -> None:
@@ -674,6 +765,9 @@ class LiveSession(QWidget):
         for widget in (self.request, self.push, self.choose, self.end_button,
                        self.send_plan_button, *self.music_buttons.values()):  # fmt: skip
             widget.setEnabled(False)
+        self._support_check.stop()
+        self.no_support.hide()
+        self._update_banner()
         self.end_button.setText("The session has ended")
         self._tick()
         self._ticker.stop()
@@ -683,6 +777,16 @@ class LiveSession(QWidget):
         self.tabs.setCurrentIndex(self.tabs_summary_index)
 
     # -- plan, notes, summary ----------------------------------------------------------
+
+    def _dose_now(self) -> None:
+        self.dose_at.setDateTime(QDateTime.currentDateTime())
+        self.dose_known.setChecked(True)
+
+    def known_passphrase(self) -> str:
+        return self.passphrases.value
+
+    def remember_passphrase(self, passphrase: str) -> None:
+        self.passphrases.value = passphrase
 
     def read_plan(self) -> SessionPlan:
         """The plan as set in the editor; raises ValueError with plain words."""
@@ -744,14 +848,23 @@ class LiveSession(QWidget):
             try:
                 await journal.unlock()
             except NeedsPassphrase:
-                passphrase = self.ask_passphrase(self)
-                if not passphrase:
-                    self.note_status.setText("Not saved: notes need a passphrase here.")
+                passphrase = self.known_passphrase() or self.passphrase.text()
+                if len(passphrase) < MIN_PASSPHRASE:
+                    self.passphrase.show()
+                    self.passphrase.setFocus()
+                    self.note_status.setText(
+                        "Not saved yet: this computer has no keyring, so notes are locked "
+                        "with a passphrase. Type one above (8 characters or more; you will "
+                        "need it to read them later), then save again."
+                    )
                     return False
                 await journal.unlock(passphrase)
+                self.remember_passphrase(passphrase)
         except WrongPassphrase:
+            self.passphrase.clear()
             self.note_status.setText("That passphrase does not open your notes. Not saved.")
             return False
+        self.passphrase.hide()
         await journal.add(self.core.session_id, NoteKind.NOTE, text)
         now = time.time()
         self.notes.append((now, text))
@@ -810,14 +923,3 @@ def _escape(text: str) -> str:
     import html
 
     return html.escape(text)
-
-
-def _ask_passphrase(parent: QWidget) -> str | None:
-    passphrase, ok = QInputDialog.getText(
-        parent,
-        "Protect your notes",
-        "This computer has no keyring, so your notes are locked with a passphrase.\n"
-        "Choose one (8 characters or more); you will need it to read them later.",
-        QLineEdit.EchoMode.Password,
-    )
-    return passphrase if ok and len(passphrase) >= 8 else None

@@ -1,0 +1,94 @@
+"""Joining a session with a link or a code, shared by the patient's and the support
+person's windows: the server the app knows, a fresh connection on every try, and an
+answer within a few seconds — in, or one plain sentence why not.
+
+Qt-free on purpose (the windows show the sentence); nothing here logs the code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from companion.app import RoleCore, link_details
+from companion.desktop import normalize_server, remember_server
+from companion.protocol.errors import ErrorCode, ProtocolError
+
+_log = logging.getLogger(__name__)
+
+JOIN_WITHIN_S = 5.0
+"""A join attempt gets an answer (in, or a plain sentence why not) within this."""
+RELAUNCH_WITHIN_S = 20.0
+"""After a restart the server may hold the old place for a few seconds: wait that long."""
+WHAT_TO_DO = "Check the code, or ask your therapist for a new one."
+NO_SERVER = (
+    "This app does not know your clinic's server yet. Open the link your therapist sent "
+    "you once (it carries the address), or type the server address below."
+)
+BAD_SERVER = (
+    "That server address does not look right: it looks like wss://clinic.example/ws. "
+    "Check it with your therapist."
+)
+UNREACHABLE = (
+    "The clinic's server could not be reached. Check your internet connection and try "
+    "again in a moment."
+)
+
+
+def what_to_do(message: str) -> str:
+    """The server's plain sentence, then what to do (without saying the same twice)."""
+    lower = message.lower()
+    if "therapist for a new one" in lower:
+        return f"{message}\nIf you typed a code, check it too."
+    if "check it" in lower:
+        return f"{message}\nIf it still does not work, ask your therapist for a new one."
+    return f"{message}\n{WHAT_TO_DO}"
+
+
+class JoinRefused(Exception):
+    """Not in: ``sentence`` says why, in plain words."""
+
+    def __init__(self, sentence: str, ask_server: bool = False, forget: bool = False) -> None:
+        super().__init__(sentence)
+        self.sentence = sentence
+        self.ask_server = ask_server
+        """The server address may be what is wrong: show its field."""
+        self.forget = forget
+        """The server refused this invite for good (ended, revoked, wrong)."""
+
+
+async def close_quietly(core: RoleCore | None, within_s: float = 3.0) -> None:
+    if core is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(core.close(), within_s)
+
+
+async def join_fresh(
+    made: RoleCore, code: str, typed_server: str, within_s: float = JOIN_WITHIN_S
+) -> RoleCore:
+    """Connect a new core and join with ``code`` (a link names its own server; else the
+    one typed, else the one ``made`` was made with). Raises ``JoinRefused``."""
+    known = made.server_urls[0] if made.server_urls else ""
+    server = link_details(code)[0] or typed_server.strip() or known
+    if not server:
+        raise JoinRefused(NO_SERVER, ask_server=True)
+    url = normalize_server(server)
+    if url is None:
+        raise JoinRefused(BAD_SERVER, ask_server=True)
+    core = made if url in made.server_urls else RoleCore(made.role, url, made.options)
+    try:
+        async with asyncio.timeout(within_s):
+            await core.connect()
+            await core.join(code, retry_in_use_s=max(0.0, within_s - 1.5))
+    except ProtocolError as exc:
+        await close_quietly(core)
+        raise JoinRefused(
+            what_to_do(exc.message), forget=exc.code is not ErrorCode.INVITE_IN_USE
+        ) from exc
+    except Exception as exc:  # unreachable, refused, a bad address, silence: one sentence
+        _log.info("join failed: %s", type(exc).__name__)
+        await close_quietly(core)
+        raise JoinRefused(UNREACHABLE, ask_server=True) from exc
+    await asyncio.to_thread(remember_server, made.options.data_dir, url)
+    return core
