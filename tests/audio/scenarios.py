@@ -27,6 +27,7 @@ from companion.audio import (
     RepeatMode,
     Track,
 )
+from companion.audio.speech import EspeakVoice, Speaker
 from tests.audio.signals import sine, write_audio
 
 FAST = EngineOptions(
@@ -214,9 +215,27 @@ def tapped(work: Path, events: dict[str, Any]) -> None:
     events["removed_cleanly"] = tap.frames == frames_at_removal
 
 
+def spoken(work: Path, events: dict[str, Any]) -> None:
+    """Music, then one spoken line: the test finds the line in the device's output."""
+    music = write_audio(work / "m.wav", sine(440, 14.0, amp=0.1))
+    engine = _engine(FAST, events)
+    engine.load_playlist(Playlist([Track(str(music))]))
+    engine.start()
+    speaker = Speaker(engine, EspeakVoice(work / "voice"))
+    events["missing"] = speaker.prepare({"back": "Your therapist is back with you."})
+    time.sleep(3.5)  # the meter has heard a few seconds of music
+    events["music_lufs"] = speaker.music_lufs()
+    events["said"] = speaker.say("back")
+    speaker._clips["back"].samples.tofile(work / "line.raw")
+    time.sleep(5.0)
+    speaker.close()
+    engine.close()
+    events["underruns"] = engine.underruns
+
+
 SCENARIOS: dict[str, Callable[[Path, dict[str, Any]], None]] = {
     f.__name__: f
-    for f in (crossfade, transitions, ducking, voice_unducked, skips_broken, unplug, tapped)
+    for f in (crossfade, transitions, ducking, voice_unducked, skips_broken, unplug, tapped, spoken)
 }
 
 

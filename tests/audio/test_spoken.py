@@ -1,0 +1,60 @@
+"""Spoken lines through the real engine into ALSA's file device (issue 22)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from companion.audio.loudness import integrated_lufs
+from tests.audio.conftest import RATE, AlsaFileDevice
+from tests.audio.signals import max_step, tone_db
+
+WINDOW = 960  # 20 ms
+
+
+def find_line(out: np.ndarray, line: np.ndarray) -> tuple[int, float]:
+    """Where ``line`` starts in ``out`` (left channel) by cross-correlation, and how alike
+    they are there (normalized correlation; 1 = identical)."""
+    mono = out[:, 0].astype(np.float64)
+    n = 1 << (len(mono) + len(line)).bit_length()
+    corr = np.fft.irfft(np.fft.rfft(mono, n) * np.conj(np.fft.rfft(line, n)), n)[: len(mono)]
+    at = int(np.argmax(corr))
+    segment = mono[at : at + len(line)]
+    norm = np.linalg.norm(segment) * np.linalg.norm(line[: len(segment)])
+    return at, float(corr[at] / norm) if norm else 0.0
+
+
+def test_spoken_line_is_heard_over_ducked_music_at_its_loudness(
+    alsa_device: AlsaFileDevice,
+) -> None:
+    result = alsa_device.run("spoken")
+    assert result["missing"] == [] and result["said"]
+    out = alsa_device.read()
+    line = np.fromfile(alsa_device.workdir / "line.raw", dtype=np.float32)
+    at, alike = find_line(out, line)
+    assert alike > 0.9, alike  # the known rendering, only the ducked music added
+    words = np.flatnonzero(np.abs(line) > 1e-3)
+    first, last = at + words[0], at + words[-1]
+    music = tone_db(out, 440, WINDOW)
+    before = np.median(music[(first - RATE) // WINDOW : (first - RATE // 4) // WINDOW])
+    under = np.median(music[first // WINDOW : last // WINDOW])
+    after = np.median(music[(last + RATE) // WINDOW : (last + 2 * RATE) // WINDOW])
+    assert under - before <= -10.0, (before, under)
+    assert abs(after - before) < 1.0, (before, after)
+    # Loudness-matched to the music the patient heard just before (BS.1770 meter).
+    heard = out[first:last].astype(np.float64)
+    music_only = out[first - 3 * RATE : first - RATE // 4].astype(np.float64)
+    assert abs(integrated_lufs(heard) - integrated_lufs(music_only)) <= 2.0
+    assert max_step(out[at : at + len(line)]) < 0.5  # no click at the line's start
+    assert result["underruns"] == 0
+
+
+def test_loudness_meter_reads_the_bs1770_reference_tone() -> None:
+    # BS.1770: a 1 kHz sine at -20 dBFS on one channel reads -23.0 LUFS, on two -20.0.
+    t = np.arange(3 * RATE) / RATE
+    tone = 10 ** (-20 / 20) * np.sin(2 * np.pi * 1000 * t)
+    assert abs(integrated_lufs(tone) + 23.0) < 0.1
+    assert abs(integrated_lufs(np.stack([tone, tone], axis=1)) + 20.0) < 0.1
+    # The gates: silence around the tone is left out (only the part-filled edge blocks count).
+    padded = np.concatenate([np.zeros(2 * RATE), tone, np.zeros(2 * RATE)])
+    assert abs(integrated_lufs(padded) + 23.0) < 0.5
+    assert integrated_lufs(np.zeros(RATE)) == -np.inf
