@@ -58,3 +58,25 @@ def test_loudness_meter_reads_the_bs1770_reference_tone() -> None:
     padded = np.concatenate([np.zeros(2 * RATE), tone, np.zeros(2 * RATE)])
     assert abs(integrated_lufs(padded) + 23.0) < 0.5
     assert integrated_lufs(np.zeros(RATE)) == -np.inf
+
+
+def test_the_patient_hears_what_the_screen_says(alsa_device: AlsaFileDevice) -> None:
+    result = alsa_device.run("patient_lines", timeout_s=120.0)
+    expected = ["checkin_request", "checkin_received", "prompt:feet-on-floor", "help_coming",
+                "help_acknowledged"]  # fmt: skip
+    assert result["spoken"] == expected
+    assert result["voices"] == ["Spoken to the patient (espeak-ng en-us)"]
+    out = alsa_device.read()
+    found = []
+    for line_id in expected:
+        line = np.fromfile(
+            alsa_device.workdir / f"{line_id.replace(':', '_')}.raw", dtype=np.float32
+        )
+        at, alike = find_line(out, line / np.max(np.abs(line)))
+        found.append((at, alike))
+    # The patient's music (ducked 12 dB) fills the pauses between words: ~0.7-0.85 seen;
+    # an absent line correlates near 0.
+    assert all(alike > 0.6 for _, alike in found), found
+    assert [at for at, _ in found] == sorted(
+        at for at, _ in found
+    )  # heard one after another, in the order they were given
