@@ -52,6 +52,8 @@ class Mixer:
         self._speech_queue: deque[np.ndarray] = deque(maxlen=8)
         self._speech: np.ndarray | None = None
         self._speech_pos = 0
+        self.speech_frames = 0
+        """Frames of spoken lines mixed so far (measurement: where a line is in the output)."""
         self._chime: np.ndarray | None = None
         self._chime_pos = 0
         self._music = np.zeros((CHUNK_FRAMES, 2), dtype=np.float32)
@@ -137,6 +139,7 @@ class Mixer:
         np.add(out[:k, 0], part, out=out[:k, 0])
         np.add(out[:k, 1], part, out=out[:k, 1])
         self._speech_pos = start + k
+        self.speech_frames += k
         if self._speech_pos >= len(line):
             self._speech = None
 

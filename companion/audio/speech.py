@@ -116,7 +116,7 @@ class Clip:
     samples: np.ndarray
     """Mono float32, lead silence and fade included, peak-normalized to 1."""
     lufs: float
-    """Integrated loudness of ``samples`` as played (the same on both channels)."""
+    """Integrated loudness of the words as played (the same on both channels)."""
 
 
 class Speaker:
@@ -189,7 +189,10 @@ class Speaker:
         if peak > 0:
             words /= peak
         samples = np.concatenate([np.zeros(int(o.lead_s * RATE), np.float32), words])
-        return Clip(samples, integrated_lufs(np.repeat(samples[:, None], 2, axis=1)))
+        # Measured from the first word to the last: silence around them is not the line.
+        heard = np.flatnonzero(np.abs(samples) > 1e-3)
+        spoken = samples[heard[0] : heard[-1] + 1] if len(heard) else samples
+        return Clip(samples, integrated_lufs(np.repeat(spoken[:, None], 2, axis=1)))
 
     def _follow_music(self) -> None:
         block = np.zeros((RATE // 4, 2), dtype=np.float32)
