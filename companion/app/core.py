@@ -26,15 +26,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import platformdirs
 from aiortc.mediastreams import MediaStreamTrack
 
 from companion.app.device import device_secret
 from companion.app.power import ComputerCare, ComputerChange
+from companion.app.spoken import LADDER_LINES, SPOKEN_LINES
 from companion.app.words import ALERT_WORDS, SUPPORT_COMPUTER_LINES, describe_event, link_words
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
 from companion.audio.commands import MusicStatus as LocalMusicStatus
 from companion.audio.playlist import RepeatMode, Track
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
+from companion.audio.speech import EspeakVoice, Speaker
 from companion.call.devices import MicrophoneTrack
 from companion.call.engine import CallEngine
 from companion.call.homelink import HomeLink
@@ -95,6 +98,10 @@ _SOUNDS: dict[SoundKind, ChimeKind] = {
 _MUSIC_STATUS_EVERY_S = 15.0
 _EARLY_EVENTS = 500
 _SAVE_PLAYLIST_EVERY_S = 10.0
+
+
+def _voice_cache() -> Path:
+    return Path(platformdirs.user_cache_dir("Companion", "Companion")) / "voice"
 
 
 def invite_from_link(text: str) -> str:
@@ -245,6 +252,10 @@ class RoleCore:
         """The patient's computer held awake and watched (power.py), from ``start``."""
         self._computer_task: asyncio.Task[Any] | None = None
         self._battery_alert: str | None = None
+        self.speaker: Speaker | None = None
+        """The patient's spoken lines (from ``open_devices``), ready before ``start``."""
+        self._speech_ready: asyncio.Task[list[str]] | None = None
+        self._help_alerts: set[str] = set()
         # -- for the screens
         self.link_changed: Signal[[str]] = Signal()
         """Plain words for the patient–therapist link (see words.py)."""
@@ -360,6 +371,8 @@ class RoleCore:
         self._started = True
         await self.open_records()
         await self.open_devices()
+        if self._speech_ready is not None:
+            await self._speech_ready  # every line the ladder may need, before any is needed
         voice = self.audio.add_voice() if self.audio is not None else None
         if self.role in ("patient", "therapist"):
             assert self.media is not None
@@ -376,6 +389,7 @@ class RoleCore:
             g.alert_cleared.connect(self._on_alert_cleared),
             g.sound.connect(self._on_sound),
             g.patient_line.connect(self.patient_line.emit),
+            g.patient_line.connect(lambda text: self._speak(LADDER_LINES.get(text, ""))),
             g.event_received.connect(self._on_event),
             g.event_sent.connect(
                 lambda event_id, event: self._on_event(event_id, event, self.role)
@@ -443,6 +457,8 @@ class RoleCore:
                 self.audio.remove_output_tap(self.voice_processing)
             await asyncio.to_thread(self.voice_processing.close)
         await self.signaling.close()
+        if self.speaker is not None:
+            await asyncio.to_thread(self.speaker.close)
         if self.audio is not None:
             await asyncio.to_thread(self._save_playlist)
             await self.audio.aclose()
@@ -534,6 +550,9 @@ class RoleCore:
         # apps' QtLoop makes that safe from any thread).
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(engine.start, play=self.role == "patient", loop=loop)
+        if self.role == "patient":
+            self.speaker = Speaker(engine, EspeakVoice(_voice_cache()))
+            self._speech_ready = self._spawn(asyncio.to_thread(self.speaker.prepare, SPOKEN_LINES))
 
     def _restored_playlist(self) -> Playlist:
         path = self.options.data_dir / "playlist.json"
@@ -707,6 +726,7 @@ class RoleCore:
         if self.role in ("patient", "support"):
             with contextlib.suppress(OSError):
                 self._save_resume("", open_=False)
+        self._speak("session_end")
         self.session_ended.emit()
 
     # -- the patient's local controls (never on the wire) ------------------------------------
@@ -779,6 +799,7 @@ class RoleCore:
             self._last_state[event.kind] = event
         if event.kind != "music.status" and not again:
             self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id)
+        self._speak_for(event, from_role)
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()
             facts.pending_request = None
@@ -786,7 +807,7 @@ class RoleCore:
         elif event.kind == "checkin.request" and self.role == "patient":
             facts.pending_request = getattr(event, "request_id", None)
             self.checkin_requested.emit(facts.pending_request or "")
-            if self.audio is not None:
+            if self.audio is not None and not self._speak("checkin_request"):
                 self.audio.play_chime(ChimeKind.CHECK_IN)
         elif isinstance(event, PromptPush):
             self.prompt_pushed.emit(event.prompt_id)
@@ -830,6 +851,29 @@ class RoleCore:
                 self.notice.emit(line)
         elif isinstance(event, SessionEnd):
             self._mark_ended()
+
+    def _speak_for(self, event: EventBody, from_role: Role | None) -> None:
+        """The patient hears what their screen shows (the check-in request is spoken
+        instead of its chime, below)."""
+        if isinstance(event, AlertRaised) and event.reason == "help":
+            self._help_alerts.add(event.alert_id)
+        elif isinstance(event, AlertAck) and event.alert_id in self._help_alerts:
+            self._help_alerts.discard(event.alert_id)
+            self._speak("support_coming" if from_role == "support" else "help_acknowledged")
+        elif event.kind == "checkin" and from_role == "patient":
+            self._speak("checkin_received")
+        elif isinstance(event, PromptPush):
+            self._speak(f"prompt:{event.prompt_id}")
+
+    def _speak(self, line_id: str) -> bool:
+        """Play a prepared line to the patient; the timeline says which, and in what voice."""
+        speaker = self.speaker
+        if speaker is None or not speaker.say(line_id):
+            return False
+        self._add_entry(
+            None, "spoken", f"Spoken to the patient ({speaker.voice.name})", ref=line_id
+        )
+        return True
 
     def computer_changed(self, change: ComputerChange) -> None:
         """The patient's computer changed (power.py): everyone's timeline hears of it, the

@@ -1,4 +1,5 @@
-"""The mix the audio callback runs: music (ducked), voices, chimes, then the master fade.
+"""The mix the audio callback runs: music (ducked), voices, spoken lines, chimes, then the
+master fade.
 
 Real-time rules, measured rather than assumed: numpy releases the GIL for arrays over
 500 elements, and taking it back behind a busy Python thread costs a whole switch
@@ -45,7 +46,14 @@ class Mixer:
         self.music_paused = True
         self.music_underruns = 0
         self.chime_gain = min(1.0, db_to_gain(chime_level_db))
+        self.music_probe: AudioRing | None = None
+        """Gets the music as decoded (before volume and duck): the speaker's loudness meter."""
         self._chime_queue: deque[np.ndarray] = deque(maxlen=4)
+        self._speech_queue: deque[np.ndarray] = deque(maxlen=8)
+        self._speech: np.ndarray | None = None
+        self._speech_pos = 0
+        self.speech_frames = 0
+        """Frames of spoken lines mixed so far (measurement: where a line is in the output)."""
         self._chime: np.ndarray | None = None
         self._chime_pos = 0
         self._music = np.zeros((CHUNK_FRAMES, 2), dtype=np.float32)
@@ -58,9 +66,18 @@ class Mixer:
         """Play ``sound`` (stereo, peak <= 1) after any chime already sounding."""
         self._chime_queue.append(sound)
 
+    def queue_speech(self, line: np.ndarray) -> None:
+        """Play ``line`` (mono, level already set) after any line already sounding; the
+        music is ducked under it as under a voice."""
+        self._speech_queue.append(line)
+
+    @property
+    def speech_pending(self) -> bool:
+        return self._speech is not None or bool(self._speech_queue)
+
     @property
     def speaking(self) -> bool:
-        return any(v.active for v in self.voices)
+        return self.speech_pending or any(v.active for v in self.voices)
 
     def render(self, out: np.ndarray) -> None:
         """Fill ``out`` (frames, 2) float32 completely."""
@@ -78,7 +95,10 @@ class Mixer:
         duck0 = self.ducker.gain
         level1 = self.music_level.advance(n)
         pause1 = self.pause.advance(n)
-        speaking = False
+        if self._speech is None and self._speech_queue:
+            self._speech = self._speech_queue.popleft()
+            self._speech_pos = 0
+        speaking = self._speech is not None
         for voice in self.voices:
             if voice.active:
                 speaking = True
@@ -91,6 +111,9 @@ class Mixer:
             if got < n:
                 music[got:].fill(0.0)
                 self.music_underruns += 1
+            probe = self.music_probe
+            if probe is not None:
+                probe.write(music)
             self._ramp_into(out, music, level0 * pause0 * duck0, level1 * pause1 * duck1, n)
         for voice in self.voices:
             buf = self._voice[:n]
@@ -98,12 +121,27 @@ class Mixer:
             if got:
                 np.add(out[:got, 0], buf[:got], out=out[:got, 0])
                 np.add(out[:got, 1], buf[:got], out=out[:got, 1])
+        self._mix_speech(out, n)
         self._mix_chime(out, n, level0, level1)
         fade0 = self.fade.value
         fade1 = self.fade.advance(n)
         if fade0 != 1.0 or fade1 != 1.0:
             self._ramp_into(out, out, fade0, fade1, n)
         np.clip(out, -1.0, 1.0, out=out)
+
+    def _mix_speech(self, out: np.ndarray, n: int) -> None:
+        line = self._speech
+        if line is None:
+            return
+        start = self._speech_pos
+        k = min(n, len(line) - start)
+        part = line[start : start + k]
+        np.add(out[:k, 0], part, out=out[:k, 0])
+        np.add(out[:k, 1], part, out=out[:k, 1])
+        self._speech_pos = start + k
+        self.speech_frames += k
+        if self._speech_pos >= len(line):
+            self._speech = None
 
     def _mix_chime(self, out: np.ndarray, n: int, level0: float, level1: float) -> None:
         chime = self._chime

@@ -8,6 +8,7 @@ the raw audio the device wrote.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -27,6 +28,7 @@ from companion.audio import (
     RepeatMode,
     Track,
 )
+from companion.audio.speech import EspeakVoice, Speaker
 from tests.audio.signals import sine, write_audio
 
 FAST = EngineOptions(
@@ -214,9 +216,103 @@ def tapped(work: Path, events: dict[str, Any]) -> None:
     events["removed_cleanly"] = tap.frames == frames_at_removal
 
 
+def patient_lines(work: Path, events: dict[str, Any]) -> None:
+    """The patient's app core with its real engine, in a session with a therapist and a
+    support person over a real server: what the screen says is heard."""
+    asyncio.run(_patient_lines(work, events))
+
+
+async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
+    from companion.app import CoreOptions, RoleCore
+    from companion.server.app import ServerConfig, SignalingServer
+
+    async def until(predicate: Callable[[], bool], within_s: float = 20.0) -> None:
+        async with asyncio.timeout(within_s):
+            while not predicate():
+                await asyncio.sleep(0.05)
+
+    async with SignalingServer(ServerConfig(data_dir=work / "server", port=0)) as server:
+        _, secret = server.db.add_therapist("dr-test")
+        cores = {
+            role: RoleCore(role, server.ws_url, CoreOptions(
+                data_dir=work / role, fake_media=True, audio=role == "patient",
+                engine=FAST, video=(160, 120, 10), watch_computer=False))
+            for role in ("therapist", "patient", "support")
+        }  # fmt: skip
+        therapist, patient, support = cores["therapist"], cores["patient"], cores["support"]
+        try:
+            await therapist.connect()
+            await therapist.sign_in("dr-test", secret)
+            created = await therapist.signaling.create_session("t")
+            invites = {i.role: i for i in created.invites}
+            await therapist.open_session(created.session.session_id)
+            for core, role in ((patient, "patient"), (support, "support")):
+                await core.connect()
+                await core.join(invites[role].code)  # type: ignore[index]
+            for core in (therapist, patient, support):
+                await core.start()
+            await until(lambda: patient.facts.link == "connected")
+            therapist.set_mic_muted(True)  # its test tone would cover the lines
+            await asyncio.sleep(3.0)  # the speaker's meter has heard the music
+            await therapist.request_checkin()
+            await until(lambda: patient.facts.pending_request is not None)
+            await patient.check_in("key")
+            await therapist.push_prompt("feet-on-floor")
+            await until(
+                lambda: any(e.ref == "prompt:feet-on-floor" for e in patient.facts.timeline)
+            )
+            await patient.help_held()
+            await until(lambda: bool(therapist.facts.open_alerts))
+            for alert_id in list(therapist.facts.open_alerts):
+                await therapist.acknowledge(alert_id)
+            assert patient.audio is not None and patient.speaker is not None
+            mixer = patient.audio.mixer
+            await until(lambda: any(e.kind == "spoken" and e.ref == "help_acknowledged"
+                                    for e in patient.facts.timeline))  # fmt: skip
+            await until(lambda: not mixer.speech_pending, within_s=40.0)
+            await asyncio.sleep(2.0)
+            spoken = [e for e in patient.facts.timeline if e.kind == "spoken"]
+            events["spoken"] = [e.ref for e in spoken]
+            events["voices"] = sorted({e.text for e in spoken})
+            for line_id in set(events["spoken"]):
+                clip = patient.speaker._clips[line_id].samples
+                clip.tofile(work / f"{line_id.replace(':', '_')}.raw")
+        finally:
+            for core in (patient, support, therapist):
+                await core.close()
+
+
+def spoken(work: Path, events: dict[str, Any]) -> None:
+    """Music, then one spoken line: the test finds the line in the device's output."""
+    music = write_audio(work / "m.wav", sine(440, 14.0, amp=0.1))
+    engine = _engine(FAST, events)
+    engine.load_playlist(Playlist([Track(str(music))]))
+    engine.start()
+    speaker = Speaker(engine, EspeakVoice(work / "voice"))
+    events["missing"] = speaker.prepare({"back": "Your therapist is back with you."})
+    time.sleep(3.5)  # the meter has heard a few seconds of music
+    events["music_lufs"] = speaker.music_lufs()
+    events["said"] = speaker.say("back")
+    speaker._clips["back"].samples.tofile(work / "line.raw")
+    time.sleep(5.0)
+    speaker.close()
+    engine.close()
+    events["underruns"] = engine.underruns
+
+
 SCENARIOS: dict[str, Callable[[Path, dict[str, Any]], None]] = {
     f.__name__: f
-    for f in (crossfade, transitions, ducking, voice_unducked, skips_broken, unplug, tapped)
+    for f in (
+        crossfade,
+        transitions,
+        ducking,
+        voice_unducked,
+        skips_broken,
+        unplug,
+        tapped,
+        spoken,
+        patient_lines,
+    )
 }
 
 

@@ -112,3 +112,10 @@ def test_echo_benchmark_smoke() -> None:
     # The control (music left out of the reverse stream) must come out below the target.
     assert isinstance(figures["erle_music_control_db"], float)
     assert figures["erle_music_control_db"] < 20.0
+
+
+def test_spoken_benchmark_smoke() -> None:
+    figures = run_benchmark("spoken.py", "--quick")
+    for key in ("line_latency_p95_s", "loudness_diff_lu", "duck_db", "lines_missing_offline"):
+        assert key in figures
+    assert figures["lines_missing_offline"] == 0
