@@ -120,8 +120,10 @@ class KeepAwake:
         self._mode: Any = None
         self._lock = asyncio.Lock()
         # wakepy keeps the current mode in a context variable: entering and leaving must
-        # happen on one thread in one context, so the calls share a one-thread executor.
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keep-awake")
+        # happen on one thread in one context, so the calls share a one-thread executor,
+        # made for each hold and shut down with it (an idle worker left behind would keep
+        # the process alive after its window closed).
+        self._worker: ThreadPoolExecutor | None = None
 
     @property
     def active(self) -> bool:
@@ -130,17 +132,22 @@ class KeepAwake:
     async def acquire(self) -> str | None:
         async with self._lock:
             if self._mode is None:
+                worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keep-awake")
                 loop = asyncio.get_running_loop()
-                self._mode, self.method = await loop.run_in_executor(
-                    self._worker, _enter_presenting
-                )
+                self._mode, self.method = await loop.run_in_executor(worker, _enter_presenting)
+                if self._mode is None:
+                    worker.shutdown(wait=False)
+                else:
+                    self._worker = worker
             return self.method
 
     async def release(self) -> None:
         async with self._lock:
             mode, self._mode, self.method = self._mode, None, None
-            if mode is not None:
-                await asyncio.get_running_loop().run_in_executor(self._worker, _exit_mode, mode)
+            worker, self._worker = self._worker, None
+            if mode is not None and worker is not None:
+                await asyncio.get_running_loop().run_in_executor(worker, _exit_mode, mode)
+                worker.shutdown(wait=False)
 
 
 def _enter_presenting() -> tuple[Any, str | None]:

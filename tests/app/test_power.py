@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +84,7 @@ async def test_keep_awake_holds_the_desktops_inhibitor_for_the_session(
     assert session_bus.next_line() == f"uninhibit {inhibit[2]}"
     assert awake.method is None
     await awake.release()  # safe twice
+    await _no_worker_left()
 
 
 async def test_keep_awake_without_an_inhibitor_says_so_and_goes_on(
@@ -92,7 +94,13 @@ async def test_keep_awake_without_an_inhibitor_says_so_and_goes_on(
     awake = KeepAwake()
     assert await awake.acquire() is None
     assert not awake.active
+    await _no_worker_left()  # nothing held: no thread kept for it
     await awake.release()
+
+
+async def _no_worker_left() -> None:
+    """An idle worker left behind is a non-daemon thread: the app could not exit."""
+    await until(lambda: not any(t.name.startswith("keep-awake") for t in threading.enumerate()))
 
 
 def test_sleep_is_the_wall_clock_moving_while_the_monotonic_clock_stood_still() -> None:
