@@ -156,9 +156,12 @@ class SignalingServer:
             ssl_context.set_ciphers(TLS_CIPHERS)
             ssl_context.load_cert_chain(self.config.cert, self.config.key)
         http_log = HttpErrorLog(RateLimitedLog(_log), _log)
+        # shutdown_timeout: a stopping node has told every connection to finish already;
+        # aiohttp's default would hold the stop (and a restart) a minute for stragglers.
         self._runner = web.AppRunner(
             self.app, access_log=None, handle_signals=False, logger=http_log,
             keepalive_timeout=self.config.address_limits.handshake_timeout_s,
+            shutdown_timeout=2.0,
         )  # fmt: skip
         await self._runner.setup()
         handler = self._runner.server

@@ -7,9 +7,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from companion.app import RoleCore
 from tests.journeys.conftest import Session
 from tests.journeys.harness import SCREEN, ClinicServer, journey
+
+# A journey launches each app as its own process, several times: minutes, not seconds.
+pytestmark = pytest.mark.timeout(300)
 
 OK_BUTTON = "I'm OK — check in"
 JOIN = "Join my session"

@@ -7,10 +7,15 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from companion.app import CoreOptions, RoleCore
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from tests.journeys.conftest import Session
 from tests.journeys.harness import ClinicServer, journey
+
+# A journey launches each app as its own process, several times: minutes, not seconds.
+pytestmark = pytest.mark.timeout(300)
 
 TITLE = "Companion — support person"
 
