@@ -179,6 +179,11 @@ class SignalingClient:
                         "signaling silent for %.1f s: connection dead", self.options.dead_after_s
                     )
                     break
+                except (ConnectionError, aiohttp.ClientError) as exc:
+                    # e.g. answering a ping on a socket that is closing: a lost connection
+                    # like any other, not a reader that dies with an unretrieved error.
+                    _log.info("signaling connection lost: %s", type(exc).__name__)
+                    break
                 if msg.type is not aiohttp.WSMsgType.TEXT:
                     break
                 self._dispatch(msg.data)
