@@ -619,10 +619,12 @@ class RoleCore:
         # The therapist sees what plays: on every change, and now and then for the position.
         key = (wire.title, wire.playing, round(wire.volume_db))
         now = time.monotonic()
-        if key != self._last_status_sent or now - self._last_status_at >= _MUSIC_STATUS_EVERY_S:
+        # Counted as sent only once it was (before ``start`` there is no guardian yet, and
+        # the first title must not wait for the next periodic status).
+        due = key != self._last_status_sent or now - self._last_status_at >= _MUSIC_STATUS_EVERY_S
+        if due and self.guardian is not None:
             self._last_status_sent, self._last_status_at = key, now
-            if self.guardian is not None:
-                self._spawn(self.guardian.publish(wire))
+            self._spawn(self.guardian.publish(wire))
 
     # -- what people do --------------------------------------------------------------------
 
