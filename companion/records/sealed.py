@@ -42,6 +42,8 @@ SEALED_KINDS = frozenset({"intention", "card", "message", "plan", "vitals"})
 SEALED_FIELD = "sealed"
 PUBLIC_KEY = "events.seal.public"
 WRAPPED_PRIVATE_KEY = "events.seal.wrapped"
+OLDER_PAYLOADS_SEALED = "events.seal.older-done"
+"""Set once the words a version from before sealing stored in plain text are sealed."""
 
 _FORMAT = b"\x01"
 _NONCE_BYTES = 12
