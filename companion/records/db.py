@@ -52,7 +52,7 @@ class Migration:
             raise ValueError("a migration needs at least one statement")
 
 
-def _append_only_triggers(table: str) -> tuple[str, str]:
+def append_only_triggers(table: str) -> tuple[str, str]:
     message = f"{table} are append-only"
     return (
         f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
@@ -81,7 +81,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             )
             """,
             "CREATE INDEX events_by_session ON events (session_id, sequence)",
-            *_append_only_triggers("events"),
+            *append_only_triggers("events"),
         ),
     ),
     Migration(
@@ -115,7 +115,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             )
             """,
             "CREATE INDEX audit_by_session ON audit (session_id, sequence)",
-            *_append_only_triggers("audit"),
+            *append_only_triggers("audit"),
         ),
     ),
 )
@@ -240,6 +240,12 @@ class Database:
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+
+    def forget_replaced(self) -> None:
+        """Copy the WAL into the file and empty it, so rows just rewritten (with
+        ``secure_delete`` zeroing their old cells) leave no old copy behind."""
+        with self.reading() as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def integrity_check(self) -> str:
         with self.reading() as connection:

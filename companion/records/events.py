@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from .db import Database
+from .db import Database, append_only_triggers
 from .errors import InvalidRecord
-from .sealed import SEALED_KINDS, PayloadSealer, row_data
+from .sealed import SEALED_KINDS, PayloadSealer, is_sealed, row_data
 
 _log = logging.getLogger(__name__)
 
@@ -179,6 +179,34 @@ class EventLog:
         else:
             _log.info("event %s was already recorded; append ignored", event_id)
         return event
+
+    def seal_older_payloads(self) -> int:
+        """Seal the words a version from before sealing stored in plain text (once per
+        store: the rows are append-only, so the guard is lifted for this one rewrite).
+        Returns how many rows were sealed."""
+        if self._sealer is None:
+            return 0
+        kinds = sorted(SEALED_KINDS)
+        marks = ", ".join("?" for _ in kinds)
+        no_update, _ = append_only_triggers("events")
+        with self._database.transaction() as connection:
+            rows = connection.execute(
+                f"SELECT event_id, session_id, kind, payload FROM events WHERE kind IN ({marks})",
+                kinds,
+            ).fetchall()
+            plain = [row for row in rows if not is_sealed(json.loads(row[3]))]
+            if plain:
+                connection.execute("DROP TRIGGER events_no_update")
+                for event_id, session_id, kind, payload in plain:
+                    sealed = self._sealer.seal(payload, row_data(event_id, session_id, kind))
+                    connection.execute(
+                        "UPDATE events SET payload = ? WHERE event_id = ?", (sealed, event_id)
+                    )
+                connection.execute(no_update)
+        if plain:
+            self._database.forget_replaced()
+            _log.info("sealed %d event payloads stored before sealing", len(plain))
+        return len(plain)
 
     def get(self, event_id: str) -> Event | None:
         with self._database.reading() as connection:

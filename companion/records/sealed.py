@@ -15,7 +15,8 @@ row (event id, session id, kind), so a blob moved to another row does not open.
 The key pair is made when a store first opens. Until the store is first unlocked its
 private half exists only in memory; should the app close before any unlock, the words
 sealed in that run stay sealed for good (a new pair is made at the next unlock). Nothing
-is ever stored in plain text.
+is ever stored in plain text; a record written by a version from before sealing has its
+words sealed the first time it opens (``EventLog.seal_older_payloads``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ SEALED_KINDS = frozenset({"intention", "card", "message", "plan", "vitals"})
 SEALED_FIELD = "sealed"
 PUBLIC_KEY = "events.seal.public"
 WRAPPED_PRIVATE_KEY = "events.seal.wrapped"
+OLDER_PAYLOADS_SEALED = "events.seal.older-done"
+"""Set once the words a version from before sealing stored in plain text are sealed."""
 
 _FORMAT = b"\x01"
 _NONCE_BYTES = 12

@@ -19,7 +19,7 @@ from .events import EventLog, JsonObject
 from .export import build_session_export, write_export_file
 from .keys import DatabaseKeyMaterial, KeyProvider
 from .private import PrivateNotes
-from .sealed import PayloadSealer
+from .sealed import OLDER_PAYLOADS_SEALED, PayloadSealer
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +39,9 @@ class RecordStore:
         self.key_material = DatabaseKeyMaterial(database)
         self.sealer = PayloadSealer(self.key_material)
         self.events = EventLog(database, self.sealer)
+        if self.key_material.get(OLDER_PAYLOADS_SEALED) is None:
+            self.events.seal_older_payloads()
+            self.key_material.put(OLDER_PAYLOADS_SEALED, b"1")
         self._private_notes: PrivateNotes | None = None
 
     @classmethod

@@ -5,6 +5,7 @@ with their WAL, JSON, logs), byte for byte; every file is 0600 and every folder 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sqlite3
@@ -245,3 +246,32 @@ def test_codes_an_older_server_kept_in_plain_text_are_retired(tmp_path: Path) ->
     finally:
         reopened.close()
     assert leaks(path.parent, ["K7QMW3RT"]) == []
+
+
+def test_words_an_older_version_stored_in_plain_text_are_sealed_on_opening(
+    tmp_path: Path,
+) -> None:
+    provider = PassphraseKeyProvider("a long phrase", CHEAP)
+    store = RecordStore.open(tmp_path)
+    store.unlock(provider)
+    store.close()
+    with sqlite3.connect(tmp_path / "records.sqlite3") as db:  # as the older version wrote
+        db.execute(
+            "INSERT INTO events (event_id, session_id, kind, wall_time, monotonic_time, payload)"
+            " VALUES ('old', 's1', 'intention', 1.0, 1.0, ?)",
+            (json.dumps({"text": WORDS["intention"]}),),
+        )
+        db.execute("DELETE FROM key_material WHERE name = 'events.seal.older-done'")
+    reopened = RecordStore.open(tmp_path)
+    try:
+        assert leaks(tmp_path, [WORDS["intention"]]) == []  # the file and its WAL
+        reopened.unlock(provider)
+        event = reopened.events.get("old")
+        assert event is not None and event.payload == {"text": WORDS["intention"]}
+        with (
+            pytest.raises(sqlite3.IntegrityError),  # append-only again
+            sqlite3.connect(tmp_path / "records.sqlite3") as db,
+        ):
+            db.execute("UPDATE events SET payload = '{}' WHERE event_id = 'old'")
+    finally:
+        reopened.close()
