@@ -58,6 +58,7 @@ from companion.protocol.messages import (
     SessionDescription,
 )
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -103,8 +104,8 @@ class PeerLink:
         self._heartbeat_channel: RTCDataChannel | None = None
         self._generation = 0
         self._work: asyncio.Queue[Coroutine[Any, Any, None]] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._pc_tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
+        self._pc_tasks = TaskSet()
         self._unsubscribe: list[Callable[[], None]] = []
         self._offer_requested = False
         self._offer_queued = False
@@ -114,7 +115,7 @@ class PeerLink:
     # -- lifecycle
 
     async def start(self) -> None:
-        self._spawn(self._worker(), self._tasks)
+        self._tasks.spawn(self._worker())
         self._unsubscribe = [
             self.signaling.signal_received.connect(self._on_signal),
             self.signaling.presence_changed.connect(self._on_presence),
@@ -134,15 +135,8 @@ class PeerLink:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         await self._close_pc()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         self._set_state("closed")
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], into: set[asyncio.Task[Any]]) -> None:
-        task = asyncio.create_task(coro)
-        into.add(task)
-        task.add_done_callback(into.discard)
 
     def _set_state(self, state: LinkPhase) -> None:
         if state != self.state:
@@ -428,9 +422,7 @@ class PeerLink:
 
     async def _close_pc(self) -> None:
         pc, self._pc, self._channel, self._heartbeat_channel = self._pc, None, None, None
-        for task in list(self._pc_tasks):
-            task.cancel()
-        await asyncio.gather(*self._pc_tasks, return_exceptions=True)
+        await self._pc_tasks.cancel_all()
         if pc is not None:
             await pc.close()
             await self._released()

@@ -51,6 +51,7 @@ from companion.protocol.messages import (
 )
 from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class Guardian:
         self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
             asyncio.Queue()
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._ticker: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
@@ -271,9 +272,7 @@ class Guardian:
     def _spawn_carry_out(self, actions: list[Action]) -> None:
         if not actions:
             return
-        task = asyncio.get_running_loop().create_task(self._carry_out(actions))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._carry_out(actions))
 
     async def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
