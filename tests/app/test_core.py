@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,12 +15,7 @@ from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import EmergencyCard, InvitedRole, LadderConfig, SessionPlan
 from tests.app.conftest import Clinic
-
-
-async def until(predicate: Callable[[], bool], within_s: float = 15.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():
-            await asyncio.sleep(0.05)
+from tests.waiting import until
 
 
 async def three(clinic: Clinic) -> tuple[RoleCore, RoleCore, RoleCore, dict[str, str]]:

@@ -7,7 +7,7 @@ import pytest
 from companion.app import CoreOptions, RoleCore
 from companion.protocol.errors import ErrorCode, ProtocolError
 from tests.app.conftest import Clinic
-from tests.app.test_core import until
+from tests.waiting import until
 
 
 async def test_a_second_device_with_the_patients_code_is_kept_out_in_plain_words(

@@ -22,7 +22,8 @@ from companion.app.power import (
     read_power,
 )
 from tests.app.conftest import Clinic
-from tests.app.test_core import three, until
+from tests.app.test_core import three
+from tests.waiting import until
 
 _SERVICE = Path(__file__).with_name("screensaver_service.py")
 

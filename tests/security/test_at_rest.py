@@ -23,7 +23,8 @@ from companion.records.private import NoteKind
 from companion.server.app import ServerConfig, SignalingServer
 from companion.server.clinicdb import ClinicDB, SessionRecord
 from tests.app.conftest import Clinic
-from tests.app.test_core import three, until
+from tests.app.test_core import three
+from tests.waiting import until
 
 # What the people typed. Distinctive, so a hit can only be a leak.
 WORDS = {
