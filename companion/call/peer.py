@@ -112,6 +112,28 @@ class PeerLink:
         self._closed = False
         self._refusals = authority.Refusals(_log)
 
+    # -- read-only views (for observers and tests)
+
+    @property
+    def pc_id(self) -> str | None:
+        """The current peer connection's id (a new one after each renegotiation)."""
+        return self._pc_id
+
+    @property
+    def peer_member(self) -> str | None:
+        """The member this link is connected (or connecting) to."""
+        return self._peer_member
+
+    @property
+    def peer_connection(self) -> RTCPeerConnection | None:
+        """The current aiortc peer connection, to inspect (never to drive)."""
+        return self._pc
+
+    @property
+    def control_open(self) -> bool:
+        """Whether the control data channel is open."""
+        return self._channel is not None and self._channel.readyState == "open"
+
     # -- lifecycle
 
     async def start(self) -> None:
@@ -292,7 +314,8 @@ class PeerLink:
         except (ConnectionError, OSError) as exc:
             _log.info("signal not sent (%s); the monitor will retry", type(exc).__name__)
 
-    def _configuration(self) -> RTCConfiguration:
+    def ice_configuration(self) -> RTCConfiguration:
+        """The ICE servers and policy the next peer connection gets."""
         joined = self.signaling.joined
         servers = joined.ice_servers if (joined and self.use_ice_servers) else []
         # A relay-only session (issue 9): TURN relay candidates alone, so neither side learns
@@ -309,7 +332,7 @@ class PeerLink:
 
     async def _new_pc(self, pc_id: str, peer: str) -> RTCPeerConnection:
         await self._close_pc()
-        pc = RTCPeerConnection(self._configuration())
+        pc = RTCPeerConnection(self.ice_configuration())
         self._pc, self._pc_id, self._peer_member = pc, pc_id, peer
         self._set_state("connecting")
 

@@ -99,6 +99,11 @@ class Guardian:
         self._refusals = authority.Refusals(_log)
 
     @property
+    def running(self) -> bool:
+        """Whether the monitor's clock is ticking (started and not stopped)."""
+        return self._ticker is not None and not self._ticker.done()
+
+    @property
     def session_id(self) -> str:
         return self.signaling.joined.session_id if self.signaling.joined else "unjoined"
 

@@ -65,6 +65,16 @@ class LinkWatch:
         self._up_once = False
 
     @property
+    def sent_seq(self) -> int:
+        """The sequence number of the last heartbeat sent."""
+        return self._seq
+
+    @property
+    def heard_seq(self) -> int:
+        """The highest heartbeat sequence number heard from the other side."""
+        return self._their_seq
+
+    @property
     def state(self) -> LinkStateName:
         return self.monitor.state
 

@@ -99,9 +99,9 @@ async def test_mute_gives_silence_and_camera_off_stops_frames(call_pair: CallPai
 async def test_restart_makes_a_fresh_connection(call_pair: CallPair) -> None:
     patient, therapist = call_pair.patient, call_pair.therapist
     await until(lambda: patient.engine.state == "connected" == therapist.engine.state)
-    first = patient.engine._pc_id
+    first = patient.engine.pc_id
     await therapist.engine.restart()  # the answerer asks; the patient's app re-offers
-    await until(lambda: patient.engine._pc_id != first)
+    await until(lambda: patient.engine.pc_id != first)
     await until(lambda: patient.engine.state == "connected" == therapist.engine.state)
     before = therapist.engine.video.frames_received
     await until(lambda: therapist.engine.video.frames_received > before + 5)

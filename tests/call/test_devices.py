@@ -63,7 +63,7 @@ async def test_switching_and_losing_the_microphone_mid_call(call_pair: CallPair)
     assert abs(_pitch(therapist.voice.take()[-19_200:]) - 440) < 10
 
     # Switch to another microphone: the therapist hears it, no renegotiation.
-    pc_id = patient.engine._pc_id
+    pc_id = patient.engine.pc_id
     patient.engine.switch_microphone(ToneTrack(550.0))
     await asyncio.sleep(0.6)
     therapist.voice.take()
@@ -85,7 +85,7 @@ async def test_switching_and_losing_the_microphone_mid_call(call_pair: CallPair)
     therapist.voice.take()
     await asyncio.sleep(0.8)
     assert abs(_pitch(therapist.voice.take()[-19_200:]) - 660) < 10
-    assert patient.engine._pc_id == pc_id
+    assert patient.engine.pc_id == pc_id
     assert patient.engine.state == "connected"
 
 

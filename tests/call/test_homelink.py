@@ -43,7 +43,7 @@ async def test_home_link_carries_alerts_and_heartbeats(server: SignalingServer) 
         assert got[0] == (event_id, alert, "patient")
 
         # Only host candidates: the link stays inside the home.
-        pc = patient_link._pc
+        pc = patient_link.peer_connection
         assert pc is not None
         candidates = [
             line for line in pc.localDescription.sdp.splitlines() if "a=candidate" in line

@@ -65,7 +65,7 @@ async def test_acked_counts_the_other_sides_heartbeats_on_this_connection(
     try:
         await until(lambda: ours.state == "connected", within_s=15)
         theirs._seq = 1000  # an hour into the session
-        await until(lambda: ours._their_seq > 1000, within_s=5)
+        await until(lambda: ours.heard_seq > 1000, within_s=5)
         await theirs.close()  # the therapist's app restarts: numbering from 1 again
         acked: list[int] = []
         theirs = LinkWatch(therapist.engine, therapist.signaling)
@@ -75,7 +75,7 @@ async def test_acked_counts_the_other_sides_heartbeats_on_this_connection(
         await therapist.engine.restart()
         await theirs.start()
         await until(lambda: len(acked) >= 12, within_s=15)
-        assert acked[-1] <= theirs._seq  # what it sent on this numbering, not before
+        assert acked[-1] <= theirs.sent_seq  # what it sent on this numbering, not before
     finally:
         await ours.close()
         await theirs.close()

@@ -53,10 +53,7 @@ PEER_DIRECTIONS = [
 async def apps(home: dict[str, App]) -> dict[str, App]:  # noqa: F811
     """The three apps, once every peer link's control channel is open."""
 
-    def open_(link: PeerLink) -> bool:
-        return link._channel is not None and link._channel.readyState == "open"
-
-    await until(lambda: all(open_(link) for app in home.values() for link in app.links))
+    await until(lambda: all(link.control_open for app in home.values() for link in app.links))
     return home
 
 
@@ -201,8 +198,8 @@ async def test_finding_1_the_support_seat_cannot_take_over_the_call(
 ) -> None:
     therapist, patient, support = apps["therapist"], apps["patient"], apps["support"]
     call = _link(therapist, "call")
-    pc_id_before = call._pc_id
-    assert call._peer_member == _member_id(patient)
+    pc_id_before = call.pc_id
+    assert call.peer_member == _member_id(patient)
     # A real offer, as the support member's app would make it.
     pc = RTCPeerConnection()
     try:
@@ -223,7 +220,7 @@ async def test_finding_1_the_support_seat_cannot_take_over_the_call(
                                pc_id="call-7-evil", data=offer)  # fmt: skip
         therapist.signaling.signal_received.emit(forged)
         await asyncio.sleep(1.5)
-        assert call._pc_id == pc_id_before and call._peer_member == _member_id(patient)
+        assert call.pc_id == pc_id_before and call.peer_member == _member_id(patient)
         assert call.state == "connected" and _link(patient, "call").state == "connected"
     finally:
         await pc.close()
@@ -249,7 +246,7 @@ async def test_finding_2_the_home_link_obeys_no_one_but_the_table(
     assert not set(got) & set(refused)
     await _nothing_kept(patient, refused, caplog)
     # The patient's never-alone monitor still runs: a lost call still reaches the support.
-    assert patient.guardian._ticker is not None and not patient.guardian._ticker.done()
+    assert patient.guardian.running
 
 
 async def test_finding_4_private_words_reach_only_their_readers(apps: dict[str, App]) -> None:
