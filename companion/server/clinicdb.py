@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import sqlite3
 import time
@@ -114,7 +115,8 @@ class ClinicDB:
     """Thread-safe: one connection guarded by a lock (calls come from an executor)."""
 
     def __init__(self, path: Path | str) -> None:
-        self._db = Database(Path(path), MIGRATIONS, label="clinic")
+        # Quietly: a node's stderr carries only what its operator must act on.
+        self._db = Database(Path(path), MIGRATIONS, label="clinic", log_level=logging.DEBUG)
         if self._db.upgraded_from < self._db.version:
             # What a step replaced (plain-text codes) must not linger in the WAL.
             self._db.forget_replaced()

@@ -102,6 +102,7 @@ def migrate(
     *,
     label: str = "database",
     too_new: type[SchemaTooNew] = SchemaTooNew,
+    log_level: int = logging.INFO,
 ) -> int:
     """Apply every step newer than the file's ``user_version``; returns the final version.
 
@@ -128,8 +129,13 @@ def migrate(
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
-        _log.info(
-            "%s schema %d -> %d (%s)", label, step.version - 1, step.version, step.description
+        _log.log(
+            log_level,
+            "%s schema %d -> %d (%s)",
+            label,
+            step.version - 1,
+            step.version,
+            step.description,
         )
     return schema_version(connection)
 
@@ -172,8 +178,14 @@ class Database:
     not_on_local_disk_error: ClassVar[type[NotOnLocalDisk]] = NotOnLocalDisk
 
     def __init__(
-        self, path: Path, migrations: Sequence[Migration], *, label: str = "database"
+        self,
+        path: Path,
+        migrations: Sequence[Migration],
+        *,
+        label: str = "database",
+        log_level: int = logging.INFO,
     ) -> None:
+        """``label`` and ``log_level`` are for the line each migration step logs."""
         self.path = path
         # Private to this user before SQLite opens it; -wal/-shm copy the file's mode.
         make_private(path)
@@ -185,7 +197,11 @@ class Database:
             self.upgraded_from = schema_version(self._connection)
             """The file's schema version before this opening migrated it."""
             self.version = migrate(
-                self._connection, migrations, label=label, too_new=self.too_new_error
+                self._connection,
+                migrations,
+                label=label,
+                too_new=self.too_new_error,
+                log_level=log_level,
             )
         except BaseException:
             self._connection.close()
