@@ -272,7 +272,8 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
             events["spoken"] = [e.ref for e in spoken]
             events["voices"] = sorted({e.text for e in spoken})
             for line_id in set(events["spoken"]):
-                clip = patient.speaker._clips[line_id].samples
+                clip = patient.speaker.samples(line_id)
+                assert clip is not None
                 clip.tofile(work / f"{line_id.replace(':', '_')}.raw")
         finally:
             for core in (patient, support, therapist):
@@ -290,7 +291,9 @@ def spoken(work: Path, events: dict[str, Any]) -> None:
     time.sleep(3.5)  # the meter has heard a few seconds of music
     events["music_lufs"] = speaker.music_lufs()
     events["said"] = speaker.say("back")
-    speaker._clips["back"].samples.tofile(work / "line.raw")
+    line = speaker.samples("back")
+    assert line is not None
+    line.tofile(work / "line.raw")
     time.sleep(5.0)
     speaker.close()
     engine.close()
