@@ -224,6 +224,9 @@ async def start_attacker(url: str, invites: list[str], args: argparse.Namespace
         "--slowloris", str(args.slowloris), "--ping-flooders", str(args.ping_flooders),
         "--outbox-flooders", str(args.outbox_flooders),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        # A session of its own: with Linux's autogroup scheduling the attacker's CPU is
+        # then not taken from the server's and clients' share, as on a machine of its own.
+        start_new_session=True,
     )  # fmt: skip
 
 
@@ -327,6 +330,7 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
         rss0 = server_ps.memory_info().rss / 2**20
         log0 = server.log_path.stat().st_size
         rss_mb: list[float] = []
+        lags: list[tuple[float, float]] = []
         senders = [
             asyncio.create_task(
                 load.send_loop(m, trio[1].member_id, 1.0, (start, measure_from, end))
@@ -346,6 +350,7 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
             asyncio.create_task(probe_joins(server.url, probe_invites, end, join_s, failures)),
             asyncio.create_task(probe_health(http_url, end, health_s, failures)),
             asyncio.create_task(load.sample_rss(server_ps, rss_mb, start, end)),
+            asyncio.create_task(load.loop_lag(lags, end)),
         ]
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
         cpu1 = [load.cpu_seconds(p) for p in (server_ps, attacker_ps)]
@@ -393,6 +398,10 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
         "server_cpu_pct": load.percent_of_core(cpu0[0], cpu1[0], wall),
         "attacker_cpu_pct": load.percent_of_core(cpu0[1], cpu1[1], wall),
         "load_average_1min": round(os.getloadavg()[0], 2),
+        "client_loop_lag_max_ms": load.rounded(
+            max(load.lag_in(lags, measure_from, end), default=None)
+        ),
+        "window": (measure_from, end),
     }
 
 
@@ -412,6 +421,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.logs is not None:
                 args.logs.mkdir(parents=True, exist_ok=True)
                 shutil.copy(server.log_path, args.logs / "server.log")
+        window = result.pop("window")
+        with contextlib.suppress(OSError, ValueError):
+            stats = json.loads((Path(tmp) / load.LAG_FILE).read_text())
+            server_lag = load.lag_in(stats["lags"], *window)
+            result["server_loop_lag_p99_ms"] = load.rounded(load.percentile(server_lag, 99))
+            result["server_loop_lag_max_ms"] = load.rounded(max(server_lag, default=None))
+            gcs = [(gen, ms) for at, gen, ms in stats["gc"] if window[0] <= at < window[1]]
+            result["server_gc"] = {
+                f"gen{g}": [len(ms := [m for gen, m in gcs if gen == g]),
+                            load.rounded(max(ms, default=None))]
+                for g in range(3)
+            }  # fmt: skip
         for line in server.log_tail(20).splitlines()[-5:]:
             print(f"server_attack: server: {line}", file=sys.stderr)
     return result

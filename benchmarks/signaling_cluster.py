@@ -483,12 +483,12 @@ async def measure(
         gc.collect()  # the clients' long-lived objects: no more scans of them
         gc.freeze()
         start, measure_from, end, kill_at = timeline(warmup, seconds, kill_fraction)
-        lag_ms: list[float] = []
+        lags: list[tuple[float, float]] = []
         sender = asyncio.create_task(schedule(clients, rate_scale, (start, measure_from, end),
                                               figures))  # fmt: skip
-        lag = asyncio.create_task(load.loop_lag(lag_ms, end))
+        lag = asyncio.create_task(load.loop_lag(lags, end))
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-        lag_ms.clear()
+        lags.clear()
         cpu0 = [load.cpu_seconds(p) for p in (*node_ps, redis_ps, me)]
         wall0 = time.perf_counter()
         await asyncio.sleep(max(0.0, kill_at - time.perf_counter()))
@@ -565,7 +565,7 @@ async def measure(
         "node_a_cpu_pct_alone": cpu(0, cpu_kill, cpu1, one_wall),
         "redis_cpu_pct": cpu(NODES, cpu0, cpu1, wall1 - wall0),
         "client_cpu_pct": cpu(NODES + 1, cpu0, cpu1, wall1 - wall0),
-        "client_loop_lag_p99_ms": load.rounded(load.percentile(lag_ms, 99)),
+        "client_loop_lag_p99_ms": load.rounded(load.percentile([ms for _, ms in lags], 99)),
         "setup_s": round(setup_s, 1),
         "errors_during_setup": errors_in_setup,
         "error_detail": errors,

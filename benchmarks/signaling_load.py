@@ -132,10 +132,17 @@ def serve(data_dir: Path, therapists: int, profile: Path | None, max_lifetime_s:
                 stop.set()
 
         loop.add_reader(stdin, stdin_readable)
+        lags: list[tuple[float, float]] = []
+        pauses: list[tuple[float, int, float]] = []
+        gc.callbacks.append(functools.partial(_gc_pause, pauses, {}))
         async with server:
             print(json.dumps({"url": server.ws_url, "therapists": clinic}), flush=True)
+            lag = asyncio.create_task(loop_lag(lags, math.inf))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max_lifetime_s)
+            lag.cancel()
+        # For the benchmark: when this loop woke late (one clock for all processes here).
+        (data_dir.parent / LAG_FILE).write_text(json.dumps({"lags": lags, "gc": pauses}))
 
     if profile is None:
         asyncio.run(run())
@@ -406,12 +413,35 @@ async def send_loop(
         tally.exception(f"sender {member.role}", exc)
 
 
-async def loop_lag(samples: list[float], until: float) -> None:
-    """How late this (client) loop wakes up: a check on the load generator itself."""
-    while time.perf_counter() < until:
-        before = time.perf_counter()
-        await asyncio.sleep(0.05)
-        samples.append((time.perf_counter() - before - 0.05) * 1000.0)
+LAG_FILE = "server-lag.json"
+LAG_TICK_S = 0.05
+
+
+async def loop_lag(samples: list[tuple[float, float]], until: float) -> None:
+    """How late this loop wakes up from a short sleep: (when, ms late) for each tick. For
+    the load generator, a check on itself; for the server, where its time goes."""
+    while (before := time.perf_counter()) < until:
+        await asyncio.sleep(LAG_TICK_S)
+        now = time.perf_counter()
+        samples.append((now, (now - before - LAG_TICK_S) * 1000.0))
+
+
+def _gc_pause(
+    pauses: list[tuple[float, int, float]],
+    started: dict[str, float],
+    phase: str,
+    info: dict[str, int],
+) -> None:
+    """``gc.callbacks`` entry: (when it ended, generation, ms) of each collection."""
+    now = time.perf_counter()
+    if phase == "start":
+        started["at"] = now
+    elif "at" in started:
+        pauses.append((now, info["generation"], (now - started.pop("at")) * 1000.0))
+
+
+def lag_in(samples: list[tuple[float, float]], start: float, end: float) -> list[float]:
+    return [ms for at, ms in samples if start <= at < end]
 
 
 async def sample_rss(proc: psutil.Process, samples: list[float], start: float, end: float) -> None:
@@ -595,7 +625,7 @@ async def measure(
         start = time.perf_counter() + 0.2
         measure_from = start + warmup
         end = measure_from + seconds
-        lag_ms: list[float] = []
+        lags: list[tuple[float, float]] = []
         rss_mb: list[float] = []
         senders = [
             asyncio.create_task(
@@ -605,12 +635,12 @@ async def measure(
             for member in trio
         ]
         monitors = [
-            asyncio.create_task(loop_lag(lag_ms, end)),
+            asyncio.create_task(loop_lag(lags, end)),
             asyncio.create_task(sample_rss(server_ps, rss_mb, measure_from, end)),
         ]
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
         cpu0, my0, wall0 = cpu_seconds(server_ps), cpu_seconds(me), time.perf_counter()
-        lag_ms.clear()
+        lags.clear()
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
         cpu1, my1, wall1 = cpu_seconds(server_ps), cpu_seconds(me), time.perf_counter()
         with contextlib.suppress(psutil.Error):
@@ -627,6 +657,7 @@ async def measure(
 
     wall = wall1 - wall0
     lat = tally.latencies_ms
+    lag_ms = [ms for _, ms in lags]
     return {
         "sessions": sessions,
         "relay_p50_ms": rounded(percentile(lat, 50)),
