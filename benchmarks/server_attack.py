@@ -439,12 +439,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sessions", type=load.bounded(1, 500, int), default=200)
-    parser.add_argument("--seconds", type=load.bounded(2, 600, float), default=30.0)
-    parser.add_argument("--warmup", type=load.bounded(0, 60, float), default=3.0)
+    parser = load.command_line(__doc__, sessions=(500, 200), seconds=(2, 600, 30.0), warmup=3.0,
+                               rate_scale=False)  # fmt: skip
     parser.add_argument("--slowloris", type=load.bounded(0, 5000, int), default=1050)
     parser.add_argument("--ping-flooders", type=load.bounded(0, 64, int), default=4)
     parser.add_argument("--outbox-flooders", type=load.bounded(0, 4, int), default=4)
@@ -460,24 +456,22 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: v for k, v in vars(attack).items() if k != "counters"}))
         return 0
     result = asyncio.run(run(args))
-    targets = {
-        "relay p99 < 20 ms": (result["relay_p99_ms"] or math.inf) < 20,
-        "join p95 <= 1 s": (result["join_p95_s"] or math.inf) <= 1,
-        "healthz max <= 1 s": (result["healthz_max_s"] or math.inf) <= 1,
-        "RSS growth < 50 MB": (result["server_rss_growth_mb"] or 0) < 50,
-        "log growth < 1 MB": result["log_growth_mb"] < 1,
-        "0 errors": result["errors"] == 0,
-    }
-    missed = [name for name, met in targets.items() if not met]
-    print(
-        f"server_attack: {result['sessions']} sessions under attack for {result['seconds']} s: "
-        f"relay p99 {result['relay_p99_ms']} ms, join p95 {result['join_p95_s']} s, healthz "
-        f"max {result['healthz_max_s']} s, RSS +{result['server_rss_growth_mb']} MB, log "
-        f"+{result['log_growth_mb']} MB, errors {result['errors']}; "
-        + (f"MISSED: {', '.join(missed)}" if missed else "all targets met")
+    return load.report(
+        "server_attack",
+        result,
+        f"{result['sessions']} sessions under attack for {result['seconds']} s: relay p99 "
+        f"{result['relay_p99_ms']} ms, join p95 {result['join_p95_s']} s, healthz max "
+        f"{result['healthz_max_s']} s, RSS +{result['server_rss_growth_mb']} MB, log "
+        f"+{result['log_growth_mb']} MB, errors {result['errors']}",
+        {
+            "relay p99 < 20 ms": (result["relay_p99_ms"] or math.inf) < 20,
+            "join p95 <= 1 s": (result["join_p95_s"] or math.inf) <= 1,
+            "healthz max <= 1 s": (result["healthz_max_s"] or math.inf) <= 1,
+            "RSS growth < 50 MB": (result["server_rss_growth_mb"] or 0) < 50,
+            "log growth < 1 MB": result["log_growth_mb"] < 1,
+            "0 errors": result["errors"] == 0,
+        },
     )
-    print(json.dumps(result))
-    return 0
 
 
 if __name__ == "__main__":

@@ -46,7 +46,6 @@ are met; the line before the JSON says which were.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import functools
@@ -577,15 +576,7 @@ async def measure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--sessions", type=load.bounded(1, 1500, int), default=1000)
-    parser.add_argument("--seconds", type=load.bounded(4, 3600, float), default=60.0,
-                        help="length of the measured window (node B dies inside it)")  # fmt: skip
-    parser.add_argument("--warmup", type=load.bounded(0, 60, float), default=5.0)
-    parser.add_argument("--rate-scale", type=load.bounded(0.05, 20, float), default=1.0,
-                        help="multiplies every member's event rate")  # fmt: skip
+    parser = load.command_line(__doc__, sessions=(1500, 1000), seconds=(4, 3600, 60.0), warmup=5.0)
     parser.add_argument("--kill-at", type=load.bounded(0.1, 0.9, float), default=0.5,
                         help="when node B is killed, as a share of the measured window")  # fmt: skip
     parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the nodes' logs here")
@@ -595,24 +586,23 @@ def main(argv: list[str] | None = None) -> int:
             "signaling_cluster: redis-server is not installed (script/bootstrap)", file=sys.stderr
         )
         return 1
-    result = asyncio.run(run(args.sessions, args.seconds, args.warmup, args.rate_scale,
-                             args.kill_at, args.logs))  # fmt: skip
-    checks = {
-        "relay p99 < 50 ms": (result["relay_p99_ms"] or math.inf) < 50,
-        "0 errors": result["errors"] == 0,
-        "failover resume p95 ≤ 5 s": (result["failover_resume_p95_s"] or math.inf) <= 5,
-        "0 events lost": result["events_lost"] == 0,
-    }
-    missed = [name for name, ok in checks.items() if not ok]
-    print(
-        f"signaling_cluster: {result['sessions']} sessions x 3 members on {NODES} nodes, "
-        f"{result['events_sent']} events; relay p99 {result['relay_p99_ms']} ms (cross-node "
+    result = asyncio.run(run(args.sessions, args.seconds, args.warmup,
+                             args.rate_scale, args.kill_at, args.logs))  # fmt: skip
+    return load.report(
+        "signaling_cluster",
+        result,
+        f"{result['sessions']} sessions x 3 members on {NODES} nodes, {result['events_sent']} "
+        f"events; relay p99 {result['relay_p99_ms']} ms (cross-node "
         f"{result['cross_node_p99_ms']} ms); {result['moved']} clients moved, resume p95 "
         f"{result['failover_resume_p95_s']} s; lost {result['events_lost']}; errors "
-        f"{result['errors']}; targets {'met' if not missed else 'MISSED: ' + ', '.join(missed)}"
+        f"{result['errors']}",
+        {
+            "relay p99 < 50 ms": (result["relay_p99_ms"] or math.inf) < 50,
+            "0 errors": result["errors"] == 0,
+            "failover resume p95 ≤ 5 s": (result["failover_resume_p95_s"] or math.inf) <= 5,
+            "0 events lost": result["events_lost"] == 0,
+        },
     )
-    print(json.dumps(result))
-    return 0
 
 
 if __name__ == "__main__":
