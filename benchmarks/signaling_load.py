@@ -116,7 +116,8 @@ def serve(data_dir: Path, therapists: int, profile: Path | None, max_lifetime_s:
     logging.getLogger("companion").setLevel(logging.INFO)  # as `companion server` does
 
     async def run() -> None:
-        server = SignalingServer(ServerConfig(data_dir=data_dir, host="127.0.0.1", port=0))
+        config = ServerConfig(data_dir=data_dir, host="127.0.0.1", port=0, own_process=True)
+        server = SignalingServer(config)
         clinic = []
         for i in range(therapists):
             therapist, secret = server.db.add_therapist(f"bench-{i:03d}")

@@ -5,10 +5,11 @@ is not reading their frames meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
 
-from companion.server.app import ServerConfig, SignalingServer
+from companion.server.app import GC_THRESHOLDS, ServerConfig, SignalingServer
 from companion.server.clinicdb import SessionRecord
 from companion.signaling.client import SignalingClient
 from tests.server.raw import RawClient
@@ -53,3 +54,19 @@ async def test_a_stalled_node_does_not_call_its_clients_dead(tmp_path: Path) -> 
         finally:
             reader.cancel()
             await client.close()
+
+
+async def test_a_node_of_its_own_process_tunes_the_collector(tmp_path: Path) -> None:
+    """``companion server`` in memory, not only with Redis: a ping flood made the untuned
+    node collect ten times a second, with full collections of 300 ms (issue 18)."""
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)  # Python's defaults
+        config = ServerConfig(data_dir=tmp_path / "embedded", port=0)
+        async with SignalingServer(config):
+            assert gc.get_threshold() == (700, 10, 10)  # an embedded server leaves it be
+        config = ServerConfig(data_dir=tmp_path / "own", port=0, own_process=True)
+        async with SignalingServer(config):
+            assert gc.get_threshold() == GC_THRESHOLDS
+    finally:
+        gc.set_threshold(*before)
