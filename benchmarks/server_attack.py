@@ -13,8 +13,10 @@ session; each session's members connect from their own address (127.0.1.N: patie
 at home, not behind the attacker's address). Two more sessions give the attacker four
 seats (one leaked invite each).
 
-Attack, from 127.0.0.2 only, for the whole measured window, in a process of its own (so
-its work does not slow the legitimate clients' loop, which measures):
+Attack, from 127.0.0.2 only, for the whole measured window, in a process and session of
+its own (so its work does not slow the legitimate clients' loop, which measures, and with
+Linux's autogroup scheduling its CPU is not taken from the server's share: an attacker
+has a machine of their own):
 
 * slowloris: ``--slowloris`` connections at once, each sending part of a WebSocket
   upgrade and never the rest; one closed (by the server's deadline) or refused (over the
@@ -31,6 +33,11 @@ connecting and joining with an invite, two a second during the attack), ``health
 (largest RSS during the attack minus RSS just before it), ``log_growth_mb`` (bytes the
 server wrote to its log during the attack), ``errors`` (legitimate errors, drops, lost or
 unacknowledged events, failed joins and health checks), plus what the attacker achieved.
+To tell the server's delays from the machine's: ``server_loop_lag_p99_ms`` and ``_max_ms``
+(how late the server's loop woke from 50 ms sleeps in the window), ``server_gc`` (its
+collections per generation in the window: count, longest ms), ``client_loop_lag_max_ms``,
+the CPU of each process and the load average. On a machine shared with other work the
+relay figure follows the load average more than the attack: read it with those.
 Targets: relay p99 < 20 ms, join p95 <= 1 s, healthz max <= 1 s, RSS growth < 50 MB, log
 growth < 1 MB, 0 errors. The exit code is 0 whether or not they are met. Only
 127.0.0.0/8 is used; every loop is bounded by the window.
