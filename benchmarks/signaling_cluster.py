@@ -41,9 +41,9 @@ Figures (last line, JSON):
 Bounds: sessions 1-1500, seconds 4-3600; every step has a time limit; the nodes and Redis
 (each in a session of its own, as services are, so the clients' CPU is not taken from
 theirs under Linux's autogroup scheduling) are stopped when this process ends. Only
-127.0.0.1 is used. The exit code is 0 whether or
-not the targets (relay p99 < 50 ms, 0 errors, failover resume p95 ≤ 5 s, 0 events lost)
-are met; the line before the JSON says which were.
+127.0.0.1 is used. The exit code is 0 whether or not the targets (relay p99 < 50 ms,
+0 errors, failover resume p95 ≤ 5 s, 0 events lost) are met; the line before the JSON
+says which were.
 """
 
 from __future__ import annotations
