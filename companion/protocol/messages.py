@@ -6,14 +6,16 @@ fields); nothing else in the server looks at raw JSON. docs/protocol.md is the p
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     TypeAdapter,
+    model_serializer,
     model_validator,
 )
 
@@ -474,6 +476,15 @@ class Leave(_Msg):
     rid: RequestId | None = None
 
 
+class Ping(_Msg):
+    """A keepalive any connection may send (browsers cannot send WebSocket pings): the
+    server answers ``ok`` with the same ``rid``, so a client that hears nothing back
+    knows the server is gone without waiting for the socket to close."""
+
+    type: Literal["ping"]
+    rid: RequestId | None = None
+
+
 ClientMessage = Annotated[
     Login
     | CreateSession
@@ -484,7 +495,8 @@ ClientMessage = Annotated[
     | Resume
     | Signal
     | SendEvent
-    | Leave,
+    | Leave
+    | Ping,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -497,6 +509,12 @@ class IceServer(_Msg):
     urls: list[str]
     username: str | None = None
     credential: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A STUN entry has no credentials: leave the keys out rather than send null,
+        # which a browser's RTCPeerConnection would keep as the string "null".
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class InviteInfo(_Msg):

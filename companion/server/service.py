@@ -37,6 +37,7 @@ from companion.protocol.messages import (
     MemberChange,
     MemberInfo,
     Ok,
+    Ping,
     Presence,
     RelayedSignal,
     Resume,
@@ -110,6 +111,7 @@ class SignalingService:
             Signal: self._signal,
             SendEvent: self._event,
             Leave: self._leave,
+            Ping: self._ping,
         }
 
     async def handle(self, conn: ClientConnection, message: Any) -> None:
@@ -599,6 +601,9 @@ class SignalingService:
         await self.store.put_member(left)
         await self._member_change(left, "member.left")
         self._detach(conn)
+        conn.send(Ok(rid=msg.rid).model_dump_json())
+
+    async def _ping(self, conn: ClientConnection, msg: Ping) -> None:
         conn.send(Ok(rid=msg.rid).model_dump_json())
 
     # -- in session
