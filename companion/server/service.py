@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 from companion.protocol import authority
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
+    OLDEST_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
     CreateInvite,
     CreateSession,
     EventAck,
@@ -115,6 +117,8 @@ class SignalingService:
         }
 
     async def handle(self, conn: ClientConnection, message: Any) -> None:
+        if getattr(message, "protocol", PROTOCOL_VERSION) < OLDEST_PROTOCOL_VERSION:
+            raise ProtocolError(ErrorCode.UNSUPPORTED_PROTOCOL)
         standing = authority.CLIENT_MESSAGES[message.type]
         if standing == "therapist":
             self._require_therapist(conn)
