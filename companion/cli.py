@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--turn-secret-file", type=Path,
                         help="file holding coturn's static-auth-secret (for short-lived TURN credentials)")  # fmt: skip
+    server.add_argument("--notify-config", type=Path, metavar="FILE",
+                        help="the clinic's escalation to phones and e-mail: Apprise URLs, secrets in files (docs/deploy.md)")  # fmt: skip
     server.add_argument("--trusted-proxy", action="append", default=[], metavar="IP",
                         help="a reverse proxy in front of this node (repeatable): clients "
                              "are limited by the address it forwards")  # fmt: skip
@@ -181,6 +183,7 @@ def _run_server(args: argparse.Namespace) -> int:
         redis_url=args.redis,
         ice=IceConfig(stun_urls=args.stun, turn_urls=args.turn, turn_secret=turn_secret),
         address_limits=AddressLimits(trusted_proxies=frozenset(args.trusted_proxy)),
+        notify_config=args.notify_config,
     )
     logging.getLogger("companion").setLevel(logging.DEBUG if args.debug else logging.INFO)
 
