@@ -116,7 +116,8 @@ def open_escalation(server: SignalingServer) -> EscalationDriver:
     key = load_or_create_key(server.config.data_dir)
     store = EscalationStore(server.config.data_dir / "escalation.sqlite3", key)
     driver = EscalationDriver(notify, store, server.signer, server.service.append_server_event,
-                              lambda: notify.link_base or server.own_origin)  # fmt: skip
+                              lambda: notify.link_base or server.own_origin,
+                              server.store.members)  # fmt: skip
     server.service.options.on_event = driver.observe
     server.service.options.set_contacts = driver.set_contacts
     AckPages(driver).register(server.app)

@@ -42,11 +42,14 @@ from companion.server.connection import ClientConnection
 from companion.server.escalation_store import EscalationStore, Send
 from companion.server.notify_config import NotifyConfig
 from companion.server.outer_ladder import Incident, OuterLadder, Round
+from companion.server.store import MemberRecord
 from companion.server.tokens import AckClaims, TokenSigner, issue_ack, new_id
 
 _log = logging.getLogger(__name__)
-# Apprise logs the URLs it sends to (addresses, sometimes secrets): not in our logs.
+# Apprise, and urllib3 under it, log the URLs they send to (addresses, sometimes secrets):
+# not in the server's log, even with --debug.
 logging.getLogger("apprise").setLevel(logging.CRITICAL)
+logging.getLogger("urllib3").setLevel(logging.WARNING)
 
 TITLE = "Companion"
 BODY = "Companion: please check on the patient now. Acknowledge: {link}"
@@ -87,6 +90,7 @@ class EscalationDriver:
         signer: TokenSigner,
         emit: Emit,
         link_base: Callable[[], str],
+        members: Callable[[str], Awaitable[list[MemberRecord]]],
         notify: Notify = apprise_notify,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -95,12 +99,14 @@ class EscalationDriver:
         self.signer = signer
         self.emit = emit
         self.link_base = link_base
+        self.members = members
         self.notify = notify
         self.clock = clock
         self.ladder = OuterLadder(config.timings)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._delivering: set[asyncio.Task[None]] = set()
 
     # -- lifecycle
 
@@ -111,10 +117,18 @@ class EscalationDriver:
         self._task = asyncio.create_task(self._run(), name="escalation")
 
     async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._delivering:
+            await asyncio.wait(self._delivering, timeout=SEND_TIMEOUT_S)
         tasks = [t for t in (self._task, *self._background) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def poke(self) -> None:
+        """Look at the clock again now (a test's clock moved)."""
+        self._wake.set()
 
     # -- what happened
 
@@ -125,10 +139,9 @@ class EscalationDriver:
         now, ladder = self.clock(), self.ladder
         changed: Incident | None = None
         if isinstance(event, MemberChange) and event.role == "patient":
-            if event.kind == "member.lost":
-                changed = ladder.condition_opened(now, session_id, "patient_away", new_id())
-            elif event.kind in ("member.back", "member.joined", "member.left"):
-                changed = ladder.condition_cleared(now, session_id, "patient_away")
+            # Member news can reach here out of order (a join's announcement written after
+            # the same member was already lost again): the store says where it is now.
+            self._spawn(self._patient_moved(session_id))
         elif from_role is None:
             return  # our own escalation and acknowledgements
         elif isinstance(event, LinkState) and from_role in ("therapist", "patient"):
@@ -151,6 +164,22 @@ class EscalationDriver:
             changed = ladder.clear_all(now, session_id, "patient_away")
             changed = ladder.clear_all(now, session_id, "call_lost") or changed
             self._spawn(asyncio.to_thread(self.store.forget_session, session_id))
+        if changed is not None:
+            self._changed(changed)
+
+    async def _patient_moved(self, session_id: str) -> None:
+        try:
+            members = await self.members(session_id)
+        except Exception:
+            _log.warning("escalation: members of %s unreadable now", session_id)
+            return
+        patients = [m.status for m in members if m.role == "patient"]
+        now = self.clock()
+        changed: Incident | None
+        if "lost" in patients and "online" not in patients:
+            changed = self.ladder.condition_opened(now, session_id, "patient_away", new_id())
+        else:
+            changed = self.ladder.condition_cleared(now, session_id, "patient_away")
         if changed is not None:
             self._changed(changed)
 
@@ -250,7 +279,13 @@ class EscalationDriver:
         # Claimed first, then the round counted: a stop in between finds the claims (sent
         # again at start) and the round due again (its claims refuse a second copy).
         await asyncio.to_thread(self.store.save_incident, incident)
-        await asyncio.gather(*(self._deliver(due.session_id, s, t) for s, t in sends))
+        deliveries = [asyncio.create_task(self._deliver(due.session_id, s, t)) for s, t in sends]
+        self._delivering.update(deliveries)
+        for task in deliveries:
+            task.add_done_callback(self._delivering.discard)
+        # Shielded: a stopping server lets a message being handed over finish (and be
+        # written down as sent) rather than leave it to be sent again after the restart.
+        await asyncio.gather(*(asyncio.shield(t) for t in deliveries))
 
     async def _resend(self, send: Send) -> None:
         incident = await asyncio.to_thread(self.store.incident, send.incident_id)

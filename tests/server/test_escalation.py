@@ -1,0 +1,428 @@
+"""The server's outer ladder end to end: a real server, real members, Apprise's real code
+sending to a real SMTP server (aiosmtpd) and a real HTTP receiver, and the acknowledge page
+pressed over HTTP (and in headless Chromium where it is installed).
+
+Only the wall clock is a fake: the ladder's minutes pass by moving it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.policy
+import json
+import logging
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from companion.protocol.messages import AlertRaised, SessionEvent
+from companion.server.app import ServerConfig, SignalingServer
+from companion.server.escalation_store import EscalationStore
+from companion.server.tokens import AckClaims, issue_ack
+from companion.signaling.client import SignalingClient
+
+EMAIL = "sam.support@home.test"
+PHONE = "+15551234567"
+HOOK_SECRET = "hook-s3cret-value"
+LINK = re.compile(r"Acknowledge: (\S+/ack/\S+)")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Receivers:
+    """A real SMTP server and a real HTTP receiver on 127.0.0.1."""
+
+    mails: list[tuple[list[str], str]] = field(default_factory=list)
+    posts: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    smtp_port: int = 0
+    http_port: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        mail = message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(mail, EmailMessage)
+        plain = mail.get_body(("plain",))
+        assert plain is not None
+        self.mails.append((list(envelope.rcpt_tos), str(plain.get_content())))
+        self.arrived.set()
+        return "250 OK"
+
+    async def hook(self, request: web.Request) -> web.Response:
+        self.posts.append((request.path, await request.json()))
+        self.arrived.set()
+        return web.Response(text="ok")
+
+    def links(self) -> list[str]:
+        texts = [body for _, body in self.mails] + [p["message"] for _, p in self.posts]
+        return [m.group(1) for text in texts if (m := LINK.search(text))]
+
+    async def wait(self, mails: int, posts: int, timeout: float = 15.0) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.mails) < mails or len(self.posts) < posts:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@pytest.fixture
+async def receivers() -> AsyncIterator[Receivers]:
+    got = Receivers()
+    smtp = await asyncio.get_running_loop().create_server(lambda: SMTP(got), "127.0.0.1", 0)
+    got.smtp_port = smtp.sockets[0].getsockname()[1]
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", got.hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    got.http_port = runner.addresses[0][1]
+    yield got
+    smtp.close()
+    await runner.cleanup()
+
+
+@pytest.fixture
+def config(tmp_path: Path, receivers: Receivers) -> ServerConfig:
+    secret = tmp_path / "hook.secret"
+    secret.write_text(HOOK_SECRET + "\n")
+    notify = tmp_path / "notify.toml"
+    notify.write_text(f"""
+[secrets]
+hook = "{secret}"
+[channels]
+email = "mailto://127.0.0.1:{receivers.smtp_port}?from=companion@clinic.test&to={{to}}"
+sms = "json://127.0.0.1:{receivers.http_port}/sms/{{hook}}/{{to}}"
+[oncall]
+urls = ["json://127.0.0.1:{receivers.http_port}/oncall"]
+[ladder]
+after_s = 30
+repeat_s = 120
+oncall_after_s = 100
+""")
+    return ServerConfig(data_dir=tmp_path / "server", host="127.0.0.1", port=0,
+                        notify_config=notify)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def running(config: ServerConfig, clock: FakeClock) -> AsyncIterator[SignalingServer]:
+    server = SignalingServer(config)
+    assert server.escalation is not None
+    server.escalation.clock = clock
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def later(server: SignalingServer, clock: FakeClock, seconds: float) -> None:
+    clock.now += seconds
+    assert server.escalation is not None
+    server.escalation.poke()
+
+
+@dataclass
+class Session_:
+    therapist: SignalingClient
+    patient: SignalingClient
+    session_id: str
+    support_invite: str
+    events: dict[str, list[SessionEvent]]
+
+
+async def start_session(server: SignalingServer, contacts: bool = True) -> Session_:
+    therapist_row, secret = server.db.add_therapist(f"dr-{time.monotonic_ns()}")
+    therapist = SignalingClient(server.ws_url)
+    await therapist.connect()
+    await therapist.login(therapist_row.name, secret)
+    created = await therapist.create_session("evening")
+    session_id = created.session.session_id
+    invites = {i.role: i for i in created.invites}
+    await therapist.join(session_id=session_id)
+    if contacts:
+        # The support person gives their phone and e-mail, then closes their app.
+        support = SignalingClient(server.ws_url)
+        await support.connect()
+        await support.join(invites["support"].token, as_role="support")
+        await support.set_contacts(session_id, email=EMAIL, sms=PHONE)
+        await support.leave()
+        await support.close()
+    patient = SignalingClient(server.ws_url)
+    await patient.connect()
+    await patient.join(invites["patient"].token, as_role="patient")
+    events: dict[str, list[SessionEvent]] = {"therapist": [], "patient": []}
+    therapist.event_received.connect(events["therapist"].append)
+    patient.event_received.connect(events["patient"].append)
+    return Session_(therapist, patient, session_id, invites["support"].token, events)
+
+
+async def raise_help(session: Session_) -> str:
+    alert = AlertRaised(kind="alert.raised", alert_id="help-1", reason="help", urgent=True)
+    await session.patient.wait_acked(await session.patient.send_event(alert))
+    return alert.alert_id
+
+
+async def wait_event(events: list[SessionEvent], kind: str, timeout: float = 10.0, **match: Any):
+    async with asyncio.timeout(timeout):
+        while True:
+            for e in events:
+                body = e.event.model_dump()
+                if e.event.kind == kind and all(body.get(k) == v for k, v in match.items()):
+                    return e
+            await asyncio.sleep(0.02)
+
+
+async def test_unanswered_help_reaches_phones_and_a_link_quiets_every_app(
+    config: ServerConfig, receivers: Receivers, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    clock = FakeClock()
+    async with running(config, clock) as server:
+        s = await start_session(server)
+        alert_id = await raise_help(s)
+        later(server, clock, 29)
+        await asyncio.sleep(0.5)
+        assert receivers.mails == [] and receivers.posts == []  # apps still have their time
+        later(server, clock, 2)
+        await receivers.wait(mails=1, posts=1)
+        (rcpts, body), (path, post) = receivers.mails[0], receivers.posts[0]
+        assert rcpts == [EMAIL] and path == f"/sms/{HOOK_SECRET}/{PHONE}"
+        # Only what is needed: no name, no reason, nothing about health.
+        for text in (body, post["message"]):
+            assert LINK.sub("", text).strip() == "Companion: please check on the patient now."
+        for who in ("email", "sms"):
+            await wait_event(s.events["therapist"], "escalation", what="notified", channel=who)
+
+        link = receivers.links()[0]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(link) as page:  # opening it changes nothing
+                assert page.status == 200 and 'id="ack"' in await page.text()
+            await asyncio.sleep(0.3)
+            assert not [e for e in s.events["patient"] if e.event.kind == "alert.ack"]
+            async with http.post(link) as answer:
+                assert answer.status == 200 and 'id="done"' in await answer.text()
+            for role in ("therapist", "patient"):
+                ack = await wait_event(s.events[role], "alert.ack", alert_id=alert_id)
+                assert ack.from_role is None and ack.from_member is None  # the server wrote it
+            await wait_event(s.events["therapist"], "escalation", what="answered", who="support")
+            async with http.post(link) as again:  # single use
+                assert again.status == 410 and 'id="used"' in await again.text()
+        later(server, clock, 600)
+        await asyncio.sleep(0.5)
+        assert (len(receivers.mails), len(receivers.posts)) == (1, 1)  # it stopped
+        await s.patient.close()
+        await s.therapist.close()
+    # The server's log (not the test's own SMTP receiver's).
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name != "mail.log")
+    for private in (EMAIL, PHONE, HOOK_SECRET, "mailto:", "json:"):
+        assert private not in logged
+
+
+async def test_a_restart_mid_escalation_loses_nothing_and_sends_nothing_twice(
+    config: ServerConfig, receivers: Receivers
+) -> None:
+    clock = FakeClock()
+    async with running(config, clock) as server:
+        s = await start_session(server)
+        await s.patient.drop_connection()  # the patient's place goes: the server sees it
+        await s.patient.close()
+        await asyncio.sleep(3.5)  # noticed within 2.5 s
+        later(server, clock, 31)
+        await receivers.wait(mails=1, posts=1)
+        await s.therapist.close()
+    # Down, then up again on the same data: round 0 is not sent again...
+    async with running(config, clock) as server:
+        later(server, clock, 60)
+        await asyncio.sleep(1.0)
+        assert (len(receivers.mails), len(receivers.posts)) == (1, 1)
+        # ...and round 1 is, once, now with the on-call (100 s after round 0).
+        later(server, clock, 80)
+        await receivers.wait(mails=2, posts=3)
+        later(server, clock, 1)
+        await asyncio.sleep(1.0)
+    assert [p for p, _ in receivers.posts].count("/oncall") == 1
+    assert (len(receivers.mails), len(receivers.posts)) == (2, 3)
+    assert len(set(receivers.links())) == 5  # one link per message
+
+
+async def test_a_message_cut_off_mid_send_goes_out_again_after_a_restart(
+    config: ServerConfig, receivers: Receivers
+) -> None:
+    clock = FakeClock()
+    async with running(config, clock) as server:
+        s = await start_session(server)
+        await raise_help(s)
+        later(server, clock, 31)
+        await receivers.wait(mails=1, posts=1)
+        await s.patient.close()
+        await s.therapist.close()
+    # As if the server died after handing the e-mail over but before writing that down.
+    store = EscalationStore(config.data_dir / "escalation.sqlite3",
+                            (config.data_dir / "signing.key").read_bytes())  # fmt: skip
+    store._conn.execute("UPDATE sends SET status = 'pending' WHERE target = 'support:email'")
+    store.close()
+    async with running(config, clock) as server:
+        await receivers.wait(mails=2, posts=1)
+        await asyncio.sleep(0.5)
+    assert (len(receivers.mails), len(receivers.posts)) == (2, 1)
+
+
+async def test_nobody_at_home_to_reach_goes_to_the_oncall_at_once(
+    config: ServerConfig, receivers: Receivers
+) -> None:
+    clock = FakeClock()
+    async with running(config, clock) as server:
+        s = await start_session(server, contacts=False)
+        await raise_help(s)
+        later(server, clock, 31)
+        await receivers.wait(mails=0, posts=1)
+        assert receivers.posts[0][0] == "/oncall"
+        await wait_event(s.events["therapist"], "escalation", what="notified", who="oncall")
+        await s.patient.close()
+        await s.therapist.close()
+
+
+async def test_hostile_links_and_contacts_are_refused(
+    config: ServerConfig, receivers: Receivers
+) -> None:
+    clock = FakeClock()
+    async with running(config, clock) as server:
+        s = await start_session(server)
+        await raise_help(s)
+        later(server, clock, 31)
+        await receivers.wait(mails=1, posts=1)
+        link = receivers.links()[0]
+        base, token = link.rsplit("/", 1)
+        prefix, payload, mac = token.split(".")
+        forged_payload = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
+        assert server.escalation is not None
+        other_session = issue_ack(server.signer, AckClaims("x", "other", "inc", "support",
+                                                           clock.now + 60))  # fmt: skip
+        forged = [
+            f"{base}/{prefix}.{forged_payload}.{mac}",  # payload changed
+            f"{base}/{token[:-3]}abc",  # signature changed
+            f"{base}/{s.support_invite}",  # an invite is not an acknowledge link
+            f"{base}/ca1.{payload}.{mac}",  # another token kind's prefix
+            f"{base}/{other_session.replace('ck1', 'ci1', 1)}",
+        ]
+        async with aiohttp.ClientSession() as http:
+            for bad in forged:
+                async with http.post(bad) as answer:
+                    assert answer.status == 403, bad
+            later(server, clock, 3601)  # expired
+            async with http.post(link) as answer:
+                assert answer.status == 410 and 'id="expired"' in await answer.text()
+        await asyncio.sleep(0.3)
+        assert not [e for e in s.events["therapist"] if e.event.kind == "alert.ack"]
+        # The patient cannot name whom to message, nor could anyone without consent.
+        with pytest.raises(Exception, match="forbidden"):
+            await s.patient.set_contacts(s.session_id, email=EMAIL)
+        await s.patient.close()
+        await s.therapist.close()
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
+async def test_the_acknowledge_page_in_headless_chromium(
+    config: ServerConfig, receivers: Receivers, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    async with running(config, clock) as server:
+        s = await start_session(server)
+        alert_id = await raise_help(s)
+        later(server, clock, 31)
+        await receivers.wait(mails=1, posts=1)
+        link = receivers.links()[0]
+        async with chromium(tmp_path) as page:
+            await page.call("Emulation.setDeviceMetricsOverride", width=390, height=844,
+                            deviceScaleFactor=3, mobile=True)  # fmt: skip
+            await page.open(link)
+            assert await page.text("#ask") == "Companion"
+            await page.evaluate("document.getElementById('ack').click()")
+            async with asyncio.timeout(10):
+                while await page.text("#done") != "Thank you":
+                    await asyncio.sleep(0.1)
+        await wait_event(s.events["patient"], "alert.ack", alert_id=alert_id)
+        await s.patient.close()
+        await s.therapist.close()
+
+
+class DevToolsPage:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self._ids = iter(range(1, 10_000))
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        call_id = next(self._ids)
+        await self.ws.send_str(json.dumps({"id": call_id, "method": method, "params": params}))
+        async with asyncio.timeout(15):
+            while True:
+                reply = json.loads((await self.ws.receive()).data)
+                if reply.get("id") == call_id:
+                    assert "error" not in reply, reply
+                    result: dict[str, Any] = reply["result"]
+                    return result
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
+        return result["result"].get("value")
+
+    async def text(self, selector: str) -> str | None:
+        value = await self.evaluate(
+            f"(document.querySelector({json.dumps(selector)}) || {{}}).textContent || null"
+        )
+        return value if isinstance(value, str) else None
+
+    async def open(self, url: str) -> None:
+        await self.call("Page.navigate", url=url)
+        async with asyncio.timeout(10):
+            while await self.evaluate("document.readyState") != "complete":
+                await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def chromium(tmp_path: Path) -> AsyncIterator[DevToolsPage]:
+    proc = subprocess.Popen(
+        ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--remote-debugging-port=0", f"--user-data-dir={tmp_path / 'chromium'}", "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 30
+        endpoint = None
+        while endpoint is None and time.monotonic() < deadline:
+            line = await asyncio.to_thread(proc.stderr.readline)
+            if "DevTools listening on" in line:
+                endpoint = line.split("on ", 1)[1].strip()
+        assert endpoint is not None, "chromium did not start"
+        port = endpoint.split(":")[2].split("/")[0]
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/json/list") as listing:
+                pages = [p for p in await listing.json() if p["type"] == "page"]
+            async with http.ws_connect(pages[0]["webSocketDebuggerUrl"]) as ws:
+                page = DevToolsPage(ws)
+                await page.call("Page.enable")
+                yield page
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
