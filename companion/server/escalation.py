@@ -73,6 +73,12 @@ async def apprise_notify(url: str, title: str, body: str) -> bool:
     return bool(await sender.async_notify(body=body, title=title))
 
 
+def _warm_apprise() -> None:
+    import apprise
+
+    apprise.Apprise().add("json://localhost")
+
+
 @dataclass(frozen=True)
 class Target:
     key: str
@@ -111,6 +117,9 @@ class EscalationDriver:
     # -- lifecycle
 
     async def start(self) -> None:
+        # Apprise loads its plugins on first use (about a second here): not on the first
+        # message's time.
+        await asyncio.to_thread(_warm_apprise)
         self.ladder.restore(await asyncio.to_thread(self.store.open_incidents))
         if self.ladder.incidents:
             _log.info("escalation: %d open incident(s) carried over", len(self.ladder.incidents))
