@@ -167,8 +167,18 @@ class EscalationDriver:
                 changed = ladder.condition_opened(now, session_id, condition, new_id())
         elif event.kind == "alert.resolved":
             changed = ladder.condition_cleared(now, session_id, f"alert:{event.alert_id}")
-        elif event.kind == "alert.ack":
-            changed = ladder.acknowledged(now, session_id)
+        elif event.kind == "alert.ack" or event.kind == "with_patient":
+            # Someone in the home answered (the support person's acknowledgement or "I'm
+            # with the patient"), or anyone acknowledged an alert of this incident. The
+            # therapist acknowledging their own screen (a lost call, a battery) is not
+            # someone going to the patient: the phones are still called.
+            current = ladder.incidents.get(session_id)
+            ours = (
+                current is not None
+                and f"alert:{getattr(event, 'alert_id', '')}" in current.conditions
+            )
+            if from_role == "support" or ours:
+                changed = ladder.acknowledged(now, session_id)
         elif event.kind == "session.end":
             changed = ladder.clear_all(now, session_id, "patient_away")
             changed = ladder.clear_all(now, session_id, "call_lost") or changed

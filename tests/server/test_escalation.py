@@ -26,7 +26,7 @@ import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from companion.protocol.messages import AlertRaised, SessionEvent
+from companion.protocol.messages import AlertAck, AlertRaised, SessionEvent, WithPatient
 from companion.server.app import ServerConfig, SignalingServer
 from companion.server.escalation_store import EscalationStore
 from companion.server.tokens import AckClaims, issue_ack
@@ -362,4 +362,32 @@ async def test_the_acknowledge_page_in_headless_chromium(
                     await asyncio.sleep(0.1)
         await wait_event(s.events["patient"], "alert.ack", alert_id=alert_id)
         await s.patient.close()
+        await s.therapist.close()
+
+
+async def test_the_therapist_acknowledging_their_own_screen_does_not_stand_the_phones_down(
+    config: ServerConfig, receivers: Receivers
+) -> None:
+    clock = FakeClock()
+    async with running(config, clock) as server:
+        s = await start_session(server)
+        await s.patient.drop_connection()
+        await s.patient.close()
+        await asyncio.sleep(3.5)  # the server saw the patient's place go
+        # The therapist acknowledges their own "link lost" (an alert only their app knows).
+        await s.therapist.wait_acked(
+            await s.therapist.send_event(AlertAck(kind="alert.ack", alert_id="own-screen"))
+        )
+        later(server, clock, 31)
+        await receivers.wait(mails=1, posts=1)  # nobody went to the patient: still called
+        # The support person, back in their app, says they are with the patient: it stops.
+        support = SignalingClient(server.ws_url)
+        await support.connect()
+        await support.join(s.support_invite, as_role="support")
+        await support.wait_acked(await support.send_event(WithPatient(kind="with_patient")))
+        await wait_event(s.events["therapist"], "escalation", what="stopped")
+        later(server, clock, 600)
+        await asyncio.sleep(0.5)
+        assert (len(receivers.mails), len(receivers.posts)) == (1, 1)
+        await support.close()
         await s.therapist.close()
