@@ -169,7 +169,10 @@ AlertReason = Literal[
     "vitals_out_of_range",
     "go_to_patient",
     "battery_low",
+    "support_away",
 ]
+"""``support_away``: the therapist's app alone shows it (no support person connected when
+it matters, companion/monitor/presence.py); it is never sent."""
 
 
 class AlertRaised(_Msg):
