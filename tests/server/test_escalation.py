@@ -36,6 +36,7 @@ from tests.browser import chromium
 EMAIL = "sam.support@home.test"
 PHONE = "+15551234567"
 HOOK_SECRET = "hook-s3cret-value"
+HELP_ID = "help-1"
 LINK = re.compile(r"Acknowledge: (\S+/ack/\S+)")
 
 
@@ -176,9 +177,27 @@ async def start_session(server: SignalingServer, contacts: bool = True) -> Sessi
 
 
 async def raise_help(session: Session_) -> str:
-    alert = AlertRaised(kind="alert.raised", alert_id="help-1", reason="help", urgent=True)
+    alert = AlertRaised(kind="alert.raised", alert_id=HELP_ID, reason="help", urgent=True)
     await session.patient.wait_acked(await session.patient.send_event(alert))
     return alert.alert_id
+
+
+@contextlib.asynccontextmanager
+async def first_round(
+    config: ServerConfig, clock: FakeClock, receivers: Receivers, contacts: bool = True
+) -> AsyncIterator[tuple[SignalingServer, Session_]]:
+    """A server whose session's patient asked for help, nobody answered, and the first
+    round of messages has arrived."""
+    async with running(config, clock) as server:
+        s = await start_session(server, contacts)
+        await raise_help(s)
+        later(server, clock, 31)
+        await receivers.wait(mails=1 if contacts else 0, posts=1)
+        try:
+            yield server, s
+        finally:
+            await s.patient.close()
+            await s.therapist.close()
 
 
 async def wait_event(events: list[SessionEvent], kind: str, timeout: float = 10.0, **match: Any):
@@ -268,19 +287,14 @@ async def test_a_message_cut_off_mid_send_goes_out_again_after_a_restart(
     config: ServerConfig, receivers: Receivers
 ) -> None:
     clock = FakeClock()
-    async with running(config, clock) as server:
-        s = await start_session(server)
-        await raise_help(s)
-        later(server, clock, 31)
-        await receivers.wait(mails=1, posts=1)
-        await s.patient.close()
-        await s.therapist.close()
+    async with first_round(config, clock, receivers):
+        pass
     # As if the server died after handing the e-mail over but before writing that down.
     store = EscalationStore(config.data_dir / "escalation.sqlite3",
                             (config.data_dir / "signing.key").read_bytes())  # fmt: skip
     store._conn.execute("UPDATE sends SET status = 'pending' WHERE target = 'support:email'")
     store.close()
-    async with running(config, clock) as server:
+    async with running(config, clock):
         await receivers.wait(mails=2, posts=1)
         await asyncio.sleep(0.5)
     assert (len(receivers.mails), len(receivers.posts)) == (2, 1)
@@ -290,26 +304,16 @@ async def test_nobody_at_home_to_reach_goes_to_the_oncall_at_once(
     config: ServerConfig, receivers: Receivers
 ) -> None:
     clock = FakeClock()
-    async with running(config, clock) as server:
-        s = await start_session(server, contacts=False)
-        await raise_help(s)
-        later(server, clock, 31)
-        await receivers.wait(mails=0, posts=1)
+    async with first_round(config, clock, receivers, contacts=False) as (_, s):
         assert receivers.posts[0][0] == "/oncall"
         await wait_event(s.events["therapist"], "escalation", what="notified", who="oncall")
-        await s.patient.close()
-        await s.therapist.close()
 
 
 async def test_hostile_links_and_contacts_are_refused(
     config: ServerConfig, receivers: Receivers
 ) -> None:
     clock = FakeClock()
-    async with running(config, clock) as server:
-        s = await start_session(server)
-        await raise_help(s)
-        later(server, clock, 31)
-        await receivers.wait(mails=1, posts=1)
+    async with first_round(config, clock, receivers) as (server, s):
         link = receivers.links()[0]
         base, token = link.rsplit("/", 1)
         prefix, payload, mac = token.split(".")
@@ -336,8 +340,6 @@ async def test_hostile_links_and_contacts_are_refused(
         # The patient cannot name whom to message, nor could anyone without consent.
         with pytest.raises(Exception, match="forbidden"):
             await s.patient.set_contacts(s.session_id, email=EMAIL)
-        await s.patient.close()
-        await s.therapist.close()
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
@@ -345,11 +347,7 @@ async def test_the_acknowledge_page_in_headless_chromium(
     config: ServerConfig, receivers: Receivers, tmp_path: Path
 ) -> None:
     clock = FakeClock()
-    async with running(config, clock) as server:
-        s = await start_session(server)
-        alert_id = await raise_help(s)
-        later(server, clock, 31)
-        await receivers.wait(mails=1, posts=1)
+    async with first_round(config, clock, receivers) as (_, s):
         link = receivers.links()[0]
         async with chromium(tmp_path) as page:
             await page.call("Emulation.setDeviceMetricsOverride", width=390, height=844,
@@ -360,9 +358,7 @@ async def test_the_acknowledge_page_in_headless_chromium(
             async with asyncio.timeout(10):
                 while await page.text("#done") != "Thank you":
                     await asyncio.sleep(0.1)
-        await wait_event(s.events["patient"], "alert.ack", alert_id=alert_id)
-        await s.patient.close()
-        await s.therapist.close()
+        await wait_event(s.events["patient"], "alert.ack", alert_id=HELP_ID)
 
 
 async def test_the_therapist_acknowledging_their_own_screen_does_not_stand_the_phones_down(
