@@ -57,7 +57,11 @@ class DesktopNotices:
 
     def post(self, title: str, body: str, urgent: bool = False) -> None:
         """``show`` in the background (from a Qt slot), keeping the task until it is done."""
-        task = asyncio.get_running_loop().create_task(self.show(title, body, urgent))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no session running (a window shown before its loop)
+            return
+        task = loop.create_task(self.show(title, body, urgent))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
