@@ -321,7 +321,11 @@ async def test_hostile_links_and_contacts_are_refused(
         assert server.escalation is not None
         other_session = issue_ack(server.signer, AckClaims("x", "other", "inc", "support",
                                                            clock.now + 60))  # fmt: skip
+        # Signed by this server but for a role no link may answer as.
+        wrong_role = issue_ack(server.signer, AckClaims("y", s.session_id, "inc", "patient",
+                                                        clock.now + 60))  # fmt: skip
         forged = [
+            f"{base}/{wrong_role}",
             f"{base}/{prefix}.{forged_payload}.{mac}",  # payload changed
             f"{base}/{token[:-3]}abc",  # signature changed
             f"{base}/{s.support_invite}",  # an invite is not an acknowledge link
