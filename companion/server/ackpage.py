@@ -10,7 +10,6 @@ lets it do nothing but post its own form.
 from __future__ import annotations
 
 import logging
-from html import escape
 
 from aiohttp import web
 
@@ -82,7 +81,7 @@ class AckPages:
         token = request.match_info["token"]
         refused = self._check(token)
         if refused is not None:
-            _log.warning("acknowledge link refused (%s)", escape(str(refused.status)))
+            _log.warning("acknowledge link refused (%d)", refused.status)
             return refused
         claims = verify_ack(self.driver.signer, token, self.driver.clock())
         if not self.driver.store.use_link(claims.link_id):

@@ -7,12 +7,16 @@ each notice as a JSON line (``{"title": …, "body": …, "urgency": …}``) aft
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
+from pathlib import Path
 
-from jeepney import HeaderFields, MessageType, new_error, new_method_return
-from jeepney.bus_messages import message_bus
-from jeepney.io.blocking import open_dbus_connection
+from jeepney import Message, new_method_return
+from jeepney.io.blocking import DBusConnection
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.app.dbus_standin import serve
 
 _NAME = "org.freedesktop.Notifications"
 _INTROSPECTION = """<node>
@@ -35,35 +39,27 @@ _INTROSPECTION = """<node>
 </node>"""
 
 
-def main() -> None:
-    connection = open_dbus_connection(bus="SESSION")
-    reply = connection.send_and_get_reply(message_bus.RequestName(_NAME, 4))
-    if reply.body[0] != 1:  # DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER
-        sys.exit(f"could not own {_NAME}")
-    print("ready", flush=True)
-    next_id = 1
-    while True:
-        message = connection.receive()
-        if message.header.message_type != MessageType.method_call:
-            continue
-        member = message.header.fields.get(HeaderFields.member)
-        if member == "Introspect":
-            connection.send(new_method_return(message, "s", (_INTROSPECTION,)))
-        elif member == "GetCapabilities":
-            connection.send(new_method_return(message, "as", (["body"],)))
-        elif member == "GetServerInformation":
-            connection.send(new_method_return(message, "ssss", ("stand-in", "test", "1", "1.2")))
-        elif member == "Notify":
-            _app, _replaces, _icon, title, body, _actions, hints, _timeout = message.body
-            urgency = hints.get("urgency", ("y", 1))[1]
-            print(json.dumps({"title": title, "body": body, "urgency": urgency}), flush=True)
-            connection.send(new_method_return(message, "u", (next_id,)))
-            next_id += 1
-        elif member == "CloseNotification":
-            connection.send(new_method_return(message))
-        else:
-            connection.send(new_error(message, "org.freedesktop.DBus.Error.UnknownMethod"))
+_ids = itertools.count(1)
+
+
+def handle(connection: DBusConnection, message: Message, member: str) -> bool:
+    if member == "Introspect":
+        connection.send(new_method_return(message, "s", (_INTROSPECTION,)))
+    elif member == "GetCapabilities":
+        connection.send(new_method_return(message, "as", (["body"],)))
+    elif member == "GetServerInformation":
+        connection.send(new_method_return(message, "ssss", ("stand-in", "test", "1", "1.2")))
+    elif member == "Notify":
+        _app, _replaces, _icon, title, body, _actions, hints, _timeout = message.body
+        urgency = hints.get("urgency", ("y", 1))[1]
+        print(json.dumps({"title": title, "body": body, "urgency": urgency}), flush=True)
+        connection.send(new_method_return(message, "u", (next(_ids),)))
+    elif member == "CloseNotification":
+        connection.send(new_method_return(message))
+    else:
+        return False
+    return True
 
 
 if __name__ == "__main__":
-    main()
+    serve(_NAME, handle)
