@@ -168,6 +168,7 @@ def _run_server(args: argparse.Namespace) -> int:
     from companion.server.app import ServerConfig, SignalingServer
     from companion.server.guard import AddressLimits
     from companion.server.ice import IceConfig
+    from companion.server.notify_config import NotifyConfigError
 
     if bool(args.cert) != bool(args.key):
         raise SystemExit("companion server: --cert and --key go together")
@@ -193,7 +194,11 @@ def _run_server(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        async with SignalingServer(config) as server:
+        try:
+            running = SignalingServer(config)
+        except NotifyConfigError as exc:
+            raise SystemExit(f"companion server: --notify-config: {exc}") from None
+        async with running as server:
             print(
                 f"companion server listening on {server.ws_url} (data in {config.data_dir})",
                 flush=True,

@@ -29,6 +29,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from companion.protocol.messages import AlertAck, AlertRaised, SessionEvent, WithPatient
 from companion.server.app import ServerConfig, SignalingServer
 from companion.server.escalation_store import EscalationStore
+from companion.server.notify_config import NotifyConfig, NotifyConfigError
 from companion.server.tokens import AckClaims, issue_ack
 from companion.signaling.client import SignalingClient
 from tests.browser import chromium
@@ -391,3 +392,23 @@ async def test_the_therapist_acknowledging_their_own_screen_does_not_stand_the_p
         assert (len(receivers.mails), len(receivers.posts)) == (1, 1)
         await support.close()
         await s.therapist.close()
+
+
+def test_a_wrong_notify_config_names_the_key_and_never_a_secret(tmp_path: Path) -> None:
+    secret = tmp_path / "smtp.secret"
+    secret.write_text("hunter2-very-secret")
+    notify = tmp_path / "notify.toml"
+    notify.write_text(f'[secrets]\nsmtp = "{secret}"\n[channels]\nemail = "mailtos://u:{{smtp}}@h?to={{to}}"\n'
+                      'sms = "json://h/{twilio}/{to}"\n')  # fmt: skip
+    with pytest.raises(NotifyConfigError) as refused:
+        NotifyConfig.load(notify)
+    assert "channels.sms" in str(refused.value) and "twilio" in str(refused.value)
+    assert "hunter2" not in str(refused.value)
+    notify.write_text(
+        f'[secrets]\nsmtp = "{secret}"\n[channels]\nemail = "mailtos://u:{{smtp}}@h?to={{to}}"\n'
+    )
+    loaded = NotifyConfig.load(notify)
+    assert (
+        loaded.url_for("email", "a+b@c.test") == "mailtos://u:hunter2-very-secret@h?to=a%2Bb@c.test"
+    )
+    assert loaded.url_for("sms", "+15551234567") is None  # no channel for it: not messaged
