@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from companion.app import CoreOptions, Reminder, RoleCore
 from companion.app.core import saved_place
+from companion.app.notices import DesktopNotices
 from companion.app.words import link_words
 from companion.desktop import clinic_server
 from companion.monitor.ladder import Alert
@@ -58,6 +59,7 @@ from companion.ui.joining import (
     close_quietly,
     join_fresh,
 )
+from companion.ui.notices import notify_if_hidden
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import write_pdf
 from companion.ui.widgets import InlineQuestion
@@ -166,6 +168,7 @@ class SupportWindow(QMainWindow):
         self.make_core = make_core
         self.core: RoleCore | None = None
         self._alert_ids: set[str] = set()
+        self._notices = DesktopNotices()
         self._reminder: Reminder | None = None
         self._queue: list[Reminder] = []
         self._unsubscribe: list[Callable[[], None]] = []
@@ -442,6 +445,7 @@ class SupportWindow(QMainWindow):
         # A new call makes an earlier "Thank you…" old news: it must not sit under it.
         self.message.setText("")
         self.call_text.setText(CALL_WORDS.get(alert.reason, "Please go to the patient"))
+        notify_if_hidden(self, self._notices, self.call_text.text(), alert.urgent)
         # A lost link is news, not yet a call: amber until the ladder says "go now".
         urgent = alert.urgent or alert.reason in ("help", "go_to_patient", "checkin_unanswered")
         if urgent:
