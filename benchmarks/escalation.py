@@ -40,7 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.netlab import NetLab, Reports, add_therapist, first_line
+from devtools.netlab import NetLab, Reports, add_therapist, first_line
 
 SMTP_PORT = 2525
 HTTP_PORT = 8088

@@ -182,10 +182,10 @@ async def test_the_support_person_leaving_mid_session_alerts_the_therapist(
     home: dict[str, App],
 ) -> None:
     therapist, support = home["therapist"], home["support"]
-    await wait_until(lambda: therapist.guardian.support_presence is not None
+    await until(lambda: therapist.guardian.support_presence is not None
                      and therapist.guardian.support_presence.online)  # fmt: skip
     await support.signaling.leave()
-    await wait_until(lambda: [a.reason for a in therapist.shown] == ["support_away"], timeout=10)
+    await until(lambda: [a.reason for a in therapist.shown] == ["support_away"], within_s=10)
     assert "alert" in therapist.sounds
     # Only on the therapist's screen: the patient's app never hears of it.
     assert all(a.reason != "support_away" for a in home["patient"].shown)
