@@ -3,8 +3,14 @@
 The patient's, therapist's and support person's apps are the same parts wired for a role:
 the signaling client, the call (patient and therapist), the home link (patient and
 support), the never-alone ``Guardian``, the local record and the audio engine. The Qt
-windows observe a ``RoleCore`` through its Signals and call its methods; the headless
-demo, the tests and the benchmarks drive it the same way.
+windows observe a ``RoleCore`` through its Signals and read-only views and call its
+methods (it is their one door: they reach none of its parts); the headless demo, the tests
+and the benchmarks drive it the same way.
+
+Beside it, by concern: ``facts`` (what the screens read), ``music`` (the patient's music
+and the therapist's remote), ``plan`` (the plan's clock), ``resume`` (the resume file),
+``joining`` (links, codes, a join in a few seconds) and ``lobby`` (the therapist's
+sessions before a live one).
 
 Everything here runs on one asyncio loop (qasync's under Qt). Blocking work — opening the
 audio device, writing the record — goes to threads.
@@ -18,29 +24,33 @@ import functools
 import json
 import logging
 import time
-import urllib.parse
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
 from aiortc.mediastreams import MediaStreamTrack
 
+from companion.app import music
 from companion.app.device import device_secret
+from companion.app.facts import SessionFacts, TimelineEntry
+from companion.app.joining import invite_from_link
+from companion.app.journal import Journal
+from companion.app.plan import PlanClock, Reminder
 from companion.app.power import ComputerCare, ComputerChange
+from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.spoken import LADDER_LINES, SPOKEN_LINES
 from companion.app.words import ALERT_WORDS, SUPPORT_COMPUTER_LINES, describe_event, link_words
-from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
-from companion.audio.commands import MusicStatus as LocalMusicStatus
-from companion.audio.playlist import RepeatMode, Track
+from companion.audio import AudioEngine, ChimeKind, EngineOptions, PlayerStatus
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.audio.speech import EspeakVoice, Speaker
 from companion.call.devices import MicrophoneTrack
 from companion.call.engine import CallEngine
 from companion.call.homelink import HomeLink
+from companion.call.level import watch_level
 from companion.call.media import LocalMedia
 from companion.call.quality import CallQuality
 from companion.call.sinks import VideoSink
@@ -85,89 +95,17 @@ _VOICE_FILE = "voice.json"
 _MIC_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Waits between tries to open the default microphone after the one in use was unplugged."""
 
-#: The playlists the therapist's remote can choose (slugs on the wire).
-PLAYLISTS: dict[str, str] = {
-    "companion-ambient": "Companion ambient (bundled)",
-    "endless": "Endless ambient (fresh music, never repeats)",
-}
 _SOUNDS: dict[SoundKind, ChimeKind] = {
     "soft_chime": ChimeKind.NOTICE,
     "alert": ChimeKind.ALERT,
     "call": ChimeKind.CALL,
 }
-_MUSIC_STATUS_EVERY_S = 15.0
 _EARLY_EVENTS = 500
 _SAVE_PLAYLIST_EVERY_S = 10.0
 
 
 def _voice_cache() -> Path:
     return Path(platformdirs.user_cache_dir("Companion", "Companion")) / "voice"
-
-
-def invite_from_link(text: str) -> str:
-    """The token or short code inside ``companion://join?invite=…``, an https link with
-    ``invite=…``, or the code as typed (spaces and dashes read over the phone are fine)."""
-    text = text.strip()
-    if "invite=" in text:
-        query = urllib.parse.urlparse(text).query or text.split("?", 1)[-1]
-        values = urllib.parse.parse_qs(query).get("invite")
-        if values:
-            return values[0]
-    if len(text) <= 16:
-        return text.replace(" ", "").replace("-", "").upper()
-    return text
-
-
-def link_details(text: str) -> tuple[str | None, str | None]:
-    """(server URL, role) named in an invite link; (None, None) for a bare code."""
-    if "://" not in text or "?" not in text:
-        return None, None
-    query = urllib.parse.parse_qs(urllib.parse.urlparse(text.strip()).query)
-    server = query.get("server", [None])[0]
-    role = query.get("role", [None])[0]
-    return server, role if role in ("patient", "support") else None
-
-
-RESUME_FILE = "resume.json"
-
-
-@dataclass(frozen=True)
-class SavedPlace:
-    """Where this app was when it last ran: enough to go back without asking anything."""
-
-    invite: str
-    server: str
-    """The server it was joined through ("" in files written before it was kept)."""
-    session_id: str = ""
-    began: bool = False
-    """The patient had started the session (a relaunch skips the preparation)."""
-
-
-def saved_place(data_dir: Path) -> SavedPlace | None:
-    """The session this app's data folder was in and has not left; None if none."""
-    try:
-        data = json.loads((data_dir / RESUME_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not data.get("open"):
-        return None
-    invite, server = data.get("invite"), data.get("server", "")
-    if not isinstance(invite, str) or not invite or not isinstance(server, str):
-        return None
-    session_id = data.get("session_id", "")
-    return SavedPlace(
-        invite, server, session_id if isinstance(session_id, str) else "", data.get("began") is True
-    )
-
-
-def write_place(data_dir: Path, place: SavedPlace | None) -> None:
-    """Keep ``place`` (None: the session was left or ended), replacing the file whole so a
-    crash mid-write cannot leave half of one."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    body = {"open": False} if place is None else {"open": True, **asdict(place)}
-    partial = data_dir / (RESUME_FILE + ".partial")
-    partial.write_text(json.dumps(body), encoding="utf-8")
-    partial.replace(data_dir / RESUME_FILE)
 
 
 @dataclass(frozen=True)
@@ -187,47 +125,6 @@ class CoreOptions:
     voice: ProcessingSettings | None = None
     """The microphone's noise suppression and automatic gain (``None``: the role's
     defaults); echo cancellation is always on."""
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: float
-    """Unix seconds."""
-    who: Role | None
-    kind: str
-    text: str
-    event_id: str = ""
-    ref: str = ""
-    """The alert an ``alert.shown``/``alert.cleared`` entry is about."""
-
-
-@dataclass
-class Reminder:
-    """A paced prompt for the support person (vitals or look-in) from the therapist's plan."""
-
-    reminder_id: str
-    kind: Literal["vitals", "lookin"]
-    due_at: float
-    done: bool = False
-
-
-@dataclass
-class SessionFacts:
-    """What the screens and the summary read; updated as events arrive."""
-
-    started_at: float = field(default_factory=time.time)
-    link: LinkStateName | None = None
-    home_link: LinkStateName | None = None
-    last_checkin_at: float | None = None
-    pending_request: str | None = None
-    plan: SessionPlan = field(default_factory=lambda: SessionPlan(kind="plan"))
-    card: EmergencyCard | None = None
-    intention: str | None = None
-    music: MusicStatus | None = None
-    quality: CallQuality | None = None
-    open_alerts: dict[str, Alert] = field(default_factory=dict)
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    ended: bool = False
 
 
 class RoleCore:
@@ -279,14 +176,15 @@ class RoleCore:
         the support person ("I'm with the patient")."""
         self.notice: Signal[[str]] = Signal()
         """Plain notes: no camera found, a music file skipped, the audio device changed."""
-        self.reminders: list[Reminder] = []
+        self.plan_clock = PlanClock(role)
+        """The support person's reminders and the therapist's scheduled check-ins."""
+        self.presence_changed = self.signaling.presence_changed
+        """Who of the session is online (``presence`` is the latest)."""
         self._self_view: VideoSink | None = None
         self._self_track: MediaStreamTrack | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
-        self._last_status_sent: tuple[str, bool, int] | None = None
-        self._last_status_at = 0.0
-        self._scheduled_checkins: set[int] = set()
+        self._music_pace = music.StatusPace()
         self._started = False
         self._closed = False
         self._invite = ""
@@ -336,6 +234,10 @@ class RoleCore:
         """The therapist's way in: a session of their own."""
         return await self.signaling.join(session_id=session_id)
 
+    def on_server(self, url: str) -> RoleCore:
+        """A fresh core for the same person on another server (a link names its own)."""
+        return RoleCore(self.role, url, self.options)
+
     def saved_invite(self) -> str | None:
         """The invite of the session this app was in when it last ran (crash recovery)."""
         place = saved_place(self.options.data_dir)
@@ -361,6 +263,16 @@ class RoleCore:
     def session_id(self) -> str:
         joined = self.signaling.joined
         return joined.session_id if joined else "unjoined"
+
+    @property
+    def joined(self) -> Joined | None:
+        """The session as it was when this app joined (its members then)."""
+        return self.signaling.joined
+
+    @property
+    def presence(self) -> Presence | None:
+        """Who of the session is online now (None until the server first said)."""
+        return self.signaling.presence
 
     # -- running ---------------------------------------------------------------------------
 
@@ -544,8 +456,10 @@ class RoleCore:
             engine.device_lost.connect(lambda _name: self.notice.emit(unplugged)),
         ]
         if self.role == "patient":
-            engine.load_playlist(await asyncio.to_thread(self._restored_playlist))
-            self._unsubscribe.append(engine.music_status.connect(self._on_local_music))
+            engine.load_playlist(
+                await asyncio.to_thread(music.restored_playlist, self.options.data_dir)
+            )
+            self._unsubscribe.append(engine.music_status.connect(self._on_player))
         # The engine delivers its signals on this loop (call_soon_threadsafe; under Qt the
         # apps' QtLoop makes that safe from any thread).
         loop = asyncio.get_running_loop()
@@ -554,77 +468,86 @@ class RoleCore:
             self.speaker = Speaker(engine, EspeakVoice(_voice_cache()))
             self._speech_ready = self._spawn(asyncio.to_thread(self.speaker.prepare, SPOKEN_LINES))
 
-    def _restored_playlist(self) -> Playlist:
-        path = self.options.data_dir / "playlist.json"
-        with contextlib.suppress(OSError, ValueError):
-            return Playlist.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        return bundled_playlist()
-
     def _save_playlist(self) -> None:
-        if self.audio is None or self.role != "patient":
-            return
-        path = self.options.data_dir / "playlist.json"
-        with contextlib.suppress(OSError):
-            path.write_text(json.dumps(self.audio.playlist().to_dict()), encoding="utf-8")
+        if self.audio is not None and self.role == "patient":
+            music.save_playlist(self.audio, self.options.data_dir)
 
     def choose_playlist(self, slug: str) -> None:
         """Patient's side of "choose a playlist" (the remote's, or the patient's own)."""
-        if self.audio is None:
-            return
-        if slug == "endless":
-            seed = uuid.uuid4().int % 10_000
-            tracks = [Track.generative(seed + i, f"Endless ambient {i + 1}") for i in range(4)]
-            self.audio.load_playlist(Playlist(tracks, repeat=RepeatMode.ALL, name="endless"))
-        else:
-            self.audio.load_playlist(bundled_playlist())
+        if self.audio is not None:
+            music.choose_playlist(self.audio, slug)
 
     def add_music(self, path: Path) -> None:
         """The patient's own music: a folder, or an M3U playlist. Files that cannot play
         are skipped with a plain note (``notice``), never a stop in the music."""
-        if self.audio is None:
-            return
-        if path.suffix.lower() in (".m3u", ".m3u8"):
-            self.audio.add_m3u(path)
-        else:
-            self.audio.add_folder(path)
+        if self.audio is not None:
+            music.add_music(self.audio, path)
 
-    def _apply_music_command(self, command: MusicCommand) -> None:
-        engine = self.audio
-        if engine is None:
-            return
-        if command.action == "play":
-            engine.play()
-        elif command.action == "pause":
-            engine.pause()
-        elif command.action == "next":
-            engine.next()
-        elif command.action == "previous":
-            engine.previous()
-        elif command.action == "set_volume" and command.volume_db is not None:
-            engine.set_volume(command.volume_db)
-        elif command.action == "choose_playlist" and command.playlist:
-            self.choose_playlist(command.playlist)
-
-    def _on_local_music(self, status: LocalMusicStatus) -> None:
-        wire = MusicStatus(
-            kind="music.status",
-            playing=status.playing and not status.muted,
-            title=status.title[:120],
-            position_s=max(0.0, status.position_s),
-            duration_s=max(0.0, status.duration_s or 0.0),
-            volume_db=max(-120.0, min(0.0, status.volume_db)),
-        )
+    def _on_player(self, status: PlayerStatus) -> None:
+        wire = music.wire_status(status)
         self.facts.music = wire
         self.music_changed.emit(wire)
         # The therapist sees what plays: on every change, and now and then for the position.
-        key = (wire.title, wire.playing, round(wire.volume_db))
         now = time.monotonic()
-        # Counted as sent only once it was (before ``start`` there is no guardian yet, and
-        # the first title must not wait for the next periodic status).
-        due = key != self._last_status_sent or now - self._last_status_at >= _MUSIC_STATUS_EVERY_S
-        if due and self.guardian is not None:
-            self._last_status_sent, self._last_status_at = key, now
+        if self.guardian is not None and self._music_pace.due(wire, now):
+            self._music_pace.sent(wire, now)
             self._spawn(self.guardian.publish(wire))
+
+    # -- the patient's own music bar and device check (never on the wire) --------------------
+
+    @property
+    def music_playing(self) -> bool:
+        return self.audio is not None and self.audio.status().playing
+
+    @property
+    def music_volume_db(self) -> float | None:
+        return self.audio.volume_db if self.audio is not None else None
+
+    def play_pause(self) -> bool | None:
+        """Pause the music if it plays, else play it: whether it now plays (None while
+        there is no sound yet)."""
+        if self.audio is None:
+            return None
+        playing = self.audio.status().playing
+        (self.audio.pause if playing else self.audio.play)()
+        return not playing
+
+    def next_track(self) -> None:
+        if self.audio is not None:
+            self.audio.next()
+
+    def test_sound(self) -> bool:
+        """The check-in chime, so the patient hears their headphones work; False while
+        sound is not ready yet."""
+        if self.audio is None:
+            return False
+        self.audio.play_chime(ChimeKind.CHECK_IN)
+        return True
+
+    @property
+    def has_microphone(self) -> bool:
+        return self.media is not None and self.media.audio is not None
+
+    async def watch_mic_level(self, show: Callable[[float], None]) -> None:
+        """Calls ``show(level)`` (0..1) a few times a second until cancelled; returns at
+        once without a microphone."""
+        if self.media is not None:
+            await watch_level(self.media, show)
+
+    def mic_processing(self) -> tuple[ProcessingSettings, bool] | None:
+        """The microphone's processing as it is (settings, and whether it is really at
+        work), or None without one (a test pattern and tone, or no microphone)."""
+        processing = self.voice_processing
+        return None if processing is None else (processing.settings, processing.active)
+
+    @property
+    def remote_video(self) -> VideoSink | None:
+        """The other side's video (the patient's and therapist's call), None without a call."""
+        return self.call.video if self.call is not None else None
+
+    async def journal(self) -> Journal:
+        """The person's private words in the local record (opened if it was not yet)."""
+        return Journal(await self.open_records())
 
     # -- what people do --------------------------------------------------------------------
 
@@ -633,9 +556,13 @@ class RoleCore:
             raise RuntimeError("start() first")
         return self.guardian
 
+    @property
+    def pending_checkin(self) -> str | None:
+        """The therapist's open check-in request an "I'm OK" answers now (the ladder's)."""
+        return self.guardian.ladder.open_checkin if self.guardian is not None else None
+
     async def check_in(self, source: Literal["button", "key"] = "button") -> str:
-        request = self.facts.pending_request
-        self.facts.pending_request = None
+        request = self.pending_checkin
         return await self._g().publish(CheckIn(kind="checkin", source=source, request_id=request))
 
     async def help_held(self) -> None:
@@ -703,14 +630,14 @@ class RoleCore:
         return await self._g().publish(Intention(kind="intention", text=text))
 
     async def record_vitals(self, systolic: int, diastolic: int, heart_rate: int) -> str:
-        self._finish_reminders("vitals")
+        self.plan_clock.finish("vitals", time.time())
         vitals = Vitals(
             kind="vitals", systolic=systolic, diastolic=diastolic, heart_rate=heart_rate
         )
         return await self._g().publish(vitals)
 
     async def looked_in(self) -> str:
-        self._finish_reminders("lookin")
+        self.plan_clock.finish("lookin", time.time())
         return await self._g().publish(LookIn(kind="lookin"))
 
     async def end_session(self) -> None:
@@ -804,17 +731,16 @@ class RoleCore:
         self._speak_for(event, from_role)
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()
-            facts.pending_request = None
             self.checked_in.emit(facts.last_checkin_at)
         elif event.kind == "checkin.request" and self.role == "patient":
-            facts.pending_request = getattr(event, "request_id", None)
-            self.checkin_requested.emit(facts.pending_request or "")
+            self.checkin_requested.emit(getattr(event, "request_id", None) or "")
             if self.audio is not None and not self._speak("checkin_request"):
                 self.audio.play_chime(ChimeKind.CHECK_IN)
         elif isinstance(event, PromptPush):
             self.prompt_pushed.emit(event.prompt_id)
         elif isinstance(event, MusicCommand) and self.role == "patient":
-            self._apply_music_command(event)
+            if self.audio is not None:
+                music.carry_out(self.audio, event)
         elif isinstance(event, MusicStatus) and self.role != "patient":
             facts.music = event
             self.music_changed.emit(event)
@@ -824,8 +750,7 @@ class RoleCore:
             if self.role == "patient" and event.playlist and event.playlist != facts.plan.playlist:
                 self.choose_playlist(event.playlist)
             facts.plan = event
-            self._scheduled_checkins.clear()
-            self._plan_reminders(event)
+            self.plan_clock.set_plan(event)
             self.plan_changed.emit(event)
         elif isinstance(event, EmergencyCard):
             facts.card = event
@@ -943,46 +868,19 @@ class RoleCore:
 
     # -- the plan's clock ------------------------------------------------------------------
 
-    def _plan_reminders(self, plan: SessionPlan) -> None:
-        if self.role != "support" or plan.dose_at is None:
-            return
-        done = {(r.kind, round(r.due_at)) for r in self.reminders if r.done}
-        reminders = [
-            Reminder(uuid.uuid4().hex[:8], "vitals", plan.dose_at + minutes * 60)
-            for minutes in plan.vitals_at_min
-        ]
-        if plan.lookin_every_min:
-            step = plan.lookin_every_min * 60
-            reminders += [
-                Reminder(uuid.uuid4().hex[:8], "lookin", plan.dose_at + k * step)
-                for k in range(1, int(4 * 3600 / step) + 1)
-            ]
-        for r in reminders:
-            r.done = (r.kind, round(r.due_at)) in done
-        self.reminders = sorted(reminders, key=lambda r: r.due_at)
-
-    def _finish_reminders(self, kind: str) -> None:
-        now = time.time()
-        for r in self.reminders:
-            if r.kind == kind and r.due_at <= now + 120 and not r.done:
-                r.done = True
+    @property
+    def reminders(self) -> list[Reminder]:
+        return self.plan_clock.reminders
 
     async def _clock_loop(self) -> None:
-        announced: set[str] = set()
         while True:
             await asyncio.sleep(1.0)
             now = time.time()
-            plan = self.facts.plan
-            if self.role == "support":
-                for r in self.reminders:
-                    if not r.done and r.due_at <= now and r.reminder_id not in announced:
-                        announced.add(r.reminder_id)
-                        self.reminder_due.emit(r)
-            if self.role == "therapist" and plan.dose_at and plan.checkin_every_min:
-                slot = int((now - plan.dose_at) // (plan.checkin_every_min * 60))
-                if slot >= 1 and slot not in self._scheduled_checkins:
-                    self._scheduled_checkins.add(slot)
-                    await self.request_checkin()
+            due = self.plan_clock.tick(now)
+            for reminder in due.reminders:
+                self.reminder_due.emit(reminder)
+            if due.checkin:
+                await self.request_checkin()
             if self.role == "patient" and int(now) % int(_SAVE_PLAYLIST_EVERY_S) == 0:
                 await asyncio.to_thread(self._save_playlist)
 

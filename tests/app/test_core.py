@@ -55,7 +55,7 @@ async def test_session_round_trip_between_the_three_cores(clinic: Clinic) -> Non
         seen: list[str] = []
         patient.prompt_pushed.connect(seen.append)
         request = await therapist.request_checkin()
-        await until(lambda: patient.facts.pending_request == request)
+        await until(lambda: patient.pending_checkin == request)
         await patient.check_in("key")
         await until(lambda: therapist.facts.last_checkin_at is not None)
         await until(lambda: support.facts.last_checkin_at is not None)

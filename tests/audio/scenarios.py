@@ -255,7 +255,7 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
             therapist.set_mic_muted(True)  # its test tone would cover the lines
             await asyncio.sleep(3.0)  # the speaker's meter has heard the music
             await therapist.request_checkin()
-            await until(lambda: patient.facts.pending_request is not None)
+            await until(lambda: patient.pending_checkin is not None)
             await patient.check_in("key")
             await therapist.push_prompt("feet-on-floor")
             await until(

@@ -27,24 +27,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.app import RoleCore
-from companion.app.core import write_place
+from companion.app import CALM_DARK, NoteKind, RoleCore, write_place
+from companion.app.joining import JOIN_WITHIN_S, JoinRefused, close_quietly, join_fresh
 from companion.app.journal import (
     MIN_PASSPHRASE,
     WRONG_KEY,
-    Journal,
     NeedsPassphrase,
     load_settings,
     save_reminder,
     save_setting,
 )
 from companion.app.prompts import Prompt, prompt
-from companion.audio import ChimeKind
 from companion.protocol.messages import MusicStatus
-from companion.records.private import NoteKind
-from companion.ui.common import CALM_DARK, spawn, theme_window
-from companion.ui.joining import JOIN_WITHIN_S, JoinRefused, close_quietly, join_fresh
-from companion.ui.patient.level import watch_level
+from companion.ui.common import spawn, theme_window
 from companion.ui.patient.screens import (
     NAVIGATION_KEYS,
     AfterScreen,
@@ -306,19 +301,18 @@ class PatientWindow(QMainWindow):
         own = core.self_view()
         if own is not None:
             own.frame_ready.connect(p.self_view.show_frame)
-        media = core.media
-        if media is None or media.audio is None:
+        if not core.has_microphone:
             p.no_microphone(
                 "No microphone was found. That's all right: you can still hear your "
                 "therapist and press “I'm OK”."
             )
         else:
             self._level = asyncio.ensure_future(
-                watch_level(media, lambda v: p.mic_level.setValue(round(v * 100)))
+                core.watch_mic_level(lambda v: p.mic_level.setValue(round(v * 100)))
             )
         p.voice.bind_core(core)
-        if core.audio is not None:
-            self.session_screen.volume.setValue(round(core.audio.volume_db))
+        if core.music_volume_db is not None:
+            self.session_screen.volume.setValue(round(core.music_volume_db))
 
     def _choose_music(self) -> None:
         # open(), not getExistingDirectory(): no nested event loop under the call's tasks.
@@ -335,9 +329,7 @@ class PatientWindow(QMainWindow):
             )
 
     def _test_sound(self) -> None:
-        core = self.core
-        if core is not None and core.audio is not None:
-            core.audio.play_chime(ChimeKind.CHECK_IN)
+        if self.core is not None and self.core.test_sound():
             self.prepare_screen.device_note.setText(
                 "You should hear two soft notes. If not, check your headphones' volume."
             )
@@ -415,10 +407,10 @@ class PatientWindow(QMainWindow):
         core.music_changed.connect(self._music)
         core.session_ended.connect(self._ended)
         core.help_answered.connect(self._help_answered)
-        if core.call is not None:
-            core.call.video.frame_ready.connect(s.video.show_frame)
-        if core.audio is not None:
-            s.volume.setValue(round(core.audio.volume_db))
+        if core.remote_video is not None:
+            core.remote_video.frame_ready.connect(s.video.show_frame)
+        if core.music_volume_db is not None:
+            s.volume.setValue(round(core.music_volume_db))
 
     # -- the session
 
@@ -531,16 +523,14 @@ class PatientWindow(QMainWindow):
         s.play.setText("Pause" if status.playing or s.mute.isChecked() else "Play")
 
     def _play_pause(self) -> None:
-        audio = self.core.audio if self.core else None
-        if audio is None:
+        playing = self.core.play_pause() if self.core is not None else None
+        if playing is None:
             return
-        playing = audio.status().playing
-        (audio.pause if playing else audio.play)()
-        self.session_screen.play.setText("Play" if playing else "Pause")
+        self.session_screen.play.setText("Pause" if playing else "Play")
 
     def _next_track(self) -> None:
-        if self.core is not None and self.core.audio is not None:
-            self.core.audio.next()
+        if self.core is not None:
+            self.core.next_track()
 
     def _mute(self, muted: bool) -> None:
         if self.core is not None:
@@ -606,8 +596,7 @@ class PatientWindow(QMainWindow):
         core = self.core
         if core is None:
             return False
-        records = await core.open_records()
-        journal = Journal(records)
+        journal = await core.journal()
         if journal.unlocked:
             return True
         typed = box.edit.text()
@@ -630,9 +619,12 @@ class PatientWindow(QMainWindow):
 
     async def _keep_private(self, kind: NoteKind, text: str) -> bool:
         core = self.core
-        if core is None or core.records is None or not core.records.unlocked:
+        if core is None:
             return False
-        await Journal(core.records).add(core.session_id, kind, text)
+        journal = await core.journal()
+        if not journal.unlocked:
+            return False
+        await journal.add(core.session_id, kind, text)
         return True
 
     async def _save_journal(self) -> None:
