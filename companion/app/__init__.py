@@ -4,11 +4,12 @@ This package is the windows' one door: ``companion.ui`` imports only from here (
 ``companion.protocol`` types, and Qt). The types the windows name are exported here.
 """
 
-from companion.app.core import CoreOptions, RoleCore
+from companion.app.core import RoleCore
 from companion.app.facts import SessionFacts, TimelineEntry
 from companion.app.joining import invite_from_link, link_details
 from companion.app.lobby import Lobby
 from companion.app.music import PLAYLISTS
+from companion.app.options import CoreOptions
 from companion.app.plan import Reminder
 from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.theme import CALM_DARK, CLEAR_LIGHT

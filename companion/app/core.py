@@ -20,44 +20,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from aiortc.mediastreams import MediaStreamTrack
 
 from companion.app import music
 from companion.app.device import device_secret
+from companion.app.devices import Devices
 from companion.app.facts import SessionFacts, TimelineEntry
 from companion.app.joining import invite_from_link
 from companion.app.journal import Journal
+from companion.app.options import CoreOptions
 from companion.app.plan import PlanClock, Reminder
 from companion.app.power import ComputerCare, ComputerChange
 from companion.app.resume import SavedPlace, saved_place, write_place
-from companion.app.spoken import LADDER_LINES, SPOKEN_LINES
+from companion.app.spoken import LADDER_LINES
 from companion.app.words import ALERT_WORDS, SUPPORT_COMPUTER_LINES, describe_event, link_words
-from companion.audio import AudioEngine, ChimeKind, EngineOptions, PlayerStatus
-from companion.audio.processing import ProcessingSettings, VoiceProcessing
-from companion.audio.speech import EspeakVoice, Speaker
-from companion.call.devices import MicrophoneTrack
+from companion.audio import AudioEngine, ChimeKind, PlayerStatus
 from companion.call.engine import CallEngine
 from companion.call.homelink import HomeLink
-from companion.call.level import watch_level
 from companion.call.media import LocalMedia
 from companion.call.quality import CallQuality
 from companion.call.sinks import VideoSink
-from companion.call.synthetic import TestPatternTrack, ToneTrack
 from companion.events import Signal
 from companion.monitor.guardian import Guardian
-from companion.monitor.ladder import Alert, LadderTimings, SoundKind
+from companion.monitor.ladder import Alert, SoundKind
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
     AlertAck,
@@ -108,25 +101,6 @@ def _voice_cache() -> Path:
     return Path(platformdirs.user_cache_dir("Companion", "Companion")) / "voice"
 
 
-@dataclass(frozen=True)
-class CoreOptions:
-    data_dir: Path
-    """The role's own folder: the record, the saved playlist, the resume file."""
-    fake_media: bool = False
-    """A moving test pattern and a tone instead of the camera and microphone."""
-    audio: bool = True
-    """Open the audio engine (the output device); off only for headless load runs."""
-    engine: EngineOptions | None = None
-    timings: LadderTimings | None = None
-    video: tuple[int, int, int] = (640, 480, 30)
-    """Synthetic video size and rate."""
-    watch_computer: bool = True
-    """The patient's app keeps the computer awake and watches its sleep and battery."""
-    voice: ProcessingSettings | None = None
-    """The microphone's noise suppression and automatic gain (``None``: the role's
-    defaults); echo cancellation is always on."""
-
-
 class RoleCore:
     """One role's app core. ``connect`` + ``join``/``sign_in`` + ``open_session``, then
     ``start``; ``close`` at the end (safe twice)."""
@@ -138,10 +112,6 @@ class RoleCore:
         self.signaling = SignalingClient(self.server_urls)
         self.facts = SessionFacts()
         self.records: RecordStore | None = None
-        self.audio: AudioEngine | None = None
-        self.media: LocalMedia | None = None
-        self.voice_processing: VoiceProcessing | None = None
-        """The microphone's echo canceller and noise suppressor (a real microphone only)."""
         self.call: CallEngine | None = None
         self.home: HomeLink | None = None
         self.guardian: Guardian | None = None
@@ -149,9 +119,6 @@ class RoleCore:
         """The patient's computer held awake and watched (power.py), from ``start``."""
         self._computer_task: asyncio.Task[Any] | None = None
         self._battery_alert: str | None = None
-        self.speaker: Speaker | None = None
-        """The patient's spoken lines (from ``open_devices``), ready before ``start``."""
-        self._speech_ready: asyncio.Task[list[str]] | None = None
         self._help_alerts: set[str] = set()
         # -- for the screens
         self.link_changed: Signal[[str]] = Signal()
@@ -180,9 +147,9 @@ class RoleCore:
         """The support person's reminders and the therapist's scheduled check-ins."""
         self.presence_changed = self.signaling.presence_changed
         """Who of the session is online (``presence`` is the latest)."""
-        self._self_view: VideoSink | None = None
-        self._self_track: MediaStreamTrack | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.devices = Devices(role, options, self.notice, self._spawn, self._on_player)
+        """The audio engine, camera and microphone, spoken lines (``open_devices``)."""
         self._unsubscribe: list[Callable[[], None]] = []
         self._music_pace = music.StatusPace()
         self._started = False
@@ -283,8 +250,8 @@ class RoleCore:
         self._started = True
         await self.open_records()
         await self.open_devices()
-        if self._speech_ready is not None:
-            await self._speech_ready  # every line the ladder may need, before any is needed
+        if self.devices.speech_ready is not None:
+            await self.devices.speech_ready  # every line the ladder may need, before any is needed
         voice = self.audio.add_voice() if self.audio is not None else None
         if self.role in ("patient", "therapist"):
             assert self.media is not None
@@ -339,15 +306,21 @@ class RoleCore:
         device check: a test sound, their own picture, the microphone's level); ``start``
         then uses them. Safe to call twice, and a no-op once the core is closed (a window
         may ask for its devices just as it closes)."""
-        if self.options.audio and self.audio is None and not self._closed:
-            await self._start_audio()
-        if self.media is None and self.role in ("patient", "therapist") and not self._closed:
-            self.media = self._open_media()
+        await self.devices.open()
+
+    @property
+    def audio(self) -> AudioEngine | None:
+        return self.devices.audio
+
+    @property
+    def media(self) -> LocalMedia | None:
+        return self.devices.media
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self.devices.closed = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -355,133 +328,23 @@ class RoleCore:
         self._early.clear()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
+        self.devices.detach()
         if self.guardian is not None:
             await self.guardian.close()
         for link in (self.call, self.home):
             if link is not None:
                 await link.close()
-        if self._self_track is not None:
-            self._self_track.stop()
-        if self.media is not None:
-            await self.media.aclose()
-        if self.voice_processing is not None:
-            if self.audio is not None:
-                self.audio.remove_output_tap(self.voice_processing)
-            await asyncio.to_thread(self.voice_processing.close)
+        await self.devices.close_media()
         await self.signaling.close()
-        if self.speaker is not None:
-            await asyncio.to_thread(self.speaker.close)
-        if self.audio is not None:
-            await asyncio.to_thread(self._save_playlist)
-            await self.audio.aclose()
+        await self.devices.close_sound()
         if self.records is not None:
             self.records.close()
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    def _open_media(self) -> LocalMedia:
-        if self.options.fake_media:
-            width, height, fps = self.options.video
-            hue = (90, 170) if self.role == "patient" else (170, 110)
-            tone = 440.0 if self.role == "patient" else 660.0
-            return LocalMedia(
-                ToneTrack(tone), TestPatternTrack(width, height, fps, hue=hue), "test pattern"
-            )
-        from companion.call.devices import open_camera, open_microphone
-
-        # One processing per call: the engine's final mix is its reverse stream, and every
-        # microphone the call uses feeds it.
-        processing = VoiceProcessing(self.voice_settings())
-        if self.audio is not None:
-            self.audio.add_output_tap(processing)
-        processing.start()
-        self.voice_processing = processing
-        camera, microphone = open_camera(), open_microphone(processing=processing)
-        if camera is None:
-            self.notice.emit("No camera found — the call goes on with sound only.")
-        if microphone is None:
-            self.notice.emit("No microphone found — you can still hear and be seen.")
-        else:
-            self._watch_microphone(microphone)
-        return LocalMedia(microphone, camera, "camera" if camera is not None else "")
-
-    def _watch_microphone(self, microphone: MicrophoneTrack) -> None:
-        self._unsubscribe.append(
-            microphone.lost.connect(lambda: self._spawn(self._microphone_lost(microphone)))
-        )
-
-    async def _microphone_lost(self, lost: MicrophoneTrack) -> None:
-        """The microphone was unplugged: the call sends silence meanwhile; the system's
-        default microphone (through the same echo canceller) takes over when there is one."""
-        from companion.call.devices import open_microphone
-
-        loop = asyncio.get_running_loop()
-        for wait_s in _MIC_RETRY_S:
-            await asyncio.sleep(wait_s)
-            if self._closed or self.media is None or self.media.audio is not lost:
-                return
-            microphone = await asyncio.to_thread(
-                functools.partial(
-                    open_microphone, None, loop=loop, processing=self.voice_processing
-                )
-            )
-            if microphone is not None:
-                if self._closed or self.media is None or self.media.audio is not lost:
-                    microphone.stop()
-                    return
-                _log.info("microphone lost; the default microphone took over")
-                self.media.replace_audio(microphone)
-                self._watch_microphone(microphone)
-                return
-        self.notice.emit(
-            "The microphone stopped working. Plug it in again (or another one) so you "
-            "can be heard; everything else goes on."
-        )
-
-    # -- audio -----------------------------------------------------------------------------
-
-    async def _start_audio(self) -> None:
-        engine = AudioEngine(self.options.engine or _engine_options(self.role))
-        self.audio = engine
-        unplugged = (
-            "The headphones or speakers were unplugged; sound continues on the computer's "
-            "own output."
-        )
-        self._unsubscribe += [
-            engine.note.connect(self.notice.emit),
-            engine.device_lost.connect(lambda _name: self.notice.emit(unplugged)),
-        ]
-        if self.role == "patient":
-            engine.load_playlist(
-                await asyncio.to_thread(music.restored_playlist, self.options.data_dir)
-            )
-            self._unsubscribe.append(engine.music_status.connect(self._on_player))
-        # The engine delivers its signals on this loop (call_soon_threadsafe; under Qt the
-        # apps' QtLoop makes that safe from any thread).
-        loop = asyncio.get_running_loop()
-        await asyncio.to_thread(engine.start, play=self.role == "patient", loop=loop)
-        if self.role == "patient":
-            self.speaker = Speaker(engine, EspeakVoice(_voice_cache()))
-            self._speech_ready = self._spawn(asyncio.to_thread(self.speaker.prepare, SPOKEN_LINES))
-
-    def _save_playlist(self) -> None:
-        if self.audio is not None and self.role == "patient":
-            music.save_playlist(self.audio, self.options.data_dir)
-
-    def choose_playlist(self, slug: str) -> None:
-        """Patient's side of "choose a playlist" (the remote's, or the patient's own)."""
-        if self.audio is not None:
-            music.choose_playlist(self.audio, slug)
-
-    def add_music(self, path: Path) -> None:
-        """The patient's own music: a folder, or an M3U playlist. Files that cannot play
-        are skipped with a plain note (``notice``), never a stop in the music."""
-        if self.audio is not None:
-            music.add_music(self.audio, path)
 
     def _on_player(self, status: PlayerStatus) -> None:
         wire = music.wire_status(status)
@@ -494,51 +357,6 @@ class RoleCore:
             self._spawn(self.guardian.publish(wire))
 
     # -- the patient's own music bar and device check (never on the wire) --------------------
-
-    @property
-    def music_playing(self) -> bool:
-        return self.audio is not None and self.audio.status().playing
-
-    @property
-    def music_volume_db(self) -> float | None:
-        return self.audio.volume_db if self.audio is not None else None
-
-    def play_pause(self) -> bool | None:
-        """Pause the music if it plays, else play it: whether it now plays (None while
-        there is no sound yet)."""
-        if self.audio is None:
-            return None
-        playing = self.audio.status().playing
-        (self.audio.pause if playing else self.audio.play)()
-        return not playing
-
-    def next_track(self) -> None:
-        if self.audio is not None:
-            self.audio.next()
-
-    def test_sound(self) -> bool:
-        """The check-in chime, so the patient hears their headphones work; False while
-        sound is not ready yet."""
-        if self.audio is None:
-            return False
-        self.audio.play_chime(ChimeKind.CHECK_IN)
-        return True
-
-    @property
-    def has_microphone(self) -> bool:
-        return self.media is not None and self.media.audio is not None
-
-    async def watch_mic_level(self, show: Callable[[float], None]) -> None:
-        """Calls ``show(level)`` (0..1) a few times a second until cancelled; returns at
-        once without a microphone."""
-        if self.media is not None:
-            await watch_level(self.media, show)
-
-    def mic_processing(self) -> tuple[ProcessingSettings, bool] | None:
-        """The microphone's processing as it is (settings, and whether it is really at
-        work), or None without one (a test pattern and tone, or no microphone)."""
-        processing = self.voice_processing
-        return None if processing is None else (processing.settings, processing.active)
 
     @property
     def remote_video(self) -> VideoSink | None:
@@ -660,36 +478,6 @@ class RoleCore:
 
     # -- the patient's local controls (never on the wire) ------------------------------------
 
-    def set_music_volume(self, db: float) -> None:
-        if self.audio is not None:
-            self.audio.set_volume(db)
-
-    def set_music_muted(self, muted: bool) -> None:
-        if self.audio is not None:
-            (self.audio.mute if muted else self.audio.unmute)()
-
-    def voice_settings(self) -> ProcessingSettings:
-        """The microphone's settings: the command line's, else the person's last choice
-        (kept in their folder), else the role's defaults."""
-        if self.options.voice is not None:
-            return self.options.voice
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            data = json.loads((self.options.data_dir / _VOICE_FILE).read_text(encoding="utf-8"))
-            return ProcessingSettings(
-                noise_suppression=bool(data["noise_suppression"]), auto_gain=bool(data["auto_gain"])
-            )
-        return ProcessingSettings.for_role(self.role)
-
-    def set_voice_settings(self, settings: ProcessingSettings) -> None:
-        """Noise suppression and automatic gain, from the device check: applied at once and
-        kept for the next session."""
-        if self.voice_processing is not None:
-            self.voice_processing.update(settings)
-        data = {"noise_suppression": settings.noise_suppression, "auto_gain": settings.auto_gain}
-        with contextlib.suppress(OSError):
-            self.options.data_dir.mkdir(parents=True, exist_ok=True)
-            (self.options.data_dir / _VOICE_FILE).write_text(json.dumps(data), encoding="utf-8")
-
     def set_mic_muted(self, muted: bool) -> None:
         if self.call is not None:
             self.call.set_mic_muted(muted)
@@ -697,16 +485,6 @@ class RoleCore:
     def set_camera_enabled(self, enabled: bool) -> None:
         if self.call is not None:
             self.call.set_camera_enabled(enabled)
-
-    def self_view(self) -> VideoSink | None:
-        """Our own camera as the other side sees it (None without a camera)."""
-        if self._closed:
-            return None
-        if self._self_view is None and self.media is not None and self.media.video is not None:
-            self._self_view = VideoSink()
-            self._self_track = self.media.relay.subscribe(self.media.video)
-            self._spawn(self._self_view.consume(self._self_track))
-        return self._self_view
 
     # -- what happens ----------------------------------------------------------------------
 
@@ -748,7 +526,7 @@ class RoleCore:
             self.message_received.emit(event.text)
         elif isinstance(event, SessionPlan):
             if self.role == "patient" and event.playlist and event.playlist != facts.plan.playlist:
-                self.choose_playlist(event.playlist)
+                self.devices.choose_playlist(event.playlist)
             facts.plan = event
             self.plan_clock.set_plan(event)
             self.plan_changed.emit(event)
@@ -794,7 +572,7 @@ class RoleCore:
 
     def _speak(self, line_id: str) -> bool:
         """Play a prepared line to the patient; the timeline says which, and in what voice."""
-        speaker = self.speaker
+        speaker = self.devices.speaker
         if speaker is None or not speaker.say(line_id):
             return False
         self._add_entry(
@@ -882,11 +660,4 @@ class RoleCore:
             if due.checkin:
                 await self.request_checkin()
             if self.role == "patient" and int(now) % int(_SAVE_PLAYLIST_EVERY_S) == 0:
-                await asyncio.to_thread(self._save_playlist)
-
-
-def _engine_options(role: Role) -> EngineOptions:
-    if role == "patient":
-        return EngineOptions()
-    # No music on these machines: the sounds are heard at a set level below full scale.
-    return EngineOptions(chime_level_db=-6.0, fade_in_s=0.3)
+                await asyncio.to_thread(self.devices.save_playlist)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from companion.app.core import CoreOptions, RoleCore
+from companion.app.core import RoleCore
+from companion.app.options import CoreOptions
 from companion.protocol.messages import InvitedRole, InviteInfo, SessionCreated, SessionInfo
 from companion.records import KeyringUnavailable, load_credential, store_credential
 from companion.signaling.client import SignalingClient

@@ -298,13 +298,13 @@ class VoiceSettings(QWidget):
     def bind_core(self, core: RoleCore) -> None:
         """Show ``core``'s processing, or nothing when it has none (a test pattern and tone,
         or no microphone)."""
-        processing = core.mic_processing()
+        processing = core.devices.mic_processing()
         if processing is None:
             self.hide()
             return
         self.show()
         settings, active = processing
-        self.bind(settings, active, core.set_voice_settings)
+        self.bind(settings, active, core.devices.set_voice_settings)
 
 
 def wire_video(core: RoleCore, remote: VideoView | None, own: VideoView | None) -> None:
@@ -313,7 +313,7 @@ def wire_video(core: RoleCore, remote: VideoView | None, own: VideoView | None) 
     video = core.remote_video
     if remote is not None and video is not None:
         video.frame_ready.connect(remote.show_frame)
-    view = core.self_view() if own is not None else None
+    view = core.devices.self_view() if own is not None else None
     if view is not None and own is not None:
         view.frame_ready.connect(own.show_frame)
 

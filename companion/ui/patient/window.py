@@ -235,7 +235,7 @@ class PatientWindow(QMainWindow):
         s.play.clicked.connect(self._play_pause)
         s.next.clicked.connect(self._next_track)
         s.volume.valueChanged.connect(
-            lambda db: self.core.set_music_volume(float(db)) if self.core else None
+            lambda db: self.core.devices.set_music_volume(float(db)) if self.core else None
         )
         s.mute.toggled.connect(self._mute)
         s.mic.toggled.connect(self._mic)
@@ -298,21 +298,21 @@ class PatientWindow(QMainWindow):
                 "Your devices could not be checked here; the session can still start."
             )
             return
-        own = core.self_view()
+        own = core.devices.self_view()
         if own is not None:
             own.frame_ready.connect(p.self_view.show_frame)
-        if not core.has_microphone:
+        if not core.devices.has_microphone:
             p.no_microphone(
                 "No microphone was found. That's all right: you can still hear your "
                 "therapist and press “I'm OK”."
             )
         else:
             self._level = asyncio.ensure_future(
-                core.watch_mic_level(lambda v: p.mic_level.setValue(round(v * 100)))
+                core.devices.watch_mic_level(lambda v: p.mic_level.setValue(round(v * 100)))
             )
         p.voice.bind_core(core)
-        if core.music_volume_db is not None:
-            self.session_screen.volume.setValue(round(core.music_volume_db))
+        if core.devices.music_volume_db is not None:
+            self.session_screen.volume.setValue(round(core.devices.music_volume_db))
 
     def _choose_music(self) -> None:
         # open(), not getExistingDirectory(): no nested event loop under the call's tasks.
@@ -329,7 +329,7 @@ class PatientWindow(QMainWindow):
             )
 
     def _test_sound(self) -> None:
-        if self.core is not None and self.core.test_sound():
+        if self.core is not None and self.core.devices.test_sound():
             self.prepare_screen.device_note.setText(
                 "You should hear two soft notes. If not, check your headphones' volume."
             )
@@ -375,7 +375,7 @@ class PatientWindow(QMainWindow):
         self._stop_level()
         self._observe(core)
         if self.own_music_path is not None:
-            core.add_music(self.own_music_path)
+            core.devices.add_music(self.own_music_path)
         self._in_session = True
         self._show(self.session_screen)
         self.session_screen.ok.setFocus()
@@ -409,8 +409,8 @@ class PatientWindow(QMainWindow):
         core.help_answered.connect(self._help_answered)
         if core.remote_video is not None:
             core.remote_video.frame_ready.connect(s.video.show_frame)
-        if core.music_volume_db is not None:
-            s.volume.setValue(round(core.music_volume_db))
+        if core.devices.music_volume_db is not None:
+            s.volume.setValue(round(core.devices.music_volume_db))
 
     # -- the session
 
@@ -523,18 +523,18 @@ class PatientWindow(QMainWindow):
         s.play.setText("Pause" if status.playing or s.mute.isChecked() else "Play")
 
     def _play_pause(self) -> None:
-        playing = self.core.play_pause() if self.core is not None else None
+        playing = self.core.devices.play_pause() if self.core is not None else None
         if playing is None:
             return
         self.session_screen.play.setText("Pause" if playing else "Play")
 
     def _next_track(self) -> None:
         if self.core is not None:
-            self.core.next_track()
+            self.core.devices.next_track()
 
     def _mute(self, muted: bool) -> None:
         if self.core is not None:
-            self.core.set_music_muted(muted)
+            self.core.devices.set_music_muted(muted)
         self.session_screen.mute.setText("Unmute music" if muted else "Mute music")
 
     def _mic(self, muted: bool) -> None:

@@ -579,8 +579,8 @@ class LiveSession(QWidget):
         if core.remote_video is not None:
             self._unsubscribe.append(core.remote_video.frame_ready.connect(self.video.show_frame))
         self.voice.bind_core(core)
-        self.voice_box.setVisible(core.mic_processing() is not None)
-        view = core.self_view()
+        self.voice_box.setVisible(core.devices.mic_processing() is not None)
+        view = core.devices.self_view()
         if view is not None:
             self._unsubscribe.append(view.frame_ready.connect(self.self_view.show_frame))
         else:
