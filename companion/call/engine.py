@@ -107,15 +107,15 @@ class CallEngine(PeerLink):
         else:
             self._spawn(self.video.consume(track), self._pc_tasks)
 
+    def _before_remote_offer(self, pc: RTCPeerConnection) -> None:
+        _add_media(pc)
+
     def _prepare(self, pc: RTCPeerConnection) -> None:
-        kinds = {t.kind for t in pc.getTransceivers()}
-        for kind in ("audio", "video"):
-            if kind not in kinds:
-                pc.addTransceiver(kind, direction="sendrecv")
+        _add_media(pc)
         for transceiver in pc.getTransceivers():
             transceiver.direction = "sendrecv"
             if transceiver.kind == "audio":
-                _use_opus_with_fec(transceiver)
+                _use_fec_encoder(transceiver)
             track = (
                 self.media.audio_for_connection()
                 if transceiver.kind == "audio"
@@ -152,9 +152,24 @@ class CallEngine(PeerLink):
                 self.quality_changed.emit(self.quality)
 
 
-def _use_opus_with_fec(transceiver: Any) -> None:
-    """Both ends are ours: Opus only, its encoder carrying in-band FEC for our playout.
-    (aiortc makes its encoder on the first frame, unless one is already there.)"""
-    opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.name == "opus"]
-    transceiver.setCodecPreferences(opus)
+CALL_CODECS = {"audio": ("opus",), "video": ("VP8", "rtx")}
+"""What a call negotiates, whoever offers: Opus (our playout decodes it, with its in-band
+FEC) and VP8 (with retransmission). A browser's offer lists more; the answer keeps these."""
+
+
+def _add_media(pc: RTCPeerConnection) -> None:
+    """One audio and one video transceiver, each limited to the call's codecs."""
+    kinds = {t.kind for t in pc.getTransceivers()}
+    for kind in ("audio", "video"):
+        if kind not in kinds:
+            pc.addTransceiver(kind, direction="sendrecv")
+    for transceiver in pc.getTransceivers():
+        names = CALL_CODECS[transceiver.kind]
+        codecs = RTCRtpSender.getCapabilities(transceiver.kind).codecs
+        transceiver.setCodecPreferences([c for c in codecs if c.name in names])
+
+
+def _use_fec_encoder(transceiver: Any) -> None:
+    """Our Opus encoder, carrying in-band FEC for the receiver's playout. (aiortc makes its
+    encoder on the first frame, unless one is already there.)"""
     transceiver.sender._RTCRtpSender__encoder = FecOpusEncoder()

@@ -205,6 +205,10 @@ class PeerLink:
     def _prepare(self, pc: RTCPeerConnection) -> None:
         """Add what travels besides data (called before an offer or an answer)."""
 
+    def _before_remote_offer(self, pc: RTCPeerConnection) -> None:
+        """Called before a remote offer is applied: aiortc settles each media section's
+        codecs while applying it, so codec preferences must be in place by then."""
+
     def _on_remote_track(self, track: MediaStreamTrack) -> None:
         """A remote track arrived (during ``setRemoteDescription``: register nothing late)."""
         track.stop()
@@ -410,6 +414,7 @@ class PeerLink:
         if self._closed:
             return
         pc = await self._new_pc(pc_id, peer)
+        self._before_remote_offer(pc)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         self._prepare(pc)
         await pc.setLocalDescription(await pc.createAnswer())

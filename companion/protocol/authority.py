@@ -125,6 +125,7 @@ CLIENT_MESSAGES: dict[str, Standing] = {
     "signal": "member",  # and SIGNAL_RULES below
     "event": "member",  # and EVENT_RULES above
     "leave": "member",
+    "ping": "anyone",  # a keepalive, answered ``ok``; costs a frame like any other
 }
 
 

@@ -1,23 +1,29 @@
 """Signaling wire messages: JSON text frames, one object each, discriminated by ``type``.
 
-Every message a client sends is parsed here by one schema (pydantic, strict, no extra
-fields); nothing else in the server looks at raw JSON. docs/protocol.md is the prose twin.
+Every message a client sends is parsed here by one schema (pydantic, strict types; fields
+this version does not know are dropped, so they are never stored or relayed); nothing else
+in the server looks at raw JSON. docs/protocol.md is the prose twin.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     TypeAdapter,
+    model_serializer,
     model_validator,
 )
 
 PROTOCOL_VERSION = 1
+"""The version this code speaks: the server's ``welcome.protocol``, a client's ``protocol``."""
+OLDEST_PROTOCOL_VERSION = 1
+"""The oldest version a server still serves; a client stating an older one is refused."""
 MAX_MESSAGE_BYTES = 64 * 1024
 
 Role = Literal["therapist", "patient", "support"]
@@ -35,6 +41,7 @@ EventId = Annotated[
     ),
 ]
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ProtocolVersion = Annotated[int, Field(ge=0, le=1_000_000)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 DeviceSecret = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,128}$")]
 ShortText = Annotated[str, StringConstraints(max_length=120)]
@@ -45,7 +52,10 @@ PublicKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]
 class _Msg(BaseModel):
     # No Infinity/NaN (nor 1e999, which parses as infinity): JSON has no way to carry them
     # back out, so a stored one would be relayed as null and dropped by every client.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    # Unknown fields are dropped, not refused: a later version may add optional fields
+    # (docs/protocol.md, "Versions"); what is dropped never reaches a handler, the store or
+    # another member. Unknown message types and event kinds are still refused.
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False)
 
 
 B64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]*$")]
@@ -357,6 +367,8 @@ class Login(_Msg):
 
     type: Literal["login"]
     rid: RequestId | None = None
+    protocol: ProtocolVersion = PROTOCOL_VERSION
+    """The protocol version the client speaks (docs/protocol.md, "Versions")."""
     therapist: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     secret: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     access_token: Token | None = None
@@ -397,6 +409,8 @@ class Join(_Msg):
 
     type: Literal["join"]
     rid: RequestId | None = None
+    protocol: ProtocolVersion = PROTOCOL_VERSION
+    """The protocol version the client speaks (docs/protocol.md, "Versions")."""
     invite: Token | None = None
     session_id: Id | None = None
     as_role: InvitedRole | None = None
@@ -421,6 +435,8 @@ class Resume(_Msg):
 
     type: Literal["resume"]
     rid: RequestId | None = None
+    protocol: ProtocolVersion = PROTOCOL_VERSION
+    """The protocol version the client speaks (docs/protocol.md, "Versions")."""
     resume_token: Token
     last_seq: Annotated[int, Field(ge=0)]
 
@@ -476,6 +492,15 @@ class Leave(_Msg):
     rid: RequestId | None = None
 
 
+class Ping(_Msg):
+    """A keepalive any connection may send (browsers cannot send WebSocket pings): the
+    server answers ``ok`` with the same ``rid``, so a client that hears nothing back
+    knows the server is gone without waiting for the socket to close."""
+
+    type: Literal["ping"]
+    rid: RequestId | None = None
+
+
 ClientMessage = Annotated[
     Login
     | CreateSession
@@ -486,7 +511,8 @@ ClientMessage = Annotated[
     | Resume
     | PeerSignal
     | SendEvent
-    | Leave,
+    | Leave
+    | Ping,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
@@ -499,6 +525,12 @@ class IceServer(_Msg):
     urls: list[str]
     username: str | None = None
     credential: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A STUN entry has no credentials: leave the keys out rather than send null,
+        # which a browser's RTCPeerConnection would keep as the string "null".
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class InviteInfo(_Msg):

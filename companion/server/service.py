@@ -22,6 +22,8 @@ from urllib.parse import urlencode
 from companion.protocol import authority
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
+    OLDEST_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
     CreateInvite,
     CreateSession,
     EventAck,
@@ -38,6 +40,7 @@ from companion.protocol.messages import (
     MemberInfo,
     Ok,
     PeerSignal,
+    Ping,
     Presence,
     RelayedSignal,
     Resume,
@@ -110,9 +113,12 @@ class SignalingService:
             PeerSignal: self._signal,
             SendEvent: self._event,
             Leave: self._leave,
+            Ping: self._ping,
         }
 
     async def handle(self, conn: ClientConnection, message: Any) -> None:
+        if getattr(message, "protocol", PROTOCOL_VERSION) < OLDEST_PROTOCOL_VERSION:
+            raise ProtocolError(ErrorCode.UNSUPPORTED_PROTOCOL)
         standing = authority.CLIENT_MESSAGES[message.type]
         if standing == "therapist":
             self._require_therapist(conn)
@@ -599,6 +605,9 @@ class SignalingService:
         await self.store.put_member(left)
         await self._member_change(left, "member.left")
         self._detach(conn)
+        conn.send(Ok(rid=msg.rid).model_dump_json())
+
+    async def _ping(self, conn: ClientConnection, msg: Ping) -> None:
         conn.send(Ok(rid=msg.rid).model_dump_json())
 
     # -- in session
