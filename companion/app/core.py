@@ -40,6 +40,7 @@ from companion.app.options import CoreOptions
 from companion.app.plan import PlanClock, Reminder
 from companion.app.power import ComputerCare, ComputerChange
 from companion.app.resume import SavedPlace, saved_place, write_place
+from companion.app.roles import ROLES
 from companion.app.spoken import LADDER_LINES
 from companion.app.words import ALERT_WORDS, SUPPORT_COMPUTER_LINES, describe_event, link_words
 from companion.audio import AudioEngine, ChimeKind, PlayerStatus
@@ -107,6 +108,7 @@ class RoleCore:
 
     def __init__(self, role: Role, server: str | Sequence[str], options: CoreOptions) -> None:
         self.role = role
+        self.traits = ROLES[role]
         self.options = options
         self.server_urls = [server] if isinstance(server, str) else list(server)
         self.signaling = SignalingClient(self.server_urls)
@@ -179,12 +181,13 @@ class RoleCore:
         "invitation in use" is retried until then. Raises ``ProtocolError`` with a plain
         ``message`` (wrong, expired or revoked code)."""
         invite = invite_from_link(invite_or_code)
-        role: InvitedRole = "support" if self.role == "support" else "patient"
         deadline = time.monotonic() + retry_in_use_s
         device = await asyncio.to_thread(device_secret, self.options.data_dir)
         while True:
             try:
-                joined = await self.signaling.join(invite=invite, as_role=role, device=device)
+                joined = await self.signaling.join(
+                    invite=invite, as_role=self.traits.joins_as, device=device
+                )
                 break
             except ProtocolError as exc:
                 if exc.code is not ErrorCode.INVITE_IN_USE or time.monotonic() > deadline:
@@ -253,11 +256,11 @@ class RoleCore:
         if self.devices.speech_ready is not None:
             await self.devices.speech_ready  # every line the ladder may need, before any is needed
         voice = self.audio.add_voice() if self.audio is not None else None
-        if self.role in ("patient", "therapist"):
+        if self.traits.call:
             assert self.media is not None
             self.call = CallEngine(self.signaling, self.role, self.media, voice)
             self._unsubscribe.append(self.call.quality_changed.connect(self._on_quality))
-        if self.role in ("patient", "support"):
+        if self.traits.home_link:
             self.home = HomeLink(self.signaling, self.role)
         self.guardian = Guardian(
             self.role, self.signaling, self.call, self.home, self.records, self.options.timings
@@ -287,7 +290,7 @@ class RoleCore:
         while self._early:  # the monitor ignores any it has seen already (by event id)
             self.signaling.event_received.emit(self._early.popleft())
         self._spawn(self._clock_loop())
-        if self.role == "patient" and self.options.watch_computer:
+        if self.traits.watches_computer and self.options.watch_computer:
             self.computer = ComputerCare(self.computer_changed)
             self._computer_task = self._spawn(self.computer.run())
         self.link_changed.emit(link_words(self.role, self.facts.link))
@@ -459,7 +462,7 @@ class RoleCore:
         return await self._g().publish(LookIn(kind="lookin"))
 
     async def end_session(self) -> None:
-        if self.role == "therapist":
+        if self.traits.ends_session:
             await self._g().publish(SessionEnd(kind="session.end"))
         await self.signaling.leave()
         self._mark_ended()
@@ -470,7 +473,7 @@ class RoleCore:
         self.facts.ended = True
         if self._computer_task is not None:
             self._computer_task.cancel()  # the computer may sleep again
-        if self.role in ("patient", "support"):
+        if self.traits.resumes:
             with contextlib.suppress(OSError):
                 self._save_resume("", open_=False)
         self._speak("session_end")
@@ -510,23 +513,24 @@ class RoleCore:
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()
             self.checked_in.emit(facts.last_checkin_at)
-        elif event.kind == "checkin.request" and self.role == "patient":
+        elif event.kind == "checkin.request" and self.traits.plays_music:
             self.checkin_requested.emit(getattr(event, "request_id", None) or "")
             if self.audio is not None and not self._speak("checkin_request"):
                 self.audio.play_chime(ChimeKind.CHECK_IN)
         elif isinstance(event, PromptPush):
             self.prompt_pushed.emit(event.prompt_id)
-        elif isinstance(event, MusicCommand) and self.role == "patient":
+        elif isinstance(event, MusicCommand) and self.traits.plays_music:
             if self.audio is not None:
                 music.carry_out(self.audio, event)
-        elif isinstance(event, MusicStatus) and self.role != "patient":
+        elif isinstance(event, MusicStatus) and not self.traits.plays_music:
             facts.music = event
             self.music_changed.emit(event)
         elif isinstance(event, TextMessage) and event.to_role == self.role:
             self.message_received.emit(event.text)
         elif isinstance(event, SessionPlan):
-            if self.role == "patient" and event.playlist and event.playlist != facts.plan.playlist:
-                self.devices.choose_playlist(event.playlist)
+            chosen = event.playlist if event.playlist != facts.plan.playlist else None
+            if self.traits.plays_music and chosen:
+                self.devices.choose_playlist(chosen)
             facts.plan = event
             self.plan_clock.set_plan(event)
             self.plan_changed.emit(event)
@@ -543,14 +547,18 @@ class RoleCore:
                 self.help_answered.emit(from_role)
         elif isinstance(event, WithPatient):
             self.with_patient.emit()
-            if self.role == "patient":
+            if self.traits.plays_music:  # the patient: their call for help is answered
                 self._help_calls.clear()
                 self.help_answered.emit("support")
-        elif isinstance(event, LinkState) and self.role == "support" and from_role == "patient":
+        elif (
+            isinstance(event, LinkState)
+            and self.traits.follows_patient_link
+            and from_role == "patient"
+        ):
             # The support person's board follows the patient's own monitor of the call.
             facts.link = event.state
             self.link_changed.emit(link_words(self.role, event.state))
-        elif isinstance(event, ComputerNotice) and self.role == "support":
+        elif isinstance(event, ComputerNotice) and self.traits.follows_patient_link:
             line = SUPPORT_COMPUTER_LINES.get(event.what)
             if line is not None:
                 self.notice.emit(line)
@@ -615,7 +623,7 @@ class RoleCore:
 
     def _on_sound(self, kind: SoundKind) -> None:
         # The patient's app never sounds an alarm: the ladder gives it calm words instead.
-        if self.audio is not None and self.role != "patient":
+        if self.audio is not None and not self.traits.plays_music:
             self.audio.play_chime(_SOUNDS[kind])
 
     def _on_call_state(self, state: LinkStateName) -> None:
@@ -626,7 +634,7 @@ class RoleCore:
         up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
         self.link_changed.emit(link_words(self.role, state if up else None))
         if (
-            self.role == "patient"
+            self.traits.plays_music
             and state == "connected"
             and was in ("lost", "recovering")
             and self.audio is not None
@@ -635,7 +643,7 @@ class RoleCore:
 
     def _on_home_state(self, state: LinkStateName) -> None:
         self.facts.home_link = state
-        if self.role == "support":
+        if self.traits.follows_patient_link:
             # The support person's board follows the patient's reports; with no call of
             # its own the home link is what it knows first-hand.
             self.link_changed.emit(link_words(self.role, self.facts.link or state))
@@ -659,5 +667,5 @@ class RoleCore:
                 self.reminder_due.emit(reminder)
             if due.checkin:
                 await self.request_checkin()
-            if self.role == "patient" and int(now) % int(_SAVE_PLAYLIST_EVERY_S) == 0:
+            if self.traits.plays_music and int(now) % int(_SAVE_PLAYLIST_EVERY_S) == 0:
                 await asyncio.to_thread(self.devices.save_playlist)

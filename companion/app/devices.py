@@ -23,6 +23,7 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from companion.app import music
 from companion.app.options import CoreOptions
+from companion.app.roles import ROLES
 from companion.app.spoken import SPOKEN_LINES
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, PlayerStatus
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
@@ -60,6 +61,7 @@ class Devices:
         on_player: Callable[[PlayerStatus], None],
     ) -> None:
         self.role = role
+        self.traits = ROLES[role]
         self.options = options
         self.notice = notice
         self._spawn = spawn
@@ -81,7 +83,7 @@ class Devices:
         just as it closes)."""
         if self.options.audio and self.audio is None and not self.closed:
             await self._start_audio()
-        if self.media is None and self.role in ("patient", "therapist") and not self.closed:
+        if self.media is None and self.traits.call and not self.closed:
             self.media = self._open_media()
 
     def detach(self) -> None:
@@ -168,7 +170,7 @@ class Devices:
         )
 
     async def _start_audio(self) -> None:
-        engine = AudioEngine(self.options.engine or _engine_options(self.role))
+        engine = AudioEngine(self.options.engine or _engine_options(self.traits.plays_music))
         self.audio = engine
         unplugged = (
             "The headphones or speakers were unplugged; sound continues on the computer's "
@@ -178,7 +180,7 @@ class Devices:
             engine.note.connect(self.notice.emit),
             engine.device_lost.connect(lambda _name: self.notice.emit(unplugged)),
         ]
-        if self.role == "patient":
+        if self.traits.plays_music:
             engine.load_playlist(
                 await asyncio.to_thread(music.restored_playlist, self.options.data_dir)
             )
@@ -186,13 +188,13 @@ class Devices:
         # The engine delivers its signals on this loop (call_soon_threadsafe; under Qt the
         # apps' QtLoop makes that safe from any thread).
         loop = asyncio.get_running_loop()
-        await asyncio.to_thread(engine.start, play=self.role == "patient", loop=loop)
-        if self.role == "patient":
+        await asyncio.to_thread(engine.start, play=self.traits.plays_music, loop=loop)
+        if self.traits.plays_music:
             self.speaker = Speaker(engine, EspeakVoice(_voice_cache()))
             self.speech_ready = self._spawn(asyncio.to_thread(self.speaker.prepare, SPOKEN_LINES))
 
     def save_playlist(self) -> None:
-        if self.audio is not None and self.role == "patient":
+        if self.audio is not None and self.traits.plays_music:
             music.save_playlist(self.audio, self.options.data_dir)
 
     def choose_playlist(self, slug: str) -> None:
@@ -288,8 +290,8 @@ class Devices:
         return self._self_view
 
 
-def _engine_options(role: Role) -> EngineOptions:
-    if role == "patient":
+def _engine_options(plays_music: bool) -> EngineOptions:
+    if plays_music:
         return EngineOptions()
     # No music on these machines: the sounds are heard at a set level below full scale.
     return EngineOptions(chime_level_db=-6.0, fade_in_s=0.3)
