@@ -41,7 +41,7 @@ from companion.app.plan import PlanClock, Reminder
 from companion.app.power import ComputerCare, ComputerChange
 from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.roles import ROLES
-from companion.app.spoken import LADDER_LINES
+from companion.app.spoken import LADDER_LINES, Narrator
 from companion.app.words import ALERT_WORDS, SUPPORT_COMPUTER_LINES, describe_event, link_words
 from companion.audio import AudioEngine, ChimeKind, PlayerStatus
 from companion.call.engine import CallEngine
@@ -121,7 +121,6 @@ class RoleCore:
         """The patient's computer held awake and watched (power.py), from ``start``."""
         self._computer_task: asyncio.Task[Any] | None = None
         self._battery_alert: str | None = None
-        self._help_alerts: set[str] = set()
         # -- for the screens
         self.link_changed: Signal[[str]] = Signal()
         """Plain words for the patient–therapist link (see words.py)."""
@@ -152,6 +151,10 @@ class RoleCore:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.devices = Devices(role, options, self.notice, self._spawn, self._on_player)
         """The audio engine, camera and microphone, spoken lines (``open_devices``)."""
+        self.narrator = Narrator(
+            lambda: self.devices.speaker,
+            lambda text, line_id: self._add_entry(None, "spoken", text, ref=line_id),
+        )
         self._unsubscribe: list[Callable[[], None]] = []
         self._music_pace = music.StatusPace()
         self._started = False
@@ -271,7 +274,7 @@ class RoleCore:
             g.alert_cleared.connect(self._on_alert_cleared),
             g.sound.connect(self._on_sound),
             g.patient_line.connect(self.patient_line.emit),
-            g.patient_line.connect(lambda text: self._speak(LADDER_LINES.get(text, ""))),
+            g.patient_line.connect(lambda text: self.narrator.say(LADDER_LINES.get(text, ""))),
             g.event_received.connect(self._on_event),
             g.event_sent.connect(
                 lambda event_id, event: self._on_event(event_id, event, self.role)
@@ -476,7 +479,7 @@ class RoleCore:
         if self.traits.resumes:
             with contextlib.suppress(OSError):
                 self._save_resume("", open_=False)
-        self._speak("session_end")
+        self.narrator.say("session_end")
         self.session_ended.emit()
 
     # -- the patient's local controls (never on the wire) ------------------------------------
@@ -509,13 +512,13 @@ class RoleCore:
             self._last_state[event.kind] = event
         if event.kind != "music.status" and not again:
             self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id)
-        self._speak_for(event, from_role)
+        self.narrator.hear(event, from_role)
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()
             self.checked_in.emit(facts.last_checkin_at)
         elif event.kind == "checkin.request" and self.traits.plays_music:
             self.checkin_requested.emit(getattr(event, "request_id", None) or "")
-            if self.audio is not None and not self._speak("checkin_request"):
+            if self.audio is not None and not self.narrator.say("checkin_request"):
                 self.audio.play_chime(ChimeKind.CHECK_IN)
         elif isinstance(event, PromptPush):
             self.prompt_pushed.emit(event.prompt_id)
@@ -564,29 +567,6 @@ class RoleCore:
                 self.notice.emit(line)
         elif isinstance(event, SessionEnd):
             self._mark_ended()
-
-    def _speak_for(self, event: EventBody, from_role: Role | None) -> None:
-        """The patient hears what their screen shows (the check-in request is spoken
-        instead of its chime, below)."""
-        if isinstance(event, AlertRaised) and event.reason == "help":
-            self._help_alerts.add(event.alert_id)
-        elif isinstance(event, AlertAck) and event.alert_id in self._help_alerts:
-            self._help_alerts.discard(event.alert_id)
-            self._speak("support_coming" if from_role == "support" else "help_acknowledged")
-        elif event.kind == "checkin" and from_role == "patient":
-            self._speak("checkin_received")
-        elif isinstance(event, PromptPush):
-            self._speak(f"prompt:{event.prompt_id}")
-
-    def _speak(self, line_id: str) -> bool:
-        """Play a prepared line to the patient; the timeline says which, and in what voice."""
-        speaker = self.devices.speaker
-        if speaker is None or not speaker.say(line_id):
-            return False
-        self._add_entry(
-            None, "spoken", f"Spoken to the patient ({speaker.voice.name})", ref=line_id
-        )
-        return True
 
     def computer_changed(self, change: ComputerChange) -> None:
         """The patient's computer changed (power.py): everyone's timeline hears of it, the
