@@ -34,35 +34,20 @@ class RoleTraits:
     """Keeps the computer awake and reports its sleep and battery."""
 
 
+def _traits(role: Role) -> RoleTraits:
+    """Who has each trait, said once per trait."""
+    return RoleTraits(
+        joins_as="support" if role == "support" else "patient",
+        call=role in ("patient", "therapist"),
+        home_link=role in ("patient", "support"),
+        plays_music=role == "patient",
+        ends_session=role == "therapist",
+        resumes=role in ("patient", "support"),
+        follows_patient_link=role == "support",
+        watches_computer=role == "patient",
+    )
+
+
 ROLES: dict[Role, RoleTraits] = {
-    "patient": RoleTraits(
-        joins_as="patient",
-        call=True,
-        home_link=True,
-        plays_music=True,
-        ends_session=False,
-        resumes=True,
-        follows_patient_link=False,
-        watches_computer=True,
-    ),
-    "therapist": RoleTraits(
-        joins_as="patient",
-        call=True,
-        home_link=False,
-        plays_music=False,
-        ends_session=True,
-        resumes=False,
-        follows_patient_link=False,
-        watches_computer=False,
-    ),
-    "support": RoleTraits(
-        joins_as="support",
-        call=False,
-        home_link=True,
-        plays_music=False,
-        ends_session=False,
-        resumes=True,
-        follows_patient_link=True,
-        watches_computer=False,
-    ),
+    role: _traits(role) for role in ("patient", "therapist", "support")
 }
