@@ -245,7 +245,7 @@ class SupportWindow(QMainWindow):
         self.call_panel.setObjectName("call")
         cl = QVBoxLayout(self.call_panel)
         cl.setContentsMargins(24, 18, 24, 18)
-        self.call_text = _label("Please go to the patient now", 2.4, True)
+        self.call_text = _label(alert_words("support", "go_to_patient"), 2.4, True)
         self.call_text.setAccessibleDescription("Call")
         self.call_when = _label("", 1.1)
         cl.addWidget(self.call_text)
