@@ -25,10 +25,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
-from pathlib import Path
 from typing import Any, Literal
-
-import platformdirs
 
 from companion.app import music
 from companion.app.device import device_secret
@@ -84,10 +81,6 @@ from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
 
 _log = logging.getLogger(__name__)
-_VOICE_FILE = "voice.json"
-"""The microphone's settings as the person last chose them."""
-_MIC_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)
-"""Waits between tries to open the default microphone after the one in use was unplugged."""
 
 _SOUNDS: dict[SoundKind, ChimeKind] = {
     "soft_chime": ChimeKind.NOTICE,
@@ -96,10 +89,6 @@ _SOUNDS: dict[SoundKind, ChimeKind] = {
 }
 _EARLY_EVENTS = 500
 _SAVE_PLAYLIST_EVERY_S = 10.0
-
-
-def _voice_cache() -> Path:
-    return Path(platformdirs.user_cache_dir("Companion", "Companion")) / "voice"
 
 
 class RoleCore:
