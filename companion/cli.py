@@ -181,6 +181,7 @@ def _run_server(args: argparse.Namespace) -> int:
         redis_url=args.redis,
         ice=IceConfig(stun_urls=args.stun, turn_urls=args.turn, turn_secret=turn_secret),
         address_limits=AddressLimits(trusted_proxies=frozenset(args.trusted_proxy)),
+        own_process=True,
     )
     logging.getLogger("companion").setLevel(logging.DEBUG if args.debug else logging.INFO)
 

@@ -79,6 +79,7 @@ from companion.protocol.messages import (
 )
 from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class RoleCore:
         """The support person's reminders and the therapist's scheduled check-ins."""
         self.presence_changed = self.signaling.presence_changed
         """Who of the session is online (``presence`` is the latest)."""
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self.devices = Devices(role, options, self.notice, self._spawn, self._on_player)
         """The audio engine, camera and microphone, spoken lines (``open_devices``)."""
         self.narrator = Narrator(
@@ -316,9 +317,7 @@ class RoleCore:
             return
         self._closed = True
         self.devices.closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         self._unsubscribe_early()
         self._early.clear()
         for unsubscribe in self._unsubscribe:
@@ -336,10 +335,7 @@ class RoleCore:
             self.records.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro)
 
     def _on_player(self, status: PlayerStatus) -> None:
         wire = music.wire_status(status)

@@ -154,6 +154,11 @@ class Speaker:
     def ready(self, line_id: str) -> bool:
         return line_id in self._clips
 
+    def samples(self, line_id: str) -> np.ndarray | None:
+        """A prepared line as rendered (before the loudness match), or ``None``."""
+        clip = self._clips.get(line_id)
+        return None if clip is None else clip.samples
+
     def say(self, line_id: str) -> bool:
         """Queue a prepared line at the music's loudness; ``False`` if it is not ready."""
         clip = self._clips.get(line_id)

@@ -50,6 +50,7 @@ from companion.protocol.messages import (
 )
 from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -90,11 +91,16 @@ class Guardian:
         self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
             asyncio.Queue()
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._ticker: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._refusals = authority.Refusals(_log)
+
+    @property
+    def running(self) -> bool:
+        """Whether the monitor's clock is ticking (started and not stopped)."""
+        return self._ticker is not None and not self._ticker.done()
 
     @property
     def session_id(self) -> str:
@@ -267,9 +273,7 @@ class Guardian:
     def _spawn_carry_out(self, actions: list[Action]) -> None:
         if not actions:
             return
-        task = asyncio.get_running_loop().create_task(self._carry_out(actions))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._carry_out(actions))
 
     async def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:

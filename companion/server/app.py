@@ -65,6 +65,9 @@ class ServerConfig:
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     address_limits: AddressLimits = field(default_factory=AddressLimits)
     login_limits: LoginLimits = field(default_factory=LoginLimits)
+    own_process: bool = False
+    """The node is its process's whole work (``companion server``): Python's collector is
+    tuned for it. Embedded servers (demo, tests) leave the process alone."""
 
 
 FRAME_OVERHEAD = 6
@@ -80,7 +83,9 @@ GC_THRESHOLDS = (10_000, 10, 100)
 """Python's collector for a node holding thousands of connections. With the defaults
 (700, 10, 10) a full collection ran every few seconds under load, found almost no garbage
 and stopped the node for 170-200 ms each time (the cluster benchmark's relay p99 after a
-failover: 136 ms); with these, full collections are rare and short (p99 22 ms)."""
+failover: 136 ms); with these, full collections are rare and short (p99 22 ms). A ping
+flood alone (every frame a new message object, refused or not) made an untuned in-memory
+node collect 10 times a second, with a full collection of 300 ms in 20 s."""
 
 
 def tune_gc() -> None:
@@ -147,8 +152,8 @@ class SignalingServer:
         return self.config.public_url or f"{self.http_url.replace('http', 'ws', 1)}/ws"
 
     async def start(self) -> None:
-        if self.config.redis_url:
-            tune_gc()  # a clinic-scale node (issue 9); embedded servers leave the process alone
+        if self.config.redis_url or self.config.own_process:
+            tune_gc()  # a clinic-scale node (issues 9, 18); embedded ones leave the process be
         ssl_context = None
         if self.config.cert:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -67,6 +67,7 @@ from companion.server.tokens import (
     new_short_code,
     normalize_code,
 )
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class SignalingService:
         self.options = options
         # Connections on this node by member id, to hand a place over on resume.
         self._local: dict[str, ClientConnection] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = TaskSet()
         self._closing = False
         self.codes = CodeGuard(store)
         # The clinic database and its scrypt hashing on two threads of their own: SQLite
@@ -588,15 +589,11 @@ class SignalingService:
                     return
             _log.warning("%s: not done, the shared store did not answer", what)
 
-        task = asyncio.create_task(retry(), name=what)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._background.spawn(retry(), name=what)
 
     async def close(self) -> None:
         self._closing = True
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.cancel_all()
         await asyncio.to_thread(self.db_executor.shutdown, wait=True)
 
     async def _leave(self, conn: ClientConnection, msg: Leave) -> None:

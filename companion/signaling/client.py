@@ -56,6 +56,7 @@ from companion.protocol.messages import (
     SignalData,
     Welcome,
 )
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class SignalingClient:
         self._login: Login | None = None
         self._join: Join | None = None
         self._closing = False
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = TaskSet()
         self._resend: asyncio.Task[None] | None = None
         self._refusals = 0  # ``unavailable`` refusals since the last accepted event
         self._flushing = asyncio.Lock()  # one flush at a time keeps the outbox's order
@@ -439,10 +440,7 @@ class SignalingClient:
     # -- closing
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
+        return self._background.spawn(coro)
 
     async def drop_connection(self) -> None:
         """Cut the current socket without a goodbye (tests and fault drills)."""

@@ -31,8 +31,9 @@ from companion.call.synthetic import TestPatternTrack as PatternTrack
 from companion.call.synthetic import ToneTrack
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
-from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CollectingVoice, wait_until
+from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CollectingVoice
 from tests.call.relay import ImpairedRelay, Impairment
+from tests.waiting import until
 
 RATE = 48_000
 TONE = 660.0
@@ -117,8 +118,8 @@ async def _listen(
     call: tuple[_Peer, _Peer, ImpairedRelay], impairment: Impairment, seconds: float
 ) -> Heard:
     therapist, patient, relay = call
-    await wait_until(lambda: patient.engine.state == "connected" == therapist.engine.state)
-    await wait_until(lambda: len(patient.voice.chunks) > 50)  # a second of voice
+    await until(lambda: patient.engine.state == "connected" == therapist.engine.state)
+    await until(lambda: len(patient.voice.chunks) > 50)  # a second of voice
     await asyncio.sleep(1.0)
     if impairment.blackout is not None:
         start = time.monotonic() + 2.0

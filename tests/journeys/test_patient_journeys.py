@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from companion.app import RoleCore
 from tests.journeys.conftest import Session
 from tests.journeys.harness import SCREEN, ClinicServer, journey
+from tests.waiting import until
 
 # A journey launches each app as its own process, several times: minutes, not seconds.
 pytestmark = pytest.mark.timeout(300)
@@ -121,7 +121,7 @@ async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
         await patient.shot("closed")
 
         # Opened again with no arguments: back in the same session, asking nothing.
-        await _until(lambda: therapist.facts.link != "connected", 15, "the therapist sees it")
+        await until(lambda: therapist.facts.link != "connected", 15, "the therapist sees it")
         relaunched = time.monotonic()
         await patient.launch("patient", "--fake-media")
         await _settled_in_session(therapist)
@@ -176,12 +176,5 @@ async def _settled_in_session(therapist: RoleCore) -> None:
     session: PySide6 6.11's AT-SPI bridge has crashed the app (SIGSEGV in
     QAccessibleCache::idForObject, answering a reader's query) in that moment, now and
     then, here. Reported, not worked around in the app; see the issue's notes."""
-    await _until(lambda: therapist.facts.link == "connected", 30, "the call")
+    await until(lambda: therapist.facts.link == "connected", 30, "the call")
     await asyncio.sleep(CALL_SETTLES_S)
-
-
-async def _until(check: Callable[[], bool], within_s: float, what: str) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():
-        assert time.monotonic() < deadline, f"not within {within_s:.0f} s: {what}"
-        await asyncio.sleep(0.1)

@@ -3,8 +3,6 @@ back, the session's end."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from companion.app import CoreOptions, RoleCore
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from tests.journeys.conftest import Session
 from tests.journeys.harness import ClinicServer, journey
+from tests.waiting import until
 
 # A journey launches each app as its own process, several times: minutes, not seconds.
 pytestmark = pytest.mark.timeout(300)
@@ -25,13 +24,6 @@ def _support_online(core: RoleCore) -> bool:
     return presence is not None and any(
         m.role == "support" and m.status == "online" for m in presence.members
     )
-
-
-async def _until(check: object, within_s: float, what: str) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {within_s:.0f} s: {what}"
-        await asyncio.sleep(0.1)
 
 
 async def test_support_joins_late_closes_mid_session_comes_back_and_sees_the_end(
@@ -73,12 +65,12 @@ async def test_support_joins_late_closes_mid_session_comes_back_and_sees_the_end
             await support.see_words("Close the board?", within_s=10)
             await support.click("Close the board")
             assert await support.exited(within_s=15) == 0
-            await _until(lambda: not _support_online(therapist), 15, "the therapist sees them go")
+            await until(lambda: not _support_online(therapist), 15, "the therapist sees them go")
 
             # Opened again with no arguments: the same session's board, card and all.
             await support.launch("support")
             await support.see_words("Emergency number: 112", within_s=25)
-            await _until(lambda: _support_online(therapist), 15, "the therapist sees them back")
+            await until(lambda: _support_online(therapist), 15, "the therapist sees them back")
             await support.shot("back on the board")
 
             await therapist.end_session()

@@ -17,7 +17,8 @@ from companion.monitor.ladder import Alert
 from companion.ui.patient import PatientWindow
 from companion.ui.support import SupportWindow
 from companion.ui.therapist.live import LiveSession, quality_words
-from tests.ui.conftest import RunUi, UiClinic, patient_joined, settle, until
+from tests.ui.conftest import RunUi, UiClinic, patient_joined, settle
+from tests.waiting import until
 
 
 def _at(widget: object) -> QPoint:

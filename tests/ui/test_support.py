@@ -22,8 +22,9 @@ from companion.monitor.ladder import Alert
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.ui.common import apply_theme
 from companion.ui.support import SupportWindow, card_html
-from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
+from tests.ui.conftest import RunUi, UiClinic, settle, shots
 from tests.ui.test_patient import contrast
+from tests.waiting import until
 
 
 def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) -> None:
