@@ -38,6 +38,7 @@ from companion.monitor.ladder import (
     Sound,
     SoundKind,
 )
+from companion.monitor.presence import SupportPresence
 from companion.monitor.watch import LinkWatch
 from companion.protocol import authority, sealing
 from companion.protocol.messages import (
@@ -45,6 +46,7 @@ from companion.protocol.messages import (
     EventBody,
     LinkState,
     LinkStateName,
+    Presence,
     Role,
     SessionEvent,
 )
@@ -73,6 +75,9 @@ class Guardian:
         self.signaling = signaling
         self.records = records
         self.ladder = Ladder(role, timings or LadderTimings())
+        # Who is there is a safety state: the therapist is told when nobody in the home
+        # can be called (companion/monitor/presence.py).
+        self.support_presence = SupportPresence(self.ladder) if role == "therapist" else None
         self._clock = clock
         self.call_watch = LinkWatch(call, signaling, clock=clock) if call is not None else None
         self.home_watch = LinkWatch(home, signaling, clock=clock) if home is not None else None
@@ -110,6 +115,8 @@ class Guardian:
 
     async def start(self) -> None:
         self._unsubscribe.append(self.signaling.event_received.connect(self._on_session_event))
+        if self.support_presence is not None:
+            self._unsubscribe.append(self.signaling.presence_changed.connect(self._on_presence))
         for link in self._links:
             self._unsubscribe.append(
                 link.control_opened.connect(functools.partial(self._flush, link))
@@ -297,6 +304,12 @@ class Guardian:
         while True:
             await asyncio.sleep(0.25)
             await self._carry_out(self.ladder.tick(self._clock()))
+            if self.support_presence is not None:
+                await self._carry_out(self.support_presence.tick(self._clock()))
+
+    def _on_presence(self, presence: Presence) -> None:
+        assert self.support_presence is not None
+        self._spawn_carry_out(self.support_presence.members(self._clock(), presence.members))
 
     # -- the record
 

@@ -53,6 +53,7 @@ from companion.protocol.messages import (
     SessionEvent,
     SessionInfo,
     Sessions,
+    SetContacts,
     SignalData,
     Welcome,
 )
@@ -432,6 +433,14 @@ class SignalingClient:
     async def signal(self, to: str, pc_id: str, data: SignalData) -> None:
         message = PeerSignal(type="signal", to=to, pc_id=pc_id, data=data)
         await self._send_raw(message.model_dump_json(exclude_none=True))
+
+    async def set_contacts(
+        self, session_id: str, email: str | None = None, sms: str | None = None
+    ) -> None:
+        """The support person's phone and e-mail for the server's outer ladder, given with
+        their consent (the support person's own, or the therapist's for the session)."""
+        await self._request(SetContacts(type="set_contacts", session_id=session_id, email=email,
+                                        sms=sms, consent=True))  # fmt: skip
 
     async def leave(self) -> None:
         await self._request(Leave(type="leave"))

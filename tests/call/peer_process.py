@@ -68,7 +68,9 @@ async def main(args: argparse.Namespace) -> int:
     guardian.sound.connect(lambda kind: report(event="sound", kind=kind))
     guardian.patient_line.connect(lambda text: report(event="line", text=text))
     guardian.event_received.connect(
-        lambda eid, ev, role: report(event="timeline", kind=ev.kind, id=eid, src=role)
+        lambda eid, ev, role: report(
+            event="timeline", kind=ev.kind, id=eid, src=role, what=getattr(ev, "what", None)
+        )
     )
     if guardian.call_watch is not None:
         guardian.call_watch.state_changed.connect(lambda s: report(event="link", state=s))

@@ -176,3 +176,20 @@ async def test_go_to_patient_reaches_a_support_member_whose_app_runs_no_ladder(
     assert go.urgent and set(go.for_roles) == {"support", "therapist"}
     await until(lambda: any(a.alert_id == go.alert_id for a in therapist.shown), within_s=5)
     assert "call" not in patient.sounds and patient.shown == []  # nothing startling
+
+
+async def test_the_support_person_leaving_mid_session_alerts_the_therapist(
+    home: dict[str, App],
+) -> None:
+    therapist, support = home["therapist"], home["support"]
+    await until(
+        lambda: (
+            therapist.guardian.support_presence is not None
+            and therapist.guardian.support_presence.online
+        )
+    )
+    await support.signaling.leave()
+    await until(lambda: [a.reason for a in therapist.shown] == ["support_away"], within_s=10)
+    assert "alert" in therapist.sounds
+    # Only on the therapist's screen: the patient's app never hears of it.
+    assert all(a.reason != "support_away" for a in home["patient"].shown)

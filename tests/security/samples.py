@@ -13,6 +13,7 @@ from companion.protocol.messages import (
     CheckInRequest,
     ComputerNotice,
     EmergencyCard,
+    Escalation,
     EventBody,
     HelpRequest,
     Intention,
@@ -73,4 +74,7 @@ SAMPLES: dict[str, EventBody] = {
     "member.back": MemberChange(kind="member.back", member_id="ghost", role="therapist"),
     "computer": ComputerNotice(kind="computer", what="battery_low", percent=12),
     "member.refused": MemberChange(kind="member.refused", member_id="ghost", role="patient"),
+    "escalation": Escalation(
+        kind="escalation", incident_id="ghost", what="answered", who="support", channel="link"
+    ),
 }

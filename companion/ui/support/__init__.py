@@ -43,6 +43,7 @@ from companion.app.joining import (
     close_quietly,
     join_fresh,
 )
+from companion.app.notices import DesktopNotices
 from companion.app.words import alert_words, link_words
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import (
@@ -55,6 +56,7 @@ from companion.ui.common import (
     spawn,
     theme_window,
 )
+from companion.ui.notices import notify_if_hidden
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import write_pdf
 from companion.ui.widgets import InlineQuestion
@@ -158,6 +160,7 @@ class SupportWindow(QMainWindow):
         self.make_core = make_core
         self.core: RoleCore | None = None
         self._alert_ids: set[str] = set()
+        self._notices = DesktopNotices()
         self._reminder: Reminder | None = None
         self._queue: list[Reminder] = []
         self._unsubscribe: list[Callable[[], None]] = []
@@ -436,6 +439,7 @@ class SupportWindow(QMainWindow):
         # A new call makes an earlier "Thank you…" old news: it must not sit under it.
         self.message.setText("")
         self.call_text.setText(alert_words("support", alert.reason))
+        notify_if_hidden(self, self._notices, self.call_text.text(), alert.urgent)
         # A lost link is news, not yet a call: amber until the ladder says "go now".
         urgent = alert.urgent or alert.reason in ("help", "go_to_patient", "checkin_unanswered")
         if urgent:

@@ -51,9 +51,10 @@ from companion.app import (
     WrongPassphrase,
 )
 from companion.app.journal import MIN_PASSPHRASE, NeedsPassphrase
+from companion.app.notices import DesktopNotices
 from companion.app.prompts import PROMPTS, prompt
 from companion.app.summary import duration_words, summarize, to_html
-from companion.app.words import alert_words, link_words
+from companion.app.words import ALERT_WORDS, alert_words, link_words
 from companion.protocol.messages import (
     LadderConfig,
     MemberInfo,
@@ -69,6 +70,7 @@ from companion.ui.common import (
     format_elapsed,
     spawn,
 )
+from companion.ui.notices import notify_if_hidden
 from companion.ui.widgets import InlineQuestion
 
 AMBER = CLEAR_LIGHT["warm"]
@@ -255,6 +257,7 @@ class LiveSession(QWidget):
         self.alert_list.addWidget(self.no_support)
         self._support_seen = False
         self._support_gone_at: float | None = None
+        self._notices = DesktopNotices()
         self._support_check = QTimer(self)
         self._support_check.setSingleShot(True)
         self._support_check.timeout.connect(self._support_absent)
@@ -711,6 +714,9 @@ class LiveSession(QWidget):
         self.alert_banner.show()
         row.ack.setFocus()
         self.attention.emit(True)
+        notify_if_hidden(
+            self, self._notices, ALERT_WORDS.get(alert.reason, "An alert"), alert.urgent
+        )
 
     def _cleared(self, alert_id: str, _how: str) -> None:
         row = self.alert_rows.pop(alert_id, None)
