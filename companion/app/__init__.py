@@ -4,6 +4,7 @@ This package is the windows' one door: ``companion.ui`` imports only from here (
 ``companion.protocol`` types, and Qt). The types the windows name are exported here.
 """
 
+from companion.app.contacts import ContactRefused, Reach
 from companion.app.core import RoleCore
 from companion.app.facts import SessionFacts, TimelineEntry
 from companion.app.joining import invite_from_link, link_details
@@ -25,10 +26,12 @@ __all__ = [
     "PLAYLISTS",
     "Alert",
     "CallQuality",
+    "ContactRefused",
     "CoreOptions",
     "Lobby",
     "NoteKind",
     "ProcessingSettings",
+    "Reach",
     "Reminder",
     "RoleCore",
     "SavedPlace",

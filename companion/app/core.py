@@ -28,6 +28,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
 from companion.app import music
+from companion.app.contacts import ContactRefused, Reach, reach, read_contacts
 from companion.app.device import device_secret
 from companion.app.devices import Devices
 from companion.app.facts import SessionFacts, TimelineEntry
@@ -35,7 +36,7 @@ from companion.app.joining import invite_from_link
 from companion.app.journal import Journal
 from companion.app.options import CoreOptions
 from companion.app.plan import PlanClock, Reminder
-from companion.app.power import ComputerCare, ComputerChange
+from companion.app.power import ComputerCare, ComputerChange, plug_in_words
 from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.roles import ROLES
 from companion.app.spoken import LADDER_LINES, Narrator
@@ -56,6 +57,7 @@ from companion.protocol.messages import (
     AlertResolved,
     CheckIn,
     ComputerNotice,
+    ContactsChanged,
     EmergencyCard,
     EventBody,
     Intention,
@@ -284,7 +286,7 @@ class RoleCore:
             self.signaling.event_received.emit(self._early.popleft())
         self._spawn(self._clock_loop())
         if self.traits.watches_computer and self.options.watch_computer:
-            self.computer = ComputerCare(self.computer_changed)
+            self.computer = ComputerCare(self.computer_changed, read=self.options.read_power)
             self._computer_task = self._spawn(self.computer.run())
         self.link_changed.emit(link_words(self.role, self.facts.link))
 
@@ -435,6 +437,36 @@ class RoleCore:
             for event in list(self._own_state.values()):
                 self._spawn(self.guardian.publish(event))
 
+    async def set_contacts(self, phone: str, email: str, consent: bool) -> None:
+        """The support person's phone and e-mail for the server's outer ladder (theirs,
+        or the therapist's for the session); both empty removes them. Raises
+        ``ContactRefused`` with plain words for what cannot be used or was not saved."""
+        contacts = read_contacts(phone, email, consent)
+        try:
+            await self.signaling.set_contacts(self.session_id, email=contacts.email,
+                                              sms=contacts.sms)  # fmt: skip
+        except ProtocolError as exc:
+            _log.info("contacts refused by the server: %s", exc.code)
+            raise ContactRefused(
+                "server", "This clinic's server does not send texts or e-mails: nothing was saved."
+            ) from None
+        except (ConnectionError, TimeoutError, OSError) as exc:
+            _log.info("contacts not sent: %s", type(exc).__name__)
+            raise ContactRefused(
+                "server", "Not saved: the connection to the clinic is down. Please try again."
+            ) from None
+
+    @property
+    def reach(self) -> Reach:
+        """Can the server's outer ladder message the support person if no app answers?"""
+        welcome = self.signaling.welcome
+        return reach(welcome.reaches if welcome is not None else [], self.facts.contacts)
+
+    async def plug_in_advice(self) -> str | None:
+        """For the preparation checklist: plain words asking to plug the computer in while
+        it runs on battery, or None."""
+        return plug_in_words(await asyncio.to_thread(self.options.read_power))
+
     async def share_intention(self, text: str) -> str:
         return await self._g().publish(Intention(kind="intention", text=text))
 
@@ -527,6 +559,8 @@ class RoleCore:
             self.card_changed.emit(event)
         elif isinstance(event, Intention):
             facts.intention = event.text
+        elif isinstance(event, ContactsChanged):
+            facts.contacts = event
         elif isinstance(event, AlertRaised) and event.reason == "help" and from_role == self.role:
             self._help_calls.add(event.alert_id)
         elif isinstance(event, AlertAck) and event.alert_id in self._help_calls:

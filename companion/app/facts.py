@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from companion.call.quality import CallQuality
 from companion.monitor.ladder import Alert
 from companion.protocol.messages import (
+    ContactsChanged,
     EmergencyCard,
     LinkStateName,
     MusicStatus,
@@ -45,3 +46,5 @@ class SessionFacts:
     open_alerts: dict[str, Alert] = field(default_factory=dict)
     timeline: list[TimelineEntry] = field(default_factory=list)
     ended: bool = False
+    contacts: ContactsChanged | None = None
+    """Which contacts the server's outer ladder holds for the support person (no addresses)."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from companion.app.power import PowerReading, read_power
 from companion.audio import EngineOptions
 from companion.audio.processing import ProcessingSettings
 from companion.monitor.ladder import LadderTimings
@@ -24,6 +26,8 @@ class CoreOptions:
     """Synthetic video size and rate."""
     watch_computer: bool = True
     """The patient's app keeps the computer awake and watches its sleep and battery."""
+    read_power: Callable[[], PowerReading] = read_power
+    """The battery as psutil reads it (a test's stand-in where this machine has none)."""
     voice: ProcessingSettings | None = None
     """The microphone's noise suppression and automatic gain (``None``: the role's
     defaults); echo cancellation is always on."""

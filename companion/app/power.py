@@ -87,6 +87,18 @@ class PowerWatch:
         return "low" if reading.percent < line else "on_battery"
 
 
+def plug_in_words(reading: PowerReading) -> str | None:
+    """The preparation checklist's ask while the computer runs on battery (None: nothing
+    to ask: plugged in, no battery, or the OS cannot say)."""
+    if reading.plugged is not False:
+        return None
+    charge = "" if reading.percent is None else f" ({round(reading.percent)} %)"
+    return (
+        f"Your computer is running on battery{charge}. Please plug it in before you start, "
+        "so it stays on for the whole session."
+    )
+
+
 class SleepWatch:
     """Clock readings in, the seconds the computer slept out.
 

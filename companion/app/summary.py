@@ -68,6 +68,8 @@ class Summary:
     messages: int = 0
     music_changes: int = 0
     notes: list[tuple[float, str]] = field(default_factory=list)
+    outside: list[tuple[float, str]] = field(default_factory=list)
+    """The server's outer ladder: who was messaged, how, who answered; contacts given."""
     limits: tuple[int, int, int] = (160, 90, 100)
     made_at: float = 0.0
 
@@ -137,6 +139,8 @@ def summarize(
             summary.lookins += 1
         elif kind == "message":
             summary.messages += 1
+        elif kind in ("escalation", "contacts"):
+            summary.outside.append((entry.at, entry.text))
         elif kind == "music.command":
             summary.music_changes += 1
         elif kind == "alert.shown":
@@ -273,6 +277,11 @@ def to_html(summary: Summary, title: str = "Session summary") -> str:
     ]
     parts += _section("Alerts", ("Raised", "What happened", "Answered after", "How"), alert_rows)
     parts += _section("Connection drops", ("Lost at", "Lasted"), drop_rows)
+    parts += _section(
+        "Texts and e-mails outside the apps",
+        ("When", "What happened"),
+        [(_clock(at), e(t)) for at, t in summary.outside],
+    )
     parts += _section(
         "Grounding prompts used",
         ("When", "Prompt"),

@@ -6,7 +6,8 @@ same thing the same way.
 
 from __future__ import annotations
 
-from companion.protocol.messages import EventBody, LinkStateName, Role
+from companion.app.contacts import contacts_words
+from companion.protocol.messages import ContactsChanged, EventBody, LinkStateName, Role
 
 # What each role reads about the patient–therapist link.
 _LINK_WORDS: dict[Role, dict[LinkStateName, str]] = {
@@ -156,6 +157,8 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
         return f"Alert acknowledged by the {ROLE_NAMES.get(from_role, 'someone').lower()}"
     if kind == "escalation":
         return escalation_words(event)
+    if isinstance(event, ContactsChanged):
+        return contacts_words(event)
     if kind == "alert.resolved":
         return "Alert resolved by itself"
     if kind == "ladder.config":

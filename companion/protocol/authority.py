@@ -79,6 +79,8 @@ EVENT_RULES: dict[str, EventRule] = {
     "member.refused": EventRule(SERVER, _roles("therapist")),
     # The outer ladder: who was messaged outside the apps, how, and who answered
     "escalation": EventRule(SERVER, _roles("therapist", "support")),
+    # Which contacts the outer ladder holds (never the addresses): is a phone armed?
+    "contacts": EventRule(SERVER, _roles("therapist", "support")),
 }
 
 

@@ -347,6 +347,16 @@ class Escalation(_Msg):
     round: Annotated[int, Field(ge=0, le=1000)] | None = None
 
 
+class ContactsChanged(_Msg):
+    """Written by the server only, after a ``set_contacts``: which kinds of contact the
+    outer ladder now holds for the support person, and who gave them. Never an address."""
+
+    kind: Literal["contacts"]
+    email: bool = False
+    sms: bool = False
+    by: Literal["therapist", "support"]
+
+
 EventBody = Annotated[
     CheckIn
     | HelpRequest
@@ -369,7 +379,8 @@ EventBody = Annotated[
     | LookIn
     | ComputerNotice
     | MemberChange
-    | Escalation,
+    | Escalation
+    | ContactsChanged,
     Field(discriminator="kind"),
 ]
 
@@ -606,6 +617,9 @@ class Welcome(_Msg):
     protocol: int = PROTOCOL_VERSION
     server: str
     heartbeat_s: float
+    reaches: list[Literal["email", "sms", "oncall"]] = []
+    """How this server's outer ladder reaches people outside the apps (the clinic's
+    ``--notify-config``); empty: it messages nobody, the apps are all there is."""
 
 
 class LoginOk(_Msg):

@@ -304,7 +304,9 @@ class SignalingServer:
         tasks = {writer, asyncio.create_task(conn.run_liveness(), name=f"liveness-{conn.conn_id}")}
         conn.send(
             Welcome(
-                server=__version__, heartbeat_s=self.config.limits.heartbeat_s
+                server=__version__,
+                heartbeat_s=self.config.limits.heartbeat_s,
+                reaches=self.escalation.reaches if self.escalation is not None else [],
             ).model_dump_json()
         )
         try:

@@ -26,10 +26,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
     AlertAck,
+    ContactsChanged,
     Escalation,
     EventBody,
     LinkState,
@@ -250,6 +252,20 @@ class EscalationDriver:
         _log.info("escalation: %s set %d contact(s) for session %s", member.role,
                   len(contacts), member.session_id)  # fmt: skip
         conn.send(Ok(rid=msg.rid).model_dump_json())
+        # The therapist's console shows whether a phone can be reached: which kinds are
+        # held, and by whom (never the addresses).
+        changed = ContactsChanged(kind="contacts", email="email" in contacts,
+                                  sms="sms" in contacts,
+                                  by="therapist" if member.role == "therapist" else "support")  # fmt: skip
+        await self._emit(member.session_id, changed)
+
+    @property
+    def reaches(self) -> list[Literal["email", "sms", "oncall"]]:
+        """How this server reaches people outside the apps (told in every ``welcome``)."""
+        kinds: list[Literal["email", "sms", "oncall"]] = [
+            k for k in ("email", "sms") if k in self.config.channels
+        ]
+        return kinds + (["oncall"] if self.config.oncall else [])
 
     # -- sending
 

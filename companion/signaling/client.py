@@ -88,6 +88,8 @@ class SignalingClient:
         self.options = options or ClientOptions()
         self.state: LinkState = "closed"
         self.joined: Joined | None = None
+        self.welcome: Welcome | None = None
+        """The server's latest greeting (what it can do: ``reaches``)."""
         self.identity: MemberKey | None = None
         """This member's session key, made on joining (its public half goes in ``join``)."""
         self.last_seq = 0
@@ -166,6 +168,7 @@ class SignalingClient:
             await ws.close()
             raise
         self._ws = ws
+        self.welcome = welcome
         self._reader = asyncio.create_task(self._read(ws), name="signaling-reader")
         return welcome
 

@@ -12,6 +12,7 @@ from companion.protocol.messages import (
     CheckIn,
     CheckInRequest,
     ComputerNotice,
+    ContactsChanged,
     EmergencyCard,
     Escalation,
     EventBody,
@@ -77,4 +78,5 @@ SAMPLES: dict[str, EventBody] = {
     "escalation": Escalation(
         kind="escalation", incident_id="ghost", what="answered", who="support", channel="link"
     ),
+    "contacts": ContactsChanged(kind="contacts", sms=True, by="support"),
 }

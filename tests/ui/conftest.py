@@ -53,14 +53,16 @@ UiTest = Callable[[UiClinic], Coroutine[Any, Any, None]]
 
 
 class RunUi(Protocol):
-    def __call__(self, test: UiTest, timeout_s: float = 60.0) -> None: ...
+    def __call__(
+        self, test: UiTest, timeout_s: float = 60.0, notify_config: Path | None = None
+    ) -> None: ...
 
 
 @pytest.fixture
 def run_ui(qapp: QApplication, tmp_path: Path) -> RunUi:
     """Runs ``test(clinic)`` on a qasync loop over the test's QApplication."""
 
-    def run(test: UiTest, timeout_s: float = 60.0) -> None:
+    def run(test: UiTest, timeout_s: float = 60.0, notify_config: Path | None = None) -> None:
         # Closing a test's window must not quit the application (and stop the loop).
         qapp.setQuitOnLastWindowClosed(False)
         # An app's theme (the patient's dark palette, a scaled font) is set on the shared
@@ -70,7 +72,8 @@ def run_ui(qapp: QApplication, tmp_path: Path) -> RunUi:
         asyncio.set_event_loop(loop)
 
         async def main() -> None:
-            config = ServerConfig(data_dir=tmp_path / "server", port=0)
+            # notify_config: a server that texts and e-mails (its outer ladder) too.
+            config = ServerConfig(data_dir=tmp_path / "server", port=0, notify_config=notify_config)
             async with SignalingServer(config) as server:
                 _, secret = server.db.add_therapist("dr-test")
                 async with asyncio.timeout(timeout_s):

@@ -182,8 +182,9 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
     run_ui: RunUi,
 ) -> None:
     """Issue 16, items 4 and 5: the board asks before closing; the therapist is shown "No
-    support person is connected" until they return; returning (or joining late) brings
-    the card and the plan the others sent before."""
+    support person is connected" from the session's start (issue 21) and whenever they
+    leave, until they return; returning (or joining late) brings the card and the plan
+    the others sent before."""
     from companion.ui.therapist.live import LiveSession
 
     async def test(clinic: UiClinic) -> None:
@@ -200,9 +201,15 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
             card = EmergencyCard(kind="card", address="1 Quiet Lane", emergency_number="112")
             await patient.share_card(card)
             await therapist.set_plan(SessionPlan(kind="plan", emergency_number="112"))
-            # No support person yet: nothing to alarm about before they ever came.
-            await settle(0.5)
-            assert live.no_support.isHidden()
+            # No support person yet: shown from the session's start (issue 21), saying
+            # that this server (no --notify-config) cannot text them either.
+            await until(lambda: not live.no_support.isHidden(), 10, "the console shows it")
+            assert "No support person has joined this session yet" in live.no_support.text()
+            assert "sends no texts or e-mails" in live.no_support.text()
+            assert live.needs_attention
+            assert live.reach.property("armed") is False
+            assert "not set up" in live.reach.text()
+            live.grab().save(str(shots("therapist") / "therapist-no-support-yet.png"))
 
             # They join late: the card and the plan are there.
             support = SupportWindow(clinic.maker("support"))
@@ -210,6 +217,7 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
             support.show()
             assert await support.join(invites["support"].code)
             await until(lambda: support.core is not None and support.core.facts.card == card)
+            await until(lambda: live.no_support.isHidden(), 10, "the banner goes as they join")
             assert "1 Quiet Lane" in card_html(*support._card_parts())
             await until(lambda: "112" in support.emergency_line.text())
 

@@ -231,6 +231,11 @@ class PrepareScreen(QWidget):
         ]
         for box in self.checks:
             left.addWidget(box)
+        # Asked only while the computer runs on battery: a laptop that dies at minute 80
+        # ends the session as surely as a dropped network.
+        self.power_note = note("", "warm", "Power")
+        self.power_note.hide()
+        left.addWidget(self.power_note)
         form = form_layout()
         self.support_name = field("Name", "Support person's name")
         self.support_phone = field("Phone number", "Support person's phone")

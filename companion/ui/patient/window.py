@@ -58,6 +58,8 @@ SENT = "Sent — your therapist can see you're OK."
 OK_NOW = "I'm OK now"
 MIN_TARGET_PX = 44
 """The smallest button a person may have to hit (WCAG 2.5.5)."""
+POWER_CHECK_S = 10.0
+"""While preparing, the battery is read again this often (plugged in: the ask goes)."""
 PASSPHRASE_FIRST = (
     "This computer has no keyring. Choose a passphrase (at least "
     f"{MIN_PASSPHRASE} characters) to keep your words encrypted; you'll need it to read "
@@ -140,6 +142,7 @@ class PatientWindow(QMainWindow):
         self._breathing: BreathingGuide | None = None
         self._devices: asyncio.Task[None] | None = None
         self._level: asyncio.Task[None] | None = None
+        self._power: asyncio.Task[None] | None = None
         self._observed = False
         self._close_confirmed = False
         self._skip_private = False
@@ -288,8 +291,18 @@ class PatientWindow(QMainWindow):
 
     # -- prepare: the device check
 
+    async def _watch_power(self, core: RoleCore) -> None:
+        """While preparing: ask to plug in on battery, and stop asking once plugged in."""
+        note = self.prepare_screen.power_note
+        while True:
+            words = await core.plug_in_advice()
+            note.setText(words or "")
+            note.setVisible(words is not None)
+            await asyncio.sleep(POWER_CHECK_S)
+
     async def _open_devices(self, core: RoleCore) -> None:
         p = self.prepare_screen
+        self._power = asyncio.ensure_future(self._watch_power(core))
         core.notice.connect(self._notice)
         try:
             await core.open_devices()
@@ -391,9 +404,11 @@ class PatientWindow(QMainWindow):
                 await core.share_intention(intention[:2000])
 
     def _stop_level(self) -> None:
-        if self._level is not None:
-            self._level.cancel()
-            self._level = None
+        """The preparation's watchers (the microphone's level, the battery) stop."""
+        for task in (self._level, self._power):
+            if task is not None:
+                task.cancel()
+        self._level = self._power = None
 
     def _observe(self, core: RoleCore) -> None:
         if self._observed:

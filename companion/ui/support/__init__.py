@@ -56,6 +56,7 @@ from companion.ui.common import (
     spawn,
     theme_window,
 )
+from companion.ui.contacts import ContactsForm
 from companion.ui.notices import notify_if_hidden
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import write_pdf
@@ -313,6 +314,7 @@ class SupportWindow(QMainWindow):
         self.from_therapist.setStyleSheet(card_style("note", CLEAR_LIGHT, radius=10, padding=12))
         self.from_therapist.hide()
         bl.addWidget(self.from_therapist)
+        bl.addWidget(self._contacts_panel())
         bl.addStretch(1)
         row = QHBoxLayout()
         self.instructions_button = _button("What to do · whom to call", 64, 1.45)
@@ -330,6 +332,63 @@ class SupportWindow(QMainWindow):
         self.emergency_line.setAccessibleDescription("Emergency number")
         bl.addWidget(self.emergency_line)
         return board
+
+    def _contacts_panel(self) -> QWidget:
+        """Their own phone and e-mail, asked once as they join: optional, and why."""
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 0, 0, 0)
+        self.contacts_panel = QFrame()
+        self.contacts_panel.setObjectName("contacts")
+        self.contacts_panel.setStyleSheet(
+            card_style("contacts", CLEAR_LIGHT, radius=10, padding=12)
+        )
+        inner = QVBoxLayout(self.contacts_panel)
+        inner.setContentsMargins(20, 14, 20, 14)
+        inner.addWidget(_label("Can the clinic text you?", 1.3, True))
+        self.contacts_form = ContactsForm(
+            "If the patient needs you and your app is closed, the clinic can text or e-mail "
+            "you. It is up to you: you can leave this empty and press “Not now”.",
+            "I agree to be texted or e-mailed by the clinic if the patient needs me during "
+            "this session",
+            "Save",
+            "Not now",
+        )
+        self.contacts_form.saved.connect(lambda: self._contacts_done(self.contacts_form.given))
+        self.contacts_form.skipped.connect(
+            lambda: self._contacts_done(self.core is not None and self.core.reach.armed)
+        )
+        inner.addWidget(self.contacts_form)
+        self.contacts_panel.hide()
+        v.addWidget(self.contacts_panel)
+        row = QHBoxLayout()
+        self.contacts_note = QLabel("")
+        self.contacts_note.setWordWrap(True)
+        self.contacts_note.setAccessibleDescription("Texts and e-mails")
+        self.contacts_again = QPushButton("Phone or e-mail for emergencies…")
+        self.contacts_again.setAccessibleName("Phone or e-mail for emergencies")
+        self.contacts_again.clicked.connect(self._ask_contacts)
+        self.contacts_again.hide()
+        row.addWidget(self.contacts_note, 1)
+        row.addWidget(self.contacts_again)
+        v.addLayout(row)
+        return box
+
+    def _ask_contacts(self) -> None:
+        self.contacts_again.hide()
+        self.contacts_note.setText("")
+        self.contacts_panel.show()
+        self.contacts_form.phone.setFocus()
+
+    def _contacts_done(self, held: bool) -> None:
+        core = self.core
+        self.contacts_panel.hide()
+        self.contacts_note.setText(
+            "The clinic can text or e-mail you if the patient needs you and your app is closed."
+            if held
+            else "The clinic will not text or e-mail you."
+        )
+        self.contacts_again.setVisible(core is not None and not core.facts.ended)
 
     # -- joining -----------------------------------------------------------------------
 
@@ -391,6 +450,9 @@ class SupportWindow(QMainWindow):
         for alert in core.facts.open_alerts.values():
             self._alert(alert)
         self._plan()
+        self.contacts_form.submit = core.set_contacts
+        if core.reach.possible and not core.facts.ended:
+            self._ask_contacts()
 
     def _from_therapist(self, text: str) -> None:
         self.from_therapist.setText(f"From the therapist, {time.strftime('%H:%M')}:\n{text}")
@@ -430,6 +492,8 @@ class SupportWindow(QMainWindow):
         self.state.setStyleSheet(f"color: {GREY};")
         self.call_panel.hide()
         self.reminder_panel.hide()
+        self.contacts_panel.hide()
+        self.contacts_again.hide()
         self._ticker.stop()
 
     # -- the call ----------------------------------------------------------------------

@@ -70,6 +70,7 @@ from companion.ui.common import (
     format_elapsed,
     spawn,
 )
+from companion.ui.contacts import ContactsForm
 from companion.ui.notices import notify_if_hidden
 from companion.ui.widgets import InlineQuestion
 
@@ -284,9 +285,15 @@ class LiveSession(QWidget):
         left_col = QVBoxLayout()
         left_col.addWidget(self.link)
         left_col.addWidget(self.quality)
+        # Whether the server can still text the support person when no app answers: the
+        # therapist must know when nobody can be reached by phone.
+        self.reach = QLabel()
+        self.reach.setWordWrap(True)
+        self.reach.setAccessibleDescription("Phone")
         right_col = QVBoxLayout()
         right_col.addWidget(self.checkin)
         right_col.addWidget(self.clock)
+        right_col.addWidget(self.reach)
         s.addLayout(left_col, 1)
         s.addLayout(right_col, 1)
         outer.addWidget(strip)
@@ -508,6 +515,18 @@ class LiveSession(QWidget):
         row.addWidget(self.send_plan_button)
         row.addWidget(self.plan_note, 1)
         v.addLayout(row)
+        phone = QGroupBox("The support person's phone, for when no app answers")
+        pl = QVBoxLayout(phone)
+        self.contacts_form = ContactsForm(
+            "If the patient needs the support person and no app answers, the clinic's server "
+            "texts or e-mails them. Enter their mobile number or e-mail, with their agreement.",
+            "The support person agreed to be texted or e-mailed during this session",
+            "Save their phone and e-mail",
+        )
+        self.contacts_form.submit = self.core.set_contacts
+        pl.addWidget(self.contacts_form)
+        phone.setVisible(self.core.reach.possible)  # a server that texts nobody: nothing to ask
+        v.addWidget(phone)
         v.addStretch(1)
         return page
 
@@ -593,6 +612,7 @@ class LiveSession(QWidget):
         for alert in core.facts.open_alerts.values():
             self._alert(alert)
         self._link("")
+        self._show_reach()
         self._unsubscribe.append(core.presence_changed.connect(self._presence))
         joined = core.joined
         if core.presence is not None:
@@ -614,6 +634,8 @@ class LiveSession(QWidget):
         self.link.setProperty("state", state or "")
 
     def _entry(self, entry: TimelineEntry) -> None:
+        if entry.kind == "contacts":
+            self._show_reach()
         if entry.kind == "checkin.request":
             self._asked_at = entry.at
         elif entry.kind in ("checkin", "session.end"):
@@ -668,6 +690,14 @@ class LiveSession(QWidget):
         for row in self.alert_rows.values():
             row.tick()
 
+    def _show_reach(self) -> None:
+        reach = self.core.reach
+        self.reach.setText(("✓ " if reach.armed else "⚠ ") + reach.words)
+        self.reach.setStyleSheet(f"color: {GREEN if reach.armed else AMBER}; font-weight: bold;")
+        self.reach.setProperty("armed", reach.armed)
+        if not self.no_support.isHidden():
+            self._support_absent()
+
     # -- is a support person there? -------------------------------------------------
 
     def _presence(self, presence: Presence) -> None:
@@ -681,18 +711,31 @@ class LiveSession(QWidget):
             if not self.no_support.isHidden():
                 self.no_support.hide()
                 self._update_banner()
-        elif self._support_seen and self._support_gone_at is None:
-            # A moment's grace: a dropped connection that resumes at once is not news.
+        elif self._support_gone_at is None:
+            # From the session's start, not only once they were seen (issue 21); a moment's
+            # grace: a dropped connection that resumes at once is not news.
             self._support_gone_at = time.time()
             self._support_check.start(round(SUPPORT_GRACE_S * 1000))
 
     def _support_absent(self) -> None:
         if self._support_gone_at is None or self.core.facts.ended:
             return
-        self.no_support.setText(
-            f"⚠  No support person is connected (since {_clock(self._support_gone_at)[:5]})."
-            " Nobody in the home can be called to the patient until they are back."
+        first = (
+            f"No support person is connected (since {_clock(self._support_gone_at)[:5]})."
+            if self._support_seen
+            else "No support person has joined this session yet."
         )
+        then = (
+            "Nobody in the home can be called to the patient through the app, but their "
+            "phone can still be messaged."
+            if self.core.reach.armed
+            else "Nobody in the home can be called to the patient, and no phone can be "
+            "reached either: add their number under Plan."
+            if self.core.reach.possible
+            else "Nobody in the home can be called to the patient, and this clinic's server "
+            "sends no texts or e-mails."
+        )
+        self.no_support.setText(f"⚠  {first} {then}")
         self.no_support.show()
         self._update_banner()
 
