@@ -527,6 +527,8 @@ class RoleCore:
         )
         if isinstance(event, SessionPlan | LadderConfig):
             self._last_state[event.kind] = event
+        if isinstance(event, ContactsChanged):  # before its timeline line: screens read it
+            facts.contacts = event
         if event.kind != "music.status" and not again:
             self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id)
         self.narrator.hear(event, from_role)
@@ -559,8 +561,6 @@ class RoleCore:
             self.card_changed.emit(event)
         elif isinstance(event, Intention):
             facts.intention = event.text
-        elif isinstance(event, ContactsChanged):
-            facts.contacts = event
         elif isinstance(event, AlertRaised) and event.reason == "help" and from_role == self.role:
             self._help_calls.add(event.alert_id)
         elif isinstance(event, AlertAck) and event.alert_id in self._help_calls:

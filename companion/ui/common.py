@@ -44,6 +44,9 @@ from PySide6.QtWidgets import (
 from companion.app import CALM_DARK, ProcessingSettings, RoleCore
 
 _log = logging.getLogger(__name__)
+# qasync logs every callback handed to a worker thread, with its arguments, at DEBUG: the
+# words of a note being saved, a phone number being stored. Not in our log, even --debug.
+logging.getLogger("qasync").setLevel(logging.INFO)
 
 
 def apply_theme(app: QApplication, colors: dict[str, str], scale: float = 1.0) -> None:

@@ -520,7 +520,7 @@ class LiveSession(QWidget):
         self.contacts_form = ContactsForm(
             "If the patient needs the support person and no app answers, the clinic's server "
             "texts or e-mails them. Enter their mobile number or e-mail, with their agreement.",
-            "The support person agreed to be texted or e-mailed during this session",
+            "They agreed to be texted or e-mailed",
             "Save their phone and e-mail",
         )
         self.contacts_form.submit = self.core.set_contacts
