@@ -125,17 +125,42 @@ def shots(role: str) -> Path:
     return folder
 
 
+@contextlib.asynccontextmanager
+async def live_console(
+    clinic: UiClinic, height: int = 760
+) -> AsyncIterator[tuple[RoleCore, dict[str, Any], Any]]:
+    """A fresh session's therapist core, its invites and its live session (a
+    ``LiveSession``, shown); the core closed at the end."""
+    from companion.ui.therapist.live import LiveSession
+
+    therapist, invites = await clinic.therapist_session()
+    live = LiveSession(therapist, clinic.folder / "therapist", "Tuesday")
+    live.resize(1200, height)
+    live.show()
+    try:
+        yield therapist, invites, live
+    finally:
+        live.detach()
+        await therapist.close()
+        live.close()
+
+
 Waiter = Callable[[], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def patient_joined(clinic: UiClinic) -> AsyncIterator[tuple[Any, RoleCore]]:
+async def patient_joined(
+    clinic: UiClinic, options: CoreOptions | None = None
+) -> AsyncIterator[tuple[Any, RoleCore]]:
     """A patient's window joined to a fresh session (on the preparation screen) and the
-    therapist's core; both closed at the end, whatever the test left open."""
+    therapist's core; both closed at the end, whatever the test left open. ``options``:
+    the patient's core set up otherwise (a stand-in battery)."""
     from companion.ui.patient import PatientWindow
 
     therapist, invites = await clinic.therapist_session()
-    window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
+    chosen = options or clinic.options("patient")
+    make = lambda: RoleCore("patient", clinic.server.ws_url, chosen)  # noqa: E731
+    window = PatientWindow(make, clinic.folder / "patient")
     window.show()
     try:
         assert await window.join(invites["patient"].code)

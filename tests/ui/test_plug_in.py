@@ -12,11 +12,9 @@ if not os.environ.get("DISPLAY"):
 
 import pytest
 
-from companion.app import RoleCore
 from companion.app.power import PowerReading, read_power
 from companion.ui import patient as patient_ui
-from companion.ui.patient import PatientWindow
-from tests.ui.conftest import RunUi, UiClinic, settle, shots
+from tests.ui.conftest import RunUi, UiClinic, patient_joined, settle, shots
 from tests.waiting import until
 
 
@@ -39,29 +37,19 @@ def test_on_battery_the_checklist_asks_to_plug_in_until_it_is(
     battery = Battery()
 
     async def test(clinic: UiClinic) -> None:
-        therapist, invites = await clinic.therapist_session()
         options = dataclasses.replace(clinic.options("patient"), read_power=battery)
-        window = PatientWindow(lambda: RoleCore("patient", clinic.server.ws_url, options),
-                               clinic.folder / "patient")  # fmt: skip
-        window.resize(1280, 800)
-        window.show()
-        try:
-            assert await window.join(invites["patient"].code)
+        async with patient_joined(clinic, options) as (window, _therapist):
             note = window.prepare_screen.power_note
             await until(lambda: note.isVisible(), 10, "the checklist asks")
             assert "running on battery (46 %)" in note.text()
             assert "plug it in" in note.text()
+            window.resize(1280, 800)
+            await settle(0.2)
             window.grab().save(str(shots("patient") / "patient-prepare-on-battery.png"))
 
             battery.reading = PowerReading(percent=47.0, plugged=True)
             await until(lambda: not note.isVisible(), 5, "plugged in: the ask goes")
             assert note.text() == ""
-        finally:
-            window.confirm_close = lambda: True
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
 
     run_ui(test)
 
@@ -70,22 +58,12 @@ def test_this_machine_read_by_psutil_is_not_asked_to_plug_in(run_ui: RunUi) -> N
     """The real path: psutil reads this machine (a server: no battery, so no ask)."""
 
     async def test(clinic: UiClinic) -> None:
-        therapist, invites = await clinic.therapist_session()
-        window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
-        window.show()
-        try:
-            assert await window.join(invites["patient"].code)
+        async with patient_joined(clinic) as (window, _therapist):
             assert window.core is not None
             advice = await window.core.plug_in_advice()
             real = read_power()
             assert (advice is None) == (real.plugged is not False)
             await settle(0.5)
             assert window.prepare_screen.power_note.isVisible() == (advice is not None)
-        finally:
-            window.confirm_close = lambda: True
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
 
     run_ui(test)
