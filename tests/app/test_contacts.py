@@ -68,34 +68,22 @@ def test_whether_a_phone_can_be_reached() -> None:
 
 def test_the_outer_ladder_in_the_timeline_and_the_summary_in_plain_words() -> None:
     """Who was told, how, and when they answered; contacts given; never an address."""
+    told = [("notified", "support", "sms", 0), ("failed", "support", "email", 0),
+            ("notified", "oncall", "oncall", 1), ("answered", "support", "link", None)]  # fmt: skip
     events: list[ContactsChanged | Escalation] = [
         ContactsChanged(kind="contacts", sms=True, email=True, by="support"),
-        Escalation(
-            kind="escalation",
-            incident_id="i1",
-            what="notified",
-            who="support",
-            channel="sms",
-            round=0,
-        ),
-        Escalation(
-            kind="escalation",
-            incident_id="i1",
-            what="failed",
-            who="support",
-            channel="email",
-            round=0,
-        ),
-        Escalation(
-            kind="escalation",
-            incident_id="i1",
-            what="notified",
-            who="oncall",
-            channel="oncall",
-            round=1,
-        ),
-        Escalation(
-            kind="escalation", incident_id="i1", what="answered", who="support", channel="link"
+        *(
+            Escalation.model_validate(
+                {
+                    "kind": "escalation",
+                    "incident_id": "i1",
+                    "what": what,
+                    "who": who,
+                    "channel": channel,
+                    "round": round_,
+                }
+            )
+            for what, who, channel, round_ in told
         ),
         ContactsChanged(kind="contacts", by="therapist"),
     ]
