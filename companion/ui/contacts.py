@@ -38,6 +38,8 @@ class ContactsForm(QFrame):
         skip: str | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """``skip``: the button that leaves it for now; with one, saving nothing typed is
+        skipping too (it never removes contacts someone else gave: the therapist's)."""
         super().__init__(parent)
         self.submit: Submit | None = None
         layout = QVBoxLayout(self)
@@ -94,6 +96,10 @@ class ContactsForm(QFrame):
     async def send(self) -> bool:
         """Hand what was typed to the core; a refusal is shown under the form."""
         if self.submit is None:
+            return False
+        if self.skip_button is not None and not self.given:
+            self.error.hide()
+            self.skipped.emit()
             return False
         self.save_button.setEnabled(False)
         self.status.setText("Saving…")

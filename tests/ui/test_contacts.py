@@ -104,6 +104,16 @@ def test_the_support_person_gives_their_phone_as_they_join_and_the_console_shows
                 assert "your app is closed, the clinic can text or e-mail you" in form.intro.text()
                 assert form.skip_button is not None and form.skip_button.isVisible()
 
+                # Enter in the empty form is "Not now": it removes nothing (the therapist
+                # may have given their number already) and it can be asked again.
+                QTest.keyClick(form.phone, Qt.Key.Key_Return)
+                await until(lambda: not board.contacts_panel.isVisible(), 5, "not now")
+                assert "will not text or e-mail you" in board.contacts_note.text()
+                await settle(0.3)
+                assert not any("removed" in t for t in timeline_text(live))
+                QTest.mouseClick(board.contacts_again, Qt.MouseButton.LeftButton)
+                assert board.contacts_panel.isVisible() and form.phone.hasFocus()
+
                 # A number without its country code is refused inline, nothing is stored.
                 type_into(form.phone, "07700 900123")
                 form.consent.setChecked(True)
