@@ -103,6 +103,12 @@ def test_the_support_person_gives_their_phone_as_they_join_and_the_console_shows
                 await until(lambda: board.contacts_panel.isVisible(), 5, "the board asks")
                 assert "your app is closed, the clinic can text or e-mail you" in form.intro.text()
                 assert form.skip_button is not None and form.skip_button.isVisible()
+                # It fits a laptop's screen with the board's large type (issue 16, item 7).
+                board.resize(1366, 730)
+                await settle(0.1)
+                hint = board.minimumSizeHint()
+                assert hint.height() <= 730 and hint.width() <= 1366, hint
+                board.grab().save(str(shots("support") / "support-contacts-1366.png"))
 
                 # Enter in the empty form is "Not now": it removes nothing (the therapist
                 # may have given their number already) and it can be asked again.

@@ -345,7 +345,9 @@ class SupportWindow(QMainWindow):
         )
         inner = QVBoxLayout(self.contacts_panel)
         inner.setContentsMargins(20, 14, 20, 14)
-        inner.addWidget(_label("Can the clinic text you?", 1.3, True))
+        heading = QLabel("Can the clinic text you?")
+        heading.setWordWrap(True)
+        inner.addWidget(heading)
         self.contacts_form = ContactsForm(
             "If the patient needs you and your app is closed, the clinic can text or e-mail "
             "you. It is up to you: you can leave this empty and press “Not now”.",
@@ -354,6 +356,15 @@ class SupportWindow(QMainWindow):
             "Save",
             "Not now",
         )
+        # The board's type is large; under the card's style sheet a font set on the form
+        # does not reach its children, so each is given it.
+        larger = QFont(self.font())
+        larger.setPointSizeF(larger.pointSizeF() * 1.2)
+        for child in (self.contacts_form, *self.contacts_form.findChildren(QWidget)):
+            child.setFont(larger)
+        larger.setPointSizeF(larger.pointSizeF() * 1.3)
+        larger.setBold(True)
+        heading.setFont(larger)
         self.contacts_form.saved.connect(lambda: self._contacts_done(self.contacts_form.given))
         self.contacts_form.skipped.connect(
             lambda: self._contacts_done(self.core is not None and self.core.reach.armed)
