@@ -237,6 +237,11 @@ def test_the_therapist_enters_and_changes_the_support_persons_contacts_in_the_pl
             nothing_personal(timeline_text(live))
             nothing_personal([live.summary_html()])
 
+            # The session ends: the server forgets the contacts, the console says nothing more.
+            await live.end_session()
+            await until(lambda: live.reach.text() == "", 10, "no phone line after the end")
+            assert not form.save_button.isEnabled()
+
     run_ui(test, notify_config=notify_config)
     nothing_personal([r.getMessage() for r in caplog.records])
 

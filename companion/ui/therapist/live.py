@@ -815,7 +815,8 @@ class LiveSession(QWidget):
 
     def _ended(self) -> None:
         for widget in (self.request, self.push, self.choose, self.end_button,
-                       self.send_plan_button, *self.music_buttons.values()):  # fmt: skip
+                       self.send_plan_button, self.contacts_form.save_button,
+                       *self.music_buttons.values()):  # fmt: skip
             widget.setEnabled(False)
         self._support_check.stop()
         self.no_support.hide()
@@ -825,6 +826,7 @@ class LiveSession(QWidget):
         self._ticker.stop()
         self.link.setText("● The session has ended")
         self.quality.setText("")
+        self.reach.setText("")  # the server forgets the contacts with the session
         self.refresh_summary()
         self.tabs.setCurrentIndex(self.tabs_summary_index)
 
