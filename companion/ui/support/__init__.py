@@ -286,6 +286,8 @@ class SupportWindow(QMainWindow):
             box.valueChanged.connect(self._vitals_entered)
             box.setAccessibleName(f"{name}, {hint}")
             box.setMinimumHeight(52)
+            # The numbers are typed from the cuff's display; arrows would be 14 px targets.
+            box.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
             font = QFont(box.font())
             font.setPointSizeF(font.pointSizeF() * 1.6)
             box.setFont(font)

@@ -152,9 +152,12 @@ class AlertRow(QFrame):
         self.setStyleSheet(
             f"#alertrow {{ background: {back}; border: 2px solid {ink}; border-radius: 8px; }}"
             f" #alertrow QLabel {{ color: {ink}; }}"
-            f" #alertrow QPushButton {{ background: {ink}; color: white; border: none;"
-            " border-radius: 6px; padding: 8px 18px; font-weight: bold; }"
-            " #alertrow QPushButton:focus { border: 3px solid #1b2430; }"
+            # The focus ring only recolours a border that is always there: a border that
+            # appeared on focus took its width from the text ("Acknowledge" was clipped).
+            f" #alertrow QPushButton {{ background: {ink}; color: white;"
+            f" border: 3px solid {ink}; border-radius: 6px; padding: 8px 18px;"
+            " font-weight: bold; }"
+            " #alertrow QPushButton:focus { border-color: #1b2430; }"
             " #alertrow QPushButton:disabled { background: #b9a6a6; }"
         )
         row = QHBoxLayout(self)
@@ -170,7 +173,7 @@ class AlertRow(QFrame):
         self.when = QLabel()
         self.ack = QPushButton("Acknowledge")
         self.ack.setAccessibleName(f"Acknowledge: {self.words}")
-        self.ack.setMinimumHeight(40)
+        self.ack.setMinimumHeight(44)
         self._on_ack = on_ack
         self.ack.clicked.connect(self._acknowledge)
         words = QVBoxLayout()
@@ -230,12 +233,13 @@ class LiveSession(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
 
-        # Alerts span the whole width, above everything else.
+        # Alerts stand above the video, not above the whole console: an alert coming or
+        # going changes the video's height only, never where a button is (a click meant
+        # for "Request a check-in" landed on another button when an alert cleared).
         self.alert_banner = QWidget()
         self.alert_list = QVBoxLayout(self.alert_banner)
         self.alert_list.setContentsMargins(0, 0, 0, 0)
         self.alert_banner.hide()
-        outer.addWidget(self.alert_banner)
         # A support person who left mid-session: shown until they are back, no button (it
         # is a state to see, not an event to acknowledge).
         self.no_support = QLabel("")
@@ -286,7 +290,10 @@ class LiveSession(QWidget):
         body = QHBoxLayout()
         self.video = VideoWithSelf("Waiting for the patient's video")
         self.self_view = self.video.self_view
-        body.addWidget(self.video, 3)
+        seen = QVBoxLayout()
+        seen.addWidget(self.alert_banner)
+        seen.addWidget(self.video, 1)
+        body.addLayout(seen, 3)
         tabs = QTabWidget()
         tabs.addTab(self._actions(), "Actions")
         tabs.addTab(self._scroll(self._plan()), "Plan")
