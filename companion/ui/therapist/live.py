@@ -15,8 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from annotated_types import Ge, Le
-from PySide6.QtCore import QDateTime, QMarginsF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QDateTime, QMarginsF, QRectF, QSizeF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPdfWriter,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -907,6 +919,10 @@ class LiveSession(QWidget):
 
 
 def write_pdf(html: str, path: Path, title: str = "Companion") -> Path:
+    """A4, 18 mm margins, page numbers at the foot, no heading alone at a page's end.
+
+    The pages are laid out and drawn here rather than by ``QTextDocument.print_``, so the
+    page breaks checked by ``keep_headings_with_next`` are the ones printed."""
     document = QTextDocument()
     document.setDefaultFont(QFont("DejaVu Sans", 10))
     document.setHtml(html)
@@ -922,8 +938,58 @@ def write_pdf(html: str, path: Path, title: str = "Companion") -> Path:
         )
     )
     writer.setResolution(300)
-    document.print_(writer)
+    layout = document.documentLayout()
+    layout.setPaintDevice(writer)
+    footer = QFont("DejaVu Sans", 9)
+    foot = 2 * QFontMetricsF(footer, writer).height()
+    width, height = float(writer.width()), writer.height() - foot
+    document.setPageSize(QSizeF(width, height))
+    keep_headings_with_next(document)
+    painter = QPainter(writer)
+    try:
+        for index in range(document.pageCount()):
+            if index:
+                writer.newPage()
+            painter.save()
+            painter.translate(0, -index * height)
+            context = QAbstractTextDocumentLayout.PaintContext()
+            context.clip = QRectF(0, index * height, width, height)
+            painter.setClipRect(context.clip)
+            layout.draw(painter, context)
+            painter.restore()
+            painter.setFont(footer)
+            painter.drawText(
+                QRectF(0, height, width, foot),
+                int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom),
+                str(index + 1),
+            )
+    finally:
+        painter.end()
     return path
+
+
+def keep_headings_with_next(document: QTextDocument) -> None:
+    """A heading whose next line falls on the next page starts that page instead (the
+    summary's "Vitals" stood alone at the foot of page 1; Qt's rich text has no
+    keep-with-next). ``document`` is paginated (a page size set)."""
+    layout = document.documentLayout()
+    page = document.pageSize().height()
+    for _ in range(16):  # each break moves what follows; a summary settles in a few
+        alone = None
+        block = document.begin()
+        while block.isValid() and alone is None:
+            after = block.next()
+            if block.blockFormat().headingLevel() > 0 and after.isValid():
+                top = layout.blockBoundingRect(block).top()
+                if int(layout.blockBoundingRect(after).bottom() // page) > int(top // page):
+                    alone = block
+            block = after
+        if alone is None:
+            return
+        cursor = QTextCursor(alone)
+        policy = cursor.blockFormat()
+        policy.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore)
+        cursor.setBlockFormat(policy)
 
 
 def _escape(text: str) -> str:
