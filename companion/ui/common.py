@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from companion.app import RoleCore
 from companion.audio.processing import ProcessingSettings
+from companion.call.quirks import quiet_lost_data_channel_sends
 
 _log = logging.getLogger(__name__)
 
@@ -200,6 +201,7 @@ def run_qt(main: Callable[[QApplication], Coroutine[Any, Any, int]]) -> int:
     # stopped before Future completed").
     app.setQuitOnLastWindowClosed(False)
     loop = QtLoop(app)
+    quiet_lost_data_channel_sends(loop)
     asyncio.set_event_loop(loop)
     with loop:
         return int(loop.run_until_complete(main(app)))

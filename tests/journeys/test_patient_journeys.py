@@ -74,12 +74,6 @@ async def test_first_run_a_code_alone_a_wrong_code_then_in_and_checking_in(
         await patient.shot("checked in")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="twice in a fresh clone the relaunched patient did not get back into the session"
-    " (its signaling reader died on a pong written to a closing socket; the reader now treats"
-    " that as a lost connection, not yet proven in a fresh clone). Open in issue 16.",
-)
 async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
     session: Session, shots: Path
 ) -> None:
