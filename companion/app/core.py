@@ -32,7 +32,13 @@ from aiortc.mediastreams import MediaStreamTrack
 from companion.app.device import device_secret
 from companion.app.power import ComputerCare, ComputerChange
 from companion.app.spoken import LADDER_LINES, SPOKEN_LINES
-from companion.app.words import ALERT_WORDS, SUPPORT_COMPUTER_LINES, describe_event, link_words
+from companion.app.words import (
+    ALERT_WORDS,
+    SUPPORT_COMPUTER_LINES,
+    describe_event,
+    link_line,
+    link_words,
+)
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
 from companion.audio.commands import MusicStatus as LocalMusicStatus
 from companion.audio.playlist import RepeatMode, Track
@@ -934,7 +940,7 @@ class RoleCore:
     def _on_call_state(self, state: LinkStateName) -> None:
         was = self.facts.link
         self.facts.link = state
-        self._add_entry(self.role, "link", f"Call link: {state}")
+        self._add_entry(self.role, "link", link_line(state))
         up_once = self.guardian is not None and self.guardian.ladder.up_once
         up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
         self.link_changed.emit(link_words(self.role, state if up else None))

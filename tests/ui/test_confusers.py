@@ -270,3 +270,30 @@ def test_the_board_and_the_console_read_the_same_session_time(run_ui: RunUi) -> 
             live.close()
 
     run_ui(test)
+
+
+def test_the_console_names_the_link_once_and_says_each_change_once(run_ui: RunUi) -> None:
+    """Item 12: "Call link", "Patient's link" and "the link to the patient" were one link,
+    and each change of it took two lines (the console's own and the patient's report)."""
+    from companion.protocol.messages import LinkState, LinkStateName
+
+    async def test(clinic: UiClinic) -> None:
+        therapist, _ = await clinic.therapist_session()
+        live = LiveSession(therapist, clinic.folder / "therapist")
+        try:
+            before = live.timeline.count()
+            states: tuple[LinkStateName, ...] = ("connected", "lost", "connected")
+            for n, state in enumerate(states):
+                therapist._on_call_state(state)  # what the console's own monitor says
+                report = LinkState(kind="link.state", state=state)
+                therapist._on_event(f"e{n}", report, "patient")  # and the patient's app
+            lines = [live.timeline.item(i).text() for i in range(before, live.timeline.count())]
+            assert len(lines) == 3, lines
+            names = {line.split("   ", 1)[1].rsplit(":", 1)[0] for line in lines}
+            assert len(names) == 1 and "link" in names.pop().lower(), lines
+        finally:
+            live.detach()
+            await therapist.close()
+            live.close()
+
+    run_ui(test)

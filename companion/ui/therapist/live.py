@@ -631,7 +631,8 @@ class LiveSession(QWidget):
             self._asked_at = entry.at
         elif entry.kind in ("checkin", "session.end"):
             self._asked_at = None
-        if entry.kind in _HIDDEN_KINDS:
+        if entry.kind in _HIDDEN_KINDS or (entry.kind == "link.state" and entry.who != "therapist"):
+            # The patient's report of the call says what the console's own line says.
             return
         text = entry.text
         color: str | None = None
