@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QLabel,
+    QLineEdit,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -102,6 +103,14 @@ def theme_window(window: QWidget, colors: dict[str, str], scale: float = 1.0) ->
     size = font.pointSizeF() if font.pointSizeF() > 0 else 10.0
     font.setPointSizeF(size * scale)
     window.setFont(font)
+
+
+def ready_to_retype(field: QLineEdit) -> None:
+    """After a refused join, the field to correct has the focus, its text selected: the
+    Join button, disabled while trying, had passed the focus on (to the server address,
+    which the next code typed then replaced)."""
+    field.setFocus()
+    field.selectAll()
 
 
 def make_palette(colors: dict[str, str]) -> QPalette:

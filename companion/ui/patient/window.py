@@ -42,7 +42,7 @@ from companion.app.prompts import Prompt, prompt
 from companion.audio import ChimeKind
 from companion.protocol.messages import MusicStatus
 from companion.records.private import NoteKind
-from companion.ui.common import CALM_DARK, spawn, theme_window
+from companion.ui.common import CALM_DARK, ready_to_retype, spawn, theme_window
 from companion.ui.joining import JOIN_WITHIN_S, JoinRefused, close_quietly, join_fresh
 from companion.ui.patient.level import watch_level
 from companion.ui.patient.screens import (
@@ -275,6 +275,7 @@ class PatientWindow(QMainWindow):
             screen.say(exc.sentence)
             if exc.ask_server:
                 screen.server_box.show()
+            ready_to_retype(screen.server if exc.ask_server else screen.code)
             if exc.forget:  # not a place to go back to on the next start
                 with contextlib.suppress(OSError):
                     await asyncio.to_thread(write_place, self.data_dir, None)

@@ -48,6 +48,7 @@ from companion.ui.common import (
     format_ago,
     format_elapsed,
     press_with_enter,
+    ready_to_retype,
     spawn,
     theme_window,
 )
@@ -356,6 +357,7 @@ class SupportWindow(QMainWindow):
             self.join_message.setText(exc.sentence)
             if exc.ask_server:
                 self.server.show()
+            ready_to_retype(self.server if exc.ask_server else self.code)
             return False
         except Exception as exc:
             _log.warning("the board could not start: %s", type(exc).__name__)
