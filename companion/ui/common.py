@@ -113,6 +113,17 @@ def ready_to_retype(field: QLineEdit) -> None:
     field.selectAll()
 
 
+def fit_to_screen(window: QWidget, width: int, height: int) -> None:
+    """Open at ``width``×``height``, or smaller where the screen's free area is (the
+    console opened at 1400×880, past a 1366×768 laptop's screen)."""
+    screen = window.screen() or QApplication.primaryScreen()
+    if screen is not None:
+        free = screen.availableGeometry()
+        # The window manager adds a title bar and borders outside the window's own size.
+        width, height = min(width, free.width() - 8), min(height, free.height() - 40)
+    window.resize(width, height)
+
+
 def make_palette(colors: dict[str, str]) -> QPalette:
     palette = QPalette()
     palette.setColor(QPalette.ColorRole.Window, QColor(colors["window"]))

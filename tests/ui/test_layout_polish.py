@@ -197,3 +197,28 @@ def test_the_microphone_bar_is_whole_on_the_preparation_screen(
     visible = bar.visibleRegion().boundingRect()
     assert visible == QRect(0, 0, bar.width(), bar.height()), visible
     window.close()
+
+
+def test_the_console_fits_a_laptop_screen_with_a_sessions_invitations(run_ui: RunUi) -> None:
+    """Item 7 (every window fits 1366×768): the invitation's long link made the console
+    wider than the screen once a session was made."""
+    from companion.ui.therapist import TherapistConsole
+
+    async def test(clinic: UiClinic) -> None:
+        console = TherapistConsole(clinic.server.ws_url, clinic.folder / "therapist", True,
+                                   audio=False)  # fmt: skip
+        console.resize(1366 - 8, 768 - 40)
+        console.show()
+        try:
+            assert await console.sign_in("dr-test", clinic.secret)
+            await console.create_session("Tue 10:00")
+            await settle(0.3)
+            console.grab().save(str(shots("therapist") / "console with invitations, 1366.png"))
+            hint = console.minimumSizeHint()
+            assert hint.width() <= 1366 - 8 and hint.height() <= 768 - 40, hint
+            assert console.width() <= 1366 - 8, console.width()
+        finally:
+            await console.close_all()
+            console.close()
+
+    run_ui(test)
