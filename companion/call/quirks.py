@@ -18,16 +18,18 @@ from OpenSSL import SSL
 
 _log = logging.getLogger(__name__)
 
-_FLUSH = "RTCSctpTransport._data_channel_flush"
+# Its unawaited tasks that send on the DTLS transport (a flush per send, and a transmit
+# after a retransmission timer or a forward TSN).
+_SENDS = ("RTCSctpTransport._data_channel_flush", "RTCSctpTransport._transmit")
 
 
-def is_lost_data_channel_flush(context: dict[str, Any]) -> bool:
-    """True for a data channel flush that failed because its transport had closed."""
+def is_lost_data_channel_send(context: dict[str, Any]) -> bool:
+    """True for a data channel send that failed because its transport had closed."""
     task = context.get("future") or context.get("task")
     exception = context.get("exception")
     if not isinstance(task, asyncio.Task) or not isinstance(exception, ConnectionError | SSL.Error):
         return False
-    return getattr(task.get_coro(), "__qualname__", "") == _FLUSH
+    return getattr(task.get_coro(), "__qualname__", "") in _SENDS
 
 
 def quiet_lost_data_channel_sends(loop: asyncio.AbstractEventLoop) -> None:
@@ -35,7 +37,7 @@ def quiet_lost_data_channel_sends(loop: asyncio.AbstractEventLoop) -> None:
     previous = loop.get_exception_handler()
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if is_lost_data_channel_flush(context):
+        if is_lost_data_channel_send(context):
             _log.debug("a data channel message was not sent: its link had closed")
         elif previous is not None:
             previous(loop, context)
