@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from companion.app import CoreOptions, RoleCore
+from tests.journeys.conftest import patient_core_joined
 from tests.journeys.harness import ClinicServer, Screen, journey
 
 pytestmark = pytest.mark.timeout(300)
@@ -46,16 +46,7 @@ async def test_sign_in_make_a_session_open_it_live_and_ask_for_a_check_in(
         assert all(w <= 1366 and h <= 768 for _, _, w, h in await therapist.desktop.window_sizes())
 
         # The patient joins with the code read over the phone.
-        patient = RoleCore(
-            "patient",
-            clinic.url,
-            CoreOptions(
-                data_dir=tmp_path / "patient", fake_media=True, audio=False, video=(160, 120, 10)
-            ),
-        )
-        await patient.connect()
-        await patient.join(code)
-        await patient.start()
+        patient = await patient_core_joined(clinic, code, tmp_path / "patient")
         try:
             screen = await therapist.see(
                 lambda s: bool(s.find(role="list item", says="Tue 10:00")), 15, "the session"
