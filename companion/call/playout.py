@@ -18,7 +18,9 @@ How it keeps the voice continuous and live:
   the slack over a sliding window says how close the latest packets come to arriving too
   late; the target keeps that percentile at ``guard_s``. So the delay follows the
   measured jitter (a high percentile of lateness) down to a floor of one guard on a
-  clean link.
+  clean link. Lateness older than half a second is forgotten gradually, so a single
+  late burst (a stalled sender) does not keep the delay up for the whole window; and
+  packets that come after their turn count as late, not lost.
 * The delay moves toward the target by time-stretching (``companion.audio.stretch``): a
   pitch period removed ("accelerate") or repeated ("preemptive expand") at most every few
   frames, a few percent of speed. The same mechanism absorbs two clocks' drift: nothing
