@@ -8,11 +8,14 @@ One ``VoiceProcessing`` per call, shared by every microphone the call uses in tu
 - the audio engine's output callback hands it the **final mix** as played (``played``):
   the therapist's voice, music, chimes and spoken lines — everything the microphone may
   hear back from the speakers is the reverse stream;
-- a worker thread, ``voice-processing``, takes whole 10 ms frames from both rings (leftovers
+- a worker thread, ``voice-processing``, sleeps until the microphone has brought enough
+  for the next 20 ms the call sends, takes whole 10 ms frames from both rings (leftovers
   wait for the next block: any other frame size aborts the whole process inside the
-  module), feeds the reverse frames that are due, processes the capture frame, and hands
+  module), feeds the reverse frames that are due, processes the capture frames, and hands
   20 ms frames to ``sink``. Neither callback does more than copy into a preallocated ring
-  (no lock, no wait, no buffer allocated); nothing here runs on the event loop.
+  (no lock, no wait, no buffer allocated) and, for the microphone, drop a token in a
+  ``SimpleQueue`` to wake the worker (its ``put`` never blocks); nothing here runs on the
+  event loop.
 
 A device switch, an output underrun or a new microphone changes the echo path at once;
 those are ``discontinuity``s: the delay hint is sent again and AEC3's own delay estimator
@@ -26,7 +29,9 @@ Without the module (a platform with no wheel) the microphone passes through unpr
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +56,8 @@ STEP = 2
 halves the per-call cost, and is what a 20 ms device block brings anyway."""
 MAX_DELAY_MS = 500
 """``set_stream_delay_ms`` raises above this."""
+IDLE_WAKE_S = 0.25
+"""With no microphone feeding, the worker still wakes this often (stale reverse audio)."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,6 @@ class VoiceProcessing:
         self,
         settings: ProcessingSettings | None = None,
         *,
-        poll_s: float = 0.01,
         capture_ring_s: float = 0.5,
         reverse_ring_s: float = 1.0,
         restart_on_break: bool = False,
@@ -136,14 +142,13 @@ class VoiceProcessing:
         """Gets each processed 20 ms block (int16, a fresh array) on the worker thread."""
         self._module = _new_module(self.settings)
         self._available = self._module is not None
-        self._capture = AudioRing(int(capture_ring_s * RATE), 1)
+        self._capture = AudioRing(int(capture_ring_s * RATE), 1, np.int16)
         self._reverse = AudioRing(int(reverse_ring_s * RATE), 2)
-        self._poll_s = poll_s
         self._restart_on_break = restart_on_break
         # Worker-side buffers, preallocated.
         self._near = _frames() if self._available else {}
         self._far = _frames() if self._available else {}
-        self._capture_buf = np.zeros(STEP * FRAME, dtype=np.float32)
+        self._capture_buf = np.zeros(STEP * FRAME, dtype=np.int16)  # without the module
         self._reverse_buf = np.zeros((STEP * FRAME, 2), dtype=np.float32)
         self._far_mono = np.zeros(STEP * FRAME, dtype=np.float32)
         self._downmix = np.array([16383.5, 16383.5], dtype=np.float32)
@@ -159,7 +164,10 @@ class VoiceProcessing:
         self._capture_idle_s = capture_idle_s
         self._last_capture = time.monotonic()
         self._lock = threading.Lock()  # the worker's step vs. close/settings, never callbacks
-        self._stop = threading.Event()
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._wake_sent = False
+        """A token is in ``_wake`` that the worker has not taken yet (so one per pass)."""
+        self._stop = False
         self._thread: threading.Thread | None = None
         self._closed = False
         # Counters, for tests, benchmarks and the self-test.
@@ -170,7 +178,8 @@ class VoiceProcessing:
         self.dropped_capture = 0
         self.blocks_out = 0
         self.worker_cpu_s = 0.0
-        """CPU time of the worker thread's passes (the benchmark's figure)."""
+        """CPU time of the worker thread since it started, its sleeps and wake-ups included
+        (part of the benchmark's figure); final once ``close`` returned."""
 
     # -- state -----------------------------------------------------------------------------
 
@@ -208,10 +217,14 @@ class VoiceProcessing:
     # -- real-time side --------------------------------------------------------------------
 
     def capture(self, block: np.ndarray) -> None:
-        """The microphone's block: mono int16, any length."""
+        """The microphone's block: mono int16, any length. Wakes the worker once enough
+        is there to complete the next 20 ms block for the call."""
         written = self._capture.write(block)
         if written < len(block):
             self.dropped_capture += len(block) - written
+        if not self._wake_sent and self._capture.available >= OUT_FRAMES - self._out_fill:
+            self._wake_sent = True
+            self._wake.put(None)
 
     def played(self, block: np.ndarray) -> None:
         """The output callback's final mix, ``(frames, 2)`` float32 in [-1, 1] (the mixer
@@ -230,21 +243,32 @@ class VoiceProcessing:
         if self._closed:
             return
         self._closed = True
-        self._stop.set()
+        self._stop = True
+        self._wake.put(None)
         if self._thread is not None:
             self._thread.join(timeout=2.0)
         with self._lock:
             self._module = None
 
     def _run(self) -> None:
-        # Polled, so the real-time callbacks never touch a lock to wake it: every 10 ms
-        # (one frame) adds 5 ms on average to the voice's way out; faster polling measured
-        # more CPU in idle passes than it saved in latency.
+        # Woken by the microphone's callback when a 20 ms block can be completed (polling
+        # every 10 ms measured half its passes idle and a frame's worth of extra latency),
+        # and every IDLE_WAKE_S without a microphone.
         clock = time.thread_time
-        while not self._stop.wait(self._poll_s):
-            start = clock()
-            self.process_pending()
-            self.worker_cpu_s += clock() - start
+        started = clock()
+        wake = self._wake
+        while not self._stop:
+            with contextlib.suppress(queue.Empty):
+                wake.get(timeout=IDLE_WAKE_S)
+            # Cleared before reading the ring: a block written from now on sends another.
+            self._wake_sent = False
+            while not self._stop and self.process_pending() and self._whole_block_waiting():
+                pass  # the microphone ran ahead of a pass: catch up without a token
+            self.worker_cpu_s = clock() - started
+        self.worker_cpu_s = clock() - started
+
+    def _whole_block_waiting(self) -> bool:
+        return self._capture.available >= OUT_FRAMES - self._out_fill
 
     def process_pending(self) -> int:
         """Process every whole 10 ms frame waiting; returns how many. The worker's step
@@ -260,13 +284,11 @@ class VoiceProcessing:
             done = fed = 0
             while done < frames:
                 step = min(STEP, frames - done)
-                capture = self._capture_buf[: step * FRAME]
-                self._capture.read_into(capture)
                 done += step
                 due = reverse * done // frames
                 self._feed_reverse(due - fed)
                 fed = due
-                self._process_capture(capture, step)
+                self._process_capture(step)
             if frames:
                 self._last_capture = time.monotonic()
             else:
@@ -319,21 +341,23 @@ class VoiceProcessing:
                 self.errors += 1
                 _limited.warning("reverse stream rejected: %s", type(exc).__name__)
 
-    def _process_capture(self, capture: np.ndarray, step: int) -> None:
+    def _process_capture(self, step: int) -> None:
         module, near = self._module, self._near.get(step)
-        result: np.ndarray = capture  # int16 values (what ``capture`` takes): no clipping
-        if module is not None and near is not None:
-            near.pcm[:] = capture
+        if module is None or near is None:  # unprocessed, as the microphone gave it
+            result = self._capture_buf[: step * FRAME]
+            self._capture.read_into(result)
+        else:
+            result = near.pcm  # straight from the ring into the module's buffer, in place
+            self._capture.read_into(result)
             self._apply_delay_hint(module)
             try:
                 module.process_stream(near.frame)
-                result = near.pcm
-            except RuntimeError as exc:
+            except RuntimeError as exc:  # the frame goes on unprocessed
                 self.errors += 1
                 _limited.warning("voice processing failed on a frame: %s", type(exc).__name__)
         self.frames_processed += step
         if self._out_fill == 0 and len(result) == OUT_FRAMES:  # the usual 20 ms step
-            self._emit(result.astype(np.int16))
+            self._emit(result.copy())  # ``near``'s buffer is the module's, reused
             return
         pos = 0
         while pos < len(result):
