@@ -294,7 +294,10 @@ async def run_room(config: RoomConfig) -> RoomResult:
         base, track = received_base
         # Every block the processing has handed over is on its way to this loop.
         while got_blocks < processing.blocks_out - run.track_base:
-            frame = await track.recv()
+            try:
+                frame = await asyncio.wait_for(track.recv(), 5.0)
+            except TimeoutError:  # not a hang: the track drops a backlog it was not read
+                raise RuntimeError("blocks dropped: the machine stalled this loop") from None
             outputs.append((base + got_blocks * 2 * FRAME, frame.to_ndarray().reshape(-1)))
             got_blocks += 1
         pos = now
