@@ -343,8 +343,11 @@ class SupportWindow(QMainWindow):
         v.setContentsMargins(0, 0, 0, 0)
         self.contacts_panel = QFrame()
         self.contacts_panel.setObjectName("contacts")
+        # Under a style sheet a field's placeholder is its text at half alpha, too faint:
+        # the window's muted colour instead, as on every other field.
         self.contacts_panel.setStyleSheet(
             card_style("contacts", CLEAR_LIGHT, radius=10, padding=12)
+            + f" #contacts QLineEdit {{ placeholder-text-color: {CLEAR_LIGHT['muted']}; }}"
         )
         inner = QVBoxLayout(self.contacts_panel)
         inner.setContentsMargins(20, 14, 20, 14)
