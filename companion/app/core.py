@@ -531,9 +531,13 @@ class RoleCore:
     def _on_event(self, event_id: str, event: EventBody, from_role: Role | None) -> None:
         facts = self.facts
         # The same card, plan or timings sent again for a late joiner is no news.
-        again = (isinstance(event, EmergencyCard) and event == facts.card) or (
-            isinstance(event, SessionPlan | LadderConfig)
-            and self._last_state.get(event.kind) == event
+        again = (
+            (isinstance(event, EmergencyCard) and event == facts.card)
+            or (isinstance(event, ContactsChanged) and event == facts.contacts)
+            or (
+                isinstance(event, SessionPlan | LadderConfig)
+                and self._last_state.get(event.kind) == event
+            )
         )
         if isinstance(event, SessionPlan | LadderConfig):
             self._last_state[event.kind] = event

@@ -149,6 +149,11 @@ class EscalationDriver:
         """Every event the server stored (not duplicates), in order."""
         now, ladder = self.clock(), self.ladder
         changed: Incident | None = None
+        joined = ("member.joined", "member.back")
+        if isinstance(event, MemberChange) and event.kind in joined and event.role != "patient":
+            # Which contacts are held, again for whoever joins or comes back (a board opened
+            # again, a console restarted): no history is replayed to a fresh join.
+            self._spawn(self._contacts_again(session_id))
         if isinstance(event, MemberChange) and event.role == "patient":
             # Member news can reach here out of order (a join's announcement written after
             # the same member was already lost again): the store says where it is now.
@@ -258,6 +263,16 @@ class EscalationDriver:
                                   sms="sms" in contacts,
                                   by="therapist" if member.role == "therapist" else "support")  # fmt: skip
         await self._emit(member.session_id, changed)
+
+    async def _contacts_again(self, session_id: str) -> None:
+        held = await asyncio.to_thread(self.store.contacts, session_id)
+        if held:
+            kinds = {c.kind for c in held}
+            by: Literal["therapist", "support"] = (
+                "therapist" if held[0].set_by == "therapist" else "support"
+            )
+            await self._emit(session_id, ContactsChanged(kind="contacts", email="email" in kinds,
+                                                         sms="sms" in kinds, by=by))  # fmt: skip
 
     @property
     def reaches(self) -> list[Literal["email", "sms", "oncall"]]:

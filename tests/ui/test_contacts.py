@@ -87,6 +87,7 @@ def test_the_support_person_gives_their_phone_as_they_join_and_the_console_shows
         async with live_console(clinic) as (therapist, invites, live):
             session_id = therapist.session_id
             board = SupportWindow(clinic.maker("support"))
+            boards = [board]
             board.resize(1100, 900)
             board.show()
             try:
@@ -170,13 +171,26 @@ def test_the_support_person_gives_their_phone_as_they_join_and_the_console_shows
                 assert "phone can still be messaged" in live.no_support.text()
                 live.grab().save(str(shots("therapist") / "therapist-no-support-phone-armed.png"))
 
+                # Their board opened again: what they gave is remembered, not asked again.
+                again = SupportWindow(clinic.maker("support"))
+                boards.append(again)
+                again.show()
+                assert await again.join(invites["support"].code)
+                await until(lambda: not again.contacts_panel.isVisible(), 5, "not asked again")
+                assert "can text or e-mail you" in again.contacts_note.text()
+                assert again.contacts_again.isVisible()
+                # Said again for the board, not a second line on the console.
+                given = [t for t in timeline_text(live) if "given by the support person" in t]
+                assert len(given) == 1, given
+
                 nothing_personal(timeline_text(live))
                 nothing_personal([e.text for e in therapist.facts.timeline])
             finally:
-                board._close_confirmed = True
-                if board.core is not None:
-                    await board.core.close()
-                board.close()
+                for each in boards:
+                    each._close_confirmed = True
+                    if each.core is not None:
+                        await each.core.close()
+                    each.close()
             nothing_personal([r.getMessage() for r in caplog.records])
 
     run_ui(test, notify_config=notify_config)

@@ -34,7 +34,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.app import CLEAR_LIGHT, Alert, CoreOptions, Reminder, RoleCore, saved_place
+from companion.app import (
+    CLEAR_LIGHT,
+    Alert,
+    CoreOptions,
+    Reminder,
+    RoleCore,
+    TimelineEntry,
+    saved_place,
+)
 from companion.app.clinic import clinic_server
 from companion.app.joining import (
     JOIN_WITHIN_S,
@@ -397,6 +405,15 @@ class SupportWindow(QMainWindow):
         self.contacts_panel.show()
         self.contacts_form.phone.setFocus()
 
+    def _contacts_known(self, entry: TimelineEntry) -> None:
+        """Contacts given before (the board opened again) or by the therapist: the form
+        left untouched folds away instead of asking again."""
+        core = self.core
+        if entry.kind != "contacts" or core is None or not core.reach.armed:
+            return
+        if self.contacts_panel.isVisible() and not self.contacts_form.given:
+            self._contacts_done(True)
+
     def _contacts_done(self, held: bool) -> None:
         core = self.core
         self.contacts_panel.hide()
@@ -469,8 +486,11 @@ class SupportWindow(QMainWindow):
             self._alert(alert)
         self._plan()
         self.contacts_form.submit = core.set_contacts
-        if core.reach.possible and not core.facts.ended:
+        if core.reach.armed:  # heard already as the board started: not asked again
+            self._contacts_done(True)
+        elif core.reach.possible and not core.facts.ended:
             self._ask_contacts()
+        self._unsubscribe.append(core.timeline_added.connect(self._contacts_known))
 
     def _from_therapist(self, text: str) -> None:
         self.from_therapist.setText(f"From the therapist, {time.strftime('%H:%M')}:\n{text}")
