@@ -145,6 +145,26 @@ async def live_console(
         live.close()
 
 
+async def board_joined(clinic: UiClinic, code: str, boards: list[Any]) -> Any:
+    """A support person's board (a ``SupportWindow``, shown) joined with ``code``; kept in
+    ``boards`` for ``close_boards``."""
+    from companion.ui.support import SupportWindow
+
+    board = SupportWindow(clinic.maker("support"))
+    boards.append(board)
+    board.show()
+    assert await board.join(code)
+    return board
+
+
+async def close_boards(boards: list[Any]) -> None:
+    for board in boards:
+        board._close_confirmed = True
+        if board.core is not None:
+            await board.core.close()
+        board.close()
+
+
 Waiter = Callable[[], Awaitable[None]]
 
 

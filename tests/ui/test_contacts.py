@@ -22,7 +22,15 @@ from companion.server.app import SignalingServer
 from companion.ui.contacts import ContactsForm
 from companion.ui.support import SupportWindow
 from companion.ui.therapist.live import LiveSession
-from tests.ui.conftest import RunUi, UiClinic, live_console, settle, shots
+from tests.ui.conftest import (
+    RunUi,
+    UiClinic,
+    board_joined,
+    close_boards,
+    live_console,
+    settle,
+    shots,
+)
 from tests.waiting import until
 
 PHONE_TYPED = "+44 7700 900123"
@@ -172,10 +180,7 @@ def test_the_support_person_gives_their_phone_as_they_join_and_the_console_shows
                 live.grab().save(str(shots("therapist") / "therapist-no-support-phone-armed.png"))
 
                 # Their board opened again: what they gave is remembered, not asked again.
-                again = SupportWindow(clinic.maker("support"))
-                boards.append(again)
-                again.show()
-                assert await again.join(invites["support"].code)
+                again = await board_joined(clinic, invites["support"].code, boards)
                 await until(lambda: not again.contacts_panel.isVisible(), 5, "not asked again")
                 assert "can text or e-mail you" in again.contacts_note.text()
                 assert again.contacts_again.isVisible()
@@ -186,11 +191,7 @@ def test_the_support_person_gives_their_phone_as_they_join_and_the_console_shows
                 nothing_personal(timeline_text(live))
                 nothing_personal([e.text for e in therapist.facts.timeline])
             finally:
-                for each in boards:
-                    each._close_confirmed = True
-                    if each.core is not None:
-                        await each.core.close()
-                    each.close()
+                await close_boards(boards)
             nothing_personal([r.getMessage() for r in caplog.records])
 
     run_ui(test, notify_config=notify_config)

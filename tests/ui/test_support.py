@@ -22,7 +22,7 @@ from companion.monitor.ladder import Alert
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.ui.common import apply_theme
 from companion.ui.support import SupportWindow, card_html
-from tests.ui.conftest import RunUi, UiClinic, settle, shots
+from tests.ui.conftest import RunUi, UiClinic, board_joined, close_boards, settle, shots
 from tests.ui.test_patient import contrast
 from tests.waiting import until
 
@@ -212,10 +212,7 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
             live.grab().save(str(shots("therapist") / "therapist-no-support-yet.png"))
 
             # They join late: the card and the plan are there.
-            support = SupportWindow(clinic.maker("support"))
-            boards.append(support)
-            support.show()
-            assert await support.join(invites["support"].code)
+            support = await board_joined(clinic, invites["support"].code, boards)
             await until(lambda: support.core is not None and support.core.facts.card == card)
             await until(lambda: live.no_support.isHidden(), 10, "the banner goes as they join")
             assert "1 Quiet Lane" in card_html(*support._card_parts())
@@ -243,18 +240,11 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
             live.grab().save(str(shots("therapist") / "therapist-no-support.png"))
 
             # Back again: the alert goes, and the card is there once more.
-            again = SupportWindow(clinic.maker("support"))
-            boards.append(again)
-            again.show()
-            assert await again.join(invites["support"].code)
+            again = await board_joined(clinic, invites["support"].code, boards)
             await until(lambda: live.no_support.isHidden(), 15)
             await until(lambda: again.core is not None and again.core.facts.card == card)
         finally:
-            for board in boards:
-                board._close_confirmed = True
-                if board.core is not None:
-                    await board.core.close()
-                board.close()
+            await close_boards(boards)
             await patient.close()
             live.detach()
             await therapist.close()
