@@ -4,6 +4,7 @@ therapist's and patient's cores (companion/app RoleCore)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,8 +104,11 @@ async def rig(server: SignalingServer, tmp_path: Path) -> AsyncIterator[BoardRig
 
 
 @pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    folder = tmp_path / "screenshots"
-    folder.mkdir()
+def shots(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """Where a test saves its screenshots: its tmp dir, or BOARD_SHOTS/<test> to keep them
+    (pytest prunes old tmp dirs, shared by everyone running tests on the machine)."""
+    keep = os.environ.get("BOARD_SHOTS")
+    folder = Path(keep) / request.node.name if keep else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
     print(f"screenshots in {folder}")
     return folder

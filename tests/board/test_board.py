@@ -8,11 +8,15 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
+from companion.app import RoleCore
+from companion.monitor.ladder import LadderTimings
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.server.app import SignalingServer
 from companion.server.webboard import board_link
-from tests.board.conftest import BoardRig, until
+from tests.board.cdp import DevToolsError
+from tests.board.conftest import BoardRig, Session, until
 
 
 def test_the_board_link_carries_the_invite_in_its_fragment() -> None:
@@ -121,3 +125,154 @@ async def test_vitals_and_look_ins_reach_the_therapist(rig: BoardRig, shots: Pat
                         " === 'Time to look in on the patient'")  # fmt: skip
     await page.tap("reminder-done")
     await until(lambda: any(e.kind == "lookin" for e in therapist.facts.timeline))
+
+
+async def _go_to_patient_after(rig: BoardRig, seconds: float) -> Session:
+    """A session with the call up, the patient's ladder calling the support person
+    ``seconds`` after its link is lost (the therapist may set 10–120 s; shorter here)."""
+    session = await rig.session()
+    patient = session.patient
+    assert patient.guardian is not None
+    patient.guardian.ladder.timings = LadderTimings(go_to_patient_after_s=seconds)
+    return session
+
+
+async def _silence_the_therapist(therapist: RoleCore, patient: RoleCore) -> None:
+    await until(lambda: patient.facts.link == "connected", 20)
+    assert therapist.guardian is not None and therapist.guardian.call_watch is not None
+    await therapist.guardian.call_watch.close()  # the therapist's side goes silent
+
+
+def _open_reasons(core: RoleCore) -> set[str]:
+    return {a.reason for a in core.facts.open_alerts.values()}
+
+
+async def test_go_to_patient_from_the_patients_app_is_shown_and_acknowledged(
+    rig: BoardRig, shots: Path
+) -> None:
+    """No Qt support app runs: the patient's own app raises "go to the patient"; the page
+    shows it, sounds it again every 10 s, and one press answers it for everyone."""
+    session = await _go_to_patient_after(rig, 2.0)
+    therapist, patient = session.therapist, session.patient
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    await page.wait_for("document.getElementById('state').textContent === 'Connected'", 20)
+    await _silence_the_therapist(therapist, patient)
+    await page.wait_for(
+        "document.getElementById('call-text').textContent === 'Please go to the patient now'"
+        " && !document.getElementById('call').hidden",
+        timeout=20,
+    )
+    assert await page.text("state") == "Therapist disconnected"
+    await until(lambda: "go_to_patient" in _open_reasons(therapist))
+    await page.screenshot(shots / "board-go-to-patient-phone.png")
+    # Sounded, and again 10 s later while nobody answered.
+    await page.wait_for(
+        "companionBoard.sounds.played.filter(([k]) => k === 'call').length >= 2", timeout=15
+    )
+    assert await page.evaluate("document.activeElement.id") == "with-patient"
+
+    await page.tap("with-patient")
+    await until(lambda: not _open_reasons(therapist) & {"go_to_patient", "link_lost"})
+    kinds = [e.kind for e in therapist.facts.timeline]
+    assert "alert.ack" in kinds and "with_patient" in kinds
+    ack = next(e for e in therapist.facts.timeline if e.kind == "alert.ack")
+    assert ack.who == "support"
+    await until(lambda: any(e.kind == "with_patient" for e in patient.facts.timeline))
+    assert await page.text("message") == (
+        "Thank you. The therapist can see you're with the patient."
+    )
+    assert not await page.visible("call")
+    await page.screenshot(shots / "board-with-patient-phone.png")
+
+
+async def test_a_tab_frozen_in_the_background_gets_the_call_when_it_comes_back(
+    rig: BoardRig, shots: Path
+) -> None:
+    """The phone puts the tab away for a minute (frozen: no script runs); the patient's
+    app calls meanwhile. Back in front, the board shows the call at once."""
+    session = await _go_to_patient_after(rig, 2.0)
+    therapist, patient = session.therapist, session.patient
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    await page.wait_for("document.getElementById('state').textContent === 'Connected'", 20)
+    lost_before = _support_losses(therapist)
+    await page.send("Page.setWebLifecycleState", state="frozen")
+    started = time.monotonic()
+    await asyncio.sleep(20)  # a while in the background first
+    await _silence_the_therapist(therapist, patient)
+    await until(lambda: "go_to_patient" in _open_reasons(therapist), 20)
+    await asyncio.sleep(max(0.0, 60 - (time.monotonic() - started)))
+    await page.send("Page.setWebLifecycleState", state="active")
+    await page.wait_for(
+        "!document.getElementById('call').hidden && document.getElementById('call-text')"
+        ".textContent === 'Please go to the patient now'",
+        timeout=10,
+    )
+    await page.screenshot(shots / "board-back-from-background-phone.png")
+    board = await page.evaluate("({up: companionBoard.serverUp, errors: companionBoard.errors})")
+    print(f"support lost while frozen: {_support_losses(therapist) - lost_before} time(s)")
+    assert board["errors"] == []
+    await page.wait_for("companionBoard.serverUp", timeout=10)
+
+
+def _support_losses(core: RoleCore) -> int:
+    return sum(1 for e in core.facts.timeline if e.kind == "member.lost" and "Support" in e.text)
+
+
+async def test_the_board_resumes_after_a_drop_and_gets_what_it_missed(rig: BoardRig) -> None:
+    """The server stops hearing the page and answering it, without closing anything (a
+    dead route): the page notices by its own pings, reconnects, resumes its place (the
+    same member), and the check-in made meanwhile arrives."""
+    session = await rig.session()
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    member = await page.evaluate("companionBoard.memberId")
+    for conn in list(rig.server.connections):
+        if conn.member is not None and conn.member.member_id == member:
+            conn._transport.pause_reading()  # type: ignore[attr-defined]  # no close frame
+    await session.patient.check_in("key")
+    await page.wait_for("document.getElementById('checkin').textContent"
+                        " === 'Last check-in: just now'", timeout=15)  # fmt: skip
+    assert await page.evaluate("companionBoard.memberId") == member
+    assert await page.evaluate("companionBoard.errors") == []
+
+
+async def test_what_the_page_may_not_send_or_accept_is_refused(rig: BoardRig) -> None:
+    """The support seat asking for a check-in or offering the therapist a call: the page
+    refuses to send it, and a raw frame through its socket is refused by the server.
+    What arrives is checked against the authority table before anything is shown."""
+    session = await rig.session()
+    therapist = session.therapist
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    with pytest.raises(DevToolsError, match="may not send checkin.request"):
+        await page.evaluate("companionBoard.publish({kind: 'checkin.request', request_id: 'r1'})")
+    therapist_id = therapist.signaling.member_id
+    await page.evaluate(
+        "companionBoard.send({type: 'event', event_id: crypto.randomUUID(),"
+        " event: {kind: 'checkin.request', request_id: 'r1'}})"
+        f" && companionBoard.send({{type: 'signal', to: {therapist_id!r},"
+        " pc_id: 'call-1-x', data: {kind: 'offer', sdp: 'v=0'}})"
+    )
+    errors = await page.wait_for("companionBoard.errors.length >= 2 && companionBoard.errors")
+    assert errors == ["event_kind_forbidden", "signal_forbidden"]
+    await asyncio.sleep(0.5)
+    assert not any(e.kind == "checkin.request" for e in therapist.facts.timeline)
+
+    refused = await page.evaluate("""(async () => {
+        const b = companionBoard, id = () => crypto.randomUUID();
+        await b.receive(id(), {kind: 'session.end'}, 'support', 'home');
+        await b.receive(id(), {kind: 'prompt.push', prompt_id: 'box-breathing'}, 'therapist', 'server');
+        await b.receive(id(), {kind: 'checkin', source: 'key', extra: 1}, 'patient', 'server');
+        await b.receive('a1', {kind: 'alert.raised', alert_id: 'x1', reason: 'help', urgent: true,
+                               for_roles: ['support']}, 'patient', 'server');
+        await b.receive(id(), {kind: 'alert.resolved', alert_id: 'x1'}, 'therapist', 'server');
+        return {refused: b.refused.map(([kind]) => kind), ended: b.ended,
+                open: b.openAlerts().map((a) => a.alertId)};
+    })()""")
+    assert refused == {
+        "refused": ["session.end", "prompt.push", "checkin", "alert.resolved"],
+        "ended": False,
+        "open": ["x1"],
+    }
