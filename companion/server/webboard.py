@@ -20,6 +20,7 @@ _FILES = {
     "board.css": "text/css",
     "board.js": "text/javascript",
     "wire.js": "text/javascript",
+    "homelink.js": "text/javascript",
 }
 _HEADERS = {
     # Only our own scripts, styles and WebSocket; no framing, no referrer leaking the page.

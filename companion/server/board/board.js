@@ -2,6 +2,7 @@
 // and says, spoken over the clinic server's WebSocket as docs/protocol.md describes. It
 // raises no step of the ladder of the server path: it shows the alerts others raise,
 // sounds them, and acknowledges them.
+import { HomeLink } from "./homelink.js";
 import * as wire from "./wire.js";
 
 const ROLE = "support";
@@ -149,7 +150,12 @@ class Board {
     this.refused = []; // [kind, reason]: what was dropped, never its words
     this.errors = []; // error codes the server answered
     this.serverUp = false;
-    this.homeLink = null; // the home link to the patient's app (homelink.js), when running
+    this.homeLink = null; // the home link to the patient's app (homelink.js), once joined
+    this.homeState = null;
+    this.homeLostAt = null;
+    this.calledThisOutage = false;
+    this.ownCall = null; // the go-to-patient alert this board raised itself
+    this.goAfterS = 30; // ladder.config's go_to_patient_after_s
   }
 
   // -- joining and staying joined
@@ -277,6 +283,7 @@ class Board {
     this.save();
     for (const [eventId, copy] of this.outbox) this.sendEvent(eventId, copy); // same ids: kept once
     showBoard();
+    if (this.homeLink === null && typeof RTCPeerConnection !== "undefined") this.homeLink = new HomeLink(this);
     if (this.homeLink) this.homeLink.presence(this.members);
     this.render();
   }
@@ -321,6 +328,7 @@ class Board {
       else this.send({ type: "ping", rid: `p${++this.rid % 1000}` });
     }
     this.due(now / 1000);
+    this.homeSilent(now);
     this.render();
   }
 
@@ -371,6 +379,9 @@ class Board {
         }
         if (fromRole !== ROLE || !this.thanked) $("message").textContent = "The support person is with the patient.";
         break;
+      case "ladder.config":
+        this.goAfterS = event.go_to_patient_after_s ?? 30;
+        break;
       case "link.state":
         if (fromRole === "patient") this.link = event.state; // the patient's own monitor of the call
         break;
@@ -397,7 +408,6 @@ class Board {
       default:
         break;
     }
-    if (this.homeLink) this.homeLink.applied(event, fromRole);
     this.render();
   }
 
@@ -458,6 +468,32 @@ class Board {
     $("message").textContent = "Thank you. The therapist can see you're with the patient.";
   }
 
+  // -- the home link: what the board knows first-hand, and its own step of the ladder
+
+  homeChanged(state) {
+    this.homeState = state;
+    if (state === "lost") this.homeLostAt = this.homeLostAt ?? Date.now();
+    else if (state === "connected" || state === "recovering") {
+      this.homeLostAt = null;
+      this.calledThisOutage = false;
+      const own = this.ownCall;
+      this.ownCall = null;
+      if (own !== null && this.alerts.get(own)?.closed === null) this.publish({ kind: "alert.resolved", alert_id: own });
+    }
+    this.render();
+  }
+
+  homeSilent(now) {
+    // The patient's computer itself may be down: nothing heard over the home network for
+    // go_to_patient_after_s calls the support person, unless a call is open already.
+    if (this.ended || this.homeLostAt === null || this.calledThisOutage || now - this.homeLostAt < this.goAfterS * 1000) return;
+    this.calledThisOutage = true;
+    const calling = [...this.alerts.values()].some((a) => a.reason === "go_to_patient" && a.closed === null);
+    if (calling) return;
+    this.ownCall = wire.b64url(crypto.getRandomValues(new Uint8Array(12)));
+    this.publish({ kind: "alert.raised", alert_id: this.ownCall, reason: "go_to_patient", urgent: true, for_roles: ["support", "therapist"] });
+  }
+
   sessionEnded() {
     this.ended = true;
     for (const a of this.alerts.values()) {
@@ -466,6 +502,7 @@ class Board {
     $("call").hidden = true;
     $("reminder").hidden = true;
     sessionStorage.removeItem(SAVED);
+    if (this.homeLink) this.homeLink.close();
     this.send({ type: "leave", rid: "leave" });
   }
 
@@ -603,8 +640,10 @@ class Board {
       state.textContent = "The session has ended";
       state.className = "state";
     } else {
-      state.textContent = this.link === null ? NOT_STARTED : LINK_WORDS[this.link];
-      state.className = `state ${this.link ?? ""}`;
+      // The patient's own report of the call first; else what the home link knows first-hand.
+      const link = this.link ?? this.homeState;
+      state.textContent = link === null ? NOT_STARTED : LINK_WORDS[link];
+      state.className = `state ${link ?? ""}`;
     }
     const ago = this.lastCheckinAt === null ? null : (Date.now() - this.lastCheckinAt) / 1000;
     $("checkin").textContent = `Last check-in: ${formatAgo(ago)}`;
