@@ -4,7 +4,10 @@ therapist's and patient's cores (companion/app RoleCore)."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +16,7 @@ import pytest
 
 from companion.app import CoreOptions, RoleCore
 from companion.protocol.messages import InvitedRole, InviteInfo
-from companion.server.app import SignalingServer
+from companion.server.app import ServerConfig, SignalingServer
 from tests.board.cdp import CHROMIUM, Browser, Page
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium")
@@ -72,9 +75,21 @@ class BoardRig:
             await core.start()
         return Session(therapist, core, invites)
 
+    browser_flags: tuple[str, ...] = ()
+
+    async def close(self) -> None:
+        """The browser killed (its console printed for a failing test's report), then the
+        cores closed."""
+        if self.browser is not None:
+            for page in self.browser.pages:
+                print("\n".join(page.console()))
+            await self.browser.close()
+        for core in reversed(self.cores or []):
+            await core.close()
+
     async def page(self, url: str, phone: bool = True) -> Page:
         if self.browser is None:
-            self.browser = await Browser.start(self.folder / "chromium")
+            self.browser = await Browser.start(self.folder / "chromium", self.browser_flags)
         page = await self.browser.open("about:blank")
         if phone:
             await page.phone()
@@ -95,12 +110,7 @@ async def rig(server: SignalingServer, tmp_path: Path) -> AsyncIterator[BoardRig
     try:
         yield rig
     finally:
-        if rig.browser is not None:
-            for page in rig.browser.pages:
-                print("\n".join(page.console()))
-            await rig.browser.close()
-        for core in reversed(rig.cores or []):
-            await core.close()
+        await rig.close()
 
 
 @pytest.fixture
@@ -112,3 +122,61 @@ def shots(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     print(f"screenshots in {folder}")
     return folder
+
+
+CLONE_NEWNET = 0x40000000
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=10)
+
+
+def _enter(fd: int) -> None:
+    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+
+
+@pytest.fixture
+async def home_rig(tmp_path: Path) -> AsyncIterator[BoardRig]:
+    """Everything in a home network of its own: a network namespace whose one address
+    (10.89.0.1) is on an interface that carries multicast, so the browser's mDNS names can be asked for and
+    answered there and nowhere else. This test's thread enters it for the test (sockets
+    made meanwhile are the namespace's; the browser started from it inherits it); the
+    server, the cores and Chromium all live there, and the namespace goes afterwards."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and iproute2 for a network namespace")
+    name = f"brd{os.getpid() % 100000}"
+    _ip("netns", "add", name)
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        # Both ends of a veth pair inside (this kernel has no dummy interfaces): the one
+        # with the address is the home network; multicast goes out on it and loops back.
+        _ip("-n", name, "link", "add", "home0", "type", "veth", "peer", "name", "home1")
+        _ip("-n", name, "addr", "add", "10.89.0.1/24", "dev", "home0")
+        for device in ("home0", "home1"):
+            _ip("-n", name, "link", "set", device, "multicast", "on", "up")
+        _ip("-n", name, "route", "add", "224.0.0.0/4", "dev", "home0")
+        # A default route as a home router gives one (Chromium gathers no host address
+        # without it); nothing answers there, and nothing leaves the namespace.
+        _ip("-n", name, "route", "add", "default", "via", "10.89.0.254", "dev", "home0")
+        target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+        try:
+            _enter(target)
+        finally:
+            os.close(target)
+        try:
+            async with SignalingServer(
+                ServerConfig(data_dir=tmp_path / "server", port=0)
+            ) as server:
+                _, secret = server.db.add_therapist("dr-board")
+                rig = BoardRig(server, secret, tmp_path, cores=[])
+                try:
+                    yield rig
+                finally:
+                    await rig.close()
+        finally:
+            _enter(original)
+    finally:
+        os.close(original)
+        subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True, timeout=10)

@@ -3,12 +3,20 @@ data channels over the home network, heartbeats both ways, signed events, no ser
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 
+from companion.app import RoleCore
 from tests.board.conftest import BoardRig, until
 
+HIDE_WITH_MDNS = "WebRtcHideLocalIpsWithMdns"
+_MDNS_HOST = re.compile(r"^a=candidate:\S+ \d+ udp \d+ [0-9a-f-]{36}\.local \d+ typ host")
 
-async def test_the_home_link_holds_with_the_server_killed(rig: BoardRig, shots: Path) -> None:
+
+async def _home_link_without_the_server(
+    rig: BoardRig, shots: Path, mdns: bool, check: Callable[[RoleCore], None] | None = None
+) -> None:
     """The page answers the patient's app's offer; with the clinic's server gone, the
     patient's call for help still reaches the board, and the board's answer (alert.ack,
     with_patient, signed by its session key) reaches the patient's app."""
@@ -21,6 +29,10 @@ async def test_the_home_link_holds_with_the_server_killed(rig: BoardRig, shots: 
     answer = await page.evaluate("companionBoard.homeLink.answerSdp")
     candidates = [line for line in answer.splitlines() if line.startswith("a=candidate")]
     assert candidates and all(" typ host" in line for line in candidates)
+    hidden = [line for line in candidates if _MDNS_HOST.match(line)]
+    assert hidden == (candidates if mdns else []), candidates
+    if check is not None:
+        check(patient)
 
     await rig.server.stop()  # the clinic's server dies; the home network does not
     await page.wait_for("document.getElementById('server-line').textContent"
@@ -30,7 +42,7 @@ async def test_the_home_link_holds_with_the_server_killed(rig: BoardRig, shots: 
         "!document.getElementById('call').hidden && document.getElementById('call-text')"
         ".textContent === 'The patient is asking for help — please go to them now'"
     )
-    await page.screenshot(shots / "board-help-without-server-phone.png")
+    await page.screenshot(shots / f"board-help-without-server{'-mdns' if mdns else ''}.png")
     answered: list[str] = []
     patient.help_answered.connect(answered.append)
     await page.tap("with-patient")
@@ -42,3 +54,28 @@ async def test_the_home_link_holds_with_the_server_killed(rig: BoardRig, shots: 
                         " === 'Last check-in: just now'")  # fmt: skip
     assert await page.evaluate("companionBoard.homeState") == "connected"
     assert await page.evaluate("companionBoard.refused") == []
+
+
+async def test_the_home_link_holds_with_the_server_killed(rig: BoardRig, shots: Path) -> None:
+    """Raw host addresses in the browser's answer (its mDNS names switched off)."""
+    rig.browser_flags = (f"--disable-features={HIDE_WITH_MDNS}",)
+    await _home_link_without_the_server(rig, shots, mdns=False)
+
+
+async def test_the_patients_app_resolves_the_browsers_mdns_names(
+    home_rig: BoardRig, shots: Path
+) -> None:
+    """As a browser on a phone does it: the answer names its host only as <uuid>.local; the
+    patient's app asks the home network for it (multicast DNS) and connects to the address
+    it learned, not only to whatever address the browser's own checks came from."""
+    home_rig.browser_flags = (f"--enable-features={HIDE_WITH_MDNS}",)
+    await _home_link_without_the_server(home_rig, shots, mdns=True, check=_resolved_host)
+
+
+def _resolved_host(patient: RoleCore) -> None:
+    assert patient.home is not None
+    pc = patient.home._pc
+    assert pc is not None and pc.sctp is not None
+    connection = pc.sctp.transport.transport._connection
+    remote = [(c.type, c.host) for c in connection.remote_candidates]
+    assert ("host", "10.89.0.1") in remote, remote
