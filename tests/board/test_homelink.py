@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from companion.app import RoleCore
+from companion.protocol.messages import LadderConfig
 from tests.board.conftest import BoardRig, until
 
 HIDE_WITH_MDNS = "WebRtcHideLocalIpsWithMdns"
@@ -79,3 +80,30 @@ def _resolved_host(patient: RoleCore) -> None:
     connection = pc.sctp.transport.transport._connection
     remote = [(c.type, c.host) for c in connection.remote_candidates]
     assert ("host", "10.89.0.1") in remote, remote
+
+
+async def test_a_silent_home_link_calls_the_support_person(rig: BoardRig, shots: Path) -> None:
+    """The patient's computer goes quiet on the home network while the server still
+    works (it may be off entirely): after the therapist's go_to_patient_after_s the board
+    calls its person itself, and the therapist sees the call; one press answers it."""
+    session = await rig.session()
+    therapist, patient = session.therapist, session.patient
+    await therapist.set_ladder(LadderConfig(kind="ladder.config", go_to_patient_after_s=10))
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    await page.wait_for("companionBoard.homeState === 'connected' && companionBoard.goAfterS"
+                        " === 10", timeout=20)  # fmt: skip
+    assert patient.home is not None
+    await patient.home.close()  # nothing more from the patient's computer at home
+    await page.wait_for("companionBoard.homeState === 'lost'", timeout=5)
+    await page.wait_for(
+        "!document.getElementById('call').hidden && document.getElementById('call-text')"
+        ".textContent === 'Please go to the patient now'",
+        timeout=20,
+    )
+    await until(lambda: "go_to_patient" in {a.reason for a in therapist.facts.open_alerts.values()})
+    raised = next(a for a in therapist.facts.open_alerts.values() if a.reason == "go_to_patient")
+    assert raised.raised_by == "support" and raised.urgent
+    await page.screenshot(shots / "board-home-link-silent-phone.png")
+    await page.tap("with-patient")
+    await until(lambda: raised.alert_id not in therapist.facts.open_alerts)
