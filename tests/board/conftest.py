@@ -180,3 +180,37 @@ async def home_rig(tmp_path: Path) -> AsyncIterator[BoardRig]:
     finally:
         os.close(original)
         subprocess.run(["ip", "netns", "del", name], check=False, capture_output=True, timeout=10)
+
+
+# WCAG 2.1 AA: text contrast 4.5:1 (3:1 for large text: 24 px, or 18.66 px bold); every
+# button at least 44 × 44 CSS px (2.5.5's target size).
+A11Y_PROBLEMS = """(() => {
+  const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const problems = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || el.closest('[hidden]')) continue;
+    const style = getComputedStyle(el);
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (own || el.tagName === 'INPUT') {
+      const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+      const large = size >= 24 || (bold && size >= 18.66);
+      if (ratio < (large ? 3 : 4.5)) problems.push(`${el.id || el.tagName} ${ratio.toFixed(2)}:1`);
+    }
+    if (el.tagName === 'BUTTON' && (r.width < 44 || r.height < 44)) problems.push(`${el.id || el.textContent} ${r.width}x${r.height}`);
+  }
+  return problems;
+})()"""
