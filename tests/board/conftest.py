@@ -3,12 +3,12 @@ therapist's and patient's cores (companion/app RoleCore)."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import ctypes
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +20,6 @@ from companion.server.app import ServerConfig, SignalingServer
 from tests.board.cdp import CHROMIUM, Browser, Page
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium")
-
-
-async def until(predicate: Callable[[], bool], within_s: float = 15.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():
-            await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -103,14 +97,21 @@ class BoardRig:
         await page.wait_for("!document.getElementById('board').hidden", timeout=15)
 
 
-@pytest.fixture
-async def rig(server: SignalingServer, tmp_path: Path) -> AsyncIterator[BoardRig]:
+@contextlib.asynccontextmanager
+async def running_rig(server: SignalingServer, folder: Path) -> AsyncIterator[BoardRig]:
+    """A therapist account on ``server``; the browser and the cores closed afterwards."""
     _, secret = server.db.add_therapist("dr-board")
-    rig = BoardRig(server, secret, tmp_path, cores=[])
+    rig = BoardRig(server, secret, folder, cores=[])
     try:
         yield rig
     finally:
         await rig.close()
+
+
+@pytest.fixture
+async def rig(server: SignalingServer, tmp_path: Path) -> AsyncIterator[BoardRig]:
+    async with running_rig(server, tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
@@ -166,15 +167,9 @@ async def home_rig(tmp_path: Path) -> AsyncIterator[BoardRig]:
         finally:
             os.close(target)
         try:
-            async with SignalingServer(
-                ServerConfig(data_dir=tmp_path / "server", port=0)
-            ) as server:
-                _, secret = server.db.add_therapist("dr-board")
-                rig = BoardRig(server, secret, tmp_path, cores=[])
-                try:
-                    yield rig
-                finally:
-                    await rig.close()
+            config = ServerConfig(data_dir=tmp_path / "server", port=0)
+            async with SignalingServer(config) as server, running_rig(server, tmp_path) as rig:
+                yield rig
         finally:
             _enter(original)
     finally:

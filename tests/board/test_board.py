@@ -15,8 +15,9 @@ from companion.monitor.ladder import LadderTimings
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.server.app import SignalingServer
 from companion.server.webboard import board_link
+from tests.app.test_core import until
 from tests.board.cdp import DevToolsError
-from tests.board.conftest import A11Y_PROBLEMS, BoardRig, Session, until
+from tests.board.conftest import A11Y_PROBLEMS, BoardRig, Session
 
 
 def test_the_board_link_carries_the_invite_in_its_fragment() -> None:
