@@ -322,3 +322,32 @@ async def test_every_state_of_the_board_reads_well_on_a_phone(rig: BoardRig, sho
     )
     problems = await page.evaluate(A11Y_PROBLEMS)
     assert [p.split()[0] for p in problems] == ["faint", "tiny"], problems
+
+
+async def test_a_reload_takes_the_same_place_back_without_asking(rig: BoardRig) -> None:
+    """The phone reloads the page: it goes straight back to the board as the same member
+    (its device, the invite kept for this tab), with fresh keys that open new words, and
+    asks for a press to make sounds again."""
+    session = await rig.session()
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    member = await page.evaluate("companionBoard.memberId")
+    await page.send("Page.reload")
+    # Mid-session, leaving asks first (the browser's own question); the person says yes.
+    async with asyncio.timeout(10):
+        while not any(e["method"] == "Page.javascriptDialogOpening" for e in page.events):
+            await asyncio.sleep(0.05)
+    dialog = next(e for e in page.events if e["method"] == "Page.javascriptDialogOpening")
+    assert dialog["params"]["type"] == "beforeunload"
+    await page.send("Page.handleJavaScriptDialog", accept=True)
+    await page.wait_for("!!window.companionBoard && !document.getElementById('board').hidden")
+    assert await page.evaluate("companionBoard.memberId") == member
+    assert await page.visible("sound-on")
+    await page.tap("sound-on")
+    await page.wait_for("document.getElementById('sound-on').hidden")
+    card = EmergencyCard(kind="card", address="2 Quiet Lane", emergency_number="999")
+    await session.patient.share_card(card)  # sealed for the new box key
+    await page.tap("show-card")
+    assert "2 Quiet Lane" in await page.text("card-body")
+    supports = [m for m in session.therapist.signaling.members if m.role == "support"]
+    assert [m.member_id for m in supports] == [member]
