@@ -351,3 +351,37 @@ async def test_a_reload_takes_the_same_place_back_without_asking(rig: BoardRig) 
     assert "2 Quiet Lane" in await page.text("card-body")
     supports = [m for m in session.therapist.signaling.members if m.role == "support"]
     assert [m.member_id for m in supports] == [member]
+
+
+async def test_a_tab_hidden_behind_another_keeps_its_place_and_sounds_the_call(
+    rig: BoardRig, shots: Path
+) -> None:
+    """The person switches to another tab for a minute (the board hidden, its timers
+    throttled, not frozen): the board keeps its place on the server all along, and the
+    patient's app's call reaches it and sounds while it is hidden."""
+    session = await _go_to_patient_after(rig, 2.0)
+    therapist, patient = session.therapist, session.patient
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    await page.wait_for("document.getElementById('state').textContent === 'Connected'", 20)
+    assert rig.browser is not None
+    other = await rig.browser.open("about:blank")
+    await other.send("Page.bringToFront")
+    await page.wait_for("document.visibilityState === 'hidden'", timeout=5)
+    lost_before = _support_losses(therapist)
+    started = time.monotonic()
+    await asyncio.sleep(20)
+    await _silence_the_therapist(therapist, patient)
+    await page.wait_for(
+        "document.visibilityState === 'hidden' &&"
+        " companionBoard.sounds.played.some(([kind]) => kind === 'call')",
+        timeout=20,
+    )
+    await asyncio.sleep(max(0.0, 60 - (time.monotonic() - started)))
+    assert _support_losses(therapist) == lost_before  # never dropped while hidden
+    await page.send("Page.bringToFront")
+    await page.wait_for("document.visibilityState === 'visible'", timeout=5)
+    assert await page.visible("call")
+    assert await page.text("call-text") == "Please go to the patient now"
+    assert await page.evaluate("companionBoard.errors") == []
+    await page.screenshot(shots / "board-back-from-another-tab-phone.png")
