@@ -4,11 +4,14 @@ data channels over the home network, heartbeats both ways, signed events, no ser
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from companion.app import RoleCore
-from companion.protocol.messages import LadderConfig
+from companion.call.control import ControlEvent
+from companion.protocol.identity import MemberKey
+from companion.protocol.messages import CheckIn, LadderConfig, SessionEnd
 from tests.app.test_core import until
 from tests.board.conftest import BoardRig
 
@@ -108,3 +111,33 @@ async def test_a_silent_home_link_calls_the_support_person(rig: BoardRig, shots:
     await page.screenshot(shots / "board-home-link-silent-phone.png")
     await page.tap("with-patient")
     await until(lambda: raised.alert_id not in therapist.facts.open_alerts)
+
+
+async def test_the_board_believes_only_signed_events_the_patient_may_send(rig: BoardRig) -> None:
+    """Over the home link no server vouches: an event signed by a key the server never
+    vouched for is dropped, and so is one the patient really signed but may not send (a
+    session.end); a real check-in right after them is shown."""
+    session = await rig.session()
+    patient = session.patient
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    await page.wait_for("companionBoard.homeState === 'connected'", timeout=20)
+    await rig.server.stop()  # only the home link carries anything now
+    assert patient.home is not None and patient.signaling.identity is not None
+    channel = patient.home._channel
+    assert channel is not None
+    session_id, member = patient.session_id, patient.signaling.member_id
+    assert member is not None
+    for key, event in (
+        (MemberKey.generate(), CheckIn(kind="checkin", source="key")),  # not the vouched key
+        (patient.signaling.identity, SessionEnd(kind="session.end")),  # not the patient's kind
+        (patient.signaling.identity, CheckIn(kind="checkin", source="key")),
+    ):
+        message = ControlEvent.seal(key, session_id, member, str(uuid.uuid4()), event)
+        channel.send(message.model_dump_json())
+    await page.wait_for("document.getElementById('checkin').textContent"
+                        " === 'Last check-in: just now'")  # fmt: skip
+    refused = await page.evaluate("companionBoard.refused")
+    assert [r[0] for r in refused] == ["event", "session.end"], refused
+    assert refused[0][1] == "the signature does not verify"
+    assert not await page.evaluate("companionBoard.ended")
