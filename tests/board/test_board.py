@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -385,3 +386,51 @@ async def test_a_tab_hidden_behind_another_keeps_its_place_and_sounds_the_call(
     assert await page.text("call-text") == "Please go to the patient now"
     assert await page.evaluate("companionBoard.errors") == []
     await page.screenshot(shots / "board-back-from-another-tab-phone.png")
+
+
+async def test_a_later_piece_of_news_never_hides_a_call(rig: BoardRig) -> None:
+    """The patient asks for help; then their call drops (news, amber): the board still
+    says to go to them. Once the therapist answers the help, the news shows."""
+    session = await rig.session(patient=False)
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    raised = (
+        "companionBoard.receive(crypto.randomUUID(), {kind: 'alert.raised', alert_id: '%s',"
+        " reason: '%s', urgent: %s, for_roles: ['therapist', 'support']}, 'patient', 'server')"
+    )
+    await page.evaluate(raised % ("help1", "help", "true"))
+    await page.evaluate(raised % ("lost1", "link_lost", "false"))
+    words = "The patient is asking for help — please go to them now"
+    assert await page.text("call-text") == words
+    assert not await page.evaluate("document.getElementById('call').classList.contains('news')")
+    await page.evaluate(
+        "companionBoard.receive(crypto.randomUUID(), {kind: 'alert.ack', alert_id: 'help1'},"
+        " 'therapist', 'server')"
+    )
+    assert await page.text("call-text") == (
+        "The therapist's connection dropped. They are reconnecting."
+    )
+    assert await page.evaluate("document.getElementById('call').classList.contains('news')")
+
+
+async def test_an_old_copy_from_the_home_links_queue_does_not_undo_a_newer_state(
+    rig: BoardRig,
+) -> None:
+    """The patient's app queued a "connected" for the home link before the board joined;
+    it arrives after the server said "lost". The board keeps what each path said last."""
+    session = await rig.session(patient=False)
+    page = await rig.page(session.board_link)
+    await rig.join(page)
+    state = (
+        "companionBoard.receive('%s', {kind: 'link.state', state: '%s'}, 'patient', '%s')"
+        ".then(() => document.getElementById('state').textContent)"
+    )
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    assert await page.evaluate(state % (ids[0], "connected", "server")) == "Connected"
+    assert await page.evaluate(state % (ids[1], "lost", "server")) == "Therapist disconnected"
+    assert await page.evaluate(state % (ids[2], "connected", "home")) == "Therapist disconnected"
+    # With the server gone, the home link's own order counts: its copy of "lost" is last.
+    await rig.server.stop()
+    await page.wait_for("!companionBoard.serverUp")
+    assert await page.text("state") == "Connected"  # the home link has not caught up yet
+    assert await page.evaluate(state % (ids[1], "lost", "home")) == "Therapist disconnected"

@@ -139,7 +139,7 @@ class Board {
     this.outbox = new Map(); // event id -> the server's copy, until acknowledged
     this.incoming = Promise.resolve();
     this.alerts = new Map(); // alert id -> {alertId, reason, urgent, forRoles, raisedBy, closed, shownAt, nextSound}
-    this.link = null;
+    this.linkBy = {}; // path -> the patient's last reported state of the call on it
     this.lastCheckinAt = null;
     this.plan = null;
     this.card = null;
@@ -356,6 +356,13 @@ class Board {
     }
     const opened = await wire.openEvent(event, this.memberId, this.identity, this.sessionId, eventId);
     if (opened === null) return this.refuse(kind, "its words could not be opened", path);
+    if (kind === "link.state" && fromRole === "patient") {
+      // Each path brings one sender's events in the order it made them, so the last on a
+      // path is its current state, even a copy already seen by another path: a copy that
+      // waited in the home link's queue from before we joined must not undo a newer one.
+      this.linkBy[path] = opened.state;
+      this.render();
+    }
     if (this.seen.has(eventId)) return;
     this.seen.add(eventId);
     this.apply(opened, fromRole ?? null);
@@ -381,9 +388,6 @@ class Board {
         break;
       case "ladder.config":
         this.goAfterS = event.go_to_patient_after_s ?? 30;
-        break;
-      case "link.state":
-        if (fromRole === "patient") this.link = event.state; // the patient's own monitor of the call
         break;
       case "plan":
         this.plan = event;
@@ -426,32 +430,42 @@ class Board {
 
   show(alert) {
     alert.shownAt = Date.now();
-    const urgent = alert.urgent || URGENT_REASONS.includes(alert.reason);
+    alert.since = clock();
     alert.repeats = alert.urgent;
     $("message").textContent = ""; // a new call makes an earlier "Thank you…" old news
     this.thanked = false;
+    this.showCall();
+    $("with-patient").focus();
+    this.sounds.play(alert.urgent ? "call" : "soft_chime");
+    if (alert.repeats) alert.nextSound = Date.now() + REPEAT_EVERY_S * 1000;
+  }
+
+  showCall() {
+    // The most pressing open alert speaks: a later piece of news never hides a call.
+    const pressing = (a) => a.urgent || URGENT_REASONS.includes(a.reason);
+    const open = this.openAlerts().sort((a, b) => (pressing(a) - pressing(b)) || (a.shownAt - b.shownAt));
     const panel = $("call");
+    if (open.length === 0) {
+      panel.hidden = true;
+      if (this.reminder && !this.reminder.done && this.remindAgainAt === null) $("reminder").hidden = false;
+      return;
+    }
+    const alert = open[open.length - 1];
+    const urgent = pressing(alert);
     $("call-text").textContent = CALL_WORDS[alert.reason] ?? "Please go to the patient";
     panel.classList.toggle("news", !urgent); // a lost link is news, not yet a call: amber
-    $("call-when").textContent = `Since ${clock()}. ` + (urgent
+    $("call-when").textContent = `Since ${alert.since}. ` + (urgent
       ? "Press the button once you are with them."
       : "No need to go yet: you will be asked if you should.");
     panel.hidden = false;
     if (urgent) $("reminder").hidden = true;
-    $("with-patient").focus();
-    this.sounds.play(alert.urgent ? "call" : "soft_chime");
-    if (alert.repeats) alert.nextSound = Date.now() + REPEAT_EVERY_S * 1000;
   }
 
   close(alertId, how) {
     const alert = this.alerts.get(alertId);
     if (!alert || alert.closed !== null) return;
     alert.closed = how;
-    const open = [...this.alerts.values()].some((a) => a.closed === null && a.shownAt !== null);
-    if (!open) {
-      $("call").hidden = true;
-      if (this.reminder && !this.reminder.done && this.remindAgainAt === null) $("reminder").hidden = false;
-    }
+    this.showCall();
   }
 
   openAlerts() {
@@ -641,7 +655,7 @@ class Board {
       state.className = "state";
     } else {
       // The patient's own report of the call first; else what the home link knows first-hand.
-      const link = this.link ?? this.homeState;
+      const link = this.callState() ?? this.homeState;
       state.textContent = link === null ? NOT_STARTED : LINK_WORDS[link];
       state.className = `state ${link ?? ""}`;
     }
@@ -652,6 +666,12 @@ class Board {
     $("emergency-line").textContent = number ? `Emergency number: ${number}` : "";
     if (!this.stopped) $("server-line").textContent = this.serverUp || this.ended ? "" : "Reconnecting to the clinic…";
     $("sound-on").hidden = this.sounds.running || this.ended;
+  }
+
+  callState() {
+    // The server's ordered timeline while it is there; the home link's otherwise.
+    const { server, home } = this.linkBy;
+    return (this.serverUp ? server ?? home : home ?? server) ?? null;
   }
 
   emergencyNumber() {
