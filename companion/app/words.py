@@ -34,6 +34,15 @@ _LINK_WORDS: dict[Role, dict[LinkStateName, str]] = {
     },
 }
 
+LINK_NAME = "Link between patient and therapist"
+"""The one name every timeline gives the call (it had three: "Call link", "Patient's link"
+and the alert's "link to the patient")."""
+
+
+def link_line(state: str) -> str:
+    return f"{LINK_NAME}: {state}"
+
+
 NOT_STARTED = {
     "patient": "Connecting to your therapist…",
     "therapist": "Waiting for the patient",
@@ -54,7 +63,28 @@ ALERT_WORDS: dict[str, str] = {
     "vitals_out_of_range": "Vitals outside the limits you set",
     "go_to_patient": "Please go to the patient now",
     "battery_low": "The patient's computer battery is low",
+    "support_away": "No support person is connected: nobody in the home can be called",
 }
+
+ESCALATION_WORDS: dict[str, str] = {
+    "notified": "Messaged the {who} ({channel}, round {round})",
+    "failed": "Could not message the {who} ({channel}, round {round})",
+    "answered": "The {who} answered from their phone: on their way",
+    "stopped": "Phone messages stopped",
+}
+_WHO = {"support": "support person", "oncall": "clinic's on-call"}
+_CHANNEL = {"email": "e-mail", "sms": "text message", "oncall": "on-call", "link": "link"}
+
+
+def escalation_words(event: EventBody) -> str:
+    """The server's outer ladder: who was told, how, and who answered (never an address)."""
+    what = getattr(event, "what", "")
+    return ESCALATION_WORDS.get(what, "Escalation").format(
+        who=_WHO.get(getattr(event, "who", None) or "", "someone"),
+        channel=_CHANNEL.get(getattr(event, "channel", None) or "", "?"),
+        round=(getattr(event, "round", None) or 0) + 1,
+    )
+
 
 COMPUTER_WORDS: dict[str, str] = {
     "asleep": "The patient's computer was asleep for {minutes}",
@@ -106,15 +136,18 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
     if kind == "message":
         return f"Message to the {getattr(event, 'to_role', '')}"
     if kind == "link.state":
-        who = ROLE_NAMES.get(from_role or "", "A member")
-        return f"{who}'s link: {getattr(event, 'state', '')}"
+        return link_line(getattr(event, "state", ""))
     if kind == "computer":
         return computer_words(getattr(event, "what", ""), getattr(event, "asleep_s", None),
                               getattr(event, "percent", None))  # fmt: skip
     if kind == "alert.raised":
         return f"Alert: {ALERT_WORDS.get(getattr(event, 'reason', ''), 'alert')}"
     if kind == "alert.ack":
-        return f"Alert acknowledged by the {ROLE_NAMES.get(from_role or '', 'someone').lower()}"
+        if from_role is None:
+            return "Alert acknowledged from a phone"
+        return f"Alert acknowledged by the {ROLE_NAMES.get(from_role, 'someone').lower()}"
+    if kind == "escalation":
+        return escalation_words(event)
     if kind == "alert.resolved":
         return "Alert resolved by itself"
     if kind == "ladder.config":

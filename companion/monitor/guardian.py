@@ -38,6 +38,7 @@ from companion.monitor.ladder import (
     Sound,
     SoundKind,
 )
+from companion.monitor.presence import SupportPresence
 from companion.monitor.watch import LinkWatch
 from companion.protocol import authority, sealing
 from companion.protocol.messages import (
@@ -52,6 +53,7 @@ from companion.protocol.messages import (
 )
 from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ class Guardian:
         self.signaling = signaling
         self.records = records
         self.ladder = Ladder(role, timings or LadderTimings())
+        # Who is there is a safety state: the therapist is told when nobody in the home
+        # can be called (companion/monitor/presence.py).
+        self.support_presence = SupportPresence(self.ladder) if role == "therapist" else None
         self._clock = clock
         self.call_watch = LinkWatch(call, signaling, clock=clock) if call is not None else None
         self.home_watch = LinkWatch(home, signaling, clock=clock) if home is not None else None
@@ -92,12 +97,17 @@ class Guardian:
         self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
             asyncio.Queue()
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._ticker: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._refusals = authority.Refusals(_log)
         self._online_others: set[str] = set()
+
+    @property
+    def running(self) -> bool:
+        """Whether the monitor's clock is ticking (started and not stopped)."""
+        return self._ticker is not None and not self._ticker.done()
 
     @property
     def session_id(self) -> str:
@@ -253,9 +263,11 @@ class Guardian:
         self._spawn_carry_out(actions)
 
     def _on_presence(self, presence: Presence) -> None:
-        """Someone arrived (a support person's board opened late, an app rejoined): the call's
-        current state goes out again, as it is not replayed to new members; without it a
-        late board would say "waiting" over a call that is up."""
+        if self.support_presence is not None:
+            self._spawn_carry_out(self.support_presence.members(self._clock(), presence.members))
+        # Someone arrived (a support person's board opened late, an app rejoined): the call's
+        # current state goes out again, as it is not replayed to new members; without it a
+        # late board would say "waiting" over a call that is up.
         me = self.signaling.member_id
         online = {m.member_id for m in presence.members
                   if m.status == "online" and m.member_id != me}  # fmt: skip
@@ -287,9 +299,7 @@ class Guardian:
     def _spawn_carry_out(self, actions: list[Action]) -> None:
         if not actions:
             return
-        task = asyncio.get_running_loop().create_task(self._carry_out(actions))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._carry_out(actions))
 
     async def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
@@ -313,6 +323,8 @@ class Guardian:
         while True:
             await asyncio.sleep(0.25)
             await self._carry_out(self.ladder.tick(self._clock()))
+            if self.support_presence is not None:
+                await self._carry_out(self.support_presence.tick(self._clock()))
 
     # -- the record
 

@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     BINARY_NOT_SUPPORTED = "binary_not_supported"
     UNKNOWN_TYPE = "unknown_type"
     INVALID_MESSAGE = "invalid_message"
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     RATE_LIMITED = "rate_limited"
     SLOW_CONSUMER = "slow_consumer"
     # Who you are
@@ -54,6 +55,7 @@ ERROR_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.BINARY_NOT_SUPPORTED: "Binary frames are not part of this protocol; send JSON text.",
     ErrorCode.UNKNOWN_TYPE: "The message type is not known to this server.",
     ErrorCode.INVALID_MESSAGE: "A field is missing or has the wrong type or size.",
+    ErrorCode.UNSUPPORTED_PROTOCOL: "This protocol version is older than the server serves.",
     ErrorCode.RATE_LIMITED: "Too many messages; slow down.",
     ErrorCode.SLOW_CONSUMER: "The connection did not read its messages in time.",
     ErrorCode.NOT_AUTHENTICATED: "Sign in or join a session first.",

@@ -1,7 +1,8 @@
 """Signaling wire messages: JSON text frames, one object each, discriminated by ``type``.
 
-Every message a client sends is parsed here by one schema (pydantic, strict, no extra
-fields); nothing else in the server looks at raw JSON. docs/protocol.md is the prose twin.
+Every message a client sends is parsed here by one schema (pydantic, strict types; fields
+this version does not know are dropped, so they are never stored or relayed); nothing else
+in the server looks at raw JSON. docs/protocol.md is the prose twin.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from pydantic import (
 )
 
 PROTOCOL_VERSION = 1
+"""The version this code speaks: the server's ``welcome.protocol``, a client's ``protocol``."""
+OLDEST_PROTOCOL_VERSION = 1
+"""The oldest version a server still serves; a client stating an older one is refused."""
 MAX_MESSAGE_BYTES = 64 * 1024
 
 Role = Literal["therapist", "patient", "support"]
@@ -37,6 +41,7 @@ EventId = Annotated[
     ),
 ]
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ProtocolVersion = Annotated[int, Field(ge=0, le=1_000_000)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 DeviceSecret = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,128}$")]
 ShortText = Annotated[str, StringConstraints(max_length=120)]
@@ -47,7 +52,10 @@ PublicKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]
 class _Msg(BaseModel):
     # No Infinity/NaN (nor 1e999, which parses as infinity): JSON has no way to carry them
     # back out, so a stored one would be relayed as null and dropped by every client.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    # Unknown fields are dropped, not refused: a later version may add optional fields
+    # (docs/protocol.md, "Versions"); what is dropped never reaches a handler, the store or
+    # another member. Unknown message types and event kinds are still refused.
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False)
 
 
 B64 = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]*$")]
@@ -171,7 +179,10 @@ AlertReason = Literal[
     "vitals_out_of_range",
     "go_to_patient",
     "battery_low",
+    "support_away",
 ]
+"""``support_away``: the therapist's app alone shows it (no support person connected when
+it matters, companion/monitor/presence.py); it is never sent."""
 
 
 class AlertRaised(_Msg):
@@ -233,6 +244,14 @@ class Vitals(Sealable):
 
 class SessionEnd(_Msg):
     kind: Literal["session.end"]
+
+
+class SessionClock(_Msg):
+    """When the therapist opened the session (Unix seconds): every app's "Session time"
+    counts from it, so the console and the support person's board read the same."""
+
+    kind: Literal["session.clock"]
+    started_at: Annotated[float, Field(ge=0)]
 
 
 Contact = Annotated[str, StringConstraints(max_length=500)]
@@ -323,6 +342,19 @@ class MemberChange(_Msg):
     role: Role
 
 
+class Escalation(_Msg):
+    """Written by the server only: the outer ladder reached (or tried to reach) someone
+    outside the apps, or someone answered its link. Who and how, never an address."""
+
+    kind: Literal["escalation"]
+    incident_id: Id
+    what: Literal["notified", "failed", "answered", "stopped"]
+    """``stopped``: the trouble cleared by itself (or an app acknowledged) after messages went out."""
+    who: Literal["support", "oncall"] | None = None
+    channel: Literal["email", "sms", "oncall", "link"] | None = None
+    round: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
 EventBody = Annotated[
     CheckIn
     | HelpRequest
@@ -339,12 +371,14 @@ EventBody = Annotated[
     | WithPatient
     | Vitals
     | SessionEnd
+    | SessionClock
     | SessionPlan
     | EmergencyCard
     | Intention
     | LookIn
     | ComputerNotice
-    | MemberChange,
+    | MemberChange
+    | Escalation,
     Field(discriminator="kind"),
 ]
 
@@ -359,6 +393,8 @@ class Login(_Msg):
 
     type: Literal["login"]
     rid: RequestId | None = None
+    protocol: ProtocolVersion = PROTOCOL_VERSION
+    """The protocol version the client speaks (docs/protocol.md, "Versions")."""
     therapist: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     secret: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
     access_token: Token | None = None
@@ -399,6 +435,8 @@ class Join(_Msg):
 
     type: Literal["join"]
     rid: RequestId | None = None
+    protocol: ProtocolVersion = PROTOCOL_VERSION
+    """The protocol version the client speaks (docs/protocol.md, "Versions")."""
     invite: Token | None = None
     session_id: Id | None = None
     as_role: InvitedRole | None = None
@@ -423,6 +461,8 @@ class Resume(_Msg):
 
     type: Literal["resume"]
     rid: RequestId | None = None
+    protocol: ProtocolVersion = PROTOCOL_VERSION
+    """The protocol version the client speaks (docs/protocol.md, "Versions")."""
     resume_token: Token
     last_seq: Annotated[int, Field(ge=0)]
 
@@ -485,6 +525,27 @@ class Ping(_Msg):
     rid: RequestId | None = None
 
 
+Email = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
+]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+"""E.164: a plus, the country code, the number; no spaces."""
+
+
+class SetContacts(_Msg):
+    """The support person's phone and e-mail for the server's outer ladder, given with
+    their consent (by the support person, or the therapist for the session). Replaces
+    the session's contacts; both empty removes them."""
+
+    type: Literal["set_contacts"]
+    rid: RequestId | None = None
+    session_id: Id
+    email: Email | None = None
+    sms: Phone | None = None
+    consent: Literal[True]
+    """The person agreed to be messaged in an emergency of this session."""
+
+
 ClientMessage = Annotated[
     Login
     | CreateSession
@@ -496,7 +557,8 @@ ClientMessage = Annotated[
     | Signal
     | SendEvent
     | Leave
-    | Ping,
+    | Ping
+    | SetContacts,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

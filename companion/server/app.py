@@ -25,8 +25,11 @@ from yarl import URL
 from companion import __version__
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import CLIENT_MESSAGE, MAX_MESSAGE_BYTES, Welcome
+from companion.server.ackpage import AckPages
 from companion.server.clinicdb import ClinicDB
 from companion.server.connection import ClientConnection, ConnectionLimits
+from companion.server.escalation import EscalationDriver
+from companion.server.escalation_store import EscalationStore
 from companion.server.guard import (
     Address,
     AddressBook,
@@ -36,6 +39,7 @@ from companion.server.guard import (
 )
 from companion.server.ice import IceConfig
 from companion.server.memory_store import MemoryStore
+from companion.server.notify_config import NotifyConfig
 from companion.server.ratelimit import HttpErrorLog, LoginLimiter, LoginLimits, RateLimitedLog
 from companion.server.service import ServiceOptions, SignalingService
 from companion.server.store import SessionStore, StoreUnavailable
@@ -66,6 +70,11 @@ class ServerConfig:
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     address_limits: AddressLimits = field(default_factory=AddressLimits)
     login_limits: LoginLimits = field(default_factory=LoginLimits)
+    own_process: bool = False
+    """The node is its process's whole work (``companion server``): Python's collector is
+    tuned for it. Embedded servers (demo, tests) leave the process alone."""
+    notify_config: Path | None = None
+    """The clinic's escalation to phones and e-mail (notify_config.py); None: apps only."""
 
 
 FRAME_OVERHEAD = 6
@@ -81,7 +90,9 @@ GC_THRESHOLDS = (10_000, 10, 100)
 """Python's collector for a node holding thousands of connections. With the defaults
 (700, 10, 10) a full collection ran every few seconds under load, found almost no garbage
 and stopped the node for 170-200 ms each time (the cluster benchmark's relay p99 after a
-failover: 136 ms); with these, full collections are rare and short (p99 22 ms)."""
+failover: 136 ms); with these, full collections are rare and short (p99 22 ms). A ping
+flood alone (every frame a new message object, refused or not) made an untuned in-memory
+node collect 10 times a second, with a full collection of 300 ms in 20 s."""
 
 
 def tune_gc() -> None:
@@ -102,6 +113,21 @@ def load_or_create_key(data_dir: Path) -> bytes:
 def open_clinic_db(data_dir: Path) -> ClinicDB:
     data_dir.mkdir(parents=True, exist_ok=True)
     return ClinicDB(data_dir / "clinic.sqlite3")
+
+
+def open_escalation(server: SignalingServer) -> EscalationDriver:
+    """The outer ladder, its acknowledge pages and its hooks into the service."""
+    assert server.config.notify_config is not None
+    notify = NotifyConfig.load(server.config.notify_config)
+    key = load_or_create_key(server.config.data_dir)
+    store = EscalationStore(server.config.data_dir / "escalation.sqlite3", key)
+    driver = EscalationDriver(notify, store, server.signer, server.service.append_server_event,
+                              lambda: notify.link_base or server.own_origin,
+                              server.store.members)  # fmt: skip
+    server.service.options.on_event = driver.observe
+    server.service.options.set_contacts = driver.set_contacts
+    AckPages(driver).register(server.app)
+    return driver
 
 
 class SignalingServer:
@@ -129,6 +155,7 @@ class SignalingServer:
         self.app = web.Application()
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/ws", self._ws)
+        self.escalation = open_escalation(self) if config.notify_config else None
         add_board_routes(self.app)  # the support person's board in a browser
         self._runner: web.AppRunner | None = None
         self.port = config.port
@@ -149,8 +176,8 @@ class SignalingServer:
         return self.config.public_url or f"{self.http_url.replace('http', 'ws', 1)}/ws"
 
     async def start(self) -> None:
-        if self.config.redis_url:
-            tune_gc()  # a clinic-scale node (issue 9); embedded servers leave the process alone
+        if self.config.redis_url or self.config.own_process:
+            tune_gc()  # a clinic-scale node (issues 9, 18); embedded ones leave the process be
         ssl_context = None
         if self.config.cert:
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -177,6 +204,8 @@ class SignalingServer:
         )  # fmt: skip
         self.port = self._listener.port
         self.service.options.public_url = self.ws_url
+        if self.escalation is not None:
+            await self.escalation.start()
         _log.info("signaling server listening on %s", self.ws_url)
 
     async def stop(self) -> None:
@@ -188,6 +217,9 @@ class SignalingServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.escalation is not None:
+            await self.escalation.close()
+            self.escalation.store.close()
         await self.service.close()
         await self.store.close()
         self.db.close()

@@ -29,6 +29,9 @@ CLOSE_FATAL_ERROR = 4000
 CLOSE_REPLACED = 4001
 POLICY_CLOSE_WAIT_S = 0.1
 """Time for a policy close frame to go out to a flooder before its socket is cut."""
+STALL_S = 0.25
+"""A liveness check that wakes this much later than it asked: the node itself was not
+listening (its loop held up, or no CPU for it) and that time is not the client's silence."""
 
 
 @dataclass(frozen=True)
@@ -241,4 +244,15 @@ class ClientConnection:
             wake_at = min(next_ping, self.last_rx + self.limits.dead_after_s + 0.01)
             if self.handling:
                 wake_at = next_ping  # deaf for now: judge silence once the request is done
-            await asyncio.sleep(max(0.02, wake_at - time.monotonic()))
+            await self._sleep_listening(max(0.02, wake_at - time.monotonic()))
+
+    async def _sleep_listening(self, delay: float) -> None:
+        """Sleep ``delay``. A wake-up much later than asked means this node was not
+        listening (its loop held up, or no CPU for it): the client's frames may be waiting
+        unread, and it was not pinged meanwhile. That time is not the client's silence."""
+        asleep_at = time.monotonic()
+        await asyncio.sleep(delay)
+        now = time.monotonic()
+        late = now - asleep_at - delay
+        if late > STALL_S:
+            self.last_rx = min(now, self.last_rx + late)

@@ -12,8 +12,8 @@ from companion.app import RoleCore
 from companion.call.control import ControlEvent
 from companion.protocol.identity import MemberKey
 from companion.protocol.messages import CheckIn, LadderConfig, SessionEnd
-from tests.app.test_core import until
 from tests.board.conftest import BoardRig
+from tests.waiting import until
 
 HIDE_WITH_MDNS = "WebRtcHideLocalIpsWithMdns"
 _MDNS_HOST = re.compile(r"^a=candidate:\S+ \d+ udp \d+ [0-9a-f-]{36}\.local \d+ typ host")

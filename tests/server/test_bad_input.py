@@ -138,7 +138,10 @@ CASES: list[Case] = [
     Case("oversize message", "anon", lambda a: ['"' + "x" * 70_000 + '"'], "close:1009"),
     Case("flood", "anon", lambda a: [{"type": "nope"}] * 150, "rate_limited", after_others=True),
     # Accounts
-    Case("extra field", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "admin": True}], "invalid_message"),
+    # An unknown field is dropped (a later version's optional field), never acted on
+    Case("extra field", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "admin": True}], "bad_credentials"),
+    Case("older protocol", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "protocol": 0}], "unsupported_protocol"),
+    Case("protocol not a number", "anon", lambda a: [{"type": "join", "invite": "x", "protocol": "1"}], "invalid_message"),
     Case("therapist wrong type", "anon", lambda a: [{"type": "login", "therapist": 5, "secret": "x"}], "invalid_message"),
     Case("secret and token", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "access_token": "y"}], "invalid_message"),
     Case("wrong secret", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "secret": "wrong"}], "bad_credentials"),

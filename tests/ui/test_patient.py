@@ -26,7 +26,8 @@ from companion.ui.joining import what_to_do
 from companion.ui.patient import PatientWindow, run_patient
 from companion.ui.patient.screens import PrepareScreen
 from companion.ui.patient.window import SENT
-from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
+from tests.ui.conftest import RunUi, UiClinic, settle, shots
+from tests.waiting import until
 
 PASSPHRASE = "a calm test passphrase"
 

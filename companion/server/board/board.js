@@ -6,6 +6,7 @@ import { HomeLink } from "./homelink.js";
 import * as wire from "./wire.js";
 
 const ROLE = "support";
+const PROTOCOL = 1; // docs/protocol.md, "Versions"
 const $ = (id) => document.getElementById(id);
 
 // -- the same words as the Qt board (companion/ui/support, companion/app/words.py)
@@ -231,7 +232,7 @@ class Board {
   }
 
   sendJoin() {
-    const join = { type: "join", rid: "join", invite: this.invite, as_role: ROLE, device: deviceSecret(),
+    const join = { type: "join", rid: "join", protocol: PROTOCOL, invite: this.invite, as_role: ROLE, device: deviceSecret(),
       public_key: this.identity.publicKey, box_key: this.identity.boxKey };
     if (this.joined) join.last_seq = this.lastSeq; // our own place back, with what we missed
     this.send(join);
@@ -240,7 +241,7 @@ class Board {
   onMessage(m) {
     switch (m.type) {
       case "welcome":
-        if (this.resumeToken) this.send({ type: "resume", rid: "resume", resume_token: this.resumeToken, last_seq: this.lastSeq });
+        if (this.resumeToken) this.send({ type: "resume", rid: "resume", protocol: PROTOCOL, resume_token: this.resumeToken, last_seq: this.lastSeq });
         else this.sendJoin();
         break;
       case "joined":
@@ -354,7 +355,7 @@ class Board {
       const alert = this.alerts.get(event.alert_id);
       if (alert && alert.raisedBy !== fromRole) return this.refuse(kind, "not raised by that role", path);
     }
-    const opened = await wire.openEvent(event, this.memberId, this.identity, this.sessionId, eventId);
+    const opened = await wire.openEvent(wire.known(event), this.memberId, this.identity, this.sessionId, eventId);
     if (opened === null) return this.refuse(kind, "its words could not be opened", path);
     if (kind === "link.state" && fromRole === "patient") {
       // Each path brings one sender's events in the order it made them, so the last on a

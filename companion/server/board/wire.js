@@ -130,10 +130,18 @@ const REQUIRED_WORDS = { "message": ["text"], "vitals": PRIVATE.vitals, "intenti
 const LOWEST = { systolic: 40, diastolic: 20, heart_rate: 20 };
 
 function exactly(object, fields, required) {
+  // Fields this version does not know are ignored (a later app may add optional ones:
+  // docs/protocol.md, "Versions"); the known ones are checked strictly.
   for (const [name, value] of Object.entries(object)) {
-    if (!(name in fields) || !fields[name](value)) return false;
+    if (name in fields && !fields[name](value)) return false;
   }
   return required.every((name) => name in object);
+}
+
+/** Only the fields this version knows: what is applied never carries the others. */
+export function known(event) {
+  const spec = BODIES[event.kind];
+  return Object.fromEntries(Object.entries(event).filter(([name]) => name === "kind" || name in spec[0]));
 }
 
 /** Is `event` a well-formed body of a known kind (after its words were opened)? */

@@ -42,7 +42,7 @@ from companion.app.prompts import Prompt, prompt
 from companion.audio import ChimeKind
 from companion.protocol.messages import MusicStatus
 from companion.records.private import NoteKind
-from companion.ui.common import CALM_DARK, spawn, theme_window
+from companion.ui.common import CALM_DARK, ready_to_retype, spawn, theme_window
 from companion.ui.joining import JOIN_WITHIN_S, JoinRefused, close_quietly, join_fresh
 from companion.ui.patient.level import watch_level
 from companion.ui.patient.screens import (
@@ -97,6 +97,8 @@ def _style(c: dict[str, str]) -> str:
         f" QPushButton#ok:focus {{ border: 5px solid {c['text']}; }}"
         f" QLineEdit, QPlainTextEdit, QListWidget, QDateTimeEdit {{ background: {c['panel']};"
         f" color: {c['text']}; border: 2px solid {c['muted']}; border-radius: 8px;"
+        # Without its own colour a placeholder is the text at half alpha: 4.37:1 on panel.
+        f" placeholder-text-color: {c['muted']};"
         f" padding: 6px; selection-background-color: {c['accent']};"
         f" selection-color: {c['accent_text']}; }}"
         f" QListWidget::item {{ padding: 10px 14px; border: 1px solid {c['muted']};"
@@ -273,6 +275,7 @@ class PatientWindow(QMainWindow):
             screen.say(exc.sentence)
             if exc.ask_server:
                 screen.server_box.show()
+            ready_to_retype(screen.server if exc.ask_server else screen.code)
             if exc.forget:  # not a place to go back to on the next start
                 with contextlib.suppress(OSError):
                     await asyncio.to_thread(write_place, self.data_dir, None)

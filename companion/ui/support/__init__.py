@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from companion.app import CoreOptions, Reminder, RoleCore
 from companion.app.core import saved_place
+from companion.app.notices import DesktopNotices
 from companion.app.words import link_words
 from companion.desktop import clinic_server
 from companion.monitor.ladder import Alert
@@ -48,6 +49,7 @@ from companion.ui.common import (
     format_ago,
     format_elapsed,
     press_with_enter,
+    ready_to_retype,
     spawn,
     theme_window,
 )
@@ -58,6 +60,7 @@ from companion.ui.joining import (
     close_quietly,
     join_fresh,
 )
+from companion.ui.notices import notify_if_hidden
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import write_pdf
 from companion.ui.widgets import InlineQuestion
@@ -166,6 +169,7 @@ class SupportWindow(QMainWindow):
         self.make_core = make_core
         self.core: RoleCore | None = None
         self._alert_ids: set[str] = set()
+        self._notices = DesktopNotices()
         self._reminder: Reminder | None = None
         self._queue: list[Reminder] = []
         self._unsubscribe: list[Callable[[], None]] = []
@@ -286,6 +290,8 @@ class SupportWindow(QMainWindow):
             box.valueChanged.connect(self._vitals_entered)
             box.setAccessibleName(f"{name}, {hint}")
             box.setMinimumHeight(52)
+            # The numbers are typed from the cuff's display; arrows would be 14 px targets.
+            box.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
             font = QFont(box.font())
             font.setPointSizeF(font.pointSizeF() * 1.6)
             box.setFont(font)
@@ -354,6 +360,7 @@ class SupportWindow(QMainWindow):
             self.join_message.setText(exc.sentence)
             if exc.ask_server:
                 self.server.show()
+            ready_to_retype(self.server if exc.ask_server else self.code)
             return False
         except Exception as exc:
             _log.warning("the board could not start: %s", type(exc).__name__)
@@ -442,6 +449,7 @@ class SupportWindow(QMainWindow):
         # A new call makes an earlier "Thank you…" old news: it must not sit under it.
         self.message.setText("")
         self.call_text.setText(CALL_WORDS.get(alert.reason, "Please go to the patient"))
+        notify_if_hidden(self, self._notices, self.call_text.text(), alert.urgent)
         # A lost link is news, not yet a call: amber until the ladder says "go now".
         urgent = alert.urgent or alert.reason in ("help", "go_to_patient", "checkin_unanswered")
         if urgent:

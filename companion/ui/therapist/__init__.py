@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -39,6 +40,7 @@ from companion.ui.common import (
     CLEAR_LIGHT,
     apply_theme,
     card_style,
+    fit_to_screen,
     press_with_enter,
     spawn,
     theme_window,
@@ -82,6 +84,9 @@ class InviteRow(QFrame):
         self.link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.link.setToolTip(invite.link)
         self.link.setMaximumWidth(760)
+        # The link is cut at the card's edge (whole in its tooltip and "Copy link"): as
+        # wide as its text, it made the console wider than a 1366-px screen.
+        self.link.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.expires = QLabel(f"<span style='color:#4d5a69'>Valid until {expires}</span>")
         words.addWidget(self.label)
         words.addWidget(self.link)
@@ -458,7 +463,7 @@ async def run_therapist(
 ) -> int:
     apply_theme(app, CLEAR_LIGHT)
     console = TherapistConsole(server, data_dir, fake_media, voice=voice)
-    console.resize(1400, 880)
+    fit_to_screen(console, 1400, 880)
     console.show()
     if name:
         console.name_edit.setText(name)
