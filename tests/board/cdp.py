@@ -78,7 +78,13 @@ class Page:
         """Poll ``expression`` until it is truthy; its value."""
         async with asyncio.timeout(timeout):
             while True:
-                value = await self.evaluate(expression)
+                try:
+                    value = await self.evaluate(expression)
+                except DevToolsError as exc:
+                    # A page navigating (a reload) has no document to ask for a moment.
+                    if "navigated" not in str(exc) and "context" not in str(exc):
+                        raise
+                    value = None
                 if value:
                     return value
                 await asyncio.sleep(0.1)

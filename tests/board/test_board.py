@@ -336,6 +336,7 @@ async def test_a_reload_takes_the_same_place_back_without_asking(rig: BoardRig) 
     page = await rig.page(session.board_link)
     await rig.join(page)
     member = await page.evaluate("companionBoard.memberId")
+    await page.evaluate("window.beforeReload = true")  # gone with the old document
     await page.send("Page.reload")
     # Mid-session, leaving asks first (the browser's own question); the person says yes.
     async with asyncio.timeout(10):
@@ -344,13 +345,17 @@ async def test_a_reload_takes_the_same_place_back_without_asking(rig: BoardRig) 
     dialog = next(e for e in page.events if e["method"] == "Page.javascriptDialogOpening")
     assert dialog["params"]["type"] == "beforeunload"
     await page.send("Page.handleJavaScriptDialog", accept=True)
-    await page.wait_for("!!window.companionBoard && !document.getElementById('board').hidden")
+    await page.wait_for(
+        "!window.beforeReload && !!window.companionBoard"
+        " && !document.getElementById('board').hidden"
+    )
     assert await page.evaluate("companionBoard.memberId") == member
     assert await page.visible("sound-on")
     await page.tap("sound-on")
     await page.wait_for("document.getElementById('sound-on').hidden")
     card = EmergencyCard(kind="card", address="2 Quiet Lane", emergency_number="999")
     await session.patient.share_card(card)  # sealed for the new box key
+    await page.wait_for("companionBoard.card !== null")
     await page.tap("show-card")
     assert "2 Quiet Lane" in await page.text("card-body")
     supports = [m for m in session.therapist.signaling.members if m.role == "support"]

@@ -387,6 +387,11 @@ class Board {
         }
         if (fromRole !== ROLE || !this.thanked) $("message").textContent = "The support person is with the patient.";
         break;
+      case "session.clock":
+        // The therapist's start of the session: the console and this board read the same.
+        this.startedAt = event.started_at * 1000;
+        this.save();
+        break;
       case "ladder.config":
         this.goAfterS = event.go_to_patient_after_s ?? 30;
         break;

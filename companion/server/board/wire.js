@@ -6,7 +6,7 @@ export const ROLES = ["therapist", "patient", "support"];
 const ALL = ROLES;
 const SERVER = [];
 
-// kind: [senders, readers, addressed, raiserOnly]
+// kind: [senders, readers, addressed, raiserOnly, fromServer (the server may write it too)]
 const RULES = {
   "checkin": [["patient"], ALL],
   "help": [["patient"], ALL],
@@ -21,25 +21,27 @@ const RULES = {
   "ladder.config": [["therapist"], ALL],
   "plan": [["therapist"], ALL],
   "session.end": [["therapist"], ALL],
+  "session.clock": [["therapist"], ALL],
   "with_patient": [["support"], ALL],
   "vitals": [["support"], ["therapist", "support"]],
   "lookin": [["support"], ["therapist", "support"]],
   "link.state": [ALL, ALL],
   "alert.raised": [ALL, ALL],
-  "alert.ack": [["therapist", "support"], ALL],
+  "alert.ack": [["therapist", "support"], ALL, false, false, true], // a phone's acknowledge link
   "alert.resolved": [ALL, ALL, false, true],
   "member.joined": [SERVER, ALL],
   "member.left": [SERVER, ALL],
   "member.lost": [SERVER, ALL],
   "member.back": [SERVER, ALL],
   "member.refused": [SERVER, ["therapist"]],
+  "escalation": [SERVER, ["therapist", "support"]],
 };
 
 /** May `role` (null: the server itself) send events of `kind`? */
 export function maySend(role, kind) {
   const rule = RULES[kind];
   if (!rule) return false;
-  return role === null ? rule[0].length === 0 : rule[0].includes(role);
+  return role === null ? rule[0].length === 0 || rule[4] === true : rule[0].includes(role);
 }
 
 export function mayRead(role, event) {
@@ -89,13 +91,17 @@ const BODIES = {
   "music.status": [{ playing: isBool, title: isStr(120), position_s: isNum(0, Infinity), duration_s: isNum(0, Infinity), volume_db: isNum(-120, 0) }, ["playing", "title", "position_s", "duration_s", "volume_db"]],
   "message": [{ to_role: oneOf("patient", "support"), text: isStr(1000), sealed: orNull(isSealed) }, ["to_role"]],
   "link.state": [{ state: STATE, peer: orNull(isId) }, ["state"]],
-  "alert.raised": [{ alert_id: isId, reason: oneOf("link_lost", "help", "checkin_unanswered", "vitals_out_of_range", "go_to_patient", "battery_low"), urgent: isBool, for_roles: listOf(ROLE, 3) }, ["alert_id", "reason"]],
+  "alert.raised": [{ alert_id: isId, reason: oneOf("link_lost", "help", "checkin_unanswered", "vitals_out_of_range", "go_to_patient", "battery_low", "support_away"), urgent: isBool, for_roles: listOf(ROLE, 3) }, ["alert_id", "reason"]],
   "alert.ack": [{ alert_id: isId }, ["alert_id"]],
   "alert.resolved": [{ alert_id: isId }, ["alert_id"]],
   "ladder.config": [{ go_to_patient_after_s: isNum(10, 120), checkin_answer_s: isNum(20, 300), checkin_escalate_s: isNum(10, 120) }, []],
   "with_patient": [{}, []],
   "vitals": [{ systolic: isInt(0, 300), diastolic: isInt(0, 200), heart_rate: isInt(0, 250), sealed: orNull(isSealed) }, []],
   "session.end": [{}, []],
+  "session.clock": [{ started_at: isNum(0, Infinity) }, ["started_at"]],
+  "escalation": [{ incident_id: isId, what: oneOf("notified", "failed", "answered", "stopped"),
+    who: orNull(oneOf("support", "oncall")), channel: orNull(oneOf("email", "sms", "oncall", "link")),
+    round: orNull(isInt(0, 1000)) }, ["incident_id", "what"]],
   "plan": [{
     dose_at: orNull(isNum(0, Infinity)), checkin_every_min: isInt(0, 120),
     vitals_at_min: listOf(isInt(-120, 480), 12), lookin_every_min: isInt(0, 120),
