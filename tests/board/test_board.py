@@ -273,15 +273,19 @@ async def test_what_the_page_may_not_send_or_accept_is_refused(rig: BoardRig) ->
         await b.receive('a1', {kind: 'alert.raised', alert_id: 'x1', reason: 'help', urgent: true,
                                for_roles: ['support']}, 'patient', 'server');
         await b.receive(id(), {kind: 'alert.resolved', alert_id: 'x1'}, 'therapist', 'server');
-        return {refused: b.refused.map(([kind]) => kind), ended: b.ended,
+        await b.receive(id(), {kind: 'alert.ack', alert_id: 'x1'}, 'patient', 'server');
+        const stillOpen = b.openAlerts().map((a) => a.alertId);
+        await b.receive(id(), {kind: 'alert.ack', alert_id: 'x1'}, null, 'server');  // a phone
+        return {stillOpen, refused: b.refused.map(([kind]) => kind), ended: b.ended,
                 checkin: b.lastCheckinAt !== null,
                 open: b.openAlerts().map((a) => a.alertId)};
     })()""")
     assert refused == {
-        "refused": ["session.end", "prompt.push", "checkin", "alert.resolved"],
+        "stillOpen": ["x1"],
+        "refused": ["session.end", "prompt.push", "checkin", "alert.resolved", "alert.ack"],
         "ended": False,
         "checkin": True,  # a field of a later version is ignored, the event kept
-        "open": ["x1"],
+        "open": [],  # answered from a phone's acknowledge link, written by the server
     }
 
 
