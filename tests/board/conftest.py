@@ -17,7 +17,7 @@ import pytest
 from companion.app import CoreOptions, RoleCore
 from companion.protocol.messages import InvitedRole, InviteInfo
 from companion.server.app import ServerConfig, SignalingServer
-from tests.board.cdp import CHROMIUM, Browser, Page
+from devtools.chromium import CHROMIUM, Browser, Page
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium")
 

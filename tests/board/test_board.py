@@ -16,7 +16,7 @@ from companion.monitor.ladder import LadderTimings
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.server.app import SignalingServer
 from companion.server.webboard import board_link
-from tests.board.cdp import DevToolsError
+from devtools.chromium import DevToolsError
 from tests.board.conftest import A11Y_PROBLEMS, BoardRig, Session
 from tests.waiting import until
 

@@ -1,7 +1,10 @@
-"""A tiny driver for the system's headless Chromium over the DevTools protocol.
+"""A tiny driver for the system's headless Chromium over the DevTools protocol, shared by
+the tests and the benchmarks (the board in tests/board, the acknowledge page in
+tests/server/test_escalation.py and benchmarks/escalation.py).
 
-No browser download: Debian's ``chromium`` is started with a debugging port of its own
-choosing, and each page is driven through its own DevTools WebSocket (aiohttp).
+No browser download: Debian's ``chromium`` (script/bootstrap) is started with a debugging
+port of its own choosing, and each page is driven through its own DevTools WebSocket
+(aiohttp).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +216,13 @@ class Browser:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
         await asyncio.to_thread(self.process.wait)
+
+
+@contextlib.asynccontextmanager
+async def chromium(profile: Path, url: str = "about:blank") -> AsyncIterator[Page]:
+    """One page of a browser of its own, closed (and the browser killed) on the way out."""
+    browser = await Browser.start(profile)
+    try:
+        yield await browser.open(url)
+    finally:
+        await browser.close()
