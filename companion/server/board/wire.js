@@ -35,6 +35,7 @@ const RULES = {
   "member.back": [SERVER, ALL],
   "member.refused": [SERVER, ["therapist"]],
   "escalation": [SERVER, ["therapist", "support"]],
+  "contacts": [SERVER, ["therapist", "support"]],
 };
 
 /** May `role` (null: the server itself) send events of `kind`? */
@@ -102,6 +103,7 @@ const BODIES = {
   "escalation": [{ incident_id: isId, what: oneOf("notified", "failed", "answered", "stopped"),
     who: orNull(oneOf("support", "oncall")), channel: orNull(oneOf("email", "sms", "oncall", "link")),
     round: orNull(isInt(0, 1000)) }, ["incident_id", "what"]],
+  "contacts": [{ email: isBool, sms: isBool, by: oneOf("therapist", "support") }, ["by"]],
   "plan": [{
     dose_at: orNull(isNum(0, Infinity)), checkin_every_min: isInt(0, 120),
     vitals_at_min: listOf(isInt(-120, 480), 12), lookin_every_min: isInt(0, 120),
