@@ -43,6 +43,7 @@ from companion.protocol.messages import (
     Login,
     LoginOk,
     MemberInfo,
+    PeerSignal,
     Presence,
     RelayedSignal,
     Resume,
@@ -54,9 +55,6 @@ from companion.protocol.messages import (
     Sessions,
     SignalData,
     Welcome,
-)
-from companion.protocol.messages import (
-    Signal as SignalMessage,
 )
 
 _log = logging.getLogger(__name__)
@@ -431,7 +429,7 @@ class SignalingClient:
         return len(self._outbox)
 
     async def signal(self, to: str, pc_id: str, data: SignalData) -> None:
-        message = SignalMessage(type="signal", to=to, pc_id=pc_id, data=data)
+        message = PeerSignal(type="signal", to=to, pc_id=pc_id, data=data)
         await self._send_raw(message.model_dump_json(exclude_none=True))
 
     async def leave(self) -> None:

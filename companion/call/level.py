@@ -1,6 +1,6 @@
 """The microphone's level for the device check: frames from the local microphone (through
 the media relay, so the call is untouched) turned into a 0..1 meter value, a few times a
-second. Qt-free; the screen passes a callback."""
+second. The app core passes a callback (the patient's window draws it)."""
 
 from __future__ import annotations
 
