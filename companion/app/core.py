@@ -519,7 +519,9 @@ class RoleCore:
             self._last_state[event.kind] = event
         if event.kind != "music.status" and not again:
             about = event.prompt_id if isinstance(event, PromptPush) else ""
-            self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id, about)
+            self._add_entry(
+                from_role, event.kind, describe_event(event, from_role), event_id, about
+            )
         self.narrator.hear(event, from_role)
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()

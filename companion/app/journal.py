@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from companion.i18n import SETTINGS_FILE
+from companion.i18n import SETTINGS_FILE, _, clock, date_words
 from companion.records import (
     KeyringUnavailable,
     PassphraseRequired,
@@ -88,10 +88,8 @@ def reminder_words(data_dir: Path, now: float | None = None) -> str:
     when = load_reminder(data_dir)
     if when is None or when < (now or time.time()) - 86_400:
         return ""
-    return (
-        "Reminder: your integration session is on "
-        + time.strftime("%A %d %B at %H:%M", time.localtime(when))
-        + "."
+    return _("Reminder: your integration session is on {day} at {time}.").format(
+        day=date_words(when), time=clock(when, seconds=False)
     )
 
 

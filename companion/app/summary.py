@@ -122,7 +122,7 @@ def summarize(
             asked_at = entry.at
         elif kind == "prompt.push":
             found = prompt(entry.ref)
-            summary.prompts.append((entry.at, _(found.title) if found else entry.ref))
+            summary.prompts.append((entry.at, found.title if found else entry.ref))
         elif kind == "vitals":
             match = _VITALS.search(entry.text)
             if match:
@@ -327,7 +327,9 @@ def to_html(summary: Summary, title: str | None = None) -> str:
         (_("When"), _("Note")),
         [(_clock(at), e(t).replace("\n", "<br>")) for at, t in summary.notes],
     )
-    made = e(_("Times are this computer's local time. Made {when}.").format(when=stamp(summary.made_at)))
+    made = e(
+        _("Times are this computer's local time. Made {when}.").format(when=stamp(summary.made_at))
+    )
     parts.append(f"<p class='muted'>{made}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)

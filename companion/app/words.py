@@ -60,7 +60,7 @@ LINK_STATE_WORDS: dict[LinkStateName, str] = {
 
 
 def link_state_word(state: str) -> str:
-    return _(LINK_STATE_WORDS[state]) if state in LINK_STATE_WORDS else state  # type: ignore[index]
+    return _(LINK_STATE_WORDS[state]) if state in LINK_STATE_WORDS else state
 
 
 ALERT_WORDS: dict[str, str] = {
@@ -99,7 +99,9 @@ COMPUTER_WORDS: dict[str, str] = {
     "on_battery": N_("The patient's computer is running on battery"),
     "battery_low": N_("The patient's computer battery is low ({percent} %)"),
     "plugged_in": N_("The patient's computer is plugged in"),
-    "cannot_stay_awake": N_("The patient's computer could not be kept awake; a sleep will be noticed"),
+    "cannot_stay_awake": N_(
+        "The patient's computer could not be kept awake; a sleep will be noticed"
+    ),
 }
 
 SUPPORT_COMPUTER_LINES: dict[str, str] = {

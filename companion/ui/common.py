@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from companion.app import CALM_DARK, ProcessingSettings, RoleCore
+from companion.i18n import _
 
 _log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def make_palette(colors: dict[str, str]) -> QPalette:
 
 
 # Qt's platform plugins say these on every window; they mean nothing to a person.
-_QT_NOISE = ("does not support propagateSizeHints", "does not support raise()")
+_QT_NOISE = ("does not support propagateSizeHints", "does not support raise()")  # i18n: not words
 _qt_said: set[str] = set()
 
 
@@ -222,7 +223,7 @@ class VideoView(QWidget):
         self.frames_shown = 0
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 120)
-        self.setAccessibleName(placeholder or "Video")
+        self.setAccessibleName(placeholder or _("Video"))
 
     def set_placeholder(self, text: str) -> None:
         self._placeholder = text
@@ -267,10 +268,10 @@ class VoiceSettings(QWidget):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.noise_suppression = QCheckBox(noise_text)
-        self.noise_suppression.setAccessibleName("Reduce background noise")
+        self.noise_suppression.setAccessibleName(_("Reduce background noise"))
         self.noise_suppression.setChecked(True)
         self.auto_gain = QCheckBox(gain_text)
-        self.auto_gain.setAccessibleName("Raise a quiet voice automatically")
+        self.auto_gain.setAccessibleName(_("Raise a quiet voice automatically"))
         for widget in (self.note, self.noise_suppression, self.auto_gain):
             v.addWidget(widget)
 
@@ -349,13 +350,13 @@ class LoopLagMeter(QObject):
 def format_ago(seconds: float | None) -> str:
     """ "just now", "2 min ago", "1 h 5 min ago" — for boards read across a room."""
     if seconds is None:
-        return "not yet"
+        return _("not yet")
     if seconds < 45:
-        return "just now"
+        return _("just now")
     minutes = int(seconds // 60 + (1 if seconds % 60 >= 30 else 0))
     if minutes < 60:
-        return f"{minutes} min ago"
-    return f"{minutes // 60} h {minutes % 60} min ago"
+        return _("{minutes} min ago").format(minutes=minutes)
+    return _("{value} h {value2} min ago").format(value=minutes // 60, value2=minutes % 60)
 
 
 def format_elapsed(seconds: float) -> str:

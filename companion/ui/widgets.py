@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from companion.i18n import _
+
 HOLD_S = 1.5
 
 
@@ -45,7 +47,9 @@ class HoldButton(QWidget):
         self._timer.timeout.connect(self._tick)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAccessibleName(text)
-        self.setAccessibleDescription(f"Press and hold for {hold_s:.1f} seconds")
+        self.setAccessibleDescription(
+            _("Press and hold for {hold_s:.1f} seconds").format(hold_s=hold_s)
+        )
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumHeight(96)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -130,7 +134,7 @@ class HoldButton(QWidget):
         )
         text_rect = rect.adjusted(size + 36, 0, -12, 0)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         self.text + "\n(press and hold)")  # fmt: skip
+                         self.text + _("\n(press and hold)"))  # fmt: skip
 
 
 class PulseBanner(QLabel):
@@ -192,11 +196,11 @@ class BreathingGuide(QWidget):
         self._timer.timeout.connect(self.update)
         self._timer.start()
         self.setMinimumSize(220, 220)
-        self.setAccessibleName("Breathing guide")
+        self.setAccessibleName(_("Breathing guide"))
 
     def step(self, now: float | None = None) -> tuple[str, int, float]:
         """(words, whole seconds left in the step, how full the breath is 0..1)."""
-        names = ("Breathe in", "Hold", "Breathe out", "Rest")
+        names = (_("Breathe in"), _("Hold"), _("Breathe out"), _("Rest"))
         cycle = sum(self.pattern)
         t = ((now or time.monotonic()) - self._started) % cycle
         for index, length in enumerate(self.pattern):

@@ -54,7 +54,7 @@ NO_WORDS_CALLS = frozenset(
         "strftime", "fromisoformat", "Path", "joinpath", "with_suffix", "open", "encode",
         "decode", "Signal", "Slot", "findChild", "findChildren", "re", "compile", "match",
         "search", "fullmatch", "sub", "environ", "getenv", "QFont", "fromString", "QColor",
-        "setFamily", "QUrl", "mimeData", "setData", "hexdigest", "field", "TypeVar",
+        "setFamily", "QUrl", "mimeData", "setData", "hexdigest", "TypeVar",
         "cast", "NewType", "warn", "warnings", "fetch", "write_text", "mkdir", "exec",
         "run", "Popen", "QStandardPaths", "setApplicationName", "setOrganizationName",
         "setDesktopFileName", "fromTheme", "QIcon", "setThemeName", "load", "loads", "dumps",
@@ -65,7 +65,6 @@ OPT_OUT = "# i18n: not words"
 _TAGS = re.compile(r"<[^>]*>|&[a-z]+;")
 _WORD = re.compile(r"[A-Za-zÀ-ÿ]{2,}")
 _CSS = re.compile(r"[a-z-]+\s*:\s*[^;{}]+;|^\s*[A-Za-z#.*][\w#.*: -]*\{")
-_SPEC = re.compile(r"^[%{}\w.:<>=^+\-#, /|()]*$")
 
 
 @dataclass(frozen=True)
@@ -84,10 +83,9 @@ def is_words(text: str) -> bool:
     if not _WORD.search(plain) or _CSS.search(plain):
         return False
     if " " in plain:
-        # A format spec or an identifier list with spaces is not words ("%H:%M", "a b").
-        return bool(re.search(r"[A-Za-z]{2,}[^A-Za-z]+[A-Za-z]", plain)) and not (
-            _SPEC.match(plain) and not re.search(r"[A-Za-z]{2,} [A-Za-z]{2,}", plain)
-        )
+        # Two tokens, one a real word: "I'm OK", "Connecting…"; not "%H %M", "a b".
+        tokens = re.findall(r"[A-Za-zÀ-ÿ']+", plain)
+        return len(tokens) >= 2 and any(len(t.strip("'")) >= 2 for t in tokens)
     return bool(re.match(r"[A-ZÀ-Ý][a-zà-ÿ]", plain))
 
 
@@ -96,6 +94,8 @@ def _name(node: ast.AST) -> str:
         return node.id
     if isinstance(node, ast.Attribute):
         return node.attr
+    if isinstance(node, ast.Call):
+        return _name(node.func)
     return ""
 
 
@@ -104,7 +104,7 @@ def _is_log_call(call: ast.Call) -> bool:
     return (
         isinstance(func, ast.Attribute)
         and func.attr in LOG_METHODS
-        and (_name(func.value) in LOGGERS or _name(func.value).endswith("log"))
+        and (_name(func.value) in LOGGERS or _name(func.value).endswith(("log", "getLogger")))
     )
 
 
@@ -133,9 +133,12 @@ class _Scanner(ast.NodeVisitor):
     def _body(self, body: list[ast.stmt]) -> None:
         for i, stmt in enumerate(body):
             # A string statement after an assignment documents it (attribute docstrings).
-            if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
-                if i == 0 or isinstance(body[i - 1], ast.Assign | ast.AnnAssign):
-                    continue
+            if (
+                isinstance(stmt, ast.Expr)
+                and isinstance(stmt.value, ast.Constant)
+                and (i == 0 or isinstance(body[i - 1], ast.Assign | ast.AnnAssign))
+            ):
+                continue
             self.visit(stmt)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
@@ -183,6 +186,11 @@ class _Scanner(ast.NodeVisitor):
         self.visit(node.guard) if node.guard is not None else None
         self._body(node.body)
 
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            return  # names exported, not words
+        self.generic_visit(node)
+
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         self._quiet(node.annotation)
         self.visit(node.target)
@@ -215,7 +223,8 @@ class _Scanner(ast.NodeVisitor):
 
 def scan_file(path: Path) -> list[Finding]:
     source = path.read_text(encoding="utf-8")
-    scanner = _Scanner(str(path.relative_to(ROOT)), source.splitlines())
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    scanner = _Scanner(str(shown), source.splitlines())
     scanner.visit(ast.parse(source, str(path)))
     return scanner.findings
 
