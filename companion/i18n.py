@@ -133,9 +133,9 @@ def pgettext(context: str, message: str) -> str:
 
 
 def number(value: float, digits: int = 0) -> str:
-    """A number as the active language writes it ("1,234.5" / "1234,5")."""
-    pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    return format_decimal(value, format=pattern, locale=_language)
+    """A number as the active language writes it ("1,234.5" / "1.234,5"), with at
+    most ``digits`` decimals."""
+    return format_decimal(round(value, digits) if digits else round(value), locale=_language)
 
 
 def clock(at: float, seconds: bool = True) -> str:

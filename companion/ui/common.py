@@ -94,7 +94,10 @@ def make_palette(colors: dict[str, str]) -> QPalette:
 
 
 # Qt's platform plugins say these on every window; they mean nothing to a person.
-_QT_NOISE = ("does not support propagateSizeHints", "does not support raise()")  # i18n: not words
+_QT_NOISE = (
+    "does not support propagateSizeHints",
+    "does not support raise()",
+)  # i18n: not words (Qt log text)
 _qt_said: set[str] = set()
 
 

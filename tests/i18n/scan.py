@@ -50,7 +50,7 @@ NO_WORDS_CALLS = frozenset(
     {
         "setStyleSheet", "setObjectName", "setProperty", "property", "QKeySequence",
         "connect", "getattr", "setattr", "hasattr", "isinstance", "startswith", "endswith",
-        "split", "rsplit", "join", "replace", "strip", "get", "pop", "setdefault", "format_time",
+        "split", "rsplit", "join", "replace", "strip", "format_time",
         "strftime", "fromisoformat", "Path", "joinpath", "with_suffix", "open", "encode",
         "decode", "Signal", "Slot", "findChild", "findChildren", "re", "compile", "match",
         "search", "fullmatch", "sub", "environ", "getenv", "QFont", "fromString", "QColor",
@@ -201,7 +201,15 @@ class _Scanner(ast.NodeVisitor):
         literal = "".join(
             v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)
         )
-        self._check(node, literal.replace("{", "").replace("}", ""))
+        # Words glued to values are words too ("· made {when}"): one real word is enough,
+        # with a space or a capital ("patient-{n}.png" and "prompt:{id}" are names).
+        plain = _TAGS.sub(" ", literal)
+        if (
+            not _CSS.search(plain)
+            and re.search(r"[A-Za-zÀ-ÿ]{2,}", plain)
+            and (" " in plain.strip() or re.search(r"[A-ZÀ-Ý][a-zà-ÿ]", plain))
+        ):
+            self._check(node, literal, force=True)
         for v in node.values:
             if isinstance(v, ast.FormattedValue):
                 self.visit(v.value)
@@ -210,8 +218,8 @@ class _Scanner(ast.NodeVisitor):
         if isinstance(node.value, str):
             self._check(node, node.value)
 
-    def _check(self, node: ast.expr, text: str) -> None:
-        if self._fine or not is_words(text):
+    def _check(self, node: ast.expr, text: str, force: bool = False) -> None:
+        if self._fine or not (force or is_words(text)):
             return
         line = self.lines[node.lineno - 1] if node.lineno <= len(self.lines) else ""
         end = getattr(node, "end_lineno", node.lineno) or node.lineno

@@ -454,7 +454,7 @@ class SupportWindow(QMainWindow):
             )
             self.with_patient_button.setText(_("I'm with the patient"))
         self.call_when.setText(
-            f"Since {time.strftime('%H:%M')}. "
+            _("Since {value}. ").format(value=time.strftime("%H:%M"))
             + (
                 _("Press the button once you are with them.")
                 if urgent

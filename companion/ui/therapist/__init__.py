@@ -74,7 +74,9 @@ class InviteRow(QFrame):
         row = QHBoxLayout(self)
         words = QVBoxLayout()
         who = _(_ROLE_WORDS.get(invite.role, invite.role))
-        self.label = QLabel(f"{who} · code <b style='font-size:14pt'>{invite.code}</b>")
+        self.label = QLabel(
+            _("{who} · code <b style='font-size:14pt'>{code}</b>").format(who=who, code=invite.code)
+        )
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         expires = time.strftime("%a %d %b %H:%M", time.localtime(invite.expires_at))
         self.link = QLabel(f"<span style='color:{GREY}'>{invite.link}</span>")
@@ -331,7 +333,11 @@ class TherapistConsole(QMainWindow):
             self.labels[info.session_id] = info.label or _("Untitled session")
             created = time.strftime("%a %d %b %H:%M", time.localtime(info.created_at))
             tab = _(" · open in a tab") if info.session_id in self.live else ""
-            item = QListWidgetItem(f"{self.labels[info.session_id]}\n{words}{tab} · made {created}")
+            item = QListWidgetItem(
+                _("{value}\n{words}{tab} · made {created}").format(
+                    value=self.labels[info.session_id], words=words, tab=tab, created=created
+                )
+            )
             item.setData(256, info.session_id)
             item.setData(257, kind)
             if kind == "live":
@@ -389,7 +395,7 @@ class TherapistConsole(QMainWindow):
             voice=self.voice,
         )  # fmt: skip
         core = await self.lobby.open_live(session_id, options)
-        label = self.labels.get(session_id, "Live session")
+        label = self.labels.get(session_id, _("Live session"))
         view = LiveSession(core, self.data_dir, label, passphrases=self.passphrases)
         view.attention.connect(lambda _on: self._mark_tabs())
         self.live[session_id] = view
@@ -405,7 +411,9 @@ class TherapistConsole(QMainWindow):
             if index < 0:
                 continue
             alerting = view.needs_attention
-            self.tabs.setTabText(index, f"⚠ {view.label} — alert" if alerting else view.label)
+            self.tabs.setTabText(
+                index, _("⚠ {label} — alert").format(label=view.label) if alerting else view.label
+            )
             bar.setTabTextColor(
                 index, QColor(CLEAR_LIGHT["danger"] if alerting else CLEAR_LIGHT["text"])
             )

@@ -131,8 +131,12 @@ def quality_words(q: CallQuality) -> str:
     else:
         grade = _("Poor")
     # A round trip cannot be negative (clock steps between the two ends): never shown so.
-    delay = f"{max(0.0, q.rtt_ms):.0f} ms" if q.rtt_ms is not None else "—"
-    video = f"{q.video_fps_in:.0f} fps" if q.video_sending else _("video paused for speech")
+    delay = _("{value:.0f} ms").format(value=max(0.0, q.rtt_ms)) if q.rtt_ms is not None else "—"
+    video = (
+        _("{video_fps_in:.0f} fps").format(video_fps_in=q.video_fps_in)
+        if q.video_sending
+        else _("video paused for speech")
+    )
     return _("{grade} · delay {delay} · loss {loss:.0f}% · {video}").format(
         grade=grade, delay=delay, loss=loss, video=video
     )
@@ -631,10 +635,12 @@ class LiveSession(QWidget):
         color: str | None = None
         if entry.kind == "alert.shown":
             self._shown_alert_words[entry.ref] = (entry.text, entry.at)
-            text, color = f"⚠ ALERT: {entry.text}", CLEAR_LIGHT["danger"]
+            text, color = _("⚠ ALERT: {text}").format(text=entry.text), CLEAR_LIGHT["danger"]
         elif entry.kind == "alert.cleared":
-            what, at = self._shown_alert_words.get(entry.ref, ("Alert", entry.at))
-            text = f"✓ {what} — {entry.text} after {duration_words(entry.at - at)}"
+            what, at = self._shown_alert_words.get(entry.ref, (_("Alert"), entry.at))
+            text = _("✓ {what} — {text} after {value}").format(
+                what=what, text=entry.text, value=duration_words(entry.at - at)
+            )
             color = GREEN
         elif entry.kind == "prompt.push":
             found = prompt(entry.text.rsplit(": ", 1)[-1])
@@ -745,7 +751,10 @@ class LiveSession(QWidget):
         state = "playing" if status.playing else "paused"
         where = ""
         if status.duration_s > 0:
-            where = f" · {format_elapsed(status.position_s)[2:]} of {format_elapsed(status.duration_s)[2:]}"
+            where = _(" · {value} of {value2}").format(
+                value=format_elapsed(status.position_s)[2:],
+                value2=format_elapsed(status.duration_s)[2:],
+            )
         self.now_playing.setText(
             _("♪ <b>{value}</b> — {state}{where} · volume {volume_db:.0f} dB").format(
                 value=_escape(status.title), state=state, where=where, volume_db=status.volume_db
@@ -756,7 +765,7 @@ class LiveSession(QWidget):
             self.volume.blockSignals(True)
             self.volume.setValue(round(max(-40.0, status.volume_db)))
             self.volume.blockSignals(False)
-            self.volume_label.setText(f"{self.volume.value()} dB")
+            self.volume_label.setText(_("{value} dB").format(value=self.volume.value()))
 
     def _send_volume(self) -> None:
         spawn(self.core.music_remote("set_volume", volume_db=float(self.volume.value())))
