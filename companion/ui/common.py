@@ -95,9 +95,9 @@ def make_palette(colors: dict[str, str]) -> QPalette:
 
 # Qt's platform plugins say these on every window; they mean nothing to a person.
 _QT_NOISE = (
-    "does not support propagateSizeHints",
-    "does not support raise()",
-)  # i18n: not words (Qt log text)
+    "does not support propagateSizeHints",  # i18n: not words (Qt's log lines)
+    "does not support raise()",  # i18n: not words
+)
 _qt_said: set[str] = set()
 
 
