@@ -151,6 +151,12 @@ def date_words(at: float) -> str:
     return format_skeleton("MMMMEEEEd", datetime.fromtimestamp(at), locale=_language)
 
 
+def day_and_time(at: float) -> str:
+    """A day of the week, date and time, short ("Tue, Dec 1 14:05" / "mar, 1 dic 14:05")."""
+    day = format_skeleton("MMMEd", datetime.fromtimestamp(at), locale=_language)
+    return f"{day} {clock(at, seconds=False)}"
+
+
 def stamp(at: float) -> str:
     """A local date and time, short ("2026-11-29 14:05" in every language: records)."""
     return format_datetime(datetime.fromtimestamp(at), "yyyy-MM-dd HH:mm", locale=_language)

@@ -7,7 +7,7 @@ its own, so several sessions keep their own state side by side.
 
 from __future__ import annotations
 
-import time
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from companion.app import CLEAR_LIGHT, CoreOptions, Lobby, ProcessingSettings, RoleCore
 from companion.app.lobby import UNREACHABLE, remembered_secret
-from companion.i18n import N_, _
+from companion.i18n import N_, _, day_and_time
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo, SessionInfo
 from companion.ui.common import (
@@ -78,8 +78,11 @@ class InviteRow(QFrame):
             _("{who} · code <b style='font-size:14pt'>{code}</b>").format(who=who, code=invite.code)
         )
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        expires = time.strftime("%a %d %b %H:%M", time.localtime(invite.expires_at))
-        self.link = QLabel(f"<span style='color:{GREY}'>{invite.link}</span>")
+        expires = day_and_time(invite.expires_at)
+        # Its start only (the whole link is in the tooltip and "Copy link"): a link is one
+        # long word, and the row must fit a 1366-pixel screen.
+        shown = invite.link if len(invite.link) <= 72 else invite.link[:70] + "…"
+        self.link = QLabel(f"<span style='color:{GREY}'>{html.escape(shown)}</span>")
         self.link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.link.setToolTip(invite.link)
         self.link.setMaximumWidth(760)
@@ -331,7 +334,7 @@ class TherapistConsole(QMainWindow):
         self.sessions.clear()
         for (kind, words), info in rows:
             self.labels[info.session_id] = info.label or _("Untitled session")
-            created = time.strftime("%a %d %b %H:%M", time.localtime(info.created_at))
+            created = day_and_time(info.created_at)
             tab = _(" · open in a tab") if info.session_id in self.live else ""
             item = QListWidgetItem(
                 _("{value}\n{words}{tab} · made {created}").format(
