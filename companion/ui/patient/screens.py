@@ -374,7 +374,12 @@ class SessionScreen(QWidget):
         middle.setSpacing(20)
         self.video = VideoView(_("Your therapist's video will appear here"))
         self.video.setAccessibleName(_("Your therapist's video"))
-        middle.addWidget(self.video, 3)
+        # The exercises open under the video, taking its room rather than the screen's:
+        # the session screen fits 1366×768 with a breathing guide open.
+        left = QVBoxLayout()
+        left.setSpacing(10)
+        left.addWidget(self.video, 1)
+        middle.addLayout(left, 3)
         self.request.setParent(self.video)
         self.request.backing = CALM_DARK["window"]
         self.video.installEventFilter(self)
@@ -415,7 +420,7 @@ class SessionScreen(QWidget):
         self.prompt_close = BigButton(_("Close"), _("Close the exercise"))
         prompt_layout.addWidget(self.prompt_close, 0, Qt.AlignmentFlag.AlignVCenter)
         self.prompt_box.hide()
-        layout.addWidget(self.prompt_box)
+        left.addWidget(self.prompt_box)
         self.prompt_list = QListWidget()
         self.prompt_list.setAccessibleName(_("Grounding exercises"))
         self.prompt_list.setFlow(QListWidget.Flow.LeftToRight)
@@ -427,7 +432,7 @@ class SessionScreen(QWidget):
             item.setToolTip(p.lines[0])
             self.prompt_list.addItem(item)
         self.prompt_list.hide()
-        layout.addWidget(self.prompt_list)
+        left.addWidget(self.prompt_list)
 
         music = QHBoxLayout()
         music.setSpacing(12)
