@@ -275,7 +275,9 @@ def to_html(summary: Summary, title: str | None = None) -> str:
         f" .warn{{color:{c['danger']};font-weight:bold}} .muted{{color:{c['muted']}}}",
         "</style></head><body>",
         f"<h1>{e(title)}</h1>",
-        f"<p class='muted'>{e(_('Companion · at-home ketamine-assisted therapy session'))}</p>",
+        "<p class='muted'>"
+        + e(_("Companion · at-home ketamine-assisted therapy session"))
+        + "</p>",
         _table(("", ""), [(f"<b>{e(k)}</b>", e(v)) for k, v in facts]),
     ]
     alert_rows = [

@@ -213,6 +213,16 @@ class _Scanner(ast.NodeVisitor):
         for v in node.values:
             if isinstance(v, ast.FormattedValue):
                 self.visit(v.value)
+                # Babel's extractor cannot see into f-strings before Python 3.12.
+                for inner in ast.walk(v.value):
+                    if (
+                        isinstance(inner, ast.Call)
+                        and _name(inner.func) in MARKERS
+                        and any(isinstance(a, ast.Constant) for a in inner.args)
+                    ):
+                        self.findings.append(
+                            Finding(self.path, node.lineno, "a _() inside an f-string")
+                        )
 
     def visit_Constant(self, node: ast.Constant) -> None:
         if isinstance(node.value, str):
