@@ -214,7 +214,11 @@ def to_html(summary: Summary, title: str | None = None) -> str:
     )
     unanswered = summary.unanswered_requests
     checkins = (
-        _("{checkins} · {requested} requested ({answered})").format(
+        ngettext(
+            "{checkins} · {requested} requested ({answered})",
+            "{checkins} · {requested} requested ({answered})",
+            summary.checkin_requests,
+        ).format(
             checkins=number(summary.checkins),
             requested=number(summary.checkin_requests),
             answered=answered
