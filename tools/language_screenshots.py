@@ -114,7 +114,7 @@ async def main(app: QApplication, out: Path, language: str) -> int:
 
             apply_theme(app, CLEAR_LIGHT)
             console = TherapistConsole(server.ws_url, folder / "therapist", fake_media=True)
-            console.sign_in_box.layout().insertRow(0, LanguagePicker(None))  # type: ignore[union-attr]
+            console.tabs.widget(0).layout().insertWidget(1, LanguagePicker(None))  # type: ignore[union-attr]
             console.resize(*SIZE)
             console.show()
             patient: PatientWindow | None = None

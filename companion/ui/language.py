@@ -34,12 +34,14 @@ def start_language(data_dir: Path | None) -> str:
 
 
 class LanguagePicker(QWidget):
-    """ "Language: [Español ▾]", each language named in itself. Choosing saves it for this
-    person (their app's data folder) and makes it the app's language."""
+    """The language, each named in itself ("Español"). Choosing saves it for this person
+    (their app's data folder); while ``now()`` it becomes the app's language at once
+    (``chosen``: the window is rebuilt), otherwise a note says it shows from the next
+    opening."""
 
     chosen = Signal(str)
 
-    def __init__(self, data_dir: Path | None, later: bool = False) -> None:
+    def __init__(self, data_dir: Path | None, now: Callable[[], bool] = lambda: True) -> None:
         super().__init__()
         self.data_dir = data_dir
         row = QHBoxLayout(self)
@@ -57,15 +59,14 @@ class LanguagePicker(QWidget):
         self.note = QLabel(_("Language: the change shows the next time Companion opens."))
         self.note.setWordWrap(True)
         self.note.setVisible(False)
-        self.later = later
-        if later:
-            row.addWidget(self.note, 3)
+        self.now = now
+        row.addWidget(self.note, 3)
 
     def _changed(self, _index: int) -> None:
         lang = str(self.combo.currentData())
         if self.data_dir is not None:
             save_language(self.data_dir, lang)
-        if self.later:
+        if not self.now():
             self.note.setVisible(lang != language())
             return
         use_language(lang)
@@ -96,8 +97,7 @@ class Rebuildable(Generic[W]):
     def show(self) -> W:
         window = self._build()
         for picker in window.findChildren(LanguagePicker):
-            if not picker.later:
-                picker.chosen.connect(lambda _lang, w=window: self._rebuild(w))
+            picker.chosen.connect(lambda _lang, w=window: self._rebuild(w))
         self._windows.append(window)
         window.show()
         return window

@@ -38,6 +38,7 @@ async def run_patient(
         window = PatientWindow(lambda: RoleCore("patient", server, options), data_dir)
         window.join_screen.know_server(server)
         window.join_screen.offer_language(LanguagePicker(data_dir))
+        window.prepare_screen.offer_language(LanguagePicker(data_dir, now=lambda: False))
         window.resize(1280, 740)
         reminder = integration_reminder(data_dir)
         if reminder:

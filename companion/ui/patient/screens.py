@@ -314,6 +314,7 @@ class PrepareScreen(QWidget):
         self.device_note = note("", "text", _("Device check"))
         right.addWidget(self.device_note)
         right.addStretch(1)
+        self._right = right
 
         grid.addLayout(left, 0, 0)
         grid.addLayout(right, 0, 1)
@@ -322,6 +323,10 @@ class PrepareScreen(QWidget):
         self.begin = BigButton(_("I'm ready — start the session"), lines=2.6)
         scaled(self.begin, 1.25, bold=True)
         outer.addWidget(self.begin)
+
+    def offer_language(self, picker: QWidget) -> None:
+        """The language choice, under the device check (it shows from the next opening)."""
+        self._right.insertWidget(self._right.count() - 1, picker)
 
     def no_microphone(self, text: str) -> None:
         self.mic_level.hide()

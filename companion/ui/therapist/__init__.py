@@ -469,17 +469,19 @@ async def run_therapist(
 
     def build() -> TherapistConsole:
         console = TherapistConsole(server, data_dir, fake_media, voice=voice)
-        form = console.sign_in_box.layout()
-        assert isinstance(form, QFormLayout)
-        form.insertRow(0, LanguagePicker(data_dir))
+        # Before signing in the console is rebuilt in the new language; after, the choice
+        # shows from the next opening (live sessions stay as they are).
+        home = console.tabs.widget(0)
+        page = home.layout() if home is not None else None
+        assert isinstance(page, QVBoxLayout)
+        page.insertWidget(1, LanguagePicker(data_dir, now=lambda: can_rebuild(console)))
         console.resize(1400, 880)
         return console
 
-    consoles = Rebuildable(
-        build,
-        lambda c: not c.live and c.sign_in_box.isVisible(),
-        lambda c: spawn(c.close_all()),
-    )
+    def can_rebuild(console: TherapistConsole) -> bool:
+        return not console.live and console.sign_in_box.isVisible()
+
+    consoles = Rebuildable(build, can_rebuild, lambda c: spawn(c.close_all()))
     console = consoles.show()
     if name:
         console.name_edit.setText(name)
