@@ -37,15 +37,26 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from companion.audio.processing import VoiceProcessing
+from companion.i18n import N_, _
 
 # -------------------------------------------------------------------------- results
 
 
 class Verdict(StrEnum):
+    """Ids (the JSON report's); ``VERDICT_WORDS`` says them to a person."""
+
     OK = "ok"
-    NOT_FOUND = "not found"
+    NOT_FOUND = "not found"  # i18n: not words (an id)
     FAILED = "failed"
-    NOT_CONFIGURED = "not configured"
+    NOT_CONFIGURED = "not configured"  # i18n: not words (an id)
+
+
+VERDICT_WORDS: dict[Verdict, str] = {
+    Verdict.OK: N_("ok"),
+    Verdict.NOT_FOUND: N_("not found"),
+    Verdict.FAILED: N_("failed"),
+    Verdict.NOT_CONFIGURED: N_("not configured"),
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +80,8 @@ _VERDICT_WIDTH = 15
 
 def format_result(result: CheckResult, width: int = 78) -> str:
     """``Camera         not found      No camera …`` with the advice indented below."""
-    head = f"{result.name:<{_NAME_WIDTH}}{result.verdict.value:<{_VERDICT_WIDTH}}"
+    verdict = _(VERDICT_WORDS[result.verdict])
+    head = f"{result.name:<{_NAME_WIDTH}}{verdict:<{_VERDICT_WIDTH}}"
     indent = " " * (_NAME_WIDTH + _VERDICT_WIDTH)
     lines = textwrap.wrap(result.detail, width, initial_indent=head, subsequent_indent=indent) or [
         head.rstrip()
@@ -86,19 +98,17 @@ def format_report(results: Sequence[CheckResult], width: int = 78) -> str:
     blocks = [format_result(r, width) for r in results]
     failed = [r.name for r in results if r.failed]
     if not failed:
-        closing = "Everything needed for your session works. See you there."
+        closing = _("Everything needed for your session works. See you there.")
         if any(r.verdict is Verdict.NOT_FOUND for r in results):
-            closing = (
+            closing = _(
                 "Everything needed works; the notes above are about what this computer "
                 "does not have, and that is all right."
             )
     else:
         names = ", ".join(failed)
-        closing = (
-            f"Something needs a look ({names}). Try what is suggested above and run this "
-            "check again. If it still fails, call your clinic before your session: they "
-            "can help, and there is time."
-        )
+        closing = _(
+            "Something needs a look ({names}). Try what is suggested above and run this check again. If it still fails, call your clinic before your session: they can help, and there is time."
+        ).format(names=names)
     text = "\n".join(["Companion self-test", "", *blocks, "", *textwrap.wrap(closing, width)])
     return text + "\n"
 
@@ -108,7 +118,7 @@ def format_report(results: Sequence[CheckResult], width: int = 78) -> str:
 
 async def check_camera(device: str | None = None, timeout_s: float = 5.0) -> CheckResult:
     """Open the camera and wait for one picture."""
-    name = "Camera"
+    name = _("Camera")
     try:
         from companion.call.devices import open_camera
 
@@ -117,17 +127,21 @@ async def check_camera(device: str | None = None, timeout_s: float = 5.0) -> Che
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"The camera could not be opened ({type(exc).__name__}).",
-            "Unplug the camera and plug it in again, close other apps that may be using "
-            "it, then run this check again.",
+            _("The camera could not be opened ({name__}).").format(name__=type(exc).__name__),
+            _(
+                "Unplug the camera and plug it in again, close other apps that may be using "
+                "it, then run this check again."
+            ),
         )
     if track is None:
         return CheckResult(
             name,
             Verdict.NOT_FOUND,
-            "There is no camera on this computer.",
-            "That is all right: your therapist can still hear you and you can hear them. "
-            "If you would like them to see you, plug in a camera and run this check again.",
+            _("There is no camera on this computer."),
+            _(
+                "That is all right: your therapist can still hear you and you can hear them. "
+                "If you would like them to see you, plug in a camera and run this check again."
+            ),
         )
     try:
         frame: Any = await asyncio.wait_for(track.recv(), timeout_s)
@@ -136,13 +150,15 @@ async def check_camera(device: str | None = None, timeout_s: float = 5.0) -> Che
         return CheckResult(
             name,
             Verdict.FAILED,
-            "A camera is there, but it sent no picture.",
-            "Close other apps that may be using the camera (video calls, the web browser), "
-            "check that its cover or switch is open, and run this check again.",
+            _("A camera is there, but it sent no picture."),
+            _(
+                "Close other apps that may be using the camera (video calls, the web browser), "
+                "check that its cover or switch is open, and run this check again."
+            ),
         )
     finally:
         track.stop()
-    return CheckResult(name, Verdict.OK, f"The camera works ({size} picture).")
+    return CheckResult(name, Verdict.OK, _("The camera works ({size} picture).").format(size=size))
 
 
 # -------------------------------------------------------------------------- microphone
@@ -171,7 +187,7 @@ async def check_microphone(
     seconds: float = 2.0, meter: LevelMeter | None = None, device: int | str | None = None
 ) -> CheckResult:
     """Listen for ``seconds`` and report the loudest moment (``meter`` sees it live)."""
-    name = "Microphone"
+    name = _("Microphone")
     from companion.call.devices import list_microphones
 
     microphones = await asyncio.to_thread(list_microphones)
@@ -179,9 +195,11 @@ async def check_microphone(
         return CheckResult(
             name,
             Verdict.NOT_FOUND,
-            "There is no microphone on this computer.",
-            "Your therapist needs to hear you: plug in a headset or a microphone (the one "
-            "on earphones works too) and run this check again.",
+            _("There is no microphone on this computer."),
+            _(
+                "Your therapist needs to hear you: plug in a headset or a microphone (the one "
+                "on earphones works too) and run this check again."
+            ),
         )
     # Through the call's own processing (echo cancellation, noise suppression), so the check
     # hears what the therapist would, and says whether echo cancellation works here.
@@ -212,9 +230,11 @@ async def _listen(
         return CheckResult(
             name,
             Verdict.FAILED,
-            "A microphone is there, but it could not be opened.",
-            "Close other apps that may be using it, check that it is not switched off in "
-            "your system's sound settings, and run this check again.",
+            _("A microphone is there, but it could not be opened."),
+            _(
+                "Close other apps that may be using it, check that it is not switched off in "
+                "your system's sound settings, and run this check again."
+            ),
         )
     peak = -120.0
     window: list[float] = []
@@ -242,23 +262,31 @@ async def _listen(
         return CheckResult(
             name,
             Verdict.FAILED,
-            "The microphone was opened but sent no sound at all.",
-            "Unplug it and plug it in again (or choose another microphone in your system's "
-            "sound settings), then run this check again.",
+            _("The microphone was opened but sent no sound at all."),
+            _(
+                "Unplug it and plug it in again (or choose another microphone in your system's "
+                "sound settings), then run this check again."
+            ),
         )
     voice = processing.describe()
     if peak < _QUIET_DBFS:
         return CheckResult(
             name,
             Verdict.OK,
-            f"The microphone works, but it heard only silence ({level_bar(peak)}). {voice}",
-            "If you spoke during the check, it may be muted: look for a mute switch on the "
-            "headset or in your system's sound settings, and run this check again.",
+            _("The microphone works, but it heard only silence ({value}). {voice}").format(
+                value=level_bar(peak), voice=voice
+            ),
+            _(
+                "If you spoke during the check, it may be muted: look for a mute switch on the "
+                "headset or in your system's sound settings, and run this check again."
+            ),
         )
     return CheckResult(
         name,
         Verdict.OK,
-        f"The microphone works; loudest moment {level_bar(peak)} ({peak:.0f} dB). {voice}",
+        _("The microphone works; loudest moment {value} ({peak:.0f} dB). {voice}").format(
+            value=level_bar(peak), peak=peak, voice=voice
+        ),
     )
 
 
@@ -287,46 +315,58 @@ def _play_test_sound(wait_s: float) -> tuple[str | None, int, bool]:
 async def check_speakers(wait_s: float = 2.5) -> CheckResult:
     """A soft two-note chime through the audio engine (the sound the therapist's
     check-in request makes)."""
-    name = "Speakers"
+    name = _("Speakers")
     try:
         device, callbacks, listed = await asyncio.to_thread(_play_test_sound, wait_s)
     except Exception as exc:
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"The sound system could not be started ({type(exc).__name__}).",
-            "Restart the computer and run this check again; if it still fails, tell your clinic.",
+            _("The sound system could not be started ({name__}).").format(
+                name__=type(exc).__name__
+            ),
+            _(
+                "Restart the computer and run this check again; if it still fails, tell your clinic."
+            ),
         )
     if device is None and not listed:
         return CheckResult(
             name,
             Verdict.NOT_FOUND,
-            "There are no speakers or headphones on this computer.",
-            "Plug in headphones or speakers (headphones are best for the session) and run "
-            "this check again.",
+            _("There are no speakers or headphones on this computer."),
+            _(
+                "Plug in headphones or speakers (headphones are best for the session) and run "
+                "this check again."
+            ),
         )
     if device is None:
         return CheckResult(
             name,
             Verdict.FAILED,
-            "The speakers could not be opened.",
-            "Close other apps that play sound, check your system's sound settings, and "
-            "run this check again.",
+            _("The speakers could not be opened."),
+            _(
+                "Close other apps that play sound, check your system's sound settings, and "
+                "run this check again."
+            ),
         )
     if callbacks == 0:
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"The output “{device}” opened but did not play.",
-            "Choose other speakers or headphones in your system's sound settings and run "
-            "this check again.",
+            _("The output “{device}” opened but did not play.").format(device=device),
+            _(
+                "Choose other speakers or headphones in your system's sound settings and run "
+                "this check again."
+            ),
         )
     return CheckResult(
         name,
         Verdict.OK,
-        f"We played a soft two-note chime on “{device}”.",
-        "If you did not hear it, turn the volume up, check the headphones are plugged in, "
-        "or choose them in your system's sound settings.",
+        _("We played a soft two-note chime on “{device}”.").format(device=device),
+        _(
+            "If you did not hear it, turn the volume up, check the headphones are plugged in, "
+            "or choose them in your system's sound settings."
+        ),
     )
 
 
@@ -362,15 +402,17 @@ class ServerAnswer:
 
 async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnswer:
     """``GET /healthz`` on the clinic server."""
-    name = "Clinic server"
+    name = _("Clinic server")
     if not server:
         return ServerAnswer(
             CheckResult(
                 name,
                 Verdict.NOT_CONFIGURED,
-                "No clinic server was given, so it was not checked.",
-                "To check it too, run this again with --server and the address from your "
-                "invite (or your whole invite link).",
+                _("No clinic server was given, so it was not checked."),
+                _(
+                    "To check it too, run this again with --server and the address from your "
+                    "invite (or your whole invite link)."
+                ),
             )
         )
     try:
@@ -380,14 +422,16 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
             CheckResult(
                 name,
                 Verdict.FAILED,
-                "That does not look like a server address.",
-                "Copy the address (or the whole invite link) from your clinic's message "
-                "exactly, and run this check again.",
+                _("That does not look like a server address."),
+                _(
+                    "Copy the address (or the whole invite link) from your clinic's message "
+                    "exactly, and run this check again."
+                ),
             )
         )
     import aiohttp
 
-    host = urllib.parse.urlsplit(url).hostname or "the server"
+    host = urllib.parse.urlsplit(url).hostname or _("the server")
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
         async with (
@@ -413,7 +457,13 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
     if status == 200 and health.get("status") == "ok":
         version = str(health.get("version", "?"))[:20]
         return ServerAnswer(
-            CheckResult(name, Verdict.OK, f"{host} answered and is ready (version {version})."),
+            CheckResult(
+                name,
+                Verdict.OK,
+                _("{host} answered and is ready (version {version}).").format(
+                    host=host, version=version
+                ),
+            ),
             health,
         )
     if status == 503:
@@ -421,9 +471,11 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
             CheckResult(
                 name,
                 Verdict.FAILED,
-                f"{host} answered, but it is not ready right now.",
-                "This is on the clinic's side. Try again in a few minutes; if it stays like "
-                "this, let your clinic know.",
+                _("{host} answered, but it is not ready right now.").format(host=host),
+                _(
+                    "This is on the clinic's side. Try again in a few minutes; if it stays like "
+                    "this, let your clinic know."
+                ),
             ),
             health,
         )
@@ -431,9 +483,13 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
         CheckResult(
             name,
             Verdict.FAILED,
-            f"{host} answered, but not like a Companion server (HTTP {status}).",
-            "Check the address against your clinic's message; if it is right, let your "
-            "clinic know.",
+            _("{host} answered, but not like a Companion server (HTTP {status}).").format(
+                host=host, status=status
+            ),
+            _(
+                "Check the address against your clinic's message; if it is right, let your "
+                "clinic know."
+            ),
         ),
         health,
     )
@@ -442,31 +498,41 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
 def _server_failed(host: str, why: str) -> CheckResult:
     detail, advice = {
         "dns": (
-            f"The address {host} could not be found.",
-            "Check that you are online (open any web page) and that the address matches "
-            "your clinic's message exactly.",
+            _("The address {host} could not be found.").format(host=host),
+            _(
+                "Check that you are online (open any web page) and that the address matches "
+                "your clinic's message exactly."
+            ),
         ),
         "refused": (
-            f"Could not reach {host}: nothing answered there.",
-            "Check that you are online (open any web page). If you are, the clinic's server "
-            "may be down: let your clinic know.",
+            _("Could not reach {host}: nothing answered there.").format(host=host),
+            _(
+                "Check that you are online (open any web page). If you are, the clinic's server "
+                "may be down: let your clinic know."
+            ),
         ),
         "timeout": (
-            f"{host} did not answer in time.",
-            "Your connection may be slow, or a firewall (at work, in a hotel) may block it. "
-            "Try from your home network, or let your clinic know.",
+            _("{host} did not answer in time.").format(host=host),
+            _(
+                "Your connection may be slow, or a firewall (at work, in a hotel) may block it. "
+                "Try from your home network, or let your clinic know."
+            ),
         ),
         "certificate": (
-            f"The connection to {host} is not secure (its certificate was not accepted).",
-            "Please do not continue on this network; let your clinic know.",
+            _("The connection to {host} is not secure (its certificate was not accepted).").format(
+                host=host
+            ),
+            _("Please do not continue on this network; let your clinic know."),
         ),
         "other": (
-            f"The connection to {host} failed.",
-            "Check that you are online and run this check again; if it still fails, let "
-            "your clinic know.",
+            _("The connection to {host} failed.").format(host=host),
+            _(
+                "Check that you are online and run this check again; if it still fails, let "
+                "your clinic know."
+            ),
         ),
     }[why]
-    return CheckResult("Clinic server", Verdict.FAILED, detail, advice)
+    return CheckResult(_("Clinic server"), Verdict.FAILED, detail, advice)
 
 
 # -------------------------------------------------------------------------- TURN relay
@@ -495,15 +561,15 @@ def parse_turn_url(
         raise ValueError("a TURN address starts with turn: or turns:")
     secure = scheme == "turns"
     rest = rest.removeprefix("//")
-    hostport, _, query = rest.partition("?")
+    hostport, _sep, query = rest.partition("?")
     transport = urllib.parse.parse_qs(query).get("transport", ["tcp" if secure else "udp"])[0]
     if transport not in ("udp", "tcp"):
         raise ValueError("transport must be udp or tcp")
     if hostport.startswith("["):
-        host, _, port_text = hostport[1:].partition("]")
+        host, _sep, port_text = hostport[1:].partition("]")
         port_text = port_text.removeprefix(":")
     else:
-        host, _, port_text = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+        host, _sep, port_text = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
     if not host:
         raise ValueError("no host")
     port = int(port_text) if port_text else (5349 if secure else 3478)
@@ -529,14 +595,16 @@ def turn_from_health(health: dict[str, Any]) -> TurnTarget | None:
 async def check_turn(target: TurnTarget | None, timeout_s: float = 6.0) -> CheckResult:
     """A TURN Allocate (aioice). Without credentials, the relay's "401: who are you?"
     still proves it is reachable from here, which is what a home network can break."""
-    name = "Relay (TURN)"
+    name = _("Relay (TURN)")
     if target is None:
         return CheckResult(
             name,
             Verdict.NOT_CONFIGURED,
-            "No relay address was given, so it was not checked.",
-            "That is fine: the app gets the relay from your clinic when you join. To check "
-            "it now, run this again with --turn and the address your clinic gave you.",
+            _("No relay address was given, so it was not checked."),
+            _(
+                "That is fine: the app gets the relay from your clinic when you join. To check "
+                "it now, run this again with --turn and the address your clinic gave you."
+            ),
         )
     import ssl
 
@@ -546,7 +614,7 @@ async def check_turn(target: TurnTarget | None, timeout_s: float = 6.0) -> Check
     context = ssl.create_default_context() if target.secure else None
     transport: TurnTransport | None = None
     try:
-        turn_transport, _ = await asyncio.wait_for(
+        turn_transport, _protocol = await asyncio.wait_for(
             create_turn_endpoint(
                 asyncio.DatagramProtocol,
                 (target.host, target.port),
@@ -565,31 +633,40 @@ async def check_turn(target: TurnTarget | None, timeout_s: float = 6.0) -> Check
             return CheckResult(
                 name,
                 Verdict.OK,
-                f"The relay at {target.label} answered (it asks for the credentials the app "
-                "gets when you join, as it should).",
+                _(
+                    "The relay at {label} answered (it asks for the credentials the app gets when you join, as it should)."
+                ).format(label=target.label),
             )
         if code in (401, 403, 438):
             return CheckResult(
                 name,
                 Verdict.FAILED,
-                f"The relay at {target.label} answered but refused our credentials.",
-                "The credentials may have expired: run this check again from a fresh invite, "
-                "or let your clinic know.",
+                _("The relay at {label} answered but refused our credentials.").format(
+                    label=target.label
+                ),
+                _(
+                    "The credentials may have expired: run this check again from a fresh invite, "
+                    "or let your clinic know."
+                ),
             )
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"The relay at {target.label} answered with an error ({code}).",
-            "This is on the clinic's side; let your clinic know. Calls may still connect directly.",
+            _("The relay at {label} answered with an error ({code}).").format(
+                label=target.label, code=code
+            ),
+            _(
+                "This is on the clinic's side; let your clinic know. Calls may still connect directly."
+            ),
         )
     except (TimeoutError, stun.TransactionTimeout, OSError, ConnectionError, ValueError):
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"Could not reach the relay at {target.label}.",
-            "Calls may still connect directly. If your network blocks it (some work, school "
-            "or hotel networks do), try from home, or let your clinic know that port "
-            f"{target.port} ({target.transport.upper()}) seems blocked.",
+            _("Could not reach the relay at {label}.").format(label=target.label),
+            _(
+                "Calls may still connect directly. If your network blocks it (some work, school or hotel networks do), try from home, or let your clinic know that port {port} ({value}) seems blocked."
+            ).format(port=target.port, value=target.transport.upper()),
         )
     finally:
         if transport is not None:
@@ -597,8 +674,9 @@ async def check_turn(target: TurnTarget | None, timeout_s: float = 6.0) -> Check
     return CheckResult(
         name,
         Verdict.OK,
-        f"The relay at {target.label} works: it gave us a relayed address, so calls get "
-        "through even behind a strict router.",
+        _(
+            "The relay at {label} works: it gave us a relayed address, so calls get through even behind a strict router."
+        ).format(label=target.label),
     )
 
 
@@ -647,7 +725,7 @@ async def run_person_checks(options: PersonOptions, out: TextIO | None = None) -
         say(intro)
         results.append(await check())
 
-    await step("camera", "Looking for a camera…", lambda: check_camera(options.camera))
+    await step("camera", _("Looking for a camera…"), lambda: check_camera(options.camera))
     meter = _live_meter(out) if out is not None else None
 
     async def microphone() -> CheckResult:
@@ -658,13 +736,15 @@ async def run_person_checks(options: PersonOptions, out: TextIO | None = None) -
 
     await step(
         "microphone",
-        f"Listening to the microphone for {options.listen_s:g} seconds: say a few words…",
+        _("Listening to the microphone for {listen_s:g} seconds: say a few words…").format(
+            listen_s=options.listen_s
+        ),
         microphone,
     )
-    await step("speakers", "Playing a soft chime…", check_speakers)
+    await step("speakers", _("Playing a soft chime…"), check_speakers)
     health: dict[str, Any] = {}
     if "server" not in options.skip:
-        say("Reaching the clinic server…")
+        say(_("Reaching the clinic server…"))
         answer = await check_server(options.server)
         results.append(answer.result)
         health = answer.health
@@ -689,14 +769,14 @@ async def run_person_checks(options: PersonOptions, out: TextIO | None = None) -
         if bad_url:
             results.append(
                 CheckResult(
-                    "Relay (TURN)",
+                    _("Relay (TURN)"),
                     Verdict.FAILED,
-                    "That does not look like a relay address (it starts with turn:).",
-                    "Copy it exactly from your clinic's message and run this check again.",
+                    _("That does not look like a relay address (it starts with turn:)."),
+                    _("Copy it exactly from your clinic's message and run this check again."),
                 )
             )
         else:
-            say("Reaching the relay…")
+            say(_("Reaching the relay…"))
             results.append(await check_turn(target))
     return results
 
@@ -704,7 +784,7 @@ async def run_person_checks(options: PersonOptions, out: TextIO | None = None) -
 def run_person_selftest(options: PersonOptions, out: TextIO | None = None) -> int:
     """Run, print the report; 1 if any check failed (not found is not a failure)."""
     out = out or sys.stdout
-    _print(out, "Checking this computer for your session. This takes about half a minute.\n")
+    _print(out, _("Checking this computer for your session. This takes about half a minute.\n"))
     results = asyncio.run(run_person_checks(options, out))
     _print(out)
     out.write(format_report(results))
@@ -742,7 +822,7 @@ def app_check_qt() -> str:
     assert isinstance(app, QApplication)
     widget = QWidget()
     layout = QVBoxLayout(widget)
-    layout.addWidget(QLabel("Companion self-test"))
+    layout.addWidget(QLabel(_("Companion self-test")))
     widget.resize(320, 200)
     widget.show()
     app.processEvents()
@@ -760,9 +840,14 @@ def app_check_qt() -> str:
     )
     if sys.platform.startswith("linux") and "xcb" not in plugins:
         raise RuntimeError(f"Qt's xcb platform plugin is missing from {platforms}")
-    return (
-        f"PySide6 {pyside_version} on {app.platformName()}, a widget drawn "
-        f"({pixmap.width()}×{pixmap.height()}); platform plugins: {', '.join(plugins) or '-'}"
+    return _(
+        "PySide6 {pyside_version} on {value}, a widget drawn ({value2}×{value3}); platform plugins: {value4}"
+    ).format(
+        pyside_version=pyside_version,
+        value=app.platformName(),
+        value2=pixmap.width(),
+        value3=pixmap.height(),
+        value4=", ".join(plugins) or "-",
     )
 
 
@@ -796,20 +881,19 @@ def app_check_audio() -> str:
     version = sd.get_portaudio_version()[1]
     names = [d.name for d in list_output_devices()]
     name, callbacks = _engine_plays(None)
-    how = "the default output"
+    how = _("the default output")
     if name is None and "null" in names:
         # No sound card: ALSA's null device takes the samples at a real device's pace.
         name, callbacks = _engine_plays("null")
-        how = "the ALSA null device (no sound card)"
+        how = _("the ALSA null device (no sound card)")
     if name is None:
         listed = ", ".join(names) or "none"
         raise RuntimeError(f"no output device could be opened (devices: {listed})")
     if callbacks == 0:
         raise RuntimeError(f"the output device “{name}” opened but never asked for audio")
-    return (
-        f"the audio engine played on {how} “{name}” ({callbacks} callbacks); "
-        f"{version} from {library}"
-    )
+    return _(
+        "the audio engine played on {how} “{name}” ({callbacks} callbacks); {version} from {library}"
+    ).format(how=how, name=name, callbacks=callbacks, version=version, library=library)
 
 
 async def _loopback_call(timeout_s: float) -> str:
@@ -843,7 +927,9 @@ async def _loopback_call(timeout_s: float) -> str:
             raise RuntimeError(f"unexpected reply {reply!r}")
         sdp = callee.localDescription.sdp
         codecs = [c for c in ("opus", "VP8") if c in sdp]
-        return f"ICE {caller.iceConnectionState}, data channel echoed, codecs {'+'.join(codecs)}"
+        return _("ICE {iceConnectionState}, data channel echoed, codecs {value}").format(
+            iceConnectionState=caller.iceConnectionState, value="+".join(codecs)
+        )
     finally:
         await caller.close()
         await callee.close()
@@ -863,11 +949,11 @@ def _encode_one_frame_each() -> None:
         np.zeros((1, 960 * 2), dtype=np.int16), format="s16", layout="stereo"
     )
     audio.sample_rate, audio.pts, audio.time_base = 48000, 0, fractions.Fraction(1, 48000)
-    packets, _ = opus.encode(audio)
+    packets, _extra = opus.encode(audio)
     vp8 = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000))
     video = av.VideoFrame.from_ndarray(np.zeros((120, 160, 3), dtype=np.uint8), format="rgb24")
     video.pts, video.time_base = 0, fractions.Fraction(1, 90000)
-    vpackets, _ = vp8.encode(video)
+    vpackets, _vextra = vp8.encode(video)
     if not packets or not vpackets:
         raise RuntimeError("a codec produced nothing")
 
@@ -878,7 +964,9 @@ def app_check_aiortc(timeout_s: float = 20.0) -> str:
 
     _encode_one_frame_each()
     result = asyncio.run(_loopback_call(timeout_s))
-    return f"aiortc {aiortc.__version__} (PyAV {av.__version__}): {result}; Opus and VP8 encode"
+    return _("aiortc {version__} (PyAV {version__2}): {result}; Opus and VP8 encode").format(
+        version__=aiortc.__version__, version__2=av.__version__, result=result
+    )
 
 
 def app_check_music(seconds: float = 1.0) -> str:
@@ -898,7 +986,9 @@ def app_check_music(seconds: float = 1.0) -> str:
             decoder.close()
         if got < int(seconds * rate):
             raise RuntimeError(f"“{Path(track.location).name}” gave only {got} frames")
-    return f"{len(tracks)} tracks in {folder} decode ({seconds:g} s of each)"
+    return _("{n} tracks in {folder} decode ({seconds:g} s of each)").format(
+        n=len(tracks), folder=folder, seconds=seconds
+    )
 
 
 def app_check_voice(seconds: float = 2.0) -> str:
@@ -932,7 +1022,9 @@ def app_check_voice(seconds: float = 2.0) -> str:
     if erle < 10:
         raise RuntimeError(f"an echo was reduced by only {erle:.1f} dB")
     library = importlib.resources.files("livekit.rtc.resources")
-    return f"echo cancelled by {erle:.0f} dB; libwebrtc audio processing from {library}"
+    return _("echo cancelled by {erle:.0f} dB; libwebrtc audio processing from {library}").format(
+        erle=erle, library=library
+    )
 
 
 APP_CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
@@ -950,15 +1042,20 @@ def run_app_selftest(out: TextIO | None = None) -> int:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from companion import __version__
 
-    frozen = "built app" if getattr(sys, "frozen", False) else "from source"
-    _print(out, f"companion {__version__} self-test ({frozen}, Python {sys.version.split()[0]})")
+    frozen = _("built app") if getattr(sys, "frozen", False) else _("from source")
+    _print(
+        out,
+        _("companion {version__} self-test ({frozen}, Python {value})").format(
+            version__=__version__, frozen=frozen, value=sys.version.split()[0]
+        ),
+    )
     results: list[AppCheck] = []
     for name, run in APP_CHECKS:
         result = _run_bounded(name, run, timeout_s=60.0)
         results.append(result)
         _print(out, result.line())
     passed = all(r.passed for r in results)
-    _print(out, "self-test passed" if passed else "self-test FAILED")
+    _print(out, _("self-test passed") if passed else _("self-test FAILED"))
     return 0 if passed else 1
 
 
@@ -971,7 +1068,13 @@ def _run_bounded(name: str, run: Callable[[], str], timeout_s: float) -> AppChec
     worker = threading.Thread(target=lambda: box.append(_app_check(name, run)), daemon=True)
     worker.start()
     worker.join(timeout_s)
-    return box[0] if box else AppCheck(name, False, f"did not finish within {timeout_s:g} s")
+    return (
+        box[0]
+        if box
+        else AppCheck(
+            name, False, _("did not finish within {timeout_s:g} s").format(timeout_s=timeout_s)
+        )
+    )
 
 
 # -------------------------------------------------------------------------- command line
@@ -1003,29 +1106,31 @@ def add_selftest_commands(
         parser.add_argument(
             "--self-test",
             action=_AppSelfTestAction,
-            help="check that this build works (Qt, audio, calls, music), offscreen, and exit",
+            help=_("check that this build works (Qt, audio, calls, music), offscreen, and exit"),
         )
     check = subparsers.add_parser(
         "self-test",
-        help="check camera, microphone, speakers and the connection before a session",
+        help=_("check camera, microphone, speakers and the connection before a session"),
         description=(
-            "Check this computer before a session: camera, microphone (speak for a moment), "
-            "speakers (a soft chime), the clinic server and the relay. Each gets a plain "
-            "verdict and, if something is wrong, what to do."
+            _(
+                "Check this computer before a session: camera, microphone (speak for a moment), "
+                "speakers (a soft chime), the clinic server and the relay. Each gets a plain "
+                "verdict and, if something is wrong, what to do."
+            )
         ),
     )
     check.add_argument("--server", metavar="URL|LINK",
-                       help="the clinic server (wss://…/ws) or your invite link")  # fmt: skip
+                       help=_("the clinic server (wss://…/ws) or your invite link"))  # fmt: skip
     check.add_argument("--turn", metavar="URL",
-                       help="the relay, e.g. turn:turn.clinic.example:3478?transport=udp")  # fmt: skip
+                       help=_("the relay, e.g. turn:turn.clinic.example:3478?transport=udp"))  # fmt: skip
     check.add_argument("--turn-username", help=argparse.SUPPRESS)
     check.add_argument("--turn-password", help=argparse.SUPPRESS)
     check.add_argument("--listen", type=float, default=2.0, metavar="SECONDS",
-                       help="how long to listen to the microphone (default %(default)s)")  # fmt: skip
+                       help=_("how long to listen to the microphone (default %(default)s)"))  # fmt: skip
     check.add_argument("--skip", action="append", default=[],
                        choices=["camera", "microphone", "speakers", "server", "turn"],
-                       help="leave a check out (repeatable)")  # fmt: skip
-    check.add_argument("--json", action="store_true", help="print the results as JSON")
+                       help=_("leave a check out (repeatable)"))  # fmt: skip
+    check.add_argument("--json", action="store_true", help=_("print the results as JSON"))
     check.set_defaults(run=run_selftest_command)
 
 
