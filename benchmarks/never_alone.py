@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.netlab import NetLab, Reports, add_therapist, first_line, start_server
+from devtools.netlab import NetLab, Reports, add_therapist, first_line, start_server
 
 
 class Lab:

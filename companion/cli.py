@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--turn-secret-file", type=Path,
                         help="file holding coturn's static-auth-secret (for short-lived TURN credentials)")  # fmt: skip
+    server.add_argument("--notify-config", type=Path, metavar="FILE",
+                        help="the clinic's escalation to phones and e-mail: Apprise URLs, secrets in files (docs/deploy.md)")  # fmt: skip
     server.add_argument("--trusted-proxy", action="append", default=[], metavar="IP",
                         help="a reverse proxy in front of this node (repeatable): clients "
                              "are limited by the address it forwards")  # fmt: skip
@@ -167,6 +169,7 @@ def _run_server(args: argparse.Namespace) -> int:
     from companion.server.app import ServerConfig, SignalingServer
     from companion.server.guard import AddressLimits
     from companion.server.ice import IceConfig
+    from companion.server.notify_config import NotifyConfigError
 
     if bool(args.cert) != bool(args.key):
         raise SystemExit("companion server: --cert and --key go together")
@@ -183,6 +186,7 @@ def _run_server(args: argparse.Namespace) -> int:
         ice=IceConfig(stun_urls=args.stun, turn_urls=args.turn, turn_secret=turn_secret),
         address_limits=AddressLimits(trusted_proxies=frozenset(args.trusted_proxy)),
         own_process=True,
+        notify_config=args.notify_config,
     )
     logging.getLogger("companion").setLevel(logging.DEBUG if args.debug else logging.INFO)
 
@@ -192,7 +196,11 @@ def _run_server(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        async with SignalingServer(config) as server:
+        try:
+            running = SignalingServer(config)
+        except NotifyConfigError as exc:
+            raise SystemExit(f"companion server: --notify-config: {exc}") from None
+        async with running as server:
             print(
                 f"companion server listening on {server.ws_url} (data in {config.data_dir})",
                 flush=True,

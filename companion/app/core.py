@@ -25,10 +25,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
-from pathlib import Path
 from typing import Any, Literal
-
-import platformdirs
 
 from companion.app import music
 from companion.app.device import device_secret
@@ -45,7 +42,7 @@ from companion.app.spoken import LADDER_LINES, Narrator
 from companion.app.words import (
     alert_words,
     describe_event,
-    link_state_word,
+    link_line,
     link_words,
     support_computer_line,
 )
@@ -80,6 +77,7 @@ from companion.protocol.messages import (
     Presence,
     PromptPush,
     Role,
+    SessionClock,
     SessionEnd,
     SessionEvent,
     SessionPlan,
@@ -89,12 +87,9 @@ from companion.protocol.messages import (
 )
 from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
-_VOICE_FILE = "voice.json"
-"""The microphone's settings as the person last chose them."""
-_MIC_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)
-"""Waits between tries to open the default microphone after the one in use was unplugged."""
 
 _SOUNDS: dict[SoundKind, ChimeKind] = {
     "soft_chime": ChimeKind.NOTICE,
@@ -103,10 +98,6 @@ _SOUNDS: dict[SoundKind, ChimeKind] = {
 }
 _EARLY_EVENTS = 500
 _SAVE_PLAYLIST_EVERY_S = 10.0
-
-
-def _voice_cache() -> Path:
-    return Path(platformdirs.user_cache_dir("Companion", "Companion")) / "voice"
 
 
 class RoleCore:
@@ -155,7 +146,7 @@ class RoleCore:
         """The support person's reminders and the therapist's scheduled check-ins."""
         self.presence_changed = self.signaling.presence_changed
         """Who of the session is online (``presence`` is the latest)."""
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self.devices = Devices(role, options, self.notice, self._spawn, self._on_player)
         """The audio engine, camera and microphone, spoken lines (``open_devices``)."""
         self.narrator = Narrator(
@@ -174,7 +165,7 @@ class RoleCore:
         self._unsubscribe_early = self.signaling.event_received.connect(self._early.append)
         # The state this member publishes (card; plan and ladder timings), sent again
         # when someone joins or rejoins, so a late joiner has the current ones.
-        self._own_state: dict[str, EmergencyCard | SessionPlan | LadderConfig] = {}
+        self._own_state: dict[str, EmergencyCard | SessionPlan | LadderConfig | SessionClock] = {}
         self._online_others: set[str] = set()
         self._last_state: dict[str, SessionPlan | LadderConfig] = {}
         self._help_calls: set[str] = set()  # the patient's open "I need help" alert ids
@@ -300,6 +291,7 @@ class RoleCore:
         while self._early:  # the monitor ignores any it has seen already (by event id)
             self.signaling.event_received.emit(self._early.popleft())
         self._spawn(self._clock_loop())
+        self._share_session_clock()
         if self.traits.watches_computer and self.options.watch_computer:
             self.computer = ComputerCare(self.computer_changed)
             self._computer_task = self._spawn(self.computer.run())
@@ -334,9 +326,7 @@ class RoleCore:
             return
         self._closed = True
         self.devices.closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         self._unsubscribe_early()
         self._early.clear()
         for unsubscribe in self._unsubscribe:
@@ -354,10 +344,7 @@ class RoleCore:
             self.records.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return self._tasks.spawn(coro)
 
     def _on_player(self, status: PlayerStatus) -> None:
         wire = music.wire_status(status)
@@ -440,7 +427,9 @@ class RoleCore:
     async def share_card(self, card: EmergencyCard) -> str:
         return await self._publish_state(card)
 
-    async def _publish_state(self, event: EmergencyCard | SessionPlan | LadderConfig) -> str:
+    async def _publish_state(
+        self, event: EmergencyCard | SessionPlan | LadderConfig | SessionClock
+    ) -> str:
         self._own_state[event.kind] = event
         return await self._g().publish(event)
 
@@ -517,11 +506,12 @@ class RoleCore:
         )
         if isinstance(event, SessionPlan | LadderConfig):
             self._last_state[event.kind] = event
-        if event.kind != "music.status" and not again:
+        if event.kind not in ("music.status", "session.clock") and not again:
             about = event.prompt_id if isinstance(event, PromptPush) else ""
             self._add_entry(
                 from_role, event.kind, describe_event(event, from_role), event_id, about
             )
+        self._adopt_session_clock(event, from_role)
         self.narrator.hear(event, from_role)
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()
@@ -578,6 +568,17 @@ class RoleCore:
         elif isinstance(event, SessionEnd):
             self._mark_ended()
 
+    def _share_session_clock(self) -> None:
+        """The therapist's app says when the session began (and again to whoever joins),
+        so every "Session time" counts from the same moment."""
+        if self.role == "therapist":
+            clock = SessionClock(kind="session.clock", started_at=self.facts.started_at)
+            self._spawn(self._publish_state(clock))
+
+    def _adopt_session_clock(self, event: EventBody, from_role: Role | None) -> None:
+        if isinstance(event, SessionClock) and from_role == "therapist" and self.role != from_role:
+            self.facts.started_at = event.started_at
+
     def computer_changed(self, change: ComputerChange) -> None:
         """The patient's computer changed (power.py): everyone's timeline hears of it, the
         therapist is alerted while the battery is low, and after a sleep the signaling
@@ -620,8 +621,7 @@ class RoleCore:
         was = self.facts.link
         self.facts.link = state
         # ref: the state in the code's words, which the summary reads in any language.
-        words = _("Call link: {state}").format(state=link_state_word(state))
-        self._add_entry(self.role, "link", words, ref=state)
+        self._add_entry(self.role, "link", link_line(state), ref=state)
         up_once = self.guardian is not None and self.guardian.ladder.up_once
         up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
         self.link_changed.emit(link_words(self.role, state if up else None))

@@ -36,6 +36,16 @@ _LINK_WORDS: dict[Role, dict[LinkStateName, str]] = {
     },
 }
 
+LINK_NAME = N_("Link between patient and therapist")
+"""The one name every timeline gives the call (it had three: "Call link", "Patient's link"
+and the alert's "link to the patient")."""
+
+
+def link_line(state: str) -> str:
+    """The call's state as a timeline line; the summary reads the entry's ``ref``."""
+    return _("{link}: {state}").format(link=_(LINK_NAME), state=link_state_word(state))
+
+
 NOT_STARTED: dict[Role, str] = {
     "patient": N_("Connecting to your therapist…"),
     "therapist": N_("Waiting for the patient"),
@@ -70,6 +80,7 @@ ALERT_WORDS: dict[str, str] = {
     "vitals_out_of_range": N_("Vitals outside the limits you set"),
     "go_to_patient": N_("Please go to the patient now"),
     "battery_low": N_("The patient's computer battery is low"),
+    "support_away": N_("No support person is connected: nobody in the home can be called"),
 }
 
 SUPPORT_ALERT_WORDS: dict[str, str] = {
@@ -92,6 +103,29 @@ def support_computer_line(what: str) -> str | None:
     """The support person's gentle line for a change of the patient's computer, if any."""
     line = SUPPORT_COMPUTER_LINES.get(what)
     return None if line is None else _(line)
+
+
+ESCALATION_WORDS: dict[str, str] = {
+    "notified": N_("Messaged the {who} ({channel}, round {round})"),
+    "failed": N_("Could not message the {who} ({channel}, round {round})"),
+    "answered": N_("The {who} answered from their phone: on their way"),
+    "stopped": N_("Phone messages stopped"),
+}
+_WHO = {"support": N_("support person"), "oncall": N_("clinic's on-call")}
+_CHANNEL = {"email": N_("e-mail"), "sms": N_("text message"), "oncall": N_("on-call"),
+            "link": N_("link")}  # fmt: skip
+
+
+def escalation_words(event: EventBody) -> str:
+    """The server's outer ladder: who was told, how, and who answered (never an address)."""
+    what = getattr(event, "what", "")
+    who = _WHO.get(getattr(event, "who", None) or "")
+    channel = _CHANNEL.get(getattr(event, "channel", None) or "")
+    return _(ESCALATION_WORDS.get(what, N_("Escalation"))).format(
+        who=_(who) if who else _("someone"),
+        channel=_(channel) if channel else "?",
+        round=(getattr(event, "round", None) or 0) + 1,
+    )
 
 
 COMPUTER_WORDS: dict[str, str] = {
@@ -157,9 +191,7 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
             role=role_name(getattr(event, "to_role", ""), "").lower()
         )
     if kind == "link.state":
-        return _("{who}'s link: {state}").format(
-            who=role_name(from_role or ""), state=link_state_word(getattr(event, "state", ""))
-        )
+        return link_line(getattr(event, "state", ""))
     if kind == "computer":
         return computer_words(getattr(event, "what", ""), getattr(event, "asleep_s", None),
                               getattr(event, "percent", None))  # fmt: skip
@@ -167,6 +199,10 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
         reason = getattr(event, "reason", "")
         what = _(ALERT_WORDS[reason]) if reason in ALERT_WORDS else _("alert")
         return _("Alert: {what}").format(what=what)
+    if kind == "alert.ack" and from_role is None:
+        return _("Alert acknowledged from a phone")
+    if kind == "escalation":
+        return escalation_words(event)
     if kind == "alert.ack":
         return _("Alert acknowledged by the {role}").format(
             role=role_name(from_role or "", N_("someone")).lower()

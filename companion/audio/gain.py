@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 #: At or below this level a gain is treated as silence (exactly 0.0).
 SILENCE_DB = -90.0
 
@@ -26,6 +28,21 @@ def gain_to_db(gain: float) -> float:
     if gain <= 0.0:
         return SILENCE_DB
     return max(SILENCE_DB, 20.0 * math.log10(gain))
+
+
+def dbfs(samples: np.ndarray, floor_db: float = -math.inf) -> float:
+    """RMS level of a block in dB relative to full scale, never below ``floor_db`` (an
+    empty or silent block gives ``floor_db``). Integer samples are int16-scaled (÷ 32768);
+    float samples are taken as [-1, 1]."""
+    if samples.size == 0:
+        return floor_db
+    data = samples.astype(np.float64)
+    if np.issubdtype(samples.dtype, np.integer):
+        data /= 32768.0
+    rms = math.sqrt(float(np.mean(data * data)))
+    if rms <= 0.0:
+        return floor_db
+    return max(floor_db, 20.0 * math.log10(rms))
 
 
 class LinearRamp:
@@ -117,3 +134,29 @@ class Ducker:
             self.db = db
             self.gain = db_to_gain(db)
         return self.gain
+
+
+class RampScratch:
+    """Preallocated buffers to apply a gain ramp in the audio callback without allocating.
+
+    ``column=True`` shapes them ``(frames, 1)`` to scale interleaved ``(frames, channels)``
+    blocks; otherwise they scale mono ``(frames,)`` blocks.
+    """
+
+    def __init__(self, frames: int, *, column: bool = False) -> None:
+        shape = (frames, 1) if column else (frames,)
+        self._index = np.arange(1, frames + 1, dtype=np.float32).reshape(shape)
+        self._ramp = np.zeros(shape, dtype=np.float32)
+
+    def apply(self, dst: np.ndarray, src: np.ndarray, g0: float, g1: float) -> None:
+        """``dst = src ×`` a gain gliding linearly from ``g0`` (just before the first
+        sample) to ``g1`` (at the last); ``dst`` may be ``src`` itself."""
+        if g0 == g1:
+            if g0 != 1.0 or dst is not src:
+                np.multiply(src, g0, out=dst)
+            return
+        n = len(dst)
+        ramp = self._ramp[:n]
+        np.multiply(self._index[:n], (g1 - g0) / n, out=ramp)
+        np.add(ramp, g0, out=ramp)
+        np.multiply(src, ramp, out=dst)

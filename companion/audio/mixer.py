@@ -13,7 +13,7 @@ from collections import deque
 
 import numpy as np
 
-from companion.audio.gain import Ducker, DuckingOptions, LinearRamp, db_to_gain
+from companion.audio.gain import Ducker, DuckingOptions, LinearRamp, RampScratch, db_to_gain
 from companion.audio.ring import AudioRing
 from companion.audio.voice import VoiceSource
 
@@ -59,8 +59,7 @@ class Mixer:
         self._music = np.zeros((CHUNK_FRAMES, 2), dtype=np.float32)
         self._voice = np.zeros(CHUNK_FRAMES, dtype=np.float32)
         self._chime_buf = np.zeros((CHUNK_FRAMES, 2), dtype=np.float32)
-        self._ramp = np.zeros((CHUNK_FRAMES, 1), dtype=np.float32)
-        self._index = np.arange(1, CHUNK_FRAMES + 1, dtype=np.float32).reshape(-1, 1)
+        self._ramp = RampScratch(CHUNK_FRAMES, column=True)
 
     def queue_chime(self, sound: np.ndarray) -> None:
         """Play ``sound`` (stereo, peak <= 1) after any chime already sounding."""
@@ -114,7 +113,7 @@ class Mixer:
             probe = self.music_probe
             if probe is not None:
                 probe.write(music)
-            self._ramp_into(out, music, level0 * pause0 * duck0, level1 * pause1 * duck1, n)
+            self._ramp.apply(out, music, level0 * pause0 * duck0, level1 * pause1 * duck1)
         for voice in self.voices:
             buf = self._voice[:n]
             got = voice.read_into(buf)
@@ -126,7 +125,7 @@ class Mixer:
         fade0 = self.fade.value
         fade1 = self.fade.advance(n)
         if fade0 != 1.0 or fade1 != 1.0:
-            self._ramp_into(out, out, fade0, fade1, n)
+            self._ramp.apply(out, out, fade0, fade1)
         np.clip(out, -1.0, 1.0, out=out)
 
     def _mix_speech(self, out: np.ndarray, n: int) -> None:
@@ -154,19 +153,10 @@ class Mixer:
         k = min(n, len(chime) - start)
         buf = self._chime_buf[:k]
         # Relative to the music volume the patient set (mute included): never above it.
-        self._ramp_into(
-            buf, chime[start : start + k], self.chime_gain * level0, self.chime_gain * level1, k
+        self._ramp.apply(
+            buf, chime[start : start + k], self.chime_gain * level0, self.chime_gain * level1
         )
         np.add(out[:k], buf, out=out[:k])
         self._chime_pos = start + k
         if self._chime_pos >= len(chime):
             self._chime = None
-
-    def _ramp_into(self, dst: np.ndarray, src: np.ndarray, g0: float, g1: float, n: int) -> None:
-        if g0 == g1:
-            np.multiply(src, g0, out=dst)
-            return
-        ramp = self._ramp[:n]
-        np.multiply(self._index[:n], (g1 - g0) / n, out=ramp)
-        np.add(ramp, g0, out=ramp)
-        np.multiply(src, ramp, out=dst)

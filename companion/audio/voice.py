@@ -9,13 +9,12 @@ reads that ring with ``read_into`` and never waits for it; it notes when it read
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from time import monotonic
 
 import numpy as np
 
-from companion.audio.gain import LinearRamp, db_to_gain
+from companion.audio.gain import LinearRamp, RampScratch, db_to_gain, dbfs
 from companion.audio.resample import Resampler
 from companion.audio.ring import AudioRing
 from companion.events import Signal
@@ -73,8 +72,7 @@ class VoiceSource:
         self._quiet_samples = 0
         self._hangover = int(self.options.hangover_s * sample_rate)
         # Preallocated for the callback.
-        self._gain_buf = np.zeros(1024, dtype=np.float32)
-        self._index = np.arange(1, 1025, dtype=np.float32)
+        self._ramp = RampScratch(1024)
         self._edge_down = np.linspace(1.0, 0.0, _EDGE, dtype=np.float32)
         self._edge_up = np.linspace(0.0, 1.0, _EDGE, dtype=np.float32)
         self.level.set_target(1.0, self.options.fade_s)
@@ -123,8 +121,7 @@ class VoiceSource:
     def _update_activity(self, samples: np.ndarray) -> None:
         if self._override is not None:
             return
-        rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float32))))
-        loud = rms > 0.0 and 20.0 * math.log10(rms) > self.options.activity_threshold_db
+        loud = dbfs(samples) > self.options.activity_threshold_db
         if loud:
             self._quiet_samples = 0
             self._set_active(True)
@@ -181,12 +178,6 @@ class VoiceSource:
         level = self.level
         g0 = level.value
         g1 = level.advance(got)
-        if g0 == g1:
-            if g0 != 1.0:
-                np.multiply(out[:got], g0, out=out[:got])
-        else:
-            ramp = self._gain_buf[:got]
-            np.multiply(self._index[:got], (g1 - g0) / got, out=ramp)
-            np.add(ramp, g0, out=ramp)
-            np.multiply(out[:got], ramp, out=out[:got])
+        block = out[:got]
+        self._ramp.apply(block, block, g0, g1)
         return got

@@ -73,13 +73,19 @@ class CallEngine(PeerLink):
 
     async def start(self) -> None:
         await super().start()
-        self._spawn(self._stats_loop(), self._tasks)
+        self._tasks.spawn(self._stats_loop())
 
     @property
     def voice_stats(self) -> PlayoutStats | None:
         """The incoming voice's playout figures on the current connection (None: none)."""
         voice_in = self._voice_in
         return voice_in.stats if voice_in is not None else None
+
+    @property
+    def voice_delay_ms(self) -> float | None:
+        """The incoming voice's jitter-buffer delay now (its last packet; None: none)."""
+        voice_in = self._voice_in
+        return voice_in.delay_ms if voice_in is not None else None
 
     # -- media controls
 
@@ -103,9 +109,9 @@ class CallEngine(PeerLink):
             self._voice_in = VoiceReceiver(self.voice) if self.voice is not None else None
             assert self._pc is not None
             play = play_audio(self._pc, track, self._voice_in, self.media_received.emit)
-            self._spawn(play, self._pc_tasks)
+            self._pc_tasks.spawn(play)
         else:
-            self._spawn(self.video.consume(track), self._pc_tasks)
+            self._pc_tasks.spawn(self.video.consume(track))
 
     def _before_remote_offer(self, pc: RTCPeerConnection) -> None:
         _add_media(pc)

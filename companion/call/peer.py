@@ -58,6 +58,7 @@ from companion.protocol.messages import (
     SessionDescription,
 )
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -103,18 +104,40 @@ class PeerLink:
         self._heartbeat_channel: RTCDataChannel | None = None
         self._generation = 0
         self._work: asyncio.Queue[Coroutine[Any, Any, None]] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._pc_tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
+        self._pc_tasks = TaskSet()
         self._unsubscribe: list[Callable[[], None]] = []
         self._offer_requested = False
         self._offer_queued = False
         self._closed = False
         self._refusals = authority.Refusals(_log)
 
+    # -- read-only views (for observers and tests)
+
+    @property
+    def pc_id(self) -> str | None:
+        """The current peer connection's id (a new one after each renegotiation)."""
+        return self._pc_id
+
+    @property
+    def peer_member(self) -> str | None:
+        """The member this link is connected (or connecting) to."""
+        return self._peer_member
+
+    @property
+    def peer_connection(self) -> RTCPeerConnection | None:
+        """The current aiortc peer connection, to inspect (never to drive)."""
+        return self._pc
+
+    @property
+    def control_open(self) -> bool:
+        """Whether the control data channel is open."""
+        return self._channel is not None and self._channel.readyState == "open"
+
     # -- lifecycle
 
     async def start(self) -> None:
-        self._spawn(self._worker(), self._tasks)
+        self._tasks.spawn(self._worker())
         self._unsubscribe = [
             self.signaling.signal_received.connect(self._on_signal),
             self.signaling.presence_changed.connect(self._on_presence),
@@ -134,15 +157,8 @@ class PeerLink:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         await self._close_pc()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
         self._set_state("closed")
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], into: set[asyncio.Task[Any]]) -> None:
-        task = asyncio.create_task(coro)
-        into.add(task)
-        task.add_done_callback(into.discard)
 
     def _set_state(self, state: LinkPhase) -> None:
         if state != self.state:
@@ -302,7 +318,8 @@ class PeerLink:
         except (ConnectionError, OSError) as exc:
             _log.info("signal not sent (%s); the monitor will retry", type(exc).__name__)
 
-    def _configuration(self) -> RTCConfiguration:
+    def ice_configuration(self) -> RTCConfiguration:
+        """The ICE servers and policy the next peer connection gets."""
         joined = self.signaling.joined
         servers = joined.ice_servers if (joined and self.use_ice_servers) else []
         # A relay-only session (issue 9): TURN relay candidates alone, so neither side learns
@@ -319,7 +336,7 @@ class PeerLink:
 
     async def _new_pc(self, pc_id: str, peer: str) -> RTCPeerConnection:
         await self._close_pc()
-        pc = RTCPeerConnection(self._configuration())
+        pc = RTCPeerConnection(self.ice_configuration())
         self._pc, self._pc_id, self._peer_member = pc, pc_id, peer
         self._set_state("connecting")
 
@@ -433,9 +450,7 @@ class PeerLink:
 
     async def _close_pc(self) -> None:
         pc, self._pc, self._channel, self._heartbeat_channel = self._pc, None, None, None
-        for task in list(self._pc_tasks):
-            task.cancel()
-        await asyncio.gather(*self._pc_tasks, return_exceptions=True)
+        await self._pc_tasks.cancel_all()
         if pc is not None:
             await pc.close()
             await self._released()

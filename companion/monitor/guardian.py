@@ -38,6 +38,7 @@ from companion.monitor.ladder import (
     Sound,
     SoundKind,
 )
+from companion.monitor.presence import SupportPresence
 from companion.monitor.watch import LinkWatch
 from companion.protocol import authority, sealing
 from companion.protocol.messages import (
@@ -45,11 +46,13 @@ from companion.protocol.messages import (
     EventBody,
     LinkState,
     LinkStateName,
+    Presence,
     Role,
     SessionEvent,
 )
 from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -72,6 +75,9 @@ class Guardian:
         self.signaling = signaling
         self.records = records
         self.ladder = Ladder(role, timings or LadderTimings())
+        # Who is there is a safety state: the therapist is told when nobody in the home
+        # can be called (companion/monitor/presence.py).
+        self.support_presence = SupportPresence(self.ladder) if role == "therapist" else None
         self._clock = clock
         self.call_watch = LinkWatch(call, signaling, clock=clock) if call is not None else None
         self.home_watch = LinkWatch(home, signaling, clock=clock) if home is not None else None
@@ -90,11 +96,16 @@ class Guardian:
         self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
             asyncio.Queue()
         )
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._ticker: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._refusals = authority.Refusals(_log)
+
+    @property
+    def running(self) -> bool:
+        """Whether the monitor's clock is ticking (started and not stopped)."""
+        return self._ticker is not None and not self._ticker.done()
 
     @property
     def session_id(self) -> str:
@@ -104,6 +115,8 @@ class Guardian:
 
     async def start(self) -> None:
         self._unsubscribe.append(self.signaling.event_received.connect(self._on_session_event))
+        if self.support_presence is not None:
+            self._unsubscribe.append(self.signaling.presence_changed.connect(self._on_presence))
         for link in self._links:
             self._unsubscribe.append(
                 link.control_opened.connect(functools.partial(self._flush, link))
@@ -267,9 +280,7 @@ class Guardian:
     def _spawn_carry_out(self, actions: list[Action]) -> None:
         if not actions:
             return
-        task = asyncio.get_running_loop().create_task(self._carry_out(actions))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._carry_out(actions))
 
     async def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
@@ -293,6 +304,12 @@ class Guardian:
         while True:
             await asyncio.sleep(0.25)
             await self._carry_out(self.ladder.tick(self._clock()))
+            if self.support_presence is not None:
+                await self._carry_out(self.support_presence.tick(self._clock()))
+
+    def _on_presence(self, presence: Presence) -> None:
+        assert self.support_presence is not None
+        self._spawn_carry_out(self.support_presence.members(self._clock(), presence.members))
 
     # -- the record
 

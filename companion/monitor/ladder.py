@@ -382,6 +382,15 @@ class Ladder:
                 )
         return actions
 
+    def raise_own(self, now: float, reason: AlertReason) -> tuple[str, list[Action]]:
+        """An alert for this app's person alone, never published (``presence.py``); it
+        sounds, repeats and is acknowledged like the others."""
+        alert = self._open(now, reason, {self.role}, urgent=False, by=self.role)
+        return alert.alert_id, [ShowAlert(alert), self._sound_for(alert)]
+
+    def resolve_own(self, alert_id: str) -> list[Action]:
+        return self._close(alert_id, "resolved")
+
     def _open(
         self,
         now: float,

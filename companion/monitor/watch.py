@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from companion.call.control import Heartbeat, HeartbeatEcho
 from companion.call.peer import PeerLink
@@ -23,6 +22,7 @@ from companion.events import Signal
 from companion.monitor.link import LinkMonitor, MonitorOptions
 from companion.protocol.messages import LinkStateName
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -57,12 +57,22 @@ class LinkWatch:
         self._seq = 0
         self._their_seq = 0
         self._heard_at: float | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = TaskSet()
         self._unsubscribe: list[Callable[[], None]] = []
         self._online_since: float | None = None
         self._restarts = 0
         self._next_restart_at = 0.0
         self._up_once = False
+
+    @property
+    def sent_seq(self) -> int:
+        """The sequence number of the last heartbeat sent."""
+        return self._seq
+
+    @property
+    def heard_seq(self) -> int:
+        """The highest heartbeat sequence number heard from the other side."""
+        return self._their_seq
 
     @property
     def state(self) -> LinkStateName:
@@ -78,16 +88,12 @@ class LinkWatch:
         if self.signaling.state == "online":
             self._online_since = self._clock()
         for loop in (self._beat_loop(), self._tick_loop()):
-            task = asyncio.create_task(loop)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(loop)
 
     async def close(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel_all()
 
     def _on_media(self) -> None:
         now = self._heard_at = self._clock()

@@ -36,6 +36,9 @@ class EventRule:
     addressed: bool = False
     """The event names its reader in ``to_role``: it goes to the senders' roles and that
     role alone (the therapist's message to the support person is not the patient's)."""
+    from_server: bool = False
+    """The server may write it too (besides ``senders``): an ``alert.ack`` for a person
+    who pressed an acknowledge link on their phone."""
     raiser_only: bool = False
     """The event names an alert (``alert_id``) and counts only from the role that raised
     it: the one whose condition it was says it cleared (receivers check their ladder)."""
@@ -57,6 +60,7 @@ EVENT_RULES: dict[str, EventRule] = {
     "ladder.config": EventRule(_roles("therapist"), ALL),
     "plan": EventRule(_roles("therapist"), ALL),
     "session.end": EventRule(_roles("therapist"), ALL),
+    "session.clock": EventRule(_roles("therapist"), ALL),
     # The support person's part
     "with_patient": EventRule(_roles("support"), ALL),
     "vitals": EventRule(_roles("support"), _roles("therapist", "support")),
@@ -64,7 +68,7 @@ EVENT_RULES: dict[str, EventRule] = {
     # The never-alone ladder: every app raises, acknowledges and reports
     "link.state": EventRule(ALL, ALL),
     "alert.raised": EventRule(ALL, ALL),
-    "alert.ack": EventRule(_roles("therapist", "support"), ALL),
+    "alert.ack": EventRule(_roles("therapist", "support"), ALL, from_server=True),
     "alert.resolved": EventRule(ALL, ALL, raiser_only=True),
     # Written by the server alone
     "member.joined": EventRule(SERVER, ALL),
@@ -74,6 +78,8 @@ EVENT_RULES: dict[str, EventRule] = {
     # Another device tried the patient's (or support person's) invitation and was kept out:
     # the therapist decides what to do (withdraw it, send a new one)
     "member.refused": EventRule(SERVER, _roles("therapist")),
+    # The outer ladder: who was messaged outside the apps, how, and who answered
+    "escalation": EventRule(SERVER, _roles("therapist", "support")),
 }
 
 
@@ -87,7 +93,9 @@ def may_send(role: Role | None, kind: str) -> bool:
     line = EVENT_RULES.get(kind)
     if line is None:
         return False
-    return not line.senders if role is None else role in line.senders
+    if role is None:
+        return not line.senders or line.from_server
+    return role in line.senders
 
 
 def readers_of(kind: str, to_role: str | None = None) -> frozenset[Role]:
@@ -126,6 +134,7 @@ CLIENT_MESSAGES: dict[str, Standing] = {
     "event": "member",  # and EVENT_RULES above
     "leave": "member",
     "ping": "anyone",  # a keepalive, answered ``ok``; costs a frame like any other
+    "set_contacts": "member",  # the support person its own, or the therapist; not the patient
 }
 
 

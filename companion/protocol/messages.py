@@ -179,7 +179,10 @@ AlertReason = Literal[
     "vitals_out_of_range",
     "go_to_patient",
     "battery_low",
+    "support_away",
 ]
+"""``support_away``: the therapist's app alone shows it (no support person connected when
+it matters, companion/monitor/presence.py); it is never sent."""
 
 
 class AlertRaised(_Msg):
@@ -241,6 +244,14 @@ class Vitals(Sealable):
 
 class SessionEnd(_Msg):
     kind: Literal["session.end"]
+
+
+class SessionClock(_Msg):
+    """When the therapist opened the session (Unix seconds): every app's "Session time"
+    counts from it, so the console and the support person's board read the same."""
+
+    kind: Literal["session.clock"]
+    started_at: Annotated[float, Field(ge=0)]
 
 
 Contact = Annotated[str, StringConstraints(max_length=500)]
@@ -331,6 +342,19 @@ class MemberChange(_Msg):
     role: Role
 
 
+class Escalation(_Msg):
+    """Written by the server only: the outer ladder reached (or tried to reach) someone
+    outside the apps, or someone answered its link. Who and how, never an address."""
+
+    kind: Literal["escalation"]
+    incident_id: Id
+    what: Literal["notified", "failed", "answered", "stopped"]
+    """``stopped``: the trouble cleared by itself (or an app acknowledged) after messages went out."""
+    who: Literal["support", "oncall"] | None = None
+    channel: Literal["email", "sms", "oncall", "link"] | None = None
+    round: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
 EventBody = Annotated[
     CheckIn
     | HelpRequest
@@ -347,12 +371,14 @@ EventBody = Annotated[
     | WithPatient
     | Vitals
     | SessionEnd
+    | SessionClock
     | SessionPlan
     | EmergencyCard
     | Intention
     | LookIn
     | ComputerNotice
-    | MemberChange,
+    | MemberChange
+    | Escalation,
     Field(discriminator="kind"),
 ]
 
@@ -501,6 +527,27 @@ class Ping(_Msg):
     rid: RequestId | None = None
 
 
+Email = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,190}\.[A-Za-z]{2,24}$")
+]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+"""E.164: a plus, the country code, the number; no spaces."""
+
+
+class SetContacts(_Msg):
+    """The support person's phone and e-mail for the server's outer ladder, given with
+    their consent (by the support person, or the therapist for the session). Replaces
+    the session's contacts; both empty removes them."""
+
+    type: Literal["set_contacts"]
+    rid: RequestId | None = None
+    session_id: Id
+    email: Email | None = None
+    sms: Phone | None = None
+    consent: Literal[True]
+    """The person agreed to be messaged in an emergency of this session."""
+
+
 ClientMessage = Annotated[
     Login
     | CreateSession
@@ -512,7 +559,8 @@ ClientMessage = Annotated[
     | PeerSignal
     | SendEvent
     | Leave
-    | Ping,
+    | Ping
+    | SetContacts,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

@@ -6,27 +6,40 @@ They never contain note text, names or other personal health information.
 
 from __future__ import annotations
 
+from companion.storage import sqlite
+
 
 class RecordsError(Exception):
     """Base class for every error raised by ``companion.records``."""
 
 
-class RecordsClosed(RecordsError):
+class RecordsClosed(RecordsError, sqlite.DatabaseClosed):
     """The record store was closed; open it again to continue."""
 
     def __init__(self) -> None:
-        super().__init__("The session record is closed.")
+        RecordsError.__init__(self, "The session record is closed.")
 
 
-class SchemaTooNew(RecordsError):
+class SchemaTooNew(RecordsError, sqlite.SchemaTooNew):
     """The database was written by a newer Companion than this one."""
 
     def __init__(self, found: int, supported: int) -> None:
         self.found = found
         self.supported = supported
-        super().__init__(
+        RecordsError.__init__(
+            self,
             f"The session record was created by a newer version of Companion "
-            f"(format {found}, this version reads up to {supported}). Update Companion to open it."
+            f"(format {found}, this version reads up to {supported}). Update Companion to open it.",
+        )
+
+
+class NotOnLocalDisk(RecordsError, sqlite.NotOnLocalDisk):
+    """The records folder does not allow SQLite's WAL journal."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        RecordsError.__init__(
+            self, f"The session record needs a local disk; this folder does not allow it ({mode})."
         )
 
 

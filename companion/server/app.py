@@ -25,8 +25,11 @@ from yarl import URL
 from companion import __version__
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import CLIENT_MESSAGE, MAX_MESSAGE_BYTES, Welcome
+from companion.server.ackpage import AckPages
 from companion.server.clinicdb import ClinicDB
 from companion.server.connection import ClientConnection, ConnectionLimits
+from companion.server.escalation import EscalationDriver
+from companion.server.escalation_store import EscalationStore
 from companion.server.guard import (
     Address,
     AddressBook,
@@ -36,6 +39,7 @@ from companion.server.guard import (
 )
 from companion.server.ice import IceConfig
 from companion.server.memory_store import MemoryStore
+from companion.server.notify_config import NotifyConfig
 from companion.server.ratelimit import HttpErrorLog, LoginLimiter, LoginLimits, RateLimitedLog
 from companion.server.service import ServiceOptions, SignalingService
 from companion.server.store import SessionStore, StoreUnavailable
@@ -68,6 +72,8 @@ class ServerConfig:
     own_process: bool = False
     """The node is its process's whole work (``companion server``): Python's collector is
     tuned for it. Embedded servers (demo, tests) leave the process alone."""
+    notify_config: Path | None = None
+    """The clinic's escalation to phones and e-mail (notify_config.py); None: apps only."""
 
 
 FRAME_OVERHEAD = 6
@@ -108,6 +114,21 @@ def open_clinic_db(data_dir: Path) -> ClinicDB:
     return ClinicDB(data_dir / "clinic.sqlite3")
 
 
+def open_escalation(server: SignalingServer) -> EscalationDriver:
+    """The outer ladder, its acknowledge pages and its hooks into the service."""
+    assert server.config.notify_config is not None
+    notify = NotifyConfig.load(server.config.notify_config)
+    key = load_or_create_key(server.config.data_dir)
+    store = EscalationStore(server.config.data_dir / "escalation.sqlite3", key)
+    driver = EscalationDriver(notify, store, server.signer, server.service.append_server_event,
+                              lambda: notify.link_base or server.own_origin,
+                              server.store.members)  # fmt: skip
+    server.service.options.on_event = driver.observe
+    server.service.options.set_contacts = driver.set_contacts
+    AckPages(driver).register(server.app)
+    return driver
+
+
 class SignalingServer:
     def __init__(self, config: ServerConfig, store: SessionStore | None = None) -> None:
         self.config = config
@@ -133,6 +154,7 @@ class SignalingServer:
         self.app = web.Application()
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/ws", self._ws)
+        self.escalation = open_escalation(self) if config.notify_config else None
         self._runner: web.AppRunner | None = None
         self.port = config.port
         self._started = time.monotonic()
@@ -180,6 +202,8 @@ class SignalingServer:
         )  # fmt: skip
         self.port = self._listener.port
         self.service.options.public_url = self.ws_url
+        if self.escalation is not None:
+            await self.escalation.start()
         _log.info("signaling server listening on %s", self.ws_url)
 
     async def stop(self) -> None:
@@ -191,6 +215,9 @@ class SignalingServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.escalation is not None:
+            await self.escalation.close()
+            self.escalation.store.close()
         await self.service.close()
         await self.store.close()
         self.db.close()

@@ -7,55 +7,76 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from companion.files import make_private
+from companion.storage.sqlite import Database, Migration, append_only_triggers
 
-_MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE therapists (
-        therapist_id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        secret_salt BLOB NOT NULL,
-        secret_hash BLOB NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE sessions (
-        session_id TEXT PRIMARY KEY,
-        therapist_id TEXT NOT NULL REFERENCES therapists(therapist_id),
-        label TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        ended INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE invites (
-        invite_id TEXT PRIMARY KEY,
-        session_id TEXT NOT NULL REFERENCES sessions(session_id),
-        role TEXT NOT NULL,
-        code TEXT NOT NULL UNIQUE,
-        expires_at REAL NOT NULL,
-        revoked INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL
-    );
-    CREATE TABLE audit (
-        at REAL NOT NULL,
-        actor TEXT NOT NULL,
-        action TEXT NOT NULL,
-        object_kind TEXT NOT NULL,
-        object_id TEXT NOT NULL,
-        session_id TEXT
-    );
-    """,
+# Never edit a released step: add a new one (the numbers are the files' user_version).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "therapists, sessions, invites and audit",
+        (
+            """
+            CREATE TABLE therapists (
+                therapist_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                secret_salt BLOB NOT NULL,
+                secret_hash BLOB NOT NULL,
+                created_at REAL NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE sessions (
+                session_id TEXT PRIMARY KEY,
+                therapist_id TEXT NOT NULL REFERENCES therapists(therapist_id),
+                label TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                ended INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            """
+            CREATE TABLE invites (
+                invite_id TEXT PRIMARY KEY,
+                session_id TEXT NOT NULL REFERENCES sessions(session_id),
+                role TEXT NOT NULL,
+                code TEXT NOT NULL UNIQUE,
+                expires_at REAL NOT NULL,
+                revoked INTEGER NOT NULL DEFAULT 0,
+                created_at REAL NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE audit (
+                at REAL NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                object_kind TEXT NOT NULL,
+                object_id TEXT NOT NULL,
+                session_id TEXT
+            )
+            """,
+        ),
+    ),
     # Relay only (issue 9): the session's members use TURN relay candidates alone.
-    "ALTER TABLE sessions ADD COLUMN relay_only INTEGER NOT NULL DEFAULT 0;",
+    Migration(
+        2,
+        "relay-only sessions",
+        ("ALTER TABLE sessions ADD COLUMN relay_only INTEGER NOT NULL DEFAULT 0",),
+    ),
     # Issue 17: short codes are kept as keyed hashes; codes stored in plain text before
     # are retired (their invite links still work).
-    "UPDATE invites SET code = 'retired:' || invite_id;",
-]
+    Migration(
+        3, "plain-text codes retired", ("UPDATE invites SET code = 'retired:' || invite_id",)
+    ),
+    # The audit trail is evidence: nothing rewrites or removes a row once written.
+    Migration(4, "append-only audit trail", append_only_triggers("audit")),
+)
 
 
 @dataclass(frozen=True)
@@ -94,29 +115,14 @@ class ClinicDB:
     """Thread-safe: one connection guarded by a lock (calls come from an executor)."""
 
     def __init__(self, path: Path | str) -> None:
-        path = Path(path)
-        make_private(path)
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        # Freed pages are zeroed: a retired code or a deleted row does not linger.
-        self._conn.execute("PRAGMA secure_delete=ON")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        with self._lock:
-            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
-            for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-                self._conn.executescript(f"BEGIN; {script} PRAGMA user_version={number}; COMMIT;")
-            if version < len(_MIGRATIONS):
-                # What a step replaced (plain-text codes) must not linger in the WAL.
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Quietly: a node's stderr carries only what its operator must act on.
+        self._db = Database(Path(path), MIGRATIONS, label="clinic", log_level=logging.DEBUG)
+        if self._db.upgraded_from < self._db.version:
+            # What a step replaced (plain-text codes) must not linger in the WAL.
+            self._db.forget_replaced()
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self._db.close()
 
     # -- therapists
 
@@ -125,17 +131,17 @@ class ClinicDB:
         secret = secrets.token_urlsafe(18)
         salt = secrets.token_bytes(16)
         therapist = Therapist(secrets.token_urlsafe(9), name)
-        with self._lock:
-            self._conn.execute(
+        with self._db.transaction() as connection:
+            connection.execute(
                 "INSERT INTO therapists VALUES (?, ?, ?, ?, ?)",
                 (therapist.therapist_id, name, salt, hash_secret(secret, salt), time.time()),
             )
-            self._audit("admin", "create", "therapist", therapist.therapist_id, None)
+            _audit(connection, "admin", "create", "therapist", therapist.therapist_id, None)
         return therapist, secret
 
     def check_therapist(self, name: str, secret: str) -> Therapist | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self._db.reading() as connection:
+            row = connection.execute(
                 "SELECT therapist_id, secret_salt, secret_hash FROM therapists WHERE name = ?",
                 (name,),
             ).fetchone()
@@ -147,8 +153,8 @@ class ClinicDB:
         return None
 
     def therapist(self, therapist_id: str) -> Therapist | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self._db.reading() as connection:
+            row = connection.execute(
                 "SELECT therapist_id, name FROM therapists WHERE therapist_id = ?", (therapist_id,)
             ).fetchone()
         return Therapist(row[0], row[1]) if row else None
@@ -156,31 +162,31 @@ class ClinicDB:
     # -- sessions and invites
 
     def save_session(self, session: SessionRecord) -> None:
-        with self._lock:
-            self._conn.execute(
+        with self._db.transaction() as connection:
+            connection.execute(
                 "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
                 (session.session_id, session.therapist_id, session.label, session.created_at,
                  int(session.ended), int(session.relay_only)),
             )  # fmt: skip
 
     def load_sessions(self) -> list[SessionRecord]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self._db.reading() as connection:
+            rows = connection.execute(
                 "SELECT session_id, therapist_id, label, created_at, ended, relay_only FROM sessions"
             ).fetchall()
         return [SessionRecord(r[0], r[1], r[2], r[3], bool(r[4]), bool(r[5])) for r in rows]
 
     def save_invite(self, invite: InviteRecord) -> None:
-        with self._lock:
-            self._conn.execute(
+        with self._db.transaction() as connection:
+            connection.execute(
                 "INSERT OR REPLACE INTO invites VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (invite.invite_id, invite.session_id, invite.role, invite.code_hash, invite.expires_at,
                  int(invite.revoked), time.time()),
             )  # fmt: skip
 
     def load_invites(self) -> list[InviteRecord]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self._db.reading() as connection:
+            rows = connection.execute(
                 "SELECT invite_id, session_id, role, code, expires_at, revoked FROM invites"
             ).fetchall()
         return [InviteRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
@@ -190,17 +196,23 @@ class ClinicDB:
     def audit(
         self, actor: str, action: str, object_kind: str, object_id: str, session_id: str | None
     ) -> None:
-        with self._lock:
-            self._audit(actor, action, object_kind, object_id, session_id)
-
-    def _audit(
-        self, actor: str, action: str, object_kind: str, object_id: str, session_id: str | None
-    ) -> None:
-        self._conn.execute(
-            "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?)",
-            (time.time(), actor, action, object_kind, object_id, session_id),
-        )
+        with self._db.transaction() as connection:
+            _audit(connection, actor, action, object_kind, object_id, session_id)
 
     def audit_rows(self) -> list[tuple[float, str, str, str, str, str | None]]:
-        with self._lock:
-            return list(self._conn.execute("SELECT * FROM audit ORDER BY rowid"))
+        with self._db.reading() as connection:
+            return list(connection.execute("SELECT * FROM audit ORDER BY rowid"))
+
+
+def _audit(
+    connection: sqlite3.Connection,
+    actor: str,
+    action: str,
+    object_kind: str,
+    object_id: str,
+    session_id: str | None,
+) -> None:
+    connection.execute(
+        "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?)",
+        (time.time(), actor, action, object_kind, object_id, session_id),
+    )

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from companion.server.ratelimit import Clock, RateLimitedLog, TokenBucket
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ class Listener:
         self._protocol = protocol
         self._ssl = ssl_context
         self._loop = asyncio.get_running_loop()
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending = TaskSet()
         self._paused: asyncio.TimerHandle | None = None
         sock.setblocking(False)
         self._loop.add_reader(sock.fileno(), self._accept)
@@ -327,9 +328,7 @@ class Listener:
             if address is None:
                 conn.close()
                 continue
-            task = self._loop.create_task(self._serve(conn, address))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._pending.add(self._loop.create_task(self._serve(conn, address)))
 
     def _resume(self) -> None:
         self._paused = None
@@ -354,6 +353,4 @@ class Listener:
         else:
             self._loop.remove_reader(self.sock.fileno())
         self.sock.close()
-        for task in list(self._pending):
-            task.cancel()
-        await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._pending.cancel_all()

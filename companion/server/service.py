@@ -51,6 +51,7 @@ from companion.protocol.messages import (
     SessionEvent,
     SessionInfo,
     Sessions,
+    SetContacts,
 )
 from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord, Therapist
 from companion.server.codeguard import CodeGuard
@@ -67,11 +68,13 @@ from companion.server.tokens import (
     new_short_code,
     normalize_code,
 )
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
 ACCESS_TOKEN_TTL_S = 12 * 3600
 Step = Callable[[], Awaitable[None]]
+EventObserver = Callable[[str, EventBody, Role | None, str | None], None]
 LATER_RETRY_S = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
 """What could not be written while the shared store was away (a member lost, an arrival
 announced) is retried after these pauses: about two minutes in all."""
@@ -83,6 +86,10 @@ class ServiceOptions:
     """The WebSocket URL clients use, written into invite links."""
     ice: IceConfig = field(default_factory=IceConfig)
     logins: LoginLimiter = field(default_factory=LoginLimiter)
+    on_event: EventObserver | None = None
+    """Told of every event stored (not duplicates): the outer ladder (escalation.py)."""
+    set_contacts: Callable[[ClientConnection, SetContacts], Awaitable[None]] | None = None
+    """Keeps a session's contacts for the outer ladder; None: this server sends no messages."""
 
 
 class SignalingService:
@@ -95,7 +102,7 @@ class SignalingService:
         self.options = options
         # Connections on this node by member id, to hand a place over on resume.
         self._local: dict[str, ClientConnection] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._background = TaskSet()
         self._closing = False
         self.codes = CodeGuard(store)
         # The clinic database and its scrypt hashing on two threads of their own: SQLite
@@ -114,6 +121,7 @@ class SignalingService:
             SendEvent: self._event,
             Leave: self._leave,
             Ping: self._ping,
+            SetContacts: self._set_contacts,
         }
 
     async def handle(self, conn: ClientConnection, message: Any) -> None:
@@ -588,15 +596,11 @@ class SignalingService:
                     return
             _log.warning("%s: not done, the shared store did not answer", what)
 
-        task = asyncio.create_task(retry(), name=what)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._background.spawn(retry(), name=what)
 
     async def close(self) -> None:
         self._closing = True
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.cancel_all()
         await asyncio.to_thread(self.db_executor.shutdown, wait=True)
 
     async def _leave(self, conn: ClientConnection, msg: Leave) -> None:
@@ -653,6 +657,16 @@ class SignalingService:
         if not duplicate and msg.event.kind == "session.end":
             await self.store.end_session(member.session_id)
 
+    async def _set_contacts(self, conn: ClientConnection, msg: SetContacts) -> None:
+        if self.options.set_contacts is None:
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE,
+                                "This server sends no messages outside the apps.")  # fmt: skip
+        await self.options.set_contacts(conn, msg)
+
+    async def append_server_event(self, session_id: str, event: EventBody) -> None:
+        """An event the server writes itself (``from_role`` None) on the session's timeline."""
+        await self._append(session_id, str(uuid.uuid4()), event, None, None)
+
     async def _append(
         self,
         session_id: str,
@@ -672,7 +686,10 @@ class SignalingService:
                 event=event,
             ).model_dump_json()
 
-        return await self.store.append_event(session_id, event_id, render)
+        stored, duplicate = await self.store.append_event(session_id, event_id, render)
+        if not duplicate and self.options.on_event is not None:
+            self.options.on_event(session_id, event, from_role, from_member)
+        return stored, duplicate
 
     async def _member_change(
         self, member: MemberRecord, kind: str, event_id: str | None = None

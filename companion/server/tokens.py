@@ -19,8 +19,8 @@ from typing import Literal
 
 from companion.protocol.errors import ErrorCode, ProtocolError
 
-Purpose = Literal["invite", "access"]
-_PREFIX: dict[Purpose, str] = {"invite": "ci1", "access": "ca1"}
+Purpose = Literal["invite", "access", "ack"]
+_PREFIX: dict[Purpose, str] = {"invite": "ci1", "access": "ca1", "ack": "ck1"}
 
 # Short codes people read over the phone: no 0/O, 1/I/L, U (confusable or rude).
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -114,6 +114,36 @@ class TokenSigner:
         if not isinstance(tid, str):
             raise ProtocolError(ErrorCode.TOKEN_INVALID)
         return AccessClaims(tid, float(claims["exp"]))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AckClaims:
+    """An acknowledge link sent to one contact in one round of an escalation."""
+
+    link_id: str
+    session_id: str
+    incident_id: str
+    who: str
+    """``support`` or ``oncall``: whose answer pressing it is."""
+    expires_at: float
+
+
+def issue_ack(signer: TokenSigner, claims: AckClaims) -> str:
+    return signer._sign(
+        "ack",
+        {"aud": signer.audience, "lid": claims.link_id, "sid": claims.session_id,
+         "inc": claims.incident_id, "who": claims.who, "exp": claims.expires_at},
+    )  # fmt: skip
+
+
+def verify_ack(signer: TokenSigner, token: str, now: float | None = None) -> AckClaims:
+    claims = signer._verify("ack", token, now)
+    lid, sid, inc, who = (claims.get(k) for k in ("lid", "sid", "inc", "who"))
+    if not (isinstance(lid, str) and isinstance(sid, str) and isinstance(inc, str)):
+        raise ProtocolError(ErrorCode.TOKEN_INVALID)
+    if who not in ("support", "oncall"):
+        raise ProtocolError(ErrorCode.TOKEN_INVALID)
+    return AckClaims(lid, sid, inc, str(who), float(claims["exp"]))  # type: ignore[arg-type]
 
 
 def looks_like_token(text: str) -> bool:

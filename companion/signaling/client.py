@@ -53,9 +53,11 @@ from companion.protocol.messages import (
     SessionEvent,
     SessionInfo,
     Sessions,
+    SetContacts,
     SignalData,
     Welcome,
 )
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ class SignalingClient:
         self._login: Login | None = None
         self._join: Join | None = None
         self._closing = False
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = TaskSet()
         self._resend: asyncio.Task[None] | None = None
         self._refusals = 0  # ``unavailable`` refusals since the last accepted event
         self._flushing = asyncio.Lock()  # one flush at a time keeps the outbox's order
@@ -432,6 +434,14 @@ class SignalingClient:
         message = PeerSignal(type="signal", to=to, pc_id=pc_id, data=data)
         await self._send_raw(message.model_dump_json(exclude_none=True))
 
+    async def set_contacts(
+        self, session_id: str, email: str | None = None, sms: str | None = None
+    ) -> None:
+        """The support person's phone and e-mail for the server's outer ladder, given with
+        their consent (the support person's own, or the therapist's for the session)."""
+        await self._request(SetContacts(type="set_contacts", session_id=session_id, email=email,
+                                        sms=sms, consent=True))  # fmt: skip
+
     async def leave(self) -> None:
         await self._request(Leave(type="leave"))
         self.joined = None
@@ -439,10 +449,7 @@ class SignalingClient:
     # -- closing
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
+        return self._background.spawn(coro)
 
     async def drop_connection(self) -> None:
         """Cut the current socket without a goodbye (tests and fault drills)."""

@@ -36,12 +36,18 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QLabel,
+    QLineEdit,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from companion.app import CALM_DARK, ProcessingSettings, RoleCore
+from companion.app import (
+    CALM_DARK,
+    ProcessingSettings,
+    RoleCore,
+    quiet_lost_data_channel_sends,
+)
 from companion.i18n import _
 
 _log = logging.getLogger(__name__)
@@ -76,6 +82,25 @@ def theme_window(window: QWidget, colors: dict[str, str], scale: float = 1.0) ->
     size = font.pointSizeF() if font.pointSizeF() > 0 else 10.0
     font.setPointSizeF(size * scale)
     window.setFont(font)
+
+
+def ready_to_retype(field: QLineEdit) -> None:
+    """After a refused join, the field to correct has the focus, its text selected: the
+    Join button, disabled while trying, had passed the focus on (to the server address,
+    which the next code typed then replaced)."""
+    field.setFocus()
+    field.selectAll()
+
+
+def fit_to_screen(window: QWidget, width: int, height: int) -> None:
+    """Open at ``width``×``height``, or smaller where the screen's free area is (the
+    console opened at 1400×880, past a 1366×768 laptop's screen)."""
+    screen = window.screen() or QApplication.primaryScreen()
+    if screen is not None:
+        free = screen.availableGeometry()
+        # The window manager adds a title bar and borders outside the window's own size.
+        width, height = min(width, free.width() - 8), min(height, free.height() - 40)
+    window.resize(width, height)
 
 
 def make_palette(colors: dict[str, str]) -> QPalette:
@@ -178,6 +203,7 @@ def run_qt(main: Callable[[QApplication], Coroutine[Any, Any, int]]) -> int:
     # stopped before Future completed").
     app.setQuitOnLastWindowClosed(False)
     loop = QtLoop(app)
+    quiet_lost_data_channel_sends(loop)
     asyncio.set_event_loop(loop)
     with loop:
         return int(loop.run_until_complete(main(app)))
@@ -233,7 +259,7 @@ class VideoView(QWidget):
         self.update()
 
     def show_frame(self, rgb: np.ndarray) -> None:
-        height, width, _ = rgb.shape
+        height, width, _depth = rgb.shape
         data = np.ascontiguousarray(rgb)
         # copy(): the QImage must own its pixels once the array goes away
         self._image = QImage(

@@ -13,7 +13,7 @@ from companion.server.app import ServerConfig, SignalingServer
 
 
 @dataclass
-class Clinic:
+class CoreClinic:
     server: SignalingServer
     secret: str
     folder: Path
@@ -26,7 +26,7 @@ class Clinic:
 
 
 @pytest_asyncio.fixture
-async def clinic(tmp_path: Path) -> AsyncIterator[Clinic]:
+async def core_clinic(tmp_path: Path) -> AsyncIterator[CoreClinic]:
     async with SignalingServer(ServerConfig(data_dir=tmp_path / "server", port=0)) as server:
         _, secret = server.db.add_therapist("dr-test")
-        yield Clinic(server, secret, tmp_path)
+        yield CoreClinic(server, secret, tmp_path)

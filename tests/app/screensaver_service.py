@@ -7,38 +7,32 @@ This machine has no desktop, so nothing owns the name; this process does, answer
 
 from __future__ import annotations
 
+import itertools
 import sys
+from pathlib import Path
 
-from jeepney import HeaderFields, MessageType, new_error, new_method_return
-from jeepney.bus_messages import message_bus
-from jeepney.io.blocking import open_dbus_connection
+from jeepney import Message, new_method_return
+from jeepney.io.blocking import DBusConnection
 
-_NAME = "org.freedesktop.ScreenSaver"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.app.dbus_standin import serve
+
+_cookies = itertools.count(7)
 
 
-def main() -> None:
-    connection = open_dbus_connection(bus="SESSION")
-    reply = connection.send_and_get_reply(message_bus.RequestName(_NAME, 4))
-    if reply.body[0] != 1:  # DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER
-        sys.exit(f"could not own {_NAME}")
-    print("ready", flush=True)
-    next_cookie = 7
-    while True:
-        message = connection.receive()
-        if message.header.message_type != MessageType.method_call:
-            continue
-        member = message.header.fields.get(HeaderFields.member)
-        if member == "Inhibit":
-            application, _reason = message.body
-            print(f"inhibit {application} {next_cookie}", flush=True)
-            connection.send(new_method_return(message, "u", (next_cookie,)))
-            next_cookie += 1
-        elif member == "UnInhibit":
-            print(f"uninhibit {message.body[0]}", flush=True)
-            connection.send(new_method_return(message))
-        else:
-            connection.send(new_error(message, "org.freedesktop.DBus.Error.UnknownMethod"))
+def handle(connection: DBusConnection, message: Message, member: str) -> bool:
+    if member == "Inhibit":
+        application, _reason = message.body
+        cookie = next(_cookies)
+        print(f"inhibit {application} {cookie}", flush=True)
+        connection.send(new_method_return(message, "u", (cookie,)))
+    elif member == "UnInhibit":
+        print(f"uninhibit {message.body[0]}", flush=True)
+        connection.send(new_method_return(message))
+    else:
+        return False
+    return True
 
 
 if __name__ == "__main__":
-    main()
+    serve("org.freedesktop.ScreenSaver", handle)

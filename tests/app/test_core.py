@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,14 @@ from companion.app.words import NOT_STARTED
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import EmergencyCard, InvitedRole, LadderConfig, SessionPlan
-from tests.app.conftest import Clinic
+from tests.app.conftest import CoreClinic
+from tests.waiting import until
 
 
-async def until(predicate: Callable[[], bool], within_s: float = 15.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
-async def three(clinic: Clinic) -> tuple[RoleCore, RoleCore, RoleCore, dict[str, str]]:
-    therapist, patient, support = (clinic.core(r) for r in ("therapist", "patient", "support"))
+async def three(core_clinic: CoreClinic) -> tuple[RoleCore, RoleCore, RoleCore, dict[str, str]]:
+    therapist, patient, support = (core_clinic.core(r) for r in ("therapist", "patient", "support"))
     await therapist.connect()
-    await therapist.sign_in("dr-test", clinic.secret)
+    await therapist.sign_in("dr-test", core_clinic.secret)
     created = await therapist.signaling.create_session("t")
     invites = {i.role: i for i in created.invites}
     await therapist.open_session(created.session.session_id)
@@ -46,8 +40,8 @@ def test_invite_from_link_reads_links_and_spoken_codes() -> None:
     assert invite_from_link(" abcd-efgh ") == "ABCDEFGH"
 
 
-async def test_session_round_trip_between_the_three_cores(clinic: Clinic) -> None:
-    therapist, patient, support, _ = await three(clinic)
+async def test_session_round_trip_between_the_three_cores(core_clinic: CoreClinic) -> None:
+    therapist, patient, support, _ = await three(core_clinic)
     try:
         await until(
             lambda: therapist.facts.link == "connected" and patient.facts.link == "connected"
@@ -83,8 +77,8 @@ async def test_session_round_trip_between_the_three_cores(clinic: Clinic) -> Non
             await core.close()
 
 
-async def test_help_alert_is_acknowledged_everywhere(clinic: Clinic) -> None:
-    therapist, patient, support, _ = await three(clinic)
+async def test_help_alert_is_acknowledged_everywhere(core_clinic: CoreClinic) -> None:
+    therapist, patient, support, _ = await three(core_clinic)
     try:
         await until(lambda: support.facts.home_link == "connected")
         await patient.help_held()
@@ -96,8 +90,8 @@ async def test_help_alert_is_acknowledged_everywhere(clinic: Clinic) -> None:
             await core.close()
 
 
-async def test_wrong_code_gives_a_plain_sentence(clinic: Clinic) -> None:
-    patient = clinic.core("patient")
+async def test_wrong_code_gives_a_plain_sentence(core_clinic: CoreClinic) -> None:
+    patient = core_clinic.core("patient")
     await patient.connect()
     try:
         with pytest.raises(ProtocolError) as caught:
@@ -109,16 +103,16 @@ async def test_wrong_code_gives_a_plain_sentence(clinic: Clinic) -> None:
 
 
 async def test_closing_leaves_no_reader_behind_even_if_devices_are_asked_for_late(
-    clinic: Clinic,
+    core_clinic: CoreClinic,
 ) -> None:
     # A window may ask for its devices just as it closes: nothing opens, nothing leaks.
-    late = clinic.core("patient")
+    late = core_clinic.core("patient")
     await late.close()
     await late.open_devices()
     assert late.media is None and late.devices.self_view() is None
     # A core that did open its camera and showed the self view: closing ends every
     # task that read from it (the relay's reader and the view's converter included).
-    core = clinic.core("patient")
+    core = core_clinic.core("patient")
     await core.open_devices()
     view = core.devices.self_view()
     assert view is not None
@@ -151,13 +145,13 @@ def test_the_voice_settings_chosen_are_applied_and_kept_for_next_time(tmp_path: 
 
 
 async def test_a_support_person_joining_late_or_rejoining_gets_the_current_card_and_plan(
-    clinic: Clinic,
+    core_clinic: CoreClinic,
 ) -> None:
     """Issue 16, item 5: the card, the plan (with the vitals limits) and the ladder's
     timings were sent before the support person joined; they must still reach them."""
-    therapist, patient = clinic.core("therapist"), clinic.core("patient")
+    therapist, patient = core_clinic.core("therapist"), core_clinic.core("patient")
     await therapist.connect()
-    await therapist.sign_in("dr-test", clinic.secret)
+    await therapist.sign_in("dr-test", core_clinic.secret)
     created = await therapist.signaling.create_session("late support")
     invites = {i.role: i for i in created.invites}
     await therapist.open_session(created.session.session_id)
@@ -183,7 +177,7 @@ async def test_a_support_person_joining_late_or_rejoining_gets_the_current_card_
             and guardian.ladder.timings.go_to_patient_after_s == 20
         )
 
-    support = clinic.core("support")
+    support = core_clinic.core("support")
     try:
         for _ in range(2):  # joining late, then closing and opening the app again
             await support.connect()
@@ -191,7 +185,7 @@ async def test_a_support_person_joining_late_or_rejoining_gets_the_current_card_
             await support.start()
             await until(functools.partial(current, support))
             await support.close()
-            support = clinic.core("support")
+            support = core_clinic.core("support")
         # Sent again, but not news: the therapist's timeline has no second card or plan.
         kinds = [e.kind for e in therapist.facts.timeline[timeline:]]
         assert "card" not in kinds and "plan" not in kinds
@@ -200,12 +194,14 @@ async def test_a_support_person_joining_late_or_rejoining_gets_the_current_card_
             await core.close()
 
 
-async def test_events_sent_while_a_member_prepares_reach_its_monitor(clinic: Clinic) -> None:
+async def test_events_sent_while_a_member_prepares_reach_its_monitor(
+    core_clinic: CoreClinic,
+) -> None:
     """The patient joins, then prepares for minutes before ``start``: what was sent meanwhile
     (the therapist's plan and timings) is not lost."""
-    therapist, patient = clinic.core("therapist"), clinic.core("patient")
+    therapist, patient = core_clinic.core("therapist"), core_clinic.core("patient")
     await therapist.connect()
-    await therapist.sign_in("dr-test", clinic.secret)
+    await therapist.sign_in("dr-test", core_clinic.secret)
     created = await therapist.signaling.create_session("prepare")
     await therapist.open_session(created.session.session_id)
     await therapist.start()
@@ -226,13 +222,13 @@ async def test_events_sent_while_a_member_prepares_reach_its_monitor(clinic: Cli
 
 
 async def test_a_therapist_alone_is_waiting_for_the_patient_not_told_of_a_lost_link(
-    clinic: Clinic,
+    core_clinic: CoreClinic,
 ) -> None:
     """Issue 25 item 12: the live tab open before the patient joined says "waiting", and
     no "link lost" alert is raised for a link that was never up."""
-    therapist = clinic.core("therapist")
+    therapist = core_clinic.core("therapist")
     await therapist.connect()
-    await therapist.sign_in("dr-test", clinic.secret)
+    await therapist.sign_in("dr-test", core_clinic.secret)
     created = await therapist.signaling.create_session("t")
     await therapist.open_session(created.session.session_id)
     words: list[str] = []

@@ -6,20 +6,20 @@ import pytest
 
 from companion.app import CoreOptions, RoleCore
 from companion.protocol.errors import ErrorCode, ProtocolError
-from tests.app.conftest import Clinic
-from tests.app.test_core import until
+from tests.app.conftest import CoreClinic
+from tests.waiting import until
 
 
 async def test_a_second_device_with_the_patients_code_is_kept_out_in_plain_words(
-    clinic: Clinic,
+    core_clinic: CoreClinic,
 ) -> None:
-    therapist, patient = clinic.core("therapist"), clinic.core("patient")
+    therapist, patient = core_clinic.core("therapist"), core_clinic.core("patient")
     # Same role, its own folder: another computer, with the code the patient was given.
-    options = CoreOptions(data_dir=clinic.folder / "elsewhere", fake_media=True, audio=False)
-    stranger = RoleCore("patient", clinic.server.ws_url, options)
+    options = CoreOptions(data_dir=core_clinic.folder / "elsewhere", fake_media=True, audio=False)
+    stranger = RoleCore("patient", core_clinic.server.ws_url, options)
     try:
         await therapist.connect()
-        await therapist.sign_in("dr-test", clinic.secret)
+        await therapist.sign_in("dr-test", core_clinic.secret)
         created = await therapist.signaling.create_session("t")
         await therapist.open_session(created.session.session_id)
         await therapist.start()
@@ -36,7 +36,7 @@ async def test_a_second_device_with_the_patients_code_is_kept_out_in_plain_words
         assert entry.text.startswith("Another device tried to join as the patient")
         # The patient's own app, restarted (a new core on the same folder), gets back in.
         await patient.close()
-        again = clinic.core("patient")
+        again = core_clinic.core("patient")
         await again.connect()
         try:
             assert (await again.join(code)).member_id == joined.member_id

@@ -21,8 +21,9 @@ from companion.app.power import (
     SleepWatch,
     read_power,
 )
-from tests.app.conftest import Clinic
-from tests.app.test_core import three, until
+from tests.app.conftest import CoreClinic
+from tests.app.test_core import three
+from tests.waiting import until
 
 _SERVICE = Path(__file__).with_name("screensaver_service.py")
 
@@ -155,12 +156,12 @@ class FakeComputer:
 
 
 async def test_the_patients_computer_reaches_the_therapist_and_the_support_person(
-    clinic: Clinic,
+    core_clinic: CoreClinic,
 ) -> None:
     """Battery low: the therapist is alerted and the support person gets a gentle line;
     plugged in: the alert clears; asleep: everyone's timeline says for how long and the
     patient's signaling starts again at once."""
-    therapist, patient, support, _ = await three(clinic)
+    therapist, patient, support, _ = await three(core_clinic)
     computer = FakeComputer()
     care = ComputerCare(patient.computer_changed, every_s=0.01, power_every_s=0.0,
                         read=computer.read, clock=computer.clock)  # fmt: skip

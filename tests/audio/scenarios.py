@@ -225,11 +225,7 @@ def patient_lines(work: Path, events: dict[str, Any]) -> None:
 async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
     from companion.app import CoreOptions, RoleCore
     from companion.server.app import ServerConfig, SignalingServer
-
-    async def until(predicate: Callable[[], bool], within_s: float = 20.0) -> None:
-        async with asyncio.timeout(within_s):
-            while not predicate():
-                await asyncio.sleep(0.05)
+    from tests.waiting import until
 
     async with SignalingServer(ServerConfig(data_dir=work / "server", port=0)) as server:
         _, secret = server.db.add_therapist("dr-test")
@@ -251,31 +247,33 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
                 await core.join(invites[role].code)  # type: ignore[index]
             for core in (therapist, patient, support):
                 await core.start()
-            await until(lambda: patient.facts.link == "connected")
+            await until(lambda: patient.facts.link == "connected", within_s=20.0)
             therapist.set_mic_muted(True)  # its test tone would cover the lines
             await asyncio.sleep(3.0)  # the speaker's meter has heard the music
             await therapist.request_checkin()
-            await until(lambda: patient.pending_checkin is not None)
+            await until(lambda: patient.pending_checkin is not None, within_s=20.0)
             await patient.check_in("key")
             await therapist.push_prompt("feet-on-floor")
             await until(
-                lambda: any(e.ref == "prompt:feet-on-floor" for e in patient.facts.timeline)
+                lambda: any(e.ref == "prompt:feet-on-floor" for e in patient.facts.timeline),
+                within_s=20.0,
             )
             await patient.help_held()
-            await until(lambda: bool(therapist.facts.open_alerts))
+            await until(lambda: bool(therapist.facts.open_alerts), within_s=20.0)
             for alert_id in list(therapist.facts.open_alerts):
                 await therapist.acknowledge(alert_id)
             assert patient.audio is not None and patient.devices.speaker is not None
             mixer = patient.audio.mixer
             await until(lambda: any(e.kind == "spoken" and e.ref == "help_acknowledged"
-                                    for e in patient.facts.timeline))  # fmt: skip
+                                    for e in patient.facts.timeline), within_s=20.0)  # fmt: skip
             await until(lambda: not mixer.speech_pending, within_s=40.0)
             await asyncio.sleep(2.0)
             spoken = [e for e in patient.facts.timeline if e.kind == "spoken"]
             events["spoken"] = [e.ref for e in spoken]
             events["voices"] = sorted({e.text for e in spoken})
             for line_id in set(events["spoken"]):
-                clip = patient.devices.speaker._clips[line_id].samples
+                clip = patient.devices.speaker.samples(line_id)
+                assert clip is not None
                 clip.tofile(work / f"{line_id.replace(':', '_')}.raw")
         finally:
             for core in (patient, support, therapist):
@@ -293,7 +291,9 @@ def spoken(work: Path, events: dict[str, Any]) -> None:
     time.sleep(3.5)  # the meter has heard a few seconds of music
     events["music_lufs"] = speaker.music_lufs()
     events["said"] = speaker.say("back")
-    speaker._clips["back"].samples.tofile(work / "line.raw")
+    line = speaker.samples("back")
+    assert line is not None
+    line.tofile(work / "line.raw")
     time.sleep(5.0)
     speaker.close()
     engine.close()

@@ -9,7 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from companion.audio.chimes import ChimeKind, render_chime
-from companion.audio.gain import Ducker, DuckingOptions, LinearRamp, db_to_gain, gain_to_db
+from companion.audio.gain import (
+    Ducker,
+    DuckingOptions,
+    LinearRamp,
+    RampScratch,
+    db_to_gain,
+    dbfs,
+    gain_to_db,
+)
 from companion.audio.generative import GenerativeMusic, GenerativeOptions
 from companion.audio.mixer import CHUNK_FRAMES, Mixer
 from companion.audio.resample import Resampler
@@ -247,3 +255,30 @@ def test_generative_music_is_seeded_and_gentle() -> None:
     assert not np.array_equal(blocks_a, blocks_c)
     assert np.max(np.abs(blocks_a)) < 0.9
     assert max_step(blocks_a) < 0.05
+
+
+def test_dbfs_reads_int16_and_float_blocks_alike() -> None:
+    tone = sine(440, 0.1, amp=0.5)  # RMS 0.5/sqrt(2): about -9 dBFS
+    as_int = (tone * 32767).astype(np.int16)
+    assert abs(dbfs(tone) - dbfs(as_int)) < 0.01
+    assert abs(dbfs(tone) - 20 * np.log10(0.5 / np.sqrt(2))) < 0.01
+    assert dbfs(np.zeros(480, np.float32)) == -np.inf
+    assert dbfs(np.zeros(0, np.int16), floor_db=-120.0) == -120.0
+    assert dbfs(np.full(480, 1e-9, np.float32), floor_db=-60.0) == -60.0
+
+
+def test_ramp_scratch_glides_from_one_gain_to_the_next_without_a_step() -> None:
+    ramp = RampScratch(CHUNK_FRAMES, column=True)
+    src = np.ones((CHUNK_FRAMES, 2), np.float32)
+    out = np.empty_like(src)
+    ramp.apply(out, src, 0.0, 1.0)
+    assert out[-1, 0] == 1.0 and 0.0 < out[0, 0] < 2.0 / CHUNK_FRAMES
+    assert np.all(np.diff(out[:, 1]) > 0)
+    ramp.apply(out, src, 0.5, 0.5)
+    assert np.all(out == 0.5)
+    mono = RampScratch(256)
+    block = np.ones(256, np.float32)
+    mono.apply(block, block, 1.0, 1.0)  # in place at unity: untouched
+    assert np.all(block == 1.0)
+    mono.apply(block, block, 1.0, 0.0)
+    assert block[-1] == 0.0 and block[0] > 0.99

@@ -119,3 +119,12 @@ def test_spoken_benchmark_smoke() -> None:
     for key in ("line_latency_p95_s", "loudness_diff_lu", "duck_db", "lines_missing_offline"):
         assert key in figures
     assert figures["lines_missing_offline"] == 0
+
+
+def test_escalation_benchmark_smoke() -> None:
+    figures = run_benchmark(
+        "escalation.py", "--trials", "1", "--kill-trial", "0", "--after-s", "10", timeout=300
+    )
+    for key in ("notify_s", "ack_fanout_s", "duplicates", "lost", "trials"):
+        assert key in figures
+    assert figures["trials"] == 1 and figures["lost"] == 0 and figures["duplicates"] == 0

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,12 +48,6 @@ class Side:
 class CallPair:
     patient: Side
     therapist: Side
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 async def make_side(url: str, role: str, hue: tuple[int, int], freq: float) -> Side:

@@ -9,7 +9,8 @@ import numpy as np
 
 from companion.call.control import Heartbeat, HeartbeatEcho
 from companion.protocol.messages import CheckIn, EventBody, Role
-from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CallPair, wait_until
+from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CallPair
+from tests.waiting import until
 
 
 def _dominant_hz(samples: np.ndarray, rate: int) -> float:
@@ -25,13 +26,13 @@ def _rgb_of(hue: tuple[int, int]) -> np.ndarray:
 
 async def test_video_audio_and_control_flow_both_ways(call_pair: CallPair) -> None:
     patient, therapist = call_pair.patient, call_pair.therapist
-    await wait_until(lambda: patient.engine.state == "connected" == therapist.engine.state)
+    await until(lambda: patient.engine.state == "connected" == therapist.engine.state)
 
     # Video: each side sees the other's pattern (told apart by its hue).
     frames: dict[str, np.ndarray] = {}
     therapist.engine.video.frame_ready.connect(lambda f: frames.__setitem__("therapist", f))
     patient.engine.video.frame_ready.connect(lambda f: frames.__setitem__("patient", f))
-    await wait_until(lambda: len(frames) == 2)
+    await until(lambda: len(frames) == 2)
     for viewer, sender_hue in (("therapist", PATIENT_HUE), ("patient", THERAPIST_HUE)):
         seen = frames[viewer][100:, :, :].reshape(-1, 3).mean(axis=0)
         expected = _rgb_of(sender_hue)
@@ -53,15 +54,13 @@ async def test_video_audio_and_control_flow_both_ways(call_pair: CallPair) -> No
     therapist.engine.heartbeat_received.connect(beats.append)
     event_id = str(uuid.uuid4())
     assert patient.engine.send_event(event_id, CheckIn(kind="checkin"))
-    await wait_until(
-        lambda: patient.engine.send_heartbeat(Heartbeat(type="hb", seq=7, sent_ms=1.0))
-    )
-    await wait_until(lambda: len(got) == 1 and len(beats) >= 1)
+    await until(lambda: patient.engine.send_heartbeat(Heartbeat(type="hb", seq=7, sent_ms=1.0)))
+    await until(lambda: len(got) == 1 and len(beats) >= 1)
     assert got[0] == (event_id, CheckIn(kind="checkin"), "patient")  # signed, proven
     assert isinstance(beats[0], Heartbeat) and beats[0].seq == 7
 
     # Quality stats are published every ~2 s while connected.
-    await wait_until(lambda: therapist.engine.quality is not None, timeout=6)
+    await until(lambda: therapist.engine.quality is not None, within_s=6)
     quality = therapist.engine.quality
     assert quality is not None and quality.packets_in > 0
     # ...with the voice playout's own figures (getStats' jitterBufferDelay and friends).
@@ -71,7 +70,7 @@ async def test_video_audio_and_control_flow_both_ways(call_pair: CallPair) -> No
 
 async def test_mute_gives_silence_and_camera_off_stops_frames(call_pair: CallPair) -> None:
     patient, therapist = call_pair.patient, call_pair.therapist
-    await wait_until(lambda: therapist.engine.video.frames_received > 10)
+    await until(lambda: therapist.engine.video.frames_received > 10)
     await asyncio.sleep(0.5)
     therapist.voice.take()
 
@@ -94,15 +93,15 @@ async def test_mute_gives_silence_and_camera_off_stops_frames(call_pair: CallPai
     assert therapist.engine.video.frames_received - before <= 1
 
     patient.engine.set_camera_enabled(True)
-    await wait_until(lambda: therapist.engine.video.frames_received > before + 5)
+    await until(lambda: therapist.engine.video.frames_received > before + 5)
 
 
 async def test_restart_makes_a_fresh_connection(call_pair: CallPair) -> None:
     patient, therapist = call_pair.patient, call_pair.therapist
-    await wait_until(lambda: patient.engine.state == "connected" == therapist.engine.state)
-    first = patient.engine._pc_id
+    await until(lambda: patient.engine.state == "connected" == therapist.engine.state)
+    first = patient.engine.pc_id
     await therapist.engine.restart()  # the answerer asks; the patient's app re-offers
-    await wait_until(lambda: patient.engine._pc_id != first)
-    await wait_until(lambda: patient.engine.state == "connected" == therapist.engine.state)
+    await until(lambda: patient.engine.pc_id != first)
+    await until(lambda: patient.engine.state == "connected" == therapist.engine.state)
     before = therapist.engine.video.frames_received
-    await wait_until(lambda: therapist.engine.video.frames_received > before + 5)
+    await until(lambda: therapist.engine.video.frames_received > before + 5)

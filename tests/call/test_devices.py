@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from companion.call.synthetic import ToneTrack
-from tests.call.conftest import CallPair, wait_until
+from tests.call.conftest import CallPair
+from tests.waiting import until
 
 
 def _pitch(samples: np.ndarray) -> float:
@@ -55,14 +56,14 @@ def test_microphone_reads_real_portaudio_capture(tmp_path: Path, processing: boo
 
 async def test_switching_and_losing_the_microphone_mid_call(call_pair: CallPair) -> None:
     patient, therapist = call_pair.patient, call_pair.therapist
-    await wait_until(lambda: therapist.engine.state == "connected")
+    await until(lambda: therapist.engine.state == "connected")
     await asyncio.sleep(1.0)
     therapist.voice.take()
     await asyncio.sleep(0.8)
     assert abs(_pitch(therapist.voice.take()[-19_200:]) - 440) < 10
 
     # Switch to another microphone: the therapist hears it, no renegotiation.
-    pc_id = patient.engine._pc_id
+    pc_id = patient.engine.pc_id
     patient.engine.switch_microphone(ToneTrack(550.0))
     await asyncio.sleep(0.6)
     therapist.voice.take()
@@ -84,7 +85,7 @@ async def test_switching_and_losing_the_microphone_mid_call(call_pair: CallPair)
     therapist.voice.take()
     await asyncio.sleep(0.8)
     assert abs(_pitch(therapist.voice.take()[-19_200:]) - 660) < 10
-    assert patient.engine._pc_id == pc_id
+    assert patient.engine.pc_id == pc_id
     assert patient.engine.state == "connected"
 
 
@@ -92,7 +93,7 @@ async def test_camera_unplug_and_replug_mid_call(call_pair: CallPair) -> None:
     from companion.call.synthetic import TestPatternTrack
 
     patient, therapist = call_pair.patient, call_pair.therapist
-    await wait_until(lambda: therapist.engine.video.frames_received > 5)
+    await until(lambda: therapist.engine.video.frames_received > 5)
     assert patient.engine.media.video is not None
     patient.engine.media.video.stop()  # unplugged
     await asyncio.sleep(0.5)
@@ -100,7 +101,7 @@ async def test_camera_unplug_and_replug_mid_call(call_pair: CallPair) -> None:
     await asyncio.sleep(1.0)
     assert therapist.engine.video.frames_received - before <= 1
     patient.engine.switch_camera(TestPatternTrack(320, 240, 15))
-    await wait_until(lambda: therapist.engine.video.frames_received > before + 5)
+    await until(lambda: therapist.engine.video.frames_received > before + 5)
     assert patient.engine.state == "connected"
 
 

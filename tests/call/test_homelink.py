@@ -9,7 +9,7 @@ from companion.call.homelink import HomeLink
 from companion.protocol.messages import AlertRaised, EventBody, Role
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
-from tests.call.conftest import wait_until
+from tests.waiting import until
 
 
 async def test_home_link_carries_alerts_and_heartbeats(server: SignalingServer) -> None:
@@ -29,7 +29,7 @@ async def test_home_link_carries_alerts_and_heartbeats(server: SignalingServer) 
         links = [patient_link, support_link]
         for link in links:
             await link.start()
-        await wait_until(lambda: patient_link.state == "connected" == support_link.state)
+        await until(lambda: patient_link.state == "connected" == support_link.state)
 
         got: list[tuple[str, EventBody, Role]] = []
         beats: list[Heartbeat | HeartbeatEcho] = []
@@ -38,14 +38,12 @@ async def test_home_link_carries_alerts_and_heartbeats(server: SignalingServer) 
         alert = AlertRaised(kind="alert.raised", alert_id="a1", reason="help", urgent=True)
         event_id = str(uuid.uuid4())
         assert patient_link.send_event(event_id, alert)
-        await wait_until(
-            lambda: patient_link.send_heartbeat(Heartbeat(type="hb", seq=1, sent_ms=0))
-        )
-        await wait_until(lambda: bool(got) and bool(beats))
+        await until(lambda: patient_link.send_heartbeat(Heartbeat(type="hb", seq=1, sent_ms=0)))
+        await until(lambda: bool(got) and bool(beats))
         assert got[0] == (event_id, alert, "patient")
 
         # Only host candidates: the link stays inside the home.
-        pc = patient_link._pc
+        pc = patient_link.peer_connection
         assert pc is not None
         candidates = [
             line for line in pc.localDescription.sdp.splitlines() if "a=candidate" in line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
+from devtools.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
 
 pytestmark = needs_netns
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
+from devtools.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
 
 pytestmark = needs_netns
 

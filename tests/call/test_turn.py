@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from companion.server.ice import turn_credentials
-from tests.netlab import NetLab, Reports, add_therapist, first_line, needs_netns
+from devtools.netlab import NetLab, Reports, add_therapist, first_line, needs_netns
 
 pytestmark = [
     *needs_netns,

@@ -45,7 +45,7 @@ def sdp_candidates(sdp: str) -> list[dict[str, str]]:
 
 def selected_pair(engine: CallEngine) -> dict[str, Any] | None:
     """The nominated candidate pair of the call's (bundled) ICE transport, from aioice."""
-    pc = engine._pc
+    pc = engine.peer_connection
     if pc is None or pc.sctp is None:
         return None
     connection = pc.sctp.transport.transport._connection  # aiortc's aioice.Connection

@@ -40,7 +40,7 @@ SCANNED: tuple[str, ...] = (
     "companion/app/music.py",
     "companion/app/plan.py",
     "companion/monitor/ladder.py",
-    "companion/selftest.py",
+    "companion/selftest",
 )
 """The UI and the core's word tables: every place words for a person are written."""
 

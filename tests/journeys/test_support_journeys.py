@@ -3,16 +3,15 @@ back, the session's end."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import pytest
 
-from companion.app import CoreOptions, RoleCore
+from companion.app import RoleCore
 from companion.protocol.messages import EmergencyCard, SessionPlan
-from tests.journeys.conftest import Session
+from tests.journeys.conftest import Session, patient_core_joined
 from tests.journeys.harness import ClinicServer, journey
+from tests.waiting import until
 
 # A journey launches each app as its own process, several times: minutes, not seconds.
 pytestmark = pytest.mark.timeout(300)
@@ -27,27 +26,11 @@ def _support_online(core: RoleCore) -> bool:
     )
 
 
-async def _until(check: object, within_s: float, what: str) -> None:
-    deadline = time.monotonic() + within_s
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {within_s:.0f} s: {what}"
-        await asyncio.sleep(0.1)
-
-
 async def test_support_joins_late_closes_mid_session_comes_back_and_sees_the_end(
     session: Session, clinic: ClinicServer, shots: Path, tmp_path: Path
 ) -> None:
     therapist = session.therapist
-    patient = RoleCore(
-        "patient",
-        clinic.url,
-        CoreOptions(
-            data_dir=tmp_path / "patient", fake_media=True, audio=False, video=(160, 120, 10)
-        ),
-    )
-    await patient.connect()
-    await patient.join(session.invites["patient"].code)
-    await patient.start()
+    patient = await patient_core_joined(clinic, session.invites["patient"].code, tmp_path / "p")
     try:
         # Before the support person ever opens the app: the card and the plan are sent.
         await patient.share_card(
@@ -73,12 +56,12 @@ async def test_support_joins_late_closes_mid_session_comes_back_and_sees_the_end
             await support.see_words("Close the board?", within_s=10)
             await support.click("Close the board")
             assert await support.exited(within_s=15) == 0
-            await _until(lambda: not _support_online(therapist), 15, "the therapist sees them go")
+            await until(lambda: not _support_online(therapist), 15, "the therapist sees them go")
 
             # Opened again with no arguments: the same session's board, card and all.
             await support.launch("support")
             await support.see_words("Emergency number: 112", within_s=25)
-            await _until(lambda: _support_online(therapist), 15, "the therapist sees them back")
+            await until(lambda: _support_online(therapist), 15, "the therapist sees them back")
             await support.shot("back on the board")
 
             await therapist.end_session()

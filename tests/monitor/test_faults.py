@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
+from devtools.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
 
 pytestmark = needs_netns
 

@@ -17,7 +17,8 @@ from companion.protocol.messages import AlertRaised, CheckIn, SessionEvent
 from companion.records import RecordStore
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
-from tests.call.conftest import make_side, wait_until
+from tests.call.conftest import make_side
+from tests.waiting import until
 
 
 @dataclass
@@ -72,9 +73,7 @@ async def home(server: SignalingServer, tmp_path: Path) -> AsyncIterator[dict[st
         for peer in app.links:
             await peer.start()
         await app.guardian.start()
-    await wait_until(
-        lambda: patient.engine.state == "connected" and patient_home.state == "connected"
-    )
+    await until(lambda: patient.engine.state == "connected" and patient_home.state == "connected")
     yield apps
     for app in apps.values():
         await app.guardian.close()
@@ -89,13 +88,13 @@ async def home(server: SignalingServer, tmp_path: Path) -> AsyncIterator[dict[st
 async def test_help_reaches_both_and_one_acknowledge_quiets_everyone(home: dict[str, App]) -> None:
     patient, therapist, support = home["patient"], home["therapist"], home["support"]
     await patient.guardian.help_held()
-    await wait_until(lambda: bool(therapist.shown) and bool(support.shown), timeout=5)
+    await until(lambda: bool(therapist.shown) and bool(support.shown), within_s=5)
     assert therapist.shown[0].reason == support.shown[0].reason == "help"
     assert "alert" in therapist.sounds and "call" in support.sounds
     assert patient.sounds == []  # never an alarm on the patient's side
     alert_id = therapist.shown[0].alert_id
     await therapist.guardian.acknowledge(alert_id)
-    await wait_until(lambda: alert_id in support.cleared, timeout=5)
+    await until(lambda: alert_id in support.cleared, within_s=5)
 
     # Each app recorded the alert exactly once, though it came by two or three paths.
     await asyncio.sleep(0.3)
@@ -113,14 +112,14 @@ async def test_checkin_request_is_answered_over_every_path(home: dict[str, App])
     seen: list[str] = []
     patient.guardian.event_received.connect(lambda eid, ev, role: seen.append(ev.kind))
     request_id = await therapist.guardian.request_checkin()
-    await wait_until(lambda: "checkin.request" in seen, timeout=5)
+    await until(lambda: "checkin.request" in seen, within_s=5)
     await patient.guardian.publish(CheckIn(kind="checkin", source="key", request_id=request_id))
-    await wait_until(
+    await until(
         lambda: any(
             e.kind == "checkin"
             for e in support.records.events.for_session(support.guardian.session_id)
         ),
-        timeout=5,
+        within_s=5,
     )
     assert therapist.shown == []  # answered: no "unanswered" alert
 
@@ -150,9 +149,7 @@ async def test_events_travel_peer_to_peer_when_the_server_is_gone(
     )
     support.guardian.event_received.connect(lambda eid, ev, role: got["support"].append(ev.kind))
     await patient.guardian.publish(CheckIn(kind="checkin", source="button"))
-    await wait_until(
-        lambda: "checkin" in got["therapist"] and "checkin" in got["support"], timeout=5
-    )
+    await until(lambda: "checkin" in got["therapist"] and "checkin" in got["support"], within_s=5)
 
 
 async def test_go_to_patient_reaches_a_support_member_whose_app_runs_no_ladder(
@@ -172,10 +169,23 @@ async def test_go_to_patient_reaches_a_support_member_whose_app_runs_no_ladder(
     patient.guardian.ladder.timings = LadderTimings(go_to_patient_after_s=2.0)
     calls = patient.guardian.call_watch, therapist.guardian.call_watch
     assert calls[0] is not None and calls[1] is not None
-    await wait_until(lambda: calls[0] is not None and calls[0].state == "connected", timeout=10)
+    await until(lambda: calls[0] is not None and calls[0].state == "connected", within_s=10)
     await calls[1].close()  # the therapist's side goes silent
-    await wait_until(lambda: any(e.reason == "go_to_patient" for e in got), timeout=20)
+    await until(lambda: any(e.reason == "go_to_patient" for e in got), within_s=20)
     go = next(e for e in got if e.reason == "go_to_patient")
     assert go.urgent and set(go.for_roles) == {"support", "therapist"}
-    await wait_until(lambda: any(a.alert_id == go.alert_id for a in therapist.shown), timeout=5)
+    await until(lambda: any(a.alert_id == go.alert_id for a in therapist.shown), within_s=5)
     assert "call" not in patient.sounds and patient.shown == []  # nothing startling
+
+
+async def test_the_support_person_leaving_mid_session_alerts_the_therapist(
+    home: dict[str, App],
+) -> None:
+    therapist, support = home["therapist"], home["support"]
+    await until(lambda: therapist.guardian.support_presence is not None
+                     and therapist.guardian.support_presence.online)  # fmt: skip
+    await support.signaling.leave()
+    await until(lambda: [a.reason for a in therapist.shown] == ["support_away"], within_s=10)
+    assert "alert" in therapist.sounds
+    # Only on the therapist's screen: the patient's app never hears of it.
+    assert all(a.reason != "support_away" for a in home["patient"].shown)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from companion.records import RecordStore
-from tests.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
+from devtools.netlab import NetLab, Reports, add_therapist, first_line, needs_netns, start_server
 
 pytestmark = needs_netns
 

@@ -9,7 +9,8 @@ from companion.monitor.watch import LinkWatch
 from companion.protocol.messages import RelayedSignal
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
-from tests.call.conftest import CallPair, call_pair, make_side, wait_until  # noqa: F401
+from tests.call.conftest import CallPair, call_pair, make_side  # noqa: F401
+from tests.waiting import until
 
 
 async def test_a_link_never_up_asks_for_one_offer_not_many(server: SignalingServer) -> None:
@@ -62,9 +63,9 @@ async def test_acked_counts_the_other_sides_heartbeats_on_this_connection(
     await ours.start()
     await theirs.start()
     try:
-        await wait_until(lambda: ours.state == "connected", timeout=15)
+        await until(lambda: ours.state == "connected", within_s=15)
         theirs._seq = 1000  # an hour into the session
-        await wait_until(lambda: ours._their_seq > 1000, timeout=5)
+        await until(lambda: ours.heard_seq > 1000, within_s=5)
         await theirs.close()  # the therapist's app restarts: numbering from 1 again
         acked: list[int] = []
         theirs = LinkWatch(therapist.engine, therapist.signaling)
@@ -73,8 +74,8 @@ async def test_acked_counts_the_other_sides_heartbeats_on_this_connection(
         )
         await therapist.engine.restart()
         await theirs.start()
-        await wait_until(lambda: len(acked) >= 12, timeout=15)
-        assert acked[-1] <= theirs._seq  # what it sent on this numbering, not before
+        await until(lambda: len(acked) >= 12, within_s=15)
+        assert acked[-1] <= theirs.sent_seq  # what it sent on this numbering, not before
     finally:
         await ours.close()
         await theirs.close()

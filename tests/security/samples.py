@@ -13,6 +13,7 @@ from companion.protocol.messages import (
     CheckInRequest,
     ComputerNotice,
     EmergencyCard,
+    Escalation,
     EventBody,
     HelpRequest,
     Intention,
@@ -23,6 +24,7 @@ from companion.protocol.messages import (
     MusicCommand,
     MusicStatus,
     PromptPush,
+    SessionClock,
     SessionEnd,
     SessionPlan,
     TextMessage,
@@ -63,6 +65,7 @@ SAMPLES: dict[str, EventBody] = {
     "with_patient": WithPatient(kind="with_patient"),
     "vitals": Vitals(kind="vitals", systolic=250, diastolic=150, heart_rate=200),
     "session.end": SessionEnd(kind="session.end"),
+    "session.clock": SessionClock(kind="session.clock", started_at=1.0),
     "plan": SessionPlan(kind="plan", emergency_number="000-EVIL", instructions=SECRET_WORDS),
     "card": EmergencyCard(kind="card", patient_name=SECRET_WORDS, emergency_number="000-EVIL"),
     "intention": Intention(kind="intention", text=SECRET_WORDS),
@@ -73,4 +76,7 @@ SAMPLES: dict[str, EventBody] = {
     "member.back": MemberChange(kind="member.back", member_id="ghost", role="therapist"),
     "computer": ComputerNotice(kind="computer", what="battery_low", percent=12),
     "member.refused": MemberChange(kind="member.refused", member_id="ghost", role="patient"),
+    "escalation": Escalation(
+        kind="escalation", incident_id="ghost", what="answered", who="support", channel="link"
+    ),
 }

@@ -22,8 +22,9 @@ from companion.records import PassphraseKeyProvider, RecordStore, ScryptCost, Ta
 from companion.records.private import NoteKind
 from companion.server.app import ServerConfig, SignalingServer
 from companion.server.clinicdb import ClinicDB, SessionRecord
-from tests.app.conftest import Clinic
-from tests.app.test_core import three, until
+from tests.app.conftest import CoreClinic
+from tests.app.test_core import three
+from tests.waiting import until
 
 # What the people typed. Distinctive, so a hit can only be a leak.
 WORDS = {
@@ -49,10 +50,10 @@ def private_umask() -> Iterator[None]:
 
 
 @pytest.fixture
-async def clinic(tmp_path: Path, private_umask: None) -> AsyncIterator[Clinic]:
+async def core_clinic(tmp_path: Path, private_umask: None) -> AsyncIterator[CoreClinic]:
     async with SignalingServer(ServerConfig(data_dir=tmp_path / "server", port=0)) as server:
         _, secret = server.db.add_therapist("dr-test")
-        yield Clinic(server, secret, tmp_path)
+        yield CoreClinic(server, secret, tmp_path)
 
 
 def written(folder: Path) -> list[Path]:
@@ -82,10 +83,10 @@ def loose_modes(folder: Path) -> list[str]:
 
 
 async def test_a_whole_session_leaves_no_typed_word_on_disk(
-    clinic: Clinic, caplog: pytest.LogCaptureFixture
+    core_clinic: CoreClinic, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    therapist, patient, support, codes = await three(clinic)
+    therapist, patient, support, codes = await three(core_clinic)
     code = codes["patient"]
     cores = (patient, support, therapist)
     try:
@@ -119,19 +120,19 @@ async def test_a_whole_session_leaves_no_typed_word_on_disk(
         await asyncio.sleep(0.5)  # the record writers catch up
         needles = list(WORDS.values())
         # While the apps are open: the records' WAL holds the newest pages.
-        assert leaks(clinic.folder, needles) == []
+        assert leaks(core_clinic.folder, needles) == []
     finally:
         for core in cores:
             await core.close()
-    await clinic.server.stop()
-    assert leaks(clinic.folder, list(WORDS.values())) == []
+    await core_clinic.server.stop()
+    assert leaks(core_clinic.folder, list(WORDS.values())) == []
     # The server keeps no short code (the patient's app keeps its invite in resume.json,
     # private to its user, to take its place back after a crash).
-    assert leaks(clinic.folder / "server", [code, code.replace("-", "")]) == []
+    assert leaks(core_clinic.folder / "server", [code, code.replace("-", "")]) == []
     assert not [w for w in WORDS.values() if w in caplog.text]
-    assert loose_modes(clinic.folder) == []
+    assert loose_modes(core_clinic.folder) == []
     for role in ("patient", "support", "therapist"):  # every app wrote its record here
-        assert (clinic.folder / role / "records.sqlite3").exists()
+        assert (core_clinic.folder / role / "records.sqlite3").exists()
 
 
 async def test_sealed_words_come_back_once_the_record_is_unlocked(tmp_path: Path) -> None:

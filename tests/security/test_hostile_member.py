@@ -37,9 +37,9 @@ from companion.protocol.messages import (
     TextMessage,
 )
 from companion.server.app import SignalingServer
-from tests.call.conftest import wait_until
 from tests.monitor.test_guardian import App, home  # noqa: F401 - the three apps' fixture
 from tests.security.samples import SAMPLES, SECRET_WORDS
+from tests.waiting import until
 
 PEER_DIRECTIONS = [
     ("call", "patient", "therapist"),
@@ -53,10 +53,7 @@ PEER_DIRECTIONS = [
 async def apps(home: dict[str, App]) -> dict[str, App]:  # noqa: F811
     """The three apps, once every peer link's control channel is open."""
 
-    def open_(link: PeerLink) -> bool:
-        return link._channel is not None and link._channel.readyState == "open"
-
-    await wait_until(lambda: all(open_(link) for app in home.values() for link in app.links))
+    await until(lambda: all(link.control_open for app in home.values() for link in app.links))
     return home
 
 
@@ -120,7 +117,7 @@ async def test_every_wrong_kind_over_a_peer_link_is_refused(
     refused = [_send_signed(sender, path, event) for event in hostile]
     # The channel is ordered: once a permitted event after them is in, all were handled.
     canary = _send_signed(sender, path, AlertResolved(kind="alert.resolved", alert_id="c"))
-    await wait_until(lambda: canary in got, timeout=5)
+    await until(lambda: canary in got, within_s=5)
     assert not set(got) & set(refused)
     assert "refused" in caplog.text
     await _nothing_kept(receiver, refused, caplog)
@@ -142,7 +139,7 @@ async def test_every_wrong_kind_through_the_server_is_refused(
                 refused.append(event_id)
                 message = SendEvent(type="event", event_id=event_id, event=event)
                 await app.signaling._send_raw(message.model_dump_json())
-    await wait_until(lambda: len(errors) >= len(refused), timeout=5)
+    await until(lambda: len(errors) >= len(refused), within_s=5)
     assert {e.code for e in errors} == {"event_kind_forbidden"}
     session_id = apps["patient"].guardian.session_id
     stored = await server.store.events_since(session_id, 0)
@@ -175,7 +172,7 @@ async def test_every_signal_off_the_peer_paths_is_refused(apps: dict[str, App]) 
                     await sender.signaling._send_raw(message.model_dump_json(exclude_none=True))
                     expected += 1
         tried += expected
-        await wait_until(lambda: len(errors) >= expected, timeout=5)  # noqa: B023
+        await until(lambda: len(errors) >= expected, within_s=5)  # noqa: B023
         assert {e.code for e in errors} == {"signal_forbidden"}, sender_role
     assert tried > 40
     await asyncio.sleep(0.3)
@@ -201,8 +198,8 @@ async def test_finding_1_the_support_seat_cannot_take_over_the_call(
 ) -> None:
     therapist, patient, support = apps["therapist"], apps["patient"], apps["support"]
     call = _link(therapist, "call")
-    pc_id_before = call._pc_id
-    assert call._peer_member == _member_id(patient)
+    pc_id_before = call.pc_id
+    assert call.peer_member == _member_id(patient)
     # A real offer, as the support member's app would make it.
     pc = RTCPeerConnection()
     try:
@@ -213,7 +210,7 @@ async def test_finding_1_the_support_seat_cannot_take_over_the_call(
         errors: list[Error] = []
         support.signaling.error_received.connect(errors.append)
         await support.signaling.signal(_member_id(therapist), "call-7-evil", offer)
-        await wait_until(lambda: bool(errors), timeout=5)
+        await until(lambda: bool(errors), within_s=5)
         assert errors[0].code == "signal_forbidden"
         # Had the server relayed it anyway (a bug, a compromised node): the therapist's app
         # answers no one but the patient.
@@ -223,7 +220,7 @@ async def test_finding_1_the_support_seat_cannot_take_over_the_call(
                                pc_id="call-7-evil", data=offer)  # fmt: skip
         therapist.signaling.signal_received.emit(forged)
         await asyncio.sleep(1.5)
-        assert call._pc_id == pc_id_before and call._peer_member == _member_id(patient)
+        assert call.pc_id == pc_id_before and call.peer_member == _member_id(patient)
         assert call.state == "connected" and _link(patient, "call").state == "connected"
     finally:
         await pc.close()
@@ -245,11 +242,11 @@ async def test_finding_2_the_home_link_obeys_no_one_but_the_table(
     refused.append(_send_signed(support, "home", SAMPLES["session.end"], key=MemberKey.generate(),
                                 from_member=_member_id(therapist)))  # fmt: skip
     canary = _send_signed(support, "home", AlertResolved(kind="alert.resolved", alert_id="c"))
-    await wait_until(lambda: canary in got, timeout=5)
+    await until(lambda: canary in got, within_s=5)
     assert not set(got) & set(refused)
     await _nothing_kept(patient, refused, caplog)
     # The patient's never-alone monitor still runs: a lost call still reaches the support.
-    assert patient.guardian._ticker is not None and not patient.guardian._ticker.done()
+    assert patient.guardian.running
 
 
 async def test_finding_4_private_words_reach_only_their_readers(apps: dict[str, App]) -> None:
@@ -267,8 +264,8 @@ async def test_finding_4_private_words_reach_only_their_readers(apps: dict[str, 
     )
     # The therapist hears the intention twice (server and call), the support person the
     # message once (server: the therapist has no link to them).
-    await wait_until(lambda: kinds["therapist"].count("intention") == 2, timeout=5)
-    await wait_until(lambda: "message" in kinds["support"], timeout=5)
+    await until(lambda: kinds["therapist"].count("intention") == 2, within_s=5)
+    await until(lambda: "message" in kinds["support"], within_s=5)
     await asyncio.sleep(1.0)  # every path (server, call, home link) has had its chance
     assert "intention" not in kinds["support"]
     assert "message" not in kinds["patient"]
@@ -292,11 +289,11 @@ async def test_only_the_raiser_says_an_alert_cleared(apps: dict[str, App]) -> No
     raised = AlertRaised(kind="alert.raised", alert_id="lost-1", reason="link_lost",
                          for_roles=["therapist", "support"])  # fmt: skip
     await patient.guardian.publish(raised)
-    await wait_until(lambda: "lost-1" in [a.alert_id for a in therapist.shown], timeout=5)
+    await until(lambda: "lost-1" in [a.alert_id for a in therapist.shown], within_s=5)
     # The support seat says the patient's lost call came back: not its alert to clear.
     await support.guardian.publish(AlertResolved(kind="alert.resolved", alert_id="lost-1"))
     await asyncio.sleep(1.0)
     assert "lost-1" not in therapist.cleared
     assert therapist.guardian.ladder.alerts["lost-1"].closed is None
     await patient.guardian.publish(AlertResolved(kind="alert.resolved", alert_id="lost-1"))
-    await wait_until(lambda: "lost-1" in therapist.cleared, timeout=5)
+    await until(lambda: "lost-1" in therapist.cleared, within_s=5)

@@ -18,10 +18,10 @@ from companion.protocol.messages import (
 )
 from companion.server.app import ServerConfig, SignalingServer
 from companion.signaling.client import SignalingClient
-from tests.call.conftest import wait_until
 from tests.security.samples import SECRET_WORDS
 from tests.server.conftest import RedisProcess, redis_server  # noqa: F401 - fixture
 from tests.server.raw import RawClient
+from tests.waiting import until
 
 
 @dataclass
@@ -84,11 +84,11 @@ async def test_live_fan_out_and_replay_give_each_role_only_its_own(trio: Trio) -
     seen = {role: _kinds(getattr(trio, role)) for role in ("therapist", "patient", "support")}
     await _private_words_then_a_checkin(trio)
     everything = {"intention:", "message:patient", "message:support", "checkin:"}
-    await wait_until(lambda: everything <= set(_what(seen["therapist"])), timeout=5)
+    await until(lambda: everything <= set(_what(seen["therapist"])), within_s=5)
     # Each sender's events arrive in order: once its check-in is in, its intention would be.
-    await wait_until(lambda: all("checkin:" in _what(s) for s in seen.values()), timeout=5)
-    await wait_until(lambda: "message:support" in _what(seen["support"]), timeout=5)
-    await wait_until(lambda: "message:patient" in _what(seen["patient"]), timeout=5)
+    await until(lambda: all("checkin:" in _what(s) for s in seen.values()), within_s=5)
+    await until(lambda: "message:support" in _what(seen["support"]), within_s=5)
+    await until(lambda: "message:patient" in _what(seen["patient"]), within_s=5)
     assert "intention:" not in _what(seen["support"])
     assert "message:patient" not in _what(seen["support"])
     assert "message:support" not in _what(seen["patient"])
@@ -121,7 +121,7 @@ async def test_the_member_list_vouches_for_each_members_key(
     def key_of(client: SignalingClient, listed_by: SignalingClient) -> str | None:
         return next(m.public_key for m in listed_by.members if m.member_id == client.member_id)
 
-    await wait_until(lambda: len(trio.therapist.members) == 3, timeout=5)
+    await until(lambda: len(trio.therapist.members) == 3, within_s=5)
     for client in (trio.therapist, trio.patient, trio.support):
         assert client.identity is not None
         assert key_of(client, trio.therapist) == client.identity.public_key
@@ -130,9 +130,9 @@ async def test_the_member_list_vouches_for_each_members_key(
     assert before is not None
     device = trio.support.device  # the same install comes back: its place is its own
     await trio.support.drop_connection()
-    await wait_until(lambda: trio.support.state == "online", timeout=10)
+    await until(lambda: trio.support.state == "online", within_s=10)
     assert trio.support.identity is before
-    await wait_until(lambda: key_of(trio.support, trio.patient) == before.public_key, timeout=5)
+    await until(lambda: key_of(trio.support, trio.patient) == before.public_key, within_s=5)
     await trio.support.close()
     fresh = SignalingClient(server.ws_url)
     try:
@@ -146,9 +146,9 @@ async def test_the_member_list_vouches_for_each_members_key(
                     await asyncio.sleep(0.3)
         assert fresh.identity is not None and fresh.identity.public_key != before.public_key
         assert fresh.member_id == trio.support.member_id
-        await wait_until(
+        await until(
             lambda: key_of(fresh, trio.patient) == fresh.identity.public_key,  # type: ignore[union-attr]
-            timeout=5,
+            within_s=5,
         )
     finally:
         await fresh.close()
@@ -168,7 +168,7 @@ async def test_routing_holds_across_nodes(tmp_path: Path, redis_server: RedisPro
     try:
         seen = {role: _kinds(getattr(trio, role)) for role in ("therapist", "patient", "support")}
         await _private_words_then_a_checkin(trio)
-        await wait_until(lambda: all("checkin:" in _what(s) for s in seen.values()), timeout=10)
+        await until(lambda: all("checkin:" in _what(s) for s in seen.values()), within_s=10)
         assert "intention:" in _what(seen["therapist"])
         assert "intention:" not in _what(seen["support"])
         assert "message:support" not in _what(seen["patient"])

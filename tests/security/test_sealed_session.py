@@ -20,9 +20,9 @@ from companion.protocol.messages import (
     Vitals,
 )
 from companion.server.app import ServerConfig
-from tests.call.conftest import wait_until
 from tests.monitor.test_guardian import App, home  # noqa: F401 - the three apps' fixture
 from tests.server.conftest import RedisProcess, redis_server  # noqa: F401 - fixture
+from tests.waiting import until
 
 WORDS = {
     "intention": "Quillbrook intention to forgive",
@@ -109,8 +109,8 @@ async def test_typed_words_reach_their_readers_and_the_server_holds_none(
         "support": [card, plan, to_support],
         "patient": [plan, to_patient],
     }
-    await wait_until(
-        lambda: all(has(r, e) for r, events in expected.items() for e in events), timeout=10
+    await until(
+        lambda: all(has(r, e) for r, events in expected.items() for e in events), within_s=10
     )
     assert not has("support", intention) and not has("patient", to_support)
 

@@ -16,7 +16,8 @@ from companion.server.memory_store import MemoryStore
 from companion.server.redis_store import SESSION_TOMBSTONE_S, RedisStore
 from companion.server.store import MemberRecord, StoreUnavailable
 from tests.server.conftest import RedisProcess
-from tests.server.test_redis_nodes import _seated_pair, _until, two_nodes  # noqa: F401
+from tests.server.test_redis_nodes import _seated_pair, two_nodes  # noqa: F401
+from tests.waiting import until
 
 needs_redis = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server is not installed"
@@ -89,13 +90,13 @@ async def test_a_redis_restarted_empty_makes_members_join_again(
         redis_server.stop()
         redis_server.start()  # same port, nothing in it (against deploy.md)
         # Both are told and take a place again (new members: the old ones are gone).
-        await _until(
+        await until(
             lambda: (
                 pair.therapist.member_id not in before
                 and pair.patient.member_id not in before
                 and pair.therapist.state == pair.patient.state == "online"
             ),
-            timeout=20,
+            within_s=20,
         )
         node_a = two_nodes[0]
         # This read may meet a pooled connection the restart closed: one more try is what
@@ -108,4 +109,4 @@ async def test_a_redis_restarted_empty_makes_members_join_again(
         # The session goes on: a check-in is numbered past what the members hold (the
         # client drops any other) and delivered.
         await pair.patient.send_event(CheckIn(kind="checkin"))
-        await _until(lambda: len(checkins) == 1)
+        await until(lambda: len(checkins) == 1)

@@ -25,6 +25,7 @@ from companion.server.store import MemberRecord, Seating, StoredEvent, StoreUnav
 from companion.signaling.client import SignalingClient
 from tests.conftest import Clinic
 from tests.server.raw import RawClient
+from tests.waiting import until
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -33,12 +34,6 @@ def server_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServerConfi
     redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
     return ServerConfig(data_dir=tmp_path / "server", host="127.0.0.1", port=0,
                         redis_url=redis_url)  # fmt: skip
-
-
-async def _wait_for(predicate, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 async def test_healthz_answers(server: SignalingServer) -> None:
@@ -68,7 +63,7 @@ async def test_invite_join_relay_presence_resume(clinic: Clinic) -> None:
         # A code as a person would type it: lower case, spaces instead of the dash.
         await support.join(invite=invites["support"].code.lower().replace("-", " "))
 
-        await _wait_for(
+        await until(
             lambda: (
                 therapist.presence is not None
                 and sorted(m.role for m in therapist.presence.members if m.status == "online")
@@ -82,7 +77,7 @@ async def test_invite_join_relay_presence_resume(clinic: Clinic) -> None:
         await therapist.signal(
             patient.member_id or "", "call-1", IceCandidate(kind="candidate", candidate="cand")
         )
-        await _wait_for(lambda: len(seen_signals) == 1)
+        await until(lambda: len(seen_signals) == 1)
         assert seen_signals[0].from_member == therapist.member_id
 
         # Events fan out, in one order, to everyone whose role may read them (the support
@@ -93,9 +88,9 @@ async def test_invite_join_relay_presence_resume(clinic: Clinic) -> None:
         support.event_received.connect(timelines["s"].append)
         await patient.send_event(CheckIn(kind="checkin"))
         await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="box-breathing"))
-        await _wait_for(lambda: len(timelines["t"]) == len(timelines["p"]) == 2)
+        await until(lambda: len(timelines["t"]) == len(timelines["p"]) == 2)
         await therapist.send_event(CheckInRequest(kind="checkin.request", request_id="r1"))
-        await _wait_for(lambda: len(timelines["s"]) == 2)
+        await until(lambda: len(timelines["s"]) == 2)
         kinds = {who: [e.event.kind for e in t][:2] for who, t in timelines.items()}
         assert kinds == {"t": ["checkin", "prompt.push"], "p": ["checkin", "prompt.push"],
                          "s": ["checkin", "checkin.request"]}  # fmt: skip
@@ -104,11 +99,11 @@ async def test_invite_join_relay_presence_resume(clinic: Clinic) -> None:
         before = patient.last_seq
         await patient.drop_connection()
         await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="five-senses"))
-        await _wait_for(lambda: patient.state == "online" and patient.last_seq > before + 1)
+        await until(lambda: patient.state == "online" and patient.last_seq > before + 1)
         # The prompt pushed while the patient was away arrived on resume.
         assert "five-senses" in [getattr(e.event, "prompt_id", None) for e in timelines["p"]]
         assert [e.seq for e in timelines["p"]] == sorted({e.seq for e in timelines["p"]})
-        await _wait_for(lambda: any(e.event.kind == "member.back" for e in timelines["t"]))
+        await until(lambda: any(e.event.kind == "member.back" for e in timelines["t"]))
     finally:
         for client in (therapist, patient, support):
             await client.close()
@@ -152,7 +147,7 @@ async def test_events_sent_while_offline_arrive_once_in_order(
     therapist.event_received.connect(received.append)
     await patient.drop_connection()
     ids = [await patient.send_event(CheckIn(kind="checkin")) for _ in range(5)]
-    await _wait_for(lambda: patient.state == "online" and patient.unacknowledged == 0)
+    await until(lambda: patient.state == "online" and patient.unacknowledged == 0)
     await asyncio.sleep(0.2)
     checkins = [e.event_id for e in received if e.event.kind == "checkin"]
     assert checkins == ids
@@ -173,7 +168,7 @@ async def test_dead_connection_is_noticed_and_others_told(clinic: Clinic) -> Non
         therapist.event_received.connect(
             lambda e: lost.append(e) if e.event.kind == "member.lost" else None
         )
-        await _wait_for(lambda: len(lost) == 1, timeout=10)
+        await until(lambda: len(lost) == 1, within_s=10)
         await silent.close()
     finally:
         await therapist.close()
@@ -293,7 +288,7 @@ async def blip(tmp_path: Path) -> AsyncIterator[_Blip]:
             await therapist.login("dr-blip", secret)
             created = await therapist.create_session()
             await therapist.join(session_id=created.session.session_id)
-            await _wait_for(lambda: therapist.last_seq == 1)  # its own arrival
+            await until(lambda: therapist.last_seq == 1)  # its own arrival
             yield _Blip(store, therapist, patient, created.invites[0].token, server.ws_url)
         finally:
             await patient.close()
@@ -333,7 +328,7 @@ async def test_an_arrival_the_store_cannot_announce_yet_is_announced_once_it_can
     assert (await blip.patient.request(join, "joined"))["last_seq"] == 1
     arrival = await blip.patient.recv_type("event")  # an error first would fail here
     assert (arrival["seq"], arrival["event"]["kind"]) == (2, "member.joined")
-    await _wait_for(lambda: kinds == ["member.joined"])
+    await until(lambda: kinds == ["member.joined"])
     await asyncio.sleep(1.0)
     assert kinds == ["member.joined"]
 
@@ -347,14 +342,14 @@ async def test_a_seat_given_back_late_does_not_unseat_the_member_who_took_it_aga
     blip.therapist.event_received.connect(lambda event: kinds.append(event.event.kind))
     joined = await blip.patient.request({"type": "join", "invite": blip.invite}, "joined")
     await blip.patient.close()
-    await _wait_for(lambda: kinds == ["member.joined", "member.lost"])
+    await until(lambda: kinds == ["member.joined", "member.lost"])
     again = await RawClient.open(blip.url)
     try:
         blip.store.failures = blip.store.background_read_failures = 1
         resume = {"type": "resume", "resume_token": joined["resume_token"], "last_seq": 2}
         assert (await again.request(resume, "error"))["code"] == "unavailable"
         assert (await again.request(resume, "joined"))["resumed"]
-        await _wait_for(lambda: kinds[-1:] == ["member.back"])
+        await until(lambda: kinds[-1:] == ["member.back"])
         await asyncio.sleep(1.5)  # the give-back has been tried again by now
         assert kinds == ["member.joined", "member.lost", "member.back"]
         assert blip.therapist.presence is not None
@@ -370,8 +365,8 @@ async def test_an_arrival_announced_late_is_not_news_once_the_member_has_left(
     blip.therapist.event_received.connect(lambda event: kinds.append(event.event.kind))
     blip.store.append_failures = 2  # the arrival now, and on the first retry
     await blip.patient.request({"type": "join", "invite": blip.invite}, "joined")
-    await _wait_for(lambda: blip.store.append_failures == 0)  # the next try comes in 0.5 s
+    await until(lambda: blip.store.append_failures == 0)  # the next try comes in 0.5 s
     await blip.patient.request({"type": "leave", "rid": "l1"}, "ok")
-    await _wait_for(lambda: kinds == ["member.left"])
+    await until(lambda: kinds == ["member.left"])
     await asyncio.sleep(1.5)  # the arrival has been tried again by now
     assert kinds == ["member.left"]

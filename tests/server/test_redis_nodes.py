@@ -27,6 +27,7 @@ from companion.protocol.messages import (
 from companion.server.app import ServerConfig, SignalingServer
 from companion.signaling.client import ClientOptions, SignalingClient
 from tests.server.conftest import RedisProcess
+from tests.waiting import until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server is not installed"
@@ -63,12 +64,6 @@ async def _seat(therapist: SignalingClient, patient: SignalingClient, name: str,
     return created.session.session_id
 
 
-async def _until(predicate, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-
-
 @dataclass
 class _Pair:
     therapist: SignalingClient
@@ -93,7 +88,7 @@ async def _seated_pair(
     direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
         session_id = await _seat(therapist, patient, "dr-pair", secret)
-        await _until(lambda: therapist.last_seq >= 2)  # both joined
+        await until(lambda: therapist.last_seq >= 2)  # both joined
         yield _Pair(therapist, patient, direct, session_id)
     finally:
         direct.close()
@@ -103,7 +98,7 @@ async def _seated_pair(
 
 async def _both_nodes_listening(direct: redis.Redis) -> None:
     """Both nodes subscribe to Redis again (one pattern subscription each)."""
-    await _until(lambda: sum(int(c["psub"]) for c in direct.client_list()) == 2)
+    await until(lambda: sum(int(c["psub"]) for c in direct.client_list()) == 2)
 
 
 async def test_a_session_spans_two_nodes(
@@ -115,7 +110,7 @@ async def test_a_session_spans_two_nodes(
     try:
         await _seat(therapist, patient, "dr-redis", secret)  # the code was made on the other node
 
-        await _until(lambda: therapist.presence is not None
+        await until(lambda: therapist.presence is not None
                      and {m.role for m in therapist.presence.members if m.status == "online"}
                      == {"therapist", "patient"})  # fmt: skip
 
@@ -124,13 +119,13 @@ async def test_a_session_spans_two_nodes(
         await therapist.signal(
             patient.member_id or "", "call-1-x", IceCandidate(kind="candidate", candidate="c")
         )
-        await _until(lambda: len(signals) == 1)
+        await until(lambda: len(signals) == 1)
 
         seen: list[SessionEvent] = []
         therapist.event_received.connect(seen.append)
         await patient.send_event(CheckIn(kind="checkin"))
         await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="feet-on-the-floor"))
-        await _until(lambda: {"checkin", "prompt.push"} <= {e.event.kind for e in seen})
+        await until(lambda: {"checkin", "prompt.push"} <= {e.event.kind for e in seen})
         assert [e.event.kind for e in seen].count("checkin") == 1, [e.event.kind for e in seen]
         seqs = [e.seq for e in seen]
         assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
@@ -140,7 +135,7 @@ async def test_a_session_spans_two_nodes(
         before = patient.last_seq
         await patient.drop_connection()
         await therapist.send_event(PromptPush(kind="prompt.push", prompt_id="five-senses"))
-        await _until(lambda: patient.state == "online" and patient.last_seq >= before + 2)
+        await until(lambda: patient.state == "online" and patient.last_seq >= before + 2)
         assert patient.joined is not None and patient.joined.resumed
     finally:
         await therapist.close()
@@ -202,14 +197,14 @@ async def test_check_ins_refused_while_redis_is_down_arrive_once_it_is_back(
         await asyncio.to_thread(direct.save)
         await asyncio.to_thread(redis_server.stop)
         first = await patient.send_event(CheckIn(kind="checkin"))
-        await _until(lambda: "unavailable" in refusals)
+        await until(lambda: "unavailable" in refusals)
         assert patient.unacknowledged == 1
         await asyncio.to_thread(redis_server.start)
         await _both_nodes_listening(direct)
         # Redis is back, but the first check-in waits for its resend: the second waits too.
         second = await patient.send_event(CheckIn(kind="checkin"))
-        await _until(lambda: patient.unacknowledged == 0, timeout=30)
-        await _until(lambda: sum(e.event.kind == "checkin" for e in seen) >= 2, timeout=10)
+        await until(lambda: patient.unacknowledged == 0, within_s=30)
+        await until(lambda: sum(e.event.kind == "checkin" for e in seen) >= 2, within_s=10)
         await asyncio.sleep(1.0)  # a second copy would have arrived by now
         assert [e.event_id for e in seen if e.event.kind == "checkin"] == [first, second]
         assert states == []  # no reconnect: the refused events were sent again on their own
@@ -237,11 +232,11 @@ async def test_events_a_node_missed_while_not_subscribed_reach_its_members(
         assert seen == []
         # Both nodes lose their subscriber connection; redis-py subscribes again.
         assert direct.client_kill_filter(_type="pubsub") == 2
-        await _until(lambda: len(seen) >= 1)
+        await until(lambda: len(seen) >= 1)
         assert [e.event_id for e in seen] == [missed.event_id]
         # Later events arrive live, after it, and nothing twice.
         await patient.send_event(CheckIn(kind="checkin"))
-        await _until(lambda: len(seen) == 2)
+        await until(lambda: len(seen) == 2)
         await asyncio.sleep(0.5)
         assert [e.seq for e in seen] == [seq, seq + 1]
 
@@ -258,7 +253,7 @@ async def test_a_redis_that_lost_its_last_writes_does_not_number_a_check_in_twic
         therapist.event_received.connect(seen.append)
         await asyncio.to_thread(direct.save)  # the snapshot Redis will come back from
         await patient.wait_acked(await patient.send_event(CheckIn(kind="checkin")))
-        await _until(lambda: len(seen) == 1)
+        await until(lambda: len(seen) == 1)
         # Stopped without a save (no save points configured): the check-in is lost to it.
         await asyncio.to_thread(redis_server.stop)
         await asyncio.to_thread(redis_server.start)
@@ -266,8 +261,8 @@ async def test_a_redis_that_lost_its_last_writes_does_not_number_a_check_in_twic
         await _both_nodes_listening(direct)
 
         second = await patient.send_event(CheckIn(kind="checkin"))
-        await _until(lambda: patient.unacknowledged == 0, timeout=30)
-        await _until(lambda: len(seen) == 2)
+        await until(lambda: patient.unacknowledged == 0, within_s=30)
+        await until(lambda: len(seen) == 2)
         assert [e.event_id for e in seen][1] == second
         assert [e.seq for e in seen] == [3, 4]
 
@@ -287,7 +282,7 @@ async def test_a_member_who_drops_while_redis_is_down_is_marked_lost_once_it_is_
         await asyncio.sleep(0.5)
         assert kinds == []
         await asyncio.to_thread(redis_server.start)
-        await _until(lambda: "member.lost" in kinds, timeout=20)
+        await until(lambda: "member.lost" in kinds, within_s=20)
         ids = direct.lrange(f"cmp:members:{pair.session_id}", 0, -1)
         rows = [direct.hgetall("cmp:member:" + str(i)) for i in ids]
         status = {row["role"]: row["status"] for row in rows}
@@ -322,7 +317,7 @@ async def test_a_killed_node_costs_nothing(tmp_path: Path, redis_server: RedisPr
         sent = [await patient.send_event(CheckIn(kind="checkin")) for _ in range(3)]
         node_b.kill()  # the patient's node dies mid-session
         sent += [await patient.send_event(CheckIn(kind="checkin")) for _ in range(3)]
-        await _until(lambda: patient.state == "online" and patient.unacknowledged == 0, timeout=15)
+        await until(lambda: patient.state == "online" and patient.unacknowledged == 0, within_s=15)
         assert patient.joined is not None and patient.joined.resumed
         await asyncio.sleep(0.3)
         assert [e.event_id for e in heard if e.event.kind == "checkin"] == sent

@@ -55,11 +55,11 @@ async def test_members_of_a_relay_only_session_are_told_to_relay(tmp_path: Path)
             for side in (therapist, patient):
                 assert side.joined is not None and side.joined.ice_transport_policy == "relay"
             call = PeerLink(patient, "patient", "therapist", offerer=True)
-            assert call._configuration().iceTransportPolicy is RTCIceTransportPolicy.RELAY
+            assert call.ice_configuration().iceTransportPolicy is RTCIceTransportPolicy.RELAY
             # The home link stays on the home network (host candidates), relay only or not.
             home = HomeLink(patient, "patient")
-            assert home._configuration().iceTransportPolicy is RTCIceTransportPolicy.ALL
-            assert home._configuration().iceServers == []
+            assert home.ice_configuration().iceTransportPolicy is RTCIceTransportPolicy.ALL
+            assert home.ice_configuration().iceServers == []
         finally:
             await therapist.close()
             await patient.close()

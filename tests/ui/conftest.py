@@ -133,12 +133,6 @@ def answer_modal(button_text: str, seen: list[str], tries: int = 100) -> None:
     QTimer.singleShot(50, lambda: poll(tries))
 
 
-async def until(predicate: Callable[[], bool], within_s: float = 15.0) -> None:
-    async with asyncio.timeout(within_s):
-        while not predicate():
-            await asyncio.sleep(0.05)
-
-
 async def settle(seconds: float = 0.2) -> None:
     await asyncio.sleep(seconds)
 

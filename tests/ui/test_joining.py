@@ -21,7 +21,8 @@ from companion.app.clinic import CLINIC_FILE, clinic_server, normalize_server
 from companion.app.joining import BAD_SERVER, NO_SERVER, UNREACHABLE
 from companion.ui.patient import PatientWindow, run_patient
 from companion.ui.support import SupportWindow
-from tests.ui.conftest import RunUi, UiClinic, shots, until
+from tests.ui.conftest import RunUi, UiClinic, shots
+from tests.waiting import until
 
 # Generous bound over the 5 s the join screen promises: this guards against a hang on a
 # loaded machine; the promise itself is JOIN_WITHIN_S.

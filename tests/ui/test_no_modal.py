@@ -20,7 +20,8 @@ from PySide6.QtWidgets import QApplication
 
 from companion.app.journal import Journal
 from companion.records.private import NoteKind
-from tests.ui.conftest import RunUi, UiClinic, patient_joined, settle, shots, until
+from tests.ui.conftest import RunUi, UiClinic, patient_joined, settle, shots
+from tests.waiting import until
 
 UI = Path(__file__).resolve().parents[2] / "companion" / "ui"
 

@@ -24,7 +24,8 @@ from companion.records.private import NoteKind
 from companion.ui.patient import PatientWindow, run_patient
 from companion.ui.patient.screens import PrepareScreen
 from companion.ui.patient.window import SENT
-from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
+from tests.ui.conftest import RunUi, UiClinic, settle, shots
+from tests.waiting import until
 
 PASSPHRASE = "a calm test passphrase"
 

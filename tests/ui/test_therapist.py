@@ -21,7 +21,8 @@ from companion.app import Reminder, RoleCore
 from companion.protocol.errors import ProtocolError
 from companion.ui.support import SupportWindow
 from companion.ui.therapist import TherapistConsole
-from tests.ui.conftest import RunUi, UiClinic, settle, shots, until
+from tests.ui.conftest import RunUi, UiClinic, settle, shots
+from tests.waiting import until
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from companion.ui.therapist import TherapistConsole
-from tests.ui.conftest import RunUi, UiClinic, shots, until
+from tests.ui.conftest import RunUi, UiClinic, shots
 from tests.ui.support_fixtures import spawn_patient
+from tests.waiting import until
 
 pytest.importorskip("sounddevice")
 

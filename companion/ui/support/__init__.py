@@ -43,6 +43,7 @@ from companion.app.joining import (
     close_quietly,
     join_fresh,
 )
+from companion.app.notices import DesktopNotices
 from companion.app.words import alert_words, link_words
 from companion.i18n import _
 from companion.protocol.messages import EmergencyCard
@@ -53,10 +54,12 @@ from companion.ui.common import (
     format_ago,
     format_elapsed,
     press_with_enter,
+    ready_to_retype,
     spawn,
     theme_window,
 )
 from companion.ui.language import LanguagePicker, Rebuildable, start_language
+from companion.ui.notices import notify_if_hidden
 from companion.ui.therapist.live import write_pdf
 from companion.ui.widgets import InlineQuestion
 
@@ -153,6 +156,7 @@ class SupportWindow(QMainWindow):
         self.make_core = make_core
         self.core: RoleCore | None = None
         self._alert_ids: set[str] = set()
+        self._notices = DesktopNotices()
         self._reminder: Reminder | None = None
         self._queue: list[Reminder] = []
         self._unsubscribe: list[Callable[[], None]] = []
@@ -277,6 +281,8 @@ class SupportWindow(QMainWindow):
             box.valueChanged.connect(self._vitals_entered)
             box.setAccessibleName(f"{name}, {hint}")
             box.setMinimumHeight(52)
+            # The numbers are typed from the cuff's display; arrows would be 14 px targets.
+            box.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
             font = QFont(box.font())
             font.setPointSizeF(font.pointSizeF() * 1.6)
             box.setFont(font)
@@ -345,6 +351,7 @@ class SupportWindow(QMainWindow):
             self.join_message.setText(exc.sentence)
             if exc.ask_server:
                 self.server.show()
+            ready_to_retype(self.server if exc.ask_server else self.code)
             return False
         except Exception as exc:
             _log.warning("the board could not start: %s", type(exc).__name__)
@@ -441,6 +448,7 @@ class SupportWindow(QMainWindow):
         # A new call makes an earlier "Thank you…" old news: it must not sit under it.
         self.message.setText("")
         self.call_text.setText(alert_words("support", alert.reason))
+        notify_if_hidden(self, self._notices, self.call_text.text(), alert.urgent)
         # A lost link is news, not yet a call: amber until the ladder says "go now".
         urgent = alert.urgent or alert.reason in ("help", "go_to_patient", "checkin_unanswered")
         if urgent:

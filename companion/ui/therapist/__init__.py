@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -37,6 +38,7 @@ from companion.protocol.messages import InviteInfo, SessionInfo
 from companion.ui.common import (
     apply_theme,
     card_style,
+    fit_to_screen,
     press_with_enter,
     spawn,
     theme_window,
@@ -86,6 +88,7 @@ class InviteRow(QFrame):
         self.link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.link.setToolTip(invite.link)
         self.link.setMaximumWidth(760)
+        self.link.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.expires = QLabel(
             _("<span style='color:{GREY}'>Valid until {expires}</span>").format(
                 GREY=GREY, expires=expires
@@ -475,7 +478,7 @@ async def run_therapist(
         page = home.layout() if home is not None else None
         assert isinstance(page, QVBoxLayout)
         page.insertWidget(1, LanguagePicker(data_dir, now=lambda: can_rebuild(console)))
-        console.resize(1400, 880)
+        fit_to_screen(console, 1400, 880)
         return console
 
     def can_rebuild(console: TherapistConsole) -> bool:

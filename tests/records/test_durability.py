@@ -17,7 +17,7 @@ def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None:
     acknowledged: list[str] = []
     for _ in range(50):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.records_writer", str(tmp_path)],
+            [sys.executable, "-m", "tests.records.writer", str(tmp_path)],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert proc.stdout is not None

@@ -1,6 +1,6 @@
 """Appends events to a record as fast as it can, printing each id once append() returned.
 
-    python -m tests.records_writer DATA_DIR
+    python -m tests.records.writer DATA_DIR
 
 Used by the durability test, which kills this process with SIGKILL mid-write.
 """

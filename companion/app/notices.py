@@ -1,0 +1,69 @@
+"""Desktop notifications (issue 21, part 4): when Companion's window is behind others or
+minimised, an alert also appears as the desktop's own notification, besides the in-window
+call. Qt-free: the UI says whether its window is hidden (``companion/ui/notices.py``).
+
+Through ``desktop-notifier`` (freedesktop notifications over D-Bus on Linux, the
+notification centres on macOS and Windows). A desktop with no notification service loses
+nothing but the extra notice: one log line, and the in-window call goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+_log = logging.getLogger(__name__)
+
+
+def _default_notifier() -> Any:
+    from desktop_notifier import DesktopNotifier
+
+    return DesktopNotifier(app_name="Companion")
+
+
+class DesktopNotices:
+    def __init__(self, make: Callable[[], Any] = _default_notifier) -> None:
+        """``make``: the ``DesktopNotifier`` to use, made at the first notice."""
+        self._make = make
+        self._notifier: Any = None
+        self._failed = False
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    async def show(self, title: str, body: str, urgent: bool = False) -> bool:
+        """Put one notice on the desktop; False if the desktop has no way to show it."""
+        try:
+            from desktop_notifier import Urgency
+
+            if self._notifier is None:
+                self._notifier = self._make()
+            level = Urgency.Critical if urgent else Urgency.Normal
+            dispatched: list[bool] = []
+            # desktop-notifier swallows a failure (a warning of its own): only its
+            # "dispatched" callback says the desktop took the notice.
+            send = self._notifier.send(title, body, urgency=level,
+                                       on_dispatched=lambda: dispatched.append(True))  # fmt: skip
+            await asyncio.wait_for(send, 5.0)
+            if dispatched:
+                return True
+            reason = "no notification service"
+        except Exception as exc:  # the window's call remains
+            reason = type(exc).__name__
+        if not self._failed:
+            _log.warning("desktop notifications unavailable (%s)", reason)
+        self._failed = True
+        return False
+
+    def post(self, title: str, body: str, urgent: bool = False) -> None:
+        """``show`` in the background (from a Qt slot), keeping the task until it is done."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no session running (a window shown before its loop)
+            return
+        task = loop.create_task(self.show(title, body, urgent))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self._tasks, return_exceptions=True)
