@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (  # noqa: E402
     QCheckBox,
     QLabel,
     QPushButton,
+    QScrollArea,
     QWidget,
 )
 
@@ -58,6 +59,11 @@ def cut_off(root: QWidget) -> list[str]:
         if not widget.isVisibleTo(root) or widget.width() <= 1 or widget.height() <= 1:
             continue
         name = widget.accessibleName() or type(widget).__name__
+        if isinstance(widget, QScrollArea):
+            bar = widget.horizontalScrollBar()
+            if bar is not None and bar.maximum() > 0:
+                found.append(f"{name}: scrolls sideways by {bar.maximum()}px")
+            continue
         if isinstance(widget, QLabel) and widget.text():
             text = widget.text()
             rich = widget.textFormat() == Qt.TextFormat.RichText or "<" in text

@@ -20,7 +20,7 @@ _log = logging.getLogger(__name__)
 def _default_notifier() -> Any:
     from desktop_notifier import DesktopNotifier
 
-    return DesktopNotifier(app_name="Companion")
+    return DesktopNotifier(app_name="Companion")  # i18n: not words (the name)
 
 
 class DesktopNotices:
@@ -47,7 +47,7 @@ class DesktopNotices:
             await asyncio.wait_for(send, 5.0)
             if dispatched:
                 return True
-            reason = "no notification service"
+            reason = "no notification service"  # i18n: not words (logged)
         except Exception as exc:  # the window's call remains
             reason = type(exc).__name__
         if not self._failed:

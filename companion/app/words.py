@@ -8,6 +8,7 @@ functions here return them in the app's language (``companion.i18n``).
 from __future__ import annotations
 
 from companion.i18n import N_, _, ngettext, number
+from companion.protocol.errors import ERROR_MESSAGES, ProtocolError
 from companion.protocol.messages import EventBody, LinkStateName, Role
 
 # What each role reads about the patient–therapist link.
@@ -51,6 +52,13 @@ NOT_STARTED: dict[Role, str] = {
     "therapist": N_("Waiting for the patient"),
     "support": N_("Waiting for the session"),
 }
+
+
+def error_words(error: ProtocolError) -> str:
+    """A server's refusal in this app's language: its code's sentence (the wire carries
+    English), or the server's own words for a code this app does not know."""
+    english = ERROR_MESSAGES.get(error.code)
+    return _(english) if english is not None and error.message == english else error.message
 
 
 def link_words(role: Role, state: LinkStateName | None) -> str:

@@ -11,6 +11,9 @@ keys and ids. A counted literal is *fine* when it is:
   ``setObjectName``, ``setProperty``, ``QKeySequence``, ``connect``, ``getattr``…);
 - a dict key, a subscript, a comparison or ``case`` operand, or a default of ``os.environ``;
 - a Qt style sheet or a format spec (``"color: #fff; font-size: 12pt"``);
+
+and, whatever its shape, a literal given to a Qt call that shows it (``TEXT_SETTERS``:
+``setSuffix(" min")``, ``setSpecialValueText("never")``) counts too.
 - on a line ending ``# i18n: not words`` (a reason should follow it).
 
 f-strings with words are flagged too: write ``_("… {name} …").format(name=…)`` instead.
@@ -30,16 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCANNED: tuple[str, ...] = (
     "companion/ui",
-    "companion/app/words.py",
-    "companion/app/spoken.py",
-    "companion/app/prompts.py",
-    "companion/app/summary.py",
-    "companion/app/journal.py",
-    "companion/app/core.py",
-    "companion/app/devices.py",
-    "companion/app/music.py",
-    "companion/app/plan.py",
+    "companion/app",
     "companion/monitor/ladder.py",
+    "companion/protocol/errors.py",
     "companion/selftest",
 )
 """The UI and the core's word tables: every place words for a person are written."""
@@ -62,6 +58,16 @@ NO_WORDS_CALLS = frozenset(
     }
 )  # fmt: skip
 OPT_OUT = "# i18n: not words"
+TEXT_SETTERS = frozenset(
+    {
+        "setText", "setPlaceholderText", "setToolTip", "setSpecialValueText", "setSuffix",
+        "setPrefix", "setWindowTitle", "setTitle", "addTab", "setTabText", "addItem",
+        "setAccessibleName", "setAccessibleDescription", "setStatusTip", "setWhatsThis",
+        "addRow", "QLabel", "QPushButton", "QCheckBox", "QRadioButton", "QGroupBox", "QAction",
+        "setHeaderLabels", "showMessage",
+    }
+)  # fmt: skip
+"""Qt calls whose first argument is shown: any word there counts, even "min" or "never"."""
 
 _TAGS = re.compile(r"<[^>]*>|&[a-z]+;")
 _WORD = re.compile(r"[A-Za-zÀ-ÿ]{2,}")
@@ -161,6 +167,18 @@ class _Scanner(ast.NodeVisitor):
         if name in MARKERS or name in NO_WORDS_CALLS or _is_log_call(node):
             self._quiet(*node.args, *(k.value for k in node.keywords))
             self.visit(node.func)
+            return
+        first = node.args[0] if node.args else None
+        if (
+            name in TEXT_SETTERS
+            and not self._fine
+            and isinstance(first, ast.Constant)
+            and isinstance(first.value, str)
+            and re.search(r"[A-Za-z]{2,}", _TAGS.sub(" ", first.value))
+        ):
+            self._check(first, first.value, force=True)
+            for rest in [*node.args[1:], *(k.value for k in node.keywords), node.func]:
+                self.visit(rest)
             return
         self.generic_visit(node)
 

@@ -110,3 +110,17 @@ def test_the_summary_reads_a_spanish_timeline(spanish: None) -> None:
     html = to_html(summary)
     assert "Resumen de la sesión" in html and "1 h 30 min" in html
     assert "fuera de los límites" in html and "1 vez" in html and "lang='es'" in html
+
+
+def test_a_servers_refusal_is_said_in_the_apps_language(spanish: None) -> None:
+    from companion.app.joining import what_to_do
+    from companion.protocol.errors import ErrorCode, ProtocolError
+
+    revoked = ProtocolError(ErrorCode.TOKEN_REVOKED)  # the wire carries the English
+    assert what_to_do(revoked) == (
+        "Esta invitación fue retirada. Pídele una nueva a tu terapeuta.\n"
+        "Si escribiste un código, revísalo también."
+    )
+    # Words the app does not know (a newer server's) are shown as they came.
+    odd = ProtocolError(ErrorCode.UNAVAILABLE, "Maintenance until 3 pm.")
+    assert what_to_do(odd).startswith("Maintenance until 3 pm.\n")

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from companion.app import CLEAR_LIGHT, CoreOptions, Lobby, ProcessingSettings, RoleCore
 from companion.app.lobby import UNREACHABLE, remembered_secret
+from companion.app.words import error_words
 from companion.i18n import N_, _, day_and_time
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo, SessionInfo
@@ -277,7 +278,9 @@ class TherapistConsole(QMainWindow):
 
     def _failed(self, exc: BaseException) -> None:
         message = (
-            exc.message if isinstance(exc, ProtocolError) else _("That did not work: try again.")
+            error_words(exc)
+            if isinstance(exc, ProtocolError)
+            else _("That did not work: try again.")
         )
         self.status.setText(message)
 
@@ -305,10 +308,10 @@ class TherapistConsole(QMainWindow):
         try:
             await self.lobby.sign_in(name, secret)
         except ProtocolError as exc:
-            self.status.setText(exc.message)
+            self.status.setText(error_words(exc))
             return False
         except (OSError, ConnectionError, TimeoutError):
-            self.status.setText(UNREACHABLE)
+            self.status.setText(_(UNREACHABLE))
             return False
         finally:
             self.sign_in_button.setEnabled(True)

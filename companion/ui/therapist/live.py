@@ -405,8 +405,10 @@ class LiveSession(QWidget):
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(-40, 0)
         self.volume.setAccessibleName(_("Music volume"))
-        self.volume_label = QLabel("0 dB")
-        self.volume.valueChanged.connect(lambda v: self.volume_label.setText(f"{v} dB"))
+        self.volume_label = QLabel(_("{value} dB").format(value=0))
+        self.volume.valueChanged.connect(
+            lambda v: self.volume_label.setText(_("{value} dB").format(value=v))
+        )
         self.volume.sliderReleased.connect(self._send_volume)
         volume_row.addWidget(QLabel(_("Volume")))
         volume_row.addWidget(self.volume, 1)
@@ -460,6 +462,8 @@ class LiveSession(QWidget):
         v = QVBoxLayout(page)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # A label longer than its field's room goes above it (Spanish runs ~25 % longer).
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         plan = SessionPlan(kind="plan")
         dose = QHBoxLayout()
         # Nothing clinical is filled in for the therapist: the dose time is unknown until
@@ -488,19 +492,19 @@ class LiveSession(QWidget):
             box.setSuffix(suffix)
             return box
 
-        self.checkin_every = spin(SessionPlan, "checkin_every_min", 0, " min")
+        self.checkin_every = spin(SessionPlan, "checkin_every_min", 0, _(" min"))
         self.checkin_every.setSpecialValueText(_("only when I ask"))
-        self.lookin_every = spin(SessionPlan, "lookin_every_min", plan.lookin_every_min, " min")
-        self.lookin_every.setSpecialValueText("never")
+        self.lookin_every = spin(SessionPlan, "lookin_every_min", plan.lookin_every_min, _(" min"))
+        self.lookin_every.setSpecialValueText(_("never"))
         self.vitals_at = QLineEdit(", ".join(str(m) for m in plan.vitals_at_min))
         self.vitals_at.setToolTip(_("Minutes from the dose, e.g. -5, 40 (before dosing and after)"))
-        self.systolic_max = spin(SessionPlan, "systolic_max", plan.systolic_max, " mmHg")
-        self.diastolic_max = spin(SessionPlan, "diastolic_max", plan.diastolic_max, " mmHg")
-        self.hr_max = spin(SessionPlan, "heart_rate_max", plan.heart_rate_max, " bpm")
+        self.systolic_max = spin(SessionPlan, "systolic_max", plan.systolic_max, _(" mmHg"))
+        self.diastolic_max = spin(SessionPlan, "diastolic_max", plan.diastolic_max, _(" mmHg"))
+        self.hr_max = spin(SessionPlan, "heart_rate_max", plan.heart_rate_max, _(" bpm"))
         ladder = LadderConfig(kind="ladder.config")
 
         def seconds(name: str, value: float) -> QSpinBox:
-            return spin(LadderConfig, name, value, " s")
+            return spin(LadderConfig, name, value, _(" s"))
 
         self.go_after = seconds("go_to_patient_after_s", ladder.go_to_patient_after_s)
         self.answer_within = seconds("checkin_answer_s", ladder.checkin_answer_s)
@@ -517,7 +521,7 @@ class LiveSession(QWidget):
             (_("Support person looks in every"), self.lookin_every),
             (_("Vitals at (minutes from dose)"), self.vitals_at),
             (_("Alert me above: systolic"), self.systolic_max),
-            ("diastolic", self.diastolic_max),
+            (_("diastolic"), self.diastolic_max),
             (_("heart rate"), self.hr_max),
             (_("Call the support person after a lost link of"), self.go_after),
             (_("A check-in must be answered within"), self.answer_within),
@@ -908,9 +912,11 @@ class LiveSession(QWidget):
                     self.passphrase.show()
                     self.passphrase.setFocus()
                     self.note_status.setText(
-                        "Not saved yet: this computer has no keyring, so notes are locked "
-                        "with a passphrase. Type one above (8 characters or more; you will "
-                        "need it to read them later), then save again."
+                        _(
+                            "Not saved yet: this computer has no keyring, so notes are locked "
+                            "with a passphrase. Type one above (8 characters or more; you will "
+                            "need it to read them later), then save again."
+                        )
                     )
                     return False
                 await journal.unlock(passphrase)
