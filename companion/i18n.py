@@ -96,6 +96,37 @@ def catalogue(lang: str) -> gettext.NullTranslations:
     return gettext.GNUTranslations(buffer)
 
 
+_catalogues: dict[str, gettext.NullTranslations] = {}
+
+
+def translations(lang: str) -> gettext.NullTranslations:
+    """``lang``'s catalogue, kept: for a server answering each person in theirs (the
+    process's own language is ``set_language``'s)."""
+    if lang not in _catalogues:
+        _catalogues[lang] = catalogue(lang) if lang in languages() else catalogue("")
+    return _catalogues[lang]
+
+
+def best_language(accept_language: str) -> str:
+    """The first language in a browser's ``Accept-Language`` that we have ("es-US,es;q=0.9,
+    en;q=0.8" is "es"), else the source language."""
+    wanted = []
+    for index, part in enumerate(accept_language.split(",")):
+        tag, _sep, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        wanted.append((-quality, index, tag.split("-")[0].lower()))
+    have = languages()
+    for _quality, _index, lang in sorted(wanted):
+        if lang in have:
+            return lang
+    return SOURCE_LANGUAGE
+
+
 def set_language(lang: str) -> str:
     """Make ``lang`` this process's language (the source language if we do not have it);
     returns the language now in use. Words already on screen are re-read by their owner."""

@@ -36,6 +36,7 @@ SCANNED: tuple[str, ...] = (
     "companion/app",
     "companion/monitor/ladder.py",
     "companion/protocol/errors.py",
+    "companion/server/ackpage.py",
     "companion/selftest",
 )
 """The UI and the core's word tables: every place words for a person are written."""

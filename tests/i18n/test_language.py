@@ -124,3 +124,31 @@ def test_a_servers_refusal_is_said_in_the_apps_language(spanish: None) -> None:
     # Words the app does not know (a newer server's) are shown as they came.
     odd = ProtocolError(ErrorCode.UNAVAILABLE, "Maintenance until 3 pm.")
     assert what_to_do(odd).startswith("Maintenance until 3 pm.\n")
+
+
+def test_a_browser_gets_the_language_it_asks_for() -> None:
+    assert i18n.best_language("es-US,es;q=0.9,en;q=0.8") == "es"
+    assert i18n.best_language("en-US,en;q=0.9,es;q=0.8") == "en"
+    assert i18n.best_language("fr-FR, es;q=0.5") == "es"
+    assert i18n.best_language("de, fr;q=0.5") == "en" and i18n.best_language("") == "en"
+    # Per request, whatever the server process itself speaks.
+    assert i18n.translations("es").gettext("Thank you") == "Gracias"
+    assert i18n.language() == "en"
+
+
+def test_the_acknowledge_page_speaks_the_phones_language() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from companion.server.ackpage import _page
+
+    def page(accept: str, which: str) -> str:
+        request = make_mocked_request("GET", "/ack/x", headers={"Accept-Language": accept})
+        body = _page(request, which).text
+        assert body is not None
+        return body
+
+    spanish = page("es-MX,es;q=0.9", "ask")
+    assert '<html lang="es">' in spanish and "Voy a ver cómo está" in spanish
+    assert "Please check" not in spanish and 'id="ack"' in spanish
+    assert "Todos en la sesión saben ya que vas para allá." in page("es", "done")
+    assert "Everyone in the session now knows you are on your way." in page("en-GB", "done")
