@@ -76,3 +76,17 @@ def test_the_summary_pdf_renders_in_spanish(qapp, spanish: None, tmp_path: Path)
     subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf),
                     str(out / "summary-es")], check=True)  # fmt: skip
     print(f"screenshot: {out / 'summary-es-1.png'}")
+
+
+def test_the_emergency_card_is_in_the_support_persons_language(spanish: None) -> None:
+    from companion.protocol.messages import EmergencyCard
+    from companion.ui.support import card_html
+
+    card = EmergencyCard(kind="card", patient_name="Ana <R>", address="Calle 1",
+                         emergency_number="911")  # fmt: skip
+    page = card_html(card)
+    assert "<h1>Tarjeta de emergencia</h1>" in page and "Número de emergencias: <b>911</b>" in page
+    assert "Dirección" in page and "Ana &lt;R&gt;" in page  # the card's own words escaped
+    empty = card_html(None, "112")
+    assert "todavía no ha llenado" in empty and "llama al <b>112</b>." in empty
+    assert "Emergency" not in page + empty

@@ -123,13 +123,15 @@ def _panel_style(name: str, back: str, ink: str, solid_button: bool = True) -> s
 
 def card_html(card: EmergencyCard | None, emergency_number: str = "") -> str:
     """The emergency card as large, printable HTML (personal: shown, never logged)."""
+    e = html.escape
+    heading = "<h1>" + e(_("Emergency card")) + "</h1>"
     if card is None:
-        number = (
-            html.escape(emergency_number) if emergency_number else _("your local emergency number")
+        number = e(emergency_number or _("your local emergency number"))
+        empty = e(_("The patient has not filled in the emergency card yet."))
+        call = e(_("In an emergency call {number}.")).format(number=f"<b>{number}</b>")
+        return (
+            heading + f"<p style='font-size:16pt'>{empty}</p><p style='font-size:16pt'>{call}</p>"
         )
-        return _(
-            "<h1>Emergency card</h1><p style='font-size:16pt'>The patient has not filled in the emergency card yet.</p><p style='font-size:16pt'>In an emergency call <b>{number}</b>.</p>"
-        ).format(number=number)
     number = card.emergency_number or emergency_number
     rows = [
         (_("Patient"), card.patient_name),
@@ -145,9 +147,13 @@ def card_html(card: EmergencyCard | None, emergency_number: str = "") -> str:
         f"<td>{html.escape(v).replace(chr(10), '<br>') or '—'}</td></tr>"
         for k, v in rows
     )
-    return _(
-        "<h1>Emergency card</h1><p style='font-size:14pt'>At-home ketamine-assisted therapy session. For paramedics and anyone helping.</p><p style='font-size:24pt'>Emergency number: <b>{value}</b></p><table cellpadding='8' style='font-size:18pt'>{body}</table>"
-    ).format(value=html.escape(number) or "—", body=body)
+    about = e(_("At-home ketamine-assisted therapy session. For paramedics and anyone helping."))
+    call = e(_("Emergency number: {number}")).format(number=f"<b>{e(number) or '—'}</b>")
+    return (
+        heading
+        + f"<p style='font-size:14pt'>{about}</p><p style='font-size:24pt'>{call}</p>"
+        + f"<table cellpadding='8' style='font-size:18pt'>{body}</table>"
+    )
 
 
 class SupportWindow(QMainWindow):
@@ -614,9 +620,17 @@ class SupportWindow(QMainWindow):
             )
         )
         number = html.escape(plan.emergency_number) if plan and plan.emergency_number else "—"
-        return _(
-            "<h2>From the therapist</h2><p style='font-size:18pt'>{text}</p><h2>Emergency number</h2><p style='font-size:28pt'><b>{number}</b></p><p style='font-size:13pt; color:{GREY}'>The emergency card (address, what was taken, contacts) is under “Emergency card”.</p>"
-        ).format(text=text, number=number, GREY=GREY)
+        e = html.escape
+        where = _(
+            "The emergency card (address, what was taken, contacts) is under “Emergency card”."
+        )
+        return (
+            "<h2>" + e(_("From the therapist")) + "</h2>"
+            f"<p style='font-size:18pt'>{text}</p>"
+            "<h2>" + e(_("Emergency number")) + "</h2>"
+            f"<p style='font-size:28pt'><b>{number}</b></p>"
+            f"<p style='font-size:13pt; color:{GREY}'>" + e(where) + "</p>"
+        )
 
     def show_instructions(self) -> QDialog:
         dialog = self._dialog(_("What to do"), self.instructions_html())
