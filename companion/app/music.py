@@ -52,8 +52,7 @@ def choose_playlist(engine: AudioEngine, slug: str) -> None:
     if slug == "endless":
         seed = uuid.uuid4().int % 10_000
         tracks = [
-            Track.generative(seed + i, _("Endless ambient {value}").format(value=i + 1))
-            for i in range(4)
+            Track.generative(seed + i, _("Endless ambient {n}").format(n=i + 1)) for i in range(4)
         ]
         engine.load_playlist(Playlist(tracks, repeat=RepeatMode.ALL, name="endless"))
     else:

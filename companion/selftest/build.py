@@ -150,8 +150,8 @@ async def _loopback_call(timeout_s: float) -> str:
             raise RuntimeError(f"unexpected reply {reply!r}")
         sdp = callee.localDescription.sdp
         codecs = [c for c in ("opus", "VP8") if c in sdp]
-        return _("ICE {iceConnectionState}, data channel echoed, codecs {value}").format(
-            iceConnectionState=caller.iceConnectionState, value="+".join(codecs)
+        return _("ICE {state}, data channel echoed, codecs {codecs}").format(
+            state=caller.iceConnectionState, codecs="+".join(codecs)
         )
     finally:
         await caller.close()
@@ -187,8 +187,8 @@ def app_check_aiortc(timeout_s: float = 20.0) -> str:
 
     _encode_one_frame_each()
     result = asyncio.run(_loopback_call(timeout_s))
-    return _("aiortc {version__} (PyAV {version__2}): {result}; Opus and VP8 encode").format(
-        version__=aiortc.__version__, version__2=av.__version__, result=result
+    return _("aiortc {aiortc} (PyAV {pyav}): {result}; Opus and VP8 encode").format(
+        aiortc=aiortc.__version__, pyav=av.__version__, result=result
     )
 
 
@@ -268,8 +268,8 @@ def run_app_selftest(out: TextIO | None = None) -> int:
     frozen = _("built app") if getattr(sys, "frozen", False) else _("from source")
     print_line(
         out,
-        _("companion {version__} self-test ({frozen}, Python {value})").format(
-            version__=__version__, frozen=frozen, value=sys.version.split()[0]
+        _("companion {version} self-test ({frozen}, Python {python})").format(
+            version=__version__, frozen=frozen, python=sys.version.split()[0]
         ),
     )
     results: list[AppCheck] = []

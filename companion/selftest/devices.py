@@ -25,7 +25,7 @@ async def check_camera(device: str | None = None, timeout_s: float = 5.0) -> Che
         return CheckResult(
             name,
             Verdict.FAILED,
-            _("The camera could not be opened ({name__}).").format(name__=type(exc).__name__),
+            _("The camera could not be opened ({error}).").format(error=type(exc).__name__),
             _(
                 "Unplug the camera and plug it in again, close other apps that may be using "
                 "it, then run this check again."
@@ -163,8 +163,8 @@ async def _listen(
         return CheckResult(
             name,
             Verdict.OK,
-            _("The microphone works, but it heard only silence ({value}). {voice}").format(
-                value=level_bar(peak), voice=voice
+            _("The microphone works, but it heard only silence ({level}). {voice}").format(
+                level=level_bar(peak), voice=voice
             ),
             _(
                 "If you spoke during the check, it may be muted: look for a mute switch on the "
@@ -174,8 +174,8 @@ async def _listen(
     return CheckResult(
         name,
         Verdict.OK,
-        _("The microphone works; loudest moment {value} ({peak:.0f} dB). {voice}").format(
-            value=level_bar(peak), peak=peak, voice=voice
+        _("The microphone works; loudest moment {level} ({peak:.0f} dB). {voice}").format(
+            level=level_bar(peak), peak=peak, voice=voice
         ),
     )
 
@@ -212,9 +212,7 @@ async def check_speakers(wait_s: float = 2.5) -> CheckResult:
         return CheckResult(
             name,
             Verdict.FAILED,
-            _("The sound system could not be started ({name__}).").format(
-                name__=type(exc).__name__
-            ),
+            _("The sound system could not be started ({error}).").format(error=type(exc).__name__),
             _(
                 "Restart the computer and run this check again; if it still fails, tell your clinic."
             ),

@@ -385,7 +385,7 @@ def format_ago(seconds: float | None) -> str:
     minutes = int(seconds // 60 + (1 if seconds % 60 >= 30 else 0))
     if minutes < 60:
         return _("{minutes} min ago").format(minutes=minutes)
-    return _("{value} h {value2} min ago").format(value=minutes // 60, value2=minutes % 60)
+    return _("{hours} h {minutes} min ago").format(hours=minutes // 60, minutes=minutes % 60)
 
 
 def format_elapsed(seconds: float) -> str:

@@ -111,3 +111,39 @@ def test_placeholders_match_the_english(lang: str) -> None:
             if translated and placeholders(translated) != want:
                 wrong.append(f"{ids[0]!r} → {translated!r}")
     assert not wrong, f"{lang}: placeholders differ:\n" + "\n".join(wrong)
+
+
+def test_every_marked_format_is_given_its_placeholders() -> None:
+    """``_("… {name} …").format(name=…)``: a placeholder renamed on one side only would
+    fail at the moment the words are shown (a KeyError on a person's screen)."""
+    import ast
+
+    from tests.i18n.scan import MARKERS, scanned_files
+
+    wrong = []
+    for path in scanned_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "format"
+                and isinstance(node.func.value, ast.Call)
+                and isinstance(node.func.value.func, ast.Name)
+                and node.func.value.func.id in MARKERS
+                and node.func.value.args
+                and isinstance(node.func.value.args[0], ast.Constant)
+            ):
+                continue
+            if node.args or any(k.arg is None for k in node.keywords):
+                continue  # positional or **kwargs: not checked here
+            text = node.func.value.args[0].value
+            wanted = {
+                re.split(r"[.\[]", name)[0]
+                for _lit, name, _spec, _conv in string.Formatter().parse(text)
+                if name
+            }
+            given = {k.arg for k in node.keywords}
+            if wanted != given:
+                wrong.append(f"{path.name}:{node.lineno}: {sorted(wanted)} ≠ {sorted(given)}")
+    assert not wrong, "\n".join(wrong)

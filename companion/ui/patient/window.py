@@ -664,8 +664,8 @@ class PatientWindow(QMainWindow):
         when = a.reminder.dateTime()
         save_reminder(self.data_dir, float(when.toSecsSinceEpoch()))
         a.reminder_status.setText(
-            _("Reminder set for {value}. Companion will show it when you next open it.").format(
-                value=QLocale().toString(when, _("dddd d MMMM, HH:mm"))
+            _("Reminder set for {when}. Companion will show it when you next open it.").format(
+                when=QLocale().toString(when, _("dddd d MMMM, HH:mm"))
             )
         )
 

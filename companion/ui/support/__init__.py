@@ -401,9 +401,7 @@ class SupportWindow(QMainWindow):
 
     def _from_therapist(self, text: str) -> None:
         self.from_therapist.setText(
-            _("From the therapist, {value}:\n{text}").format(
-                value=time.strftime("%H:%M"), text=text
-            )
+            _("From the therapist, {time}:\n{text}").format(time=time.strftime("%H:%M"), text=text)
         )
         self.from_therapist.show()
 
@@ -435,9 +433,11 @@ class SupportWindow(QMainWindow):
             return
         facts = core.facts
         ago = None if facts.last_checkin_at is None else time.time() - facts.last_checkin_at
-        self.checkin.setText(_("Last check-in: {value}").format(value=format_ago(ago)))
+        self.checkin.setText(_("Last check-in: {ago}").format(ago=format_ago(ago)))
         self.elapsed.setText(
-            _("Session time {value}").format(value=format_elapsed(time.time() - facts.started_at))
+            _("Session time {elapsed}").format(
+                elapsed=format_elapsed(time.time() - facts.started_at)
+            )
         )
 
     def _ended(self) -> None:
@@ -468,7 +468,7 @@ class SupportWindow(QMainWindow):
             )
             self.with_patient_button.setText(_("I'm with the patient"))
         self.call_when.setText(
-            _("Since {value}. ").format(value=time.strftime("%H:%M"))
+            _("Since {time}. ").format(time=time.strftime("%H:%M"))
             + (
                 _("Press the button once you are with them.")
                 if urgent
@@ -564,14 +564,14 @@ class SupportWindow(QMainWindow):
                 self.systolic.value(), self.diastolic.value(), self.heart_rate.value()
             )
             self.message.setText(
-                _("Vitals sent to the therapist at {value}. Thank you.").format(
-                    value=time.strftime("%H:%M")
+                _("Vitals sent to the therapist at {time}. Thank you.").format(
+                    time=time.strftime("%H:%M")
                 )
             )
         else:
             await core.looked_in()
             self.message.setText(
-                _("Looked in at {value}. Thank you.").format(value=time.strftime("%H:%M"))
+                _("Looked in at {time}. Thank you.").format(time=time.strftime("%H:%M"))
             )
         while self._queue:
             waiting = self._queue.pop(0)

@@ -103,14 +103,12 @@ class InviteRow(QFrame):
             console_button(_("Copy code")),
             console_button(_("Copy link")),
         )
-        self.copy_code.setAccessibleName(_("Copy the {value}'s code").format(value=who.lower()))
-        self.copy_link.setAccessibleName(_("Copy the {value}'s link").format(value=who.lower()))
+        self.copy_code.setAccessibleName(_("Copy the {role}'s code").format(role=who.lower()))
+        self.copy_link.setAccessibleName(_("Copy the {role}'s link").format(role=who.lower()))
         self.copy_code.clicked.connect(lambda: self._copy(invite.code, "Code copied."))
         self.copy_link.clicked.connect(lambda: self._copy(invite.link, "Link copied."))
         self.revoke = console_button(_("Revoke"))
-        self.revoke.setAccessibleName(
-            _("Revoke the {value}'s invitation").format(value=who.lower())
-        )
+        self.revoke.setAccessibleName(_("Revoke the {role}'s invitation").format(role=who.lower()))
         self.revoke.clicked.connect(lambda: spawn(console.revoke(self)))
         self.copied = QLabel("")
         for widget in (self.copied, self.copy_code, self.copy_link, self.revoke):
@@ -343,8 +341,8 @@ class TherapistConsole(QMainWindow):
             created = day_and_time(info.created_at)
             tab = _(" · open in a tab") if info.session_id in self.live else ""
             item = QListWidgetItem(
-                _("{value}\n{words}{tab} · made {created}").format(
-                    value=self.labels[info.session_id], words=words, tab=tab, created=created
+                _("{label}\n{words}{tab} · made {created}").format(
+                    label=self.labels[info.session_id], words=words, tab=tab, created=created
                 )
             )
             item.setData(256, info.session_id)

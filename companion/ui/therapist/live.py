@@ -145,7 +145,7 @@ def quality_words(q: CallQuality) -> str:
     else:
         grade = _("Poor")
     # A round trip cannot be negative (clock steps between the two ends): never shown so.
-    delay = _("{value:.0f} ms").format(value=max(0.0, q.rtt_ms)) if q.rtt_ms is not None else "—"
+    delay = _("{ms:.0f} ms").format(ms=max(0.0, q.rtt_ms)) if q.rtt_ms is not None else "—"
     video = (
         _("{video_fps_in:.0f} fps").format(video_fps_in=q.video_fps_in)
         if q.video_sending
@@ -219,8 +219,8 @@ class AlertRow(QFrame):
         self.text.setText(f"⚠  {self.words}")
         ago = format_ago(time.time() - self.raised_wall)
         self.when.setText(
-            _("At {value} ({ago}) — needs your acknowledgement").format(
-                value=_clock(self.raised_wall), ago=ago
+            _("At {time} ({ago}) — needs your acknowledgement").format(
+                time=_clock(self.raised_wall), ago=ago
             )
         )
 
@@ -405,9 +405,9 @@ class LiveSession(QWidget):
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(-40, 0)
         self.volume.setAccessibleName(_("Music volume"))
-        self.volume_label = QLabel(_("{value} dB").format(value=0))
+        self.volume_label = QLabel(_("{db} dB").format(db=0))
         self.volume.valueChanged.connect(
-            lambda v: self.volume_label.setText(_("{value} dB").format(value=v))
+            lambda v: self.volume_label.setText(_("{db} dB").format(db=v))
         )
         self.volume.sliderReleased.connect(self._send_volume)
         volume_row.addWidget(QLabel(_("Volume")))
@@ -665,8 +665,8 @@ class LiveSession(QWidget):
             text, color = _("⚠ ALERT: {text}").format(text=entry.text), CLEAR_LIGHT["danger"]
         elif entry.kind == "alert.cleared":
             what, at = self._shown_alert_words.get(entry.ref, (_("Alert"), entry.at))
-            text = _("✓ {what} — {text} after {value}").format(
-                what=what, text=entry.text, value=duration_words(entry.at - at)
+            text = _("✓ {what} — {text} after {duration}").format(
+                what=what, text=entry.text, duration=duration_words(entry.at - at)
             )
             color = GREEN
         elif entry.kind == "prompt.push":
@@ -683,7 +683,7 @@ class LiveSession(QWidget):
         self.timeline.scrollToBottom()
 
     def _quality(self, q: CallQuality) -> None:
-        self.quality.setText(_("Quality: {value}").format(value=quality_words(q)))
+        self.quality.setText(_("Quality: {quality}").format(quality=quality_words(q)))
 
     def _tick(self) -> None:
         facts = self.core.facts
@@ -692,23 +692,23 @@ class LiveSession(QWidget):
             self.checkin.setText(_("Last check-in: not yet"))
         else:
             self.checkin.setText(
-                _("Last check-in: {value} ({value2})").format(
-                    value=format_ago(time.time() - at), value2=_clock(at)[:5]
+                _("Last check-in: {ago} ({time})").format(
+                    ago=format_ago(time.time() - at), time=_clock(at)[:5]
                 )
             )
-        text = _("Session time {value}").format(
-            value=format_elapsed(time.time() - facts.started_at)
+        text = _("Session time {elapsed}").format(
+            elapsed=format_elapsed(time.time() - facts.started_at)
         )
         if facts.plan.dose_at:
             since = time.time() - facts.plan.dose_at
             text += (
-                _(" · dose {value} ago").format(value=format_elapsed(since))
+                _(" · dose {time} ago").format(time=format_elapsed(since))
                 if since >= 0
-                else _(" · dose in {value}").format(value=format_elapsed(-since))
+                else _(" · dose in {time}").format(time=format_elapsed(-since))
             )
         if self._asked_at is not None:
-            text += _(" · check-in asked {value}, waiting").format(
-                value=format_ago(time.time() - self._asked_at)
+            text += _(" · check-in asked {ago}, waiting").format(
+                ago=format_ago(time.time() - self._asked_at)
             )
         self.clock.setText(text)
         for row in self.alert_rows.values():
@@ -779,13 +779,13 @@ class LiveSession(QWidget):
         state = "playing" if status.playing else "paused"
         where = ""
         if status.duration_s > 0:
-            where = _(" · {value} of {value2}").format(
-                value=format_elapsed(status.position_s)[2:],
-                value2=format_elapsed(status.duration_s)[2:],
+            where = _(" · {position} of {length}").format(
+                position=format_elapsed(status.position_s)[2:],
+                length=format_elapsed(status.duration_s)[2:],
             )
         self.now_playing.setText(
-            _("♪ <b>{value}</b> — {state}{where} · volume {volume_db:.0f} dB").format(
-                value=_escape(status.title), state=state, where=where, volume_db=status.volume_db
+            _("♪ <b>{title}</b> — {state}{where} · volume {volume_db:.0f} dB").format(
+                title=_escape(status.title), state=state, where=where, volume_db=status.volume_db
             )
         )
         self.now_playing.setProperty("title", status.title)
@@ -793,7 +793,7 @@ class LiveSession(QWidget):
             self.volume.blockSignals(True)
             self.volume.setValue(round(max(-40.0, status.volume_db)))
             self.volume.blockSignals(False)
-            self.volume_label.setText(_("{value} dB").format(value=self.volume.value()))
+            self.volume_label.setText(_("{db} dB").format(db=self.volume.value()))
 
     def _send_volume(self) -> None:
         spawn(self.core.music_remote("set_volume", volume_db=float(self.volume.value())))
@@ -803,7 +803,7 @@ class LiveSession(QWidget):
         if text:
             spawn(self.core.send_message("support", text[:1000]))
             self.message.clear()
-            self.message_note.setText(_("Sent at {value}.").format(value=_clock(time.time())[:5]))
+            self.message_note.setText(_("Sent at {time}.").format(time=_clock(time.time())[:5]))
 
     def _confirm_end(self) -> None:
         # Asked inside the console: a modal would stop the call and the alerts under it.
