@@ -137,13 +137,13 @@ def test_every_marked_format_is_given_its_placeholders() -> None:
                 continue
             if node.args or any(k.arg is None for k in node.keywords):
                 continue  # positional or **kwargs: not checked here
-            text = node.func.value.args[0].value
+            text = str(node.func.value.args[0].value)
             wanted = {
                 re.split(r"[.\[]", name)[0]
                 for _lit, name, _spec, _conv in string.Formatter().parse(text)
                 if name
             }
-            given = {k.arg for k in node.keywords}
+            given = {k.arg or "" for k in node.keywords}
             if wanted != given:
                 wrong.append(f"{path.name}:{node.lineno}: {sorted(wanted)} ≠ {sorted(given)}")
     assert not wrong, "\n".join(wrong)
