@@ -27,11 +27,11 @@ sys.path.insert(0, str(ROOT))
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QAbstractButton,
+    QAbstractScrollArea,
     QApplication,
     QCheckBox,
     QLabel,
     QPushButton,
-    QScrollArea,
     QWidget,
 )
 
@@ -59,7 +59,7 @@ def cut_off(root: QWidget) -> list[str]:
         if not widget.isVisibleTo(root) or widget.width() <= 1 or widget.height() <= 1:
             continue
         name = widget.accessibleName() or type(widget).__name__
-        if isinstance(widget, QScrollArea):
+        if isinstance(widget, QAbstractScrollArea):
             bar = widget.horizontalScrollBar()
             if bar is not None and bar.maximum() > 0:
                 found.append(f"{name}: scrolls sideways by {bar.maximum()}px")
