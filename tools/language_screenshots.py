@@ -140,6 +140,7 @@ async def main(app: QApplication, out: Path, language: str) -> int:
                 )
                 patient.passphrase = "screenshots passphrase"
                 patient.join_screen.offer_language(LanguagePicker(None))
+                patient.prepare_screen.offer_language(LanguagePicker(None, now=lambda: False))
                 patient.resize(*SIZE)
                 patient.show()
                 await shots.take("patient", "1-join", patient)
@@ -157,6 +158,7 @@ async def main(app: QApplication, out: Path, language: str) -> int:
                 support = SupportWindow(
                     lambda: RoleCore("support", server.ws_url, options("support"))
                 )
+                support.join_page.layout().insertWidget(1, LanguagePicker(None))  # type: ignore[union-attr]
                 support.resize(*SIZE)
                 support.show()
                 await shots.take("support", "1-join", support)
