@@ -103,7 +103,7 @@ def translations(lang: str) -> gettext.NullTranslations:
     """``lang``'s catalogue, kept: for a server answering each person in theirs (the
     process's own language is ``set_language``'s)."""
     if lang not in _catalogues:
-        _catalogues[lang] = catalogue(lang) if lang in languages() else catalogue("")
+        _catalogues[lang] = catalogue(lang if lang in languages() else SOURCE_LANGUAGE)
     return _catalogues[lang]
 
 
