@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime, format_skeleton, format_time
+from babel.dates import format_date, format_datetime, format_skeleton, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -177,9 +177,9 @@ def clock(at: float, seconds: bool = True) -> str:
 
 
 def date_words(at: float) -> str:
-    """A day in words, as the language says it ("Monday, November 30" / "lunes, 30 de
-    noviembre")."""
-    return format_skeleton("MMMMEEEEd", datetime.fromtimestamp(at), locale=_language)
+    """A day in full words, as the language says it ("Sunday, November 29, 2026" /
+    "domingo, 29 de noviembre de 2026")."""
+    return format_date(datetime.fromtimestamp(at), "full", locale=_language)
 
 
 def day_and_time(at: float) -> str:

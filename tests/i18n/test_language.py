@@ -152,3 +152,23 @@ def test_the_acknowledge_page_speaks_the_phones_language() -> None:
     assert "Please check" not in spanish and 'id="ack"' in spanish
     assert "Todos en la sesión saben ya que vas para allá." in page("es", "done")
     assert "Everyone in the session now knows you are on your way." in page("en-GB", "done")
+
+
+def test_dates_and_times_are_written_as_the_language_writes_them(spanish: None) -> None:
+    from datetime import datetime
+
+    at = datetime(2026, 12, 1, 14, 5).timestamp()
+    assert i18n.date_words(at) == "martes, 1 de diciembre de 2026"
+    assert i18n.clock(at) == "14:05:00" and i18n.day_and_time(at).startswith("mar, 1 dic")
+
+
+def test_the_integration_reminder_in_spanish(spanish: None, tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from companion.app.journal import reminder_words, save_reminder
+
+    at = datetime(2026, 12, 1, 14, 5).timestamp()
+    save_reminder(tmp_path, at)
+    assert reminder_words(tmp_path, now=at - 3600) == (
+        "Recordatorio: tu sesión de integración es el martes, 1 de diciembre de 2026 a las 14:05."
+    )
