@@ -53,6 +53,7 @@ class LanguagePicker(QWidget):
             self.combo.addItem(language_name(lang), lang)
         self.combo.setCurrentIndex(max(0, self.combo.findData(language())))
         self.combo.currentIndexChanged.connect(self._changed)
+        self.label.setBuddy(self.combo)
         row.addWidget(self.label)
         row.addWidget(self.combo)
         row.addStretch(1)
