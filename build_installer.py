@@ -144,8 +144,25 @@ _MILESTONES = (
 )
 
 
+def compile_catalogues() -> list[Path]:
+    """Each language's companion.po to the companion.mo the app reads (what
+    ``pybabel compile`` does), so the bundle needs no compiling at run time."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    made = []
+    for po in sorted((ROOT / "companion" / "locale").glob("*/LC_MESSAGES/companion.po")):
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=po.parent.parent.name)
+        with po.with_suffix(".mo").open("wb") as target:
+            write_mo(target, catalog)
+        made.append(po.with_suffix(".mo"))
+    return made
+
+
 def run_pyinstaller(work: Path, dist: Path, progress: Progress, clean: bool) -> Path:
     work.mkdir(parents=True, exist_ok=True)
+    compile_catalogues()
     entry = work / "companion_main.py"
     entry.write_text(ENTRY, encoding="utf-8")
     hook = work / "rthook_bundled_libraries.py"
@@ -167,6 +184,8 @@ def run_pyinstaller(work: Path, dist: Path, progress: Progress, clean: bool) -> 
         "--collect-data", "livekit.rtc",
         "--collect-binaries", "livekit.rtc",
         "--add-data", f"{ROOT / 'assets'}{sep}assets",
+        # The catalogues (compiled just before), where companion/i18n.py looks for them.
+        "--add-data", f"{ROOT / 'companion' / 'locale'}{sep}companion/locale",
         "--runtime-hook", str(hook),
     ]  # fmt: skip
     if sys.platform.startswith("linux"):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from companion import __version__
+from companion.i18n import set_language, system_language
 from companion.selftest import add_selftest_commands, run_selftest_command
 
 
@@ -314,6 +315,9 @@ def private_files() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     private_files()
+    # The self-check speaks the operating system's language; each app then takes its
+    # person's saved choice (companion/ui/language.py).
+    set_language(system_language())
     args = build_parser().parse_args(argv)
     _configure_logging(args.debug)
     try:

@@ -65,10 +65,14 @@ def run_demo(record_dir: Path | None = None, quick: bool = False, headless: bool
 async def _demo(app: Any, record_dir: Path | None, quick: bool, headless: bool) -> int:
     from companion.app import CLEAR_LIGHT
     from companion.ui.common import apply_theme
+    from companion.ui.language import start_language
     from companion.ui.patient import PatientWindow
     from companion.ui.support import SupportWindow
     from companion.ui.therapist import TherapistConsole
 
+    # All three apps share this process, so they share the operating system's language
+    # (LANGUAGE=es companion demo: the whole session in Spanish).
+    start_language(None)
     apply_theme(app, CLEAR_LIGHT)
     pause = 0.4 if (quick or headless) else 2.5
     print("Companion demo. Running for real on this machine: the clinic's signaling server and the")

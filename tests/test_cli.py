@@ -96,7 +96,7 @@ def test_port_in_use_is_one_line(tmp_path: Path) -> None:
 
 
 def test_demo_runs_the_real_parts_and_records_a_timeline(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "QT_QPA_PLATFORM": "offscreen"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "QT_QPA_PLATFORM": "offscreen", "LANGUAGE": "en"}
     result = subprocess.run(
         [*COMPANION, "demo", "--headless", "--quick", "--record", str(tmp_path)],
         capture_output=True, text=True, timeout=90, env=env,

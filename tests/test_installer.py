@@ -112,6 +112,7 @@ def test_the_tarball_holds_the_app_a_desktop_entry_an_icon_and_install_sh(build:
     assert "MimeType=x-scheme-handler/companion;" in entry
     internal = build.app / "_internal"
     assert (internal / "assets" / "music" / "playlist.m3u").is_file()
+    assert (internal / "companion" / "locale" / "es" / "LC_MESSAGES" / "companion.mo").is_file()
     assert list(internal.glob("libportaudio.so*"))
     platforms = internal / "PySide6" / "Qt" / "plugins" / "platforms"
     assert (platforms / "libqoffscreen.so").is_file()

@@ -24,9 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from companion.app import CoreOptions, RoleCore  # noqa: E402
+from companion.app import CALM_DARK, CoreOptions, RoleCore  # noqa: E402
 from companion.server.app import ServerConfig, SignalingServer  # noqa: E402
-from companion.ui.common import CALM_DARK, apply_theme, run_qt  # noqa: E402
+from companion.ui.common import apply_theme, run_qt  # noqa: E402
 from companion.ui.patient import PatientWindow  # noqa: E402
 
 

@@ -41,11 +41,11 @@ from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.roles import ROLES
 from companion.app.spoken import LADDER_LINES, Narrator
 from companion.app.words import (
-    ALERT_WORDS,
-    SUPPORT_COMPUTER_LINES,
+    alert_words,
     describe_event,
     link_line,
     link_words,
+    support_computer_line,
 )
 from companion.audio import AudioEngine, ChimeKind, PlayerStatus
 from companion.call.engine import CallEngine
@@ -54,6 +54,7 @@ from companion.call.media import LocalMedia
 from companion.call.quality import CallQuality
 from companion.call.sinks import VideoSink
 from companion.events import Signal
+from companion.i18n import _
 from companion.monitor.guardian import Guardian
 from companion.monitor.ladder import Alert, SoundKind
 from companion.protocol.errors import ErrorCode, ProtocolError
@@ -272,7 +273,7 @@ class RoleCore:
             g.alert_shown.connect(self._on_alert_shown),
             g.alert_cleared.connect(self._on_alert_cleared),
             g.sound.connect(self._on_sound),
-            g.patient_line.connect(self.patient_line.emit),
+            g.patient_line.connect(lambda text: self.patient_line.emit(_(text))),
             g.patient_line.connect(lambda text: self.narrator.say(LADDER_LINES.get(text, ""))),
             g.event_received.connect(self._on_event),
             g.event_sent.connect(
@@ -544,7 +545,10 @@ class RoleCore:
         if isinstance(event, ContactsChanged):  # before its timeline line: screens read it
             facts.contacts = event
         if event.kind not in ("music.status", "session.clock") and not again:
-            self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id)
+            about = event.prompt_id if isinstance(event, PromptPush) else ""
+            self._add_entry(
+                from_role, event.kind, describe_event(event, from_role), event_id, about
+            )
         self._adopt_session_clock(event, from_role)
         self.narrator.hear(event, from_role)
         if event.kind == "checkin":
@@ -596,7 +600,7 @@ class RoleCore:
             facts.link = event.state
             self.link_changed.emit(link_words(self.role, event.state))
         elif isinstance(event, ComputerNotice) and self.traits.follows_patient_link:
-            line = SUPPORT_COMPUTER_LINES.get(event.what)
+            line = support_computer_line(event.what)
             if line is not None:
                 self.notice.emit(line)
         elif isinstance(event, SessionEnd):
@@ -636,13 +640,13 @@ class RoleCore:
 
     def _on_alert_shown(self, alert: Alert) -> None:
         self.facts.open_alerts[alert.alert_id] = alert
-        words = ALERT_WORDS.get(alert.reason, alert.reason)
+        words = alert_words("therapist", alert.reason)
         self._add_entry(None, "alert.shown", words, ref=alert.alert_id)
         self.alert_shown.emit(alert)
 
     def _on_alert_cleared(self, alert_id: str, how: str) -> None:
         if self.facts.open_alerts.pop(alert_id, None) is not None:
-            words = "acknowledged" if how == "acked" else "resolved by itself"
+            words = _("acknowledged") if how == "acked" else _("resolved by itself")
             self._add_entry(None, "alert.cleared", words, ref=alert_id)
         self.alert_cleared.emit(alert_id, how)
 
@@ -654,7 +658,8 @@ class RoleCore:
     def _on_call_state(self, state: LinkStateName) -> None:
         was = self.facts.link
         self.facts.link = state
-        self._add_entry(self.role, "link", link_line(state))
+        # ref: the state in the code's words, which the summary reads in any language.
+        self._add_entry(self.role, "link", link_line(state), ref=state)
         up_once = self.guardian is not None and self.guardian.ladder.up_once
         up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
         self.link_changed.emit(link_words(self.role, state if up else None))

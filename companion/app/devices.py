@@ -24,7 +24,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from companion.app import music
 from companion.app.options import CoreOptions
 from companion.app.roles import ROLES
-from companion.app.spoken import SPOKEN_LINES
+from companion.app.spoken import spoken_lines
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, PlayerStatus
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.audio.speech import EspeakVoice, Speaker
@@ -34,6 +34,7 @@ from companion.call.media import LocalMedia
 from companion.call.sinks import VideoSink
 from companion.call.synthetic import TestPatternTrack, ToneTrack
 from companion.events import Signal
+from companion.i18n import ESPEAK_VOICES, _, language
 from companion.protocol.messages import Role
 
 _log = logging.getLogger(__name__)
@@ -116,7 +117,9 @@ class Devices:
             hue = (90, 170) if self.role == "patient" else (170, 110)
             tone = 440.0 if self.role == "patient" else 660.0
             return LocalMedia(
-                ToneTrack(tone), TestPatternTrack(width, height, fps, hue=hue), "test pattern"
+                ToneTrack(tone),
+                TestPatternTrack(width, height, fps, hue=hue),
+                "test pattern",  # i18n: not words (a fake camera's label)
             )
         from companion.call.devices import open_camera, open_microphone
 
@@ -129,9 +132,9 @@ class Devices:
         self.voice_processing = processing
         camera, microphone = open_camera(), open_microphone(processing=processing)
         if camera is None:
-            self.notice.emit("No camera found — the call goes on with sound only.")
+            self.notice.emit(_("No camera found — the call goes on with sound only."))
         if microphone is None:
-            self.notice.emit("No microphone found — you can still hear and be seen.")
+            self.notice.emit(_("No microphone found — you can still hear and be seen."))
         else:
             self._watch_microphone(microphone)
         return LocalMedia(microphone, camera, "camera" if camera is not None else "")
@@ -165,14 +168,16 @@ class Devices:
                 self._watch_microphone(microphone)
                 return
         self.notice.emit(
-            "The microphone stopped working. Plug it in again (or another one) so you "
-            "can be heard; everything else goes on."
+            _(
+                "The microphone stopped working. Plug it in again (or another one) so you "
+                "can be heard; everything else goes on."
+            )
         )
 
     async def _start_audio(self) -> None:
         engine = AudioEngine(self.options.engine or _engine_options(self.traits.plays_music))
         self.audio = engine
-        unplugged = (
+        unplugged = _(
             "The headphones or speakers were unplugged; sound continues on the computer's "
             "own output."
         )
@@ -190,8 +195,10 @@ class Devices:
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(engine.start, play=self.traits.plays_music, loop=loop)
         if self.traits.plays_music:
-            self.speaker = Speaker(engine, EspeakVoice(_voice_cache()))
-            self.speech_ready = self._spawn(asyncio.to_thread(self.speaker.prepare, SPOKEN_LINES))
+            # The patient's language: the voice and the words (the cache key holds both).
+            voice = EspeakVoice(_voice_cache(), ESPEAK_VOICES.get(language(), "en-us"))
+            self.speaker = Speaker(engine, voice)
+            self.speech_ready = self._spawn(asyncio.to_thread(self.speaker.prepare, spoken_lines()))
 
     def save_playlist(self) -> None:
         if self.audio is not None and self.traits.plays_music:

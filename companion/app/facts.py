@@ -27,7 +27,9 @@ class TimelineEntry:
     text: str
     event_id: str = ""
     ref: str = ""
-    """The alert an ``alert.shown``/``alert.cleared`` entry is about."""
+    """What the entry is about in the code's words, read the same in every language: the
+    alert of an ``alert.shown``/``alert.cleared``, a ``link``'s state, a ``prompt.push``'s
+    prompt id, a ``spoken`` line's id."""
 
 
 @dataclass

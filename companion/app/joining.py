@@ -8,12 +8,13 @@ Qt-free on purpose (the windows show the sentence); nothing here logs the code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import urllib.parse
 from typing import TYPE_CHECKING
 
 from companion.app.clinic import normalize_server, remember_server
+from companion.app.words import error_words
+from companion.i18n import N_, _
 from companion.protocol.errors import ErrorCode, ProtocolError
 
 if TYPE_CHECKING:
@@ -25,16 +26,16 @@ JOIN_WITHIN_S = 5.0
 """A join attempt gets an answer (in, or a plain sentence why not) within this."""
 RELAUNCH_WITHIN_S = 20.0
 """After a restart the server may hold the old place for a few seconds: wait that long."""
-WHAT_TO_DO = "Check the code, or ask your therapist for a new one."
-NO_SERVER = (
+WHAT_TO_DO = N_("Check the code, or ask your therapist for a new one.")
+NO_SERVER = N_(
     "This app does not know your clinic's server yet. Open the link your therapist sent "
     "you once (it carries the address), or type the server address below."
 )
-BAD_SERVER = (
+BAD_SERVER = N_(
     "That server address does not look right: it looks like wss://clinic.example/ws. "
     "Check it with your therapist."
 )
-UNREACHABLE = (
+UNREACHABLE = N_(
     "The clinic's server could not be reached. Check your internet connection and try "
     "again in a moment."
 )
@@ -64,14 +65,17 @@ def link_details(text: str) -> tuple[str | None, str | None]:
     return server, role if role in ("patient", "support") else None
 
 
-def what_to_do(message: str) -> str:
-    """The server's plain sentence, then what to do (without saying the same twice)."""
-    lower = message.lower()
+def what_to_do(error: ProtocolError) -> str:
+    """The server's plain sentence, then what to do (without saying the same twice), in
+    this app's language (read from the English the code stands for)."""
+    lower = error.message.lower()
     if "therapist for a new one" in lower:
-        return f"{message}\nIf you typed a code, check it too."
-    if "check it" in lower:
-        return f"{message}\nIf it still does not work, ask your therapist for a new one."
-    return f"{message}\n{WHAT_TO_DO}"
+        then = _("If you typed a code, check it too.")
+    elif "check it" in lower:
+        then = _("If it still does not work, ask your therapist for a new one.")
+    else:
+        then = _(WHAT_TO_DO)
+    return f"{error_words(error)}\n{then}"
 
 
 class JoinRefused(Exception):
@@ -88,8 +92,10 @@ class JoinRefused(Exception):
 
 async def close_quietly(core: RoleCore | None, within_s: float = 3.0) -> None:
     if core is not None:
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(core.close(), within_s)
+        except Exception as exc:  # closing anyway: say what went wrong, not hide it
+            _log.warning("closing the app core failed: %s", type(exc).__name__)
 
 
 async def join_fresh(
@@ -100,10 +106,10 @@ async def join_fresh(
     known = made.server_urls[0] if made.server_urls else ""
     server = link_details(code)[0] or typed_server.strip() or known
     if not server:
-        raise JoinRefused(NO_SERVER, ask_server=True)
+        raise JoinRefused(_(NO_SERVER), ask_server=True)
     url = normalize_server(server)
     if url is None:
-        raise JoinRefused(BAD_SERVER, ask_server=True)
+        raise JoinRefused(_(BAD_SERVER), ask_server=True)
     core = made if url in made.server_urls else made.on_server(url)
     try:
         async with asyncio.timeout(within_s):
@@ -111,12 +117,10 @@ async def join_fresh(
             await core.join(code, retry_in_use_s=max(0.0, within_s - 1.5))
     except ProtocolError as exc:
         await close_quietly(core)
-        raise JoinRefused(
-            what_to_do(exc.message), forget=exc.code is not ErrorCode.INVITE_IN_USE
-        ) from exc
+        raise JoinRefused(what_to_do(exc), forget=exc.code is not ErrorCode.INVITE_IN_USE) from exc
     except Exception as exc:  # unreachable, refused, a bad address, silence: one sentence
         _log.info("join failed: %s", type(exc).__name__)
         await close_quietly(core)
-        raise JoinRefused(UNREACHABLE, ask_server=True) from exc
+        raise JoinRefused(_(UNREACHABLE), ask_server=True) from exc
     await asyncio.to_thread(remember_server, made.options.data_dir, url)
     return core

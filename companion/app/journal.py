@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from companion.i18n import SETTINGS_FILE, _, clock, date_words
 from companion.records import (
     KeyringUnavailable,
     PassphraseRequired,
@@ -26,7 +27,6 @@ from companion.records.errors import KeyMismatch
 from companion.records.private import NoteKind, PrivateNote
 
 REMINDER_FILE = "integration-reminder.txt"
-SETTINGS_FILE = "patient-settings.json"
 MIN_PASSPHRASE = 8
 WRONG_KEY = (WrongPassphrase, KeyMismatch)
 """What ``Journal.unlock`` raises for a passphrase that is not the one chosen before."""
@@ -88,10 +88,8 @@ def reminder_words(data_dir: Path, now: float | None = None) -> str:
     when = load_reminder(data_dir)
     if when is None or when < (now or time.time()) - 86_400:
         return ""
-    return (
-        "Reminder: your integration session is on "
-        + time.strftime("%A %d %B at %H:%M", time.localtime(when))
-        + "."
+    return _("Reminder: your integration session is on {day} at {time}.").format(
+        day=date_words(when), time=clock(when, seconds=False)
     )
 
 
@@ -102,12 +100,15 @@ def load_settings(data_dir: Path) -> dict[str, bool]:
     with contextlib.suppress(OSError, ValueError):
         data = json.loads((data_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
         if isinstance(data, dict):
-            return {str(k): bool(v) for k, v in data.items()}
+            return {str(k): v for k, v in data.items() if isinstance(v, bool)}
     return {}
 
 
 def save_setting(data_dir: Path, name: str, value: bool) -> None:
-    settings = load_settings(data_dir)
+    settings: dict[str, object] = {}
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads((data_dir / SETTINGS_FILE).read_text(encoding="utf-8"))
+        settings = data if isinstance(data, dict) else {}  # the language kept there too
     settings[name] = value
     with contextlib.suppress(OSError):
         data_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import logging
 
 from companion.app.core import RoleCore
 from companion.app.options import CoreOptions
+from companion.i18n import N_, _
 from companion.protocol.messages import InvitedRole, InviteInfo, SessionCreated, SessionInfo
 from companion.records import KeyringUnavailable, load_credential, store_credential
 from companion.signaling.client import SignalingClient
@@ -20,7 +21,7 @@ _log = logging.getLogger(__name__)
 
 INVITED: tuple[InvitedRole, ...] = ("patient", "support")
 """Who a session's invitations are for, in the order they are shown."""
-UNREACHABLE = "The clinic server could not be reached. Check the address."
+UNREACHABLE = N_("The clinic server could not be reached. Check the address.")
 
 
 def remembered_secret(server: str, name: str) -> str:
@@ -61,12 +62,12 @@ class Lobby:
         """Keep the signed-in secret in the system keyring; the plain sentence to show."""
         try:
             store_credential(self.server_url, self._name, self._secret)
-            return "Your secret is remembered in this computer's keyring."
+            return _("Your secret is remembered in this computer's keyring.")
         except KeyringUnavailable:
-            return "Your secret is not remembered on this computer (no keyring here)."
+            return _("Your secret is not remembered on this computer (no keyring here).")
         except Exception as exc:  # a keyring backend failing in its own way
             _log.info("could not keep the secret: %s", type(exc).__name__)
-            return "Your secret could not be remembered on this computer."
+            return _("Your secret could not be remembered on this computer.")
 
     async def sessions(self) -> list[SessionInfo]:
         return await self._client.list_sessions()

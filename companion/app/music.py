@@ -17,12 +17,13 @@ from typing import TypeAlias
 from companion.audio import AudioEngine, Playlist, bundled_playlist
 from companion.audio.playlist import RepeatMode, Track
 from companion.audio.status import PlayerStatus
+from companion.i18n import N_, _
 from companion.protocol.messages import MusicCommand, MusicStatus
 
 #: The playlists the therapist's remote can choose (slugs on the wire).
 PLAYLISTS: dict[str, str] = {
-    "companion-ambient": "Companion ambient (bundled)",
-    "endless": "Endless ambient (fresh music, never repeats)",
+    "companion-ambient": N_("Companion ambient (bundled)"),
+    "endless": N_("Endless ambient (fresh music, never repeats)"),
 }
 PLAYLIST_FILE = "playlist.json"
 STATUS_EVERY_S = 15.0
@@ -50,7 +51,9 @@ def choose_playlist(engine: AudioEngine, slug: str) -> None:
     """One of ``PLAYLISTS`` (anything else: the bundled one)."""
     if slug == "endless":
         seed = uuid.uuid4().int % 10_000
-        tracks = [Track.generative(seed + i, f"Endless ambient {i + 1}") for i in range(4)]
+        tracks = [
+            Track.generative(seed + i, _("Endless ambient {n}").format(n=i + 1)) for i in range(4)
+        ]
         engine.load_playlist(Playlist(tracks, repeat=RepeatMode.ALL, name="endless"))
     else:
         engine.load_playlist(bundled_playlist())

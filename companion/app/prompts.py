@@ -9,13 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from companion.i18n import N_, _
+
 
 @dataclass(frozen=True)
 class Prompt:
     prompt_id: str
-    title: str
-    lines: tuple[str, ...]
+    source_title: str
+    """In English, the catalogue's id: ``title`` is in the app's language."""
+    source_lines: tuple[str, ...]
     breathing: tuple[int, int, int, int] | None = None
+
+    @property
+    def title(self) -> str:
+        return _(self.source_title)
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(_(line) for line in self.source_lines)
 
 
 PROMPTS: tuple[Prompt, ...] = (
@@ -23,106 +34,115 @@ PROMPTS: tuple[Prompt, ...] = (
         "five-senses",
         "5 · 4 · 3 · 2 · 1",
         (
-            "Notice five things you can see, or imagine seeing.",
-            "Four things you can feel — the blanket, your hands.",
-            "Three things you can hear.",
-            "Two things you can smell.",
-            "One slow breath you can taste.",
+            N_("Notice five things you can see, or imagine seeing."),
+            N_("Four things you can feel — the blanket, your hands."),
+            N_("Three things you can hear."),
+            N_("Two things you can smell."),
+            N_("One slow breath you can taste."),
         ),
     ),
     Prompt(
         "box-breathing",
-        "Box breathing",
-        ("Breathe in for four.", "Hold for four.", "Breathe out for four.", "Rest for four."),
+        N_("Box breathing"),
+        (
+            N_("Breathe in for four."),
+            N_("Hold for four."),
+            N_("Breathe out for four."),
+            N_("Rest for four."),
+        ),
         breathing=(4, 4, 4, 4),
     ),
     Prompt(
         "slow-exhale",
-        "A longer breath out",
-        ("Breathe in gently for four.", "Let it go slowly, for six.", "Again, at your own pace."),
+        N_("A longer breath out"),
+        (
+            N_("Breathe in gently for four."),
+            N_("Let it go slowly, for six."),
+            N_("Again, at your own pace."),
+        ),
         breathing=(4, 0, 6, 0),
     ),
     Prompt(
         "feet-on-floor",
-        "Feet on the floor",
+        N_("Feet on the floor"),
         (
-            "Feel where your body is held up — the bed, the chair, the floor.",
-            "Press your feet or your heels down a little.",
-            "You are here, and you are safe.",
+            N_("Feel where your body is held up — the bed, the chair, the floor."),
+            N_("Press your feet or your heels down a little."),
+            N_("You are here, and you are safe."),
         ),
     ),
     Prompt(
         "body-scan",
-        "A slow body scan",
+        N_("A slow body scan"),
         (
-            "Start at the top of your head.",
-            "Let your attention drift down: face, jaw, shoulders.",
-            "Arms, hands, chest, belly.",
-            "Legs, and all the way to your toes.",
-            "Nothing to change. Just notice.",
+            N_("Start at the top of your head."),
+            N_("Let your attention drift down: face, jaw, shoulders."),
+            N_("Arms, hands, chest, belly."),
+            N_("Legs, and all the way to your toes."),
+            N_("Nothing to change. Just notice."),
         ),
     ),
     Prompt(
         "name-the-room",
-        "Name the room",
+        N_("Name the room"),
         (
-            "Say quietly where you are: the room, the house, the town.",
-            "Say today's day of the week.",
-            "Your support person is nearby.",
+            N_("Say quietly where you are: the room, the house, the town."),
+            N_("Say today's day of the week."),
+            N_("Your support person is nearby."),
         ),
     ),
     Prompt(
         "hand-on-heart",
-        "Hand on your heart",
+        N_("Hand on your heart"),
         (
-            "Rest one hand on your chest.",
-            "Feel the warmth of your hand.",
-            "Feel your heart keeping its own steady time.",
+            N_("Rest one hand on your chest."),
+            N_("Feel the warmth of your hand."),
+            N_("Feel your heart keeping its own steady time."),
         ),
     ),
     Prompt(
         "temperature",
-        "Warm and cool",
+        N_("Warm and cool"),
         (
-            "Notice one place in your body that feels warm.",
-            "Notice one place that feels cool.",
-            "Let both be just as they are.",
+            N_("Notice one place in your body that feels warm."),
+            N_("Notice one place that feels cool."),
+            N_("Let both be just as they are."),
         ),
     ),
     Prompt(
         "anchor-word",
-        "Your anchor word",
+        N_("Your anchor word"),
         (
-            "Bring back the word or intention you chose today.",
-            "Let it sit with you, like a stone in your hand.",
-            "You can return to it whenever you like.",
+            N_("Bring back the word or intention you chose today."),
+            N_("Let it sit with you, like a stone in your hand."),
+            N_("You can return to it whenever you like."),
         ),
     ),
     Prompt(
         "it-will-pass",
-        "This will pass",
+        N_("This will pass"),
         (
-            "What you feel now is the medicine, and it is temporary.",
-            "It will soften within the hour.",
-            "Your therapist is with you.",
+            N_("What you feel now is the medicine, and it is temporary."),
+            N_("It will soften within the hour."),
+            N_("Your therapist is with you."),
         ),
     ),
     Prompt(
         "count-sounds",
-        "Counting sounds",
+        N_("Counting sounds"),
         (
-            "Listen to the music.",
-            "Count the sounds you hear beneath it, one by one.",
-            "Let each one come and go.",
+            N_("Listen to the music."),
+            N_("Count the sounds you hear beneath it, one by one."),
+            N_("Let each one come and go."),
         ),
     ),
     Prompt(
         "soft-gaze",
-        "Soft eyes",
+        N_("Soft eyes"),
         (
-            "If your eyes are open, let them rest on one still thing.",
-            "If they are closed, notice the colours behind your eyelids.",
-            "Nothing to do but rest.",
+            N_("If your eyes are open, let them rest on one still thing."),
+            N_("If they are closed, notice the colours behind your eyelids."),
+            N_("Nothing to do but rest."),
         ),
     ),
 )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from companion.app.prompts import PROMPTS
 from companion.audio.speech import Speaker
+from companion.i18n import N_, _
 from companion.monitor.ladder import PATIENT_LINE_BACK, PATIENT_LINE_HELP, PATIENT_LINE_LOST
 from companion.protocol.messages import AlertAck, AlertRaised, EventBody, PromptPush, Role
 
@@ -22,14 +23,22 @@ LADDER_LINES: dict[str, str] = {
 
 SPOKEN_LINES: dict[str, str] = {
     **{line_id: text for text, line_id in LADDER_LINES.items()},
-    "help_acknowledged": "Your therapist has seen that you asked for help.",
-    "support_coming": "Your support person is on the way.",
-    "checkin_request": "Your therapist is checking in. If you're OK, press any key.",
-    "checkin_received": "Thank you. Your therapist knows you're OK.",
-    "session_end": "The session has ended. Take your time, and rest as long as you like.",
-    **{f"prompt:{p.prompt_id}": " ".join((p.title + ".", *p.lines)) for p in PROMPTS},
+    "help_acknowledged": N_("Your therapist has seen that you asked for help."),
+    "support_coming": N_("Your support person is on the way."),
+    "checkin_request": N_("Your therapist is checking in. If you're OK, press any key."),
+    "checkin_received": N_("Thank you. Your therapist knows you're OK."),
+    "session_end": N_("The session has ended. Take your time, and rest as long as you like."),
 }
-"""Every line, rendered before the session starts so no line is ever missing offline."""
+"""The lines in English (the catalogue's ids), besides the prompts."""
+
+
+def spoken_lines() -> dict[str, str]:
+    """Every line in the app's language, rendered before the session starts so no line is
+    ever missing offline."""
+    lines = {line_id: _(text) for line_id, text in SPOKEN_LINES.items()}
+    for p in PROMPTS:
+        lines[f"prompt:{p.prompt_id}"] = " ".join((p.title + ".", *p.lines))
+    return lines
 
 
 class Narrator:
@@ -49,7 +58,7 @@ class Narrator:
         speaker = self._speaker()
         if speaker is None or not speaker.say(line_id):
             return False
-        self._said(f"Spoken to the patient ({speaker.voice.name})", line_id)
+        self._said(_("Spoken to the patient ({name})").format(name=speaker.voice.name), line_id)
         return True
 
     def hear(self, event: EventBody, from_role: Role | None) -> None:

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from companion.app.facts import SessionFacts
 from companion.app.prompts import prompt
 from companion.app.theme import CLEAR_LIGHT
+from companion.i18n import N_, _, clock, language, ngettext, number, stamp
 from companion.protocol.messages import SessionPlan
 
-_VITALS = re.compile(r"(\d+)/(\d+) mmHg, (\d+) bpm")
+_VITALS = re.compile(r"(\d+)/(\d+)\D+?(\d+)")
+"""Blood pressure, then heart rate, in any language's words around them."""
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class AlertLine:
     raised_at: float
     answered_after_s: float | None
     how: str
-    """"acknowledged", "resolved by itself" or "open at the end"."""
+    """"acknowledged", "resolved by itself" (as the timeline said it) or "open at the end"."""
 
 
 @dataclass(frozen=True)
@@ -121,9 +123,8 @@ def summarize(
             summary.checkin_requests += 1
             asked_at = entry.at
         elif kind == "prompt.push":
-            prompt_id = entry.text.rsplit(": ", 1)[-1]
-            found = prompt(prompt_id)
-            summary.prompts.append((entry.at, found.title if found else prompt_id))
+            found = prompt(entry.ref)
+            summary.prompts.append((entry.at, found.title if found else entry.ref))
         elif kind == "vitals":
             match = _VITALS.search(entry.text)
             if match:
@@ -149,14 +150,14 @@ def summarize(
             what, raised = open_alerts.pop(entry.ref)
             summary.alerts.append(AlertLine(what, raised, entry.at - raised, entry.text))
         elif kind == "link":
-            state = entry.text.rsplit(": ", 1)[-1]
+            state = entry.ref
             if state == "lost" and drop_started is None:
                 drop_started = entry.at
             elif state == "connected" and drop_started is not None:
                 summary.drops.append(Drop(drop_started, entry.at - drop_started))
                 drop_started = None
     for what, raised in open_alerts.values():
-        summary.alerts.append(AlertLine(what, raised, None, "open at the end"))
+        summary.alerts.append(AlertLine(what, raised, None, _("open at the end")))
     if drop_started is not None:
         summary.drops.append(Drop(drop_started, None))
     summary.alerts.sort(key=lambda a: a.raised_at)
@@ -164,7 +165,7 @@ def summarize(
 
 
 def _clock(at: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(at))
+    return clock(at)
 
 
 def duration_words(seconds: float | None) -> str:
@@ -173,10 +174,10 @@ def duration_words(seconds: float | None) -> str:
         return "—"
     seconds = round(seconds)
     if seconds < 60:
-        return f"{seconds} s"
+        return _("{s} s").format(s=seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+        return _("{m} min {s:02d} s").format(m=seconds // 60, s=seconds % 60)
+    return _("{h} h {m:02d} min").format(h=seconds // 3600, m=seconds % 3600 // 60)
 
 
 def _table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
@@ -191,53 +192,90 @@ def _table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
 
 
 def _section(
-    heading: str, head: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str = "None."
+    heading: str, head: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str = N_("None.")
 ) -> list[str]:
     """A heading, then the rows as a table, or one line saying there were none."""
-    return [f"<h2>{html.escape(heading)}</h2>", _table(head, rows) if rows else f"<p>{empty}</p>"]
+    none = f"<p>{html.escape(_(empty))}</p>"
+    return [f"<h2>{html.escape(heading)}</h2>", _table(head, rows) if rows else none]
 
 
-def to_html(summary: Summary, title: str = "Session summary") -> str:
-    """The summary as one self-contained HTML page (also what the PDF is printed from).
+def to_html(summary: Summary, title: str | None = None) -> str:
+    """The summary as one self-contained HTML page (also what the PDF is printed from), in
+    the app's language (the therapist's).
 
     Cells are escaped here; the result holds the therapist's notes, so it is written only
     where the therapist chooses, never to a log."""
     e = html.escape
+    title = title or _("Session summary")
     answers = summary.checkin_answer_s
     answered = (
-        f"answered in {duration_words(sum(answers) / len(answers))} on average, "
-        f"slowest {duration_words(max(answers))}"
+        _("answered in {average} on average, slowest {slowest}").format(
+            average=duration_words(sum(answers) / len(answers)),
+            slowest=duration_words(max(answers)),
+        )
         if answers
-        else "none answered after a request"
+        else _("none answered after a request")
     )
+    unanswered = summary.unanswered_requests
     checkins = (
-        f"{summary.checkins} · {summary.checkin_requests} requested ({answered}"
-        + (f"; {summary.unanswered_requests} not answered" if summary.unanswered_requests else "")
-        + ")"
+        ngettext(
+            "{checkins} · {requested} requested ({answered})",
+            "{checkins} · {requested} requested ({answered})",
+            summary.checkin_requests,
+        ).format(
+            checkins=number(summary.checkins),
+            requested=number(summary.checkin_requests),
+            answered=answered
+            + (
+                ngettext("; {n} not answered", "; {n} not answered", unanswered).format(
+                    n=number(unanswered)
+                )
+                if unanswered
+                else ""
+            ),
+        )
         if summary.checkin_requests
-        else f"{summary.checkins} (none requested)"
+        else _("{checkins} (none requested)").format(checkins=number(summary.checkins))
     )
     s_max, d_max, hr_max = summary.limits
+    drops = number(len(summary.drops)) + (
+        _(" (lost {duration} in all)").format(duration=duration_words(summary.drop_total_s))
+        if summary.drops
+        else ""
+    )
     facts = [
-        ("Session", summary.label or "—"),
-        ("Started", time.strftime("%Y-%m-%d %H:%M", time.localtime(summary.started_at))),
-        ("Duration", duration_words(summary.duration_s) + ("" if summary.ended else " (so far)")),
-        ("Dose taken", _clock(summary.dose_at) if summary.dose_at else "not recorded"),
-        ("Check-ins", checkins),
-        ("Alerts", str(len(summary.alerts))),
+        (_("Session"), summary.label or "—"),
+        (_("Started"), stamp(summary.started_at)),
         (
-            "Connection drops",
-            f"{len(summary.drops)}"
-            + (f" (lost {duration_words(summary.drop_total_s)} in all)" if summary.drops else ""),
+            _("Duration"),
+            duration_words(summary.duration_s) + ("" if summary.ended else _(" (so far)")),
         ),
-        ("Support person looked in", f"{summary.lookins} times"),
-        ("Vitals limits", f"{s_max}/{d_max} mmHg, {hr_max} bpm"),
-        ("Music remote used", f"{summary.music_changes} times"),
-        ("Messages to the support person", str(summary.messages)),
+        (_("Dose taken"), _clock(summary.dose_at) if summary.dose_at else _("not recorded")),
+        (_("Check-ins"), checkins),
+        (_("Alerts"), number(len(summary.alerts))),
+        (_("Connection drops"), drops),
+        (
+            _("Support person looked in"),
+            ngettext("{n} time", "{n} times", summary.lookins).format(n=number(summary.lookins)),
+        ),
+        (
+            _("Vitals limits"),
+            _("{systolic}/{diastolic} mmHg, {rate} bpm").format(
+                systolic=s_max, diastolic=d_max, rate=hr_max
+            ),
+        ),
+        (
+            _("Music remote used"),
+            ngettext("{n} time", "{n} times", summary.music_changes).format(
+                n=number(summary.music_changes)
+            ),
+        ),
+        (_("Messages to the support person"), number(summary.messages)),
     ]
     c = CLEAR_LIGHT
     parts = [
-        "<html><head><meta charset='utf-8'><title>" + e(title) + "</title><style>",
+        f"<html lang='{e(language())}'><head><meta charset='utf-8'><title>" + e(title),
+        "</title><style>",
         f"body{{font-family:sans-serif;color:{c['text']};font-size:10pt}}"
         " h1{font-size:18pt;margin-bottom:4px} h2{font-size:13pt;margin-top:16px}"
         " table.grid{border-collapse:collapse} table.grid td, table.grid th{padding:3px 10px;"
@@ -245,7 +283,9 @@ def to_html(summary: Summary, title: str = "Session summary") -> str:
         f" .warn{{color:{c['danger']};font-weight:bold}} .muted{{color:{c['muted']}}}",
         "</style></head><body>",
         f"<h1>{e(title)}</h1>",
-        "<p class='muted'>Companion · at-home ketamine-assisted therapy session</p>",
+        "<p class='muted'>"
+        + e(_("Companion · at-home ketamine-assisted therapy session"))
+        + "</p>",
         _table(("", ""), [(f"<b>{e(k)}</b>", e(v)) for k, v in facts]),
     ]
     alert_rows = [
@@ -257,47 +297,54 @@ def to_html(summary: Summary, title: str = "Session summary") -> str:
         )
         for a in summary.alerts
     ]
+    still_lost = e(_("still lost at the end"))
     drop_rows = [
         (
             _clock(d.started_at),
             duration_words(d.lasted_s)
             if d.lasted_s is not None
-            else "<span class='warn'>still lost at the end</span>",
+            else f"<span class='warn'>{still_lost}</span>",
         )
         for d in summary.drops
     ]
+    within, beyond = e(_("within limits")), e(_("beyond limits"))
     vitals_rows = [
         (
             _clock(v.at),
-            f"{v.systolic}/{v.diastolic} mmHg",
-            f"{v.heart_rate} bpm",
-            "within limits" if v.within_limits else "<span class='warn'>beyond limits</span>",
+            _("{systolic}/{diastolic} mmHg").format(systolic=v.systolic, diastolic=v.diastolic),
+            _("{rate} bpm").format(rate=v.heart_rate),
+            within if v.within_limits else f"<span class='warn'>{beyond}</span>",
         )
         for v in summary.vitals
     ]
-    parts += _section("Alerts", ("Raised", "What happened", "Answered after", "How"), alert_rows)
-    parts += _section("Connection drops", ("Lost at", "Lasted"), drop_rows)
     parts += _section(
-        "Texts and e-mails outside the apps",
-        ("When", "What happened"),
+        _("Alerts"), (_("Raised"), _("What happened"), _("Answered after"), _("How")), alert_rows
+    )
+    parts += _section(_("Connection drops"), (_("Lost at"), _("Lasted")), drop_rows)
+    parts += _section(
+        _("Texts and e-mails outside the apps"),
+        (_("When"), _("What happened")),
         [(_clock(at), e(t)) for at, t in summary.outside],
     )
     parts += _section(
-        "Grounding prompts used",
-        ("When", "Prompt"),
+        _("Grounding prompts used"),
+        (_("When"), _("Prompt")),
         [(_clock(at), e(t)) for at, t in summary.prompts],
     )
     parts += _section(
-        "Vitals", ("When", "Blood pressure", "Heart rate", ""), vitals_rows, "None recorded."
+        _("Vitals"),
+        (_("When"), _("Blood pressure"), _("Heart rate"), ""),
+        vitals_rows,
+        N_("None recorded."),
     )
     parts += _section(
-        "Private notes",
-        ("When", "Note"),
+        _("Private notes"),
+        (_("When"), _("Note")),
         [(_clock(at), e(t).replace("\n", "<br>")) for at, t in summary.notes],
     )
-    parts.append(
-        f"<p class='muted'>Times are this computer's local time. Made "
-        f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(summary.made_at))}.</p>"
+    made = e(
+        _("Times are this computer's local time. Made {when}.").format(when=stamp(summary.made_at))
     )
+    parts.append(f"<p class='muted'>{made}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from companion.i18n import N_
 from companion.protocol.messages import (
     AlertAck,
     AlertRaised,
@@ -46,11 +47,11 @@ from companion.protocol.messages import (
     WithPatient,
 )
 
-PATIENT_LINE_LOST = (
+PATIENT_LINE_LOST = N_(
     "Your therapist's connection dropped. Music keeps playing. They are reconnecting."
 )
-PATIENT_LINE_BACK = "Your therapist is back with you."
-PATIENT_LINE_HELP = "Your therapist and your support person have been told. Someone is coming."
+PATIENT_LINE_BACK = N_("Your therapist is back with you.")
+PATIENT_LINE_HELP = N_("Your therapist and your support person have been told. Someone is coming.")
 
 SoundKind = Literal["soft_chime", "alert", "call"]
 """soft_chime: once, gentle. alert: the therapist's, repeats until acknowledged.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from companion.audio.processing import VoiceProcessing
+from companion.i18n import _
 from companion.selftest.report import print_line
 
 
@@ -44,7 +45,7 @@ def app_check_qt() -> str:
     assert isinstance(app, QApplication)
     widget = QWidget()
     layout = QVBoxLayout(widget)
-    layout.addWidget(QLabel("Companion self-test"))
+    layout.addWidget(QLabel(_("Companion self-test")))
     widget.resize(320, 200)
     widget.show()
     app.processEvents()
@@ -62,9 +63,14 @@ def app_check_qt() -> str:
     )
     if sys.platform.startswith("linux") and "xcb" not in plugins:
         raise RuntimeError(f"Qt's xcb platform plugin is missing from {platforms}")
-    return (
-        f"PySide6 {pyside_version} on {app.platformName()}, a widget drawn "
-        f"({pixmap.width()}×{pixmap.height()}); platform plugins: {', '.join(plugins) or '-'}"
+    return _(
+        "PySide6 {pyside_version} on {value}, a widget drawn ({value2}×{value3}); platform plugins: {value4}"
+    ).format(
+        pyside_version=pyside_version,
+        value=app.platformName(),
+        value2=pixmap.width(),
+        value3=pixmap.height(),
+        value4=", ".join(plugins) or "-",
     )
 
 
@@ -98,20 +104,19 @@ def app_check_audio() -> str:
     version = sd.get_portaudio_version()[1]
     names = [d.name for d in list_output_devices()]
     name, callbacks = _engine_plays(None)
-    how = "the default output"
+    how = _("the default output")
     if name is None and "null" in names:
         # No sound card: ALSA's null device takes the samples at a real device's pace.
         name, callbacks = _engine_plays("null")
-        how = "the ALSA null device (no sound card)"
+        how = _("the ALSA null device (no sound card)")
     if name is None:
         listed = ", ".join(names) or "none"
         raise RuntimeError(f"no output device could be opened (devices: {listed})")
     if callbacks == 0:
         raise RuntimeError(f"the output device “{name}” opened but never asked for audio")
-    return (
-        f"the audio engine played on {how} “{name}” ({callbacks} callbacks); "
-        f"{version} from {library}"
-    )
+    return _(
+        "the audio engine played on {how} “{name}” ({callbacks} callbacks); {version} from {library}"
+    ).format(how=how, name=name, callbacks=callbacks, version=version, library=library)
 
 
 async def _loopback_call(timeout_s: float) -> str:
@@ -145,7 +150,9 @@ async def _loopback_call(timeout_s: float) -> str:
             raise RuntimeError(f"unexpected reply {reply!r}")
         sdp = callee.localDescription.sdp
         codecs = [c for c in ("opus", "VP8") if c in sdp]
-        return f"ICE {caller.iceConnectionState}, data channel echoed, codecs {'+'.join(codecs)}"
+        return _("ICE {state}, data channel echoed, codecs {codecs}").format(
+            state=caller.iceConnectionState, codecs="+".join(codecs)
+        )
     finally:
         await caller.close()
         await callee.close()
@@ -165,11 +172,11 @@ def _encode_one_frame_each() -> None:
         np.zeros((1, 960 * 2), dtype=np.int16), format="s16", layout="stereo"
     )
     audio.sample_rate, audio.pts, audio.time_base = 48000, 0, fractions.Fraction(1, 48000)
-    packets, _ = opus.encode(audio)
+    packets, _extra = opus.encode(audio)
     vp8 = get_encoder(RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000))
     video = av.VideoFrame.from_ndarray(np.zeros((120, 160, 3), dtype=np.uint8), format="rgb24")
     video.pts, video.time_base = 0, fractions.Fraction(1, 90000)
-    vpackets, _ = vp8.encode(video)
+    vpackets, _vextra = vp8.encode(video)
     if not packets or not vpackets:
         raise RuntimeError("a codec produced nothing")
 
@@ -180,7 +187,9 @@ def app_check_aiortc(timeout_s: float = 20.0) -> str:
 
     _encode_one_frame_each()
     result = asyncio.run(_loopback_call(timeout_s))
-    return f"aiortc {aiortc.__version__} (PyAV {av.__version__}): {result}; Opus and VP8 encode"
+    return _("aiortc {aiortc} (PyAV {pyav}): {result}; Opus and VP8 encode").format(
+        aiortc=aiortc.__version__, pyav=av.__version__, result=result
+    )
 
 
 def app_check_music(seconds: float = 1.0) -> str:
@@ -200,7 +209,9 @@ def app_check_music(seconds: float = 1.0) -> str:
             decoder.close()
         if got < int(seconds * rate):
             raise RuntimeError(f"“{Path(track.location).name}” gave only {got} frames")
-    return f"{len(tracks)} tracks in {folder} decode ({seconds:g} s of each)"
+    return _("{n} tracks in {folder} decode ({seconds:g} s of each)").format(
+        n=len(tracks), folder=folder, seconds=seconds
+    )
 
 
 def app_check_voice(seconds: float = 2.0) -> str:
@@ -234,7 +245,9 @@ def app_check_voice(seconds: float = 2.0) -> str:
     if erle < 10:
         raise RuntimeError(f"an echo was reduced by only {erle:.1f} dB")
     library = importlib.resources.files("livekit.rtc.resources")
-    return f"echo cancelled by {erle:.0f} dB; libwebrtc audio processing from {library}"
+    return _("echo cancelled by {erle:.0f} dB; libwebrtc audio processing from {library}").format(
+        erle=erle, library=library
+    )
 
 
 APP_CHECKS: tuple[tuple[str, Callable[[], str]], ...] = (
@@ -252,9 +265,12 @@ def run_app_selftest(out: TextIO | None = None) -> int:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from companion import __version__
 
-    frozen = "built app" if getattr(sys, "frozen", False) else "from source"
+    frozen = _("built app") if getattr(sys, "frozen", False) else _("from source")
     print_line(
-        out, f"companion {__version__} self-test ({frozen}, Python {sys.version.split()[0]})"
+        out,
+        _("companion {version} self-test ({frozen}, Python {python})").format(
+            version=__version__, frozen=frozen, python=sys.version.split()[0]
+        ),
     )
     results: list[AppCheck] = []
     for name, run in APP_CHECKS:
@@ -262,7 +278,7 @@ def run_app_selftest(out: TextIO | None = None) -> int:
         results.append(result)
         print_line(out, result.line())
     passed = all(r.passed for r in results)
-    print_line(out, "self-test passed" if passed else "self-test FAILED")
+    print_line(out, _("self-test passed") if passed else _("self-test FAILED"))
     return 0 if passed else 1
 
 
@@ -275,4 +291,10 @@ def _run_bounded(name: str, run: Callable[[], str], timeout_s: float) -> AppChec
     worker = threading.Thread(target=lambda: box.append(_app_check(name, run)), daemon=True)
     worker.start()
     worker.join(timeout_s)
-    return box[0] if box else AppCheck(name, False, f"did not finish within {timeout_s:g} s")
+    return (
+        box[0]
+        if box
+        else AppCheck(
+            name, False, _("did not finish within {timeout_s:g} s").format(timeout_s=timeout_s)
+        )
+    )

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from companion.i18n import _
 from companion.selftest.build import run_app_selftest
 from companion.selftest.person import PersonOptions, run_person_checks, run_person_selftest
 from companion.selftest.report import CheckResult
@@ -39,29 +40,31 @@ def add_selftest_commands(
         parser.add_argument(
             "--self-test",
             action=_AppSelfTestAction,
-            help="check that this build works (Qt, audio, calls, music), offscreen, and exit",
+            help=_("check that this build works (Qt, audio, calls, music), offscreen, and exit"),
         )
     check = subparsers.add_parser(
         "self-test",
-        help="check camera, microphone, speakers and the connection before a session",
+        help=_("check camera, microphone, speakers and the connection before a session"),
         description=(
-            "Check this computer before a session: camera, microphone (speak for a moment), "
-            "speakers (a soft chime), the clinic server and the relay. Each gets a plain "
-            "verdict and, if something is wrong, what to do."
+            _(
+                "Check this computer before a session: camera, microphone (speak for a moment), "
+                "speakers (a soft chime), the clinic server and the relay. Each gets a plain "
+                "verdict and, if something is wrong, what to do."
+            )
         ),
     )
     check.add_argument("--server", metavar="URL|LINK",
-                       help="the clinic server (wss://…/ws) or your invite link")  # fmt: skip
+                       help=_("the clinic server (wss://…/ws) or your invite link"))  # fmt: skip
     check.add_argument("--turn", metavar="URL",
-                       help="the relay, e.g. turn:turn.clinic.example:3478?transport=udp")  # fmt: skip
+                       help=_("the relay, e.g. turn:turn.clinic.example:3478?transport=udp"))  # fmt: skip
     check.add_argument("--turn-username", help=argparse.SUPPRESS)
     check.add_argument("--turn-password", help=argparse.SUPPRESS)
     check.add_argument("--listen", type=float, default=2.0, metavar="SECONDS",
-                       help="how long to listen to the microphone (default %(default)s)")  # fmt: skip
+                       help=_("how long to listen to the microphone (default %(default)s)"))  # fmt: skip
     check.add_argument("--skip", action="append", default=[],
                        choices=["camera", "microphone", "speakers", "server", "turn"],
-                       help="leave a check out (repeatable)")  # fmt: skip
-    check.add_argument("--json", action="store_true", help="print the results as JSON")
+                       help=_("leave a check out (repeatable)"))  # fmt: skip
+    check.add_argument("--json", action="store_true", help=_("print the results as JSON"))
     check.set_defaults(run=run_selftest_command)
 
 

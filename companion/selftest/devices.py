@@ -10,12 +10,13 @@ from typing import Any
 
 from companion.audio.gain import dbfs
 from companion.audio.processing import VoiceProcessing
+from companion.i18n import _
 from companion.selftest.report import CheckResult, Verdict
 
 
 async def check_camera(device: str | None = None, timeout_s: float = 5.0) -> CheckResult:
     """Open the camera and wait for one picture."""
-    name = "Camera"
+    name = _("Camera")
     try:
         from companion.call.devices import open_camera
 
@@ -24,17 +25,21 @@ async def check_camera(device: str | None = None, timeout_s: float = 5.0) -> Che
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"The camera could not be opened ({type(exc).__name__}).",
-            "Unplug the camera and plug it in again, close other apps that may be using "
-            "it, then run this check again.",
+            _("The camera could not be opened ({error}).").format(error=type(exc).__name__),
+            _(
+                "Unplug the camera and plug it in again, close other apps that may be using "
+                "it, then run this check again."
+            ),
         )
     if track is None:
         return CheckResult(
             name,
             Verdict.NOT_FOUND,
-            "There is no camera on this computer.",
-            "That is all right: your therapist can still hear you and you can hear them. "
-            "If you would like them to see you, plug in a camera and run this check again.",
+            _("There is no camera on this computer."),
+            _(
+                "That is all right: your therapist can still hear you and you can hear them. "
+                "If you would like them to see you, plug in a camera and run this check again."
+            ),
         )
     try:
         frame: Any = await asyncio.wait_for(track.recv(), timeout_s)
@@ -43,13 +48,15 @@ async def check_camera(device: str | None = None, timeout_s: float = 5.0) -> Che
         return CheckResult(
             name,
             Verdict.FAILED,
-            "A camera is there, but it sent no picture.",
-            "Close other apps that may be using the camera (video calls, the web browser), "
-            "check that its cover or switch is open, and run this check again.",
+            _("A camera is there, but it sent no picture."),
+            _(
+                "Close other apps that may be using the camera (video calls, the web browser), "
+                "check that its cover or switch is open, and run this check again."
+            ),
         )
     finally:
         track.stop()
-    return CheckResult(name, Verdict.OK, f"The camera works ({size} picture).")
+    return CheckResult(name, Verdict.OK, _("The camera works ({size} picture).").format(size=size))
 
 
 # -------------------------------------------------------------------------- microphone
@@ -70,7 +77,7 @@ async def check_microphone(
     seconds: float = 2.0, meter: LevelMeter | None = None, device: int | str | None = None
 ) -> CheckResult:
     """Listen for ``seconds`` and report the loudest moment (``meter`` sees it live)."""
-    name = "Microphone"
+    name = _("Microphone")
     from companion.call.devices import list_microphones
 
     microphones = await asyncio.to_thread(list_microphones)
@@ -78,9 +85,11 @@ async def check_microphone(
         return CheckResult(
             name,
             Verdict.NOT_FOUND,
-            "There is no microphone on this computer.",
-            "Your therapist needs to hear you: plug in a headset or a microphone (the one "
-            "on earphones works too) and run this check again.",
+            _("There is no microphone on this computer."),
+            _(
+                "Your therapist needs to hear you: plug in a headset or a microphone (the one "
+                "on earphones works too) and run this check again."
+            ),
         )
     # Through the call's own processing (echo cancellation, noise suppression), so the check
     # hears what the therapist would, and says whether echo cancellation works here.
@@ -111,9 +120,11 @@ async def _listen(
         return CheckResult(
             name,
             Verdict.FAILED,
-            "A microphone is there, but it could not be opened.",
-            "Close other apps that may be using it, check that it is not switched off in "
-            "your system's sound settings, and run this check again.",
+            _("A microphone is there, but it could not be opened."),
+            _(
+                "Close other apps that may be using it, check that it is not switched off in "
+                "your system's sound settings, and run this check again."
+            ),
         )
     peak = -120.0
     window: list[float] = []
@@ -141,23 +152,31 @@ async def _listen(
         return CheckResult(
             name,
             Verdict.FAILED,
-            "The microphone was opened but sent no sound at all.",
-            "Unplug it and plug it in again (or choose another microphone in your system's "
-            "sound settings), then run this check again.",
+            _("The microphone was opened but sent no sound at all."),
+            _(
+                "Unplug it and plug it in again (or choose another microphone in your system's "
+                "sound settings), then run this check again."
+            ),
         )
     voice = processing.describe()
     if peak < _QUIET_DBFS:
         return CheckResult(
             name,
             Verdict.OK,
-            f"The microphone works, but it heard only silence ({level_bar(peak)}). {voice}",
-            "If you spoke during the check, it may be muted: look for a mute switch on the "
-            "headset or in your system's sound settings, and run this check again.",
+            _("The microphone works, but it heard only silence ({level}). {voice}").format(
+                level=level_bar(peak), voice=voice
+            ),
+            _(
+                "If you spoke during the check, it may be muted: look for a mute switch on the "
+                "headset or in your system's sound settings, and run this check again."
+            ),
         )
     return CheckResult(
         name,
         Verdict.OK,
-        f"The microphone works; loudest moment {level_bar(peak)} ({peak:.0f} dB). {voice}",
+        _("The microphone works; loudest moment {level} ({peak:.0f} dB). {voice}").format(
+            level=level_bar(peak), peak=peak, voice=voice
+        ),
     )
 
 
@@ -186,44 +205,54 @@ def _play_test_sound(wait_s: float) -> tuple[str | None, int, bool]:
 async def check_speakers(wait_s: float = 2.5) -> CheckResult:
     """A soft two-note chime through the audio engine (the sound the therapist's
     check-in request makes)."""
-    name = "Speakers"
+    name = _("Speakers")
     try:
         device, callbacks, listed = await asyncio.to_thread(_play_test_sound, wait_s)
     except Exception as exc:
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"The sound system could not be started ({type(exc).__name__}).",
-            "Restart the computer and run this check again; if it still fails, tell your clinic.",
+            _("The sound system could not be started ({error}).").format(error=type(exc).__name__),
+            _(
+                "Restart the computer and run this check again; if it still fails, tell your clinic."
+            ),
         )
     if device is None and not listed:
         return CheckResult(
             name,
             Verdict.NOT_FOUND,
-            "There are no speakers or headphones on this computer.",
-            "Plug in headphones or speakers (headphones are best for the session) and run "
-            "this check again.",
+            _("There are no speakers or headphones on this computer."),
+            _(
+                "Plug in headphones or speakers (headphones are best for the session) and run "
+                "this check again."
+            ),
         )
     if device is None:
         return CheckResult(
             name,
             Verdict.FAILED,
-            "The speakers could not be opened.",
-            "Close other apps that play sound, check your system's sound settings, and "
-            "run this check again.",
+            _("The speakers could not be opened."),
+            _(
+                "Close other apps that play sound, check your system's sound settings, and "
+                "run this check again."
+            ),
         )
     if callbacks == 0:
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"The output “{device}” opened but did not play.",
-            "Choose other speakers or headphones in your system's sound settings and run "
-            "this check again.",
+            _("The output “{device}” opened but did not play.").format(device=device),
+            _(
+                "Choose other speakers or headphones in your system's sound settings and run "
+                "this check again."
+            ),
         )
     return CheckResult(
         name,
         Verdict.OK,
-        f"We played a soft two-note chime on “{device}”.",
-        "If you did not hear it, turn the volume up, check the headphones are plugged in, "
-        "or choose them in your system's sound settings.",
+        _("We played a soft two-note chime on “{device}”.").format(device=device),
+        _(
+            "If you did not hear it, turn the volume up, check the headphones are plugged in, "
+            "or choose them in your system's sound settings."
+        ),
     )

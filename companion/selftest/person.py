@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from companion.i18n import _
 from companion.selftest.devices import (
     LevelMeter,
     check_camera,
@@ -57,7 +58,7 @@ async def run_person_checks(options: PersonOptions, out: TextIO | None = None) -
         say(intro)
         results.append(await check())
 
-    await step("camera", "Looking for a camera…", lambda: check_camera(options.camera))
+    await step("camera", _("Looking for a camera…"), lambda: check_camera(options.camera))
     meter = _live_meter(out) if out is not None else None
 
     async def microphone() -> CheckResult:
@@ -68,13 +69,15 @@ async def run_person_checks(options: PersonOptions, out: TextIO | None = None) -
 
     await step(
         "microphone",
-        f"Listening to the microphone for {options.listen_s:g} seconds: say a few words…",
+        _("Listening to the microphone for {listen_s:g} seconds: say a few words…").format(
+            listen_s=options.listen_s
+        ),
         microphone,
     )
-    await step("speakers", "Playing a soft chime…", check_speakers)
+    await step("speakers", _("Playing a soft chime…"), check_speakers)
     health: dict[str, Any] = {}
     if "server" not in options.skip:
-        say("Reaching the clinic server…")
+        say(_("Reaching the clinic server…"))
         answer = await check_server(options.server)
         results.append(answer.result)
         health = answer.health
@@ -99,14 +102,14 @@ async def run_person_checks(options: PersonOptions, out: TextIO | None = None) -
         if bad_url:
             results.append(
                 CheckResult(
-                    "Relay (TURN)",
+                    _("Relay (TURN)"),
                     Verdict.FAILED,
-                    "That does not look like a relay address (it starts with turn:).",
-                    "Copy it exactly from your clinic's message and run this check again.",
+                    _("That does not look like a relay address (it starts with turn:)."),
+                    _("Copy it exactly from your clinic's message and run this check again."),
                 )
             )
         else:
-            say("Reaching the relay…")
+            say(_("Reaching the relay…"))
             results.append(await check_turn(target))
     return results
 
@@ -114,7 +117,7 @@ async def run_person_checks(options: PersonOptions, out: TextIO | None = None) -
 def run_person_selftest(options: PersonOptions, out: TextIO | None = None) -> int:
     """Run, print the report; 1 if any check failed (not found is not a failure)."""
     out = out or sys.stdout
-    print_line(out, "Checking this computer for your session. This takes about half a minute.\n")
+    print_line(out, _("Checking this computer for your session. This takes about half a minute.\n"))
     results = asyncio.run(run_person_checks(options, out))
     print_line(out)
     out.write(format_report(results))

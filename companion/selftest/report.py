@@ -8,12 +8,24 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TextIO
 
+from companion.i18n import N_, _
+
 
 class Verdict(StrEnum):
+    """Ids (the JSON report's); ``VERDICT_WORDS`` says them to a person."""
+
     OK = "ok"
-    NOT_FOUND = "not found"
+    NOT_FOUND = "not found"  # i18n: not words (an id)
     FAILED = "failed"
-    NOT_CONFIGURED = "not configured"
+    NOT_CONFIGURED = "not configured"  # i18n: not words (an id)
+
+
+VERDICT_WORDS: dict[Verdict, str] = {
+    Verdict.OK: N_("ok"),
+    Verdict.NOT_FOUND: N_("not found"),
+    Verdict.FAILED: N_("failed"),
+    Verdict.NOT_CONFIGURED: N_("not configured"),
+}
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,8 @@ _VERDICT_WIDTH = 15
 
 def format_result(result: CheckResult, width: int = 78) -> str:
     """``Camera         not found      No camera …`` with the advice indented below."""
-    head = f"{result.name:<{_NAME_WIDTH}}{result.verdict.value:<{_VERDICT_WIDTH}}"
+    verdict = _(VERDICT_WORDS[result.verdict])
+    head = f"{result.name:<{_NAME_WIDTH}}{verdict:<{_VERDICT_WIDTH}}"
     indent = " " * (_NAME_WIDTH + _VERDICT_WIDTH)
     lines = textwrap.wrap(result.detail, width, initial_indent=head, subsequent_indent=indent) or [
         head.rstrip()
@@ -54,19 +67,17 @@ def format_report(results: Sequence[CheckResult], width: int = 78) -> str:
     blocks = [format_result(r, width) for r in results]
     failed = [r.name for r in results if r.failed]
     if not failed:
-        closing = "Everything needed for your session works. See you there."
+        closing = _("Everything needed for your session works. See you there.")
         if any(r.verdict is Verdict.NOT_FOUND for r in results):
-            closing = (
+            closing = _(
                 "Everything needed works; the notes above are about what this computer "
                 "does not have, and that is all right."
             )
     else:
         names = ", ".join(failed)
-        closing = (
-            f"Something needs a look ({names}). Try what is suggested above and run this "
-            "check again. If it still fails, call your clinic before your session: they "
-            "can help, and there is time."
-        )
+        closing = _(
+            "Something needs a look ({names}). Try what is suggested above and run this check again. If it still fails, call your clinic before your session: they can help, and there is time."
+        ).format(names=names)
     text = "\n".join(["Companion self-test", "", *blocks, "", *textwrap.wrap(closing, width)])
     return text + "\n"
 

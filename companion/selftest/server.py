@@ -6,6 +6,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+from companion.i18n import _
 from companion.selftest.report import CheckResult, Verdict
 
 
@@ -38,15 +39,17 @@ class ServerAnswer:
 
 async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnswer:
     """``GET /healthz`` on the clinic server."""
-    name = "Clinic server"
+    name = _("Clinic server")
     if not server:
         return ServerAnswer(
             CheckResult(
                 name,
                 Verdict.NOT_CONFIGURED,
-                "No clinic server was given, so it was not checked.",
-                "To check it too, run this again with --server and the address from your "
-                "invite (or your whole invite link).",
+                _("No clinic server was given, so it was not checked."),
+                _(
+                    "To check it too, run this again with --server and the address from your "
+                    "invite (or your whole invite link)."
+                ),
             )
         )
     try:
@@ -56,14 +59,16 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
             CheckResult(
                 name,
                 Verdict.FAILED,
-                "That does not look like a server address.",
-                "Copy the address (or the whole invite link) from your clinic's message "
-                "exactly, and run this check again.",
+                _("That does not look like a server address."),
+                _(
+                    "Copy the address (or the whole invite link) from your clinic's message "
+                    "exactly, and run this check again."
+                ),
             )
         )
     import aiohttp
 
-    host = urllib.parse.urlsplit(url).hostname or "the server"
+    host = urllib.parse.urlsplit(url).hostname or _("the server")
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
         async with (
@@ -89,7 +94,13 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
     if status == 200 and health.get("status") == "ok":
         version = str(health.get("version", "?"))[:20]
         return ServerAnswer(
-            CheckResult(name, Verdict.OK, f"{host} answered and is ready (version {version})."),
+            CheckResult(
+                name,
+                Verdict.OK,
+                _("{host} answered and is ready (version {version}).").format(
+                    host=host, version=version
+                ),
+            ),
             health,
         )
     if status == 503:
@@ -97,9 +108,11 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
             CheckResult(
                 name,
                 Verdict.FAILED,
-                f"{host} answered, but it is not ready right now.",
-                "This is on the clinic's side. Try again in a few minutes; if it stays like "
-                "this, let your clinic know.",
+                _("{host} answered, but it is not ready right now.").format(host=host),
+                _(
+                    "This is on the clinic's side. Try again in a few minutes; if it stays like "
+                    "this, let your clinic know."
+                ),
             ),
             health,
         )
@@ -107,9 +120,13 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
         CheckResult(
             name,
             Verdict.FAILED,
-            f"{host} answered, but not like a Companion server (HTTP {status}).",
-            "Check the address against your clinic's message; if it is right, let your "
-            "clinic know.",
+            _("{host} answered, but not like a Companion server (HTTP {status}).").format(
+                host=host, status=status
+            ),
+            _(
+                "Check the address against your clinic's message; if it is right, let your "
+                "clinic know."
+            ),
         ),
         health,
     )
@@ -118,28 +135,38 @@ async def check_server(server: str | None, timeout_s: float = 8.0) -> ServerAnsw
 def _server_failed(host: str, why: str) -> CheckResult:
     detail, advice = {
         "dns": (
-            f"The address {host} could not be found.",
-            "Check that you are online (open any web page) and that the address matches "
-            "your clinic's message exactly.",
+            _("The address {host} could not be found.").format(host=host),
+            _(
+                "Check that you are online (open any web page) and that the address matches "
+                "your clinic's message exactly."
+            ),
         ),
         "refused": (
-            f"Could not reach {host}: nothing answered there.",
-            "Check that you are online (open any web page). If you are, the clinic's server "
-            "may be down: let your clinic know.",
+            _("Could not reach {host}: nothing answered there.").format(host=host),
+            _(
+                "Check that you are online (open any web page). If you are, the clinic's server "
+                "may be down: let your clinic know."
+            ),
         ),
         "timeout": (
-            f"{host} did not answer in time.",
-            "Your connection may be slow, or a firewall (at work, in a hotel) may block it. "
-            "Try from your home network, or let your clinic know.",
+            _("{host} did not answer in time.").format(host=host),
+            _(
+                "Your connection may be slow, or a firewall (at work, in a hotel) may block it. "
+                "Try from your home network, or let your clinic know."
+            ),
         ),
         "certificate": (
-            f"The connection to {host} is not secure (its certificate was not accepted).",
-            "Please do not continue on this network; let your clinic know.",
+            _("The connection to {host} is not secure (its certificate was not accepted).").format(
+                host=host
+            ),
+            _("Please do not continue on this network; let your clinic know."),
         ),
         "other": (
-            f"The connection to {host} failed.",
-            "Check that you are online and run this check again; if it still fails, let "
-            "your clinic know.",
+            _("The connection to {host} failed.").format(host=host),
+            _(
+                "Check that you are online and run this check again; if it still fails, let "
+                "your clinic know."
+            ),
         ),
     }[why]
-    return CheckResult("Clinic server", Verdict.FAILED, detail, advice)
+    return CheckResult(_("Clinic server"), Verdict.FAILED, detail, advice)

@@ -8,6 +8,7 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
+from companion.i18n import _
 from companion.selftest.report import CheckResult, Verdict
 
 
@@ -34,15 +35,15 @@ def parse_turn_url(
         raise ValueError("a TURN address starts with turn: or turns:")
     secure = scheme == "turns"
     rest = rest.removeprefix("//")
-    hostport, _, query = rest.partition("?")
+    hostport, _sep, query = rest.partition("?")
     transport = urllib.parse.parse_qs(query).get("transport", ["tcp" if secure else "udp"])[0]
     if transport not in ("udp", "tcp"):
         raise ValueError("transport must be udp or tcp")
     if hostport.startswith("["):
-        host, _, port_text = hostport[1:].partition("]")
+        host, _sep, port_text = hostport[1:].partition("]")
         port_text = port_text.removeprefix(":")
     else:
-        host, _, port_text = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
+        host, _sep, port_text = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
     if not host:
         raise ValueError("no host")
     port = int(port_text) if port_text else (5349 if secure else 3478)
@@ -68,14 +69,16 @@ def turn_from_health(health: dict[str, Any]) -> TurnTarget | None:
 async def check_turn(target: TurnTarget | None, timeout_s: float = 6.0) -> CheckResult:
     """A TURN Allocate (aioice). Without credentials, the relay's "401: who are you?"
     still proves it is reachable from here, which is what a home network can break."""
-    name = "Relay (TURN)"
+    name = _("Relay (TURN)")
     if target is None:
         return CheckResult(
             name,
             Verdict.NOT_CONFIGURED,
-            "No relay address was given, so it was not checked.",
-            "That is fine: the app gets the relay from your clinic when you join. To check "
-            "it now, run this again with --turn and the address your clinic gave you.",
+            _("No relay address was given, so it was not checked."),
+            _(
+                "That is fine: the app gets the relay from your clinic when you join. To check "
+                "it now, run this again with --turn and the address your clinic gave you."
+            ),
         )
     import ssl
 
@@ -85,7 +88,7 @@ async def check_turn(target: TurnTarget | None, timeout_s: float = 6.0) -> Check
     context = ssl.create_default_context() if target.secure else None
     transport: TurnTransport | None = None
     try:
-        turn_transport, _ = await asyncio.wait_for(
+        turn_transport, _protocol = await asyncio.wait_for(
             create_turn_endpoint(
                 asyncio.DatagramProtocol,
                 (target.host, target.port),
@@ -104,31 +107,40 @@ async def check_turn(target: TurnTarget | None, timeout_s: float = 6.0) -> Check
             return CheckResult(
                 name,
                 Verdict.OK,
-                f"The relay at {target.label} answered (it asks for the credentials the app "
-                "gets when you join, as it should).",
+                _(
+                    "The relay at {label} answered (it asks for the credentials the app gets when you join, as it should)."
+                ).format(label=target.label),
             )
         if code in (401, 403, 438):
             return CheckResult(
                 name,
                 Verdict.FAILED,
-                f"The relay at {target.label} answered but refused our credentials.",
-                "The credentials may have expired: run this check again from a fresh invite, "
-                "or let your clinic know.",
+                _("The relay at {label} answered but refused our credentials.").format(
+                    label=target.label
+                ),
+                _(
+                    "The credentials may have expired: run this check again from a fresh invite, "
+                    "or let your clinic know."
+                ),
             )
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"The relay at {target.label} answered with an error ({code}).",
-            "This is on the clinic's side; let your clinic know. Calls may still connect directly.",
+            _("The relay at {label} answered with an error ({code}).").format(
+                label=target.label, code=code
+            ),
+            _(
+                "This is on the clinic's side; let your clinic know. Calls may still connect directly."
+            ),
         )
     except (TimeoutError, stun.TransactionTimeout, OSError, ConnectionError, ValueError):
         return CheckResult(
             name,
             Verdict.FAILED,
-            f"Could not reach the relay at {target.label}.",
-            "Calls may still connect directly. If your network blocks it (some work, school "
-            "or hotel networks do), try from home, or let your clinic know that port "
-            f"{target.port} ({target.transport.upper()}) seems blocked.",
+            _("Could not reach the relay at {label}.").format(label=target.label),
+            _(
+                "Calls may still connect directly. If your network blocks it (some work, school or hotel networks do), try from home, or let your clinic know that port {port} ({value}) seems blocked."
+            ).format(port=target.port, value=target.transport.upper()),
         )
     finally:
         if transport is not None:
@@ -136,6 +148,7 @@ async def check_turn(target: TurnTarget | None, timeout_s: float = 6.0) -> Check
     return CheckResult(
         name,
         Verdict.OK,
-        f"The relay at {target.label} works: it gave us a relayed address, so calls get "
-        "through even behind a strict router.",
+        _(
+            "The relay at {label} works: it gave us a relayed address, so calls get through even behind a strict router."
+        ).format(label=target.label),
     )

@@ -46,8 +46,10 @@ from companion.app import (
     CALM_DARK,
     ProcessingSettings,
     RoleCore,
+    TaskSet,
     quiet_lost_data_channel_sends,
 )
+from companion.i18n import _
 
 _log = logging.getLogger(__name__)
 # qasync logs every callback handed to a worker thread, with its arguments, at DEBUG: the
@@ -121,7 +123,10 @@ def make_palette(colors: dict[str, str]) -> QPalette:
 
 
 # Qt's platform plugins say these on every window; they mean nothing to a person.
-_QT_NOISE = ("does not support propagateSizeHints", "does not support raise()")
+_QT_NOISE = (
+    "does not support propagateSizeHints",  # i18n: not words (Qt's log lines)
+    "does not support raise()",  # i18n: not words
+)
 _qt_said: set[str] = set()
 
 
@@ -233,12 +238,10 @@ def spawn(coro: Awaitable[Any], on_error: Callable[[BaseException], None] | None
             else:
                 _log.warning("action failed: %s", type(exc).__name__)
 
-    task = asyncio.ensure_future(guarded())
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+    _running.spawn(guarded())
 
 
-_running: set[asyncio.Future[None]] = set()
+_running = TaskSet()
 
 
 class VideoView(QWidget):
@@ -251,14 +254,14 @@ class VideoView(QWidget):
         self.frames_shown = 0
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 120)
-        self.setAccessibleName(placeholder or "Video")
+        self.setAccessibleName(placeholder or _("Video"))
 
     def set_placeholder(self, text: str) -> None:
         self._placeholder = text
         self.update()
 
     def show_frame(self, rgb: np.ndarray) -> None:
-        height, width, _ = rgb.shape
+        height, width, _depth = rgb.shape
         data = np.ascontiguousarray(rgb)
         # copy(): the QImage must own its pixels once the array goes away
         self._image = QImage(
@@ -296,10 +299,10 @@ class VoiceSettings(QWidget):
         self.note = QLabel()
         self.note.setWordWrap(True)
         self.noise_suppression = QCheckBox(noise_text)
-        self.noise_suppression.setAccessibleName("Reduce background noise")
+        self.noise_suppression.setAccessibleName(_("Reduce background noise"))
         self.noise_suppression.setChecked(True)
         self.auto_gain = QCheckBox(gain_text)
-        self.auto_gain.setAccessibleName("Raise a quiet voice automatically")
+        self.auto_gain.setAccessibleName(_("Raise a quiet voice automatically"))
         for widget in (self.note, self.noise_suppression, self.auto_gain):
             v.addWidget(widget)
 
@@ -378,13 +381,13 @@ class LoopLagMeter(QObject):
 def format_ago(seconds: float | None) -> str:
     """ "just now", "2 min ago", "1 h 5 min ago" — for boards read across a room."""
     if seconds is None:
-        return "not yet"
+        return _("not yet")
     if seconds < 45:
-        return "just now"
+        return _("just now")
     minutes = int(seconds // 60 + (1 if seconds % 60 >= 30 else 0))
     if minutes < 60:
-        return f"{minutes} min ago"
-    return f"{minutes // 60} h {minutes % 60} min ago"
+        return _("{minutes} min ago").format(minutes=minutes)
+    return _("{hours} h {minutes} min ago").format(hours=minutes // 60, minutes=minutes % 60)
 
 
 def format_elapsed(seconds: float) -> str:

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QWidget
 
 from companion.app.notices import DesktopNotices
 
-TITLE = "Companion"
+TITLE = "Companion"  # i18n: not words (the product's name)
 
 
 def window_hidden(widget: QWidget) -> bool:

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from companion.i18n import N_, _
+
 HOLD_S = 1.5
 
 
@@ -45,7 +47,9 @@ class HoldButton(QWidget):
         self._timer.timeout.connect(self._tick)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAccessibleName(text)
-        self.setAccessibleDescription(f"Press and hold for {hold_s:.1f} seconds")
+        self.setAccessibleDescription(
+            _("Press and hold for {hold_s:.1f} seconds").format(hold_s=hold_s)
+        )
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumHeight(96)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -130,7 +134,7 @@ class HoldButton(QWidget):
         )
         text_rect = rect.adjusted(size + 36, 0, -12, 0)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         self.text + "\n(press and hold)")  # fmt: skip
+                         self.text + _("\n(press and hold)"))  # fmt: skip
 
 
 class PulseBanner(QLabel):
@@ -177,7 +181,7 @@ class PulseBanner(QLabel):
         super().paintEvent(event)
 
 
-_BREATH_STEPS = ("Breathe in", "Hold", "Breathe out", "Rest")
+_BREATH_STEPS = (N_("Breathe in"), N_("Hold"), N_("Breathe out"), N_("Rest"))
 
 
 class BreathingGuide(QWidget):
@@ -195,11 +199,11 @@ class BreathingGuide(QWidget):
         self._timer.timeout.connect(self.update)
         self._timer.start()
         self.setMinimumSize(220, 220)
-        self.setAccessibleName("Breathing guide")
+        self.setAccessibleName(_("Breathing guide"))
 
     def step(self, now: float | None = None) -> tuple[str, int, float]:
         """(words, whole seconds left in the step, how full the breath is 0..1)."""
-        names = _BREATH_STEPS
+        names = tuple(_(name) for name in _BREATH_STEPS)
         cycle = sum(self.pattern)
         t = ((now or time.monotonic()) - self._started) % cycle
         for index, length in enumerate(self.pattern):
@@ -216,7 +220,7 @@ class BreathingGuide(QWidget):
         longest = max(self.pattern)
         size = QRect(0, 0, 10_000, 10_000)
         rects = [metrics.boundingRect(size, Qt.AlignmentFlag.AlignCenter, f"{name}\n{longest}")
-                 for name in _BREATH_STEPS]  # fmt: skip
+                 for name in map(_, _BREATH_STEPS)]  # fmt: skip
         return max(math.hypot(r.width(), r.height()) for r in rects) / 2 + 6
 
     def paintEvent(self, event: QPaintEvent) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 from types import ModuleType
 
 _SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "import_graph.py"
-UI_MAY_IMPORT = ("companion.app", "companion.protocol", "companion.ui")
-"""Besides Qt and the standard library: the app core, the protocol's types, and itself."""
+UI_MAY_IMPORT = ("companion.app", "companion.protocol", "companion.ui", "companion.i18n")
+"""Besides Qt and the standard library: the app core, the protocol's types, itself, and the
+words' catalogues (one language per process, shared by the windows and the core)."""
 QT = ("PySide6", "shiboken6", "qasync")
 QT_ALLOWED = ("companion.ui", "companion.selftest")
 """The windows; and the self-test, which checks that the built app can draw a widget."""

@@ -40,12 +40,13 @@ class AlsaFileDevice:
         env["PYTHONPATH"] = str(ROOT)
         return env
 
-    def run(self, scenario: str, timeout_s: float = 50.0) -> dict[str, Any]:
-        """Run ``scenarios.py <scenario>`` against this device; returns its JSON result."""
+    def run(self, scenario: str, timeout_s: float = 50.0, language: str = "en") -> dict[str, Any]:
+        """Run ``scenarios.py <scenario>`` against this device, its apps speaking
+        ``language``; returns its JSON result."""
         result = self.workdir / "result.json"
         proc = subprocess.run(
             [sys.executable, "-m", "tests.audio.scenarios", scenario, str(self.workdir)],
-            env=self.env(),
+            env={**self.env(), "LANGUAGE": language},
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -317,6 +317,9 @@ SCENARIOS: dict[str, Callable[[Path, dict[str, Any]], None]] = {
 
 
 def main() -> None:
+    from companion.i18n import set_language, system_language
+
+    set_language(system_language())  # LANGUAGE, as the apps read it
     name, work = sys.argv[1], Path(sys.argv[2])
     events: dict[str, Any] = {}
     SCENARIOS[name](work, events)

@@ -76,12 +76,22 @@ def test_loudness_meter_reads_the_bs1770_reference_tone() -> None:
     assert integrated_lufs(np.zeros(RATE)) == -np.inf
 
 
-def test_the_patient_hears_what_the_screen_says(alsa_device: AlsaFileDevice) -> None:
-    result = alsa_device.run("patient_lines", timeout_s=120.0)
+@pytest.mark.parametrize(
+    ("language", "voice"),
+    [
+        ("en", "Spoken to the patient (espeak-ng en-us)"),
+        # Issue 24: a Spanish-speaking patient hears the same lines in Spanish.
+        ("es", "Dicho en voz alta al paciente (espeak-ng es-419)"),
+    ],
+)
+def test_the_patient_hears_what_the_screen_says(
+    alsa_device: AlsaFileDevice, language: str, voice: str
+) -> None:
+    result = alsa_device.run("patient_lines", timeout_s=120.0, language=language)
     expected = ["checkin_request", "checkin_received", "prompt:feet-on-floor", "help_coming",
                 "help_acknowledged"]  # fmt: skip
     assert result["spoken"] == expected
-    assert result["voices"] == ["Spoken to the patient (espeak-ng en-us)"]
+    assert result["voices"] == [voice]
     out = alsa_device.read()
     found = []
     for line_id in expected:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import shutil
+import subprocess
+import sys
 
 # Real widgets without a screen (script/test sets this too; a plain `pytest` run needs it).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -23,6 +27,24 @@ from companion.ui.common import QtLoop
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("COMPANION_SCREENSHOTS", ROOT / "test-output" / "screenshots"))
+
+
+def run_tool(script: str, args: list[str], env: dict[str, str], screen: str | None = None,
+             timeout_s: float = 90) -> dict[str, Any]:  # fmt: skip
+    """Run ``tools/<script>`` on a real X server (Xvfb, with ``screen`` as "WxHxD"), or on
+    the offscreen platform where there is no Xvfb; its last line of output, as JSON."""
+    env = dict(env)
+    command = [sys.executable, str(ROOT / "tools" / script), *args]
+    if shutil.which("xvfb-run"):
+        env["QT_QPA_PLATFORM"] = "xcb"
+        command = ["xvfb-run", "-a", *(["-s", f"-screen 0 {screen}"] if screen else []), *command]
+    else:
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    proc = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout_s, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
 
 
 @dataclass

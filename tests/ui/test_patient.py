@@ -20,6 +20,7 @@ from companion.app import CALM_DARK, CoreOptions, RoleCore, saved_place
 from companion.app.joining import what_to_do
 from companion.app.journal import Journal, reminder_words
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
+from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.records.private import NoteKind
 from companion.ui.patient import PatientWindow, run_patient
 from companion.ui.patient.screens import PrepareScreen
@@ -120,8 +121,9 @@ def test_bad_codes_give_the_servers_plain_sentence_and_what_to_do(run_ui: RunUi)
             window.close()
 
     run_ui(test)
-    assert what_to_do("Something else.").endswith(
-        "Check the code, or ask your therapist for a new one."
+    other = ProtocolError(ErrorCode.UNAVAILABLE, "Something else.")
+    assert (
+        what_to_do(other) == "Something else.\nCheck the code, or ask your therapist for a new one."
     )
 
 

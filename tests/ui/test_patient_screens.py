@@ -6,17 +6,14 @@ X display is Xvfb's, so neither can be set up inside the test process."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests.audio.conftest import AlsaFileDevice, alsa_device  # noqa: F401 - the fixture
-from tests.ui.conftest import ROOT, SCREENSHOTS
+from tests.ui.conftest import SCREENSHOTS, run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -27,19 +24,8 @@ def test_every_patient_screen_under_xvfb_with_real_audio(
     pytest.importorskip("sounddevice")
     out = SCREENSHOTS / "patient" / "xvfb"
     shutil.rmtree(out, ignore_errors=True)
-    env = alsa_device.env()
-    command = [sys.executable, str(ROOT / "tools" / "patient_screenshots.py"), "--audio",
-               "--out", str(out)]  # fmt: skip
-    if shutil.which("xvfb-run"):
-        env["QT_QPA_PLATFORM"] = "xcb"
-        command = ["xvfb-run", "-a", *command]
-    else:  # no Xvfb here: the same run on the offscreen platform
-        env["QT_QPA_PLATFORM"] = "offscreen"
-    proc = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=90, check=False)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    result = run_tool("patient_screenshots.py", ["--audio", "--out", str(out)], alsa_device.env())
     print(f"screenshots: {out}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["ok"] and result["test_sound"]
     assert len(result["screens"]) == 8, result["screens"]
     for name in result["screens"]:

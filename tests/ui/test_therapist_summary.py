@@ -17,10 +17,10 @@ def test_summary_counts_response_times_drops_and_vitals() -> None:
     entries = [
         (10, None, "checkin.request", "Therapist asked for a check-in", ""),
         (25, None, "checkin", "Patient checked in: I'm OK", ""),
-        (30, None, "prompt.push", "Grounding prompt shown: box-breathing", ""),
-        (100, None, "link", "Link between patient and therapist: lost", ""),
+        (30, None, "prompt.push", "Grounding prompt shown: box-breathing", "box-breathing"),
+        (100, None, "link", "Link between patient and therapist: lost", "lost"),
         (101, None, "alert.shown", "The link to the patient was lost", "a1"),
-        (142, None, "link", "Link between patient and therapist: connected", ""),
+        (142, None, "link", "Link between patient and therapist: connected", "connected"),
         (143, None, "alert.cleared", "resolved by itself", "a1"),
         (200, None, "alert.shown", "The patient is asking for help", "a2"),
         (212, None, "alert.cleared", "acknowledged", "a2"),

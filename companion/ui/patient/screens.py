@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from companion.app import CALM_DARK
 from companion.app.prompts import PROMPTS
+from companion.i18n import N_, _
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import VideoView, VoiceSettings
 from companion.ui.widgets import HoldButton, InlineQuestion, PulseBanner
@@ -48,11 +49,11 @@ NAVIGATION_KEYS = {
 _ACTIVATE = (Qt.Key.Key_Return, Qt.Key.Key_Enter)
 
 INTEGRATION_PROMPTS = (
-    "What stayed with you from the session?",
-    "Was there an image, a feeling or a sentence you want to keep?",
-    "How does your body feel today? How did you sleep?",
-    "Is there something you would like to do differently in the coming days?",
-    "What would you like to bring to your integration session?",
+    N_("What stayed with you from the session?"),
+    N_("Was there an image, a feeling or a sentence you want to keep?"),
+    N_("How does your body feel today? How did you sleep?"),
+    N_("Is there something you would like to do differently in the coming days?"),
+    N_("What would you like to bring to your integration session?"),
 )
 
 
@@ -131,9 +132,9 @@ class PassphraseBox(QWidget):
         super().__init__()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.note = note(first, "warm", "About the passphrase")
+        self.note = note(first, "warm", _("About the passphrase"))
         layout.addWidget(self.note)
-        self.edit = field("at least 8 characters", "Passphrase for your private words")
+        self.edit = field(_("at least 8 characters"), _("Passphrase for your private words"))
         self.edit.setEchoMode(QLineEdit.EchoMode.Password)
         layout.addWidget(self.edit)
         self.hide()
@@ -150,26 +151,28 @@ class JoinScreen(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(80, 50, 80, 40)
         layout.setSpacing(18)
-        layout.addWidget(title("Welcome to Companion", 1.8))
+        layout.addWidget(title(_("Welcome to Companion"), 1.8))
         layout.addWidget(
             note(
-                "Open the link your therapist sent you, or type the short code they read to you.",
+                _(
+                    "Open the link your therapist sent you, or type the short code they read to you."
+                ),
                 "text",
             )
         )
-        self.reminder = note("", "warm", "Integration reminder")
+        self.reminder = note("", "warm", _("Integration reminder"))
         self.reminder.hide()
         layout.addWidget(self.reminder)
-        layout.addWidget(QLabel("Your code or link"))
+        layout.addWidget(QLabel(_("Your code or link")))
         self.code = field(
-            "for example 3ZEF-EWP6, or paste the whole link", "Invitation code or link"
+            _("for example 3ZEF-EWP6, or paste the whole link"), _("Invitation code or link")
         )
         scaled(self.code, 1.5)
         layout.addWidget(self.code)
-        self.join = BigButton("Join my session", lines=2.6)
+        self.join = BigButton(_("Join my session"), lines=2.6)
         scaled(self.join, 1.3, bold=True)
         layout.addWidget(self.join)
-        self.message = note("", "warm", "Message")
+        self.message = note("", "warm", _("Message"))
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
         self.message.setFrameShape(QFrame.Shape.StyledPanel)
         self.message.setProperty("panel", True)
@@ -181,14 +184,20 @@ class JoinScreen(QWidget):
         server_row = QFormLayout(self.server_box)
         server_row.setContentsMargins(0, 0, 0, 0)
         server_row.setHorizontalSpacing(16)
-        self.server = field("for example wss://clinic.example/ws", "Clinic server address")
-        server_row.addRow("Clinic server address", self.server)
+        self.server = field(_("for example wss://clinic.example/ws"), _("Clinic server address"))
+        server_row.addRow(_("Clinic server address"), self.server)
         layout.addWidget(self.server_box)
         layout.addStretch(1)
 
     def say(self, text: str) -> None:
         self.message.setText(text)
         self.message.setVisible(bool(text))
+
+    def offer_language(self, picker: QWidget) -> None:
+        """The language choice, just under the welcome."""
+        layout = self.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(1, picker)
 
     def know_server(self, server: str) -> None:
         """The server is known: its row goes away (it comes back if joining fails)."""
@@ -201,9 +210,11 @@ class PrepareScreen(QWidget):
         super().__init__()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(40, 24, 40, 20)
-        outer.addWidget(title("Before your session", 1.7))
+        outer.addWidget(title(_("Before your session"), 1.7))
         outer.addWidget(
-            note("Take your time. Nothing here is required, and you can start when you're ready.")
+            note(
+                _("Take your time. Nothing here is required, and you can start when you're ready.")
+            )
         )
         scroll = self.scroll_area = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -219,14 +230,14 @@ class PrepareScreen(QWidget):
 
         left = QVBoxLayout()
         left.setSpacing(10)
-        left.addWidget(title("Your checklist", 1.25))
+        left.addWidget(title(_("Your checklist"), 1.25))
         self.checks = [
             check(text)
             for text in (
-                "Eye mask and headphones are nearby",
-                "Water is within reach",
-                "My phone is on silent",
-                "My support person is at home",
+                _("Eye mask and headphones are nearby"),
+                _("Water is within reach"),
+                _("My phone is on silent"),
+                _("My support person is at home"),
             )
         ]
         for box in self.checks:
@@ -237,83 +248,90 @@ class PrepareScreen(QWidget):
         self.power_note.hide()
         left.addWidget(self.power_note)
         form = form_layout()
-        self.support_name = field("Name", "Support person's name")
-        self.support_phone = field("Phone number", "Support person's phone")
-        self.emergency = field("for example 112 or 911", "Local emergency number")
-        form.addRow("Support person", self.support_name)
-        form.addRow("Their phone", self.support_phone)
-        form.addRow("Emergency number", self.emergency)
+        self.support_name = field(_("Name"), _("Support person's name"))
+        self.support_phone = field(_("Phone number"), _("Support person's phone"))
+        self.emergency = field(_("for example 112 or 911"), _("Local emergency number"))
+        form.addRow(_("Support person"), self.support_name)
+        form.addRow(_("Their phone"), self.support_phone)
+        form.addRow(_("Emergency number"), self.emergency)
         left.addLayout(form)
         left.addSpacing(8)
-        left.addWidget(title("Your intention", 1.25))
+        left.addWidget(title(_("Your intention"), 1.25))
         self.intention = QPlainTextEdit()
-        self.intention.setPlaceholderText("In your own words: what would you like to explore?")
-        self.intention.setAccessibleName("Your intention")
+        self.intention.setPlaceholderText(_("In your own words: what would you like to explore?"))
+        self.intention.setAccessibleName(_("Your intention"))
         self.intention.setTabChangesFocus(True)
         self.intention.setMinimumHeight(110)
         left.addWidget(self.intention)
-        self.share_intention = check("Share my intention with my therapist")
+        self.share_intention = check(_("Share my intention with my therapist"))
         left.addWidget(self.share_intention)
-        left.addWidget(note("Your intention is kept encrypted on this computer."))
+        left.addWidget(note(_("Your intention is kept encrypted on this computer.")))
         self.passphrase = PassphraseBox("")
         left.addWidget(self.passphrase)
-        self.skip_private = BigButton("Start without keeping my intention", lines=2.0)
+        self.skip_private = BigButton(_("Start without keeping my intention"), lines=2.0)
         self.skip_private.hide()
         left.addWidget(self.skip_private)
         left.addStretch(1)
 
         right = QVBoxLayout()
         right.setSpacing(10)
-        right.addWidget(title("For paramedics, just in case", 1.25))
-        right.addWidget(note("Shared with your therapist and support person only."))
+        right.addWidget(title(_("For paramedics, just in case"), 1.25))
+        right.addWidget(note(_("Shared with your therapist and support person only.")))
         card = form_layout()
-        self.address = field("Street, number, town", "Your address")
-        self.taken = field("e.g. ketamine 100 mg at 10:00", "What you will take and when")
-        self.medications = field("Other medicines you take", "Current medications")
-        self.therapist_contact = field("Name and phone", "Therapist's contact")
-        self.prescriber_contact = field("Name and phone", "Prescriber's contact")
-        card.addRow("Address", self.address)
-        card.addRow("Taken, and when", self.taken)
-        card.addRow("Medications", self.medications)
-        card.addRow("Therapist", self.therapist_contact)
-        card.addRow("Prescriber", self.prescriber_contact)
+        self.address = field(_("Street, number, town"), _("Your address"))
+        self.taken = field(_("e.g. ketamine 100 mg at 10:00"), _("What you will take and when"))
+        self.medications = field(_("Other medicines you take"), _("Current medications"))
+        self.therapist_contact = field(_("Name and phone"), _("Therapist's contact"))
+        self.prescriber_contact = field(_("Name and phone"), _("Prescriber's contact"))
+        card.addRow(_("Address"), self.address)
+        card.addRow(_("Taken, and when"), self.taken)
+        card.addRow(_("Medications"), self.medications)
+        card.addRow(_("Therapist"), self.therapist_contact)
+        card.addRow(_("Prescriber"), self.prescriber_contact)
         right.addLayout(card)
         right.addSpacing(8)
-        right.addWidget(title("Check your devices", 1.25))
-        self.self_view = VideoView("Your camera appears here")
-        self.self_view.setAccessibleName("Your own camera picture")
+        right.addWidget(title(_("Check your devices"), 1.25))
+        self.self_view = VideoView(_("Your camera appears here"))
+        self.self_view.setAccessibleName(_("Your own camera picture"))
         self.self_view.setMinimumHeight(140)
         self.self_view.setMaximumHeight(200)
         right.addWidget(self.self_view)
-        self.test_sound = BigButton("Play a soft test sound")
+        self.test_sound = BigButton(_("Play a soft test sound"))
         right.addWidget(self.test_sound)
-        self.mic_label = QLabel("Your microphone (speak, and the bar moves)")
+        self.mic_label = QLabel(_("Your microphone (speak, and the bar moves)"))
         self.mic_label.setWordWrap(True)
         right.addWidget(self.mic_label)
         self.mic_level = QProgressBar()
         self.mic_level.setRange(0, 100)
         self.mic_level.setTextVisible(False)
-        self.mic_level.setAccessibleName("Microphone level")
+        self.mic_level.setAccessibleName(_("Microphone level"))
         self.mic_level.setMinimumHeight(22)
         right.addWidget(self.mic_level)
         self.voice = VoiceSettings(
-            "Reduce background noise (fans, traffic)",
-            "Raise my voice automatically when I speak softly",
+            _("Reduce background noise (fans, traffic)"),
+            _("Raise my voice automatically when I speak softly"),
         )
         right.addWidget(self.voice)
-        self.own_music = BigButton("Add my own music…", "Add my own music: a folder or playlist")
+        self.own_music = BigButton(
+            _("Add my own music…"), _("Add my own music: a folder or playlist")
+        )
         right.addWidget(self.own_music)
-        self.device_note = note("", "text", "Device check")
+        self.device_note = note("", "text", _("Device check"))
         right.addWidget(self.device_note)
         right.addStretch(1)
+        self._right = right
 
         grid.addLayout(left, 0, 0)
         grid.addLayout(right, 0, 1)
         scroll.setWidget(body)
         outer.addWidget(scroll, 1)
-        self.begin = BigButton("I'm ready — start the session", lines=2.6)
+        self.begin = BigButton(_("I'm ready — start the session"), lines=2.6)
         scaled(self.begin, 1.25, bold=True)
         outer.addWidget(self.begin)
+
+    def offer_language(self, picker: QWidget) -> None:
+        """The language choice, under the device check (it shows from the next opening)."""
+        self._right.insertWidget(self._right.count() - 1, picker)
 
     def no_microphone(self, text: str) -> None:
         self.mic_level.hide()
@@ -344,14 +362,14 @@ class SessionScreen(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(28, 18, 28, 16)
         layout.setSpacing(12)
-        self.link = title("Connecting to your therapist…", 1.35)
-        self.link.setAccessibleDescription("Connection")
+        self.link = title(_("Connecting to your therapist…"), 1.35)
+        self.link.setAccessibleDescription(_("Connection"))
         layout.addWidget(self.link)
-        self.line = note("", "warm", "Calm note")
+        self.line = note("", "warm", _("Calm note"))
         self.line.hide()
         layout.addWidget(self.line)
         self.request = PulseBanner(CALM_DARK["accent"])
-        self.request.setAccessibleDescription("Check-in request")
+        self.request.setAccessibleDescription(_("Check-in request"))
         self.request.setProperty("tone", "text")
         scaled(self.request, 1.15)
         self.request.hide()
@@ -364,28 +382,33 @@ class SessionScreen(QWidget):
 
         middle = QHBoxLayout()
         middle.setSpacing(20)
-        self.video = VideoView("Your therapist's video will appear here")
-        self.video.setAccessibleName("Your therapist's video")
-        middle.addWidget(self.video, 3)
+        self.video = VideoView(_("Your therapist's video will appear here"))
+        self.video.setAccessibleName(_("Your therapist's video"))
+        # The exercises open under the video, taking its room rather than the screen's:
+        # the session screen fits 1366×768 with a breathing guide open.
+        left = QVBoxLayout()
+        left.setSpacing(10)
+        left.addWidget(self.video, 1)
+        middle.addLayout(left, 3)
         self.request.setParent(self.video)
         self.request.backing = CALM_DARK["window"]
         self.video.installEventFilter(self)
         side = QVBoxLayout()
         side.setSpacing(10)
-        self.ok = BigButton("I'm OK", "I'm OK — check in", lines=3.2)
+        self.ok = BigButton(_("I'm OK"), _("I'm OK — check in"), lines=3.2)
         self.ok.setObjectName("ok")
         scaled(self.ok, 2.0, bold=True)
         side.addWidget(self.ok)
-        self.hint = note("Any key on the keyboard also says you're OK.")
+        self.hint = note(_("Any key on the keyboard also says you're OK."))
         side.addWidget(self.hint)
-        self.confirm = note("", "accent", "Check-in confirmation")
+        self.confirm = note("", "accent", _("Check-in confirmation"))
         self.confirm.setMinimumHeight(self.confirm.fontMetrics().height() * 2)
         side.addWidget(self.confirm)
-        self.help = HoldButton("I need help", CALM_DARK["danger"])
+        self.help = HoldButton(_("I need help"), CALM_DARK["danger"])
         self.help.text_color = CALM_DARK["text"]
         self.help.setMinimumHeight(100)
         side.addWidget(self.help)
-        self.grounding = BigButton("Grounding exercises", "Open grounding exercises")
+        self.grounding = BigButton(_("Grounding exercises"), _("Open grounding exercises"))
         self.grounding.setCheckable(True)
         side.addWidget(self.grounding)
         side.addStretch(1)
@@ -399,17 +422,17 @@ class SessionScreen(QWidget):
         prompt_layout.setContentsMargins(18, 12, 18, 12)
         self.prompt_text = QLabel("")
         self.prompt_text.setWordWrap(True)
-        self.prompt_text.setAccessibleDescription("Grounding prompt")
+        self.prompt_text.setAccessibleDescription(_("Grounding prompt"))
         scaled(self.prompt_text, 1.2)
         prompt_layout.addWidget(self.prompt_text, 3)
         self.breathing_slot = QVBoxLayout()
         prompt_layout.addLayout(self.breathing_slot, 2)
-        self.prompt_close = BigButton("Close", "Close the exercise")
+        self.prompt_close = BigButton(_("Close"), _("Close the exercise"))
         prompt_layout.addWidget(self.prompt_close, 0, Qt.AlignmentFlag.AlignVCenter)
         self.prompt_box.hide()
-        layout.addWidget(self.prompt_box)
+        left.addWidget(self.prompt_box)
         self.prompt_list = QListWidget()
-        self.prompt_list.setAccessibleName("Grounding exercises")
+        self.prompt_list.setAccessibleName(_("Grounding exercises"))
         self.prompt_list.setFlow(QListWidget.Flow.LeftToRight)
         self.prompt_list.setWrapping(True)
         self.prompt_list.setSpacing(6)
@@ -419,46 +442,46 @@ class SessionScreen(QWidget):
             item.setToolTip(p.lines[0])
             self.prompt_list.addItem(item)
         self.prompt_list.hide()
-        layout.addWidget(self.prompt_list)
+        left.addWidget(self.prompt_list)
 
         music = QHBoxLayout()
         music.setSpacing(12)
-        self.music_title = QLabel("Music")
-        self.music_title.setAccessibleDescription("Now playing")
+        self.music_title = QLabel(_("Music"))
+        self.music_title.setAccessibleDescription(_("Now playing"))
         self.music_title.setWordWrap(True)
         self.music_title.setMinimumWidth(160)
         music.addWidget(self.music_title, 3)
-        self.play = BigButton("Pause", "Play or pause the music")
-        self.next = BigButton("Next", "Next piece of music")
+        self.play = BigButton(_("Pause"), _("Play or pause the music"))
+        self.next = BigButton(_("Next"), _("Next piece of music"))
         music.addWidget(self.play, 1)
         music.addWidget(self.next, 1)
         volume_box = QVBoxLayout()
         volume_box.setSpacing(2)
-        self.volume_label = QLabel("Volume")
+        self.volume_label = QLabel(_("Volume"))
         volume_box.addWidget(self.volume_label)
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(-40, 0)
         self.volume.setPageStep(3)
         self.volume.setMinimumHeight(40)
         self.volume.setMinimumWidth(180)
-        self.volume.setAccessibleName("Music volume in decibels")
+        self.volume.setAccessibleName(_("Music volume in decibels"))
         self.volume.valueChanged.connect(self._volume_words)
         volume_box.addWidget(self.volume)
         music.addLayout(volume_box, 3)
-        self.mute = BigButton("Mute music", "Mute the music")
+        self.mute = BigButton(_("Mute music"), _("Mute the music"))
         self.mute.setCheckable(True)
         music.addWidget(self.mute, 1)
         layout.addLayout(music)
 
         own = QHBoxLayout()
         own.setSpacing(12)
-        self.mic = BigButton("Mute my microphone", lines=2.0)
+        self.mic = BigButton(_("Mute my microphone"), lines=2.0)
         self.mic.setCheckable(True)
-        self.camera = BigButton("Turn my camera off", lines=2.0)
+        self.camera = BigButton(_("Turn my camera off"), lines=2.0)
         self.camera.setCheckable(True)
-        self.calm = BigButton("Reduce motion", "Reduce motion: no moving pictures", lines=2.0)
+        self.calm = BigButton(_("Reduce motion"), _("Reduce motion: no moving pictures"), lines=2.0)
         self.calm.setCheckable(True)
-        self.end = BigButton("End the session", lines=2.0)
+        self.end = BigButton(_("End the session"), lines=2.0)
         for widget in (self.mic, self.camera, self.calm, self.end):
             own.addWidget(widget)
         # A question ("End the session?", "Close Companion?") takes the bottom row's place
@@ -467,8 +490,8 @@ class SessionScreen(QWidget):
         row = QWidget()
         row.setLayout(own)
         self.bottom.addWidget(row)
-        self.end_question = InlineQuestion("Keep the session going", "End the session")
-        self.close_question = InlineQuestion("Stay in the session", "Close Companion")
+        self.end_question = InlineQuestion(_("Keep the session going"), _("End the session"))
+        self.close_question = InlineQuestion(_("Stay in the session"), _("Close Companion"))
         for question in (self.end_question, self.close_question):
             self.bottom.addWidget(question)
             question.answered.connect(lambda _act: self.bottom.setCurrentIndex(0))
@@ -492,8 +515,10 @@ class SessionScreen(QWidget):
         question.ask(text)
 
     def _volume_words(self, db: int) -> None:
-        self.volume_label.setText(f"Volume  {db} dB" if db < 0 else "Volume  full")
-        self.volume.setAccessibleDescription(f"{db} decibels")
+        self.volume_label.setText(
+            _("Volume  {db} dB").format(db=db) if db < 0 else _("Volume  full")
+        )
+        self.volume.setAccessibleDescription(_("{db} decibels").format(db=db))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in NAVIGATION_KEYS or event.isAutoRepeat():
@@ -509,50 +534,55 @@ class AfterScreen(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(60, 36, 60, 28)
         layout.setSpacing(12)
-        layout.addWidget(title("Thank you. Rest now.", 1.8))
-        self.why = note("", "text", "How the session ended")
+        layout.addWidget(title(_("Thank you. Rest now."), 1.8))
+        self.why = note("", "text", _("How the session ended"))
         self.why.hide()
         layout.addWidget(self.why)
         layout.addWidget(
             note(
-                "Take your time. Drink some water, stay lying down for a while, and let your "
-                "support person know how you feel. The music can keep playing.",
+                _(
+                    "Take your time. Drink some water, stay lying down for a while, and let your "
+                    "support person know how you feel. The music can keep playing."
+                ),
                 "text",
             )
         )
         layout.addSpacing(6)
-        layout.addWidget(title("Integration journal", 1.3))
+        layout.addWidget(title(_("Integration journal"), 1.3))
         layout.addWidget(
             note(
-                "Over the next one to three days, write down what comes up. A few prompts, "
-                "if they help:"
+                _(
+                    "Over the next one to three days, write down what comes up. A few prompts, "
+                    "if they help:"
+                )
             )
         )
-        questions = note("\n".join(f"•  {q}" for q in INTEGRATION_PROMPTS), "text")
+        questions = note("\n".join(f"•  {_(q)}" for q in INTEGRATION_PROMPTS), "text")
         layout.addWidget(questions)
         self.journal = QPlainTextEdit()
-        self.journal.setAccessibleName("Journal entry")
-        self.journal.setPlaceholderText("Write as much or as little as you like, now or later.")
+        self.journal.setAccessibleName(_("Journal entry"))
+        self.journal.setPlaceholderText(_("Write as much or as little as you like, now or later."))
         self.journal.setTabChangesFocus(True)
         self.journal.setMinimumHeight(100)
         layout.addWidget(self.journal, 1)
         self.passphrase = PassphraseBox("")
         layout.addWidget(self.passphrase)
-        self.save = BigButton("Save to my journal (kept encrypted)")
+        self.save = BigButton(_("Save to my journal (kept encrypted)"))
         layout.addWidget(self.save)
-        self.status = note("", "accent", "Journal status")
+        self.status = note("", "accent", _("Journal status"))
         layout.addWidget(self.status)
         layout.addSpacing(6)
         row = QHBoxLayout()
         row.setSpacing(12)
-        row.addWidget(QLabel("My integration session is on"))
+        row.addWidget(QLabel(_("My integration session is on")))
         self.reminder = QDateTimeEdit(QDateTime.currentDateTime().addDays(2))
         self.reminder.setCalendarPopup(True)
-        self.reminder.setDisplayFormat("dddd d MMMM, HH:mm")
-        self.reminder.setAccessibleName("Integration session date and time")
+        # A Qt date pattern: the language orders it, QLocale names the days and months.
+        self.reminder.setDisplayFormat(_("dddd d MMMM, HH:mm"))
+        self.reminder.setAccessibleName(_("Integration session date and time"))
         row.addWidget(self.reminder, 2)
-        self.remind = BigButton("Remind me", "Remind me of my integration session")
+        self.remind = BigButton(_("Remind me"), _("Remind me of my integration session"))
         row.addWidget(self.remind, 1)
         layout.addLayout(row)
-        self.reminder_status = note("", "accent", "Reminder status")
+        self.reminder_status = note("", "accent", _("Reminder status"))
         layout.addWidget(self.reminder_status)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QLocale, QObject, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QFont, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -38,6 +38,7 @@ from companion.app.journal import (
     save_setting,
 )
 from companion.app.prompts import Prompt, prompt
+from companion.i18n import N_, _
 from companion.protocol.messages import MusicStatus
 from companion.ui.common import ready_to_retype, spawn, theme_window
 from companion.ui.patient.screens import (
@@ -54,19 +55,18 @@ _log = logging.getLogger(__name__)
 
 CHECKIN_DEBOUNCE_S = 3.0
 FONT_SCALE = 1.4
-SENT = "Sent — your therapist can see you're OK."
-OK_NOW = "I'm OK now"
+SENT = N_("Sent — your therapist can see you're OK.")
+OK_NOW = N_("I'm OK now")
 MIN_TARGET_PX = 44
 """The smallest button a person may have to hit (WCAG 2.5.5)."""
 POWER_CHECK_S = 10.0
 """While preparing, the battery is read again this often (plugged in: the ask goes)."""
-PASSPHRASE_FIRST = (
-    "This computer has no keyring. Choose a passphrase (at least "
-    f"{MIN_PASSPHRASE} characters) to keep your words encrypted; you'll need it to read "
-    "them later."
+PASSPHRASE_FIRST = N_(
+    "This computer has no keyring. Choose a passphrase (at least {n} characters) to keep "
+    "your words encrypted; you'll need it to read them later."
 )
-PASSPHRASE_AGAIN = "Your passphrase, to keep your words encrypted:"
-CLOSE_WORDS = (
+PASSPHRASE_AGAIN = N_("Your passphrase, to keep your words encrypted:")
+CLOSE_WORDS = N_(
     "Close Companion? The call stops and your therapist will be told. Opening Companion "
     "again brings you back into this session."
 )
@@ -150,8 +150,8 @@ class PatientWindow(QMainWindow):
         self._skip_private = False
         self._ladder_line = ""
         self._device_note = ""
-        self.setWindowTitle("Companion")
-        self.setAccessibleName("Companion, your session")
+        self.setWindowTitle(_("Companion"))
+        self.setAccessibleName(_("Companion, your session"))
         theme_window(self, CALM_DARK, scale=FONT_SCALE)
         self.setStyleSheet(_style(CALM_DARK))
         self.stack = QStackedWidget()
@@ -262,10 +262,10 @@ class PatientWindow(QMainWindow):
         screen = self.join_screen
         code = code.strip()
         if not code:
-            screen.say("Type the code your therapist gave you, or paste the link.")
+            screen.say(_("Type the code your therapist gave you, or paste the link."))
             return False
         screen.join.setEnabled(False)
-        screen.say("Connecting…")
+        screen.say(_("Connecting…"))
         await self._drop_core()
         try:
             core = await join_fresh(self.make_core(), code, screen.server.text(), within_s)
@@ -311,7 +311,7 @@ class PatientWindow(QMainWindow):
             await core.open_devices()
         except Exception:  # a device that will not open must not stop the session
             p.device_note.setText(
-                "Your devices could not be checked here; the session can still start."
+                _("Your devices could not be checked here; the session can still start.")
             )
             return
         own = core.devices.self_view()
@@ -319,8 +319,10 @@ class PatientWindow(QMainWindow):
             own.frame_ready.connect(p.self_view.show_frame)
         if not core.devices.has_microphone:
             p.no_microphone(
-                "No microphone was found. That's all right: you can still hear your "
-                "therapist and press “I'm OK”."
+                _(
+                    "No microphone was found. That's all right: you can still hear your "
+                    "therapist and press “I'm OK”."
+                )
             )
         else:
             self._level = asyncio.ensure_future(
@@ -332,7 +334,7 @@ class PatientWindow(QMainWindow):
 
     def _choose_music(self) -> None:
         # open(), not getExistingDirectory(): no nested event loop under the call's tasks.
-        dialog = QFileDialog(self, "Choose a folder of music")
+        dialog = QFileDialog(self, _("Choose a folder of music"))
         dialog.setFileMode(QFileDialog.FileMode.Directory)
         dialog.fileSelected.connect(self._music_chosen)
         dialog.open()
@@ -341,17 +343,17 @@ class PatientWindow(QMainWindow):
         if folder:
             self.own_music_path = Path(folder)
             self.prepare_screen.device_note.setText(
-                "Your music will play in the session. Anything that cannot play is skipped."
+                _("Your music will play in the session. Anything that cannot play is skipped.")
             )
 
     def _test_sound(self) -> None:
         if self.core is not None and self.core.devices.test_sound():
             self.prepare_screen.device_note.setText(
-                "You should hear two soft notes. If not, check your headphones' volume."
+                _("You should hear two soft notes. If not, check your headphones' volume.")
             )
         else:
             self.prepare_screen.device_note.setText(
-                "Sound is not ready yet — try again in a moment."
+                _("Sound is not ready yet — try again in a moment.")
             )
 
     def _start_without_private(self) -> None:
@@ -360,7 +362,7 @@ class PatientWindow(QMainWindow):
 
     def _begin_failed(self, exc: BaseException) -> None:
         self.prepare_screen.device_note.setText(
-            "The session could not start just now. Please press the button again."
+            _("The session could not start just now. Please press the button again.")
         )
 
     async def begin_session(self) -> None:
@@ -382,8 +384,10 @@ class PatientWindow(QMainWindow):
                 QTimer.singleShot(50, lambda: p.scroll_area.ensureWidgetVisible(p.skip_private))
                 return
             if self._devices is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await self._devices
+                except Exception as exc:  # the session starts anyway: devices fall back
+                    _log.warning("device check did not finish: %s", type(exc).__name__)
             await core.start()
         finally:
             p.begin.setEnabled(True)
@@ -440,8 +444,8 @@ class PatientWindow(QMainWindow):
             return
         s = self.session_screen
         s.request.stop()
-        s.ok.setText("I'm OK")
-        s.confirm.setText(SENT)
+        s.ok.setText(_("I'm OK"))
+        s.confirm.setText(_(SENT))
         self._confirm_timer.start(8000)
         now = time.monotonic()
         if now - self._last_checkin < CHECKIN_DEBOUNCE_S:
@@ -452,9 +456,11 @@ class PatientWindow(QMainWindow):
 
     def _help(self) -> None:
         s = self.session_screen
-        s.confirm.setText("You asked for help. Your therapist and support person are being told.")
+        s.confirm.setText(
+            _("You asked for help. Your therapist and support person are being told.")
+        )
         self._confirm_timer.stop()  # stays until someone answers
-        s.ok.setText(OK_NOW)
+        s.ok.setText(_(OK_NOW))
         if self.core is not None:
             # The calm line that follows comes from the ladder (``patient_line``).
             spawn(self.core.help_held())
@@ -464,11 +470,11 @@ class PatientWindow(QMainWindow):
         the big button (pressing it checks in)."""
         s = self.session_screen
         s.confirm.setText(
-            "Your support person is coming to you."
+            _("Your support person is coming to you.")
             if who == "support"
-            else "Your therapist has seen your call for help and is with you."
+            else _("Your therapist has seen your call for help and is with you.")
         )
-        s.ok.setText(OK_NOW)
+        s.ok.setText(_(OK_NOW))
 
     def _notice(self, text: str) -> None:
         # Plain notes (no camera, a skipped music file, a changed output): shown quietly,
@@ -494,7 +500,7 @@ class PatientWindow(QMainWindow):
         s = self.session_screen
         s.request.reduced_motion = s.calm.isChecked()
         s.request.start(
-            "Your therapist is checking in. When you're ready, press “I'm OK” or any key."
+            _("Your therapist is checking in. When you're ready, press “I'm OK” or any key.")
         )
         s.place_request()
 
@@ -537,14 +543,14 @@ class PatientWindow(QMainWindow):
 
     def _music(self, status: MusicStatus) -> None:
         s = self.session_screen
-        s.music_title.setText(f"♪  {status.title}" if status.title else "Music")
-        s.play.setText("Pause" if status.playing or s.mute.isChecked() else "Play")
+        s.music_title.setText(f"♪  {status.title}" if status.title else _("Music"))
+        s.play.setText(_("Pause") if status.playing or s.mute.isChecked() else _("Play"))
 
     def _play_pause(self) -> None:
         playing = self.core.devices.play_pause() if self.core is not None else None
         if playing is None:
             return
-        self.session_screen.play.setText("Pause" if playing else "Play")
+        self.session_screen.play.setText(_("Pause") if playing else _("Play"))
 
     def _next_track(self) -> None:
         if self.core is not None:
@@ -553,17 +559,21 @@ class PatientWindow(QMainWindow):
     def _mute(self, muted: bool) -> None:
         if self.core is not None:
             self.core.devices.set_music_muted(muted)
-        self.session_screen.mute.setText("Unmute music" if muted else "Mute music")
+        self.session_screen.mute.setText(_("Unmute music") if muted else _("Mute music"))
 
     def _mic(self, muted: bool) -> None:
         if self.core is not None:
             self.core.set_mic_muted(muted)
-        self.session_screen.mic.setText("Unmute my microphone" if muted else "Mute my microphone")
+        self.session_screen.mic.setText(
+            _("Unmute my microphone") if muted else _("Mute my microphone")
+        )
 
     def _camera(self, off: bool) -> None:
         if self.core is not None:
             self.core.set_camera_enabled(not off)
-        self.session_screen.camera.setText("Turn my camera on" if off else "Turn my camera off")
+        self.session_screen.camera.setText(
+            _("Turn my camera on") if off else _("Turn my camera off")
+        )
 
     def _reduce_motion(self, on: bool) -> None:
         s = self.session_screen
@@ -572,17 +582,17 @@ class PatientWindow(QMainWindow):
         if self._breathing is not None:
             self._breathing.reduced_motion = on
             self._breathing.update()
-        s.calm.setText("Motion reduced" if on else "Reduce motion")
+        s.calm.setText(_("Motion reduced") if on else _("Reduce motion"))
         save_setting(self.data_dir, "reduced_motion", on)
 
     def _tick(self) -> None:
         if self._breathing is not None:
-            label, left, _ = self._breathing.step()
+            label, left, _full = self._breathing.step()
             self._breathing.setAccessibleDescription(f"{label}, {left}")
 
     def _end_clicked(self) -> None:
         s = self.session_screen
-        s.ask(s.end_question, "End the session now? Your therapist will be told.")
+        s.ask(s.end_question, _("End the session now? Your therapist will be told."))
 
     def _end_answered(self, end: bool) -> None:
         if end and self.core is not None:
@@ -600,7 +610,7 @@ class PatientWindow(QMainWindow):
             e.kind == "session.end" and e.who == "therapist" for e in core.facts.timeline
         )
         if by_therapist:
-            a.why.setText("Your therapist has ended the session.")
+            a.why.setText(_("Your therapist has ended the session."))
             a.why.show()
         self._show(a)
         a.journal.setFocus()
@@ -624,13 +634,17 @@ class PatientWindow(QMainWindow):
             except NeedsPassphrase as exc:
                 first = str(exc) == "KeyringUnavailable"
                 if len(typed) < MIN_PASSPHRASE:
-                    box.ask(PASSPHRASE_FIRST if first else PASSPHRASE_AGAIN)
+                    box.ask(
+                        _(PASSPHRASE_FIRST).format(n=MIN_PASSPHRASE)
+                        if first
+                        else _(PASSPHRASE_AGAIN)
+                    )
                     return False
                 await journal.unlock(typed)
                 self.passphrase = typed
         except WRONG_KEY:
             box.edit.clear()
-            box.ask("That passphrase does not open your private words. Try again.")
+            box.ask(_("That passphrase does not open your private words. Try again."))
             return False
         box.hide()
         return True
@@ -649,15 +663,17 @@ class PatientWindow(QMainWindow):
         a = self.after_screen
         text = a.journal.toPlainText().strip()
         if not text:
-            a.status.setText("Nothing to save yet — write whenever you like.")
+            a.status.setText(_("Nothing to save yet — write whenever you like."))
             return
         if await self._unlocked(a.passphrase) and await self._keep_private(NoteKind.JOURNAL, text):
             a.journal.clear()
-            a.status.setText("Saved, encrypted on this computer.")
+            a.status.setText(_("Saved, encrypted on this computer."))
         else:
             a.status.setText(
-                "Not saved yet: a passphrase is needed to keep it private (above). Your "
-                "words are still here."
+                _(
+                    "Not saved yet: a passphrase is needed to keep it private (above). Your "
+                    "words are still here."
+                )
             )
 
     def _save_reminder(self) -> None:
@@ -665,8 +681,9 @@ class PatientWindow(QMainWindow):
         when = a.reminder.dateTime()
         save_reminder(self.data_dir, float(when.toSecsSinceEpoch()))
         a.reminder_status.setText(
-            f"Reminder set for {when.toString('dddd d MMMM, HH:mm')}. Companion will show it "
-            "when you next open it."
+            _("Reminder set for {when}. Companion will show it when you next open it.").format(
+                when=QLocale().toString(when, _("dddd d MMMM, HH:mm"))
+            )
         )
 
     # -- keys anywhere in the session check in
@@ -705,7 +722,7 @@ class PatientWindow(QMainWindow):
             return True
         self._show(self.session_screen)
         s = self.session_screen
-        s.ask(s.close_question, CLOSE_WORDS)
+        s.ask(s.close_question, _(CLOSE_WORDS))
         self.raise_()
         self.activateWindow()
         return False

@@ -53,6 +53,7 @@ from companion.app.joining import (
 )
 from companion.app.notices import DesktopNotices
 from companion.app.words import alert_words, link_words
+from companion.i18n import _
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import (
     apply_theme,
@@ -66,8 +67,8 @@ from companion.ui.common import (
     theme_window,
 )
 from companion.ui.contacts import ContactsForm
+from companion.ui.language import LanguagePicker, Rebuildable, start_language
 from companion.ui.notices import notify_if_hidden
-from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import write_pdf
 from companion.ui.widgets import InlineQuestion
 
@@ -131,36 +132,36 @@ def _panel_style(name: str, back: str, ink: str, solid_button: bool = True) -> s
 
 def card_html(card: EmergencyCard | None, emergency_number: str = "") -> str:
     """The emergency card as large, printable HTML (personal: shown, never logged)."""
+    e = html.escape
+    heading = "<h1>" + e(_("Emergency card")) + "</h1>"
     if card is None:
-        number = (
-            html.escape(emergency_number) if emergency_number else "your local emergency number"
-        )
+        number = e(emergency_number or _("your local emergency number"))
+        empty = e(_("The patient has not filled in the emergency card yet."))
+        call = e(_("In an emergency call {number}.")).format(number=f"<b>{number}</b>")
         return (
-            "<h1>Emergency card</h1><p style='font-size:16pt'>The patient has not filled in "
-            "the emergency card yet.</p>"
-            f"<p style='font-size:16pt'>In an emergency call <b>{number}</b>.</p>"
+            heading + f"<p style='font-size:16pt'>{empty}</p><p style='font-size:16pt'>{call}</p>"
         )
     number = card.emergency_number or emergency_number
     rows = [
-        ("Patient", card.patient_name),
-        ("Address", card.address),
-        ("Taken (what, how much, when)", card.taken),
-        ("Current medications", card.medications),
-        ("Therapist", card.therapist_contact),
-        ("Prescriber", card.prescriber_contact),
-        ("Support person", f"{card.support_name} {card.support_phone}".strip()),
+        (_("Patient"), card.patient_name),
+        (_("Address"), card.address),
+        (_("Taken (what, how much, when)"), card.taken),
+        (_("Current medications"), card.medications),
+        (_("Therapist"), card.therapist_contact),
+        (_("Prescriber"), card.prescriber_contact),
+        (_("Support person"), f"{card.support_name} {card.support_phone}".strip()),
     ]
     body = "".join(
         f"<tr><th align='left' valign='top' style='padding-right:24px'>{html.escape(k)}</th>"
         f"<td>{html.escape(v).replace(chr(10), '<br>') or '—'}</td></tr>"
         for k, v in rows
     )
+    about = e(_("At-home ketamine-assisted therapy session. For paramedics and anyone helping."))
+    call = e(_("Emergency number: {number}")).format(number=f"<b>{e(number) or '—'}</b>")
     return (
-        "<h1>Emergency card</h1>"
-        "<p style='font-size:14pt'>At-home ketamine-assisted therapy session. "
-        "For paramedics and anyone helping.</p>"
-        f"<p style='font-size:24pt'>Emergency number: <b>{html.escape(number) or '—'}</b></p>"
-        f"<table cellpadding='8' style='font-size:18pt'>{body}</table>"
+        heading
+        + f"<p style='font-size:14pt'>{about}</p><p style='font-size:24pt'>{call}</p>"
+        + f"<table cellpadding='8' style='font-size:18pt'>{body}</table>"
     )
 
 
@@ -176,7 +177,7 @@ class SupportWindow(QMainWindow):
         self._unsubscribe: list[Callable[[], None]] = []
         self.dialogs: list[QDialog] = []
         self._close_confirmed = False
-        self.setWindowTitle("Companion — support person")
+        self.setWindowTitle(_("Companion — support person"))
         theme_window(self, CLEAR_LIGHT, scale=1.2)
         self.stack = QStackedWidget()
         self.setCentralWidget(self.stack)
@@ -199,24 +200,26 @@ class SupportWindow(QMainWindow):
         jl = QVBoxLayout(join)
         jl.setContentsMargins(80, 60, 80, 60)
         jl.setSpacing(14)
-        jl.addWidget(_label("Companion — for the support person", 1.8, True))
+        jl.addWidget(_label(_("Companion — for the support person"), 1.8, True))
         intro = _label(
-            "You keep an eye on things during the session, from the next room. "
-            "Paste the link the therapist sent you, or type the code.",
+            _(
+                "You keep an eye on things during the session, from the next room. "
+                "Paste the link the therapist sent you, or type the code."
+            ),
             1.1,
         )
         jl.addWidget(intro)
         self.code = QLineEdit()
-        self.code.setAccessibleName("Invitation code or link")
-        self.code.setPlaceholderText("Code (like ABCD-EFGH) or link")
+        self.code.setAccessibleName(_("Invitation code or link"))
+        self.code.setPlaceholderText(_("Code (like ABCD-EFGH) or link"))
         self.code.setMinimumHeight(48)
         self.code.returnPressed.connect(lambda: spawn(self.join(self.code.text())))
         self.server = QLineEdit()
-        self.server.setAccessibleName("Clinic server")
-        self.server.setPlaceholderText("Clinic server (only needed with a code)")
+        self.server.setAccessibleName(_("Clinic server"))
+        self.server.setPlaceholderText(_("Clinic server (only needed with a code)"))
         jl.addWidget(self.code)
         jl.addWidget(self.server)
-        self.join_button = _button("Join the session")
+        self.join_button = _button(_("Join the session"))
         self.join_button.setStyleSheet(
             f"QPushButton {{ background: {CLEAR_LIGHT['accent']}; color: white; border: none;"
             " border-radius: 10px; font-weight: bold; }"
@@ -225,7 +228,7 @@ class SupportWindow(QMainWindow):
         jl.addWidget(self.join_button)
         self.join_message = QLabel("")
         self.join_message.setWordWrap(True)
-        self.join_message.setAccessibleDescription("Join message")
+        self.join_message.setAccessibleDescription(_("Join message"))
         self.join_message.setStyleSheet(f"color: {CLEAR_LIGHT['danger']};")
         jl.addWidget(self.join_message)
         jl.addStretch(1)
@@ -236,21 +239,21 @@ class SupportWindow(QMainWindow):
         bl = QVBoxLayout(board)
         bl.setContentsMargins(40, 24, 40, 24)
         bl.setSpacing(14)
-        self.close_question = InlineQuestion("Stay on the board", "Close the board")
+        self.close_question = InlineQuestion(_("Stay on the board"), _("Close the board"))
         self.close_question.setStyleSheet(
             _panel_style("question", CLEAR_LIGHT["warm_back"], AMBER, False)
         )
         self.close_question.answered.connect(self._close_answered)
         bl.addWidget(self.close_question)
-        self.caption = _label("The video call with the therapist", 1.2)
+        self.caption = _label(_("The video call with the therapist"), 1.2)
         self.caption.setStyleSheet(f"color: {GREY};")
         bl.addWidget(self.caption)
-        self.state = _label("Waiting for the session", 3.2, True)
-        self.state.setAccessibleDescription("Connection")
-        self.checkin = _label("Last check-in: not yet", 2.2, True)
-        self.checkin.setAccessibleDescription("Last check-in")
-        self.elapsed = _label("Session time 0:00:00", 1.5)
-        self.elapsed.setAccessibleDescription("Session time")
+        self.state = _label(_("Waiting for the session"), 3.2, True)
+        self.state.setAccessibleDescription(_("Connection"))
+        self.checkin = _label(_("Last check-in: not yet"), 2.2, True)
+        self.checkin.setAccessibleDescription(_("Last check-in"))
+        self.elapsed = _label(_("Session time 0:00:00"), 1.5)
+        self.elapsed.setAccessibleDescription(_("Session time"))
         for widget in (self.state, self.checkin, self.elapsed):
             bl.addWidget(widget)
 
@@ -259,11 +262,11 @@ class SupportWindow(QMainWindow):
         cl = QVBoxLayout(self.call_panel)
         cl.setContentsMargins(24, 18, 24, 18)
         self.call_text = _label(alert_words("support", "go_to_patient"), 2.4, True)
-        self.call_text.setAccessibleDescription("Call")
+        self.call_text.setAccessibleDescription(_("Call"))
         self.call_when = _label("", 1.1)
         cl.addWidget(self.call_text)
         cl.addWidget(self.call_when)
-        self.with_patient_button = _button("I'm with the patient", 96, 1.7)
+        self.with_patient_button = _button(_("I'm with the patient"), 96, 1.7)
         self.with_patient_button.clicked.connect(lambda: spawn(self._with_patient()))
         cl.addWidget(self.with_patient_button)
         self.call_panel.hide()
@@ -275,15 +278,15 @@ class SupportWindow(QMainWindow):
         rl = QVBoxLayout(self.reminder_panel)
         rl.setContentsMargins(24, 16, 24, 16)
         self.reminder_text = _label("", 1.8, True)
-        self.reminder_text.setAccessibleDescription("Reminder")
+        self.reminder_text.setAccessibleDescription(_("Reminder"))
         rl.addWidget(self.reminder_text)
         self.vitals_row = QWidget()
         grid = QGridLayout(self.vitals_row)
         self.systolic, self.diastolic, self.heart_rate = QSpinBox(), QSpinBox(), QSpinBox()
         for column, (box, name, hint, low, high) in enumerate((
-            (self.systolic, "Upper (systolic)", "mmHg", 40, 300),
-            (self.diastolic, "Lower (diastolic)", "mmHg", 20, 200),
-            (self.heart_rate, "Heart rate", "beats a minute", 20, 250),
+            (self.systolic, _("Upper (systolic)"), "mmHg", 40, 300),
+            (self.diastolic, _("Lower (diastolic)"), "mmHg", 20, 200),
+            (self.heart_rate, _("Heart rate"), _("beats a minute"), 20, 250),
         )):  # fmt: skip
             # One below the range means "not measured yet" and reads as a dash: nothing is
             # filled in before someone has measured it.
@@ -303,9 +306,9 @@ class SupportWindow(QMainWindow):
             grid.addWidget(box, 1, column)
         rl.addWidget(self.vitals_row)
         buttons = QHBoxLayout()
-        self.reminder_done = _button("Done", 64, 1.3)
+        self.reminder_done = _button(_("Done"), 64, 1.3)
         self.reminder_done.clicked.connect(lambda: spawn(self._reminder_answered()))
-        self.reminder_later = _button("Remind me in 5 minutes", 64)
+        self.reminder_later = _button(_("Remind me in 5 minutes"), 64)
         self.reminder_later.setStyleSheet(
             f"QPushButton {{ background: white; color: {GREEN}; border: 2px solid {GREEN}; }}"
         )
@@ -317,10 +320,10 @@ class SupportWindow(QMainWindow):
         bl.addWidget(self.reminder_panel)
 
         self.message = _label("", 1.4)
-        self.message.setAccessibleDescription("Messages")
+        self.message.setAccessibleDescription(_("Messages"))
         bl.addWidget(self.message)
         self.from_therapist = _label("", 1.4)
-        self.from_therapist.setAccessibleDescription("Message from the therapist")
+        self.from_therapist.setAccessibleDescription(_("Message from the therapist"))
         self.from_therapist.setObjectName("note")
         self.from_therapist.setStyleSheet(card_style("note", CLEAR_LIGHT, radius=10, padding=12))
         self.from_therapist.hide()
@@ -328,9 +331,9 @@ class SupportWindow(QMainWindow):
         bl.addWidget(self._contacts_panel())
         bl.addStretch(1)
         row = QHBoxLayout()
-        self.instructions_button = _button("What to do · whom to call", 64, 1.45)
-        self.card_button = _button("Emergency card", 64, 1.45)
-        self.record_vitals_button = _button("Record vitals", 64, 1.45)
+        self.instructions_button = _button(_("What to do · whom to call"), 64, 1.45)
+        self.card_button = _button(_("Emergency card"), 64, 1.45)
+        self.record_vitals_button = _button(_("Record vitals"), 64, 1.45)
         for b in (self.instructions_button, self.card_button, self.record_vitals_button):
             row.addWidget(b)
         self.instructions_button.clicked.connect(self.show_instructions)
@@ -340,7 +343,7 @@ class SupportWindow(QMainWindow):
         )
         bl.addLayout(row)
         self.emergency_line = _label("", 1.5, True)
-        self.emergency_line.setAccessibleDescription("Emergency number")
+        self.emergency_line.setAccessibleDescription(_("Emergency number"))
         bl.addWidget(self.emergency_line)
         return board
 
@@ -431,10 +434,10 @@ class SupportWindow(QMainWindow):
         or a plain sentence says why not; each try starts from a fresh connection."""
         code = code.strip()
         if not code:
-            self.join_message.setText("Paste the link or type the code first.")
+            self.join_message.setText(_("Paste the link or type the code first."))
             return False
         self.join_button.setEnabled(False)
-        self.join_message.setText("Connecting…")
+        self.join_message.setText(_("Connecting…"))
         await self._drop_core()
         try:
             core = await join_fresh(self.make_core(), code, self.server.text(), within_s)
@@ -448,7 +451,7 @@ class SupportWindow(QMainWindow):
             return False
         except Exception as exc:
             _log.warning("the board could not start: %s", type(exc).__name__)
-            self.join_message.setText("The board could not start just now. Please try again.")
+            self.join_message.setText(_("The board could not start just now. Please try again."))
             await self._drop_core()
             return False
         finally:
@@ -493,7 +496,9 @@ class SupportWindow(QMainWindow):
         self._unsubscribe.append(core.timeline_added.connect(self._contacts_known))
 
     def _from_therapist(self, text: str) -> None:
-        self.from_therapist.setText(f"From the therapist, {time.strftime('%H:%M')}:\n{text}")
+        self.from_therapist.setText(
+            _("From the therapist, {time}:\n{text}").format(time=time.strftime("%H:%M"), text=text)
+        )
         self.from_therapist.show()
 
     def _link(self, _words: str) -> None:
@@ -514,7 +519,9 @@ class SupportWindow(QMainWindow):
         number = core.facts.plan.emergency_number or (
             core.facts.card.emergency_number if core.facts.card else ""
         )
-        self.emergency_line.setText(f"Emergency number: {number}" if number else "")
+        self.emergency_line.setText(
+            _("Emergency number: {number}").format(number=number) if number else ""
+        )
 
     def _tick(self) -> None:
         core = self.core
@@ -522,11 +529,15 @@ class SupportWindow(QMainWindow):
             return
         facts = core.facts
         ago = None if facts.last_checkin_at is None else time.time() - facts.last_checkin_at
-        self.checkin.setText(f"Last check-in: {format_ago(ago)}")
-        self.elapsed.setText(f"Session time {format_elapsed(time.time() - facts.started_at)}")
+        self.checkin.setText(_("Last check-in: {ago}").format(ago=format_ago(ago)))
+        self.elapsed.setText(
+            _("Session time {elapsed}").format(
+                elapsed=format_elapsed(time.time() - facts.started_at)
+            )
+        )
 
     def _ended(self) -> None:
-        self.state.setText("The session has ended")
+        self.state.setText(_("The session has ended"))
         self.state.setStyleSheet(f"color: {GREY};")
         self.call_panel.hide()
         self.reminder_panel.hide()
@@ -548,18 +559,18 @@ class SupportWindow(QMainWindow):
             self.call_panel.setStyleSheet(
                 _panel_style("call", CLEAR_LIGHT["danger_back"], CLEAR_LIGHT["danger"])
             )
-            self.with_patient_button.setText("I'm with the patient")
+            self.with_patient_button.setText(_("I'm with the patient"))
         else:
             self.call_panel.setStyleSheet(
                 _panel_style("call", CLEAR_LIGHT["warm_back"], AMBER, False)
             )
-            self.with_patient_button.setText("I'm with the patient")
+            self.with_patient_button.setText(_("I'm with the patient"))
         self.call_when.setText(
-            f"Since {time.strftime('%H:%M')}. "
+            _("Since {time}. ").format(time=time.strftime("%H:%M"))
             + (
-                "Press the button once you are with them."
+                _("Press the button once you are with them.")
                 if urgent
-                else "No need to go yet: you will be asked if you should."
+                else _("No need to go yet: you will be asked if you should.")
             )
         )
         self.with_patient_button.setAccessibleName(self.with_patient_button.text())
@@ -582,7 +593,7 @@ class SupportWindow(QMainWindow):
             await self.core.im_with_patient()
         self._alert_ids.clear()
         self.call_panel.hide()
-        self.message.setText("Thank you. The therapist can see you're with the patient.")
+        self.message.setText(_("Thank you. The therapist can see you're with the patient."))
 
     # -- paced checks ------------------------------------------------------------------
 
@@ -604,15 +615,15 @@ class SupportWindow(QMainWindow):
         self._reminder = reminder
         self._again.stop()
         if reminder.kind == "vitals":
-            self.reminder_text.setText("Time to take blood pressure and heart rate")
+            self.reminder_text.setText(_("Time to take blood pressure and heart rate"))
             for box in self.vitals_boxes:
                 box.setValue(box.minimum())
             self.vitals_row.show()
-            self.reminder_done.setText("Save and send to the therapist")
+            self.reminder_done.setText(_("Save and send to the therapist"))
         else:
-            self.reminder_text.setText("Time to look in on the patient")
+            self.reminder_text.setText(_("Time to look in on the patient"))
             self.vitals_row.hide()
-            self.reminder_done.setText("I looked in")
+            self.reminder_done.setText(_("I looked in"))
         self.reminder_later.setVisible(reminder.reminder_id != "manual")
         self._vitals_entered()
         self.reminder_done.setAccessibleName(self.reminder_done.text())
@@ -651,11 +662,15 @@ class SupportWindow(QMainWindow):
                 self.systolic.value(), self.diastolic.value(), self.heart_rate.value()
             )
             self.message.setText(
-                f"Vitals sent to the therapist at {time.strftime('%H:%M')}. Thank you."
+                _("Vitals sent to the therapist at {time}. Thank you.").format(
+                    time=time.strftime("%H:%M")
+                )
             )
         else:
             await core.looked_in()
-            self.message.setText(f"Looked in at {time.strftime('%H:%M')}. Thank you.")
+            self.message.setText(
+                _("Looked in at {time}. Thank you.").format(time=time.strftime("%H:%M"))
+            )
         while self._queue:
             waiting = self._queue.pop(0)
             if not waiting.done:
@@ -676,13 +691,13 @@ class SupportWindow(QMainWindow):
         buttons = QHBoxLayout()
         if printable:
             note = QLabel("")
-            printing = _button("Save as PDF to print", 56, 1.4)
+            printing = _button(_("Save as PDF to print"), 56, 1.4)
             printing.clicked.connect(lambda: self._print_card_to_chosen_file(note))
             buttons.addWidget(printing)
             buttons.addWidget(note, 1)
         else:
             buttons.addStretch(1)
-        close = _button("Close", 56, 1.4)
+        close = _button(_("Close"), 56, 1.4)
         close.clicked.connect(dialog.accept)
         buttons.addWidget(close)
         layout.addLayout(buttons)
@@ -697,19 +712,26 @@ class SupportWindow(QMainWindow):
         text = (
             html.escape(plan.instructions).replace("\n", "<br>")
             if plan and plan.instructions
-            else "The therapist has not left instructions yet. If you are worried, go to "
-            "the patient, and call the emergency number if they need urgent help."
+            else _(
+                "The therapist has not left instructions yet. If you are worried, go to "
+                "the patient, and call the emergency number if they need urgent help."
+            )
         )
         number = html.escape(plan.emergency_number) if plan and plan.emergency_number else "—"
+        e = html.escape
+        where = _(
+            "The emergency card (address, what was taken, contacts) is under “Emergency card”."
+        )
         return (
-            f"<h2>From the therapist</h2><p style='font-size:18pt'>{text}</p>"
-            f"<h2>Emergency number</h2><p style='font-size:28pt'><b>{number}</b></p>"
-            f"<p style='font-size:13pt; color:{GREY}'>The emergency card (address, what was "
-            "taken, contacts) is under “Emergency card”.</p>"
+            "<h2>" + e(_("From the therapist")) + "</h2>"
+            f"<p style='font-size:18pt'>{text}</p>"
+            "<h2>" + e(_("Emergency number")) + "</h2>"
+            f"<p style='font-size:28pt'><b>{number}</b></p>"
+            f"<p style='font-size:13pt; color:{GREY}'>" + e(where) + "</p>"
         )
 
     def show_instructions(self) -> QDialog:
-        dialog = self._dialog("What to do", self.instructions_html())
+        dialog = self._dialog(_("What to do"), self.instructions_html())
         dialog.resize(900, 600)
         dialog.show()
         return dialog
@@ -722,13 +744,13 @@ class SupportWindow(QMainWindow):
 
     def show_card(self) -> QDialog:
         card, number = self._card_parts()
-        dialog = self._dialog("Emergency card", card_html(card, number), printable=True)
+        dialog = self._dialog(_("Emergency card"), card_html(card, number), printable=True)
         dialog.showFullScreen()
         return dialog
 
     def _print_card_to_chosen_file(self, note: QLabel) -> None:
         # open(), not getSaveFileName(): no nested event loop while the session runs.
-        dialog = QFileDialog(self, "Save the emergency card", str(Path.home()), "PDF (*.pdf)")
+        dialog = QFileDialog(self, _("Save the emergency card"), str(Path.home()), _("PDF (*.pdf)"))
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.selectFile("emergency-card.pdf")
         dialog.fileSelected.connect(lambda path: self._card_saved(Path(path), note))
@@ -736,11 +758,11 @@ class SupportWindow(QMainWindow):
 
     def _card_saved(self, path: Path, note: QLabel) -> None:
         self.print_card(path)
-        note.setText(f"Saved {path.name}: open it and print.")
+        note.setText(_("Saved {name}: open it and print.").format(name=path.name))
 
     def print_card(self, path: Path) -> Path:
         card, number = self._card_parts()
-        return write_pdf(card_html(card, number), path, "Emergency card")
+        return write_pdf(card_html(card, number), path, _("Emergency card"))
 
     # -- screenshots -------------------------------------------------------------------
 
@@ -802,8 +824,10 @@ class SupportWindow(QMainWindow):
             event.ignore()
             self.stack.setCurrentWidget(self.board)
             self.close_question.ask(
-                "Close the board? The therapist will see that no support person is "
-                "connected until you open it again."
+                _(
+                    "Close the board? The therapist will see that no support person is "
+                    "connected until you open it again."
+                )
             )
             self.raise_()
             self.activateWindow()
@@ -816,20 +840,29 @@ class SupportWindow(QMainWindow):
 
 
 async def run_support(app: QApplication, server: str, join: str | None, data_dir: Path) -> int:
+    start_language(data_dir)
     apply_theme(app, CLEAR_LIGHT)
     # After a restart: back to the board of the same session, asking nothing.
     place = None if join else saved_place(data_dir)
     server = server or (place.server if place else "") or clinic_server(data_dir) or ""
     options = CoreOptions(data_dir=data_dir)
-    window = SupportWindow(lambda: RoleCore("support", server, options))
-    window.server.setText(server)
-    window.server.setVisible(not server)
-    window.resize(1100, 740)
-    window.show()
+
+    def build() -> SupportWindow:
+        window = SupportWindow(lambda: RoleCore("support", server, options))
+        window.server.setText(server)
+        window.server.setVisible(not server)
+        layout = window.join_page.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(1, LanguagePicker(data_dir))  # under the title
+        window.resize(1100, 740)
+        return window
+
+    windows = Rebuildable(build, lambda w: w.core is None)
+    window = windows.show()
     code = join or (place.invite if place else None)
     if code:
         window.code.setText(code)
         await window.join(code, RELAUNCH_WITHIN_S if place else JOIN_WITHIN_S)
-    await wait_closed(window)
+    window = await windows.closed()
     await close_core(window.core)
     return 0

@@ -7,7 +7,7 @@ its own, so several sessions keep their own state side by side.
 
 from __future__ import annotations
 
-import time
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
 
 from companion.app import CLEAR_LIGHT, CoreOptions, Lobby, ProcessingSettings, RoleCore
 from companion.app.lobby import UNREACHABLE, remembered_secret
+from companion.app.words import error_words
+from companion.i18n import N_, _, day_and_time
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo, SessionInfo
 from companion.ui.common import (
@@ -42,12 +44,12 @@ from companion.ui.common import (
     spawn,
     theme_window,
 )
-from companion.ui.patient.window import wait_closed
+from companion.ui.language import LanguagePicker, Rebuildable, start_language
 from companion.ui.therapist.live import LiveSession, PassphraseMemory, console_button, write_pdf
 
 __all__ = ["InviteRow", "LiveSession", "TherapistConsole", "run_therapist", "write_pdf"]
 
-_ROLE_WORDS = {"patient": "Patient", "support": "Support person"}
+_ROLE_WORDS = {"patient": N_("Patient"), "support": N_("Support person")}
 GREY = CLEAR_LIGHT["muted"]
 
 
@@ -57,9 +59,9 @@ def session_status(info: SessionInfo) -> tuple[str, str]:
         return "ended", "ended"
     online = [m.role for m in info.members if m.status == "online" and m.role != "therapist"]
     if online:
-        who = " and ".join(_ROLE_WORDS.get(r, r).lower() for r in sorted(set(online)))
-        return "live", f"live — {who} online"
-    return "upcoming", "upcoming — nobody has joined yet"
+        who = " and ".join(_(_ROLE_WORDS.get(r, r)).lower() for r in sorted(set(online)))
+        return "live", _("live — {who} online").format(who=who)
+    return "upcoming", _("upcoming — nobody has joined yet")
 
 
 class InviteRow(QFrame):
@@ -74,29 +76,39 @@ class InviteRow(QFrame):
         self.setStyleSheet(card_style("invite", CLEAR_LIGHT))
         row = QHBoxLayout(self)
         words = QVBoxLayout()
-        who = _ROLE_WORDS.get(invite.role, invite.role)
-        self.label = QLabel(f"{who} · code <b style='font-size:14pt'>{invite.code}</b>")
+        who = _(_ROLE_WORDS.get(invite.role, invite.role))
+        self.label = QLabel(
+            _("{who} · code <b style='font-size:14pt'>{code}</b>").format(who=who, code=invite.code)
+        )
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        expires = time.strftime("%a %d %b %H:%M", time.localtime(invite.expires_at))
-        self.link = QLabel(f"<span style='color:{GREY}'>{invite.link}</span>")
+        expires = day_and_time(invite.expires_at)
+        # Its start only (the whole link is in the tooltip and "Copy link"): a link is one
+        # long word, and the row must fit a 1366-pixel screen.
+        shown = invite.link if len(invite.link) <= 72 else invite.link[:70] + "…"
+        self.link = QLabel(f"<span style='color:{GREY}'>{html.escape(shown)}</span>")
         self.link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.link.setToolTip(invite.link)
         self.link.setMaximumWidth(760)
-        # The link is cut at the card's edge (whole in its tooltip and "Copy link"): as
-        # wide as its text, it made the console wider than a 1366-px screen.
         self.link.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.expires = QLabel(f"<span style='color:{GREY}'>Valid until {expires}</span>")
+        self.expires = QLabel(
+            _("<span style='color:{GREY}'>Valid until {expires}</span>").format(
+                GREY=GREY, expires=expires
+            )
+        )
         words.addWidget(self.label)
         words.addWidget(self.link)
         words.addWidget(self.expires)
         row.addLayout(words, 1)
-        self.copy_code, self.copy_link = console_button("Copy code"), console_button("Copy link")
-        self.copy_code.setAccessibleName(f"Copy the {who.lower()}'s code")
-        self.copy_link.setAccessibleName(f"Copy the {who.lower()}'s link")
+        self.copy_code, self.copy_link = (
+            console_button(_("Copy code")),
+            console_button(_("Copy link")),
+        )
+        self.copy_code.setAccessibleName(_("Copy the {role}'s code").format(role=who.lower()))
+        self.copy_link.setAccessibleName(_("Copy the {role}'s link").format(role=who.lower()))
         self.copy_code.clicked.connect(lambda: self._copy(invite.code, "Code copied."))
         self.copy_link.clicked.connect(lambda: self._copy(invite.link, "Link copied."))
-        self.revoke = console_button("Revoke")
-        self.revoke.setAccessibleName(f"Revoke the {who.lower()}'s invitation")
+        self.revoke = console_button(_("Revoke"))
+        self.revoke.setAccessibleName(_("Revoke the {role}'s invitation").format(role=who.lower()))
         self.revoke.clicked.connect(lambda: spawn(console.revoke(self)))
         self.copied = QLabel("")
         for widget in (self.copied, self.copy_code, self.copy_link, self.revoke):
@@ -108,10 +120,11 @@ class InviteRow(QFrame):
 
     def mark_revoked(self) -> None:
         self.revoked = True
-        who = _ROLE_WORDS.get(self.invite.role, self.invite.role)
+        who = _(_ROLE_WORDS.get(self.invite.role, self.invite.role))
         self.label.setText(
-            f"{who} · code <s>{self.invite.code}</s> "
-            f"<span style='color:{CLEAR_LIGHT['danger']}'>— revoked, no longer works</span>"
+            _(
+                "{who} · code <s>{code}</s> <span style='color:{value}'>— revoked, no longer works</span>"
+            ).format(who=who, code=self.invite.code, value=CLEAR_LIGHT["danger"])
         )
         for button in (self.copy_code, self.copy_link, self.revoke):
             button.setEnabled(False)
@@ -141,7 +154,7 @@ class TherapistConsole(QMainWindow):
         self.live: dict[str, LiveSession] = {}
         self.invite_rows: list[InviteRow] = []
         self.invites_session: str | None = None
-        self.setWindowTitle("Companion — therapist")
+        self.setWindowTitle(_("Companion — therapist"))
         theme_window(self, CLEAR_LIGHT)
         self.tabs = QTabWidget()
         self.setCentralWidget(self.tabs)
@@ -151,37 +164,37 @@ class TherapistConsole(QMainWindow):
         home = QWidget()
         v = QVBoxLayout(home)
         v.setContentsMargins(16, 12, 16, 12)
-        title = QLabel("Companion — therapist console")
+        title = QLabel(_("Companion — therapist console"))
         font = QFont(title.font())
         font.setPointSizeF(font.pointSizeF() * 1.5)
         font.setBold(True)
         title.setFont(font)
         v.addWidget(title)
 
-        self.sign_in_box = QGroupBox("Sign in to your clinic")
+        self.sign_in_box = QGroupBox(_("Sign in to your clinic"))
         form = QFormLayout(self.sign_in_box)
         self.server_edit = QLineEdit(server)
         self.name_edit = QLineEdit()
         self.secret_edit = QLineEdit()
         self.secret_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.secret_edit.setPlaceholderText("Leave empty to use the one remembered here")
+        self.secret_edit.setPlaceholderText(_("Leave empty to use the one remembered here"))
         self.secret_edit.returnPressed.connect(self._sign_in_clicked)
-        for label, edit in (("Clinic server", self.server_edit), ("Your name", self.name_edit),
-                            ("Secret", self.secret_edit)):  # fmt: skip
+        for label, edit in ((_("Clinic server"), self.server_edit), (_("Your name"), self.name_edit),
+                            (_("Secret"), self.secret_edit)):  # fmt: skip
             edit.setAccessibleName(label)
             form.addRow(label, edit)
-        self.remember = QCheckBox("Remember my secret on this computer (system keyring)")
+        self.remember = QCheckBox(_("Remember my secret on this computer (system keyring)"))
         self.remember.setChecked(True)
         form.addRow("", self.remember)
-        self.sign_in_button = console_button("Sign in", primary=True)
+        self.sign_in_button = console_button(_("Sign in"), primary=True)
         self.sign_in_button.clicked.connect(self._sign_in_clicked)
         form.addRow("", self.sign_in_button)
         v.addWidget(self.sign_in_box)
         status_row = QHBoxLayout()
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.status.setAccessibleDescription("Sign-in status")
-        self.switch_button = console_button("Sign in as someone else")
+        self.status.setAccessibleDescription(_("Sign-in status"))
+        self.switch_button = console_button(_("Sign in as someone else"))
         self.switch_button.clicked.connect(self._switch)
         self.switch_button.hide()
         status_row.addWidget(self.status, 1)
@@ -191,21 +204,21 @@ class TherapistConsole(QMainWindow):
         self.work = QWidget()
         w = QHBoxLayout(self.work)
         w.setContentsMargins(0, 0, 0, 0)
-        sessions_box = QGroupBox("Your sessions")
+        sessions_box = QGroupBox(_("Your sessions"))
         sl = QVBoxLayout(sessions_box)
         self.sessions = QListWidget()
-        self.sessions.setAccessibleName("Sessions")
+        self.sessions.setAccessibleName(_("Sessions"))
         self.sessions.setWordWrap(True)
         self.sessions.setSpacing(3)
         self.sessions.itemActivated.connect(lambda item: spawn(self.open_live(str(item.data(256)))))
         sl.addWidget(self.sessions, 1)
         buttons = QHBoxLayout()
-        self.open_button = console_button("Open live session", primary=True)
+        self.open_button = console_button(_("Open live session"), primary=True)
         self.open_button.clicked.connect(self._open_selected)
-        self.new_invites_button = console_button("New invitations")
-        self.new_invites_button.setToolTip("Make a fresh patient and support invitation")
+        self.new_invites_button = console_button(_("New invitations"))
+        self.new_invites_button.setToolTip(_("Make a fresh patient and support invitation"))
         self.new_invites_button.clicked.connect(self._new_invites_selected)
-        refresh = console_button("Refresh")
+        refresh = console_button(_("Refresh"))
         refresh.clicked.connect(lambda: spawn(self.refresh()))
         for b in (self.open_button, self.new_invites_button, refresh):
             buttons.addWidget(b)
@@ -213,22 +226,24 @@ class TherapistConsole(QMainWindow):
         w.addWidget(sessions_box, 4)
 
         right = QVBoxLayout()
-        create_box = QGroupBox("New session")
+        create_box = QGroupBox(_("New session"))
         cl = QHBoxLayout(create_box)
         self.label_edit = QLineEdit()
-        self.label_edit.setPlaceholderText("A label only you see, e.g. “Tue 10:00 · R.”")
-        self.label_edit.setAccessibleName("New session label")
+        self.label_edit.setPlaceholderText(_("A label only you see, e.g. “Tue 10:00 · R.”"))
+        self.label_edit.setAccessibleName(_("New session label"))
         self.label_edit.returnPressed.connect(self._create_clicked)
-        create = console_button("Create session", primary=True)
+        create = console_button(_("Create session"), primary=True)
         create.clicked.connect(self._create_clicked)
         cl.addWidget(self.label_edit, 1)
         cl.addWidget(create)
         right.addWidget(create_box)
-        self.invites_box = QGroupBox("Invitations")
+        self.invites_box = QGroupBox(_("Invitations"))
         self.invites = QVBoxLayout(self.invites_box)
         self.invites_hint = QLabel(
-            "Create a session to get its invitations: one for the patient, one for the "
-            "support person. Send each person their own link, or read them the code."
+            _(
+                "Create a session to get its invitations: one for the patient, one for the "
+                "support person. Send each person their own link, or read them the code."
+            )
         )
         self.invites_hint.setWordWrap(True)
         self.invites_hint.setStyleSheet(f"color: {GREY};")
@@ -239,7 +254,7 @@ class TherapistConsole(QMainWindow):
         v.addWidget(self.work, 1)
         self.work.setEnabled(False)
         self.home = home
-        self.tabs.addTab(home, "Sessions")
+        self.tabs.addTab(home, _("Sessions"))
 
     # -- lobby -------------------------------------------------------------------------
 
@@ -260,7 +275,11 @@ class TherapistConsole(QMainWindow):
         spawn(self.create_session(self.label_edit.text().strip()), self._failed)
 
     def _failed(self, exc: BaseException) -> None:
-        message = exc.message if isinstance(exc, ProtocolError) else "That did not work: try again."
+        message = (
+            error_words(exc)
+            if isinstance(exc, ProtocolError)
+            else _("That did not work: try again.")
+        )
         self.status.setText(message)
 
     def _open_selected(self) -> None:
@@ -281,16 +300,16 @@ class TherapistConsole(QMainWindow):
             secret = remembered_secret(self.server_url, name)
             was_remembered = bool(secret)
             if not secret:
-                self.status.setText("Enter your secret (none is remembered on this computer).")
+                self.status.setText(_("Enter your secret (none is remembered on this computer)."))
                 return False
         self.sign_in_button.setEnabled(False)
         try:
             await self.lobby.sign_in(name, secret)
         except ProtocolError as exc:
-            self.status.setText(exc.message)
+            self.status.setText(error_words(exc))
             return False
         except (OSError, ConnectionError, TimeoutError):
-            self.status.setText(UNREACHABLE)
+            self.status.setText(_(UNREACHABLE))
             return False
         finally:
             self.sign_in_button.setEnabled(True)
@@ -298,7 +317,11 @@ class TherapistConsole(QMainWindow):
         note = ""
         if self.remember.isChecked() and not was_remembered:
             note = " " + self.lobby.remember_secret()
-        self.status.setText(f"Signed in as {name} at {self.server_url}.{note}")
+        self.status.setText(
+            _("Signed in as {name} at {server_url}.{note}").format(
+                name=name, server_url=self.server_url, note=note
+            )
+        )
         self.sign_in_box.hide()
         self.switch_button.show()
         self.work.setEnabled(True)
@@ -314,10 +337,14 @@ class TherapistConsole(QMainWindow):
         )
         self.sessions.clear()
         for (kind, words), info in rows:
-            self.labels[info.session_id] = info.label or "Untitled session"
-            created = time.strftime("%a %d %b %H:%M", time.localtime(info.created_at))
-            tab = " · open in a tab" if info.session_id in self.live else ""
-            item = QListWidgetItem(f"{self.labels[info.session_id]}\n{words}{tab} · made {created}")
+            self.labels[info.session_id] = info.label or _("Untitled session")
+            created = day_and_time(info.created_at)
+            tab = _(" · open in a tab") if info.session_id in self.live else ""
+            item = QListWidgetItem(
+                _("{label}\n{words}{tab} · made {created}").format(
+                    label=self.labels[info.session_id], words=words, tab=tab, created=created
+                )
+            )
             item.setData(256, info.session_id)
             item.setData(257, kind)
             if kind == "live":
@@ -333,10 +360,14 @@ class TherapistConsole(QMainWindow):
         self.invite_rows = [InviteRow(i, self) for i in invites]
         self.invites_session = session_id
         label = self.labels.get(session_id, "")
-        self.invites_box.setTitle(f"Invitations for “{label}”" if label else "Invitations")
+        self.invites_box.setTitle(
+            _("Invitations for “{label}”").format(label=label) if label else _("Invitations")
+        )
         self.invites_hint.setText(
-            "Send each person their own link (or read them the code). "
-            "Revoke an invitation that went to the wrong person: its code stops working."
+            _(
+                "Send each person their own link (or read them the code). "
+                "Revoke an invitation that went to the wrong person: its code stops working."
+            )
         )
         for row in self.invite_rows:
             self.invites.addWidget(row)
@@ -344,7 +375,7 @@ class TherapistConsole(QMainWindow):
     async def create_session(self, label: str) -> tuple[str, dict[str, InviteInfo]]:
         created = await self.lobby.create_session(label)
         session_id = created.session.session_id
-        self.labels[session_id] = label[:120] or "Untitled session"
+        self.labels[session_id] = label[:120] or _("Untitled session")
         self._show_invites(session_id, list(created.invites))
         self.label_edit.clear()
         await self.refresh()
@@ -371,7 +402,7 @@ class TherapistConsole(QMainWindow):
             voice=self.voice,
         )  # fmt: skip
         core = await self.lobby.open_live(session_id, options)
-        label = self.labels.get(session_id, "Live session")
+        label = self.labels.get(session_id, _("Live session"))
         view = LiveSession(core, self.data_dir, label, passphrases=self.passphrases)
         view.attention.connect(lambda _on: self._mark_tabs())
         self.live[session_id] = view
@@ -387,7 +418,9 @@ class TherapistConsole(QMainWindow):
             if index < 0:
                 continue
             alerting = view.needs_attention
-            self.tabs.setTabText(index, f"⚠ {view.label} — alert" if alerting else view.label)
+            self.tabs.setTabText(
+                index, _("⚠ {label} — alert").format(label=view.label) if alerting else view.label
+            )
             bar.setTabTextColor(
                 index, QColor(CLEAR_LIGHT["danger"] if alerting else CLEAR_LIGHT["text"])
             )
@@ -435,15 +468,30 @@ async def run_therapist(
     secret: str | None = None,
     voice: ProcessingSettings | None = None,
 ) -> int:
+    start_language(data_dir)
     apply_theme(app, CLEAR_LIGHT)
-    console = TherapistConsole(server, data_dir, fake_media, voice=voice)
-    fit_to_screen(console, 1400, 880)
-    console.show()
+
+    def build() -> TherapistConsole:
+        console = TherapistConsole(server, data_dir, fake_media, voice=voice)
+        # Before signing in the console is rebuilt in the new language; after, the choice
+        # shows from the next opening (live sessions stay as they are).
+        home = console.tabs.widget(0)
+        page = home.layout() if home is not None else None
+        assert isinstance(page, QVBoxLayout)
+        page.insertWidget(1, LanguagePicker(data_dir, now=lambda: can_rebuild(console)))
+        fit_to_screen(console, 1400, 880)
+        return console
+
+    def can_rebuild(console: TherapistConsole) -> bool:
+        return not console.live and console.sign_in_box.isVisible()
+
+    consoles = Rebuildable(build, can_rebuild, lambda c: spawn(c.close_all()))
+    console = consoles.show()
     if name:
         console.name_edit.setText(name)
         if secret or _remembered(server, name):
             await console.sign_in(name, secret or "")
-    await wait_closed(console)
+    console = await consoles.closed()
     await console.close_all()
     return 0
 

@@ -66,7 +66,8 @@ from companion.app.journal import MIN_PASSPHRASE, NeedsPassphrase
 from companion.app.notices import DesktopNotices
 from companion.app.prompts import PROMPTS, prompt
 from companion.app.summary import duration_words, summarize, to_html
-from companion.app.words import ALERT_WORDS, alert_words, link_words
+from companion.app.words import alert_words, link_words
+from companion.i18n import _
 from companion.protocol.messages import (
     LadderConfig,
     MemberInfo,
@@ -139,15 +140,21 @@ def quality_words(q: CallQuality) -> str:
     rtt = max(0.0, q.rtt_ms) if q.rtt_ms is not None else 0.0
     loss = max(q.audio_loss_pct, q.video_loss_pct)
     if rtt < 300 and loss < 2 and q.video_fps_in >= 10:
-        grade = "Good"
+        grade = _("Good")
     elif rtt < 700 and loss < 8:
-        grade = "Fair"
+        grade = _("Fair")
     else:
-        grade = "Poor"
+        grade = _("Poor")
     # A round trip cannot be negative (clock steps between the two ends): never shown so.
-    delay = f"{max(0.0, q.rtt_ms):.0f} ms" if q.rtt_ms is not None else "—"
-    video = f"{q.video_fps_in:.0f} fps" if q.video_sending else "video paused for speech"
-    return f"{grade} · delay {delay} · loss {loss:.0f}% · {video}"
+    delay = _("{ms:.0f} ms").format(ms=max(0.0, q.rtt_ms)) if q.rtt_ms is not None else "—"
+    video = (
+        _("{video_fps_in:.0f} fps").format(video_fps_in=q.video_fps_in)
+        if q.video_sending
+        else _("video paused for speech")
+    )
+    return _("{grade} · delay {delay} · loss {loss:.0f}% · {video}").format(
+        grade=grade, delay=delay, loss=loss, video=video
+    )
 
 
 @dataclass
@@ -184,15 +191,15 @@ class AlertRow(QFrame):
         row.setContentsMargins(14, 8, 8, 8)
         self.words = alert_words("therapist", alert.reason)
         self.text = QLabel()
-        self.text.setAccessibleDescription("Alert")
+        self.text.setAccessibleDescription(_("Alert"))
         self.text.setWordWrap(True)
         font = QFont(self.text.font())
         font.setPointSizeF(font.pointSizeF() * 1.25)
         font.setBold(True)
         self.text.setFont(font)
         self.when = QLabel()
-        self.ack = QPushButton("Acknowledge")
-        self.ack.setAccessibleName(f"Acknowledge: {self.words}")
+        self.ack = QPushButton(_("Acknowledge"))
+        self.ack.setAccessibleName(_("Acknowledge: {words}").format(words=self.words))
         self.ack.setMinimumHeight(44)
         self._on_ack = on_ack
         self.ack.clicked.connect(self._acknowledge)
@@ -206,13 +213,17 @@ class AlertRow(QFrame):
 
     def _acknowledge(self) -> None:
         self.ack.setEnabled(False)
-        self.ack.setText("Acknowledging…")
+        self.ack.setText(_("Acknowledging…"))
         self._on_ack(self.alert.alert_id)
 
     def tick(self) -> None:
         self.text.setText(f"⚠  {self.words}")
         ago = format_ago(time.time() - self.raised_wall)
-        self.when.setText(f"At {_clock(self.raised_wall)} ({ago}) — needs your acknowledgement")
+        self.when.setText(
+            _("At {time} ({ago}) — needs your acknowledgement").format(
+                time=_clock(self.raised_wall), ago=ago
+            )
+        )
 
 
 class VideoWithSelf(VideoView):
@@ -220,8 +231,8 @@ class VideoWithSelf(VideoView):
 
     def __init__(self, placeholder: str) -> None:
         super().__init__(placeholder)
-        self.self_view = VideoView("Your camera", self)
-        self.self_view.setAccessibleName("Your camera")
+        self.self_view = VideoView(_("Your camera"), self)
+        self.self_view.setAccessibleName(_("Your camera"))
         self.self_view.setFixedSize(192, 144)
 
     def resizeEvent(self, event: Any) -> None:
@@ -265,7 +276,7 @@ class LiveSession(QWidget):
         self.no_support = QLabel("")
         self.no_support.setObjectName("nosupport")
         self.no_support.setWordWrap(True)
-        self.no_support.setAccessibleDescription("Support person")
+        self.no_support.setAccessibleDescription(_("Support person"))
         self.no_support.setStyleSheet(
             f"#nosupport {{ background: {CLEAR_LIGHT['warm_back']}; color: {AMBER}; border: 2px solid {AMBER};"
             " border-radius: 8px; padding: 10px 14px; font-weight: bold; }"
@@ -286,18 +297,18 @@ class LiveSession(QWidget):
         s = QHBoxLayout(strip)
         s.setContentsMargins(14, 8, 14, 8)
         self.link = QLabel()
-        self.link.setAccessibleDescription("Connection")
+        self.link.setAccessibleDescription(_("Connection"))
         big = QFont(self.link.font())
         big.setPointSizeF(big.pointSizeF() * 1.3)
         big.setBold(True)
         self.link.setFont(big)
-        self.quality = QLabel("Quality: measuring…")
-        self.quality.setAccessibleDescription("Call quality")
+        self.quality = QLabel(_("Quality: measuring…"))
+        self.quality.setAccessibleDescription(_("Call quality"))
         self.checkin = QLabel()
-        self.checkin.setAccessibleDescription("Last check-in")
+        self.checkin.setAccessibleDescription(_("Last check-in"))
         self.checkin.setFont(big)
         self.clock = QLabel()
-        self.clock.setAccessibleDescription("Session time")
+        self.clock.setAccessibleDescription(_("Session time"))
         left_col = QVBoxLayout()
         left_col.addWidget(self.link)
         left_col.addWidget(self.quality)
@@ -315,21 +326,24 @@ class LiveSession(QWidget):
         outer.addWidget(strip)
 
         body = QHBoxLayout()
-        self.video = VideoWithSelf("Waiting for the patient's video")
+        self.video = VideoWithSelf(_("Waiting for the patient's video"))
         self.self_view = self.video.self_view
         seen = QVBoxLayout()
         seen.addWidget(self.alert_banner)
         seen.addWidget(self.video, 1)
         body.addLayout(seen, 3)
         tabs = QTabWidget()
-        tabs.addTab(self._actions(), "Actions")
-        tabs.addTab(self._scroll(self._plan()), "Plan")
-        tabs.addTab(self._notes(), "Notes")
+        tabs.addTab(self._actions(), _("Actions"))
+        tabs.addTab(self._scroll(self._plan()), _("Plan"))
+        tabs.addTab(self._notes(), _("Notes"))
         self.timeline = QListWidget()
-        self.timeline.setAccessibleName("Timeline")
+        self.timeline.setAccessibleName(_("Timeline"))
         self.timeline.setAlternatingRowColors(True)
-        tabs.addTab(self.timeline, "Timeline")
-        tabs.addTab(self._summary(), "Summary")
+        # Long lines wrap (Spanish runs ~25 % longer): nothing read sideways.
+        self.timeline.setWordWrap(True)
+        self.timeline.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        tabs.addTab(self.timeline, _("Timeline"))
+        tabs.addTab(self._summary(), _("Summary"))
         tabs.setMinimumWidth(420)
         self.tabs = tabs
         body.addWidget(tabs, 2)
@@ -354,18 +368,18 @@ class LiveSession(QWidget):
     def _actions(self) -> QWidget:
         page = QWidget()
         v = QVBoxLayout(page)
-        self.request = console_button("Request a check-in", primary=True)
+        self.request = console_button(_("Request a check-in"), primary=True)
         self.request.setMinimumHeight(44)
         self.request.clicked.connect(lambda: spawn(self.core.request_checkin()))
         v.addWidget(self.request)
 
-        prompts = QGroupBox("Grounding prompt")
+        prompts = QGroupBox(_("Grounding prompt"))
         p = QHBoxLayout(prompts)
         self.prompt_choice = QComboBox()
-        self.prompt_choice.setAccessibleName("Grounding prompt to send")
+        self.prompt_choice.setAccessibleName(_("Grounding prompt to send"))
         for item in PROMPTS:
             self.prompt_choice.addItem(item.title, item.prompt_id)
-        self.push = console_button("Show to the patient")
+        self.push = console_button(_("Show to the patient"))
         self.push.clicked.connect(
             lambda: spawn(self.core.push_prompt(str(self.prompt_choice.currentData())))
         )
@@ -373,26 +387,26 @@ class LiveSession(QWidget):
         p.addWidget(self.push)
         v.addWidget(prompts)
 
-        mic = QGroupBox("Your microphone")
+        mic = QGroupBox(_("Your microphone"))
         self.voice_box = mic
         self.voice = VoiceSettings(
-            "Reduce background noise", "Raise my voice automatically (for a quiet voice)"
+            _("Reduce background noise"), _("Raise my voice automatically (for a quiet voice)")
         )
         QVBoxLayout(mic).addWidget(self.voice)
         v.addWidget(mic)
 
-        music = QGroupBox("Music on the patient's computer")
+        music = QGroupBox(_("Music on the patient's computer"))
         m = QVBoxLayout(music)
-        self.now_playing = QLabel("Nothing reported yet")
-        self.now_playing.setAccessibleDescription("Now playing")
+        self.now_playing = QLabel(_("Nothing reported yet"))
+        self.now_playing.setAccessibleDescription(_("Now playing"))
         self.now_playing.setWordWrap(True)
         m.addWidget(self.now_playing)
         row = QHBoxLayout()
         self.music_buttons: dict[str, QPushButton] = {}
-        for text, action in (("Previous", "previous"), ("Play", "play"),
-                             ("Pause", "pause"), ("Next", "next")):  # fmt: skip
+        for text, action in ((_("Previous"), "previous"), (_("Play"), "play"),
+                             (_("Pause"), "pause"), (_("Next"), "next")):  # fmt: skip
             button = console_button(text)
-            button.setAccessibleName(f"Music: {action}")
+            button.setAccessibleName(_("Music: {action}").format(action=action))
             button.clicked.connect(lambda _=False, a=action: spawn(self.core.music_remote(a)))
             self.music_buttons[action] = button
             row.addWidget(button)
@@ -400,21 +414,24 @@ class LiveSession(QWidget):
         volume_row = QHBoxLayout()
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(-40, 0)
-        self.volume.setAccessibleName("Music volume")
-        self.volume_label = QLabel("0 dB")
-        self.volume.valueChanged.connect(lambda v: self.volume_label.setText(f"{v} dB"))
+        self.volume.setAccessibleName(_("Music volume"))
+        self.volume_label = QLabel(_("{db} dB").format(db=0))
+        self.volume.valueChanged.connect(
+            lambda v: self.volume_label.setText(_("{db} dB").format(db=v))
+        )
         self.volume.sliderReleased.connect(self._send_volume)
-        volume_row.addWidget(QLabel("Volume"))
+        volume_row.addWidget(QLabel(_("Volume")))
         volume_row.addWidget(self.volume, 1)
         volume_row.addWidget(self.volume_label)
         m.addLayout(volume_row)
         playlist_row = QHBoxLayout()
         self.playlist = QComboBox()
-        self.playlist.setAccessibleName("Playlist")
+        self.playlist.setAccessibleName(_("Playlist"))
         for slug, title in PLAYLISTS.items():
+            title = _(title)
             self.playlist.addItem(title, slug)
-        self.choose = console_button("Play this")
-        self.choose.setAccessibleName("Play this playlist")
+        self.choose = console_button(_("Play this"))
+        self.choose.setAccessibleName(_("Play this playlist"))
         self.choose.clicked.connect(
             lambda: spawn(
                 self.core.music_remote("choose_playlist", playlist=str(self.playlist.currentData()))
@@ -425,14 +442,14 @@ class LiveSession(QWidget):
         m.addLayout(playlist_row)
         v.addWidget(music)
 
-        support = QGroupBox("Message to the support person")
+        support = QGroupBox(_("Message to the support person"))
         sl = QVBoxLayout(support)
         msg = QHBoxLayout()
         self.message = QLineEdit()
-        self.message.setPlaceholderText("e.g. Please bring a glass of water")
-        self.message.setAccessibleName("Message to the support person")
+        self.message.setPlaceholderText(_("e.g. Please bring a glass of water"))
+        self.message.setAccessibleName(_("Message to the support person"))
         self.message.returnPressed.connect(self._send_message)
-        send = console_button("Send")
+        send = console_button(_("Send"))
         send.clicked.connect(self._send_message)
         msg.addWidget(self.message, 1)
         msg.addWidget(send)
@@ -442,10 +459,10 @@ class LiveSession(QWidget):
         sl.addWidget(self.message_note)
         v.addWidget(support)
         v.addStretch(1)
-        self.end_question = InlineQuestion("Keep the session going", "End the session")
+        self.end_question = InlineQuestion(_("Keep the session going"), _("End the session"))
         self.end_question.answered.connect(self._end_answered)
         v.addWidget(self.end_question)
-        self.end_button = console_button("End the session…")
+        self.end_button = console_button(_("End the session…"))
         self.end_button.clicked.connect(self._confirm_end)
         v.addWidget(self.end_button)
         return page
@@ -455,24 +472,26 @@ class LiveSession(QWidget):
         v = QVBoxLayout(page)
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        # A label longer than its field's room goes above it (Spanish runs ~25 % longer).
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         plan = SessionPlan(kind="plan")
         dose = QHBoxLayout()
         # Nothing clinical is filled in for the therapist: the dose time is unknown until
         # they enter it (or press "Now").
-        self.dose_known = QCheckBox("Dose time known")
+        self.dose_known = QCheckBox(_("Dose time known"))
         self.dose_known.setChecked(False)
-        self.dose_known.setAccessibleName("Dose time known")
+        self.dose_known.setAccessibleName(_("Dose time known"))
         self.dose_at = QDateTimeEdit(QDateTime.currentDateTime())
-        self.dose_at.setDisplayFormat("ddd d MMM  HH:mm")
-        self.dose_at.setAccessibleName("Dose time")
+        self.dose_at.setDisplayFormat(_("ddd d MMM  HH:mm"))  # a Qt date pattern, see QLocale
+        self.dose_at.setAccessibleName(_("Dose time"))
         self.dose_at.setEnabled(False)
         self.dose_known.toggled.connect(self.dose_at.setEnabled)
-        now = console_button("Now")
-        now.setAccessibleName("Dose taken now")
+        now = console_button(_("Now"))
+        now.setAccessibleName(_("Dose taken now"))
         now.clicked.connect(self._dose_now)
         dose.addWidget(self.dose_at, 1)
         dose.addWidget(now)
-        form.addRow("Dose taken at", dose)
+        form.addRow(_("Dose taken at"), dose)
         form.addRow("", self.dose_known)
 
         def spin(model: type[Any], name: str, value: float, suffix: str) -> QSpinBox:
@@ -483,40 +502,42 @@ class LiveSession(QWidget):
             box.setSuffix(suffix)
             return box
 
-        self.checkin_every = spin(SessionPlan, "checkin_every_min", 0, " min")
-        self.checkin_every.setSpecialValueText("only when I ask")
-        self.lookin_every = spin(SessionPlan, "lookin_every_min", plan.lookin_every_min, " min")
-        self.lookin_every.setSpecialValueText("never")
+        self.checkin_every = spin(SessionPlan, "checkin_every_min", 0, _(" min"))
+        self.checkin_every.setSpecialValueText(_("only when I ask"))
+        self.lookin_every = spin(SessionPlan, "lookin_every_min", plan.lookin_every_min, _(" min"))
+        self.lookin_every.setSpecialValueText(_("never"))
         self.vitals_at = QLineEdit(", ".join(str(m) for m in plan.vitals_at_min))
-        self.vitals_at.setToolTip("Minutes from the dose, e.g. -5, 40 (before dosing and after)")
-        self.systolic_max = spin(SessionPlan, "systolic_max", plan.systolic_max, " mmHg")
-        self.diastolic_max = spin(SessionPlan, "diastolic_max", plan.diastolic_max, " mmHg")
-        self.hr_max = spin(SessionPlan, "heart_rate_max", plan.heart_rate_max, " bpm")
+        self.vitals_at.setToolTip(_("Minutes from the dose, e.g. -5, 40 (before dosing and after)"))
+        self.systolic_max = spin(SessionPlan, "systolic_max", plan.systolic_max, _(" mmHg"))
+        self.diastolic_max = spin(SessionPlan, "diastolic_max", plan.diastolic_max, _(" mmHg"))
+        self.hr_max = spin(SessionPlan, "heart_rate_max", plan.heart_rate_max, _(" bpm"))
         ladder = LadderConfig(kind="ladder.config")
 
         def seconds(name: str, value: float) -> QSpinBox:
-            return spin(LadderConfig, name, value, " s")
+            return spin(LadderConfig, name, value, _(" s"))
 
         self.go_after = seconds("go_to_patient_after_s", ladder.go_to_patient_after_s)
         self.answer_within = seconds("checkin_answer_s", ladder.checkin_answer_s)
         self.escalate_after = seconds("checkin_escalate_s", ladder.checkin_escalate_s)
         self.instructions = QPlainTextEdit()
-        self.instructions.setPlaceholderText("What the support person should do, and whom to call")
+        self.instructions.setPlaceholderText(
+            _("What the support person should do, and whom to call")
+        )
         self.instructions.setMinimumHeight(80)
         self.emergency = QLineEdit()
-        self.emergency.setPlaceholderText("e.g. 112 or 911")
+        self.emergency.setPlaceholderText(_("e.g. 112 or 911"))
         for label, widget in (
-            ("Ask for a check-in every", self.checkin_every),
-            ("Support person looks in every", self.lookin_every),
-            ("Vitals at (minutes from dose)", self.vitals_at),
-            ("Alert me above: systolic", self.systolic_max),
-            ("diastolic", self.diastolic_max),
-            ("heart rate", self.hr_max),
-            ("Call the support person after a lost link of", self.go_after),
-            ("A check-in must be answered within", self.answer_within),
-            ("…then the support person is asked after", self.escalate_after),
-            ("Instructions for the support person", self.instructions),
-            ("Emergency number", self.emergency),
+            (_("Ask for a check-in every"), self.checkin_every),
+            (_("Support person looks in every"), self.lookin_every),
+            (_("Vitals at (minutes from dose)"), self.vitals_at),
+            (_("Alert me above: systolic"), self.systolic_max),
+            (_("diastolic"), self.diastolic_max),
+            (_("heart rate"), self.hr_max),
+            (_("Call the support person after a lost link of"), self.go_after),
+            (_("A check-in must be answered within"), self.answer_within),
+            (_("…then the support person is asked after"), self.escalate_after),
+            (_("Instructions for the support person"), self.instructions),
+            (_("Emergency number"), self.emergency),
         ):
             widget.setAccessibleName(label)
             form.addRow(label, widget)
@@ -526,9 +547,9 @@ class LiveSession(QWidget):
         self.plan_error.setWordWrap(True)
         v.addWidget(self.plan_error)
         row = QHBoxLayout()
-        self.send_plan_button = console_button("Send the plan", primary=True)
+        self.send_plan_button = console_button(_("Send the plan"), primary=True)
         self.send_plan_button.clicked.connect(lambda: spawn(self.send_plan()))
-        self.plan_note = QLabel("Not sent yet: the support person sees no plan.")
+        self.plan_note = QLabel(_("Not sent yet: the support person sees no plan."))
         self.plan_note.setWordWrap(True)
         self.plan_note.setStyleSheet(f"color: {GREY};")
         row.addWidget(self.send_plan_button)
@@ -553,21 +574,21 @@ class LiveSession(QWidget):
         page = QWidget()
         v = QVBoxLayout(page)
         self.note = QPlainTextEdit()
-        self.note.setAccessibleName("Private note")
+        self.note.setAccessibleName(_("Private note"))
         self.note.setPlaceholderText(
-            "Private note — encrypted on this computer, stamped with the time"
+            _("Private note — encrypted on this computer, stamped with the time")
         )
         v.addWidget(self.note, 1)
         # No keyring here: the passphrase is asked on the page, never in a dialog.
         self.passphrase = QLineEdit()
         self.passphrase.setEchoMode(QLineEdit.EchoMode.Password)
-        self.passphrase.setAccessibleName("Passphrase for your notes")
-        self.passphrase.setPlaceholderText("Passphrase for your notes (8 characters or more)")
+        self.passphrase.setAccessibleName(_("Passphrase for your notes"))
+        self.passphrase.setPlaceholderText(_("Passphrase for your notes (8 characters or more)"))
         self.passphrase.returnPressed.connect(lambda: spawn(self.save_note()))
         self.passphrase.hide()
         v.addWidget(self.passphrase)
         row = QHBoxLayout()
-        self.save_note_button = console_button("Save note", primary=True)
+        self.save_note_button = console_button(_("Save note"), primary=True)
         self.save_note_button.clicked.connect(lambda: spawn(self.save_note()))
         self.note_status = QLabel("")
         self.note_status.setWordWrap(True)
@@ -575,7 +596,7 @@ class LiveSession(QWidget):
         row.addWidget(self.note_status, 1)
         v.addLayout(row)
         self.notes_list = QListWidget()
-        self.notes_list.setAccessibleName("Notes so far")
+        self.notes_list.setAccessibleName(_("Notes so far"))
         self.notes_list.setWordWrap(True)
         v.addWidget(self.notes_list, 2)
         return page
@@ -584,12 +605,12 @@ class LiveSession(QWidget):
         page = QWidget()
         v = QVBoxLayout(page)
         self.summary_view = QTextBrowser()
-        self.summary_view.setAccessibleName("Session summary")
+        self.summary_view.setAccessibleName(_("Session summary"))
         v.addWidget(self.summary_view, 1)
         row = QHBoxLayout()
-        refresh = console_button("Refresh")
+        refresh = console_button(_("Refresh"))
         refresh.clicked.connect(self.refresh_summary)
-        self.export = console_button("Save as HTML and PDF", primary=True)
+        self.export = console_button(_("Save as HTML and PDF"), primary=True)
         self.export.clicked.connect(lambda: self.export_summary(self._summary_stem()))
         row.addWidget(refresh)
         row.addWidget(self.export)
@@ -625,7 +646,7 @@ class LiveSession(QWidget):
         if view is not None:
             self._unsubscribe.append(view.frame_ready.connect(self.self_view.show_frame))
         else:
-            self.self_view.set_placeholder("No camera")
+            self.self_view.set_placeholder(_("No camera"))
         for entry in core.facts.timeline:
             self._entry(entry)
         for alert in core.facts.open_alerts.values():
@@ -666,16 +687,18 @@ class LiveSession(QWidget):
         color: str | None = None
         if entry.kind == "alert.shown":
             self._shown_alert_words[entry.ref] = (entry.text, entry.at)
-            text, color = f"⚠ ALERT: {entry.text}", CLEAR_LIGHT["danger"]
+            text, color = _("⚠ ALERT: {text}").format(text=entry.text), CLEAR_LIGHT["danger"]
         elif entry.kind == "alert.cleared":
-            what, at = self._shown_alert_words.get(entry.ref, ("Alert", entry.at))
-            text = f"✓ {what} — {entry.text} after {duration_words(entry.at - at)}"
+            what, at = self._shown_alert_words.get(entry.ref, (_("Alert"), entry.at))
+            text = _("✓ {what} — {text} after {duration}").format(
+                what=what, text=entry.text, duration=duration_words(entry.at - at)
+            )
             color = GREEN
         elif entry.kind == "prompt.push":
             found = prompt(entry.text.rsplit(": ", 1)[-1])
-            text = f"Grounding prompt shown: {found.title}" if found else text
+            text = _("Grounding prompt shown: {title}").format(title=found.title) if found else text
         elif entry.kind == "message":
-            text = "Message sent to the support person"
+            text = _("Message sent to the support person")
         elif entry.kind == "link" and entry.text.endswith(("lost", "interrupted")):
             color = AMBER
         item = QListWidgetItem(f"{_clock(entry.at)}   {text}")
@@ -685,27 +708,33 @@ class LiveSession(QWidget):
         self.timeline.scrollToBottom()
 
     def _quality(self, q: CallQuality) -> None:
-        self.quality.setText(f"Quality: {quality_words(q)}")
+        self.quality.setText(_("Quality: {quality}").format(quality=quality_words(q)))
 
     def _tick(self) -> None:
         facts = self.core.facts
         at = facts.last_checkin_at
         if at is None:
-            self.checkin.setText("Last check-in: not yet")
+            self.checkin.setText(_("Last check-in: not yet"))
         else:
             self.checkin.setText(
-                f"Last check-in: {format_ago(time.time() - at)} ({_clock(at)[:5]})"
+                _("Last check-in: {ago} ({time})").format(
+                    ago=format_ago(time.time() - at), time=_clock(at)[:5]
+                )
             )
-        text = f"Session time {format_elapsed(time.time() - facts.started_at)}"
+        text = _("Session time {elapsed}").format(
+            elapsed=format_elapsed(time.time() - facts.started_at)
+        )
         if facts.plan.dose_at:
             since = time.time() - facts.plan.dose_at
             text += (
-                f" · dose {format_elapsed(since)} ago"
+                _(" · dose {time} ago").format(time=format_elapsed(since))
                 if since >= 0
-                else f" · dose in {format_elapsed(-since)}"
+                else _(" · dose in {time}").format(time=format_elapsed(-since))
             )
         if self._asked_at is not None:
-            text += f" · check-in asked {format_ago(time.time() - self._asked_at)}, waiting"
+            text += _(" · check-in asked {ago}, waiting").format(
+                ago=format_ago(time.time() - self._asked_at)
+            )
         self.clock.setText(text)
         for row in self.alert_rows.values():
             row.tick()
@@ -741,19 +770,27 @@ class LiveSession(QWidget):
         if self._support_gone_at is None or self.core.facts.ended:
             return
         first = (
-            f"No support person is connected (since {_clock(self._support_gone_at)[:5]})."
+            _("No support person is connected (since {value}).").format(
+                value=_clock(self._support_gone_at)[:5]
+            )
             if self._support_seen
-            else "No support person has joined this session yet."
+            else _("No support person has joined this session yet.")
         )
         then = (
-            "Nobody in the home can be called to the patient through the app, but their "
-            "phone can still be messaged."
+            _(
+                "Nobody in the home can be called to the patient through the app, but their "
+                "phone can still be messaged."
+            )
             if self.core.reach.armed
-            else "Nobody in the home can be called to the patient, and no phone can be "
-            "reached either: add their number under Plan."
+            else _(
+                "Nobody in the home can be called to the patient, and no phone can be "
+                "reached either: add their number under Plan."
+            )
             if self.core.reach.possible
-            else "Nobody in the home can be called to the patient, and this clinic's server "
-            "sends no texts or e-mails."
+            else _(
+                "Nobody in the home can be called to the patient, and this clinic's server "
+                "sends no texts or e-mails."
+            )
         )
         self.no_support.setText(f"⚠  {first} {then}")
         self.no_support.show()
@@ -777,9 +814,7 @@ class LiveSession(QWidget):
         self.alert_banner.show()
         row.ack.setFocus()
         self.attention.emit(True)
-        notify_if_hidden(
-            self, self._notices, ALERT_WORDS.get(alert.reason, "An alert"), alert.urgent
-        )
+        notify_if_hidden(self, self._notices, alert_words("therapist", alert.reason), alert.urgent)
 
     def _cleared(self, alert_id: str, _how: str) -> None:
         row = self.alert_rows.pop(alert_id, None)
@@ -797,16 +832,21 @@ class LiveSession(QWidget):
         state = "playing" if status.playing else "paused"
         where = ""
         if status.duration_s > 0:
-            where = f" · {format_elapsed(status.position_s)[2:]} of {format_elapsed(status.duration_s)[2:]}"
+            where = _(" · {position} of {length}").format(
+                position=format_elapsed(status.position_s)[2:],
+                length=format_elapsed(status.duration_s)[2:],
+            )
         self.now_playing.setText(
-            f"♪ <b>{_escape(status.title)}</b> — {state}{where} · volume {status.volume_db:.0f} dB"
+            _("♪ <b>{title}</b> — {state}{where} · volume {volume_db:.0f} dB").format(
+                title=_escape(status.title), state=state, where=where, volume_db=status.volume_db
+            )
         )
         self.now_playing.setProperty("title", status.title)
         if not self.volume.isSliderDown():
             self.volume.blockSignals(True)
             self.volume.setValue(round(max(-40.0, status.volume_db)))
             self.volume.blockSignals(False)
-            self.volume_label.setText(f"{self.volume.value()} dB")
+            self.volume_label.setText(_("{db} dB").format(db=self.volume.value()))
 
     def _send_volume(self) -> None:
         spawn(self.core.music_remote("set_volume", volume_db=float(self.volume.value())))
@@ -816,13 +856,13 @@ class LiveSession(QWidget):
         if text:
             spawn(self.core.send_message("support", text[:1000]))
             self.message.clear()
-            self.message_note.setText(f"Sent at {_clock(time.time())[:5]}.")
+            self.message_note.setText(_("Sent at {time}.").format(time=_clock(time.time())[:5]))
 
     def _confirm_end(self) -> None:
         # Asked inside the console: a modal would stop the call and the alerts under it.
         self.end_button.hide()
         self.end_question.ask(
-            "End the session for everyone? The patient's music keeps playing; the call ends."
+            _("End the session for everyone? The patient's music keeps playing; the call ends.")
         )
 
     def _end_answered(self, end: bool) -> None:
@@ -841,10 +881,10 @@ class LiveSession(QWidget):
         self._support_check.stop()
         self.no_support.hide()
         self._update_banner()
-        self.end_button.setText("The session has ended")
+        self.end_button.setText(_("The session has ended"))
         self._tick()
         self._ticker.stop()
-        self.link.setText("● The session has ended")
+        self.link.setText(_("● The session has ended"))
         self.quality.setText("")
         self.reach.setText("")  # the server forgets the contacts with the session
         self.refresh_summary()
@@ -907,8 +947,9 @@ class LiveSession(QWidget):
         await self.core.set_ladder(self.read_ladder())
         self.plan_sent_at = time.time()
         self.plan_note.setText(
-            f"Sent at {_clock(self.plan_sent_at)[:5]}. The support person has the "
-            "instructions; reminders follow the dose time."
+            _(
+                "Sent at {value}. The support person has the instructions; reminders follow the dose time."
+            ).format(value=_clock(self.plan_sent_at)[:5])
         )
         return True
 
@@ -926,16 +967,18 @@ class LiveSession(QWidget):
                     self.passphrase.show()
                     self.passphrase.setFocus()
                     self.note_status.setText(
-                        "Not saved yet: this computer has no keyring, so notes are locked "
-                        "with a passphrase. Type one above (8 characters or more; you will "
-                        "need it to read them later), then save again."
+                        _(
+                            "Not saved yet: this computer has no keyring, so notes are locked "
+                            "with a passphrase. Type one above (8 characters or more; you will "
+                            "need it to read them later), then save again."
+                        )
                     )
                     return False
                 await journal.unlock(passphrase)
                 self.remember_passphrase(passphrase)
         except WrongPassphrase:
             self.passphrase.clear()
-            self.note_status.setText("That passphrase does not open your notes. Not saved.")
+            self.note_status.setText(_("That passphrase does not open your notes. Not saved."))
             return False
         self.passphrase.hide()
         await journal.add(self.core.session_id, NoteKind.NOTE, text)
@@ -945,11 +988,15 @@ class LiveSession(QWidget):
         self.notes_list.addItem(item)
         self.notes_list.scrollToBottom()
         self.note.clear()
-        self.note_status.setText(f"Saved, encrypted, at {_clock(now)[:5]}.")
+        self.note_status.setText(_("Saved, encrypted, at {time}.").format(time=_clock(now)[:5]))
         return True
 
     def summary_html(self) -> str:
-        title = f"Session summary — {self.label}" if self.label else "Session summary"
+        title = (
+            _("Session summary — {label}").format(label=self.label)
+            if self.label
+            else _("Session summary")
+        )
         return to_html(summarize(self.core.facts, self.notes, label=self.label), title)
 
     def refresh_summary(self) -> None:
@@ -968,11 +1015,15 @@ class LiveSession(QWidget):
         html_path, pdf_path = stem.with_suffix(".html"), stem.with_suffix(".pdf")
         html_path.write_text(html, encoding="utf-8")
         write_pdf(html, pdf_path)
-        self.export_note.setText(f"Saved {html_path.name} and {pdf_path.name} in {stem.parent}")
+        self.export_note.setText(
+            _("Saved {html} and {pdf} in {folder}").format(
+                html=html_path.name, pdf=pdf_path.name, folder=stem.parent
+            )
+        )
         return html_path, pdf_path
 
 
-def write_pdf(html: str, path: Path, title: str = "Companion") -> Path:
+def write_pdf(html: str, path: Path, title: str = "Companion") -> Path:  # i18n: not words
     """A4, 18 mm margins, page numbers at the foot, no heading alone at a page's end.
 
     The pages are laid out and drawn here rather than by ``QTextDocument.print_``, so the
@@ -982,7 +1033,7 @@ def write_pdf(html: str, path: Path, title: str = "Companion") -> Path:
     document.setHtml(html)
     writer = QPdfWriter(str(path))
     writer.setTitle(title)
-    writer.setCreator("Companion")
+    writer.setCreator(_("Companion"))
     writer.setPageLayout(
         QPageLayout(
             QPageSize(QPageSize.PageSizeId.A4),
@@ -1028,7 +1079,7 @@ def keep_headings_with_next(document: QTextDocument) -> None:
     keep-with-next). ``document`` is paginated (a page size set)."""
     layout = document.documentLayout()
     page = document.pageSize().height()
-    for _ in range(16):  # each break moves what follows; a summary settles in a few
+    for _attempt in range(16):  # each break moves what follows; a summary settles in a few
         alone = None
         block = document.begin()
         while block.isValid() and alone is None:
