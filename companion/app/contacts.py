@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import TypeAdapter, ValidationError
 
+from companion.i18n import N_, _
 from companion.protocol.messages import ContactsChanged, Email, Phone
 
 ContactField = Literal["phone", "email", "consent", "server"]
@@ -56,18 +57,22 @@ def read_contacts(phone: str, email: str, consent: bool) -> Contacts:
         except ValidationError:
             raise ContactRefused(
                 "phone",
-                "This number cannot be texted. Write it with its country code, starting "
-                "with +, for example +44 7700 900123.",
+                _(
+                    "This number cannot be texted. Write it with its country code, starting "
+                    "with +, for example +44 7700 900123."
+                ),
             ) from None
     if address:
         try:
             address = _EMAIL.validate_python(address)
         except ValidationError:
             raise ContactRefused(
-                "email", "This e-mail address does not look complete, e.g. name@example.org."
+                "email", _("This e-mail address does not look complete, e.g. name@example.org.")
             ) from None
     if (number or address) and not consent:
-        raise ContactRefused("consent", "Please tick the box to agree first (or leave both empty).")
+        raise ContactRefused(
+            "consent", _("Please tick the box to agree first (or leave both empty).")
+        )
     return Contacts(sms=number or None, email=address or None)
 
 
@@ -85,41 +90,61 @@ class Reach:
     """The server can text or e-mail a support person at all (worth asking for contacts)."""
 
 
-_HOW = {"sms": "their phone (text message)", "email": "their e-mail"}
-
-
 def reach(server_reaches: Sequence[str], contacts: ContactsChanged | None) -> Reach:
     """From the server's ``welcome.reaches`` and the latest ``contacts`` event."""
     oncall = "oncall" in server_reaches
     if not any(kind in server_reaches for kind in ("sms", "email")):
-        tail = " — only the clinic's on-call would be messaged." if oncall else "."
-        return Reach(
-            False,
-            "Phone: not set up — this clinic's server sends no texts or e-mails to the "
-            "support person" + tail,
-            oncall,
-            possible=False,
+        words = (
+            _(
+                "Phone: not set up — this clinic's server sends no texts or e-mails to the "
+                "support person — only the clinic's on-call would be messaged."
+            )
+            if oncall
+            else _(
+                "Phone: not set up — this clinic's server sends no texts or e-mails to the "
+                "support person."
+            )
         )
-    held = [
+        return Reach(False, words, oncall, possible=False)
+    held = {
         kind
         for kind in ("sms", "email")
         if contacts is not None and getattr(contacts, kind) and kind in server_reaches
-    ]
+    }
     if not held:
-        nobody = (
-            "only the clinic's on-call would be messaged."
+        words = (
+            _(
+                "Phone: no number or e-mail for the support person — only the clinic's "
+                "on-call would be messaged."
+            )
             if oncall
-            else "nobody can be reached by phone if no app answers."
+            else _(
+                "Phone: no number or e-mail for the support person — nobody can be reached "
+                "by phone if no app answers."
+            )
         )
-        return Reach(False, f"Phone: no number or e-mail for the support person — {nobody}", oncall)
-    how = " and ".join(_HOW[kind] for kind in held)
-    return Reach(True, f"Phone: ready — if no app answers, {how} will be messaged.", oncall)
+        return Reach(False, words, oncall)
+    if held == {"sms", "email"}:
+        words = _(
+            "Phone: ready — if no app answers, their phone (text message) and their e-mail "
+            "will be messaged."
+        )
+    elif held == {"sms"}:
+        words = _("Phone: ready — if no app answers, their phone (text message) will be messaged.")
+    else:
+        words = _("Phone: ready — if no app answers, their e-mail will be messaged.")
+    return Reach(True, words, oncall)
+
+
+_GIVEN = {
+    (True, True): N_("Phone and e-mail for emergency messages given by {who}"),
+    (True, False): N_("Phone for emergency messages given by {who}"),
+    (False, True): N_("E-mail for emergency messages given by {who}"),
+    (False, False): N_("Phone and e-mail for emergencies removed by {who}"),
+}
 
 
 def contacts_words(event: ContactsChanged) -> str:
     """The timeline's line: which kinds, and who gave them (never an address)."""
-    kinds = [name for name, held in (("phone", event.sms), ("e-mail", event.email)) if held]
-    who = "the support person" if event.by == "support" else "the therapist"
-    if not kinds:
-        return f"Phone and e-mail for emergencies removed by {who}"
-    return f"{' and '.join(kinds).capitalize()} for emergency messages given by {who}"
+    who = _("the support person") if event.by == "support" else _("the therapist")
+    return _(_GIVEN[(event.sms, event.email)]).format(who=who)

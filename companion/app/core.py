@@ -459,12 +459,13 @@ class RoleCore:
         except ProtocolError as exc:
             _log.info("contacts refused by the server: %s", exc.code)
             raise ContactRefused(
-                "server", "This clinic's server does not send texts or e-mails: nothing was saved."
+                "server",
+                _("This clinic's server does not send texts or e-mails: nothing was saved."),
             ) from None
         except (ConnectionError, TimeoutError, OSError) as exc:
             _log.info("contacts not sent: %s", type(exc).__name__)
             raise ContactRefused(
-                "server", "Not saved: the connection to the clinic is down. Please try again."
+                "server", _("Not saved: the connection to the clinic is down. Please try again.")
             ) from None
 
     @property

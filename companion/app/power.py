@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from companion.i18n import _
 from companion.protocol.messages import ComputerWhat
 
 _log = logging.getLogger(__name__)
@@ -92,11 +93,15 @@ def plug_in_words(reading: PowerReading) -> str | None:
     to ask: plugged in, no battery, or the OS cannot say)."""
     if reading.plugged is not False:
         return None
-    charge = "" if reading.percent is None else f" ({round(reading.percent)} %)"
-    return (
-        f"Your computer is running on battery{charge}. Please plug it in before you start, "
-        "so it stays on for the whole session."
-    )
+    if reading.percent is None:
+        return _(
+            "Your computer is running on battery. Please plug it in before you start, so it "
+            "stays on for the whole session."
+        )
+    return _(
+        "Your computer is running on battery ({percent} %). Please plug it in before you "
+        "start, so it stays on for the whole session."
+    ).format(percent=round(reading.percent))
 
 
 class SleepWatch:

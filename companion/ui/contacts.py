@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from companion.app import CLEAR_LIGHT, ContactRefused
+from companion.i18n import _
 from companion.ui.common import spawn
 
 Submit = Callable[[str, str, bool], Awaitable[None]]
@@ -48,11 +49,11 @@ class ContactsForm(QFrame):
         self.intro.setWordWrap(True)
         layout.addWidget(self.intro)
         self.phone = QLineEdit()
-        self.phone.setPlaceholderText("Mobile number, e.g. +44 7700 900123")
-        self.phone.setAccessibleName("Mobile number for texts")
+        self.phone.setPlaceholderText(_("Mobile number, e.g. +44 7700 900123"))
+        self.phone.setAccessibleName(_("Mobile number for texts"))
         self.email = QLineEdit()
-        self.email.setPlaceholderText("E-mail, e.g. name@example.org")
-        self.email.setAccessibleName("E-mail address")
+        self.email.setPlaceholderText(_("E-mail, e.g. name@example.org"))
+        self.email.setAccessibleName(_("E-mail address"))
         self.consent = QCheckBox(consent)
         self.consent.setAccessibleName(consent)
         for widget in (self.phone, self.email):
@@ -62,7 +63,7 @@ class ContactsForm(QFrame):
         layout.addWidget(self.consent)
         self.error = QLabel("")
         self.error.setWordWrap(True)
-        self.error.setAccessibleDescription("Problem")
+        self.error.setAccessibleDescription(_("Problem"))
         self.error.setStyleSheet(f"color: {CLEAR_LIGHT['danger']}; font-weight: bold;")
         self.error.hide()
         layout.addWidget(self.error)
@@ -81,7 +82,7 @@ class ContactsForm(QFrame):
             row.addWidget(self.skip_button)
         self.status = QLabel("")
         self.status.setWordWrap(True)
-        self.status.setAccessibleDescription("Saved")
+        self.status.setAccessibleDescription(_("Saved"))
         row.addWidget(self.status, 1)
         layout.addLayout(row)
 
@@ -102,7 +103,7 @@ class ContactsForm(QFrame):
             self.skipped.emit()
             return False
         self.save_button.setEnabled(False)
-        self.status.setText("Saving…")
+        self.status.setText(_("Saving…"))
         try:
             await self.submit(self.phone.text(), self.email.text(), self.consent.isChecked())
         except ContactRefused as refused:
@@ -118,7 +119,9 @@ class ContactsForm(QFrame):
             self.save_button.setEnabled(True)
         self.error.hide()
         self.status.setText(
-            ("Saved" if self.given else "Removed") + f" at {time.strftime('%H:%M')}."
+            (_("Saved at {time}.") if self.given else _("Removed at {time}.")).format(
+                time=time.strftime("%H:%M")
+            )
         )
         self.saved.emit()
         return True

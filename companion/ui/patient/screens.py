@@ -244,7 +244,7 @@ class PrepareScreen(QWidget):
             left.addWidget(box)
         # Asked only while the computer runs on battery: a laptop that dies at minute 80
         # ends the session as surely as a dropped network.
-        self.power_note = note("", "warm", "Power")
+        self.power_note = note("", "warm", _("Power"))
         self.power_note.hide()
         left.addWidget(self.power_note)
         form = form_layout()

@@ -362,16 +362,20 @@ class SupportWindow(QMainWindow):
         )
         inner = QVBoxLayout(self.contacts_panel)
         inner.setContentsMargins(20, 14, 20, 14)
-        heading = QLabel("Can the clinic text you?")
+        heading = QLabel(_("Can the clinic text you?"))
         heading.setWordWrap(True)
         inner.addWidget(heading)
         self.contacts_form = ContactsForm(
-            "If the patient needs you and your app is closed, the clinic can text or e-mail "
-            "you. It is up to you: you can leave this empty and press “Not now”.",
-            "I agree to be texted or e-mailed by the clinic if the patient needs me during "
-            "this session",
-            "Save",
-            "Not now",
+            _(
+                "If the patient needs you and your app is closed, the clinic can text or "
+                "e-mail you. It is up to you: you can leave this empty and press “Not now”."
+            ),
+            _(
+                "I agree to be texted or e-mailed by the clinic if the patient needs me "
+                "during this session"
+            ),
+            _("Save"),
+            _("Not now"),
         )
         # The board's type is large; under the card's style sheet a font set on the form
         # does not reach its children, so each is given it.
@@ -392,9 +396,9 @@ class SupportWindow(QMainWindow):
         row = QHBoxLayout()
         self.contacts_note = QLabel("")
         self.contacts_note.setWordWrap(True)
-        self.contacts_note.setAccessibleDescription("Texts and e-mails")
-        self.contacts_again = QPushButton("Phone or e-mail for emergencies…")
-        self.contacts_again.setAccessibleName("Phone or e-mail for emergencies")
+        self.contacts_note.setAccessibleDescription(_("Texts and e-mails"))
+        self.contacts_again = QPushButton(_("Phone or e-mail for emergencies…"))
+        self.contacts_again.setAccessibleName(_("Phone or e-mail for emergencies"))
         self.contacts_again.clicked.connect(self._ask_contacts)
         self.contacts_again.hide()
         row.addWidget(self.contacts_note, 1)
@@ -421,9 +425,9 @@ class SupportWindow(QMainWindow):
         core = self.core
         self.contacts_panel.hide()
         self.contacts_note.setText(
-            "The clinic can text or e-mail you if the patient needs you and your app is closed."
+            _("The clinic can text or e-mail you if the patient needs you and your app is closed.")
             if held
-            else "The clinic will not text or e-mail you."
+            else _("The clinic will not text or e-mail you.")
         )
         self.contacts_again.setVisible(core is not None and not core.facts.ended)
 

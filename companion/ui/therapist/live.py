@@ -316,7 +316,7 @@ class LiveSession(QWidget):
         # therapist must know when nobody can be reached by phone.
         self.reach = QLabel()
         self.reach.setWordWrap(True)
-        self.reach.setAccessibleDescription("Phone")
+        self.reach.setAccessibleDescription(_("Phone"))
         right_col = QVBoxLayout()
         right_col.addWidget(self.checkin)
         right_col.addWidget(self.clock)
@@ -555,13 +555,16 @@ class LiveSession(QWidget):
         row.addWidget(self.send_plan_button)
         row.addWidget(self.plan_note, 1)
         v.addLayout(row)
-        phone = QGroupBox("The support person's phone, for when no app answers")
+        phone = QGroupBox(_("The support person's phone, for when no app answers"))
         pl = QVBoxLayout(phone)
         self.contacts_form = ContactsForm(
-            "If the patient needs the support person and no app answers, the clinic's server "
-            "texts or e-mails them. Enter their mobile number or e-mail, with their agreement.",
-            "They agreed to be texted or e-mailed",
-            "Save their phone and e-mail",
+            _(
+                "If the patient needs the support person and no app answers, the clinic's "
+                "server texts or e-mails them. Enter their mobile number or e-mail, with "
+                "their agreement."
+            ),
+            _("They agreed to be texted or e-mailed"),
+            _("Save their phone and e-mail"),
         )
         self.contacts_form.submit = self.core.set_contacts
         pl.addWidget(self.contacts_form)
