@@ -68,7 +68,7 @@ async def test_sign_in_make_a_session_open_it_live_and_ask_for_a_check_in(
 
             await therapist.click("Request a check-in")
             deadline = time.monotonic() + 15
-            while patient.facts.pending_request is None:
+            while patient.pending_checkin is None:
                 assert time.monotonic() < deadline, "the patient was never asked"
                 await asyncio.sleep(0.1)
             await patient.check_in()
