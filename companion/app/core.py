@@ -68,7 +68,6 @@ from companion.protocol.messages import (
     InvitedRole,
     Joined,
     LadderConfig,
-    LinkState,
     LinkStateName,
     LookIn,
     MusicCommand,
@@ -282,6 +281,8 @@ class RoleCore:
         if g.home_watch is not None:
             self._unsubscribe.append(g.home_watch.state_changed.connect(self._on_home_state))
         self._unsubscribe.append(self.signaling.presence_changed.connect(self._on_presence))
+        if self.traits.follows_patient_link:
+            self._unsubscribe.append(g.link_reported.connect(self._on_patient_link))
         for link in (self.call, self.home):
             if link is not None:
                 await link.start()
@@ -549,14 +550,6 @@ class RoleCore:
             if self.traits.plays_music:  # the patient: their call for help is answered
                 self._help_calls.clear()
                 self.help_answered.emit("support")
-        elif (
-            isinstance(event, LinkState)
-            and self.traits.follows_patient_link
-            and from_role == "patient"
-        ):
-            # The support person's board follows the patient's own monitor of the call.
-            facts.link = event.state
-            self.link_changed.emit(link_words(self.role, event.state))
         elif isinstance(event, ComputerNotice) and self.traits.follows_patient_link:
             line = SUPPORT_COMPUTER_LINES.get(event.what)
             if line is not None:
@@ -627,6 +620,13 @@ class RoleCore:
             and self.audio is not None
         ):
             self.audio.play_chime(ChimeKind.RECONNECTED)
+
+    def _on_patient_link(self, role: Role | None, state: LinkStateName) -> None:
+        # The support person's board follows the patient's own monitor of the call, as
+        # its reports say now (not the first copy of each: Guardian.reported_link).
+        if role == "patient":
+            self.facts.link = state
+            self.link_changed.emit(link_words(self.role, state))
 
     def _on_home_state(self, state: LinkStateName) -> None:
         self.facts.home_link = state
