@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QPushButton,
     QSizePolicy,
     QTabWidget,
     QVBoxLayout,
@@ -88,19 +89,34 @@ class InviteRow(QFrame):
         self.expires = QLabel(f"<span style='color:{GREY}'>Valid until {expires}</span>")
         words.addWidget(self.label)
         words.addWidget(self.link)
-        words.addWidget(self.expires)
-        row.addLayout(words, 1)
         self.copy_code, self.copy_link = console_button("Copy code"), console_button("Copy link")
         self.copy_code.setAccessibleName(f"Copy the {who.lower()}'s code")
         self.copy_link.setAccessibleName(f"Copy the {who.lower()}'s link")
         self.copy_code.clicked.connect(lambda: self._copy(invite.code, "Code copied."))
         self.copy_link.clicked.connect(lambda: self._copy(invite.link, "Link copied."))
+        self.copy_web: QPushButton | None = None
+        if invite.web_link:
+            # The status board in a phone's browser (no app to install): a link the
+            # therapist can text to the support person.
+            web = invite.web_link
+            self.web_link = QLabel(f"<span style='color:{GREY}'>On a phone: {web}</span>")
+            self.web_link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.web_link.setToolTip(web)
+            self.web_link.setMaximumWidth(760)
+            self.web_link.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            words.addWidget(self.web_link)
+            self.copy_web = console_button("Copy phone link")
+            self.copy_web.setAccessibleName(f"Copy the {who.lower()}'s phone link")
+            self.copy_web.clicked.connect(lambda: self._copy(web, "Phone link copied."))
+        words.addWidget(self.expires)
+        row.addLayout(words, 1)
         self.revoke = console_button("Revoke")
         self.revoke.setAccessibleName(f"Revoke the {who.lower()}'s invitation")
         self.revoke.clicked.connect(lambda: spawn(console.revoke(self)))
         self.copied = QLabel("")
-        for widget in (self.copied, self.copy_code, self.copy_link, self.revoke):
-            row.addWidget(widget)
+        for widget in (self.copied, self.copy_code, self.copy_link, self.copy_web, self.revoke):
+            if widget is not None:
+                row.addWidget(widget)
 
     def _copy(self, text: str, words: str) -> None:
         QApplication.clipboard().setText(text)
@@ -113,8 +129,9 @@ class InviteRow(QFrame):
             f"{who} · code <s>{self.invite.code}</s> "
             f"<span style='color:{CLEAR_LIGHT['danger']}'>— revoked, no longer works</span>"
         )
-        for button in (self.copy_code, self.copy_link, self.revoke):
-            button.setEnabled(False)
+        for button in (self.copy_code, self.copy_link, self.copy_web, self.revoke):
+            if button is not None:
+                button.setEnabled(False)
         self.copied.setText("")
 
 
