@@ -25,7 +25,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+from pydantic import TypeAdapter, ValidationError
 
 from companion.app import music
 from companion.app.device import device_secret
@@ -88,6 +90,17 @@ from companion.signaling.client import SignalingClient
 from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
+_EVENT_BODY: TypeAdapter[EventBody] = TypeAdapter(EventBody)
+
+
+def _event_body(recorded: dict[str, Any]) -> EventBody | None:
+    """An event as the record holds it: its fields, and the recording app's "role"
+    (unless the event has a role of its own: a member.joined's)."""
+    for payload in (recorded, {k: v for k, v in recorded.items() if k != "role"}):
+        with contextlib.suppress(ValidationError):
+            return _EVENT_BODY.validate_python(payload)
+    return None
+
 
 _SOUNDS: dict[SoundKind, ChimeKind] = {
     "soft_chime": ChimeKind.NOTICE,
@@ -251,6 +264,7 @@ class RoleCore:
             return
         self._started = True
         await self.open_records()
+        await asyncio.to_thread(self._restore_timeline)
         await self.open_devices()
         if self.devices.speech_ready is not None:
             await self.devices.speech_ready  # every line the ladder may need, before any is needed
@@ -497,6 +511,33 @@ class RoleCore:
         self.facts.timeline.append(entry)
         self.timeline_added.emit(entry)
 
+    def _restore_timeline(self) -> None:
+        """An app started again mid-session (a therapist's console relaunched): what
+        happened before comes back from the local record, as it was first written. The
+        server replays nothing to a therapist who joins again."""
+        if self.records is None or self.signaling.joined is None or self.facts.timeline:
+            return
+        for row in self.records.events.for_session(self.session_id):
+            payload = dict(row.payload)
+            if row.kind == "link.call":
+                state = str(payload.get("state", ""))
+                entry = TimelineEntry(row.wall_time, self.role, "link", link_line(state))
+                self.facts.timeline.append(entry)
+                continue
+            own = bool(payload.pop("sent", False))
+            who = self.role if own else payload.pop("from", None)
+            payload.pop("path", None)
+            event = _event_body(payload)
+            if event is None:
+                continue  # the ladder's own notes (ui.*, ladder.*), not the timeline's
+            if event.kind in ("music.status", "session.clock"):
+                continue
+            role = cast("Role | None", who)
+            text, ref = describe_event(event, role), getattr(event, "alert_id", "")
+            self.facts.timeline.append(
+                TimelineEntry(row.wall_time, role, event.kind, text, row.event_id, ref)
+            )
+
     def _on_event(self, event_id: str, event: EventBody, from_role: Role | None) -> None:
         facts = self.facts
         # The same card, plan or timings sent again for a late joiner is no news.
@@ -507,7 +548,8 @@ class RoleCore:
         if isinstance(event, SessionPlan | LadderConfig):
             self._last_state[event.kind] = event
         if event.kind not in ("music.status", "session.clock") and not again:
-            self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id)
+            ref = getattr(event, "alert_id", "")  # an alert's lines name it (TimelineLines)
+            self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id, ref)
         self._adopt_session_clock(event, from_role)
         self.narrator.hear(event, from_role)
         if event.kind == "checkin":

@@ -362,10 +362,12 @@ class Guardian:
         self, kind: str, payload: dict[str, Any], event_id: str | None = None, sent: bool = False
     ) -> None:
         if self.records is not None:
+            # An event's own "role" (a member.joined's) is kept: this app's role is the
+            # same in every row of its record.
             payload = (
-                {**payload, "role": self.role, "sent": sent}
+                {"role": self.role, **payload, "sent": sent}
                 if sent
-                else {**payload, "role": self.role}
+                else {"role": self.role, **payload}
             )
             self._record_queue.put_nowait((kind, payload, event_id))
 

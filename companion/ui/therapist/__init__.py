@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QCloseEvent, QColor, QFont
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -45,6 +45,7 @@ from companion.ui.common import (
 )
 from companion.ui.patient.window import wait_closed
 from companion.ui.therapist.live import LiveSession, PassphraseMemory, console_button, write_pdf
+from companion.ui.widgets import InlineQuestion
 
 __all__ = ["InviteRow", "LiveSession", "TherapistConsole", "run_therapist", "write_pdf"]
 
@@ -161,7 +162,17 @@ class TherapistConsole(QMainWindow):
         self.setWindowTitle("Companion — therapist")
         theme_window(self, CLEAR_LIGHT)
         self.tabs = QTabWidget()
-        self.setCentralWidget(self.tabs)
+        # Closing mid-session asks first, inside the window (a modal dialog's nested
+        # event loop would stop the calls): the patient's call ends with the console.
+        self._close_confirmed = False
+        self.close_question = InlineQuestion("Stay in the session", "Close the console")
+        self.close_question.answered.connect(self._close_answered)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.close_question)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
         self.tabs.currentChanged.connect(self._tab_changed)
         press_with_enter(self)
 
@@ -408,6 +419,28 @@ class TherapistConsole(QMainWindow):
             bar.setTabTextColor(
                 index, QColor(CLEAR_LIGHT["danger"] if alerting else CLEAR_LIGHT["text"])
             )
+
+    def live_sessions_running(self) -> list[LiveSession]:
+        return [view for view in self.live.values() if not view.core.facts.ended]
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.live_sessions_running() and not self._close_confirmed:
+            event.ignore()
+            self.close_question.ask(
+                "Close the console? The patient's call ends: they will hear that your "
+                "connection dropped and that the music keeps playing, and the support "
+                "person will be told. The session stays open: start the console again and "
+                "open it to come back."
+            )
+            self.raise_()
+            self.activateWindow()
+            return
+        super().closeEvent(event)
+
+    def _close_answered(self, close: bool) -> None:
+        if close:
+            self._close_confirmed = True
+            self.close()
 
     def live_cores(self) -> list[RoleCore]:
         return [view.core for view in self.live.values()]
