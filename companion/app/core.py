@@ -517,12 +517,16 @@ class RoleCore:
         server replays nothing to a therapist who joins again."""
         if self.records is None or self.signaling.joined is None or self.facts.timeline:
             return
-        for row in self.records.events.for_session(self.session_id):
+        rows = self.records.events.for_session(self.session_id)
+        up = False
+        for row in rows:
             payload = dict(row.payload)
             if row.kind == "link.call":
                 state = str(payload.get("state", ""))
-                entry = TimelineEntry(row.wall_time, self.role, "link", link_line(state))
-                self.facts.timeline.append(entry)
+                up = up or state in ("connected", "degraded")
+                if up:
+                    entry = TimelineEntry(row.wall_time, self.role, "link", link_line(state))
+                    self.facts.timeline.append(entry)
                 continue
             own = bool(payload.pop("sent", False))
             who = self.role if own else payload.pop("from", None)
@@ -530,13 +534,20 @@ class RoleCore:
             event = _event_body(payload)
             if event is None:
                 continue  # the ladder's own notes (ui.*, ladder.*), not the timeline's
+            if isinstance(event, SessionClock):  # the session's time counts on, not anew
+                self.facts.started_at = min(self.facts.started_at, event.started_at)
             if event.kind in ("music.status", "session.clock"):
                 continue
+            if event.kind == "checkin":
+                self.facts.last_checkin_at = row.wall_time
             role = cast("Role | None", who)
             text, ref = describe_event(event, role), getattr(event, "alert_id", "")
             self.facts.timeline.append(
                 TimelineEntry(row.wall_time, role, event.kind, text, row.event_id, ref)
             )
+        if self.facts.timeline:
+            again = "The app was closed, and started again: the lines above are from before"
+            self.facts.timeline.append(TimelineEntry(time.time(), self.role, "restarted", again))
 
     def _on_event(self, event_id: str, event: EventBody, from_role: Role | None) -> None:
         facts = self.facts
@@ -651,9 +662,10 @@ class RoleCore:
     def _on_call_state(self, state: LinkStateName) -> None:
         was = self.facts.link
         self.facts.link = state
-        self._add_entry(self.role, "link", link_line(state))
         up_once = self.guardian is not None and self.guardian.ladder.up_once
         up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
+        if up:  # no line says a link was lost before it was first up (the record keeps it)
+            self._add_entry(self.role, "link", link_line(state))
         self.link_changed.emit(link_words(self.role, state if up else None))
         if (
             self.traits.plays_music

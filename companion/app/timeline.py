@@ -96,6 +96,8 @@ class TimelineLines:
                 how = f"acknowledged by the {who}"
             words = f"✓ {what} — {how} after {duration_words(entry.at - at)}"
             return self._said(TimelineLine(entry.at, words, "cleared"))
+        if kind == "restarted":  # the call is made afresh: its next state is news
+            self._link = ""
         if kind == "link":
             if text == self._link:
                 return None

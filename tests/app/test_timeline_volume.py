@@ -90,6 +90,11 @@ async def test_a_therapist_who_starts_again_mid_session_finds_the_timeline(
         assert after[: len(before)] == before, (before, after)
         assert "Therapist asked for a check-in" in after
         assert "Patient checked in: I'm OK" in after
+        assert after[len(before)].startswith("The app was closed, and started again")
+        await until(lambda: said_once(again.facts.timeline)[-1].text.endswith("connected"))
+        # The session's time and its last check-in count on, not anew.
+        assert again.facts.started_at == therapist.facts.started_at
+        assert again.facts.last_checkin_at is not None
     finally:
         for core in (patient, support, again, therapist):
             await core.close()
