@@ -168,6 +168,7 @@ class RoleCore:
         self._music_pace = music.StatusPace()
         self._started = False
         self._closed = False
+        self._call_up_once = False
         self._invite = ""
         # Events that arrive between joining and ``start`` (the patient's preparation,
         # the support app opening its devices) wait here for the monitor; without this a
@@ -664,7 +665,8 @@ class RoleCore:
         self.facts.link = state
         up_once = self.guardian is not None and self.guardian.ladder.up_once
         up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
-        if up:  # no line says a link was lost before it was first up (the record keeps it)
+        self._call_up_once = self._call_up_once or up
+        if self._call_up_once:  # no line says a link was lost before it was first up
             self._add_entry(self.role, "link", link_line(state))
         self.link_changed.emit(link_words(self.role, state if up else None))
         if (
