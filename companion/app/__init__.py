@@ -14,6 +14,7 @@ from companion.app.options import CoreOptions
 from companion.app.plan import Reminder
 from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.theme import CALM_DARK, CLEAR_LIGHT
+from companion.app.timeline import TimelineLine, TimelineLines, said_once
 from companion.audio.processing import ProcessingSettings
 from companion.call.quality import CallQuality
 from companion.call.quirks import quiet_lost_data_channel_sends
@@ -40,10 +41,13 @@ __all__ = [
     "SessionFacts",
     "TaskSet",
     "TimelineEntry",
+    "TimelineLine",
+    "TimelineLines",
     "WrongPassphrase",
     "invite_from_link",
     "link_details",
     "quiet_lost_data_channel_sends",
+    "said_once",
     "saved_place",
     "write_place",
 ]

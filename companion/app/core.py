@@ -25,7 +25,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+from pydantic import TypeAdapter, ValidationError
 
 from companion.app import music
 from companion.app.contacts import ContactRefused, Reach, reach, read_contacts
@@ -71,9 +73,9 @@ from companion.protocol.messages import (
     InvitedRole,
     Joined,
     LadderConfig,
-    LinkState,
     LinkStateName,
     LookIn,
+    MemberChange,
     MusicCommand,
     MusicStatus,
     Presence,
@@ -92,6 +94,17 @@ from companion.signaling.client import SignalingClient
 from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
+_EVENT_BODY: TypeAdapter[EventBody] = TypeAdapter(EventBody)
+
+
+def _event_body(recorded: dict[str, Any]) -> EventBody | None:
+    """An event as the record holds it: its fields, and the recording app's "role"
+    (unless the event has a role of its own: a member.joined's)."""
+    for payload in (recorded, {k: v for k, v in recorded.items() if k != "role"}):
+        with contextlib.suppress(ValidationError):
+            return _EVENT_BODY.validate_python(payload)
+    return None
+
 
 _SOUNDS: dict[SoundKind, ChimeKind] = {
     "soft_chime": ChimeKind.NOTICE,
@@ -159,6 +172,7 @@ class RoleCore:
         self._music_pace = music.StatusPace()
         self._started = False
         self._closed = False
+        self._call_up_once = False
         self._invite = ""
         # Events that arrive between joining and ``start`` (the patient's preparation,
         # the support app opening its devices) wait here for the monitor; without this a
@@ -255,6 +269,7 @@ class RoleCore:
             return
         self._started = True
         await self.open_records()
+        await asyncio.to_thread(self._restore_timeline)
         await self.open_devices()
         if self.devices.speech_ready is not None:
             await self.devices.speech_ready  # every line the ladder may need, before any is needed
@@ -285,6 +300,8 @@ class RoleCore:
         if g.home_watch is not None:
             self._unsubscribe.append(g.home_watch.state_changed.connect(self._on_home_state))
         self._unsubscribe.append(self.signaling.presence_changed.connect(self._on_presence))
+        if self.traits.follows_patient_link:
+            self._unsubscribe.append(g.link_reported.connect(self._on_patient_link))
         for link in (self.call, self.home):
             if link is not None:
                 await link.start()
@@ -530,6 +547,44 @@ class RoleCore:
         self.facts.timeline.append(entry)
         self.timeline_added.emit(entry)
 
+    def _restore_timeline(self) -> None:
+        """An app started again mid-session (a therapist's console relaunched): what
+        happened before comes back from the local record, as it was first written. The
+        server replays nothing to a therapist who joins again."""
+        if self.records is None or self.signaling.joined is None or self.facts.timeline:
+            return
+        rows = self.records.events.for_session(self.session_id)
+        up = False
+        for row in rows:
+            payload = dict(row.payload)
+            if row.kind == "link.call":
+                state = str(payload.get("state", ""))
+                up = up or state in ("connected", "degraded")
+                if up:
+                    entry = TimelineEntry(row.wall_time, self.role, "link", link_line(state))
+                    self.facts.timeline.append(entry)
+                continue
+            own = bool(payload.pop("sent", False))
+            who = self.role if own else payload.pop("from", None)
+            payload.pop("path", None)
+            event = _event_body(payload)
+            if event is None:
+                continue  # the ladder's own notes (ui.*, ladder.*), not the timeline's
+            if isinstance(event, SessionClock):  # the session's time counts on, not anew
+                self.facts.started_at = min(self.facts.started_at, event.started_at)
+            if event.kind in ("music.status", "session.clock"):
+                continue
+            if event.kind == "checkin":
+                self.facts.last_checkin_at = row.wall_time
+            role = cast("Role | None", who)
+            text, ref = describe_event(event, role), getattr(event, "alert_id", "")
+            self.facts.timeline.append(
+                TimelineEntry(row.wall_time, role, event.kind, text, row.event_id, ref)
+            )
+        if self.facts.timeline:
+            again = _("The app was closed, and started again: the lines above are from before")
+            self.facts.timeline.append(TimelineEntry(time.time(), self.role, "restarted", again))
+
     def _on_event(self, event_id: str, event: EventBody, from_role: Role | None) -> None:
         facts = self.facts
         # The same card, plan or timings sent again for a late joiner is no news.
@@ -546,9 +601,8 @@ class RoleCore:
         if isinstance(event, ContactsChanged):  # before its timeline line: screens read it
             facts.contacts = event
         if event.kind not in ("music.status", "session.clock") and not again:
-            about = event.prompt_id if isinstance(event, PromptPush) else ""
             self._add_entry(
-                from_role, event.kind, describe_event(event, from_role), event_id, about
+                from_role, event.kind, describe_event(event, from_role), event_id, _entry_ref(event)
             )
         self._adopt_session_clock(event, from_role)
         self.narrator.hear(event, from_role)
@@ -592,14 +646,6 @@ class RoleCore:
             if self.traits.plays_music:  # the patient: their call for help is answered
                 self._help_calls.clear()
                 self.help_answered.emit("support")
-        elif (
-            isinstance(event, LinkState)
-            and self.traits.follows_patient_link
-            and from_role == "patient"
-        ):
-            # The support person's board follows the patient's own monitor of the call.
-            facts.link = event.state
-            self.link_changed.emit(link_words(self.role, event.state))
         elif isinstance(event, ComputerNotice) and self.traits.follows_patient_link:
             line = support_computer_line(event.what)
             if line is not None:
@@ -659,10 +705,12 @@ class RoleCore:
     def _on_call_state(self, state: LinkStateName) -> None:
         was = self.facts.link
         self.facts.link = state
-        # ref: the state in the code's words, which the summary reads in any language.
-        self._add_entry(self.role, "link", link_line(state), ref=state)
         up_once = self.guardian is not None and self.guardian.ladder.up_once
         up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
+        self._call_up_once = self._call_up_once or up
+        if self._call_up_once:  # no line says a link was lost before it was first up
+            # ref: the state in the code's words, which the summary reads in any language.
+            self._add_entry(self.role, "link", link_line(state), ref=state)
         self.link_changed.emit(link_words(self.role, state if up else None))
         if (
             self.traits.plays_music
@@ -671,6 +719,13 @@ class RoleCore:
             and self.audio is not None
         ):
             self.audio.play_chime(ChimeKind.RECONNECTED)
+
+    def _on_patient_link(self, role: Role | None, state: LinkStateName) -> None:
+        # The support person's board follows the patient's own monitor of the call, as
+        # its reports say now (not the first copy of each: Guardian.reported_link).
+        if role == "patient":
+            self.facts.link = state
+            self.link_changed.emit(link_words(self.role, state))
 
     def _on_home_state(self, state: LinkStateName) -> None:
         self.facts.home_link = state
@@ -700,3 +755,15 @@ class RoleCore:
                 await self.request_checkin()
             if self.traits.plays_music and int(now) % int(_SAVE_PLAYLIST_EVERY_S) == 0:
                 await asyncio.to_thread(self.devices.save_playlist)
+
+
+def _entry_ref(event: EventBody) -> str:
+    """What a timeline entry is about in the code's words (``TimelineEntry.ref``), so the
+    summary and the console read it the same in every language."""
+    if isinstance(event, PromptPush):
+        return event.prompt_id
+    if isinstance(event, TextMessage):
+        return event.to_role
+    if isinstance(event, MemberChange):
+        return event.role
+    return str(getattr(event, "alert_id", ""))

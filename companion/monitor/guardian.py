@@ -91,6 +91,10 @@ class Guardian:
         """Every timeline event once, whichever path brought it first."""
         self.event_sent: Signal[[str, EventBody]] = Signal()
         """Every event this app published (its own part of the timeline)."""
+        self.link_reported: Signal[[Role | None, LinkStateName]] = Signal()
+        """A member's call state as its reports say now (``reported_link``), on change."""
+        self._link_by: dict[Role | None, dict[str, LinkStateName]] = {}
+        self._link_now: dict[Role | None, LinkStateName] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._unsent: dict[int, OrderedDict[str, EventBody]] = {}
         self._record_queue: asyncio.Queue[tuple[str, dict[str, Any], str | None] | None] = (
@@ -117,6 +121,9 @@ class Guardian:
     async def start(self) -> None:
         self._unsubscribe.append(self.signaling.event_received.connect(self._on_session_event))
         self._unsubscribe.append(self.signaling.presence_changed.connect(self._on_presence))
+        self._unsubscribe.append(
+            self.signaling.state_changed.connect(lambda _state: self._link_reports_changed())
+        )
         for link in self._links:
             self._unsubscribe.append(
                 link.control_opened.connect(functools.partial(self._flush, link))
@@ -250,6 +257,13 @@ class Guardian:
                                 event_id, path)  # fmt: skip
             return
         event = opened
+        if isinstance(event, LinkState):
+            # Before the id check: a copy another path brought first still counts for
+            # its own path's order (see reported_link).
+            paths = self._link_by.setdefault(from_role, {})
+            paths.pop(path, None)  # the latest-heard path last
+            paths[path] = event.state
+            self._link_reports_changed()
         if not self._remember(event_id):
             return
         payload = {**event.model_dump(mode="json"), "from": from_role, "path": path}
@@ -257,6 +271,26 @@ class Guardian:
         self.event_received.emit(event_id, event, from_role)
         actions = self.ladder.received(self._clock(), event, from_role)
         self._spawn_carry_out(actions)
+
+    def reported_link(self, role: Role | None) -> LinkStateName | None:
+        """What ``role``'s reports of its call say now. Each path brings one sender's
+        events in the order it made them, so the last on a path is its current state; an
+        event id seen first is not: a "connected" queued on the home link before we joined
+        can arrive after the server's newer "lost". The server's ordered timeline counts
+        while it is up, a peer link's own order without it."""
+        paths = self._link_by.get(role, {})
+        server = paths.get("server")
+        peer = next((s for p, s in reversed(paths.items()) if p != "server"), None)
+        if self.signaling.state == "online":
+            return server or peer
+        return peer or server
+
+    def _link_reports_changed(self) -> None:
+        for role in self._link_by:
+            state = self.reported_link(role)
+            if state is not None and self._link_now.get(role) != state:
+                self._link_now[role] = state
+                self.link_reported.emit(role, state)
 
     def _on_presence(self, presence: Presence) -> None:
         if self.support_presence is not None:
@@ -328,10 +362,12 @@ class Guardian:
         self, kind: str, payload: dict[str, Any], event_id: str | None = None, sent: bool = False
     ) -> None:
         if self.records is not None:
+            # An event's own "role" (a member.joined's) is kept: this app's role is the
+            # same in every row of its record.
             payload = (
-                {**payload, "role": self.role, "sent": sent}
+                {"role": self.role, **payload, "sent": sent}
                 if sent
-                else {**payload, "role": self.role}
+                else {"role": self.role, **payload}
             )
             self._record_queue.put_nowait((kind, payload, event_id))
 

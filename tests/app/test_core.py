@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,14 @@ from companion.app import CoreOptions, RoleCore, invite_from_link
 from companion.app.words import NOT_STARTED
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.protocol.errors import ErrorCode, ProtocolError
-from companion.protocol.messages import EmergencyCard, InvitedRole, LadderConfig, SessionPlan
+from companion.protocol.messages import (
+    EmergencyCard,
+    InvitedRole,
+    LadderConfig,
+    LinkState,
+    SessionEvent,
+    SessionPlan,
+)
 from tests.app.conftest import CoreClinic
 from tests.waiting import until
 
@@ -85,6 +93,37 @@ async def test_help_alert_is_acknowledged_everywhere(core_clinic: CoreClinic) ->
         await until(lambda: bool(therapist.facts.open_alerts) and bool(support.facts.open_alerts))
         await support.im_with_patient()
         await until(lambda: not therapist.facts.open_alerts and not support.facts.open_alerts)
+    finally:
+        for core in (patient, support, therapist):
+            await core.close()
+
+
+async def test_an_old_copy_from_the_home_links_queue_does_not_undo_a_newer_state(
+    core_clinic: CoreClinic,
+) -> None:
+    """The support app's "Connected" follows what each path said last, not the first copy
+    of each event id: a "connected" the patient's app queued on the home link (made before
+    the support person joined, so the server never sent it to them) arriving after the
+    server's newer "lost" must not undo it. The board had the same bug (board.js)."""
+    therapist, patient, support, _ = await three(core_clinic)
+    try:
+        await until(lambda: support.facts.home_link == "connected", 30)
+        await until(lambda: support.signaling.state == "online")
+        assert support.home is not None and support.signaling.joined is not None
+        patient_id = patient.signaling.member_id
+        lost = SessionEvent(
+            session_id=support.signaling.joined.session_id, seq=10_000, event_id=str(uuid.uuid4()),
+            from_member=patient_id, from_role="patient", at=time.time(),
+            event=LinkState(kind="link.state", state="lost"),
+        )  # fmt: skip
+        support.signaling.event_received.emit(lost)
+        await until(lambda: support.facts.link == "lost")
+        # The old copy, only now out of the home link's queue.
+        support.home.event_received.emit(
+            str(uuid.uuid4()), LinkState(kind="link.state", state="connected"), "patient"
+        )
+        await asyncio.sleep(0.2)
+        assert support.facts.link == "lost"
     finally:
         for core in (patient, support, therapist):
             await core.close()

@@ -67,6 +67,15 @@ def test_sign_in_invites_copy_and_revoke(run_ui: RunUi) -> None:
             assert QApplication.clipboard().text() == invites["patient"].code
             QTest.mouseClick(rows["support"].copy_link, Qt.MouseButton.LeftButton)
             assert QApplication.clipboard().text() == invites["support"].link
+            # The support person's board in a phone's browser: shown and copied, to text.
+            web = invites["support"].web_link
+            assert web is not None and "/board#invite=" in web
+            copy_web = rows["support"].copy_web
+            assert copy_web is not None and copy_web.isVisible()
+            assert web in rows["support"].web_link.text()
+            QTest.mouseClick(copy_web, Qt.MouseButton.LeftButton)
+            assert QApplication.clipboard().text() == web
+            assert rows["patient"].copy_web is None  # the patient uses the app
             # Revoke the patient's invitation: its code is refused from then on.
             QTest.mouseClick(rows["patient"].revoke, Qt.MouseButton.LeftButton)
             await until(lambda: rows["patient"].revoked)

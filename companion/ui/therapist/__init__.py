@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QCloseEvent, QColor, QFont
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QPushButton,
     QSizePolicy,
     QTabWidget,
     QVBoxLayout,
@@ -46,6 +47,7 @@ from companion.ui.common import (
 )
 from companion.ui.language import LanguagePicker, Rebuildable, start_language
 from companion.ui.therapist.live import LiveSession, PassphraseMemory, console_button, write_pdf
+from companion.ui.widgets import InlineQuestion
 
 __all__ = ["InviteRow", "LiveSession", "TherapistConsole", "run_therapist", "write_pdf"]
 
@@ -97,22 +99,43 @@ class InviteRow(QFrame):
         )
         words.addWidget(self.label)
         words.addWidget(self.link)
-        words.addWidget(self.expires)
-        row.addLayout(words, 1)
         self.copy_code, self.copy_link = (
             console_button(_("Copy code")),
             console_button(_("Copy link")),
         )
         self.copy_code.setAccessibleName(_("Copy the {role}'s code").format(role=who.lower()))
         self.copy_link.setAccessibleName(_("Copy the {role}'s link").format(role=who.lower()))
-        self.copy_code.clicked.connect(lambda: self._copy(invite.code, "Code copied."))
-        self.copy_link.clicked.connect(lambda: self._copy(invite.link, "Link copied."))
+        self.copy_code.clicked.connect(lambda: self._copy(invite.code, _("Code copied.")))
+        self.copy_link.clicked.connect(lambda: self._copy(invite.link, _("Link copied.")))
+        self.copy_web: QPushButton | None = None
+        if invite.web_link:
+            # The status board in a phone's browser (no app to install): a link the
+            # therapist can text to the support person.
+            web = invite.web_link
+            self.web_link = QLabel(
+                _("<span style='color:{GREY}'>On a phone: {link}</span>").format(
+                    GREY=GREY, link=web
+                )
+            )
+            self.web_link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.web_link.setToolTip(web)
+            self.web_link.setMaximumWidth(760)
+            self.web_link.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            words.addWidget(self.web_link)
+            self.copy_web = console_button(_("Copy phone link"))
+            self.copy_web.setAccessibleName(
+                _("Copy the {role}'s phone link").format(role=who.lower())
+            )
+            self.copy_web.clicked.connect(lambda: self._copy(web, _("Phone link copied.")))
+        words.addWidget(self.expires)
+        row.addLayout(words, 1)
         self.revoke = console_button(_("Revoke"))
         self.revoke.setAccessibleName(_("Revoke the {role}'s invitation").format(role=who.lower()))
         self.revoke.clicked.connect(lambda: spawn(console.revoke(self)))
         self.copied = QLabel("")
-        for widget in (self.copied, self.copy_code, self.copy_link, self.revoke):
-            row.addWidget(widget)
+        for widget in (self.copied, self.copy_code, self.copy_link, self.copy_web, self.revoke):
+            if widget is not None:
+                row.addWidget(widget)
 
     def _copy(self, text: str, words: str) -> None:
         QApplication.clipboard().setText(text)
@@ -126,8 +149,9 @@ class InviteRow(QFrame):
                 "{who} · code <s>{code}</s> <span style='color:{value}'>— revoked, no longer works</span>"
             ).format(who=who, code=self.invite.code, value=CLEAR_LIGHT["danger"])
         )
-        for button in (self.copy_code, self.copy_link, self.revoke):
-            button.setEnabled(False)
+        for button in (self.copy_code, self.copy_link, self.copy_web, self.revoke):
+            if button is not None:
+                button.setEnabled(False)
         self.copied.setText("")
 
 
@@ -157,7 +181,17 @@ class TherapistConsole(QMainWindow):
         self.setWindowTitle(_("Companion — therapist"))
         theme_window(self, CLEAR_LIGHT)
         self.tabs = QTabWidget()
-        self.setCentralWidget(self.tabs)
+        # Closing mid-session asks first, inside the window (a modal dialog's nested
+        # event loop would stop the calls): the patient's call ends with the console.
+        self._close_confirmed = False
+        self.close_question = InlineQuestion(_("Stay in the session"), _("Close the console"))
+        self.close_question.answered.connect(self._close_answered)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.close_question)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
         self.tabs.currentChanged.connect(self._tab_changed)
         press_with_enter(self)
 
@@ -424,6 +458,30 @@ class TherapistConsole(QMainWindow):
             bar.setTabTextColor(
                 index, QColor(CLEAR_LIGHT["danger"] if alerting else CLEAR_LIGHT["text"])
             )
+
+    def live_sessions_running(self) -> list[LiveSession]:
+        return [view for view in self.live.values() if not view.core.facts.ended]
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.live_sessions_running() and not self._close_confirmed:
+            event.ignore()
+            self.close_question.ask(
+                _(
+                    "Close the console? The patient's call ends: they will hear that your "
+                    "connection dropped and that the music keeps playing, and the support "
+                    "person will be told. The session stays open: start the console again "
+                    "and open it to come back."
+                )
+            )
+            self.raise_()
+            self.activateWindow()
+            return
+        super().closeEvent(event)
+
+    def _close_answered(self, close: bool) -> None:
+        if close:
+            self._close_confirmed = True
+            self.close()
 
     def live_cores(self) -> list[RoleCore]:
         return [view.core for view in self.live.values()]

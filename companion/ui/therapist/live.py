@@ -60,12 +60,13 @@ from companion.app import (
     NoteKind,
     RoleCore,
     TimelineEntry,
+    TimelineLines,
     WrongPassphrase,
 )
 from companion.app.journal import MIN_PASSPHRASE, NeedsPassphrase
 from companion.app.notices import DesktopNotices
-from companion.app.prompts import PROMPTS, prompt
-from companion.app.summary import duration_words, summarize, to_html
+from companion.app.prompts import PROMPTS
+from companion.app.summary import summarize, to_html
 from companion.app.words import alert_words, link_words
 from companion.i18n import _
 from companion.protocol.messages import (
@@ -101,10 +102,9 @@ _STATE_COLOR = {
 }
 SUPPORT_GRACE_S = 3.0
 """A support person offline this long (not a blip that resumes) is shown as missing."""
+
+
 # Kinds whose line in the timeline would repeat another one.
-_HIDDEN_KINDS = {"alert.raised", "alert.resolved"}
-
-
 def console_button(text: str, primary: bool = False) -> QPushButton:
     """The console's buttons (``primary``: the one main action of a panel)."""
     button = QPushButton(text)
@@ -259,7 +259,7 @@ class LiveSession(QWidget):
         self.notes: list[tuple[float, str]] = []
         self.alert_rows: dict[str, AlertRow] = {}
         self.plan_sent_at: float | None = None
-        self._shown_alert_words: dict[str, tuple[str, float]] = {}
+        self._lines = TimelineLines()
         self._asked_at: float | None = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
@@ -683,28 +683,14 @@ class LiveSession(QWidget):
             self._asked_at = entry.at
         elif entry.kind in ("checkin", "session.end"):
             self._asked_at = None
-        if entry.kind in _HIDDEN_KINDS or (entry.kind == "link.state" and entry.who != "therapist"):
-            # The patient's report of the call says what the console's own line says.
+        line = self._lines.line(entry)
+        if line is None:  # said already, in another line (TimelineLines)
             return
-        text = entry.text
-        color: str | None = None
-        if entry.kind == "alert.shown":
-            self._shown_alert_words[entry.ref] = (entry.text, entry.at)
-            text, color = _("⚠ ALERT: {text}").format(text=entry.text), CLEAR_LIGHT["danger"]
-        elif entry.kind == "alert.cleared":
-            what, at = self._shown_alert_words.get(entry.ref, (_("Alert"), entry.at))
-            text = _("✓ {what} — {text} after {duration}").format(
-                what=what, text=entry.text, duration=duration_words(entry.at - at)
-            )
-            color = GREEN
-        elif entry.kind == "prompt.push":
-            found = prompt(entry.text.rsplit(": ", 1)[-1])
-            text = _("Grounding prompt shown: {title}").format(title=found.title) if found else text
-        elif entry.kind == "message":
-            text = _("Message sent to the support person")
-        elif entry.kind == "link" and entry.text.endswith(("lost", "interrupted")):
-            color = AMBER
-        item = QListWidgetItem(f"{_clock(entry.at)}   {text}")
+        if line.amends >= 0 and (earlier := self.timeline.item(line.amends)) is not None:
+            earlier.setText(f"{_clock(line.at)}   {line.text}")  # a flapping link's one line
+            return
+        item = QListWidgetItem(f"{_clock(line.at)}   {line.text}")
+        color = {"alert": CLEAR_LIGHT["danger"], "cleared": GREEN, "warning": AMBER}.get(line.tone)
         if color:
             item.setForeground(QColor(color))
         self.timeline.addItem(item)
