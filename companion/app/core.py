@@ -56,7 +56,7 @@ from companion.call.media import LocalMedia
 from companion.call.quality import CallQuality
 from companion.call.sinks import VideoSink
 from companion.events import Signal
-from companion.i18n import _
+from companion.i18n import _, language
 from companion.monitor.guardian import Guardian
 from companion.monitor.ladder import Alert, SoundKind
 from companion.protocol.errors import ErrorCode, ProtocolError
@@ -202,9 +202,11 @@ class RoleCore:
         device = await asyncio.to_thread(device_secret, self.options.data_dir)
         while True:
             try:
+                # The person's language: the server writes to their phone in it.
                 joined = await self.signaling.join(
-                    invite=invite, as_role=self.traits.joins_as, device=device
-                )
+                    invite=invite, as_role=self.traits.joins_as, device=device,
+                    language=language(),
+                )  # fmt: skip
                 break
             except ProtocolError as exc:
                 if exc.code is not ErrorCode.INVITE_IN_USE or time.monotonic() > deadline:

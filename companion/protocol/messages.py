@@ -45,6 +45,8 @@ ProtocolVersion = Annotated[int, Field(ge=0, le=1_000_000)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 DeviceSecret = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,128}$")]
 ShortText = Annotated[str, StringConstraints(max_length=120)]
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
+"""A language's ISO 639 code, lower case ("en", "es"): no region, no script."""
 PublicKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]
 """A member's Ed25519 session key, 32 raw bytes as base64url without padding."""
 
@@ -465,6 +467,10 @@ class Join(_Msg):
     box_key: PublicKey | None = None
     """This member's X25519 key: the others seal person-entered words for it. Without one,
     it cannot read them."""
+    language: Language | None = None
+    """The language this person reads (``es``): the server writes to them in it (the outer
+    ladder's messages to the support person's phone). One the server does not have is
+    kept, and its messages fall back to English."""
 
 
 class Resume(_Msg):

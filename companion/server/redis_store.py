@@ -186,7 +186,8 @@ def _member_fields(member: MemberRecord) -> dict[str, str]:
             "resume_hash": member.resume_hash, "status": member.status,
             "invite_id": member.invite_id or "", "therapist_id": member.therapist_id or "",
             "epoch": str(member.epoch), "device_hash": member.device_hash,
-            "public_key": member.public_key or "", "box_key": member.box_key or ""}  # fmt: skip
+            "public_key": member.public_key or "", "box_key": member.box_key or "",
+            "language": member.language or ""}  # fmt: skip
 
 
 def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
@@ -202,6 +203,7 @@ def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
         device_hash=h.get("device_hash", ""),
         public_key=h.get("public_key") or None,
         box_key=h.get("box_key") or None,
+        language=h.get("language") or None,
     )
 
 

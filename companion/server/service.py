@@ -385,6 +385,7 @@ class SignalingService:
             device_hash=device_hash if invite is not None else "",
             public_key=msg.public_key,
             box_key=msg.box_key,
+            language=msg.language,
         )
         # Its own place back (a lost resume token): what it missed follows, as on resume.
         after_seq = msg.last_seq if existing is not None and invite is not None else None
