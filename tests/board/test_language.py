@@ -12,6 +12,7 @@ import aiohttp
 from companion.server.app import SignalingServer
 from companion.server.boardwords import board_messages
 from tests.board.conftest import A11Y_PROBLEMS, BoardRig
+from tests.board.test_board import _go_to_patient_after, _silence_the_therapist
 from tests.i18n.scan import is_words
 
 VISIBLE_TEXT = """(() => {
@@ -54,7 +55,7 @@ async def test_a_spanish_browser_gets_a_spanish_board_and_the_picker_changes_it(
     from the catalogue; the join tells the server the person's language; the picker
     switches to English at once and the choice is remembered in the browser."""
     rig.browser_flags = ("--accept-lang=es-US,es",)
-    session = await rig.session()
+    session = await _go_to_patient_after(rig, 2.0)
     page = await rig.page(session.board_link)
     await page.wait_for("document.documentElement.lang === 'es'")
     join_text = await page.evaluate(VISIBLE_TEXT)
@@ -75,6 +76,21 @@ async def test_a_spanish_browser_gets_a_spanish_board_and_the_picker_changes_it(
     await page.screenshot(shots / "card-es.png")
     await page.tap("card-panel-close")
     assert await page.evaluate(A11Y_PROBLEMS) == []
+
+    # The call to go to the patient, and its answer, in Spanish.
+    spanish = board_messages("es")["messages"]
+    await _silence_the_therapist(session.therapist, session.patient)
+    await page.wait_for(
+        "!document.getElementById('call').hidden && document.getElementById('call-text')"
+        f".textContent === {json.dumps(spanish['Please go to the patient now'])}",
+        timeout=20,
+    )
+    call_text = await page.evaluate(VISIBLE_TEXT)
+    assert english_left(call_text, "es") == [], call_text
+    await page.screenshot(shots / "call-es.png")
+    await page.tap("with-patient")
+    thanks = spanish["Thank you. The therapist can see you're with the patient."]
+    await page.wait_for(f"document.getElementById('message').textContent === {json.dumps(thanks)}")
     # The server heard the person's language with the join.
     members = await rig.server.store.members(session.therapist.session_id or "")
     support = [m for m in members if m.role == "support"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,15 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from companion import i18n
-from tests.i18n.scan import ROOT, is_words, scan_file, scan_js, unmarked, unmarked_js
+from tests.i18n.scan import (
+    ROOT,
+    Finding,
+    is_words,
+    scan_file,
+    scan_js,
+    unmarked,
+    unmarked_js,
+)
 
 LANGUAGES = [lang for lang in i18n.languages() if lang != i18n.SOURCE_LANGUAGE]
 
@@ -42,8 +51,9 @@ def test_spanish_is_there() -> None:
     assert "es" in LANGUAGES
 
 
-def test_no_user_facing_literal_is_left_unmarked() -> None:
-    left = unmarked()
+@pytest.mark.parametrize("scan", [unmarked, unmarked_js], ids=["python", "board-script"])
+def test_no_user_facing_literal_is_left_unmarked(scan: Callable[[], list[Finding]]) -> None:
+    left = scan()
     assert not left, "mark these with _() (or N_() in a table):\n" + "\n".join(map(str, left))
 
 
@@ -67,11 +77,6 @@ def test_the_scan_sees_what_it_should(tmp_path: Path) -> None:
     assert [f.text for f in found] == ["Your therapist is with you", "Hello "]
     assert is_words("Connected") and is_words("I'm OK")
     assert not is_words("connected") and not is_words("%H:%M") and not is_words("text/plain")
-
-
-def test_no_board_literal_is_left_unmarked() -> None:
-    left = unmarked_js()
-    assert not left, "mark these with _() in the board's script:\n" + "\n".join(map(str, left))
 
 
 def test_the_board_scan_and_extraction_see_what_they_should(tmp_path: Path) -> None:

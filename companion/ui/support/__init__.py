@@ -843,6 +843,20 @@ class SupportWindow(QMainWindow):
         super().closeEvent(event)
 
 
+def support_window(make_core: Callable[[], RoleCore], data_dir: Path | None) -> SupportWindow:
+    """The support window with its language pickers: under the title of the join page
+    (the window comes back in the new language at once), and at the foot of the board
+    (after joining the choice is kept for the next opening and the next join, which tells
+    the server: the outer ladder writes to the person's phone in it)."""
+    window = SupportWindow(make_core)
+    join_layout = window.join_page.layout()
+    board_layout = window.board.layout()
+    assert isinstance(join_layout, QVBoxLayout) and isinstance(board_layout, QVBoxLayout)
+    join_layout.insertWidget(1, LanguagePicker(data_dir))
+    board_layout.addWidget(LanguagePicker(data_dir, now=lambda: False))
+    return window
+
+
 async def run_support(app: QApplication, server: str, join: str | None, data_dir: Path) -> int:
     start_language(data_dir)
     apply_theme(app, CLEAR_LIGHT)
@@ -852,12 +866,9 @@ async def run_support(app: QApplication, server: str, join: str | None, data_dir
     options = CoreOptions(data_dir=data_dir)
 
     def build() -> SupportWindow:
-        window = SupportWindow(lambda: RoleCore("support", server, options))
+        window = support_window(lambda: RoleCore("support", server, options), data_dir)
         window.server.setText(server)
         window.server.setVisible(not server)
-        layout = window.join_page.layout()
-        assert isinstance(layout, QVBoxLayout)
-        layout.insertWidget(1, LanguagePicker(data_dir))  # under the title
         window.resize(1100, 740)
         return window
 
