@@ -165,6 +165,8 @@ class Board {
 
   async start(invite) {
     this.invite = invite;
+    // The join tells the server the person's language: wait (briefly) for the words.
+    await Promise.race([i18n.ready, new Promise((resolve) => setTimeout(resolve, 2000))]);
     this.identity = await wire.newIdentity();
     this.joinDeadline = Date.now() + 15000;
     this.connect();

@@ -9,6 +9,9 @@ let current = SOURCE;
 let words = { messages: {}, plurals: {} };
 let available = [];
 const listeners = [];
+let settled;
+/** Resolves once the first choice of words has been tried (found or not). */
+export const ready = new Promise((resolve) => { settled = resolve; });
 
 /** The words for `message` in the board's language (the English itself if none). */
 export function _(message) {
@@ -106,6 +109,14 @@ function translatePage() {
 
 /** Use `lang`'s words (the first of `choices` the server has); true if it did. */
 export async function use(choices) {
+  try {
+    return await useFirst(choices);
+  } finally {
+    settled();
+  }
+}
+
+async function useFirst(choices) {
   collectPage();
   for (const lang of choices) {
     const found = await fetchWords(lang);
