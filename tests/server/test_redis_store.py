@@ -41,3 +41,21 @@ async def test_a_resuming_member_keeps_the_numbers_above_what_it_holds(
         assert [e.seq for e in (await store.seat(patient, after_seq=1)).missed] == [2, 8]
     finally:
         await store.close()
+
+
+async def test_a_members_language_is_kept_through_a_seat_and_a_read(
+    redis_server: RedisProcess,
+) -> None:
+    """The outer ladder reads the support person's language from the member record
+    (docs/protocol.md, ``join``): Redis keeps it like the member's other fields."""
+    store = RedisStore(redis_server.url)
+    try:
+        support = MemberRecord("m1", "s1", "support", "h1", "online", invite_id="i1", epoch=1,
+                               language="es")  # fmt: skip
+        await store.seat(support, None)
+        assert [m.language for m in await store.members("s1")] == ["es"]
+        await store.put_member(replace(support, member_id="m2", language=None))
+        kept = await store.get_member("m2")
+        assert kept is not None and kept.language is None
+    finally:
+        await store.close()
