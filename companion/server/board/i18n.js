@@ -44,9 +44,9 @@ export function languages() {
   return available;
 }
 
-/** A time of day as the language writes it. */
+/** A time of day, on the 24-hour clock as the apps show it (companion/i18n.py `clock`). */
 export function clock(at = new Date()) {
-  return new Intl.DateTimeFormat(current, { hour: "2-digit", minute: "2-digit" }).format(at);
+  return new Intl.DateTimeFormat(current, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(at);
 }
 
 /** Called (with the new language) after the page's words change. */
