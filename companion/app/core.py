@@ -467,6 +467,17 @@ class RoleCore:
             for event in list(self._own_state.values()):
                 self._spawn(self.guardian.publish(event))
 
+    async def tell_language(self, lang: str) -> None:
+        """The person chose another language mid-session: the server's messages to their
+        phone follow it (the app's own words change at its next opening)."""
+        if self.signaling.joined is None:
+            return
+        try:
+            await self.signaling.set_language(lang)
+        except (ProtocolError, ConnectionError, TimeoutError) as exc:
+            # Not fatal: the next join carries it.
+            _log.info("language not told to the server: %s", type(exc).__name__)
+
     async def set_contacts(self, phone: str, email: str, consent: bool) -> None:
         """The support person's phone and e-mail for the server's outer ladder (theirs,
         or the therapist's for the session); both empty removes them. Raises

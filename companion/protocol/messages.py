@@ -469,8 +469,8 @@ class Join(_Msg):
     it cannot read them."""
     language: Language | None = None
     """The language this person reads (``es``): the server writes to them in it (the outer
-    ladder's messages to the support person's phone). One the server does not have is
-    kept, and its messages fall back to English."""
+    ladder's messages to the support person's phone), until a ``set_language``. One the
+    server does not have is kept, and its messages fall back to English."""
 
 
 class Resume(_Msg):
@@ -565,6 +565,15 @@ class SetContacts(_Msg):
     """The person agreed to be messaged in an emergency of this session."""
 
 
+class SetLanguage(_Msg):
+    """The person changed their language after joining (their app's or board's picker):
+    what the server writes to them from now on is in it (docs/protocol.md)."""
+
+    type: Literal["set_language"]
+    rid: RequestId | None = None
+    language: Language
+
+
 ClientMessage = Annotated[
     Login
     | CreateSession
@@ -577,7 +586,8 @@ ClientMessage = Annotated[
     | SendEvent
     | Leave
     | Ping
-    | SetContacts,
+    | SetContacts
+    | SetLanguage,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

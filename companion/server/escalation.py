@@ -14,7 +14,7 @@ What it watches (every event the server stores, after it is stored):
 
 Every message says only "Companion: please check on the patient now. Acknowledge: <link>":
 no name, no reason, nothing about health. It is written in the support person's language
-(the ``language`` of their latest join, from their app or board), and so is the
+(the language their app or board last gave, by ``join`` or ``set_language``), and so is the
 acknowledge page it links to; the clinic's on-call gets the source language. Log lines name incidents, rounds and channel
 kinds, never an address or a URL (Apprise's own logger is kept quiet for that reason).
 """
@@ -304,15 +304,27 @@ class EscalationDriver:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
+    async def language_said(self, member: MemberRecord, lang: str) -> None:
+        """A member said which language they read (``join``, ``set_language``): the latest
+        is kept, with the session's contacts' lifetime."""
+        await asyncio.to_thread(self.store.set_language, member.session_id, member.member_id, lang)
+        _log.info("escalation: %s of session %s gave a language", member.role,
+                  member.session_id)  # fmt: skip
+
     async def _support_language(self, session_id: str) -> str:
-        """The language of the support person's latest join (the source language if none
-        was given, or this server does not have it)."""
+        """The language the support person last said they read (their latest join or
+        ``set_language``); the source language if none, or one this server does not have."""
         try:
             members = await self.members(session_id)
         except Exception:
             _log.warning("escalation: members of %s unreadable now", session_id)
             return SOURCE_LANGUAGE
-        said = [m.language for m in members if m.role == "support" and m.language]
+        said: list[str] = []
+        for m in members:
+            if m.role == "support":
+                lang = await asyncio.to_thread(self.store.language_of, m.member_id)
+                if lang or m.language:
+                    said.append(lang or m.language or "")
         return said[-1] if said and said[-1] in languages() else SOURCE_LANGUAGE
 
     def _targets(self, session_id: str, oncall: bool, language: str) -> list[Target]:

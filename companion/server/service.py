@@ -52,6 +52,7 @@ from companion.protocol.messages import (
     SessionInfo,
     Sessions,
     SetContacts,
+    SetLanguage,
 )
 from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord, Therapist
 from companion.server.codeguard import CodeGuard
@@ -91,6 +92,9 @@ class ServiceOptions:
     """Told of every event stored (not duplicates): the outer ladder (escalation.py)."""
     set_contacts: Callable[[ClientConnection, SetContacts], Awaitable[None]] | None = None
     """Keeps a session's contacts for the outer ladder; None: this server sends no messages."""
+    language_said: Callable[[MemberRecord, str], Awaitable[None]] | None = None
+    """Told each language a member gives (``join``, ``set_language``): the outer ladder
+    writes to the support person in the latest."""
 
 
 class SignalingService:
@@ -123,6 +127,7 @@ class SignalingService:
             Leave: self._leave,
             Ping: self._ping,
             SetContacts: self._set_contacts,
+            SetLanguage: self._set_language,
         }
 
     async def handle(self, conn: ClientConnection, message: Any) -> None:
@@ -396,6 +401,11 @@ class SignalingService:
         # Seated and told so: the others' news must not turn into an error for this join.
         kind = "member.back" if existing else "member.joined"
         await self._announce(member, kind)
+        if msg.language is not None and self.options.language_said is not None:
+            try:
+                await self.options.language_said(member, msg.language)
+            except Exception:  # the join stands; the messages fall back to the join's record
+                _log.warning("language of %s not kept", member.member_id)
 
     async def _refuse_device(
         self, conn: ClientConnection, invite: InviteRecord, holder: MemberRecord
@@ -659,6 +669,12 @@ class SignalingService:
         )
         if not duplicate and msg.event.kind == "session.end":
             await self.store.end_session(member.session_id)
+
+    async def _set_language(self, conn: ClientConnection, msg: SetLanguage) -> None:
+        member = self._joined(conn)
+        if self.options.language_said is not None:
+            await self.options.language_said(member, msg.language)
+        conn.send(Ok(rid=msg.rid).model_dump_json())
 
     async def _set_contacts(self, conn: ClientConnection, msg: SetContacts) -> None:
         if self.options.set_contacts is None:

@@ -54,6 +54,7 @@ from companion.protocol.messages import (
     SessionInfo,
     Sessions,
     SetContacts,
+    SetLanguage,
     SignalData,
     Welcome,
 )
@@ -446,6 +447,10 @@ class SignalingClient:
         their consent (the support person's own, or the therapist's for the session)."""
         await self._request(SetContacts(type="set_contacts", session_id=session_id, email=email,
                                         sms=sms, consent=True))  # fmt: skip
+
+    async def set_language(self, language: str) -> None:
+        """The person's language changed after joining: the server writes to them in it."""
+        await self._request(SetLanguage(type="set_language", language=language))
 
     async def leave(self) -> None:
         await self._request(Leave(type="leave"))

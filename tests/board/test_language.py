@@ -11,9 +11,11 @@ import aiohttp
 
 from companion.server.app import SignalingServer
 from companion.server.boardwords import board_messages
+from companion.server.store import MemberRecord
 from tests.board.conftest import A11Y_PROBLEMS, BoardRig
 from tests.board.test_board import _go_to_patient_after, _silence_the_therapist
 from tests.i18n.scan import is_words
+from tests.waiting import until
 
 VISIBLE_TEXT = """(() => {
   const parts = [document.title];
@@ -55,6 +57,12 @@ async def test_a_spanish_browser_gets_a_spanish_board_and_the_picker_changes_it(
     from the catalogue; the join tells the server the person's language; the picker
     switches to English at once and the choice is remembered in the browser."""
     rig.browser_flags = ("--accept-lang=es-US,es",)
+    said: list[tuple[str, str]] = []  # (role, language) as the server is told them
+
+    async def language_said(member: MemberRecord, lang: str) -> None:
+        said.append((member.role, lang))
+
+    rig.server.service.options.language_said = language_said
     session = await _go_to_patient_after(rig, 2.0)
     page = await rig.page(session.board_link)
     await page.wait_for("document.documentElement.lang === 'es'")
@@ -95,6 +103,7 @@ async def test_a_spanish_browser_gets_a_spanish_board_and_the_picker_changes_it(
     members = await rig.server.store.members(session.therapist.session_id or "")
     support = [m for m in members if m.role == "support"]
     assert support and support[-1].language == "es"
+    assert ("support", "es") in said
 
     # The picker: English at once, remembered in this browser.
     await page.evaluate(
@@ -107,6 +116,8 @@ async def test_a_spanish_browser_gets_a_spanish_board_and_the_picker_changes_it(
     )
     assert "Emergency card" in await page.evaluate(VISIBLE_TEXT)
     assert await page.evaluate("localStorage.getItem('companion.language')") == "en"
+    await until(lambda: said[-1:] == [("support", "en")])  # set_language, while joined
+    assert await page.evaluate("companionBoard.errors") == []
     # Another tab of the same browser (which still asks for Spanish): the choice holds.
     again = await rig.page(session.board_link.split("#")[0])
     await again.wait_for("document.getElementById('language').value === 'en'")

@@ -78,8 +78,7 @@ def test_the_support_person_can_choose_their_language_on_the_board_too(
     qapp, tmp_path: Path
 ) -> None:
     """After joining, the support board keeps a language picker: the choice is kept for
-    the next opening (and the next join tells the server), with a note; nothing is torn
-    down mid-session."""
+    the next opening, with a note; nothing is torn down mid-session."""
     from companion.ui.support import support_window
 
     options = CoreOptions(data_dir=tmp_path, fake_media=True)

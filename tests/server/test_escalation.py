@@ -155,7 +155,10 @@ class Session_:
 
 
 async def start_session(
-    server: SignalingServer, contacts: bool = True, language: str | None = None
+    server: SignalingServer,
+    contacts: bool = True,
+    language: str | None = None,
+    then_language: str | None = None,
 ) -> Session_:
     therapist_row, secret = server.db.add_therapist(f"dr-{time.monotonic_ns()}")
     therapist = SignalingClient(server.ws_url)
@@ -170,6 +173,8 @@ async def start_session(
         support = SignalingClient(server.ws_url)
         await support.connect()
         await support.join(invites["support"].token, as_role="support", language=language)
+        if then_language is not None:  # changed on the picker after joining
+            await support.set_language(then_language)
         await support.set_contacts(session_id, email=EMAIL, sms=PHONE)
         await support.leave()
         await support.close()
@@ -262,16 +267,17 @@ async def test_unanswered_help_reaches_phones_and_a_link_quiets_every_app(
         assert private not in logged
 
 
+@pytest.mark.parametrize(("joined_in", "then"), [("es", None), ("en", "es")])
 async def test_the_messages_and_the_acknowledge_page_speak_the_support_persons_language(
-    config: ServerConfig, receivers: Receivers
+    config: ServerConfig, receivers: Receivers, joined_in: str, then: str | None
 ) -> None:
-    """The support person joined in Spanish: the e-mail, the SMS and the page their link
-    opens are Spanish, even on a phone whose browser asks for English; the clinic's
-    on-call is written to in English."""
+    """The support person joined in Spanish (or changed to it after joining): the e-mail,
+    the SMS and the page their link opens are Spanish, even on a phone whose browser asks
+    for English; the clinic's on-call is written to in English."""
     clock = FakeClock()
     spanish = i18n.translations("es").gettext
     async with running(config, clock) as server:
-        s = await start_session(server, language="es")
+        s = await start_session(server, language=joined_in, then_language=then)
         await raise_help(s)
         later(server, clock, 31)
         await receivers.wait(mails=1, posts=1)

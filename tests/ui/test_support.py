@@ -280,3 +280,39 @@ def test_a_support_person_joining_after_the_call_is_up_reads_connected(run_ui: R
             support.close()
 
     run_ui(test)
+
+
+def test_a_language_chosen_on_the_board_is_told_to_the_server(
+    run_ui: RunUi, tmp_path: Path
+) -> None:
+    """The support person picks Spanish at the foot of their board, mid-session: kept for
+    the next opening, and the server hears it at once (``set_language``), for the outer
+    ladder's messages to their phone."""
+    from companion import i18n
+    from companion.server.store import MemberRecord
+    from companion.ui.language import LanguagePicker
+    from companion.ui.support import support_window
+
+    async def test(clinic: UiClinic) -> None:
+        said: list[tuple[str, str]] = []
+
+        async def language_said(member: MemberRecord, lang: str) -> None:
+            said.append((member.role, lang))
+
+        clinic.server.service.options.language_said = language_said
+        therapist, invites = await clinic.therapist_session()
+        window = support_window(clinic.maker("support"), tmp_path / "support")
+        window.show()
+        try:
+            assert await window.join(invites["support"].link)
+            assert said == [("support", "en")]  # the join carries the app's language
+            picker = window.board.findChild(LanguagePicker)
+            assert picker is not None
+            picker.combo.setCurrentIndex(picker.combo.findData("es"))
+            await until(lambda: said[-1:] == [("support", "es")])
+            assert i18n.language() == "en"  # the window itself changes at the next opening
+        finally:
+            await close_boards([window])
+            await therapist.close()
+
+    run_ui(test)

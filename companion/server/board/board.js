@@ -824,7 +824,11 @@ function relabel() {
 async function begin() {
   wireUp();
   i18n.onChange(() => { fillPicker(); relabel(); });
-  $("language").addEventListener("change", (e) => i18n.choose(e.target.value));
+  $("language").addEventListener("change", async (e) => {
+    await i18n.choose(e.target.value);
+    // Joined: the server writes to this person's phone in the new language from now on.
+    if (board.joined) board.send({ type: "set_language", rid: "language", language: i18n.language() });
+  });
   // The words come from the server; the board works meanwhile (and in English without them).
   i18n.use(i18n.wanted());
   // The invite rides in the fragment, which never reaches a server; it leaves the address

@@ -846,15 +846,22 @@ class SupportWindow(QMainWindow):
 def support_window(make_core: Callable[[], RoleCore], data_dir: Path | None) -> SupportWindow:
     """The support window with its language pickers: under the title of the join page
     (the window comes back in the new language at once), and at the foot of the board
-    (after joining the choice is kept for the next opening and the next join, which tells
-    the server: the outer ladder writes to the person's phone in it)."""
+    (after joining the choice is kept for the next opening, and told to the server at
+    once: the outer ladder writes to the person's phone in it)."""
     window = SupportWindow(make_core)
     join_layout = window.join_page.layout()
     board_layout = window.board.layout()
     assert isinstance(join_layout, QVBoxLayout) and isinstance(board_layout, QVBoxLayout)
     join_layout.insertWidget(1, LanguagePicker(data_dir))
-    board_layout.addWidget(LanguagePicker(data_dir, now=lambda: False))
+    later = LanguagePicker(data_dir, now=lambda: False)
+    later.picked.connect(lambda lang: _tell_language(window, lang))
+    board_layout.addWidget(later)
     return window
+
+
+def _tell_language(window: SupportWindow, lang: str) -> None:
+    if window.core is not None:
+        spawn(window.core.tell_language(lang))
 
 
 async def run_support(app: QApplication, server: str, join: str | None, data_dir: Path) -> int:
