@@ -330,7 +330,8 @@ def assemble(
     """``dist_dir/name/``: the app, and on Linux the desktop entry, icons and install.sh;
     with ``server``, ``clinic.json`` naming the clinic's server beside the app."""
     sys.path.insert(0, str(ROOT))
-    from companion.desktop import CLINIC_FILE, desktop_entry
+    from companion.app.clinic import CLINIC_FILE
+    from companion.desktop import desktop_entry
 
     target = dist_dir / name
     if target.exists():
@@ -378,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     if args.server is not None:
         sys.path.insert(0, str(ROOT))
-        from companion.desktop import normalize_server
+        from companion.app.clinic import normalize_server
 
         server = normalize_server(args.server)
         if server is None:

@@ -63,7 +63,8 @@ def run_demo(record_dir: Path | None = None, quick: bool = False, headless: bool
 
 
 async def _demo(app: Any, record_dir: Path | None, quick: bool, headless: bool) -> int:
-    from companion.ui.common import CLEAR_LIGHT, apply_theme
+    from companion.app import CLEAR_LIGHT
+    from companion.ui.common import apply_theme
     from companion.ui.patient import PatientWindow
     from companion.ui.support import SupportWindow
     from companion.ui.therapist import TherapistConsole
@@ -198,7 +199,7 @@ async def _script(
     await patient.check_in("key")
     await asyncio.sleep(pause)
     await therapist.request_checkin()
-    await until(lambda: patient.facts.pending_request is not None)
+    await until(lambda: patient.pending_checkin is not None)
     await asyncio.sleep(pause)
     shots.take("checkin-requested", windows)
     await patient.check_in("button")

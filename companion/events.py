@@ -1,8 +1,13 @@
 """A tiny Qt-free signal for core objects.
 
-Core objects (signaling client, audio engine, monitor…) expose ``Signal`` attributes; the Qt
-layer bridges them to Qt signals. Handlers run synchronously in the emitter's thread, so a
-core object emits only from its asyncio loop thread (never from an audio callback).
+Core objects (signaling client, audio engine, monitor…) expose ``Signal`` attributes. The
+windows connect their own methods to them directly, with no Qt bridge: under qasync the
+asyncio loop runs on Qt's thread, so a handler may touch widgets. Handlers run
+synchronously in the emitter's thread, so a core object emits only from its asyncio loop
+thread (never from an audio callback).
+
+Not PySide6's ``Signal``, nor ``protocol.messages.PeerSignal``/``RelayedSignal`` (WebRTC
+negotiation relayed by the server).
 """
 
 from __future__ import annotations

@@ -3,8 +3,14 @@
 The patient's, therapist's and support person's apps are the same parts wired for a role:
 the signaling client, the call (patient and therapist), the home link (patient and
 support), the never-alone ``Guardian``, the local record and the audio engine. The Qt
-windows observe a ``RoleCore`` through its Signals and call its methods; the headless
-demo, the tests and the benchmarks drive it the same way.
+windows observe a ``RoleCore`` through its Signals and read-only views and call its
+methods (it is their one door: they reach none of its parts); the headless demo, the tests
+and the benchmarks drive it the same way.
+
+Beside it, by concern: ``facts`` (what the screens read), ``music`` (the patient's music
+and the therapist's remote), ``plan`` (the plan's clock), ``resume`` (the resume file),
+``joining`` (links, codes, a join in a few seconds) and ``lobby`` (the therapist's
+sessions before a live one).
 
 Everything here runs on one asyncio loop (qasync's under Qt). Blocking work — opening the
 audio device, writing the record — goes to threads.
@@ -14,40 +20,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import json
 import logging
 import time
-import urllib.parse
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Literal
 
-import platformdirs
-from aiortc.mediastreams import MediaStreamTrack
-
+from companion.app import music
 from companion.app.device import device_secret
+from companion.app.devices import Devices
+from companion.app.facts import SessionFacts, TimelineEntry
+from companion.app.joining import invite_from_link
+from companion.app.journal import Journal
+from companion.app.options import CoreOptions
+from companion.app.plan import PlanClock, Reminder
 from companion.app.power import ComputerCare, ComputerChange
-from companion.app.spoken import LADDER_LINES, SPOKEN_LINES
+from companion.app.resume import SavedPlace, saved_place, write_place
+from companion.app.roles import ROLES
+from companion.app.spoken import LADDER_LINES, Narrator
 from companion.app.words import ALERT_WORDS, SUPPORT_COMPUTER_LINES, describe_event, link_words
-from companion.audio import AudioEngine, ChimeKind, EngineOptions, Playlist, bundled_playlist
-from companion.audio.commands import MusicStatus as LocalMusicStatus
-from companion.audio.playlist import RepeatMode, Track
-from companion.audio.processing import ProcessingSettings, VoiceProcessing
-from companion.audio.speech import EspeakVoice, Speaker
-from companion.call.devices import MicrophoneTrack
+from companion.audio import AudioEngine, ChimeKind, PlayerStatus
 from companion.call.engine import CallEngine
 from companion.call.homelink import HomeLink
 from companion.call.media import LocalMedia
 from companion.call.quality import CallQuality
 from companion.call.sinks import VideoSink
-from companion.call.synthetic import TestPatternTrack, ToneTrack
 from companion.events import Signal
 from companion.monitor.guardian import Guardian
-from companion.monitor.ladder import Alert, LadderTimings, SoundKind
+from companion.monitor.ladder import Alert, SoundKind
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
     AlertAck,
@@ -78,156 +79,17 @@ from companion.protocol.messages import (
 )
 from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
-_VOICE_FILE = "voice.json"
-"""The microphone's settings as the person last chose them."""
-_MIC_RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0)
-"""Waits between tries to open the default microphone after the one in use was unplugged."""
 
-#: The playlists the therapist's remote can choose (slugs on the wire).
-PLAYLISTS: dict[str, str] = {
-    "companion-ambient": "Companion ambient (bundled)",
-    "endless": "Endless ambient (fresh music, never repeats)",
-}
 _SOUNDS: dict[SoundKind, ChimeKind] = {
     "soft_chime": ChimeKind.NOTICE,
     "alert": ChimeKind.ALERT,
     "call": ChimeKind.CALL,
 }
-_MUSIC_STATUS_EVERY_S = 15.0
 _EARLY_EVENTS = 500
 _SAVE_PLAYLIST_EVERY_S = 10.0
-
-
-def _voice_cache() -> Path:
-    return Path(platformdirs.user_cache_dir("Companion", "Companion")) / "voice"
-
-
-def invite_from_link(text: str) -> str:
-    """The token or short code inside ``companion://join?invite=…``, an https link with
-    ``invite=…``, or the code as typed (spaces and dashes read over the phone are fine)."""
-    text = text.strip()
-    if "invite=" in text:
-        query = urllib.parse.urlparse(text).query or text.split("?", 1)[-1]
-        values = urllib.parse.parse_qs(query).get("invite")
-        if values:
-            return values[0]
-    if len(text) <= 16:
-        return text.replace(" ", "").replace("-", "").upper()
-    return text
-
-
-def link_details(text: str) -> tuple[str | None, str | None]:
-    """(server URL, role) named in an invite link; (None, None) for a bare code."""
-    if "://" not in text or "?" not in text:
-        return None, None
-    query = urllib.parse.parse_qs(urllib.parse.urlparse(text.strip()).query)
-    server = query.get("server", [None])[0]
-    role = query.get("role", [None])[0]
-    return server, role if role in ("patient", "support") else None
-
-
-RESUME_FILE = "resume.json"
-
-
-@dataclass(frozen=True)
-class SavedPlace:
-    """Where this app was when it last ran: enough to go back without asking anything."""
-
-    invite: str
-    server: str
-    """The server it was joined through ("" in files written before it was kept)."""
-    session_id: str = ""
-    began: bool = False
-    """The patient had started the session (a relaunch skips the preparation)."""
-
-
-def saved_place(data_dir: Path) -> SavedPlace | None:
-    """The session this app's data folder was in and has not left; None if none."""
-    try:
-        data = json.loads((data_dir / RESUME_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or not data.get("open"):
-        return None
-    invite, server = data.get("invite"), data.get("server", "")
-    if not isinstance(invite, str) or not invite or not isinstance(server, str):
-        return None
-    session_id = data.get("session_id", "")
-    return SavedPlace(
-        invite, server, session_id if isinstance(session_id, str) else "", data.get("began") is True
-    )
-
-
-def write_place(data_dir: Path, place: SavedPlace | None) -> None:
-    """Keep ``place`` (None: the session was left or ended), replacing the file whole so a
-    crash mid-write cannot leave half of one."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    body = {"open": False} if place is None else {"open": True, **asdict(place)}
-    partial = data_dir / (RESUME_FILE + ".partial")
-    partial.write_text(json.dumps(body), encoding="utf-8")
-    partial.replace(data_dir / RESUME_FILE)
-
-
-@dataclass(frozen=True)
-class CoreOptions:
-    data_dir: Path
-    """The role's own folder: the record, the saved playlist, the resume file."""
-    fake_media: bool = False
-    """A moving test pattern and a tone instead of the camera and microphone."""
-    audio: bool = True
-    """Open the audio engine (the output device); off only for headless load runs."""
-    engine: EngineOptions | None = None
-    timings: LadderTimings | None = None
-    video: tuple[int, int, int] = (640, 480, 30)
-    """Synthetic video size and rate."""
-    watch_computer: bool = True
-    """The patient's app keeps the computer awake and watches its sleep and battery."""
-    voice: ProcessingSettings | None = None
-    """The microphone's noise suppression and automatic gain (``None``: the role's
-    defaults); echo cancellation is always on."""
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: float
-    """Unix seconds."""
-    who: Role | None
-    kind: str
-    text: str
-    event_id: str = ""
-    ref: str = ""
-    """The alert an ``alert.shown``/``alert.cleared`` entry is about."""
-
-
-@dataclass
-class Reminder:
-    """A paced prompt for the support person (vitals or look-in) from the therapist's plan."""
-
-    reminder_id: str
-    kind: Literal["vitals", "lookin"]
-    due_at: float
-    done: bool = False
-
-
-@dataclass
-class SessionFacts:
-    """What the screens and the summary read; updated as events arrive."""
-
-    started_at: float = field(default_factory=time.time)
-    link: LinkStateName | None = None
-    home_link: LinkStateName | None = None
-    last_checkin_at: float | None = None
-    pending_request: str | None = None
-    plan: SessionPlan = field(default_factory=lambda: SessionPlan(kind="plan"))
-    card: EmergencyCard | None = None
-    intention: str | None = None
-    music: MusicStatus | None = None
-    quality: CallQuality | None = None
-    open_alerts: dict[str, Alert] = field(default_factory=dict)
-    timeline: list[TimelineEntry] = field(default_factory=list)
-    ended: bool = False
 
 
 class RoleCore:
@@ -236,15 +98,12 @@ class RoleCore:
 
     def __init__(self, role: Role, server: str | Sequence[str], options: CoreOptions) -> None:
         self.role = role
+        self.traits = ROLES[role]
         self.options = options
         self.server_urls = [server] if isinstance(server, str) else list(server)
         self.signaling = SignalingClient(self.server_urls)
         self.facts = SessionFacts()
         self.records: RecordStore | None = None
-        self.audio: AudioEngine | None = None
-        self.media: LocalMedia | None = None
-        self.voice_processing: VoiceProcessing | None = None
-        """The microphone's echo canceller and noise suppressor (a real microphone only)."""
         self.call: CallEngine | None = None
         self.home: HomeLink | None = None
         self.guardian: Guardian | None = None
@@ -252,10 +111,6 @@ class RoleCore:
         """The patient's computer held awake and watched (power.py), from ``start``."""
         self._computer_task: asyncio.Task[Any] | None = None
         self._battery_alert: str | None = None
-        self.speaker: Speaker | None = None
-        """The patient's spoken lines (from ``open_devices``), ready before ``start``."""
-        self._speech_ready: asyncio.Task[list[str]] | None = None
-        self._help_alerts: set[str] = set()
         # -- for the screens
         self.link_changed: Signal[[str]] = Signal()
         """Plain words for the patient–therapist link (see words.py)."""
@@ -279,14 +134,19 @@ class RoleCore:
         the support person ("I'm with the patient")."""
         self.notice: Signal[[str]] = Signal()
         """Plain notes: no camera found, a music file skipped, the audio device changed."""
-        self.reminders: list[Reminder] = []
-        self._self_view: VideoSink | None = None
-        self._self_track: MediaStreamTrack | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.plan_clock = PlanClock(role)
+        """The support person's reminders and the therapist's scheduled check-ins."""
+        self.presence_changed = self.signaling.presence_changed
+        """Who of the session is online (``presence`` is the latest)."""
+        self._tasks = TaskSet()
+        self.devices = Devices(role, options, self.notice, self._spawn, self._on_player)
+        """The audio engine, camera and microphone, spoken lines (``open_devices``)."""
+        self.narrator = Narrator(
+            lambda: self.devices.speaker,
+            lambda text, line_id: self._add_entry(None, "spoken", text, ref=line_id),
+        )
         self._unsubscribe: list[Callable[[], None]] = []
-        self._last_status_sent: tuple[str, bool, int] | None = None
-        self._last_status_at = 0.0
-        self._scheduled_checkins: set[int] = set()
+        self._music_pace = music.StatusPace()
         self._started = False
         self._closed = False
         self._invite = ""
@@ -314,12 +174,13 @@ class RoleCore:
         "invitation in use" is retried until then. Raises ``ProtocolError`` with a plain
         ``message`` (wrong, expired or revoked code)."""
         invite = invite_from_link(invite_or_code)
-        role: InvitedRole = "support" if self.role == "support" else "patient"
         deadline = time.monotonic() + retry_in_use_s
         device = await asyncio.to_thread(device_secret, self.options.data_dir)
         while True:
             try:
-                joined = await self.signaling.join(invite=invite, as_role=role, device=device)
+                joined = await self.signaling.join(
+                    invite=invite, as_role=self.traits.joins_as, device=device
+                )
                 break
             except ProtocolError as exc:
                 if exc.code is not ErrorCode.INVITE_IN_USE or time.monotonic() > deadline:
@@ -335,6 +196,10 @@ class RoleCore:
     async def open_session(self, session_id: str) -> Joined:
         """The therapist's way in: a session of their own."""
         return await self.signaling.join(session_id=session_id)
+
+    def on_server(self, url: str) -> RoleCore:
+        """A fresh core for the same person on another server (a link names its own)."""
+        return RoleCore(self.role, url, self.options)
 
     def saved_invite(self) -> str | None:
         """The invite of the session this app was in when it last ran (crash recovery)."""
@@ -362,6 +227,16 @@ class RoleCore:
         joined = self.signaling.joined
         return joined.session_id if joined else "unjoined"
 
+    @property
+    def joined(self) -> Joined | None:
+        """The session as it was when this app joined (its members then)."""
+        return self.signaling.joined
+
+    @property
+    def presence(self) -> Presence | None:
+        """Who of the session is online now (None until the server first said)."""
+        return self.signaling.presence
+
     # -- running ---------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -371,14 +246,14 @@ class RoleCore:
         self._started = True
         await self.open_records()
         await self.open_devices()
-        if self._speech_ready is not None:
-            await self._speech_ready  # every line the ladder may need, before any is needed
+        if self.devices.speech_ready is not None:
+            await self.devices.speech_ready  # every line the ladder may need, before any is needed
         voice = self.audio.add_voice() if self.audio is not None else None
-        if self.role in ("patient", "therapist"):
+        if self.traits.call:
             assert self.media is not None
             self.call = CallEngine(self.signaling, self.role, self.media, voice)
             self._unsubscribe.append(self.call.quality_changed.connect(self._on_quality))
-        if self.role in ("patient", "support"):
+        if self.traits.home_link:
             self.home = HomeLink(self.signaling, self.role)
         self.guardian = Guardian(
             self.role, self.signaling, self.call, self.home, self.records, self.options.timings
@@ -389,7 +264,7 @@ class RoleCore:
             g.alert_cleared.connect(self._on_alert_cleared),
             g.sound.connect(self._on_sound),
             g.patient_line.connect(self.patient_line.emit),
-            g.patient_line.connect(lambda text: self._speak(LADDER_LINES.get(text, ""))),
+            g.patient_line.connect(lambda text: self.narrator.say(LADDER_LINES.get(text, ""))),
             g.event_received.connect(self._on_event),
             g.event_sent.connect(
                 lambda event_id, event: self._on_event(event_id, event, self.role)
@@ -408,7 +283,7 @@ class RoleCore:
         while self._early:  # the monitor ignores any it has seen already (by event id)
             self.signaling.event_received.emit(self._early.popleft())
         self._spawn(self._clock_loop())
-        if self.role == "patient" and self.options.watch_computer:
+        if self.traits.watches_computer and self.options.watch_computer:
             self.computer = ComputerCare(self.computer_changed)
             self._computer_task = self._spawn(self.computer.run())
         self.link_changed.emit(link_words(self.role, self.facts.link))
@@ -427,204 +302,61 @@ class RoleCore:
         device check: a test sound, their own picture, the microphone's level); ``start``
         then uses them. Safe to call twice, and a no-op once the core is closed (a window
         may ask for its devices just as it closes)."""
-        if self.options.audio and self.audio is None and not self._closed:
-            await self._start_audio()
-        if self.media is None and self.role in ("patient", "therapist") and not self._closed:
-            self.media = self._open_media()
+        await self.devices.open()
+
+    @property
+    def audio(self) -> AudioEngine | None:
+        return self.devices.audio
+
+    @property
+    def media(self) -> LocalMedia | None:
+        return self.devices.media
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.devices.closed = True
+        await self._tasks.cancel_all()
         self._unsubscribe_early()
         self._early.clear()
         for unsubscribe in self._unsubscribe:
             unsubscribe()
+        self.devices.detach()
         if self.guardian is not None:
             await self.guardian.close()
         for link in (self.call, self.home):
             if link is not None:
                 await link.close()
-        if self._self_track is not None:
-            self._self_track.stop()
-        if self.media is not None:
-            await self.media.aclose()
-        if self.voice_processing is not None:
-            if self.audio is not None:
-                self.audio.remove_output_tap(self.voice_processing)
-            await asyncio.to_thread(self.voice_processing.close)
+        await self.devices.close_media()
         await self.signaling.close()
-        if self.speaker is not None:
-            await asyncio.to_thread(self.speaker.close)
-        if self.audio is not None:
-            await asyncio.to_thread(self._save_playlist)
-            await self.audio.aclose()
+        await self.devices.close_sound()
         if self.records is not None:
             self.records.close()
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        return self._tasks.spawn(coro)
 
-    def _open_media(self) -> LocalMedia:
-        if self.options.fake_media:
-            width, height, fps = self.options.video
-            hue = (90, 170) if self.role == "patient" else (170, 110)
-            tone = 440.0 if self.role == "patient" else 660.0
-            return LocalMedia(
-                ToneTrack(tone), TestPatternTrack(width, height, fps, hue=hue), "test pattern"
-            )
-        from companion.call.devices import open_camera, open_microphone
-
-        # One processing per call: the engine's final mix is its reverse stream, and every
-        # microphone the call uses feeds it.
-        processing = VoiceProcessing(self.voice_settings())
-        if self.audio is not None:
-            self.audio.add_output_tap(processing)
-        processing.start()
-        self.voice_processing = processing
-        camera, microphone = open_camera(), open_microphone(processing=processing)
-        if camera is None:
-            self.notice.emit("No camera found — the call goes on with sound only.")
-        if microphone is None:
-            self.notice.emit("No microphone found — you can still hear and be seen.")
-        else:
-            self._watch_microphone(microphone)
-        return LocalMedia(microphone, camera, "camera" if camera is not None else "")
-
-    def _watch_microphone(self, microphone: MicrophoneTrack) -> None:
-        self._unsubscribe.append(
-            microphone.lost.connect(lambda: self._spawn(self._microphone_lost(microphone)))
-        )
-
-    async def _microphone_lost(self, lost: MicrophoneTrack) -> None:
-        """The microphone was unplugged: the call sends silence meanwhile; the system's
-        default microphone (through the same echo canceller) takes over when there is one."""
-        from companion.call.devices import open_microphone
-
-        loop = asyncio.get_running_loop()
-        for wait_s in _MIC_RETRY_S:
-            await asyncio.sleep(wait_s)
-            if self._closed or self.media is None or self.media.audio is not lost:
-                return
-            microphone = await asyncio.to_thread(
-                functools.partial(
-                    open_microphone, None, loop=loop, processing=self.voice_processing
-                )
-            )
-            if microphone is not None:
-                if self._closed or self.media is None or self.media.audio is not lost:
-                    microphone.stop()
-                    return
-                _log.info("microphone lost; the default microphone took over")
-                self.media.replace_audio(microphone)
-                self._watch_microphone(microphone)
-                return
-        self.notice.emit(
-            "The microphone stopped working. Plug it in again (or another one) so you "
-            "can be heard; everything else goes on."
-        )
-
-    # -- audio -----------------------------------------------------------------------------
-
-    async def _start_audio(self) -> None:
-        engine = AudioEngine(self.options.engine or _engine_options(self.role))
-        self.audio = engine
-        unplugged = (
-            "The headphones or speakers were unplugged; sound continues on the computer's "
-            "own output."
-        )
-        self._unsubscribe += [
-            engine.note.connect(self.notice.emit),
-            engine.device_lost.connect(lambda _name: self.notice.emit(unplugged)),
-        ]
-        if self.role == "patient":
-            engine.load_playlist(await asyncio.to_thread(self._restored_playlist))
-            self._unsubscribe.append(engine.music_status.connect(self._on_local_music))
-        # The engine delivers its signals on this loop (call_soon_threadsafe; under Qt the
-        # apps' QtLoop makes that safe from any thread).
-        loop = asyncio.get_running_loop()
-        await asyncio.to_thread(engine.start, play=self.role == "patient", loop=loop)
-        if self.role == "patient":
-            self.speaker = Speaker(engine, EspeakVoice(_voice_cache()))
-            self._speech_ready = self._spawn(asyncio.to_thread(self.speaker.prepare, SPOKEN_LINES))
-
-    def _restored_playlist(self) -> Playlist:
-        path = self.options.data_dir / "playlist.json"
-        with contextlib.suppress(OSError, ValueError):
-            return Playlist.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        return bundled_playlist()
-
-    def _save_playlist(self) -> None:
-        if self.audio is None or self.role != "patient":
-            return
-        path = self.options.data_dir / "playlist.json"
-        with contextlib.suppress(OSError):
-            path.write_text(json.dumps(self.audio.playlist().to_dict()), encoding="utf-8")
-
-    def choose_playlist(self, slug: str) -> None:
-        """Patient's side of "choose a playlist" (the remote's, or the patient's own)."""
-        if self.audio is None:
-            return
-        if slug == "endless":
-            seed = uuid.uuid4().int % 10_000
-            tracks = [Track.generative(seed + i, f"Endless ambient {i + 1}") for i in range(4)]
-            self.audio.load_playlist(Playlist(tracks, repeat=RepeatMode.ALL, name="endless"))
-        else:
-            self.audio.load_playlist(bundled_playlist())
-
-    def add_music(self, path: Path) -> None:
-        """The patient's own music: a folder, or an M3U playlist. Files that cannot play
-        are skipped with a plain note (``notice``), never a stop in the music."""
-        if self.audio is None:
-            return
-        if path.suffix.lower() in (".m3u", ".m3u8"):
-            self.audio.add_m3u(path)
-        else:
-            self.audio.add_folder(path)
-
-    def _apply_music_command(self, command: MusicCommand) -> None:
-        engine = self.audio
-        if engine is None:
-            return
-        if command.action == "play":
-            engine.play()
-        elif command.action == "pause":
-            engine.pause()
-        elif command.action == "next":
-            engine.next()
-        elif command.action == "previous":
-            engine.previous()
-        elif command.action == "set_volume" and command.volume_db is not None:
-            engine.set_volume(command.volume_db)
-        elif command.action == "choose_playlist" and command.playlist:
-            self.choose_playlist(command.playlist)
-
-    def _on_local_music(self, status: LocalMusicStatus) -> None:
-        wire = MusicStatus(
-            kind="music.status",
-            playing=status.playing and not status.muted,
-            title=status.title[:120],
-            position_s=max(0.0, status.position_s),
-            duration_s=max(0.0, status.duration_s or 0.0),
-            volume_db=max(-120.0, min(0.0, status.volume_db)),
-        )
+    def _on_player(self, status: PlayerStatus) -> None:
+        wire = music.wire_status(status)
         self.facts.music = wire
         self.music_changed.emit(wire)
         # The therapist sees what plays: on every change, and now and then for the position.
-        key = (wire.title, wire.playing, round(wire.volume_db))
         now = time.monotonic()
-        # Counted as sent only once it was (before ``start`` there is no guardian yet, and
-        # the first title must not wait for the next periodic status).
-        due = key != self._last_status_sent or now - self._last_status_at >= _MUSIC_STATUS_EVERY_S
-        if due and self.guardian is not None:
-            self._last_status_sent, self._last_status_at = key, now
+        if self.guardian is not None and self._music_pace.due(wire, now):
+            self._music_pace.sent(wire, now)
             self._spawn(self.guardian.publish(wire))
+
+    # -- the patient's own music bar and device check (never on the wire) --------------------
+
+    @property
+    def remote_video(self) -> VideoSink | None:
+        """The other side's video (the patient's and therapist's call), None without a call."""
+        return self.call.video if self.call is not None else None
+
+    async def journal(self) -> Journal:
+        """The person's private words in the local record (opened if it was not yet)."""
+        return Journal(await self.open_records())
 
     # -- what people do --------------------------------------------------------------------
 
@@ -633,9 +365,13 @@ class RoleCore:
             raise RuntimeError("start() first")
         return self.guardian
 
+    @property
+    def pending_checkin(self) -> str | None:
+        """The therapist's open check-in request an "I'm OK" answers now (the ladder's)."""
+        return self.guardian.ladder.open_checkin if self.guardian is not None else None
+
     async def check_in(self, source: Literal["button", "key"] = "button") -> str:
-        request = self.facts.pending_request
-        self.facts.pending_request = None
+        request = self.pending_checkin
         return await self._g().publish(CheckIn(kind="checkin", source=source, request_id=request))
 
     async def help_held(self) -> None:
@@ -703,18 +439,18 @@ class RoleCore:
         return await self._g().publish(Intention(kind="intention", text=text))
 
     async def record_vitals(self, systolic: int, diastolic: int, heart_rate: int) -> str:
-        self._finish_reminders("vitals")
+        self.plan_clock.finish("vitals", time.time())
         vitals = Vitals(
             kind="vitals", systolic=systolic, diastolic=diastolic, heart_rate=heart_rate
         )
         return await self._g().publish(vitals)
 
     async def looked_in(self) -> str:
-        self._finish_reminders("lookin")
+        self.plan_clock.finish("lookin", time.time())
         return await self._g().publish(LookIn(kind="lookin"))
 
     async def end_session(self) -> None:
-        if self.role == "therapist":
+        if self.traits.ends_session:
             await self._g().publish(SessionEnd(kind="session.end"))
         await self.signaling.leave()
         self._mark_ended()
@@ -725,43 +461,13 @@ class RoleCore:
         self.facts.ended = True
         if self._computer_task is not None:
             self._computer_task.cancel()  # the computer may sleep again
-        if self.role in ("patient", "support"):
+        if self.traits.resumes:
             with contextlib.suppress(OSError):
                 self._save_resume("", open_=False)
-        self._speak("session_end")
+        self.narrator.say("session_end")
         self.session_ended.emit()
 
     # -- the patient's local controls (never on the wire) ------------------------------------
-
-    def set_music_volume(self, db: float) -> None:
-        if self.audio is not None:
-            self.audio.set_volume(db)
-
-    def set_music_muted(self, muted: bool) -> None:
-        if self.audio is not None:
-            (self.audio.mute if muted else self.audio.unmute)()
-
-    def voice_settings(self) -> ProcessingSettings:
-        """The microphone's settings: the command line's, else the person's last choice
-        (kept in their folder), else the role's defaults."""
-        if self.options.voice is not None:
-            return self.options.voice
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            data = json.loads((self.options.data_dir / _VOICE_FILE).read_text(encoding="utf-8"))
-            return ProcessingSettings(
-                noise_suppression=bool(data["noise_suppression"]), auto_gain=bool(data["auto_gain"])
-            )
-        return ProcessingSettings.for_role(self.role)
-
-    def set_voice_settings(self, settings: ProcessingSettings) -> None:
-        """Noise suppression and automatic gain, from the device check: applied at once and
-        kept for the next session."""
-        if self.voice_processing is not None:
-            self.voice_processing.update(settings)
-        data = {"noise_suppression": settings.noise_suppression, "auto_gain": settings.auto_gain}
-        with contextlib.suppress(OSError):
-            self.options.data_dir.mkdir(parents=True, exist_ok=True)
-            (self.options.data_dir / _VOICE_FILE).write_text(json.dumps(data), encoding="utf-8")
 
     def set_mic_muted(self, muted: bool) -> None:
         if self.call is not None:
@@ -770,16 +476,6 @@ class RoleCore:
     def set_camera_enabled(self, enabled: bool) -> None:
         if self.call is not None:
             self.call.set_camera_enabled(enabled)
-
-    def self_view(self) -> VideoSink | None:
-        """Our own camera as the other side sees it (None without a camera)."""
-        if self._closed:
-            return None
-        if self._self_view is None and self.media is not None and self.media.video is not None:
-            self._self_view = VideoSink()
-            self._self_track = self.media.relay.subscribe(self.media.video)
-            self._spawn(self._self_view.consume(self._self_track))
-        return self._self_view
 
     # -- what happens ----------------------------------------------------------------------
 
@@ -801,31 +497,30 @@ class RoleCore:
             self._last_state[event.kind] = event
         if event.kind != "music.status" and not again:
             self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id)
-        self._speak_for(event, from_role)
+        self.narrator.hear(event, from_role)
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()
-            facts.pending_request = None
             self.checked_in.emit(facts.last_checkin_at)
-        elif event.kind == "checkin.request" and self.role == "patient":
-            facts.pending_request = getattr(event, "request_id", None)
-            self.checkin_requested.emit(facts.pending_request or "")
-            if self.audio is not None and not self._speak("checkin_request"):
+        elif event.kind == "checkin.request" and self.traits.plays_music:
+            self.checkin_requested.emit(getattr(event, "request_id", None) or "")
+            if self.audio is not None and not self.narrator.say("checkin_request"):
                 self.audio.play_chime(ChimeKind.CHECK_IN)
         elif isinstance(event, PromptPush):
             self.prompt_pushed.emit(event.prompt_id)
-        elif isinstance(event, MusicCommand) and self.role == "patient":
-            self._apply_music_command(event)
-        elif isinstance(event, MusicStatus) and self.role != "patient":
+        elif isinstance(event, MusicCommand) and self.traits.plays_music:
+            if self.audio is not None:
+                music.carry_out(self.audio, event)
+        elif isinstance(event, MusicStatus) and not self.traits.plays_music:
             facts.music = event
             self.music_changed.emit(event)
         elif isinstance(event, TextMessage) and event.to_role == self.role:
             self.message_received.emit(event.text)
         elif isinstance(event, SessionPlan):
-            if self.role == "patient" and event.playlist and event.playlist != facts.plan.playlist:
-                self.choose_playlist(event.playlist)
+            chosen = event.playlist if event.playlist != facts.plan.playlist else None
+            if self.traits.plays_music and chosen:
+                self.devices.choose_playlist(chosen)
             facts.plan = event
-            self._scheduled_checkins.clear()
-            self._plan_reminders(event)
+            self.plan_clock.set_plan(event)
             self.plan_changed.emit(event)
         elif isinstance(event, EmergencyCard):
             facts.card = event
@@ -840,42 +535,23 @@ class RoleCore:
                 self.help_answered.emit(from_role)
         elif isinstance(event, WithPatient):
             self.with_patient.emit()
-            if self.role == "patient":
+            if self.traits.plays_music:  # the patient: their call for help is answered
                 self._help_calls.clear()
                 self.help_answered.emit("support")
-        elif isinstance(event, LinkState) and self.role == "support" and from_role == "patient":
+        elif (
+            isinstance(event, LinkState)
+            and self.traits.follows_patient_link
+            and from_role == "patient"
+        ):
             # The support person's board follows the patient's own monitor of the call.
             facts.link = event.state
             self.link_changed.emit(link_words(self.role, event.state))
-        elif isinstance(event, ComputerNotice) and self.role == "support":
+        elif isinstance(event, ComputerNotice) and self.traits.follows_patient_link:
             line = SUPPORT_COMPUTER_LINES.get(event.what)
             if line is not None:
                 self.notice.emit(line)
         elif isinstance(event, SessionEnd):
             self._mark_ended()
-
-    def _speak_for(self, event: EventBody, from_role: Role | None) -> None:
-        """The patient hears what their screen shows (the check-in request is spoken
-        instead of its chime, below)."""
-        if isinstance(event, AlertRaised) and event.reason == "help":
-            self._help_alerts.add(event.alert_id)
-        elif isinstance(event, AlertAck) and event.alert_id in self._help_alerts:
-            self._help_alerts.discard(event.alert_id)
-            self._speak("support_coming" if from_role == "support" else "help_acknowledged")
-        elif event.kind == "checkin" and from_role == "patient":
-            self._speak("checkin_received")
-        elif isinstance(event, PromptPush):
-            self._speak(f"prompt:{event.prompt_id}")
-
-    def _speak(self, line_id: str) -> bool:
-        """Play a prepared line to the patient; the timeline says which, and in what voice."""
-        speaker = self.speaker
-        if speaker is None or not speaker.say(line_id):
-            return False
-        self._add_entry(
-            None, "spoken", f"Spoken to the patient ({speaker.voice.name})", ref=line_id
-        )
-        return True
 
     def computer_changed(self, change: ComputerChange) -> None:
         """The patient's computer changed (power.py): everyone's timeline hears of it, the
@@ -912,7 +588,7 @@ class RoleCore:
 
     def _on_sound(self, kind: SoundKind) -> None:
         # The patient's app never sounds an alarm: the ladder gives it calm words instead.
-        if self.audio is not None and self.role != "patient":
+        if self.audio is not None and not self.traits.plays_music:
             self.audio.play_chime(_SOUNDS[kind])
 
     def _on_call_state(self, state: LinkStateName) -> None:
@@ -923,7 +599,7 @@ class RoleCore:
         up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
         self.link_changed.emit(link_words(self.role, state if up else None))
         if (
-            self.role == "patient"
+            self.traits.plays_music
             and state == "connected"
             and was in ("lost", "recovering")
             and self.audio is not None
@@ -932,7 +608,7 @@ class RoleCore:
 
     def _on_home_state(self, state: LinkStateName) -> None:
         self.facts.home_link = state
-        if self.role == "support":
+        if self.traits.follows_patient_link:
             # The support person's board follows the patient's reports; with no call of
             # its own the home link is what it knows first-hand.
             self.link_changed.emit(link_words(self.role, self.facts.link or state))
@@ -943,52 +619,18 @@ class RoleCore:
 
     # -- the plan's clock ------------------------------------------------------------------
 
-    def _plan_reminders(self, plan: SessionPlan) -> None:
-        if self.role != "support" or plan.dose_at is None:
-            return
-        done = {(r.kind, round(r.due_at)) for r in self.reminders if r.done}
-        reminders = [
-            Reminder(uuid.uuid4().hex[:8], "vitals", plan.dose_at + minutes * 60)
-            for minutes in plan.vitals_at_min
-        ]
-        if plan.lookin_every_min:
-            step = plan.lookin_every_min * 60
-            reminders += [
-                Reminder(uuid.uuid4().hex[:8], "lookin", plan.dose_at + k * step)
-                for k in range(1, int(4 * 3600 / step) + 1)
-            ]
-        for r in reminders:
-            r.done = (r.kind, round(r.due_at)) in done
-        self.reminders = sorted(reminders, key=lambda r: r.due_at)
-
-    def _finish_reminders(self, kind: str) -> None:
-        now = time.time()
-        for r in self.reminders:
-            if r.kind == kind and r.due_at <= now + 120 and not r.done:
-                r.done = True
+    @property
+    def reminders(self) -> list[Reminder]:
+        return self.plan_clock.reminders
 
     async def _clock_loop(self) -> None:
-        announced: set[str] = set()
         while True:
             await asyncio.sleep(1.0)
             now = time.time()
-            plan = self.facts.plan
-            if self.role == "support":
-                for r in self.reminders:
-                    if not r.done and r.due_at <= now and r.reminder_id not in announced:
-                        announced.add(r.reminder_id)
-                        self.reminder_due.emit(r)
-            if self.role == "therapist" and plan.dose_at and plan.checkin_every_min:
-                slot = int((now - plan.dose_at) // (plan.checkin_every_min * 60))
-                if slot >= 1 and slot not in self._scheduled_checkins:
-                    self._scheduled_checkins.add(slot)
-                    await self.request_checkin()
-            if self.role == "patient" and int(now) % int(_SAVE_PLAYLIST_EVERY_S) == 0:
-                await asyncio.to_thread(self._save_playlist)
-
-
-def _engine_options(role: Role) -> EngineOptions:
-    if role == "patient":
-        return EngineOptions()
-    # No music on these machines: the sounds are heard at a set level below full scale.
-    return EngineOptions(chime_level_db=-6.0, fade_in_s=0.3)
+            due = self.plan_clock.tick(now)
+            for reminder in due.reminders:
+                self.reminder_due.emit(reminder)
+            if due.checkin:
+                await self.request_checkin()
+            if self.traits.plays_music and int(now) % int(_SAVE_PLAYLIST_EVERY_S) == 0:
+                await asyncio.to_thread(self.devices.save_playlist)

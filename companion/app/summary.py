@@ -16,8 +16,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from companion.app.core import SessionFacts
+from companion.app.facts import SessionFacts
 from companion.app.prompts import prompt
+from companion.app.theme import CLEAR_LIGHT
 from companion.protocol.messages import SessionPlan
 
 _VITALS = re.compile(r"(\d+)/(\d+) mmHg, (\d+) bpm")
@@ -230,13 +231,14 @@ def to_html(summary: Summary, title: str = "Session summary") -> str:
         ("Music remote used", f"{summary.music_changes} times"),
         ("Messages to the support person", str(summary.messages)),
     ]
+    c = CLEAR_LIGHT
     parts = [
         "<html><head><meta charset='utf-8'><title>" + e(title) + "</title><style>",
-        "body{font-family:sans-serif;color:#1b2430;font-size:10pt}"
+        f"body{{font-family:sans-serif;color:{c['text']};font-size:10pt}}"
         " h1{font-size:18pt;margin-bottom:4px} h2{font-size:13pt;margin-top:16px}"
         " table.grid{border-collapse:collapse} table.grid td, table.grid th{padding:3px 10px;"
         "text-align:left;border-bottom:1px solid #ccd3dc;vertical-align:top}"
-        " .warn{color:#a3222a;font-weight:bold} .muted{color:#4d5a69}",
+        f" .warn{{color:{c['danger']};font-weight:bold}} .muted{{color:{c['muted']}}}",
         "</style></head><body>",
         f"<h1>{e(title)}</h1>",
         "<p class='muted'>Companion · at-home ketamine-assisted therapy session</p>",

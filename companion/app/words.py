@@ -57,6 +57,22 @@ ALERT_WORDS: dict[str, str] = {
     "support_away": "No support person is connected: nobody in the home can be called",
 }
 
+SUPPORT_ALERT_WORDS: dict[str, str] = {
+    "go_to_patient": ALERT_WORDS["go_to_patient"],
+    "help": "The patient is asking for help — please go to them now",
+    "link_lost": "The therapist's connection dropped. They are reconnecting.",
+    "checkin_unanswered": "The patient has not answered a check-in — please look in on them",
+}
+"""The support person's board says what to do, not only what happened."""
+
+
+def alert_words(role: Role, reason: str) -> str:
+    """The words for an alert on ``role``'s screen (and in its timeline)."""
+    if role == "support":
+        return SUPPORT_ALERT_WORDS.get(reason, "Please go to the patient")
+    return ALERT_WORDS.get(reason, reason)
+
+
 ESCALATION_WORDS: dict[str, str] = {
     "notified": "Messaged the {who} ({channel}, round {round})",
     "failed": "Could not message the {who} ({channel}, round {round})",

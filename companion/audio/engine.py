@@ -25,16 +25,6 @@ from typing import ParamSpec
 import numpy as np
 
 from companion.audio.chimes import ChimeKind, render_chime
-from companion.audio.commands import (
-    ChoosePlaylist,
-    MusicCommand,
-    MusicStatus,
-    Next,
-    Pause,
-    Play,
-    Previous,
-    SetVolumeDb,
-)
 from companion.audio.device import (
     CallbackStats,
     DeviceOptions,
@@ -50,6 +40,7 @@ from companion.audio.mixer import Mixer
 from companion.audio.player import MusicPlayer, PlayerOptions
 from companion.audio.playlist import Playlist, RepeatMode, read_m3u, scan_folder
 from companion.audio.ring import AudioRing
+from companion.audio.status import PlayerStatus
 from companion.audio.voice import VoiceOptions, VoiceSource
 from companion.events import Signal
 
@@ -97,7 +88,7 @@ class AudioEngine:
     def __init__(self, options: EngineOptions | None = None) -> None:
         self.options = options = options or EngineOptions()
         sr = options.sample_rate
-        self.music_status: Signal[[MusicStatus]] = Signal()
+        self.music_status: Signal[[PlayerStatus]] = Signal()
         """What plays, about once a second and on every change."""
         self.note: Signal[[str]] = Signal()
         self._said_no_device = False
@@ -241,27 +232,11 @@ class AudioEngine:
         """Crossfade between tracks from now on; 0 = gapless."""
         self._player.crossfade_s = max(0.0, seconds)
 
-    def apply(self, command: MusicCommand) -> None:
-        """Run a remote command from the call's control channel."""
-        match command:
-            case Play():
-                self.play()
-            case Pause():
-                self.pause()
-            case Next():
-                self.next()
-            case Previous():
-                self.previous()
-            case SetVolumeDb(db=db):
-                self.set_volume(db)
-            case ChoosePlaylist(playlist=data):
-                self.load_playlist(Playlist.from_dict(data))
-
-    def status(self) -> MusicStatus:
+    def status(self) -> PlayerStatus:
         marker, position = self._player.now_playing()
         snapshot = self._player.playlist_snapshot()
         duration = marker.duration_s if marker is not None else None
-        return MusicStatus(
+        return PlayerStatus(
             title=marker.title if marker is not None else "",
             track_index=marker.index if marker is not None else -1,
             track_count=self._player.track_count,

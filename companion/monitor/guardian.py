@@ -42,7 +42,6 @@ from companion.monitor.presence import SupportPresence
 from companion.monitor.watch import LinkWatch
 from companion.protocol import authority, sealing
 from companion.protocol.messages import (
-    CheckIn,
     CheckInRequest,
     EventBody,
     LinkState,
@@ -158,9 +157,6 @@ class Guardian:
     async def acknowledge(self, alert_id: str) -> None:
         self._record("ui.ack", {"alert_id": alert_id})
         await self._carry_out(self.ladder.acknowledge(self._clock(), alert_id))
-
-    async def check_in(self, source: str = "button", request_id: str | None = None) -> str:
-        return await self.publish(CheckIn(kind="checkin", source=source, request_id=request_id))  # type: ignore[arg-type]
 
     async def request_checkin(self) -> str:
         request_id = uuid.uuid4().hex[:12]

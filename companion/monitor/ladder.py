@@ -195,6 +195,12 @@ class Ladder:
         return self._link_changed(now, state)
 
     @property
+    def open_checkin(self) -> str | None:
+        """The latest check-in request not answered yet: the one an "I'm OK" answers.
+        The one place the app keeps it (the patient's screen reads it through the core)."""
+        return next(reversed(self._checkins), None)
+
+    @property
     def up_once(self) -> bool:
         """This app's own link has been up: before that its state is not news."""
         return self._up_once

@@ -485,8 +485,10 @@ SignalData = Annotated[
 ]
 
 
-class Signal(_Msg):
-    """WebRTC negotiation relayed to one member. Not sequenced, not stored."""
+class PeerSignal(_Msg):
+    """A member's WebRTC negotiation (an offer, an answer, ICE candidates) for one other
+    member, which the server relays as a ``RelayedSignal``; on the wire its ``type`` is
+    ``signal``. Not sequenced, not stored."""
 
     type: Literal["signal"]
     to: Id
@@ -545,7 +547,7 @@ ClientMessage = Annotated[
     | RevokeInvite
     | Join
     | Resume
-    | Signal
+    | PeerSignal
     | SendEvent
     | Leave
     | Ping
@@ -660,6 +662,8 @@ class Presence(_Msg):
 
 
 class RelayedSignal(_Msg):
+    """A ``PeerSignal`` as the server hands it on, saying whom it is from."""
+
     type: Literal["signal"] = "signal"
     session_id: Id
     from_member: Id

@@ -39,6 +39,7 @@ from companion.protocol.messages import (
     MemberChange,
     MemberInfo,
     Ok,
+    PeerSignal,
     Ping,
     Presence,
     RelayedSignal,
@@ -51,7 +52,6 @@ from companion.protocol.messages import (
     SessionInfo,
     Sessions,
     SetContacts,
-    Signal,
 )
 from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord, Therapist
 from companion.server.codeguard import CodeGuard
@@ -117,7 +117,7 @@ class SignalingService:
             RevokeInvite: self._revoke_invite,
             Join: self._join,
             Resume: self._resume,
-            Signal: self._signal,
+            PeerSignal: self._signal,
             SendEvent: self._event,
             Leave: self._leave,
             Ping: self._ping,
@@ -623,7 +623,7 @@ class SignalingService:
             raise ProtocolError(ErrorCode.WRONG_SESSION)
         return conn.member
 
-    async def _signal(self, conn: ClientConnection, msg: Signal) -> None:
+    async def _signal(self, conn: ClientConnection, msg: PeerSignal) -> None:
         member = self._joined(conn, msg.session_id)
         target = await self.store.get_member(msg.to)
         if target is None or target.session_id != member.session_id:

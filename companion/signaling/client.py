@@ -43,6 +43,7 @@ from companion.protocol.messages import (
     Login,
     LoginOk,
     MemberInfo,
+    PeerSignal,
     Presence,
     RelayedSignal,
     Resume,
@@ -55,9 +56,6 @@ from companion.protocol.messages import (
     SetContacts,
     SignalData,
     Welcome,
-)
-from companion.protocol.messages import (
-    Signal as SignalMessage,
 )
 from companion.tasks import TaskSet
 
@@ -433,7 +431,7 @@ class SignalingClient:
         return len(self._outbox)
 
     async def signal(self, to: str, pc_id: str, data: SignalData) -> None:
-        message = SignalMessage(type="signal", to=to, pc_id=pc_id, data=data)
+        message = PeerSignal(type="signal", to=to, pc_id=pc_id, data=data)
         await self._send_raw(message.model_dump_json(exclude_none=True))
 
     async def set_contacts(

@@ -41,35 +41,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.app import RoleCore
-from companion.audio.processing import ProcessingSettings
+from companion.app import CALM_DARK, ProcessingSettings, RoleCore
 
 _log = logging.getLogger(__name__)
-
-# Patient side: dark, low glare; text and controls at WCAG AA contrast or better.
-CALM_DARK = {
-    "window": "#14181f",
-    "panel": "#1d232c",
-    "text": "#e8ecf1",
-    "muted": "#aab4c0",
-    "accent": "#7fb8a4",
-    "accent_text": "#0e1a16",
-    "ok": "#5f8f7f",
-    "warm": "#e0b872",
-    "danger": "#e8a0a0",
-}
-# Therapist and support: light, plain, businesslike.
-CLEAR_LIGHT = {
-    "window": "#f6f7f9",
-    "panel": "#ffffff",
-    "text": "#1b2430",
-    "muted": "#4d5a69",
-    "accent": "#1f6f5c",
-    "accent_text": "#ffffff",
-    "ok": "#1f6f5c",
-    "warm": "#8a5a00",
-    "danger": "#a3222a",
-}
 
 
 def apply_theme(app: QApplication, colors: dict[str, str], scale: float = 1.0) -> None:
@@ -272,7 +246,7 @@ class VideoView(QWidget):
         painter = QPainter(self)
         painter.fillRect(self.rect(), QColor("#0b0e12"))
         if self._image is None:
-            painter.setPen(QColor("#aab4c0"))
+            painter.setPen(QColor(CALM_DARK["muted"]))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
             return
         scaled = self._image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
@@ -324,20 +298,22 @@ class VoiceSettings(QWidget):
     def bind_core(self, core: RoleCore) -> None:
         """Show ``core``'s processing, or nothing when it has none (a test pattern and tone,
         or no microphone)."""
-        processing = core.voice_processing
+        processing = core.devices.mic_processing()
         if processing is None:
             self.hide()
             return
         self.show()
-        self.bind(processing.settings, processing.active, core.set_voice_settings)
+        settings, active = processing
+        self.bind(settings, active, core.devices.set_voice_settings)
 
 
 def wire_video(core: RoleCore, remote: VideoView | None, own: VideoView | None) -> None:
     """The other side's video into ``remote``, our own camera into ``own`` (either may be
     missing: no call, or no camera)."""
-    if remote is not None and core.call is not None:
-        core.call.video.frame_ready.connect(remote.show_frame)
-    view = core.self_view() if own is not None else None
+    video = core.remote_video
+    if remote is not None and video is not None:
+        video.frame_ready.connect(remote.show_frame)
+    view = core.devices.self_view() if own is not None else None
     if view is not None and own is not None:
         view.frame_ready.connect(own.show_frame)
 

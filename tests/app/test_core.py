@@ -49,7 +49,7 @@ async def test_session_round_trip_between_the_three_cores(core_clinic: CoreClini
         seen: list[str] = []
         patient.prompt_pushed.connect(seen.append)
         request = await therapist.request_checkin()
-        await until(lambda: patient.facts.pending_request == request)
+        await until(lambda: patient.pending_checkin == request)
         await patient.check_in("key")
         await until(lambda: therapist.facts.last_checkin_at is not None)
         await until(lambda: support.facts.last_checkin_at is not None)
@@ -109,12 +109,12 @@ async def test_closing_leaves_no_reader_behind_even_if_devices_are_asked_for_lat
     late = core_clinic.core("patient")
     await late.close()
     await late.open_devices()
-    assert late.media is None and late.self_view() is None
+    assert late.media is None and late.devices.self_view() is None
     # A core that did open its camera and showed the self view: closing ends every
     # task that read from it (the relay's reader and the view's converter included).
     core = core_clinic.core("patient")
     await core.open_devices()
-    view = core.self_view()
+    view = core.devices.self_view()
     assert view is not None
     await until(lambda: view.frames_shown > 0)
     before = asyncio.all_tasks()
@@ -129,17 +129,19 @@ def test_the_voice_settings_chosen_are_applied_and_kept_for_next_time(tmp_path: 
         return RoleCore("patient", "ws://127.0.0.1:9/ws", options)
 
     first = core()
-    assert first.voice_settings() == ProcessingSettings(noise_suppression=True, auto_gain=False)
-    first.voice_processing = processing = VoiceProcessing()
+    assert first.devices.voice_settings() == ProcessingSettings(
+        noise_suppression=True, auto_gain=False
+    )
+    first.devices.voice_processing = processing = VoiceProcessing()
     try:
         chosen = ProcessingSettings(noise_suppression=False, auto_gain=True)
-        first.set_voice_settings(chosen)
+        first.devices.set_voice_settings(chosen)
         assert processing.settings == chosen
     finally:
         processing.close()
-    assert core().voice_settings() == chosen  # the next session starts with it
+    assert core().devices.voice_settings() == chosen  # the next session starts with it
     flag = ProcessingSettings(noise_suppression=True, auto_gain=True)
-    assert core(flag).voice_settings() == flag  # a command-line flag decides for its run
+    assert core(flag).devices.voice_settings() == flag  # a command-line flag decides for its run
 
 
 async def test_a_support_person_joining_late_or_rejoining_gets_the_current_card_and_plan(

@@ -251,7 +251,7 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
             therapist.set_mic_muted(True)  # its test tone would cover the lines
             await asyncio.sleep(3.0)  # the speaker's meter has heard the music
             await therapist.request_checkin()
-            await until(lambda: patient.facts.pending_request is not None, within_s=20.0)
+            await until(lambda: patient.pending_checkin is not None, within_s=20.0)
             await patient.check_in("key")
             await therapist.push_prompt("feet-on-floor")
             await until(
@@ -262,7 +262,7 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
             await until(lambda: bool(therapist.facts.open_alerts), within_s=20.0)
             for alert_id in list(therapist.facts.open_alerts):
                 await therapist.acknowledge(alert_id)
-            assert patient.audio is not None and patient.speaker is not None
+            assert patient.audio is not None and patient.devices.speaker is not None
             mixer = patient.audio.mixer
             await until(lambda: any(e.kind == "spoken" and e.ref == "help_acknowledged"
                                     for e in patient.facts.timeline), within_s=20.0)  # fmt: skip
@@ -272,7 +272,7 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
             events["spoken"] = [e.ref for e in spoken]
             events["voices"] = sorted({e.text for e in spoken})
             for line_id in set(events["spoken"]):
-                clip = patient.speaker.samples(line_id)
+                clip = patient.devices.speaker.samples(line_id)
                 assert clip is not None
                 clip.tofile(work / f"{line_id.replace(':', '_')}.raw")
         finally:

@@ -1,4 +1,4 @@
-"""Decoding, playlists, the music worker's crossfades and the remote's commands."""
+"""Decoding, playlists, the music worker's crossfades and the player's status."""
 
 from __future__ import annotations
 
@@ -9,18 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from companion.audio.commands import (
-    ChoosePlaylist,
-    MusicCommand,
-    MusicStatus,
-    Next,
-    Pause,
-    Play,
-    Previous,
-    SetVolumeDb,
-    command_from_dict,
-    command_to_dict,
-)
 from companion.audio.decoder import Decoder, UnsupportedTrack, probe
 from companion.audio.player import MusicPlayer, PlayerOptions
 from companion.audio.playlist import (
@@ -33,6 +21,7 @@ from companion.audio.playlist import (
     scan_folder,
 )
 from companion.audio.ring import AudioRing
+from companion.audio.status import PlayerStatus
 from tests.audio.signals import RATE, fft_peak_hz, max_step, rms_db, sine, tone_db, write_audio
 
 
@@ -214,26 +203,8 @@ def test_unplayable_playlist_falls_back_to_endless_music(tmp_path: Path) -> None
     assert np.max(np.abs(out)) > 0.001
 
 
-def test_commands_round_trip_and_validate() -> None:
-    commands: list[MusicCommand] = [
-        Play(),
-        Pause(),
-        Next(),
-        Previous(),
-        SetVolumeDb(-12.5),
-        ChoosePlaylist({"tracks": []}),
-    ]
-    for command in commands:
-        assert command_from_dict(json.loads(json.dumps(command_to_dict(command)))) == command
-    for bad in (
-        {"type": "explode"},
-        {"type": "set_volume_db", "db": "loud"},
-        {"type": "set_volume_db", "db": 6},
-        {},
-    ):
-        with pytest.raises(ValueError):
-            command_from_dict(bad)
-    status = MusicStatus("T", 0, 3, 1.0, 10.0, 9.0, -6.0, False, True, False, "all")
+def test_player_status_goes_to_json() -> None:
+    status = PlayerStatus("T", 0, 3, 1.0, 10.0, 9.0, -6.0, False, True, False, "all")
     assert json.loads(json.dumps(status.to_dict()))["remaining_s"] == 9.0
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from companion.app.core import CoreOptions, RoleCore
+from companion.app.core import RoleCore
+from companion.app.options import CoreOptions
 from companion.audio.processing import VoiceProcessing
 from companion.call.devices import MicrophoneTrack
 
@@ -33,7 +34,7 @@ async def main(data_dir: Path) -> None:
     await core.open_devices()
     assert core.media is not None and core.audio is not None
     first = core.media.audio
-    processing = core.voice_processing
+    processing = core.devices.voice_processing
     assert isinstance(first, MicrophoneTrack) and isinstance(processing, VoiceProcessing)
     sending = core.media.audio_for_connection()  # what a call's Opus sender reads
     before = await _level(sending, 1.0)

@@ -23,6 +23,7 @@ from companion.call.media import LocalMedia
 from companion.call.peer import PeerLink
 from companion.call.synthetic import TestPatternTrack, ToneTrack
 from companion.monitor.guardian import Guardian
+from companion.protocol.messages import CheckIn
 from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
 from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CollectingVoice
@@ -135,7 +136,11 @@ async def _commands(guardian: Guardian) -> None:
         elif line[0] == "ack":
             await guardian.acknowledge(line[1])
         elif line[0] == "checkin":
-            report(event="sent", kind="checkin", id=await guardian.check_in("key"))
+            report(
+                event="sent",
+                kind="checkin",
+                id=await guardian.publish(CheckIn(kind="checkin", source="key")),
+            )
         elif line[0] == "request":
             await guardian.request_checkin()
 

@@ -35,7 +35,7 @@ async def main(work: Path) -> None:
         await patient.join(created.invites[0].code)
         await therapist.start()
         await patient.start()
-        patient.set_music_muted(True)
+        patient.devices.set_music_muted(True)
         call = patient.call
         assert call is not None
         async with asyncio.timeout(20):

@@ -13,7 +13,7 @@ from companion.call.homelink import HomeLink
 from companion.call.peer import PeerLink
 from companion.monitor.guardian import Guardian
 from companion.monitor.ladder import Alert, LadderTimings
-from companion.protocol.messages import AlertRaised, SessionEvent
+from companion.protocol.messages import AlertRaised, CheckIn, SessionEvent
 from companion.records import RecordStore
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
@@ -113,7 +113,7 @@ async def test_checkin_request_is_answered_over_every_path(home: dict[str, App])
     patient.guardian.event_received.connect(lambda eid, ev, role: seen.append(ev.kind))
     request_id = await therapist.guardian.request_checkin()
     await until(lambda: "checkin.request" in seen, within_s=5)
-    await patient.guardian.check_in("key", request_id)
+    await patient.guardian.publish(CheckIn(kind="checkin", source="key", request_id=request_id))
     await until(
         lambda: any(
             e.kind == "checkin"
@@ -148,7 +148,7 @@ async def test_events_travel_peer_to_peer_when_the_server_is_gone(
         lambda eid, ev, role: got["therapist"].append(ev.kind)
     )
     support.guardian.event_received.connect(lambda eid, ev, role: got["support"].append(ev.kind))
-    await patient.guardian.check_in("button")
+    await patient.guardian.publish(CheckIn(kind="checkin", source="button"))
     await until(lambda: "checkin" in got["therapist"] and "checkin" in got["support"], within_s=5)
 
 
@@ -182,8 +182,12 @@ async def test_the_support_person_leaving_mid_session_alerts_the_therapist(
     home: dict[str, App],
 ) -> None:
     therapist, support = home["therapist"], home["support"]
-    await until(lambda: therapist.guardian.support_presence is not None
-                     and therapist.guardian.support_presence.online)  # fmt: skip
+    await until(
+        lambda: (
+            therapist.guardian.support_presence is not None
+            and therapist.guardian.support_presence.online
+        )
+    )
     await support.signaling.leave()
     await until(lambda: [a.reason for a in therapist.shown] == ["support_away"], within_s=10)
     assert "alert" in therapist.sounds

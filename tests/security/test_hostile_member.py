@@ -28,6 +28,7 @@ from companion.protocol.messages import (
     Error,
     EventBody,
     Intention,
+    PeerSignal,
     RelayedSignal,
     Role,
     SendEvent,
@@ -35,7 +36,6 @@ from companion.protocol.messages import (
     SessionEvent,
     TextMessage,
 )
-from companion.protocol.messages import Signal as SignalMessage
 from companion.server.app import SignalingServer
 from tests.monitor.test_guardian import App, home  # noqa: F401 - the three apps' fixture
 from tests.security.samples import SAMPLES, SECRET_WORDS
@@ -166,7 +166,7 @@ async def test_every_signal_off_the_peer_paths_is_refused(apps: dict[str, App]) 
                     pc_id = f"{prefix}-66-hostile"
                     if authority.may_signal(pc_id, data["kind"], sender_role, receiver_role):  # type: ignore[arg-type]
                         continue  # a permitted signal would disturb the real links
-                    message = SignalMessage.model_validate(
+                    message = PeerSignal.model_validate(
                         {"type": "signal", "to": _member_id(receiver), "pc_id": pc_id, "data": data}
                     )
                     await sender.signaling._send_raw(message.model_dump_json(exclude_none=True))

@@ -186,8 +186,7 @@ def test_the_board_reads_across_a_room_and_targets_are_large_enough(
     """Items 14 and 15: the board's text scales with its window (the main status at least
     40 px with the board maximised on 1366×768); buttons at least 44 px tall; "I'm OK" is
     dimmer than the accent, its text still at AA contrast."""
-    from companion.app import CoreOptions, RoleCore
-    from companion.ui.common import CALM_DARK
+    from companion.app import CALM_DARK, CoreOptions, RoleCore
     from companion.ui.therapist.live import console_button
     from tests.ui.test_patient import contrast
 

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QApplication
 
 import build_installer
 from companion.app import CoreOptions, RoleCore
-from companion.desktop import CLINIC_FILE, clinic_server, normalize_server
-from companion.ui.joining import BAD_SERVER, NO_SERVER, UNREACHABLE
+from companion.app.clinic import CLINIC_FILE, clinic_server, normalize_server
+from companion.app.joining import BAD_SERVER, NO_SERVER, UNREACHABLE
 from companion.ui.patient import PatientWindow, run_patient
 from companion.ui.support import SupportWindow
 from tests.ui.conftest import RunUi, UiClinic, shots

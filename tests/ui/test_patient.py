@@ -16,13 +16,11 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QCheckBox, QWidget
 
 import companion.ui.patient as patient_app
-from companion.app import CoreOptions, RoleCore
-from companion.app.core import saved_place
+from companion.app import CALM_DARK, CoreOptions, RoleCore, saved_place
+from companion.app.joining import what_to_do
 from companion.app.journal import Journal, reminder_words
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.records.private import NoteKind
-from companion.ui.common import CALM_DARK
-from companion.ui.joining import what_to_do
 from companion.ui.patient import PatientWindow, run_patient
 from companion.ui.patient.screens import PrepareScreen
 from companion.ui.patient.window import SENT

@@ -16,11 +16,11 @@ from PySide6.QtGui import QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from companion.app import RoleCore
+from companion.app import CALM_DARK, CLEAR_LIGHT, RoleCore
 from companion.app.words import link_words
 from companion.monitor.ladder import Alert
 from companion.protocol.messages import EmergencyCard, SessionPlan
-from companion.ui.common import CALM_DARK, CLEAR_LIGHT, apply_theme
+from companion.ui.common import apply_theme
 from companion.ui.support import SupportWindow, card_html
 from tests.ui.conftest import RunUi, UiClinic, settle, shots
 from tests.ui.test_patient import contrast
@@ -92,7 +92,7 @@ def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) ->
 
             # The therapist's check-in round trip shows on the board.
             await therapist.request_checkin()
-            await until(lambda: patient.facts.pending_request is not None)
+            await until(lambda: patient.pending_checkin is not None)
             await patient.check_in()
             await until(lambda: "just now" in window.checkin.text())
             window.grab().save(str(folder / "support-board.png"))

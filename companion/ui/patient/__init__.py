@@ -6,12 +6,11 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
-from companion.app import CoreOptions, RoleCore
-from companion.app.core import saved_place
+from companion.app import CALM_DARK, CoreOptions, RoleCore, saved_place
+from companion.app.clinic import clinic_server
+from companion.app.joining import JOIN_WITHIN_S, RELAUNCH_WITHIN_S
 from companion.app.journal import reminder_words
-from companion.desktop import clinic_server
-from companion.ui.common import CALM_DARK, apply_theme, close_core
-from companion.ui.joining import JOIN_WITHIN_S, RELAUNCH_WITHIN_S
+from companion.ui.common import apply_theme, close_core
 from companion.ui.patient.window import PatientWindow, wait_closed
 
 __all__ = ["PatientWindow", "integration_reminder", "run_patient"]

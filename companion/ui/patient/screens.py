@@ -32,9 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from companion.app import CALM_DARK
 from companion.app.prompts import PROMPTS
 from companion.protocol.messages import EmergencyCard
-from companion.ui.common import CALM_DARK, VideoView, VoiceSettings
+from companion.ui.common import VideoView, VoiceSettings
 from companion.ui.widgets import HoldButton, InlineQuestion, PulseBanner
 
 # Keys that move around the window or work a control, rather than mean "I'm OK".

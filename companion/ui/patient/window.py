@@ -27,24 +27,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.app import RoleCore
-from companion.app.core import write_place
+from companion.app import CALM_DARK, NoteKind, RoleCore, write_place
+from companion.app.joining import JOIN_WITHIN_S, JoinRefused, close_quietly, join_fresh
 from companion.app.journal import (
     MIN_PASSPHRASE,
     WRONG_KEY,
-    Journal,
     NeedsPassphrase,
     load_settings,
     save_reminder,
     save_setting,
 )
 from companion.app.prompts import Prompt, prompt
-from companion.audio import ChimeKind
 from companion.protocol.messages import MusicStatus
-from companion.records.private import NoteKind
-from companion.ui.common import CALM_DARK, spawn, theme_window
-from companion.ui.joining import JOIN_WITHIN_S, JoinRefused, close_quietly, join_fresh
-from companion.ui.patient.level import watch_level
+from companion.ui.common import spawn, theme_window
 from companion.ui.patient.screens import (
     NAVIGATION_KEYS,
     AfterScreen,
@@ -240,7 +235,7 @@ class PatientWindow(QMainWindow):
         s.play.clicked.connect(self._play_pause)
         s.next.clicked.connect(self._next_track)
         s.volume.valueChanged.connect(
-            lambda db: self.core.set_music_volume(float(db)) if self.core else None
+            lambda db: self.core.devices.set_music_volume(float(db)) if self.core else None
         )
         s.mute.toggled.connect(self._mute)
         s.mic.toggled.connect(self._mic)
@@ -303,22 +298,21 @@ class PatientWindow(QMainWindow):
                 "Your devices could not be checked here; the session can still start."
             )
             return
-        own = core.self_view()
+        own = core.devices.self_view()
         if own is not None:
             own.frame_ready.connect(p.self_view.show_frame)
-        media = core.media
-        if media is None or media.audio is None:
+        if not core.devices.has_microphone:
             p.no_microphone(
                 "No microphone was found. That's all right: you can still hear your "
                 "therapist and press “I'm OK”."
             )
         else:
             self._level = asyncio.ensure_future(
-                watch_level(media, lambda v: p.mic_level.setValue(round(v * 100)))
+                core.devices.watch_mic_level(lambda v: p.mic_level.setValue(round(v * 100)))
             )
         p.voice.bind_core(core)
-        if core.audio is not None:
-            self.session_screen.volume.setValue(round(core.audio.volume_db))
+        if core.devices.music_volume_db is not None:
+            self.session_screen.volume.setValue(round(core.devices.music_volume_db))
 
     def _choose_music(self) -> None:
         # open(), not getExistingDirectory(): no nested event loop under the call's tasks.
@@ -335,9 +329,7 @@ class PatientWindow(QMainWindow):
             )
 
     def _test_sound(self) -> None:
-        core = self.core
-        if core is not None and core.audio is not None:
-            core.audio.play_chime(ChimeKind.CHECK_IN)
+        if self.core is not None and self.core.devices.test_sound():
             self.prepare_screen.device_note.setText(
                 "You should hear two soft notes. If not, check your headphones' volume."
             )
@@ -383,7 +375,7 @@ class PatientWindow(QMainWindow):
         self._stop_level()
         self._observe(core)
         if self.own_music_path is not None:
-            core.add_music(self.own_music_path)
+            core.devices.add_music(self.own_music_path)
         self._in_session = True
         self._show(self.session_screen)
         self.session_screen.ok.setFocus()
@@ -415,10 +407,10 @@ class PatientWindow(QMainWindow):
         core.music_changed.connect(self._music)
         core.session_ended.connect(self._ended)
         core.help_answered.connect(self._help_answered)
-        if core.call is not None:
-            core.call.video.frame_ready.connect(s.video.show_frame)
-        if core.audio is not None:
-            s.volume.setValue(round(core.audio.volume_db))
+        if core.remote_video is not None:
+            core.remote_video.frame_ready.connect(s.video.show_frame)
+        if core.devices.music_volume_db is not None:
+            s.volume.setValue(round(core.devices.music_volume_db))
 
     # -- the session
 
@@ -531,20 +523,18 @@ class PatientWindow(QMainWindow):
         s.play.setText("Pause" if status.playing or s.mute.isChecked() else "Play")
 
     def _play_pause(self) -> None:
-        audio = self.core.audio if self.core else None
-        if audio is None:
+        playing = self.core.devices.play_pause() if self.core is not None else None
+        if playing is None:
             return
-        playing = audio.status().playing
-        (audio.pause if playing else audio.play)()
-        self.session_screen.play.setText("Play" if playing else "Pause")
+        self.session_screen.play.setText("Pause" if playing else "Play")
 
     def _next_track(self) -> None:
-        if self.core is not None and self.core.audio is not None:
-            self.core.audio.next()
+        if self.core is not None:
+            self.core.devices.next_track()
 
     def _mute(self, muted: bool) -> None:
         if self.core is not None:
-            self.core.set_music_muted(muted)
+            self.core.devices.set_music_muted(muted)
         self.session_screen.mute.setText("Unmute music" if muted else "Mute music")
 
     def _mic(self, muted: bool) -> None:
@@ -606,8 +596,7 @@ class PatientWindow(QMainWindow):
         core = self.core
         if core is None:
             return False
-        records = await core.open_records()
-        journal = Journal(records)
+        journal = await core.journal()
         if journal.unlocked:
             return True
         typed = box.edit.text()
@@ -630,9 +619,12 @@ class PatientWindow(QMainWindow):
 
     async def _keep_private(self, kind: NoteKind, text: str) -> bool:
         core = self.core
-        if core is None or core.records is None or not core.records.unlocked:
+        if core is None:
             return False
-        await Journal(core.records).add(core.session_id, kind, text)
+        journal = await core.journal()
+        if not journal.unlocked:
+            return False
+        await journal.add(core.session_id, kind, text)
         return True
 
     async def _save_journal(self) -> None:

@@ -34,15 +34,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.app import CoreOptions, Reminder, RoleCore
-from companion.app.core import saved_place
+from companion.app import CLEAR_LIGHT, Alert, CoreOptions, Reminder, RoleCore, saved_place
+from companion.app.clinic import clinic_server
+from companion.app.joining import (
+    JOIN_WITHIN_S,
+    RELAUNCH_WITHIN_S,
+    JoinRefused,
+    close_quietly,
+    join_fresh,
+)
 from companion.app.notices import DesktopNotices
-from companion.app.words import link_words
-from companion.desktop import clinic_server
-from companion.monitor.ladder import Alert
+from companion.app.words import alert_words, link_words
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import (
-    CLEAR_LIGHT,
     apply_theme,
     card_style,
     close_core,
@@ -51,13 +55,6 @@ from companion.ui.common import (
     press_with_enter,
     spawn,
     theme_window,
-)
-from companion.ui.joining import (
-    JOIN_WITHIN_S,
-    RELAUNCH_WITHIN_S,
-    JoinRefused,
-    close_quietly,
-    join_fresh,
 )
 from companion.ui.notices import notify_if_hidden
 from companion.ui.patient.window import wait_closed
@@ -68,8 +65,9 @@ __all__ = ["SupportWindow", "card_html", "run_support"]
 
 _log = logging.getLogger(__name__)
 
-AMBER = "#8a5a00"
-GREEN = "#1f6f5c"
+AMBER = CLEAR_LIGHT["warm"]
+GREEN = CLEAR_LIGHT["ok"]
+GREY = CLEAR_LIGHT["muted"]
 _STATE_COLOR = {
     "connected": GREEN,
     "degraded": AMBER,
@@ -82,12 +80,6 @@ BOARD_STATUS_SHARE = 0.075
 """The main status's type height, as a share of the window's: at least 40 px on a
 1366×768 screen with the board maximised, larger on a larger screen."""
 MIN_BOARD_PX = 14
-CALL_WORDS = {
-    "go_to_patient": "Please go to the patient now",
-    "help": "The patient is asking for help — please go to them now",
-    "link_lost": "The therapist's connection dropped. They are reconnecting.",
-    "checkin_unanswered": "The patient has not answered a check-in — please look in on them",
-}
 
 
 def _label(text: str, scale: float, bold: bool = False) -> QLabel:
@@ -123,7 +115,7 @@ def _panel_style(name: str, back: str, ink: str, solid_button: bool = True) -> s
         f" #{name} QLabel {{ color: {ink}; background: transparent; }}"
         f" #{name} QPushButton {{ {button} border-radius: 10px; padding: 10px 18px;"
         " font-weight: bold; }"
-        f" #{name} QPushButton:focus {{ border: 4px solid #1b2430; }}"
+        f" #{name} QPushButton:focus {{ border: 4px solid {CLEAR_LIGHT['text']}; }}"
     )
 
 
@@ -235,11 +227,13 @@ class SupportWindow(QMainWindow):
         bl.setContentsMargins(40, 24, 40, 24)
         bl.setSpacing(14)
         self.close_question = InlineQuestion("Stay on the board", "Close the board")
-        self.close_question.setStyleSheet(_panel_style("question", "#fdf3e1", AMBER, False))
+        self.close_question.setStyleSheet(
+            _panel_style("question", CLEAR_LIGHT["warm_back"], AMBER, False)
+        )
         self.close_question.answered.connect(self._close_answered)
         bl.addWidget(self.close_question)
         self.caption = _label("The video call with the therapist", 1.2)
-        self.caption.setStyleSheet("color: #4d5a69;")
+        self.caption.setStyleSheet(f"color: {GREY};")
         bl.addWidget(self.caption)
         self.state = _label("Waiting for the session", 3.2, True)
         self.state.setAccessibleDescription("Connection")
@@ -254,7 +248,7 @@ class SupportWindow(QMainWindow):
         self.call_panel.setObjectName("call")
         cl = QVBoxLayout(self.call_panel)
         cl.setContentsMargins(24, 18, 24, 18)
-        self.call_text = _label("Please go to the patient now", 2.4, True)
+        self.call_text = _label(alert_words("support", "go_to_patient"), 2.4, True)
         self.call_text.setAccessibleDescription("Call")
         self.call_when = _label("", 1.1)
         cl.addWidget(self.call_text)
@@ -267,7 +261,7 @@ class SupportWindow(QMainWindow):
 
         self.reminder_panel = QFrame()
         self.reminder_panel.setObjectName("reminder")
-        self.reminder_panel.setStyleSheet(_panel_style("reminder", "#eef6f3", GREEN))
+        self.reminder_panel.setStyleSheet(_panel_style("reminder", CLEAR_LIGHT["ok_back"], GREEN))
         rl = QVBoxLayout(self.reminder_panel)
         rl.setContentsMargins(24, 16, 24, 16)
         self.reminder_text = _label("", 1.8, True)
@@ -408,7 +402,7 @@ class SupportWindow(QMainWindow):
             return
         state = core.facts.link
         words = link_words("support", state)
-        color = _STATE_COLOR.get(state or "", "#4d5a69")
+        color = _STATE_COLOR.get(state or "", GREY)
         self.state.setText(words)
         self.state.setStyleSheet(f"color: {color};")
         self.state.setProperty("state", state or "")
@@ -433,7 +427,7 @@ class SupportWindow(QMainWindow):
 
     def _ended(self) -> None:
         self.state.setText("The session has ended")
-        self.state.setStyleSheet("color: #4d5a69;")
+        self.state.setStyleSheet(f"color: {GREY};")
         self.call_panel.hide()
         self.reminder_panel.hide()
         self._ticker.stop()
@@ -444,15 +438,19 @@ class SupportWindow(QMainWindow):
         self._alert_ids.add(alert.alert_id)
         # A new call makes an earlier "Thank you…" old news: it must not sit under it.
         self.message.setText("")
-        self.call_text.setText(CALL_WORDS.get(alert.reason, "Please go to the patient"))
+        self.call_text.setText(alert_words("support", alert.reason))
         notify_if_hidden(self, self._notices, self.call_text.text(), alert.urgent)
         # A lost link is news, not yet a call: amber until the ladder says "go now".
         urgent = alert.urgent or alert.reason in ("help", "go_to_patient", "checkin_unanswered")
         if urgent:
-            self.call_panel.setStyleSheet(_panel_style("call", "#fbe9e7", CLEAR_LIGHT["danger"]))
+            self.call_panel.setStyleSheet(
+                _panel_style("call", CLEAR_LIGHT["danger_back"], CLEAR_LIGHT["danger"])
+            )
             self.with_patient_button.setText("I'm with the patient")
         else:
-            self.call_panel.setStyleSheet(_panel_style("call", "#fdf3e1", AMBER, False))
+            self.call_panel.setStyleSheet(
+                _panel_style("call", CLEAR_LIGHT["warm_back"], AMBER, False)
+            )
             self.with_patient_button.setText("I'm with the patient")
         self.call_when.setText(
             f"Since {time.strftime('%H:%M')}. "
@@ -604,7 +602,7 @@ class SupportWindow(QMainWindow):
         return (
             f"<h2>From the therapist</h2><p style='font-size:18pt'>{text}</p>"
             f"<h2>Emergency number</h2><p style='font-size:28pt'><b>{number}</b></p>"
-            "<p style='font-size:13pt; color:#4d5a69'>The emergency card (address, what was "
+            f"<p style='font-size:13pt; color:{GREY}'>The emergency card (address, what was "
             "taken, contacts) is under “Emergency card”.</p>"
         )
 

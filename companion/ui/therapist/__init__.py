@@ -1,8 +1,8 @@
 """The therapist's console: sign in, sessions and invites, live sessions in tabs.
 
-The lobby (sign in, list, create, invite, revoke) uses its own ``SignalingClient``; each
-opened session gets a ``RoleCore("therapist")`` of its own, in a tab of its own, so
-several sessions keep their own state side by side.
+The lobby (sign in, list, create, invite, revoke) is the app core's ``Lobby``; each
+opened session gets a ``RoleCore("therapist")`` of its own (from the lobby), in a tab of
+its own, so several sessions keep their own state side by side.
 """
 
 from __future__ import annotations
@@ -29,14 +29,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.app import CoreOptions, RoleCore
-from companion.audio.processing import ProcessingSettings
+from companion.app import CLEAR_LIGHT, CoreOptions, Lobby, ProcessingSettings, RoleCore
+from companion.app.lobby import UNREACHABLE, remembered_secret
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo, SessionInfo
-from companion.records import KeyringUnavailable, load_credential, store_credential
-from companion.signaling.client import SignalingClient
 from companion.ui.common import (
-    CLEAR_LIGHT,
     apply_theme,
     card_style,
     press_with_enter,
@@ -49,6 +46,7 @@ from companion.ui.therapist.live import LiveSession, PassphraseMemory, console_b
 __all__ = ["InviteRow", "LiveSession", "TherapistConsole", "run_therapist", "write_pdf"]
 
 _ROLE_WORDS = {"patient": "Patient", "support": "Support person"}
+GREY = CLEAR_LIGHT["muted"]
 
 
 def session_status(info: SessionInfo) -> tuple[str, str]:
@@ -78,11 +76,11 @@ class InviteRow(QFrame):
         self.label = QLabel(f"{who} · code <b style='font-size:14pt'>{invite.code}</b>")
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         expires = time.strftime("%a %d %b %H:%M", time.localtime(invite.expires_at))
-        self.link = QLabel(f"<span style='color:#4d5a69'>{invite.link}</span>")
+        self.link = QLabel(f"<span style='color:{GREY}'>{invite.link}</span>")
         self.link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.link.setToolTip(invite.link)
         self.link.setMaximumWidth(760)
-        self.expires = QLabel(f"<span style='color:#4d5a69'>Valid until {expires}</span>")
+        self.expires = QLabel(f"<span style='color:{GREY}'>Valid until {expires}</span>")
         words.addWidget(self.label)
         words.addWidget(self.link)
         words.addWidget(self.expires)
@@ -131,9 +129,7 @@ class TherapistConsole(QMainWindow):
         self.fake_media = fake_media
         self.voice = voice
         """The microphone's noise suppression and automatic gain (``--auto-gain``)."""
-        self.lobby = SignalingClient(server)
-        self._name = ""
-        self._secret = ""
+        self.lobby = Lobby(server)
         self.passphrases = PassphraseMemory()
         """Typed once in any live tab, used by every session's notes this sitting."""
         self.labels: dict[str, str] = {}
@@ -230,7 +226,7 @@ class TherapistConsole(QMainWindow):
             "support person. Send each person their own link, or read them the code."
         )
         self.invites_hint.setWordWrap(True)
-        self.invites_hint.setStyleSheet("color: #4d5a69;")
+        self.invites_hint.setStyleSheet(f"color: {GREY};")
         self.invites.addWidget(self.invites_hint)
         right.addWidget(self.invites_box)
         right.addStretch(1)
@@ -273,44 +269,30 @@ class TherapistConsole(QMainWindow):
             spawn(self.new_invites(str(item.data(256))), self._failed)
 
     async def sign_in(self, name: str, secret: str) -> bool:
-        server = self.server_edit.text().strip() or self.server_url
-        if server != self.server_url:
-            await self.lobby.close()
-            self.server_url, self.lobby = server, SignalingClient(server)
-        remembered_secret = False
+        await self.lobby.use_server(self.server_edit.text().strip() or self.server_url)
+        self.server_url = self.lobby.server_url
+        was_remembered = False
         if not secret:
-            try:
-                secret = load_credential(self.server_url, name) or ""
-                remembered_secret = bool(secret)
-            except KeyringUnavailable:
-                secret = ""
+            secret = remembered_secret(self.server_url, name)
+            was_remembered = bool(secret)
             if not secret:
                 self.status.setText("Enter your secret (none is remembered on this computer).")
                 return False
         self.sign_in_button.setEnabled(False)
         try:
-            if self.lobby.state != "online":
-                await self.lobby.connect()
-            await self.lobby.login(name, secret)
+            await self.lobby.sign_in(name, secret)
         except ProtocolError as exc:
             self.status.setText(exc.message)
             return False
         except (OSError, ConnectionError, TimeoutError):
-            self.status.setText("The clinic server could not be reached. Check the address.")
+            self.status.setText(UNREACHABLE)
             return False
         finally:
             self.sign_in_button.setEnabled(True)
-        self._name, self._secret = name, secret
         self.secret_edit.clear()
         note = ""
-        if self.remember.isChecked() and not remembered_secret:
-            try:
-                store_credential(self.server_url, name, secret)
-                note = " Your secret is remembered in this computer's keyring."
-            except KeyringUnavailable:
-                note = " Your secret is not remembered on this computer (no keyring here)."
-            except Exception:  # a keyring backend failing in its own way
-                note = " Your secret could not be remembered on this computer."
+        if self.remember.isChecked() and not was_remembered:
+            note = " " + self.lobby.remember_secret()
         self.status.setText(f"Signed in as {name} at {self.server_url}.{note}")
         self.sign_in_box.hide()
         self.switch_button.show()
@@ -319,7 +301,7 @@ class TherapistConsole(QMainWindow):
         return True
 
     async def refresh(self) -> None:
-        infos = await self.lobby.list_sessions()
+        infos = await self.lobby.sessions()
         order = {"live": 0, "upcoming": 1, "ended": 2}
         rows = sorted(
             ((session_status(i), i) for i in infos),
@@ -336,7 +318,7 @@ class TherapistConsole(QMainWindow):
             if kind == "live":
                 item.setForeground(QColor(CLEAR_LIGHT["accent"]))
             elif kind == "ended":
-                item.setForeground(QColor("#4d5a69"))
+                item.setForeground(QColor(GREY))
             self.sessions.addItem(item)
 
     def _show_invites(self, session_id: str, invites: list[InviteInfo]) -> None:
@@ -355,7 +337,7 @@ class TherapistConsole(QMainWindow):
             self.invites.addWidget(row)
 
     async def create_session(self, label: str) -> tuple[str, dict[str, InviteInfo]]:
-        created = await self.lobby.create_session(label[:120])
+        created = await self.lobby.create_session(label)
         session_id = created.session.session_id
         self.labels[session_id] = label[:120] or "Untitled session"
         self._show_invites(session_id, list(created.invites))
@@ -364,12 +346,12 @@ class TherapistConsole(QMainWindow):
         return session_id, {i.role: i for i in created.invites}
 
     async def new_invites(self, session_id: str) -> dict[str, InviteInfo]:
-        invites = [await self.lobby.create_invite(session_id, r) for r in ("patient", "support")]
+        invites = await self.lobby.new_invites(session_id)
         self._show_invites(session_id, invites)
         return {i.role: i for i in invites}
 
     async def revoke(self, row: InviteRow) -> None:
-        await self.lobby.revoke_invite(row.invite.invite_id)
+        await self.lobby.revoke(row.invite.invite_id)
         row.mark_revoked()
 
     # -- live sessions -----------------------------------------------------------------
@@ -383,15 +365,7 @@ class TherapistConsole(QMainWindow):
             audio=self.audio, video=(640, 480, 30) if not self.fake_media else (320, 240, 15),
             voice=self.voice,
         )  # fmt: skip
-        core = RoleCore("therapist", self.server_url, options)
-        try:
-            await core.connect()
-            await core.sign_in(self._name, self._secret)
-            await core.open_session(session_id)
-            await core.start()
-        except BaseException:
-            await core.close()
-            raise
+        core = await self.lobby.open_live(session_id, options)
         label = self.labels.get(session_id, "Live session")
         view = LiveSession(core, self.data_dir, label, passphrases=self.passphrases)
         view.attention.connect(lambda _on: self._mark_tabs())
@@ -470,7 +444,4 @@ async def run_therapist(
 
 
 def _remembered(server: str, name: str) -> bool:
-    try:
-        return bool(load_credential(server, name))
-    except KeyringUnavailable:
-        return False
+    return bool(remembered_secret(server, name))

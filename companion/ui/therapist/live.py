@@ -40,14 +40,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from companion.app import PLAYLISTS, RoleCore, TimelineEntry
-from companion.app.journal import MIN_PASSPHRASE, Journal, NeedsPassphrase
+from companion.app import (
+    CLEAR_LIGHT,
+    PLAYLISTS,
+    Alert,
+    CallQuality,
+    NoteKind,
+    RoleCore,
+    TimelineEntry,
+    WrongPassphrase,
+)
+from companion.app.journal import MIN_PASSPHRASE, NeedsPassphrase
 from companion.app.notices import DesktopNotices
 from companion.app.prompts import PROMPTS, prompt
 from companion.app.summary import duration_words, summarize, to_html
-from companion.app.words import ALERT_WORDS
-from companion.call.quality import CallQuality
-from companion.monitor.ladder import Alert
+from companion.app.words import ALERT_WORDS, alert_words, link_words
 from companion.protocol.messages import (
     LadderConfig,
     MemberInfo,
@@ -55,10 +62,7 @@ from companion.protocol.messages import (
     Presence,
     SessionPlan,
 )
-from companion.records.errors import WrongPassphrase
-from companion.records.private import NoteKind
 from companion.ui.common import (
-    CLEAR_LIGHT,
     VideoView,
     VoiceSettings,
     card_style,
@@ -69,9 +73,10 @@ from companion.ui.common import (
 from companion.ui.notices import notify_if_hidden
 from companion.ui.widgets import InlineQuestion
 
-AMBER = "#8a5a00"
-GREEN = "#1f6f5c"
-GREY = "#4d5a69"
+AMBER = CLEAR_LIGHT["warm"]
+GREEN = CLEAR_LIGHT["ok"]
+GREY = CLEAR_LIGHT["muted"]
+INK = CLEAR_LIGHT["text"]
 _STATE_COLOR = {
     None: GREY,
     "connected": GREEN,
@@ -96,7 +101,7 @@ def console_button(text: str, primary: bool = False) -> QPushButton:
             f"QPushButton {{ background: {CLEAR_LIGHT['accent']}; color: white; border: none;"
             " border-radius: 6px; padding: 6px 14px; font-weight: bold; }"
             " QPushButton:disabled { background: #9fb5ad; }"
-            " QPushButton:focus { outline: none; border: 2px solid #1b2430; }"
+            f" QPushButton:focus {{ outline: none; border: 2px solid {INK}; }}"
         )
     return button
 
@@ -149,19 +154,19 @@ class AlertRow(QFrame):
         self.raised_wall = raised_wall
         urgent = alert.urgent or alert.reason in ("help", "go_to_patient")
         ink = CLEAR_LIGHT["danger"] if urgent else AMBER
-        back = "#fbe9e7" if urgent else "#fdf3e1"
+        back = CLEAR_LIGHT["danger_back" if urgent else "warm_back"]
         self.setObjectName("alertrow")
         self.setStyleSheet(
             f"#alertrow {{ background: {back}; border: 2px solid {ink}; border-radius: 8px; }}"
             f" #alertrow QLabel {{ color: {ink}; }}"
             f" #alertrow QPushButton {{ background: {ink}; color: white; border: none;"
             " border-radius: 6px; padding: 8px 18px; font-weight: bold; }"
-            " #alertrow QPushButton:focus { border: 3px solid #1b2430; }"
+            f" #alertrow QPushButton:focus {{ border: 3px solid {INK}; }}"
             " #alertrow QPushButton:disabled { background: #b9a6a6; }"
         )
         row = QHBoxLayout(self)
         row.setContentsMargins(14, 8, 8, 8)
-        self.words = ALERT_WORDS.get(alert.reason, alert.reason)
+        self.words = alert_words("therapist", alert.reason)
         self.text = QLabel()
         self.text.setAccessibleDescription("Alert")
         self.text.setWordWrap(True)
@@ -245,7 +250,7 @@ class LiveSession(QWidget):
         self.no_support.setWordWrap(True)
         self.no_support.setAccessibleDescription("Support person")
         self.no_support.setStyleSheet(
-            f"#nosupport {{ background: #fdf3e1; color: {AMBER}; border: 2px solid {AMBER};"
+            f"#nosupport {{ background: {CLEAR_LIGHT['warm_back']}; color: {AMBER}; border: 2px solid {AMBER};"
             " border-radius: 8px; padding: 10px 14px; font-weight: bold; }"
         )
         self.no_support.hide()
@@ -574,11 +579,11 @@ class LiveSession(QWidget):
             core.session_ended.connect(self._ended),
         ]
         self._unsubscribe: list[Callable[[], None]] = list(unsubscribe)
-        if core.call is not None:
-            self._unsubscribe.append(core.call.video.frame_ready.connect(self.video.show_frame))
+        if core.remote_video is not None:
+            self._unsubscribe.append(core.remote_video.frame_ready.connect(self.video.show_frame))
         self.voice.bind_core(core)
-        self.voice_box.setVisible(core.voice_processing is not None)
-        view = core.self_view()
+        self.voice_box.setVisible(core.devices.mic_processing() is not None)
+        view = core.devices.self_view()
         if view is not None:
             self._unsubscribe.append(view.frame_ready.connect(self.self_view.show_frame))
         else:
@@ -588,10 +593,10 @@ class LiveSession(QWidget):
         for alert in core.facts.open_alerts.values():
             self._alert(alert)
         self._link("")
-        self._unsubscribe.append(core.signaling.presence_changed.connect(self._presence))
-        joined = core.signaling.joined
-        if core.signaling.presence is not None:
-            self._presence(core.signaling.presence)
+        self._unsubscribe.append(core.presence_changed.connect(self._presence))
+        joined = core.joined
+        if core.presence is not None:
+            self._presence(core.presence)
         elif joined is not None:
             self._support_online([m for m in joined.members if m.role == "support"])
 
@@ -603,8 +608,6 @@ class LiveSession(QWidget):
         self._unsubscribe.clear()
 
     def _link(self, _words: str) -> None:
-        from companion.app.words import link_words
-
         state = self.core.facts.link
         color = _STATE_COLOR.get(state, GREY)
         self.link.setText(f"<span style='color:{color}'>●</span> {link_words('therapist', state)}")
@@ -846,10 +849,9 @@ class LiveSession(QWidget):
 
     async def save_note(self) -> bool:
         text = self.note.toPlainText().strip()
-        records = self.core.records
-        if not text or records is None:
+        if not text:
             return False
-        journal = Journal(records)
+        journal = await self.core.journal()
         try:
             try:
                 await journal.unlock()

@@ -1,5 +1,5 @@
 """Joining a session with a link or a code, shared by the patient's and the support
-person's windows: the server the app knows, a fresh connection on every try, and an
+person's apps: the server the app knows, a fresh connection on every try, and an
 answer within a few seconds — in, or one plain sentence why not.
 
 Qt-free on purpose (the windows show the sentence); nothing here logs the code.
@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import urllib.parse
+from typing import TYPE_CHECKING
 
-from companion.app import RoleCore, link_details
-from companion.desktop import normalize_server, remember_server
+from companion.app.clinic import normalize_server, remember_server
 from companion.protocol.errors import ErrorCode, ProtocolError
+
+if TYPE_CHECKING:
+    from companion.app.core import RoleCore
 
 _log = logging.getLogger(__name__)
 
@@ -34,6 +38,30 @@ UNREACHABLE = (
     "The clinic's server could not be reached. Check your internet connection and try "
     "again in a moment."
 )
+
+
+def invite_from_link(text: str) -> str:
+    """The token or short code inside ``companion://join?invite=…``, an https link with
+    ``invite=…``, or the code as typed (spaces and dashes read over the phone are fine)."""
+    text = text.strip()
+    if "invite=" in text:
+        query = urllib.parse.urlparse(text).query or text.split("?", 1)[-1]
+        values = urllib.parse.parse_qs(query).get("invite")
+        if values:
+            return values[0]
+    if len(text) <= 16:
+        return text.replace(" ", "").replace("-", "").upper()
+    return text
+
+
+def link_details(text: str) -> tuple[str | None, str | None]:
+    """(server URL, role) named in an invite link; (None, None) for a bare code."""
+    if "://" not in text or "?" not in text:
+        return None, None
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(text.strip()).query)
+    server = query.get("server", [None])[0]
+    role = query.get("role", [None])[0]
+    return server, role if role in ("patient", "support") else None
 
 
 def what_to_do(message: str) -> str:
@@ -76,7 +104,7 @@ async def join_fresh(
     url = normalize_server(server)
     if url is None:
         raise JoinRefused(BAD_SERVER, ask_server=True)
-    core = made if url in made.server_urls else RoleCore(made.role, url, made.options)
+    core = made if url in made.server_urls else made.on_server(url)
     try:
         async with asyncio.timeout(within_s):
             await core.connect()

@@ -1,18 +1,18 @@
 """The microphone's level for the device check: frames from the local microphone (through
 the media relay, so the call is untouched) turned into a 0..1 meter value, a few times a
-second. Qt-free; the screen passes a callback."""
+second. The app core passes a callback (the patient's window draws it)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections.abc import Callable
 
 import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError
 
+from companion.audio.gain import dbfs
 from companion.call.media import LocalMedia
 
 FLOOR_DB = -60.0
@@ -20,13 +20,7 @@ FLOOR_DB = -60.0
 
 def meter_value(samples: np.ndarray) -> float:
     """0..1 for a block of samples (int16 or float): -60 dBFS → 0, 0 dBFS → 1."""
-    if samples.size == 0:
-        return 0.0
-    data = samples.astype(np.float64)
-    if np.issubdtype(samples.dtype, np.integer):
-        data /= 32768.0
-    rms = float(np.sqrt(np.mean(data * data)))
-    db = 20 * math.log10(rms) if rms > 1e-9 else FLOOR_DB
+    db = dbfs(samples, FLOOR_DB)
     return max(0.0, min(1.0, (db - FLOOR_DB) / -FLOOR_DB))
 
 
