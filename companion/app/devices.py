@@ -24,7 +24,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from companion.app import music
 from companion.app.options import CoreOptions
 from companion.app.roles import ROLES
-from companion.app.spoken import SPOKEN_LINES
+from companion.app.spoken import SPOKEN_LINES, SUPPORT_NAMED
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, PlayerStatus
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.audio.speech import EspeakVoice, Speaker
@@ -192,6 +192,17 @@ class Devices:
         if self.traits.plays_music:
             self.speaker = Speaker(engine, EspeakVoice(_voice_cache()))
             self.speech_ready = self._spawn(asyncio.to_thread(self.speaker.prepare, SPOKEN_LINES))
+
+    def name_support_person(self, name: str) -> None:
+        """The card names the support person: "<name> is on the way" is rendered for when
+        they answer a call for help (the name is spoken and shown here, never logged)."""
+        speaker, name = self.speaker, " ".join(name.split())[:80]
+        if speaker is None:
+            return
+        speaker.forget(SUPPORT_NAMED)
+        if name:
+            lines = {SUPPORT_NAMED: f"{name} is on the way."}
+            self._spawn(asyncio.to_thread(speaker.prepare, lines))
 
     def save_playlist(self) -> None:
         if self.audio is not None and self.traits.plays_music:

@@ -6,6 +6,7 @@ same thing the same way.
 
 from __future__ import annotations
 
+from companion.app.spoken import line_words
 from companion.protocol.messages import EventBody, LinkStateName, Role
 
 # What each role reads about the patient–therapist link.
@@ -145,6 +146,9 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
     if kind == "link.state":
         who = ROLE_NAMES.get(from_role or "", "A member")
         return f"{who}'s link: {getattr(event, 'state', '')}"
+    if kind == "spoken":
+        line = line_words(getattr(event, "line_id", ""))
+        return f"The patient heard: “{line}” ({getattr(event, 'voice', '')})"
     if kind == "computer":
         return computer_words(getattr(event, "what", ""), getattr(event, "asleep_s", None),
                               getattr(event, "percent", None))  # fmt: skip

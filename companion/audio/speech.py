@@ -151,6 +151,10 @@ class Speaker:
                 missing.append(line_id)
         return missing
 
+    def forget(self, line_id: str) -> None:
+        """Drop a line (its words changed: ``prepare`` renders it again)."""
+        self._clips.pop(line_id, None)
+
     def ready(self, line_id: str) -> bool:
         return line_id in self._clips
 

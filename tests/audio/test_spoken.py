@@ -75,12 +75,21 @@ def test_loudness_meter_reads_the_bs1770_reference_tone() -> None:
 def test_the_patient_hears_what_the_screen_says(alsa_device: AlsaFileDevice) -> None:
     result = alsa_device.run("patient_lines", timeout_s=120.0)
     expected = ["checkin_request", "checkin_received", "prompt:feet-on-floor", "help_coming",
-                "help_acknowledged"]  # fmt: skip
+                "help_acknowledged", "help_coming", "support_named", "breath:in"]  # fmt: skip
     assert result["spoken"] == expected
-    assert result["voices"] == ["Spoken to the patient (espeak-ng en-us)"]
+    # The therapist's timeline shows each line the patient heard, in plain words, with the
+    # voice; the support person's does not; the name never reached the server.
+    heard = result["therapist_heard"]
+    assert [line_id for line_id, _ in heard] == expected
+    assert all(text.startswith("The patient heard: “") and text.endswith("(espeak-ng en-us)")
+               for _, text in heard), heard  # fmt: skip
+    assert "Your therapist is checking in. If you're OK, press any key." in heard[0][1]
+    assert result["support_heard"] == [] and not result["name_in_records"]
+    # Said once each (help_coming is said twice: its match is not unique), in order.
+    once = [line_id for line_id in [*expected, "breath:out"] if expected.count(line_id) < 2]
     out = alsa_device.read()
     found = []
-    for line_id in expected:
+    for line_id in once:
         line = np.fromfile(
             alsa_device.workdir / f"{line_id.replace(':', '_')}.raw", dtype=np.float32
         )

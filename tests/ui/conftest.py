@@ -35,8 +35,9 @@ class UiClinic:
         return CoreOptions(data_dir=self.folder / role, fake_media=True, audio=audio,
                            video=(320, 240, 15))  # fmt: skip
 
-    def maker(self, role: str) -> Callable[[], RoleCore]:
-        return lambda: RoleCore(role, self.server.ws_url, self.options(role))  # type: ignore[arg-type]
+    def maker(self, role: str, audio: bool = False) -> Callable[[], RoleCore]:
+        options = self.options(role, audio)
+        return lambda: RoleCore(role, self.server.ws_url, options)  # type: ignore[arg-type]
 
     async def therapist_session(self) -> tuple[RoleCore, dict[str, Any]]:
         """A therapist core in a fresh session; returns it and the invites by role."""
@@ -126,13 +127,16 @@ Waiter = Callable[[], Awaitable[None]]
 
 
 @contextlib.asynccontextmanager
-async def patient_joined(clinic: UiClinic) -> AsyncIterator[tuple[Any, RoleCore]]:
+async def patient_joined(
+    clinic: UiClinic, audio: bool = False
+) -> AsyncIterator[tuple[Any, RoleCore]]:
     """A patient's window joined to a fresh session (on the preparation screen) and the
-    therapist's core; both closed at the end, whatever the test left open."""
+    therapist's core; both closed at the end, whatever the test left open. ``audio``: the
+    patient's real engine and voice (no sound card here: the engine keeps retrying)."""
     from companion.ui.patient import PatientWindow
 
     therapist, invites = await clinic.therapist_session()
-    window = PatientWindow(clinic.maker("patient"), clinic.folder / "patient")
+    window = PatientWindow(clinic.maker("patient", audio), clinic.folder / "patient")
     window.show()
     try:
         assert await window.join(invites["patient"].code)

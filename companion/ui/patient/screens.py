@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from companion.app import CALM_DARK
 from companion.app.prompts import PROMPTS
+from companion.app.spoken import KEYS_WORDS
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import VideoView, VoiceSettings
 from companion.ui.widgets import HoldButton, InlineQuestion, PulseBanner
@@ -273,6 +274,11 @@ class PrepareScreen(QWidget):
         card.addRow("Therapist", self.therapist_contact)
         card.addRow("Prescriber", self.prescriber_contact)
         right.addLayout(card)
+        right.addSpacing(8)
+        right.addWidget(title("With your eyes closed", 1.25))
+        self.keys = note("\n".join(KEYS_WORDS), "text", "Keys that need no eyes")
+        right.addWidget(self.keys)
+        right.addWidget(note("You will hear these again when the session starts."))
         right.addSpacing(8)
         right.addWidget(title("Check your devices", 1.25))
         self.self_view = VideoView("Your camera appears here")
