@@ -199,8 +199,14 @@ def _cost(r: RoomResult, seconds: float) -> dict[str, Any]:
 # -- the parent ----------------------------------------------------------------------------
 
 
+ABORTED: list[str] = []
+"""Scenarios whose process was killed by a signal (any other failure leaves its figures
+missing, which fails their targets)."""
+
+
 def run_child(name: str, seconds: float, speech_dir: Path) -> dict[str, Any] | None:
-    """``None``: the scenario's process died (an abort in the processing module)."""
+    """``None``: the scenario's process failed; an abort (killed by a signal: the
+    processing module's abort) is counted in ``ABORTED``."""
     env = {**os.environ, "ECHO_SPEECH_DIR": str(speech_dir)}
     proc = subprocess.run(
         [sys.executable, __file__, "--child", name, "--seconds", str(seconds)],
@@ -208,6 +214,8 @@ def run_child(name: str, seconds: float, speech_dir: Path) -> dict[str, Any] | N
     )  # fmt: skip
     if proc.returncode != 0:
         print(f"{name}: exit {proc.returncode}\n{proc.stderr[-2000:]}", file=sys.stderr)
+        if proc.returncode < 0:
+            ABORTED.append(name)
         return None
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
@@ -245,7 +253,7 @@ def main() -> None:
             results[name] = run_child(name, seconds, speech_dir)
             print(f"{name}: {json.dumps(results[name])}", flush=True)
 
-    aborts = sum(1 for r in results.values() if r is None)
+    aborts = len(ABORTED)
 
     def get(name: str, key: str) -> float:
         r = results.get(name)

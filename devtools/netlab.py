@@ -144,10 +144,11 @@ class NetLab:
         _run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "fault", "output",
              "oifname", "!=", "lo", "numgen", "random", "mod", "100", "<", str(percent), "drop")  # fmt: skip
 
-    def rate_limit(self, role: str, kbit: int) -> None:
+    def rate_limit(self, role: str, kbit: int, burst: str = "16kb", latency: str = "200ms") -> None:
+        """A ``tbf`` on what the host sends: ``burst`` leaves at once, the rest queues."""
         host = self.hosts[role]
         _run("ip", "netns", "exec", host.name, "tc", "qdisc", "add", "dev", host.veth, "root",
-             "tbf", "rate", f"{kbit}kbit", "burst", "16kb", "latency", "200ms")  # fmt: skip
+             "tbf", "rate", f"{kbit}kbit", "burst", burst, "latency", latency)  # fmt: skip
 
     def heal(self, role: str) -> None:
         host = self.hosts[role]

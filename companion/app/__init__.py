@@ -15,6 +15,7 @@ from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.theme import CALM_DARK, CLEAR_LIGHT
 from companion.audio.processing import ProcessingSettings
 from companion.call.quality import CallQuality
+from companion.call.quirks import quiet_lost_data_channel_sends
 from companion.monitor.ladder import Alert
 from companion.records.errors import WrongPassphrase
 from companion.records.private import NoteKind
@@ -37,6 +38,7 @@ __all__ = [
     "WrongPassphrase",
     "invite_from_link",
     "link_details",
+    "quiet_lost_data_channel_sends",
     "saved_place",
     "write_place",
 ]

@@ -39,7 +39,13 @@ from companion.app.power import ComputerCare, ComputerChange
 from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.roles import ROLES
 from companion.app.spoken import LADDER_LINES, MUSIC_STEP_DB, Narrator
-from companion.app.words import ALERT_WORDS, SUPPORT_COMPUTER_LINES, describe_event, link_words
+from companion.app.words import (
+    ALERT_WORDS,
+    SUPPORT_COMPUTER_LINES,
+    describe_event,
+    link_line,
+    link_words,
+)
 from companion.audio import AudioEngine, ChimeKind, PlayerStatus
 from companion.call.engine import CallEngine
 from companion.call.homelink import HomeLink
@@ -70,6 +76,7 @@ from companion.protocol.messages import (
     Presence,
     PromptPush,
     Role,
+    SessionClock,
     SessionEnd,
     SessionEvent,
     SessionPlan,
@@ -156,7 +163,7 @@ class RoleCore:
         self._unsubscribe_early = self.signaling.event_received.connect(self._early.append)
         # The state this member publishes (card; plan and ladder timings), sent again
         # when someone joins or rejoins, so a late joiner has the current ones.
-        self._own_state: dict[str, EmergencyCard | SessionPlan | LadderConfig] = {}
+        self._own_state: dict[str, EmergencyCard | SessionPlan | LadderConfig | SessionClock] = {}
         self._online_others: set[str] = set()
         self._last_state: dict[str, SessionPlan | LadderConfig] = {}
         self._help_calls: set[str] = set()  # the patient's open "I need help" alert ids
@@ -283,6 +290,7 @@ class RoleCore:
         while self._early:  # the monitor ignores any it has seen already (by event id)
             self.signaling.event_received.emit(self._early.popleft())
         self._spawn(self._clock_loop())
+        self._share_session_clock()
         if self.traits.watches_computer and self.options.watch_computer:
             self.computer = ComputerCare(self.computer_changed)
             self._computer_task = self._spawn(self.computer.run())
@@ -418,7 +426,9 @@ class RoleCore:
     async def share_card(self, card: EmergencyCard) -> str:
         return await self._publish_state(card)
 
-    async def _publish_state(self, event: EmergencyCard | SessionPlan | LadderConfig) -> str:
+    async def _publish_state(
+        self, event: EmergencyCard | SessionPlan | LadderConfig | SessionClock
+    ) -> str:
         self._own_state[event.kind] = event
         return await self._g().publish(event)
 
@@ -547,9 +557,10 @@ class RoleCore:
         )
         if isinstance(event, SessionPlan | LadderConfig):
             self._last_state[event.kind] = event
-        if event.kind != "music.status" and not again:
+        if event.kind not in ("music.status", "session.clock") and not again:
             ref = event.line_id if isinstance(event, SpokenLine) else ""
             self._add_entry(from_role, event.kind, describe_event(event, from_role), event_id, ref)
+        self._adopt_session_clock(event, from_role)
         self.narrator.hear(event, from_role)
         if event.kind == "checkin":
             facts.last_checkin_at = time.time()
@@ -608,6 +619,17 @@ class RoleCore:
         elif isinstance(event, SessionEnd):
             self._mark_ended()
 
+    def _share_session_clock(self) -> None:
+        """The therapist's app says when the session began (and again to whoever joins),
+        so every "Session time" counts from the same moment."""
+        if self.role == "therapist":
+            clock = SessionClock(kind="session.clock", started_at=self.facts.started_at)
+            self._spawn(self._publish_state(clock))
+
+    def _adopt_session_clock(self, event: EventBody, from_role: Role | None) -> None:
+        if isinstance(event, SessionClock) and from_role == "therapist" and self.role != from_role:
+            self.facts.started_at = event.started_at
+
     def computer_changed(self, change: ComputerChange) -> None:
         """The patient's computer changed (power.py): everyone's timeline hears of it, the
         therapist is alerted while the battery is low, and after a sleep the signaling
@@ -649,7 +671,7 @@ class RoleCore:
     def _on_call_state(self, state: LinkStateName) -> None:
         was = self.facts.link
         self.facts.link = state
-        self._add_entry(self.role, "link", f"Call link: {state}")
+        self._add_entry(self.role, "link", link_line(state))
         up_once = self.guardian is not None and self.guardian.ladder.up_once
         up = up_once or state in ("connected", "degraded")  # never up yet: "waiting", not "lost"
         self.link_changed.emit(link_words(self.role, state if up else None))

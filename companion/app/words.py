@@ -35,6 +35,15 @@ _LINK_WORDS: dict[Role, dict[LinkStateName, str]] = {
     },
 }
 
+LINK_NAME = "Link between patient and therapist"
+"""The one name every timeline gives the call (it had three: "Call link", "Patient's link"
+and the alert's "link to the patient")."""
+
+
+def link_line(state: str) -> str:
+    return f"{LINK_NAME}: {state}"
+
+
 NOT_STARTED = {
     "patient": "Connecting to your therapist…",
     "therapist": "Waiting for the patient",
@@ -144,8 +153,7 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
     if kind == "message":
         return f"Message to the {getattr(event, 'to_role', '')}"
     if kind == "link.state":
-        who = ROLE_NAMES.get(from_role or "", "A member")
-        return f"{who}'s link: {getattr(event, 'state', '')}"
+        return link_line(getattr(event, "state", ""))
     if kind == "spoken":
         line = line_words(getattr(event, "line_id", ""))
         return f"The patient heard: “{line}” ({getattr(event, 'voice', '')})"

@@ -1,4 +1,4 @@
-"""A lock-free single-producer, single-consumer ring of float32 audio frames."""
+"""A lock-free single-producer, single-consumer ring of audio frames (float32 unless told)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,15 @@ class AudioRing:
     a lock and the callback never waits. ``capacity`` bounds the latency the ring can add.
     """
 
-    def __init__(self, capacity_frames: int, channels: int) -> None:
+    def __init__(
+        self, capacity_frames: int, channels: int, dtype: type[np.generic] = np.float32
+    ) -> None:
+        """``dtype``: int16 for a microphone whose samples go on as int16 (no conversion
+        either way)."""
         if capacity_frames <= 0:
             raise ValueError("capacity_frames must be positive")
         shape: tuple[int, ...] = (capacity_frames, channels) if channels > 1 else (capacity_frames,)
-        self._buf = np.zeros(shape, dtype=np.float32)
+        self._buf = np.zeros(shape, dtype=dtype)
         self.capacity = capacity_frames
         self._written = 0
         self._read = 0

@@ -13,6 +13,7 @@ silence while the music dips, then fades in.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -145,7 +146,7 @@ class Speaker:
             if line_id in self._clips:
                 continue
             try:
-                self._clips[line_id] = self._clip(self.voice.render(text))
+                self._clips[line_id] = self._clip_measured_once(self.voice.render(text))
             except (OSError, subprocess.SubprocessError, VoiceUnavailable, wave.Error) as exc:
                 _log.warning("spoken line %s not rendered: %s", line_id, type(exc).__name__)
                 missing.append(line_id)
@@ -189,7 +190,27 @@ class Speaker:
         if self.engine.mixer.music_probe is self._probe:
             self.engine.mixer.music_probe = None
 
-    def _clip(self, words: np.ndarray) -> Clip:
+    def _clip_measured_once(self, words: np.ndarray) -> Clip:
+        """``_clip``, its loudness kept beside a voice's cache (``cache_dir``): measuring
+        every line took seconds on a busy computer, and a patient relaunched mid-session
+        waited for it before the call could start again."""
+        folder = getattr(self.voice, "cache_dir", None)
+        if not isinstance(folder, Path):
+            return self._clip(words)
+        o = self.options
+        digest = hashlib.sha256(words.tobytes())
+        digest.update(f"{o.lead_s}|{o.fade_in_s}".encode())
+        kept = folder / f"{digest.hexdigest()[:24]}.lufs"
+        with contextlib.suppress(OSError, ValueError):
+            lufs = float(kept.read_text())
+            return self._clip(words, lufs)
+        clip = self._clip(words)
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+            kept.write_text(repr(clip.lufs))
+        return clip
+
+    def _clip(self, words: np.ndarray, lufs: float | None = None) -> Clip:
         o = self.options
         fade = min(len(words), int(o.fade_in_s * RATE))
         words = words.astype(np.float32, copy=True)
@@ -200,8 +221,10 @@ class Speaker:
         samples = np.concatenate([np.zeros(int(o.lead_s * RATE), np.float32), words])
         # Measured from the first word to the last: silence around them is not the line.
         heard = np.flatnonzero(np.abs(samples) > 1e-3)
-        spoken = samples[heard[0] : heard[-1] + 1] if len(heard) else samples
-        return Clip(samples, integrated_lufs(np.repeat(spoken[:, None], 2, axis=1)))
+        if lufs is None:
+            spoken = samples[heard[0] : heard[-1] + 1] if len(heard) else samples
+            lufs = integrated_lufs(np.repeat(spoken[:, None], 2, axis=1))
+        return Clip(samples, lufs)
 
     def _follow_music(self) -> None:
         block = np.zeros((RATE // 4, 2), dtype=np.float32)

@@ -81,6 +81,12 @@ class CallEngine(PeerLink):
         voice_in = self._voice_in
         return voice_in.stats if voice_in is not None else None
 
+    @property
+    def voice_delay_ms(self) -> float | None:
+        """The incoming voice's jitter-buffer delay now (its last packet; None: none)."""
+        voice_in = self._voice_in
+        return voice_in.delay_ms if voice_in is not None else None
+
     # -- media controls
 
     def set_mic_muted(self, muted: bool) -> None:

@@ -18,7 +18,9 @@ How it keeps the voice continuous and live:
   the slack over a sliding window says how close the latest packets come to arriving too
   late; the target keeps that percentile at ``guard_s``. So the delay follows the
   measured jitter (a high percentile of lateness) down to a floor of one guard on a
-  clean link.
+  clean link. Lateness older than half a second is forgotten gradually, so a single
+  late burst (a stalled sender) does not keep the delay up for the whole window; and
+  packets that come after their turn count as late, not lost.
 * The delay moves toward the target by time-stretching (``companion.audio.stretch``): a
   pitch period removed ("accelerate") or repeated ("preemptive expand") at most every few
   frames, a few percent of speed. The same mechanism absorbs two clocks' drift: nothing
@@ -76,6 +78,12 @@ class PlayoutOptions:
     """Decoded packets (~3 s) over which the slack's low percentile is taken."""
     low_percentile: float = 3.0
     """The slack percentile held at ``guard_s``: 97 % of packets arrive in time."""
+    remember_s: float = 0.5
+    forget_per_s: float = 0.1
+    """A slack measured more than ``remember_s`` ago counts as this much more for each
+    second beyond: the delay a late burst asked for comes back down at this rate (from
+    60 ms within about 1 s) instead of being held for the whole window, while the
+    steady jitter of the last ``remember_s`` is still covered."""
     fec_above_loss: float = 0.01
     """Above this packet loss (recent average), one packet more is held, so that a lost
     frame's FEC copy (in the next packet) is usually here in time to be used."""
@@ -165,6 +173,10 @@ class Playout:
         """Writing nothing but silence (before the first packet, or after a long cut)."""
         self._since_stretch = 0
         self._slack: deque[float] = deque(maxlen=self.options.window)
+        # What each slack (oldest first, a packet apart) gains with its age.
+        opts = self.options
+        ages = (np.arange(opts.window, 0, -1) - 1) * FRAME / RATE
+        self._aging = np.maximum(0.0, ages - opts.remember_s) * opts.forget_per_s
         self._transit: deque[float] = deque(maxlen=self.options.window)
         self._stats = PlayoutStats()
         self._last_low = 0.0
@@ -201,6 +213,9 @@ class Playout:
         self._stats.packets_received += 1
         if self._next_seq is not None and seq < self._next_seq:
             self._stats.packets_late += 1
+            # Counted as lost when its turn passed; it was only late (a stalled sender, a
+            # queue), which holding one more packet for FEC would not help.
+            self._uncount_lost()
             return
         if seq in self._store:
             self._stats.packets_duplicate += 1
@@ -324,7 +339,9 @@ class Playout:
     def _low_slack(self) -> float | None:
         if len(self._slack) < 10:
             return None
-        return float(np.percentile(np.fromiter(self._slack, float), self.options.low_percentile))
+        slack = np.fromiter(self._slack, float)
+        slack += self._aging[len(self._aging) - len(slack) :]
+        return float(np.percentile(slack, self.options.low_percentile))
 
     def _target_delay_ms(self) -> float:
         low = self._low_slack()
@@ -343,6 +360,10 @@ class Playout:
     def _count_lost(self, frames: int) -> None:
         for _ in range(frames):
             self._loss += (1.0 - self._loss) * _LOSS_SMOOTHING
+
+    def _uncount_lost(self) -> None:
+        """Undo one ``_count_lost(1)``."""
+        self._loss = max(0.0, (self._loss - _LOSS_SMOOTHING) / (1.0 - _LOSS_SMOOTHING))
 
     def _jitter_ms(self) -> float:
         if len(self._transit) < 2:

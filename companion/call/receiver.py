@@ -184,6 +184,11 @@ class VoiceReceiver:
         self._wake.set()
 
     @property
+    def delay_ms(self) -> float:
+        """Jitter-buffer delay of the last packet played, live (one float read)."""
+        return self._playout.delay_ms
+
+    @property
     def stats(self) -> PlayoutStats:
         """The playout's figures as of its last round (about every device period)."""
         return self._stats

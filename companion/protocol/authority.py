@@ -61,6 +61,7 @@ EVENT_RULES: dict[str, EventRule] = {
     "ladder.config": EventRule(_roles("therapist"), ALL),
     "plan": EventRule(_roles("therapist"), ALL),
     "session.end": EventRule(_roles("therapist"), ALL),
+    "session.clock": EventRule(_roles("therapist"), ALL),
     # The support person's part
     "with_patient": EventRule(_roles("support"), ALL),
     "vitals": EventRule(_roles("support"), _roles("therapist", "support")),

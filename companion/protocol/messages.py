@@ -246,6 +246,14 @@ class SessionEnd(_Msg):
     kind: Literal["session.end"]
 
 
+class SessionClock(_Msg):
+    """When the therapist opened the session (Unix seconds): every app's "Session time"
+    counts from it, so the console and the support person's board read the same."""
+
+    kind: Literal["session.clock"]
+    started_at: Annotated[float, Field(ge=0)]
+
+
 Contact = Annotated[str, StringConstraints(max_length=500)]
 
 
@@ -374,6 +382,7 @@ EventBody = Annotated[
     | WithPatient
     | Vitals
     | SessionEnd
+    | SessionClock
     | SessionPlan
     | EmergencyCard
     | Intention

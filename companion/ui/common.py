@@ -36,12 +36,18 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QLabel,
+    QLineEdit,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from companion.app import CALM_DARK, ProcessingSettings, RoleCore
+from companion.app import (
+    CALM_DARK,
+    ProcessingSettings,
+    RoleCore,
+    quiet_lost_data_channel_sends,
+)
 
 _log = logging.getLogger(__name__)
 
@@ -75,6 +81,25 @@ def theme_window(window: QWidget, colors: dict[str, str], scale: float = 1.0) ->
     size = font.pointSizeF() if font.pointSizeF() > 0 else 10.0
     font.setPointSizeF(size * scale)
     window.setFont(font)
+
+
+def ready_to_retype(field: QLineEdit) -> None:
+    """After a refused join, the field to correct has the focus, its text selected: the
+    Join button, disabled while trying, had passed the focus on (to the server address,
+    which the next code typed then replaced)."""
+    field.setFocus()
+    field.selectAll()
+
+
+def fit_to_screen(window: QWidget, width: int, height: int) -> None:
+    """Open at ``width``×``height``, or smaller where the screen's free area is (the
+    console opened at 1400×880, past a 1366×768 laptop's screen)."""
+    screen = window.screen() or QApplication.primaryScreen()
+    if screen is not None:
+        free = screen.availableGeometry()
+        # The window manager adds a title bar and borders outside the window's own size.
+        width, height = min(width, free.width() - 8), min(height, free.height() - 40)
+    window.resize(width, height)
 
 
 def make_palette(colors: dict[str, str]) -> QPalette:
@@ -174,6 +199,7 @@ def run_qt(main: Callable[[QApplication], Coroutine[Any, Any, int]]) -> int:
     # stopped before Future completed").
     app.setQuitOnLastWindowClosed(False)
     loop = QtLoop(app)
+    quiet_lost_data_channel_sends(loop)
     asyncio.set_event_loop(loop)
     with loop:
         return int(loop.run_until_complete(main(app)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import time
 
-from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFocusEvent, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import (
     QFrame,
@@ -177,6 +177,9 @@ class PulseBanner(QLabel):
         super().paintEvent(event)
 
 
+_BREATH_STEPS = ("Breathe in", "Hold", "Breathe out", "Rest")
+
+
 class BreathingGuide(QWidget):
     """A circle that grows while breathing in and shrinks while breathing out, with the
     step in words. Reduced motion: the words alone, counting the seconds."""
@@ -196,7 +199,7 @@ class BreathingGuide(QWidget):
 
     def step(self, now: float | None = None) -> tuple[str, int, float]:
         """(words, whole seconds left in the step, how full the breath is 0..1)."""
-        names = ("Breathe in", "Hold", "Breathe out", "Rest")
+        names = _BREATH_STEPS
         cycle = sum(self.pattern)
         t = ((now or time.monotonic()) - self._started) % cycle
         for index, length in enumerate(self.pattern):
@@ -207,6 +210,15 @@ class BreathingGuide(QWidget):
             t -= length
         return names[0], self.pattern[0], 0.0
 
+    def _words_radius(self) -> float:
+        """Half the diagonal of the widest step's words and count, with a margin."""
+        metrics = self.fontMetrics()
+        longest = max(self.pattern)
+        size = QRect(0, 0, 10_000, 10_000)
+        rects = [metrics.boundingRect(size, Qt.AlignmentFlag.AlignCenter, f"{name}\n{longest}")
+                 for name in _BREATH_STEPS]  # fmt: skip
+        return max(math.hypot(r.width(), r.height()) for r in rects) / 2 + 6
+
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -214,7 +226,10 @@ class BreathingGuide(QWidget):
         color = self.palette().highlight().color()
         side = min(self.width(), self.height()) - 20
         if not self.reduced_motion:
-            radius = side / 2 * (0.35 + 0.65 * fullness)
+            # The smallest circle still holds the longest step's words ("Breathe out"
+            # spilled over the circle's edge at the patient's type size).
+            smallest = min(side / 2, self._words_radius())
+            radius = smallest + (side / 2 - smallest) * fullness
             center = QRectF(self.rect()).center()
             fill = QColor(color)
             fill.setAlphaF(0.35)

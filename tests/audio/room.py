@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from companion.audio import AudioEngine, EngineOptions, bundled_playlist
+from companion.audio.device import OutputTap
 from companion.audio.processing import FRAME, ProcessingSettings, VoiceProcessing
 from companion.audio.resample import Resampler
 from companion.call.devices import MicrophoneTrack
@@ -127,8 +128,10 @@ class RoomResult:
     """What the call would send (int16 scale), aligned with ``mic``."""
     processing: VoiceProcessing
     cpu_s: float
-    """Thread CPU time of the capture path: the microphone callback's copy and the
-    processing (the engine's mix is not counted; its tap is one copy)."""
+    """Thread CPU time of the capture path: the microphone callback (copy, wake-up), the
+    output tap (copy of the mix), and the processing: in real time the worker thread's
+    whole life (its sleeps, wake-ups and passes), driven the passes. The engine's mix is
+    not counted: it plays with or without a call."""
 
 
 class RoomRun:
@@ -159,6 +162,25 @@ class RoomRun:
             tap.discontinuity()
 
 
+class _TimedTap:
+    """The output tap as the engine calls it, its thread CPU time counted."""
+
+    def __init__(self, tap: OutputTap) -> None:
+        self._tap = tap
+        self.cpu_s = 0.0
+
+    def played(self, block: np.ndarray) -> None:
+        t0 = time.thread_time()
+        self._tap.played(block)
+        self.cpu_s += time.thread_time() - t0
+
+    def discontinuity(self) -> None:
+        self._tap.discontinuity()
+
+    def set_output_latency(self, seconds: float) -> None:
+        self._tap.set_output_latency(seconds)
+
+
 class _SilentTap:
     """The control run's tap: the echo canceller is told nothing was played."""
 
@@ -183,7 +205,7 @@ async def run_room(config: RoomConfig) -> RoomResult:
     total = int(config.seconds * RATE)
     if config.music:
         engine.load_playlist(bundled_playlist())
-    tap = processing if config.reverse == "mix" else _SilentTap(processing)
+    tap = _TimedTap(processing if config.reverse == "mix" else _SilentTap(processing))
     engine.add_output_tap(tap)
     await asyncio.to_thread(engine.start, play=config.music, driven=True)
     voice = engine.add_voice() if config.far is not None else None
@@ -272,13 +294,16 @@ async def run_room(config: RoomConfig) -> RoomResult:
         base, track = received_base
         # Every block the processing has handed over is on its way to this loop.
         while got_blocks < processing.blocks_out - run.track_base:
-            frame = await track.recv()
+            try:
+                frame = await asyncio.wait_for(track.recv(), 5.0)
+            except TimeoutError:  # not a hang: the track drops a backlog it was not read
+                raise RuntimeError("blocks dropped: the machine stalled this loop") from None
             outputs.append((base + got_blocks * 2 * FRAME, frame.to_ndarray().reshape(-1)))
             got_blocks += 1
         pos = now
     run.track.stop()
     processing.close()
-    cpu += processing.worker_cpu_s
+    cpu += processing.worker_cpu_s + tap.cpu_s
     engine.remove_output_tap(tap)
     engine.close()
     out = np.zeros(total)

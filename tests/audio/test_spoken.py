@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from companion.audio.loudness import integrated_lufs
 from tests.audio.conftest import RATE, AlsaFileDevice
@@ -100,3 +104,42 @@ def test_the_patient_hears_what_the_screen_says(alsa_device: AlsaFileDevice) -> 
     assert all(alike > 0.45 and prominence > 2.0 for _, alike, prominence in found), found
     starts = [at for at, _, _ in found]
     assert starts == sorted(starts)  # heard one after another, in the order given
+
+
+def test_a_relaunch_prepares_the_lines_without_measuring_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16 (relaunch within 20 s): measuring every line's loudness took seconds on a
+    busy computer, and a patient relaunched mid-session waited for it before the call
+    started again. The loudness is kept beside the voice's cache: the next process (a new
+    Speaker on the same folder) measures nothing and gets the same levels."""
+    import companion.audio.speech as speech
+    from companion.app.spoken import SPOKEN_LINES
+    from companion.audio.engine import AudioEngine
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (script/bootstrap installs it)")
+    measured: list[int] = []
+    real = integrated_lufs
+
+    def counted(x: np.ndarray) -> float:
+        measured.append(len(x))
+        return real(x)
+
+    monkeypatch.setattr(speech, "integrated_lufs", counted)
+    lines = dict(list(SPOKEN_LINES.items())[:4])
+    levels = []
+    for _run in range(2):
+        engine = AudioEngine()
+        speaker = speech.Speaker(engine, speech.EspeakVoice(tmp_path / "voice"))
+        try:
+            assert speaker.prepare(lines) == []
+            levels.append({k: speaker._clips[k].lufs for k in lines})
+        finally:
+            speaker.close()
+            engine.close()
+        if _run == 0:
+            assert len(measured) == len(lines)
+            measured.clear()
+    assert measured == [], "the relaunched app measured the lines again"
+    assert levels[0] == levels[1]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from companion.audio.processing import FRAME, MAX_DELAY_MS, VoiceProcessing
+from companion.audio.processing import FRAME, HELD_DELAY_MS, VoiceProcessing
 from companion.call.devices import MicrophoneTrack
 from tests.audio.room import (
     FAR_TEXT,
@@ -70,14 +70,14 @@ def test_a_5ms_block_is_held_until_a_whole_frame_is_there() -> None:
         processing.close()
 
 
-def test_a_delay_hint_above_500_ms_is_clamped_not_refused() -> None:
+def test_a_delay_hint_above_500_ms_is_held_back_not_refused() -> None:
     processing = VoiceProcessing()
     try:
         processing.set_input_latency(0.4)
         processing.set_output_latency(0.35)
         processing.capture(np.zeros(FRAME, np.int16))
         processing.process_pending()
-        assert processing.delay_hint_ms == MAX_DELAY_MS
+        assert processing.delay_hint_ms == HELD_DELAY_MS  # the rest waits in the ring
         assert processing.errors == 0
         processing.set_output_latency(0.05)
         processing.capture(np.zeros(FRAME, np.int16))
@@ -85,6 +85,49 @@ def test_a_delay_hint_above_500_ms_is_clamped_not_refused() -> None:
         assert processing.delay_hint_ms == 450
     finally:
         processing.close()
+
+
+async def test_echo_is_cancelled_when_the_devices_report_more_than_500_ms() -> None:
+    """Latencies adding up past what the module takes (a Bluetooth speaker): 550 ms
+    reported, the echo 580 ms late (the room's delay stands for the input latency too).
+    With the hint at its 500 ms maximum AEC3 cancelled 3 dB; the reverse stream is held
+    back instead, so the module sees a delay it can take."""
+    far = speech(FAR_TEXT, "en-us", 8.0)
+    result = await run_room(
+        RoomConfig(8.0, far=far, out_latency_s=0.45, in_latency_s=0.1, delay_s=0.13)
+    )
+    assert result.processing.delay_hint_ms == HELD_DELAY_MS
+    assert result.processing.errors == 0
+    assert erle_db(result, 4.0, 8.0) >= 30
+
+
+def test_direct_calls_are_in_use_and_sound_exactly_like_livekits_methods() -> None:
+    """The per-frame requests sent straight to livekit's library (a cost measure) must be
+    in use with the livekit installed (a livekit whose internals moved would fall back
+    silently: this notices) and give the very same samples as its public methods."""
+    far = speech(FAR_TEXT, "en-us", 3.0)
+    mic = np.zeros(len(far), dtype=np.int16)
+    mic[4800:] = (far[:-4800] * 0.5 * 32767).astype(np.int16)  # a 100 ms echo
+    played = np.repeat(far[:, None], 2, axis=1)
+    sent = []
+    for direct in (True, False):
+        processing = VoiceProcessing(direct_calls=direct)
+        blocks = _collecting(processing)
+        assert (processing._direct is not None) == direct
+        try:
+            for pos in range(0, len(far), 1500):  # odd blocks: 10 ms leftovers, 1-frame calls
+                processing.played(played[pos : pos + 1500])
+                processing.capture(mic[pos : pos + 1500])
+                processing.process_pending()
+            assert processing.errors == 0
+        finally:
+            processing.close()
+        sent.append(np.concatenate(blocks))
+    assert len(sent[0]) == len(sent[1]) > 2 * RATE
+    assert np.array_equal(sent[0], sent[1])
+    assert np.sqrt(np.mean(sent[0][RATE:].astype(np.float64) ** 2)) < 0.1 * np.sqrt(
+        np.mean(mic[RATE:].astype(np.float64) ** 2)
+    )  # and the echo is gone: the frames did reach the module
 
 
 def test_reverse_audio_without_a_microphone_does_not_pile_up() -> None:

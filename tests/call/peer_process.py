@@ -27,6 +27,7 @@ from companion.protocol.messages import CheckIn
 from companion.records import RecordStore
 from companion.signaling.client import SignalingClient
 from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CollectingVoice
+from tests.call.listening import StallWatch
 
 
 def report(**fields: object) -> None:
@@ -53,7 +54,8 @@ async def main(args: argparse.Namespace) -> int:
             if args.camera_like
             else TestPatternTrack(320, 240, 15, hue=hue)
         )
-        engine = CallEngine(signaling, args.role, LocalMedia(ToneTrack(freq), pattern), voice)
+        tone = ToneTrack(freq, clock_ppm=args.clock_ppm)
+        engine = CallEngine(signaling, args.role, LocalMedia(tone, pattern), voice)
         engine.state_changed.connect(lambda s: report(event="call_state", state=s))
     home = HomeLink(signaling, args.role) if args.role in ("patient", "support") else None
     links: list[PeerLink] = [link for link in (engine, home) if link is not None]
@@ -86,9 +88,15 @@ async def main(args: argparse.Namespace) -> int:
     commands = asyncio.create_task(_commands(guardian)) if args.commands else None
     deadline = time.monotonic() + args.seconds
     packets_before = 0
+    kept: list[np.ndarray] = []  # everything heard, for --audio-out
+    heard_total = 0
+    stalls = StallWatch().__enter__()
     while time.monotonic() < deadline:
         await asyncio.sleep(1.0)
         heard = voice.take()
+        heard_total += len(heard)
+        if args.audio_out:
+            kept.append(heard)
         if len(heard) >= 4800:
             window = heard[-24_000:]
             spectrum = np.abs(np.fft.rfft(window * np.hanning(len(window))))
@@ -98,8 +106,10 @@ async def main(args: argparse.Namespace) -> int:
             present = float(np.mean(np.sqrt(np.mean(blocks**2, axis=1)) > 0.05))
             # Voice packets that came in that second (50 when the sender keeps pace).
             received = engine.voice_stats.packets_received if engine and engine.voice_stats else 0
+            delay = engine.voice_delay_ms if engine else None
             report(event="audio", hz=round(hz, 1), continuity=round(present, 3), samples=len(heard),
-                   packets=received - packets_before)  # fmt: skip
+                   packets=received - packets_before, heard=heard_total,
+                   delay=None if delay is None else round(delay, 1))  # fmt: skip
             packets_before = received
         if frames:
             mean = frames[-1].reshape(-1, 3).mean(axis=0)
@@ -112,6 +122,13 @@ async def main(args: argparse.Namespace) -> int:
                    a_loss_out=q.audio_loss_out_pct, video_sending=q.video_sending,
                    a_delay=round(q.jitter_buffer_delay_ms, 1), a_target=round(q.target_delay_ms, 1),
                    concealed=round(q.concealed_pct, 1), fec=round(q.fec_pct, 1))  # fmt: skip
+    stalls.__exit__()
+    if args.audio_out:
+        np.save(args.audio_out, np.concatenate(kept) if kept else np.zeros(0, np.float32))
+    stats = engine.voice_stats if engine else None
+    report(event="done", stall_ms=round(1000 * stalls.worst_s, 1),
+           late=stats.packets_late if stats else 0,
+           accelerate=stats.accelerate_count if stats else 0)  # fmt: skip
     if commands is not None:
         commands.cancel()
     await guardian.close()
@@ -159,4 +176,8 @@ if __name__ == "__main__":
     parser.add_argument("--records", default="", help="folder for this app's local record")
     parser.add_argument("--commands", action="store_true", help="read actions from stdin")
     parser.add_argument("--camera-like", action="store_true", help="640x480 at 30 fps with grain")
+    parser.add_argument(
+        "--clock-ppm", type=float, default=0.0, help="this microphone's clock error"
+    )
+    parser.add_argument("--audio-out", default="", help="save all voice heard here (.npy)")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -21,7 +21,7 @@ import numpy as np
 
 from companion.audio.device import DeviceOptions
 from companion.call.opus import FRAME, RATE, FecOpusEncoder
-from companion.call.playout import Playout
+from companion.call.playout import Playout, PlayoutOptions
 from companion.call.receiver import BlockSink
 
 LOOP_S = 10.0
@@ -70,6 +70,9 @@ class Scenario:
     """The playout thread wakes up to this late (uniform)."""
     block: int = DeviceOptions().block_frames
     """Frames per device read (the audio engine's callback block)."""
+    stall_at_s: float | None = None
+    stall_s: float = 0.1
+    """From ``stall_at_s`` the sender stalls this long: its packets leave together after."""
     drop: frozenset[int] = frozenset()
     """Packets (by index) the network loses besides the random loss."""
     first_seq: int = 0
@@ -80,6 +83,8 @@ class Scenario:
 @dataclass
 class Result:
     delays_ms: list[float] = field(default_factory=list)
+    delays_at: list[float] = field(default_factory=list)
+    """When each of ``delays_ms`` was measured (simulated seconds)."""
     gap_max_ms: float = 0.0
     gaps: int = 0
     """Silent stretches of 5 ms or more (after the start, outside a burst)."""
@@ -117,11 +122,13 @@ class _Ear:
                 self.run = 0
 
 
-def simulate(scenario: Scenario, packets: list[bytes]) -> Result:
+def simulate(
+    scenario: Scenario, packets: list[bytes], options: PlayoutOptions | None = None
+) -> Result:
     rng = np.random.default_rng(scenario.seed)
     result = Result()
     started = time.perf_counter()
-    playout = Playout()
+    playout = Playout(options)
     ear = _Ear()
     sink = BlockSink(
         0.0123, lambda block: ear.hear(block, sink.read_at), scenario.block,
@@ -131,6 +138,10 @@ def simulate(scenario: Scenario, packets: list[bytes]) -> Result:
     count = int(scenario.seconds / send_period)
     sent = np.arange(count) * send_period
     arrivals = sent + scenario.base_delay_s + rng.uniform(0, scenario.jitter_s, count)
+    if scenario.stall_at_s is not None:
+        end = scenario.stall_at_s + scenario.stall_s
+        stalled = (sent >= scenario.stall_at_s) & (sent < end)
+        arrivals[stalled] += end - sent[stalled]
     kept = rng.random(count) >= scenario.loss
     kept[[k for k in scenario.drop if k < count]] = False
     burst_end = None
@@ -163,6 +174,7 @@ def simulate(scenario: Scenario, packets: list[bytes]) -> Result:
         if playout.packets_played != emitted:
             emitted = playout.packets_played
             result.delays_ms.append(playout.delay_ms)
+            result.delays_at.append(woke)
         wake = max(wake, t + 1e-4)
     result.stats = playout.stats
     result.underruns = sink.underruns

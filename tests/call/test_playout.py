@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
+import pytest
 
 from companion.audio.stretch import accelerate, expand, find_splice
 from companion.call.opus import FRAME, RATE
@@ -75,6 +76,25 @@ def test_playout_resumes_soon_after_a_burst_loss() -> None:
     result = simulate(Scenario(15.0, burst_at_s=8.0, burst_s=0.3), list(_packets()))
     assert result.burst_resume_ms is not None and result.burst_resume_ms <= 60
     assert result.gap_max_ms < 10  # nothing else went silent
+
+
+@pytest.mark.parametrize(("stall_s", "back_by_s"), [(0.1, 1.0), (0.2, 1.8)])
+def test_the_delay_comes_back_down_soon_after_a_late_burst(
+    stall_s: float, back_by_s: float
+) -> None:
+    # The sender stalls, then its packets come all at once: the playout expands (then
+    # falls silent) meanwhile, so the delay is the stall too long afterwards. That burst's
+    # first packets arrived just in time, which says "no room to cut" while remembered,
+    # and the few that came after their turn are late, not lost: no reason to hold one
+    # more packet for FEC.
+    result = simulate(Scenario(14.0, stall_at_s=8.0, stall_s=stall_s), list(_packets()))
+    at, delays = np.array(result.delays_at), np.array(result.delays_ms)
+    before = np.median(delays[(at > 5.0) & (at < 8.0)])
+    assert np.median(delays[(at > 8.1) & (at < 8.3)]) > before + 25  # the stall's delay
+    # Forgotten soon, not held for the slack window's 3 s.
+    later = delays[(at > 8.0 + back_by_s) & (at < 8.6 + back_by_s)]
+    assert np.median(later) < before + 10, (before, later)
+    assert result.drops == result.stats.packets_late <= 5
 
 
 def test_clock_drift_is_absorbed_by_stretching_both_ways() -> None:

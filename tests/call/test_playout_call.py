@@ -16,7 +16,6 @@ measures the longest stall during the run and the gap and delay bounds allow twi
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from companion.call.synthetic import ToneTrack
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
 from tests.call.conftest import PATIENT_HUE, THERAPIST_HUE, CollectingVoice
+from tests.call.listening import StallWatch, silent_runs_ms, tone_share
 from tests.call.relay import ImpairedRelay, Impairment
 from tests.waiting import until
 
@@ -47,29 +47,6 @@ class Heard:
     relay: ImpairedRelay
     stall_ms: float
     """The longest time this process was not scheduled during the run."""
-
-
-class StallWatch:
-    """A thread that sleeps 2 ms at a time and notes how much later it woke."""
-
-    def __init__(self) -> None:
-        self.worst_s = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> StallWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            before = time.monotonic()
-            time.sleep(0.002)
-            self.worst_s = max(self.worst_s, time.monotonic() - before - 0.002)
 
 
 @dataclass
@@ -139,30 +116,11 @@ async def _listen(
     return Heard(patient.voice.take(), stats, delays, relay, 1000 * stalls.worst_s)
 
 
-def _silent_runs_ms(audio: np.ndarray) -> list[float]:
-    """Lengths of every stretch of 1 ms windows below -45 dBFS after the voice starts."""
-    windows = audio[: len(audio) // 48 * 48].reshape(-1, 48)
-    silent = np.sqrt(np.mean(windows**2, axis=1)) < 10 ** (-45 / 20)
-    loud = np.flatnonzero(~silent)
-    assert len(loud), "nothing was heard"
-    edges = np.diff(np.concatenate([[0], silent[loud[0] :].astype(np.int8), [0]]))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return [float(length) for length in ends - starts]
-
-
-def _tone_share(audio: np.ndarray) -> tuple[float, float]:
-    """The dominant frequency, and the share of the energy within 20 Hz of the tone."""
-    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
-    freqs = np.fft.rfftfreq(len(audio), 1 / RATE)
-    near = np.abs(freqs - TONE) < 20
-    return float(freqs[int(np.argmax(spectrum))]), float(spectrum[near].sum() / spectrum.sum())
-
-
 def _assert_continuous(heard: Heard, longest_ms: float = 20.0) -> None:
-    peak, share = _tone_share(heard.audio)
+    peak, share = tone_share(heard.audio, TONE)
     assert abs(peak - TONE) < 5, peak
     assert share > 0.8, share
-    runs = _silent_runs_ms(heard.audio)
+    runs = silent_runs_ms(heard.audio)
     why = (sorted(runs)[-5:], f"stall {heard.stall_ms:.0f} ms", heard.stats)
     assert max(runs, default=0.0) <= longest_ms + 2 * heard.stall_ms, why
     assert max(heard.delays_ms) < 150 + 2 * heard.stall_ms, (heard.delays_ms, why)
@@ -193,13 +151,13 @@ async def test_voice_resumes_right_after_a_burst_loss(
     call: tuple[_Peer, _Peer, ImpairedRelay],
 ) -> None:
     heard = await _listen(call, Impairment(blackout=(0.0, 0.3)), seconds=5.0)
-    runs = sorted(_silent_runs_ms(heard.audio))
+    runs = sorted(silent_runs_ms(heard.audio))
     why = (runs[-5:], f"stall {heard.stall_ms:.0f} ms", heard.stats)
     # Concealment bridges the first 60 ms, then silence, and the voice is back within
     # a device block or two of the packets: never the whole burst plus a refill.
     assert runs[-1] <= 300 + 2 * heard.stall_ms, why
     assert len(runs) < 2 or runs[-2] <= 20 + 2 * heard.stall_ms, why
-    _, share = _tone_share(heard.audio[-RATE:])
+    _, share = tone_share(heard.audio[-RATE:], TONE)
     assert share > 0.8
     assert max(heard.delays_ms[-8:]) < 150 + 2 * heard.stall_ms, (heard.delays_ms, why)
 

@@ -64,3 +64,14 @@ async def session(clinic: ClinicServer, tmp_path: Path) -> AsyncIterator[Session
         yield Session(therapist, {i.role: i for i in created.invites})
     finally:
         await therapist.close()
+
+
+async def patient_core_joined(clinic: ClinicServer, code: str, folder: Path) -> RoleCore:
+    """A patient's app core (no window) joined with ``code`` and started: the other end
+    of a console's or a board's journey."""
+    options = CoreOptions(data_dir=folder, fake_media=True, audio=False, video=(160, 120, 10))
+    patient = RoleCore("patient", clinic.url, options)
+    await patient.connect()
+    await patient.join(code)
+    await patient.start()
+    return patient

@@ -398,7 +398,8 @@ class Journey:
         deadline = time.monotonic() + within_s
         screen = Screen([])
         while True:
-            with contextlib.suppress(RuntimeError):
+            # A read that fails or takes too long (a busy computer) is "not yet".
+            with contextlib.suppress(RuntimeError, TimeoutError):
                 screen = await self.desktop.read()
                 if check(screen):
                     return screen

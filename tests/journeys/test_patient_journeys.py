@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from companion.app import RoleCore
+from companion.protocol.messages import CreateSession, SessionCreated
 from tests.journeys.conftest import Session
 from tests.journeys.harness import SCREEN, ClinicServer, journey
 from tests.waiting import until
@@ -74,12 +75,6 @@ async def test_first_run_a_code_alone_a_wrong_code_then_in_and_checking_in(
         await patient.shot("checked in")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="twice in a fresh clone the relaunched patient did not get back into the session"
-    " (its signaling reader died on a pong written to a closing socket; the reader now treats"
-    " that as a lost connection, not yet proven in a fresh clone). Open in issue 16.",
-)
 async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
     session: Session, shots: Path
 ) -> None:
@@ -164,6 +159,52 @@ async def test_the_server_down_then_up(session: Session, clinic: ClinicServer, s
         await patient.click(JOIN)
         await patient.see_words("Before your session", within_s=15)
         await patient.shot("server up again")
+
+
+FULL_HD = (1920, 1080)
+
+
+async def test_a_withdrawn_and_an_expired_code_at_1920x1080(
+    session: Session, clinic: ClinicServer, shots: Path
+) -> None:
+    """Each bad code gets the server's plain sentence and what to do, said once; on a large
+    screen too (the window is not stretched to the corners: it fits and reads)."""
+    signaling = session.therapist.signaling
+    # An invitation that lives the shortest time the server allows (60 s), and one withdrawn.
+    expiring: SessionCreated = await signaling._request(
+        CreateSession(type="create_session", label="expiring", invite_ttl_s=60)
+    )
+    expires = time.monotonic() + 60
+    expired_code = next(i.code for i in expiring.invites if i.role == "patient")
+    withdrawn = await signaling.create_session("withdrawn")
+    invite = next(i for i in withdrawn.invites if i.role == "patient")
+    await signaling.revoke_invite(invite.invite_id)
+
+    async with journey("patient", shots, FULL_HD) as patient:
+        await patient.launch("patient", "--fake-media")
+        await patient.see_words("Welcome to Companion")
+        assert fits(await patient.desktop.window_sizes(), FULL_HD)
+        await patient.desktop.type(invite.code)
+        await patient.desktop.key("Return")
+        await patient.see_words("does not know your clinic's server", within_s=8)
+        await patient.fill("Clinic server address", clinic.url)
+        await patient.click(JOIN)
+        screen = await patient.see_words("This invitation was withdrawn", within_s=8)
+        assert screen.text.lower().count("new one") == 1, screen.text
+        # Ready for the next code: the code field has the focus, not the server address
+        # (which the Join button, disabled while trying, had passed it to).
+        await asyncio.sleep(0.5)
+        screen = await patient.desktop.read()
+        assert screen.one(name="Invitation code or link", role="text").focused
+        await patient.shot("a withdrawn code")
+
+        await asyncio.sleep(max(0.0, expires - time.monotonic()) + 1.0)
+        await patient.desktop.type(expired_code)  # replaces the code, as it is selected
+        await patient.desktop.key("Return")
+        screen = await patient.see_words("This invitation has expired", within_s=8)
+        assert screen.text.lower().count("new one") == 1, screen.text
+        await patient.shot("an expired code")
+        assert "Traceback" not in patient.log(), patient.log()[-2000:]
 
 
 CALL_SETTLES_S = 1.5

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from companion.app import CoreOptions, RoleCore
+from companion.app import RoleCore
 from companion.protocol.messages import EmergencyCard, SessionPlan
-from tests.journeys.conftest import Session
+from tests.journeys.conftest import Session, patient_core_joined
 from tests.journeys.harness import ClinicServer, journey
 from tests.waiting import until
 
@@ -30,16 +30,7 @@ async def test_support_joins_late_closes_mid_session_comes_back_and_sees_the_end
     session: Session, clinic: ClinicServer, shots: Path, tmp_path: Path
 ) -> None:
     therapist = session.therapist
-    patient = RoleCore(
-        "patient",
-        clinic.url,
-        CoreOptions(
-            data_dir=tmp_path / "patient", fake_media=True, audio=False, video=(160, 120, 10)
-        ),
-    )
-    await patient.connect()
-    await patient.join(session.invites["patient"].code)
-    await patient.start()
+    patient = await patient_core_joined(clinic, session.invites["patient"].code, tmp_path / "p")
     try:
         # Before the support person ever opens the app: the card and the plan are sent.
         await patient.share_card(

@@ -182,12 +182,8 @@ async def test_the_support_person_leaving_mid_session_alerts_the_therapist(
     home: dict[str, App],
 ) -> None:
     therapist, support = home["therapist"], home["support"]
-    await until(
-        lambda: (
-            therapist.guardian.support_presence is not None
-            and therapist.guardian.support_presence.online
-        )
-    )
+    await until(lambda: therapist.guardian.support_presence is not None
+                     and therapist.guardian.support_presence.online)  # fmt: skip
     await support.signaling.leave()
     await until(lambda: [a.reason for a in therapist.shown] == ["support_away"], within_s=10)
     assert "alert" in therapist.sounds

@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from companion.app import Reminder
+from companion.app import Reminder, RoleCore
 from companion.call.quality import CallQuality
 from companion.monitor.ladder import Alert
 from companion.ui.patient import PatientWindow
@@ -235,3 +235,65 @@ def test_qt_says_each_warning_once_and_not_its_plugin_noise(
             _qt_message(QtMsgType.QtWarningMsg, context, "QPainter::begin: a test warning")
     said = [r.getMessage() for r in caplog.records if r.name == "companion.qt"]
     assert said == ["Qt: QPainter::begin: a test warning"]
+
+
+def test_the_board_and_the_console_read_the_same_session_time(run_ui: RunUi) -> None:
+    """Item 10: the board read 0:00:49 (its own start) while the console read 0:05:03."""
+
+    async def test(clinic: UiClinic) -> None:
+        therapist = RoleCore("therapist", clinic.server.ws_url, clinic.options("therapist"))
+        therapist.facts.started_at = time.time() - 303  # the console opened 5 minutes ago
+        await therapist.connect()
+        await therapist.sign_in("dr-test", clinic.secret)
+        created = await therapist.signaling.create_session("clock")
+        await therapist.open_session(created.session.session_id)
+        await therapist.start()
+        live = LiveSession(therapist, clinic.folder / "therapist")
+        support = SupportWindow(clinic.maker("support"))
+        support.show()
+        try:
+            code = next(i.code for i in created.invites if i.role == "support")
+            assert await support.join(code)  # joins late
+            await until(lambda: support.elapsed.text().startswith("Session time 0:05:"), 20)
+            live._tick()
+            assert live.clock.text().startswith("Session time 0:05:"), live.clock.text()
+            # The clock is no news: no timeline line for it.
+            assert support.core is not None
+            assert not any(e.kind == "session.clock" for e in support.core.facts.timeline)
+        finally:
+            live.detach()
+            if support.core is not None:
+                support._close_confirmed = True
+                await support.core.close()
+            await therapist.close()
+            support.close()
+            live.close()
+
+    run_ui(test)
+
+
+def test_the_console_names_the_link_once_and_says_each_change_once(run_ui: RunUi) -> None:
+    """Item 12: "Call link", "Patient's link" and "the link to the patient" were one link,
+    and each change of it took two lines (the console's own and the patient's report)."""
+    from companion.protocol.messages import LinkState, LinkStateName
+
+    async def test(clinic: UiClinic) -> None:
+        therapist, _ = await clinic.therapist_session()
+        live = LiveSession(therapist, clinic.folder / "therapist")
+        try:
+            before = live.timeline.count()
+            states: tuple[LinkStateName, ...] = ("connected", "lost", "connected")
+            for n, state in enumerate(states):
+                therapist._on_call_state(state)  # what the console's own monitor says
+                report = LinkState(kind="link.state", state=state)
+                therapist._on_event(f"e{n}", report, "patient")  # and the patient's app
+            lines = [live.timeline.item(i).text() for i in range(before, live.timeline.count())]
+            assert len(lines) == 3, lines
+            names = {line.split("   ", 1)[1].rsplit(":", 1)[0] for line in lines}
+            assert len(names) == 1 and "link" in names.pop().lower(), lines
+        finally:
+            live.detach()
+            await therapist.close()
+            live.close()
+
+    run_ui(test)

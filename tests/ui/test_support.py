@@ -253,3 +253,32 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
             live.close()
 
     run_ui(test, timeout_s=90)
+
+
+def test_a_support_person_joining_after_the_call_is_up_reads_connected(run_ui: RunUi) -> None:
+    """Issue 16, item 5 (whoever joins late has the current state): the board of a support
+    person who joins while the call is up says so (a guard: the demo's board once read
+    "Waiting for the session" during a call, not reproduced here)."""
+
+    async def test(clinic: UiClinic) -> None:
+        therapist, invites = await clinic.therapist_session()
+        patient = RoleCore("patient", clinic.server.ws_url, clinic.options("patient"))
+        await patient.connect()
+        await patient.join(invites["patient"].code)
+        await patient.start()
+        support = SupportWindow(clinic.maker("support"))
+        support.show()
+        try:
+            await until(lambda: patient.facts.link == "connected", 30)
+            await settle(1.0)  # the patient's "connected" is out, before anyone else came
+            assert await support.join(invites["support"].code)
+            await until(lambda: support.state.text() == link_words("support", "connected"), 15)
+        finally:
+            if support.core is not None:
+                support._close_confirmed = True
+                await support.core.close()
+            await patient.close()
+            await therapist.close()
+            support.close()
+
+    run_ui(test)

@@ -40,7 +40,7 @@ from companion.app.journal import (
 from companion.app.prompts import Prompt, prompt
 from companion.app.spoken import HELP_KEY_HOLD_S
 from companion.protocol.messages import MusicStatus
-from companion.ui.common import spawn, theme_window
+from companion.ui.common import ready_to_retype, spawn, theme_window
 from companion.ui.patient.screens import (
     NAVIGATION_KEYS,
     AfterScreen,
@@ -93,6 +93,8 @@ def _style(c: dict[str, str]) -> str:
         f" QPushButton#ok:focus {{ border: 5px solid {c['text']}; }}"
         f" QLineEdit, QPlainTextEdit, QListWidget, QDateTimeEdit {{ background: {c['panel']};"
         f" color: {c['text']}; border: 2px solid {c['muted']}; border-radius: 8px;"
+        # Without its own colour a placeholder is the text at half alpha: 4.37:1 on panel.
+        f" placeholder-text-color: {c['muted']};"
         f" padding: 6px; selection-background-color: {c['accent']};"
         f" selection-color: {c['accent_text']}; }}"
         f" QListWidget::item {{ padding: 10px 14px; border: 1px solid {c['muted']};"
@@ -274,6 +276,7 @@ class PatientWindow(QMainWindow):
             screen.say(exc.sentence)
             if exc.ask_server:
                 screen.server_box.show()
+            ready_to_retype(screen.server if exc.ask_server else screen.code)
             if exc.forget:  # not a place to go back to on the next start
                 with contextlib.suppress(OSError):
                     await asyncio.to_thread(write_place, self.data_dir, None)

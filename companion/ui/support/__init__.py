@@ -53,6 +53,7 @@ from companion.ui.common import (
     format_ago,
     format_elapsed,
     press_with_enter,
+    ready_to_retype,
     spawn,
     theme_window,
 )
@@ -283,6 +284,8 @@ class SupportWindow(QMainWindow):
             box.valueChanged.connect(self._vitals_entered)
             box.setAccessibleName(f"{name}, {hint}")
             box.setMinimumHeight(52)
+            # The numbers are typed from the cuff's display; arrows would be 14 px targets.
+            box.setButtonSymbols(QSpinBox.ButtonSymbols.NoButtons)
             font = QFont(box.font())
             font.setPointSizeF(font.pointSizeF() * 1.6)
             box.setFont(font)
@@ -351,6 +354,7 @@ class SupportWindow(QMainWindow):
             self.join_message.setText(exc.sentence)
             if exc.ask_server:
                 self.server.show()
+            ready_to_retype(self.server if exc.ask_server else self.code)
             return False
         except Exception as exc:
             _log.warning("the board could not start: %s", type(exc).__name__)

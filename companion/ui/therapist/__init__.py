@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -36,6 +37,7 @@ from companion.protocol.messages import InviteInfo, SessionInfo
 from companion.ui.common import (
     apply_theme,
     card_style,
+    fit_to_screen,
     press_with_enter,
     spawn,
     theme_window,
@@ -80,6 +82,9 @@ class InviteRow(QFrame):
         self.link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.link.setToolTip(invite.link)
         self.link.setMaximumWidth(760)
+        # The link is cut at the card's edge (whole in its tooltip and "Copy link"): as
+        # wide as its text, it made the console wider than a 1366-px screen.
+        self.link.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.expires = QLabel(f"<span style='color:{GREY}'>Valid until {expires}</span>")
         words.addWidget(self.label)
         words.addWidget(self.link)
@@ -432,7 +437,7 @@ async def run_therapist(
 ) -> int:
     apply_theme(app, CLEAR_LIGHT)
     console = TherapistConsole(server, data_dir, fake_media, voice=voice)
-    console.resize(1400, 880)
+    fit_to_screen(console, 1400, 880)
     console.show()
     if name:
         console.name_edit.setText(name)

@@ -15,8 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from annotated_types import Ge, Le
-from PySide6.QtCore import QDateTime, QMarginsF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QDateTime, QMarginsF, QRectF, QSizeF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAbstractTextDocumentLayout,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPdfWriter,
+    QTextCursor,
+    QTextDocument,
+    QTextFormat,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -159,9 +171,12 @@ class AlertRow(QFrame):
         self.setStyleSheet(
             f"#alertrow {{ background: {back}; border: 2px solid {ink}; border-radius: 8px; }}"
             f" #alertrow QLabel {{ color: {ink}; }}"
-            f" #alertrow QPushButton {{ background: {ink}; color: white; border: none;"
-            " border-radius: 6px; padding: 8px 18px; font-weight: bold; }"
-            f" #alertrow QPushButton:focus {{ border: 3px solid {INK}; }}"
+            # The focus ring only recolours a border that is always there: a border that
+            # appeared on focus took its width from the text ("Acknowledge" was clipped).
+            f" #alertrow QPushButton {{ background: {ink}; color: white;"
+            f" border: 3px solid {ink}; border-radius: 6px; padding: 8px 18px;"
+            " font-weight: bold; }"
+            f" #alertrow QPushButton:focus {{ border-color: {INK}; }}"
             " #alertrow QPushButton:disabled { background: #b9a6a6; }"
         )
         row = QHBoxLayout(self)
@@ -177,7 +192,7 @@ class AlertRow(QFrame):
         self.when = QLabel()
         self.ack = QPushButton("Acknowledge")
         self.ack.setAccessibleName(f"Acknowledge: {self.words}")
-        self.ack.setMinimumHeight(40)
+        self.ack.setMinimumHeight(44)
         self._on_ack = on_ack
         self.ack.clicked.connect(self._acknowledge)
         words = QVBoxLayout()
@@ -237,12 +252,13 @@ class LiveSession(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(8, 8, 8, 8)
 
-        # Alerts span the whole width, above everything else.
+        # Alerts stand above the video, not above the whole console: an alert coming or
+        # going changes the video's height only, never where a button is (a click meant
+        # for "Request a check-in" landed on another button when an alert cleared).
         self.alert_banner = QWidget()
         self.alert_list = QVBoxLayout(self.alert_banner)
         self.alert_list.setContentsMargins(0, 0, 0, 0)
         self.alert_banner.hide()
-        outer.addWidget(self.alert_banner)
         # A support person who left mid-session: shown until they are back, no button (it
         # is a state to see, not an event to acknowledge).
         self.no_support = QLabel("")
@@ -294,7 +310,10 @@ class LiveSession(QWidget):
         body = QHBoxLayout()
         self.video = VideoWithSelf("Waiting for the patient's video")
         self.self_view = self.video.self_view
-        body.addWidget(self.video, 3)
+        seen = QVBoxLayout()
+        seen.addWidget(self.alert_banner)
+        seen.addWidget(self.video, 1)
+        body.addLayout(seen, 3)
         tabs = QTabWidget()
         tabs.addTab(self._actions(), "Actions")
         tabs.addTab(self._scroll(self._plan()), "Plan")
@@ -618,7 +637,8 @@ class LiveSession(QWidget):
             self._asked_at = entry.at
         elif entry.kind in ("checkin", "session.end"):
             self._asked_at = None
-        if entry.kind in _HIDDEN_KINDS:
+        if entry.kind in _HIDDEN_KINDS or (entry.kind == "link.state" and entry.who != "therapist"):
+            # The patient's report of the call says what the console's own line says.
             return
         text = entry.text
         color: str | None = None
@@ -908,6 +928,10 @@ class LiveSession(QWidget):
 
 
 def write_pdf(html: str, path: Path, title: str = "Companion") -> Path:
+    """A4, 18 mm margins, page numbers at the foot, no heading alone at a page's end.
+
+    The pages are laid out and drawn here rather than by ``QTextDocument.print_``, so the
+    page breaks checked by ``keep_headings_with_next`` are the ones printed."""
     document = QTextDocument()
     document.setDefaultFont(QFont("DejaVu Sans", 10))
     document.setHtml(html)
@@ -923,8 +947,58 @@ def write_pdf(html: str, path: Path, title: str = "Companion") -> Path:
         )
     )
     writer.setResolution(300)
-    document.print_(writer)
+    layout = document.documentLayout()
+    layout.setPaintDevice(writer)
+    footer = QFont("DejaVu Sans", 9)
+    foot = 2 * QFontMetricsF(footer, writer).height()
+    width, height = float(writer.width()), writer.height() - foot
+    document.setPageSize(QSizeF(width, height))
+    keep_headings_with_next(document)
+    painter = QPainter(writer)
+    try:
+        for index in range(document.pageCount()):
+            if index:
+                writer.newPage()
+            painter.save()
+            painter.translate(0, -index * height)
+            context = QAbstractTextDocumentLayout.PaintContext()
+            context.clip = QRectF(0, index * height, width, height)
+            painter.setClipRect(context.clip)
+            layout.draw(painter, context)
+            painter.restore()
+            painter.setFont(footer)
+            painter.drawText(
+                QRectF(0, height, width, foot),
+                int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom),
+                str(index + 1),
+            )
+    finally:
+        painter.end()
     return path
+
+
+def keep_headings_with_next(document: QTextDocument) -> None:
+    """A heading whose next line falls on the next page starts that page instead (the
+    summary's "Vitals" stood alone at the foot of page 1; Qt's rich text has no
+    keep-with-next). ``document`` is paginated (a page size set)."""
+    layout = document.documentLayout()
+    page = document.pageSize().height()
+    for _ in range(16):  # each break moves what follows; a summary settles in a few
+        alone = None
+        block = document.begin()
+        while block.isValid() and alone is None:
+            after = block.next()
+            if block.blockFormat().headingLevel() > 0 and after.isValid():
+                top = layout.blockBoundingRect(block).top()
+                if int(layout.blockBoundingRect(after).bottom() // page) > int(top // page):
+                    alone = block
+            block = after
+        if alone is None:
+            return
+        cursor = QTextCursor(alone)
+        policy = cursor.blockFormat()
+        policy.setPageBreakPolicy(QTextFormat.PageBreakFlag.PageBreak_AlwaysBefore)
+        cursor.setBlockFormat(policy)
 
 
 def _escape(text: str) -> str:
