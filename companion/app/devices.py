@@ -73,6 +73,7 @@ class Devices:
         self.speaker: Speaker | None = None
         """The patient's spoken lines, ready before the session starts."""
         self.speech_ready: asyncio.Task[list[str]] | None = None
+        self._support_name = ""
         self.closed = False
         self._self_view: VideoSink | None = None
         self._self_track: MediaStreamTrack | None = None
@@ -197,8 +198,9 @@ class Devices:
         """The card names the support person: "<name> is on the way" is rendered for when
         they answer a call for help (the name is spoken and shown here, never logged)."""
         speaker, name = self.speaker, " ".join(name.split())[:80]
-        if speaker is None:
-            return
+        if speaker is None or name == self._support_name:
+            return  # the same card sent again for a late joiner: the line stays ready
+        self._support_name = name
         speaker.forget(SUPPORT_NAMED)
         if name:
             lines = {SUPPORT_NAMED: f"{name} is on the way."}

@@ -283,6 +283,9 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
             await patient.share_card(EmergencyCard(kind="card", support_name=SUPPORT_NAME))
             await until(lambda: patient.devices.speaker is not None
                         and patient.devices.speaker.ready("support_named"), within_s=20.0)  # fmt: skip
+            # The same card again (as for a late joiner): the named line stays ready.
+            await patient.share_card(EmergencyCard(kind="card", support_name=SUPPORT_NAME))
+            events["named_kept"] = patient.devices.speaker.ready("support_named")
             await until(lambda: not patient.facts.open_alerts, within_s=20.0)
             await patient.help_held()
             await until(lambda: bool(support.facts.open_alerts), within_s=20.0)

@@ -89,6 +89,7 @@ def test_the_patient_hears_what_the_screen_says(alsa_device: AlsaFileDevice) -> 
                for _, text in heard), heard  # fmt: skip
     assert "Your therapist is checking in. If you're OK, press any key." in heard[0][1]
     assert result["support_heard"] == [] and not result["name_in_records"]
+    assert result["named_kept"]
     # Said once each (help_coming is said twice: its match is not unique), in order.
     once = [line_id for line_id in [*expected, "breath:out"] if expected.count(line_id) < 2]
     out = alsa_device.read()
