@@ -46,6 +46,12 @@ def test_arrows_and_the_space_bar_work_with_eyes_closed(run_ui: RunUi) -> None:
             s.ok.setFocus()
             QTest.keyClick(s.ok, Qt.Key.Key_Up)
             assert core.devices.music_volume_db == start
+            # The same with no control focused (the key reaches the window itself).
+            QTest.keyClick(window, Qt.Key.Key_Down)
+            assert core.devices.music_volume_db == start - MUSIC_STEP_DB
+            QTest.keyClick(window, Qt.Key.Key_Up)
+            assert core.devices.music_volume_db == start
+            assert s.volume.value() == round(start)
             assert window.check_ins_sent == 0
             await until(lambda: {"music_down", "music_up"} <= set(_heard(therapist)), 30)
 

@@ -720,10 +720,19 @@ class PatientWindow(QMainWindow):
         return True
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        # A key the focused control left unhandled (or with no control focused): the same
+        # keys as anywhere on the session screen.
         if self._in_session and self.stack.currentWidget() is self.session_screen:
-            self.session_screen.keyPressEvent(event)
+            if not self.eventFilter(self.session_screen, event):
+                self.session_screen.keyPressEvent(event)
             return
         super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if self._in_session and self.stack.currentWidget() is self.session_screen:
+            self.eventFilter(self.session_screen, event)
+            return
+        super().keyReleaseEvent(event)
 
     # -- closing and screenshots
 
