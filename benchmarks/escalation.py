@@ -111,10 +111,11 @@ async def set_contacts(url: str, invite: str) -> None:
 
 async def press(link: str, folder: str) -> None:
     """On the phone host: open the link in headless Chromium and press the button."""
-    from tests.browser import chromium
+    from devtools.chromium import chromium
 
-    async with chromium(Path(folder)) as page:
-        await page.open(link)
+    async with chromium(Path(folder) / "chromium") as page:
+        await page.goto(link)
+        await page.wait_for("document.getElementById('ack') !== null")
         report(event="pressing")
         await page.evaluate("document.getElementById('ack').click()")
         deadline = time.monotonic() + 15

@@ -44,6 +44,7 @@ from companion.call.control import (
     Heartbeat,
     HeartbeatEcho,
 )
+from companion.call.mdns import resolve_local_names
 from companion.events import Signal
 from companion.protocol import authority
 from companion.protocol.identity import peer_event_input, verify
@@ -430,6 +431,7 @@ class PeerLink:
     async def _answer(self, peer: str, pc_id: str, sdp: str) -> None:
         if self._closed:
             return
+        sdp = await resolve_local_names(sdp)  # a browser's host names (mdns.py)
         pc = await self._new_pc(pc_id, peer)
         self._before_remote_offer(pc)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -445,6 +447,10 @@ class PeerLink:
             or self._pc.signalingState != "have-local-offer"
         ):
             _log.debug("%s ignored a stale answer for pc %s", self.link_name, pc_id)
+            return
+        # A browser's host candidates are <uuid>.local names (mdns.py says why we ask).
+        sdp = await resolve_local_names(sdp)
+        if self._pc is None or pc_id != self._pc_id:
             return
         await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 

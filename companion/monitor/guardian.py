@@ -101,6 +101,7 @@ class Guardian:
         self._writer: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._refusals = authority.Refusals(_log)
+        self._online_others: set[str] = set()
 
     @property
     def running(self) -> bool:
@@ -115,8 +116,7 @@ class Guardian:
 
     async def start(self) -> None:
         self._unsubscribe.append(self.signaling.event_received.connect(self._on_session_event))
-        if self.support_presence is not None:
-            self._unsubscribe.append(self.signaling.presence_changed.connect(self._on_presence))
+        self._unsubscribe.append(self.signaling.presence_changed.connect(self._on_presence))
         for link in self._links:
             self._unsubscribe.append(
                 link.control_opened.connect(functools.partial(self._flush, link))
@@ -258,6 +258,21 @@ class Guardian:
         actions = self.ladder.received(self._clock(), event, from_role)
         self._spawn_carry_out(actions)
 
+    def _on_presence(self, presence: Presence) -> None:
+        if self.support_presence is not None:
+            self._spawn_carry_out(self.support_presence.members(self._clock(), presence.members))
+        # Someone arrived (a support person's board opened late, an app rejoined): the call's
+        # current state goes out again, as it is not replayed to new members; without it a
+        # late board would say "waiting" over a call that is up.
+        me = self.signaling.member_id
+        online = {m.member_id for m in presence.members
+                  if m.status == "online" and m.member_id != me}  # fmt: skip
+        arrived = online - self._online_others
+        self._online_others = online
+        watch = self.call_watch
+        if arrived and watch is not None and self.ladder.up_once and not self.ladder.ended:
+            self._spawn_carry_out([Publish(LinkState(kind="link.state", state=watch.state))])
+
     def _on_call_link(self, state: LinkStateName) -> None:
         self._record("link.call", {"state": state})
         actions = self.ladder.own_link(self._clock(), state)
@@ -306,10 +321,6 @@ class Guardian:
             await self._carry_out(self.ladder.tick(self._clock()))
             if self.support_presence is not None:
                 await self._carry_out(self.support_presence.tick(self._clock()))
-
-    def _on_presence(self, presence: Presence) -> None:
-        assert self.support_presence is not None
-        self._spawn_carry_out(self.support_presence.members(self._clock(), presence.members))
 
     # -- the record
 

@@ -601,6 +601,8 @@ class InviteInfo(_Msg):
     code: str
     link: str
     expires_at: float
+    web_link: str | None = None
+    """Support invites: the board in a browser, ``https://…/board#invite=<token>``."""
 
 
 class SessionInfo(_Msg):

@@ -44,6 +44,7 @@ from companion.server.ratelimit import HttpErrorLog, LoginLimiter, LoginLimits, 
 from companion.server.service import ServiceOptions, SignalingService
 from companion.server.store import SessionStore, StoreUnavailable
 from companion.server.tokens import TokenSigner, new_id
+from companion.server.webboard import add_board_routes
 
 _log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ class SignalingServer:
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/ws", self._ws)
         self.escalation = open_escalation(self) if config.notify_config else None
+        add_board_routes(self.app)  # the support person's board in a browser
         self._runner: web.AppRunner | None = None
         self.port = config.port
         self._started = time.monotonic()

@@ -68,6 +68,7 @@ from companion.server.tokens import (
     new_short_code,
     normalize_code,
 )
+from companion.server.webboard import board_link
 from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
@@ -238,6 +239,7 @@ class SignalingService:
             token=token,
             code=format_code(code),
             link=link,
+            web_link=board_link(self.options.public_url, token) if role == "support" else None,
             expires_at=invite.expires_at,
         )
 

@@ -32,7 +32,7 @@ from companion.server.escalation_store import EscalationStore
 from companion.server.notify_config import NotifyConfig, NotifyConfigError
 from companion.server.tokens import AckClaims, issue_ack
 from companion.signaling.client import SignalingClient
-from tests.browser import chromium
+from devtools.chromium import chromium
 
 EMAIL = "sam.support@home.test"
 PHONE = "+15551234567"
@@ -354,15 +354,14 @@ async def test_the_acknowledge_page_in_headless_chromium(
     clock = FakeClock()
     async with first_round(config, clock, receivers) as (_, s):
         link = receivers.links()[0]
-        async with chromium(tmp_path) as page:
-            await page.call("Emulation.setDeviceMetricsOverride", width=390, height=844,
-                            deviceScaleFactor=3, mobile=True)  # fmt: skip
-            await page.open(link)
-            assert await page.text("#ask") == "Companion"
-            await page.evaluate("document.getElementById('ack').click()")
-            async with asyncio.timeout(10):
-                while await page.text("#done") != "Thank you":
-                    await asyncio.sleep(0.1)
+        async with chromium(tmp_path / "chromium") as page:
+            await page.phone()
+            await page.goto(link)
+            await page.wait_for("document.getElementById('ask') !== null")
+            assert await page.text("ask") == "Companion"
+            await page.tap("ack")
+            await page.wait_for("document.getElementById('done') !== null", timeout=10)
+            assert await page.text("done") == "Thank you"
         await wait_event(s.events["patient"], "alert.ack", alert_id=HELP_ID)
 
 

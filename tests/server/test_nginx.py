@@ -123,8 +123,12 @@ async def test_a_session_through_the_documented_nginx(
     async with (
         aiohttp.ClientSession() as http,
         http.get(f"https://127.0.0.1:{proxy.port}/healthz", ssl=proxy.trust) as reply,
+        http.get(f"https://127.0.0.1:{proxy.port}/board", ssl=proxy.trust) as board,
+        http.get(f"https://127.0.0.1:{proxy.port}/board/board.js", ssl=proxy.trust) as script,
     ):
         assert reply.status == 200
+        assert board.status == 200 and "Join the session" in await board.text()
+        assert script.status == 200  # the support person's board passes the proxy
     await therapist.close()
     await patient.close()
 
