@@ -19,6 +19,7 @@ from companion.call.quirks import quiet_lost_data_channel_sends
 from companion.monitor.ladder import Alert
 from companion.records.errors import WrongPassphrase
 from companion.records.private import NoteKind
+from companion.tasks import TaskSet
 
 __all__ = [
     "CALM_DARK",
@@ -34,6 +35,7 @@ __all__ = [
     "RoleCore",
     "SavedPlace",
     "SessionFacts",
+    "TaskSet",
     "TimelineEntry",
     "WrongPassphrase",
     "invite_from_link",

@@ -8,7 +8,6 @@ Qt-free on purpose (the windows show the sentence); nothing here logs the code.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import urllib.parse
 from typing import TYPE_CHECKING
@@ -88,8 +87,10 @@ class JoinRefused(Exception):
 
 async def close_quietly(core: RoleCore | None, within_s: float = 3.0) -> None:
     if core is not None:
-        with contextlib.suppress(Exception):
+        try:
             await asyncio.wait_for(core.close(), within_s)
+        except Exception as exc:  # closing anyway: say what went wrong, not hide it
+            _log.warning("closing the app core failed: %s", type(exc).__name__)
 
 
 async def join_fresh(

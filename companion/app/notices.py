@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from companion.tasks import TaskSet
+
 _log = logging.getLogger(__name__)
 
 
@@ -29,7 +31,7 @@ class DesktopNotices:
         self._make = make
         self._notifier: Any = None
         self._failed = False
-        self._tasks: set[asyncio.Task[bool]] = set()
+        self._tasks = TaskSet()
 
     async def show(self, title: str, body: str, urgent: bool = False) -> bool:
         """Put one notice on the desktop; False if the desktop has no way to show it."""
@@ -61,9 +63,7 @@ class DesktopNotices:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no session running (a window shown before its loop)
             return
-        task = loop.create_task(self.show(title, body, urgent))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.add(loop.create_task(self.show(title, body, urgent)))
 
     async def close(self) -> None:
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)

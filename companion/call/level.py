@@ -5,7 +5,7 @@ second. The app core passes a callback (the patient's window draws it)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Callable
 
 import av
@@ -16,6 +16,9 @@ from companion.audio.gain import dbfs
 from companion.call.media import LocalMedia
 
 FLOOR_DB = -60.0
+
+
+_log = logging.getLogger(__name__)
 
 
 def meter_value(samples: np.ndarray) -> float:
@@ -47,5 +50,7 @@ async def watch_level(
                 show(0.0 if media.mic_muted else peak)
                 last, peak = now, 0.0
     finally:
-        with contextlib.suppress(Exception):
+        try:
             track.stop()
+        except Exception as exc:  # the meter is gone anyway; the track's owner stops it too
+            _log.debug("level meter's track did not stop: %s", type(exc).__name__)

@@ -44,6 +44,7 @@ from companion.server.notify_config import NotifyConfig
 from companion.server.outer_ladder import Incident, OuterLadder, Round
 from companion.server.store import MemberRecord
 from companion.server.tokens import AckClaims, TokenSigner, issue_ack, new_id
+from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 # Apprise, and urllib3 under it, log the URLs they send to (addresses, sometimes secrets):
@@ -111,8 +112,8 @@ class EscalationDriver:
         self.ladder = OuterLadder(config.timings)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
-        self._delivering: set[asyncio.Task[None]] = set()
+        self._background = TaskSet()
+        self._delivering = TaskSet()
 
     # -- lifecycle
 
@@ -129,7 +130,7 @@ class EscalationDriver:
         if self._task is not None:
             self._task.cancel()
         if self._delivering:
-            await asyncio.wait(self._delivering, timeout=SEND_TIMEOUT_S)
+            await asyncio.wait(list(self._delivering), timeout=SEND_TIMEOUT_S)
         tasks = [t for t in (self._task, *self._background) if t is not None]
         for task in tasks:
             task.cancel()
@@ -298,10 +299,10 @@ class EscalationDriver:
         # Claimed first, then the round counted: a stop in between finds the claims (sent
         # again at start) and the round due again (its claims refuse a second copy).
         await asyncio.to_thread(self.store.save_incident, incident)
-        deliveries = [asyncio.create_task(self._deliver(due.session_id, s, t)) for s, t in sends]
-        self._delivering.update(deliveries)
-        for task in deliveries:
-            task.add_done_callback(self._delivering.discard)
+        deliveries = [
+            self._delivering.spawn(self._deliver(due.session_id, claimed, target))
+            for claimed, target in sends
+        ]
         # Shielded: a stopping server lets a message being handed over finish (and be
         # written down as sent) rather than leave it to be sent again after the restart.
         await asyncio.gather(*(asyncio.shield(t) for t in deliveries))
@@ -350,9 +351,7 @@ class EscalationDriver:
         async def run() -> None:
             await work
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._background.spawn(run())
 
 
 def new_event_id() -> str:

@@ -46,6 +46,7 @@ from companion.app import (
     CALM_DARK,
     ProcessingSettings,
     RoleCore,
+    TaskSet,
     quiet_lost_data_channel_sends,
 )
 
@@ -230,12 +231,10 @@ def spawn(coro: Awaitable[Any], on_error: Callable[[BaseException], None] | None
             else:
                 _log.warning("action failed: %s", type(exc).__name__)
 
-    task = asyncio.ensure_future(guarded())
-    _running.add(task)
-    task.add_done_callback(_running.discard)
+    _running.spawn(guarded())
 
 
-_running: set[asyncio.Future[None]] = set()
+_running = TaskSet()
 
 
 class VideoView(QWidget):

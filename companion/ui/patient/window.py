@@ -375,8 +375,10 @@ class PatientWindow(QMainWindow):
                 QTimer.singleShot(50, lambda: p.scroll_area.ensureWidgetVisible(p.skip_private))
                 return
             if self._devices is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await self._devices
+                except Exception as exc:  # the session starts anyway: devices fall back
+                    _log.warning("device check did not finish: %s", type(exc).__name__)
             await core.start()
         finally:
             p.begin.setEnabled(True)
