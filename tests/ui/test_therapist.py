@@ -145,7 +145,8 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             await patient.guardian.publish(spoken)
             heard = "The patient heard: “Feet on the floor. Feel where your body is held up"
             await until(lambda: any(heard in live.timeline.item(i).text()
-                                    for i in range(live.timeline.count())))  # fmt: skip
+                                    for i in range(live.timeline.count())),
+                        what="the console's timeline shows what the patient heard")  # fmt: skip
 
             # A message for the support person.
             live.message.setText("Please bring a glass of water")
