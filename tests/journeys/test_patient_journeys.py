@@ -75,10 +75,6 @@ async def test_first_run_a_code_alone_a_wrong_code_then_in_and_checking_in(
         await patient.shot("checked in")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the relaunched patient's start() waits for the spoken lines (the call came after 30 s in a fresh clone); fix on wip/eyesclosed",
-)
 async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
     session: Session, shots: Path
 ) -> None:

@@ -57,8 +57,9 @@ class UiClinic:
         return CoreOptions(data_dir=self.folder / role, fake_media=True, audio=audio,
                            video=(320, 240, 15))  # fmt: skip
 
-    def maker(self, role: str) -> Callable[[], RoleCore]:
-        return lambda: RoleCore(role, self.server.ws_url, self.options(role))  # type: ignore[arg-type]
+    def maker(self, role: str, audio: bool = False) -> Callable[[], RoleCore]:
+        options = self.options(role, audio)
+        return lambda: RoleCore(role, self.server.ws_url, options)  # type: ignore[arg-type]
 
     async def therapist_session(self) -> tuple[RoleCore, dict[str, Any]]:
         """A therapist core in a fresh session; returns it and the invites by role."""
@@ -192,15 +193,16 @@ Waiter = Callable[[], Awaitable[None]]
 
 @contextlib.asynccontextmanager
 async def patient_joined(
-    clinic: UiClinic, options: CoreOptions | None = None
+    clinic: UiClinic, options: CoreOptions | None = None, audio: bool = False
 ) -> AsyncIterator[tuple[Any, RoleCore]]:
     """A patient's window joined to a fresh session (on the preparation screen) and the
     therapist's core; both closed at the end, whatever the test left open. ``options``:
-    the patient's core set up otherwise (a stand-in battery)."""
+    the patient's core set up otherwise (a stand-in battery); ``audio``: the patient's real
+    engine and voice (no sound card here: the engine keeps retrying)."""
     from companion.ui.patient import PatientWindow
 
     therapist, invites = await clinic.therapist_session()
-    chosen = options or clinic.options("patient")
+    chosen = options or clinic.options("patient", audio)
     make = lambda: RoleCore("patient", clinic.server.ws_url, chosen)  # noqa: E731
     window = PatientWindow(make, clinic.folder / "patient")
     window.show()

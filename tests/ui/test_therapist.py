@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from companion.app import Reminder, RoleCore
 from companion.protocol.errors import ProtocolError
+from companion.protocol.messages import SpokenLine
 from companion.ui.support import SupportWindow
 from companion.ui.therapist import TherapistConsole
 from tests.ui.conftest import RunUi, UiClinic, settle, shots
@@ -146,6 +147,15 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             live.prompt_choice.setCurrentIndex(live.prompt_choice.findData("feet-on-floor"))
             QTest.mouseClick(live.push, Qt.MouseButton.LeftButton)
             await until(lambda: shown == ["feet-on-floor"])
+            # What the patient heard, in plain words on the console's timeline (the patient's
+            # own voice is tested in tests/ui/test_patient_keys.py: here it is only reported).
+            assert patient.guardian is not None
+            spoken = SpokenLine(kind="spoken", line_id="prompt:feet-on-floor", voice="espeak-ng")
+            await patient.guardian.publish(spoken)
+            heard = "The patient heard: “Feet on the floor. Feel where your body is held up"
+            await until(lambda: any(heard in live.timeline.item(i).text()
+                                    for i in range(live.timeline.count())),
+                        what="the console's timeline shows what the patient heard")  # fmt: skip
 
             # A message for the support person.
             live.message.setText("Please bring a glass of water")
