@@ -394,6 +394,12 @@ class RoleCore:
         return self.guardian
 
     @property
+    def link_shown(self) -> LinkStateName | None:
+        """The call's state as the screens show it: ``None`` ("waiting for the patient")
+        until the call was first up, so a patient who has not come yet is not a link lost."""
+        return self.facts.link if self._call_up_once else None
+
+    @property
     def pending_checkin(self) -> str | None:
         """The therapist's open check-in request an "I'm OK" answers now (the ladder's)."""
         return self.guardian.ladder.open_checkin if self.guardian is not None else None

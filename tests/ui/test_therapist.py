@@ -106,6 +106,29 @@ def test_sign_in_invites_copy_and_revoke(run_ui: RunUi) -> None:
     run_ui(test, timeout_s=40)
 
 
+def test_a_patient_not_come_yet_is_waiting_for_not_a_link_lost(run_ui: RunUi) -> None:
+    """The call is "lost" within a second when no patient has joined: the console read
+    "Link lost — the support person has been told" though no call had ever been up and
+    nobody had been told."""
+
+    async def test(clinic: UiClinic) -> None:
+        console = _console(clinic)
+        try:
+            assert await console.sign_in("dr-test", clinic.secret)
+            session_id, _invites = await console.create_session("Tuesday")
+            therapist = await console.open_live(session_id)
+            live = console.live[session_id]
+            await until(lambda: therapist.facts.link == "lost", 20, "the call's own state")
+            await settle(0.3)
+            assert "Waiting for the patient" in live.link.text(), live.link.text()
+            assert "lost" not in live.link.text().lower()
+        finally:
+            await console.close_all()
+            console.close()
+
+    run_ui(test, timeout_s=40)
+
+
 def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -> None:
     async def test(clinic: UiClinic) -> None:
         console = _console(clinic)
