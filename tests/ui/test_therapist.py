@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 if not os.environ.get("DISPLAY"):
@@ -17,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from companion.app import Reminder, RoleCore
+from companion.app import RoleCore
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import SpokenLine
 from companion.ui.support import SupportWindow
@@ -216,7 +215,7 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             assert therapist.guardian is not None
 
             # Vitals beyond the limits alert the therapist at once; acknowledged there.
-            support._show_reminder(Reminder("manual", "vitals", time.time()))
+            support.record_vitals_button.click()
             support.systolic.setValue(172)
             support.diastolic.setValue(80)
             support.heart_rate.setValue(96)
