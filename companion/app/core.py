@@ -41,7 +41,7 @@ from companion.app.plan import PlanClock, Reminder
 from companion.app.power import ComputerCare, ComputerChange, plug_in_words
 from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.roles import ROLES
-from companion.app.spoken import LADDER_LINES, Narrator
+from companion.app.spoken import LADDER_LINES, MUSIC_STEP_DB, Narrator
 from companion.app.words import (
     alert_words,
     describe_event,
@@ -85,6 +85,7 @@ from companion.protocol.messages import (
     SessionEnd,
     SessionEvent,
     SessionPlan,
+    SpokenLine,
     TextMessage,
     Vitals,
     WithPatient,
@@ -164,10 +165,8 @@ class RoleCore:
         self._tasks = TaskSet()
         self.devices = Devices(role, options, self.notice, self._spawn, self._on_player)
         """The audio engine, camera and microphone, spoken lines (``open_devices``)."""
-        self.narrator = Narrator(
-            lambda: self.devices.speaker,
-            lambda text, line_id: self._add_entry(None, "spoken", text, ref=line_id),
-        )
+        self.narrator = Narrator(lambda: self.devices.speaker, self._spoken, self._say_when_ready)
+        self._breathing: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._music_pace = music.StatusPace()
         self._started = False
@@ -272,9 +271,10 @@ class RoleCore:
         self._started = True
         await self.open_records()
         await asyncio.to_thread(self._restore_timeline)
+        # The call does not wait for the voice: lines are rendered meanwhile (the ladder's
+        # first, from a cache after the first session), and a line needed sooner is said
+        # once it is ready (``_say_when_ready``).
         await self.open_devices()
-        if self.devices.speech_ready is not None:
-            await self.devices.speech_ready  # every line the ladder may need, before any is needed
         voice = self.audio.add_voice() if self.audio is not None else None
         if self.traits.call:
             assert self.media is not None
@@ -394,6 +394,12 @@ class RoleCore:
         if self.guardian is None:
             raise RuntimeError("start() first")
         return self.guardian
+
+    @property
+    def link_shown(self) -> LinkStateName | None:
+        """The call's state as the screens show it: ``None`` ("waiting for the patient")
+        until the call was first up, so a patient who has not come yet is not a link lost."""
+        return self.facts.link if self._call_up_once else None
 
     @property
     def pending_checkin(self) -> str | None:
@@ -551,6 +557,58 @@ class RoleCore:
         if self.call is not None:
             self.call.set_camera_enabled(enabled)
 
+    def music_step(self, up: bool) -> float | None:
+        """The up or down arrow: the music one step louder or softer, confirmed by a short
+        spoken word (or, at the end of the range, that it goes no further). Returns the
+        new volume in dB (None while there is no sound yet)."""
+        was = self.devices.music_volume_db
+        if was is None:
+            return None
+        self.devices.set_music_volume(was + (MUSIC_STEP_DB if up else -MUSIC_STEP_DB))
+        now = self.devices.music_volume_db
+        assert now is not None
+        if now == was:
+            self.narrator.say("music_loudest" if up else "music_softest")
+        else:
+            self.narrator.say("music_up" if up else "music_down")
+        return now
+
+    def welcome(self) -> None:
+        """The spoken welcome at the session's start: the keys that need no eyes."""
+        self.narrator.say("welcome")
+
+    def start_breathing(self, pattern: tuple[int, int, int, int], cycles: int = 5) -> None:
+        """A breathing guide is shown (it starts its clock now): its steps are spoken."""
+        self.stop_breathing()
+        if self.devices.speaker is not None:
+            self._breathing = self._spawn(self.narrator.breathe(pattern, cycles))
+
+    def stop_breathing(self) -> None:
+        if self._breathing is not None:
+            self._breathing.cancel()
+            self._breathing = None
+
+    def _spoken(self, line_id: str, voice: str) -> None:
+        """The therapist's timeline shows what the patient heard (the patient's own too)."""
+        event = SpokenLine(kind="spoken", line_id=line_id, voice=voice)
+        if self.guardian is not None and not self.facts.ended:
+            self._spawn(self.guardian.publish(event))
+        else:  # before the session or after its end: this computer's timeline alone
+            self._add_entry(self.role, event.kind, describe_event(event, self.role), ref=line_id)
+
+    def _say_when_ready(self, line_id: str) -> bool:
+        """A line asked for while the voice is still being rendered is said once it is."""
+        rendering = self.devices.speech_ready
+        if rendering is None or rendering.done():
+            return False
+
+        async def later() -> None:
+            await asyncio.wait([rendering])
+            self.narrator.say(line_id)
+
+        self._spawn(later())
+        return True
+
     # -- what happens ----------------------------------------------------------------------
 
     def _add_entry(
@@ -646,6 +704,8 @@ class RoleCore:
         elif isinstance(event, EmergencyCard):
             facts.card = event
             self.card_changed.emit(event)
+            if self.traits.plays_music:
+                self.devices.name_support_person(event.support_name)
         elif isinstance(event, Intention):
             facts.intention = event.text
         elif isinstance(event, AlertRaised) and event.reason == "help" and from_role == self.role:
@@ -779,4 +839,6 @@ def _entry_ref(event: EventBody) -> str:
         return event.to_role
     if isinstance(event, MemberChange):
         return event.role
+    if isinstance(event, SpokenLine):
+        return event.line_id
     return str(getattr(event, "alert_id", ""))

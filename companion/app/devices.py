@@ -24,7 +24,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from companion.app import music
 from companion.app.options import CoreOptions
 from companion.app.roles import ROLES
-from companion.app.spoken import spoken_lines
+from companion.app.spoken import SUPPORT_NAMED, spoken_lines
 from companion.audio import AudioEngine, ChimeKind, EngineOptions, PlayerStatus
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.audio.speech import EspeakVoice, Speaker
@@ -74,6 +74,7 @@ class Devices:
         self.speaker: Speaker | None = None
         """The patient's spoken lines, ready before the session starts."""
         self.speech_ready: asyncio.Task[list[str]] | None = None
+        self._support_name = ""
         self.closed = False
         self._self_view: VideoSink | None = None
         self._self_track: MediaStreamTrack | None = None
@@ -199,6 +200,18 @@ class Devices:
             voice = EspeakVoice(_voice_cache(), ESPEAK_VOICES.get(language(), "en-us"))
             self.speaker = Speaker(engine, voice)
             self.speech_ready = self._spawn(asyncio.to_thread(self.speaker.prepare, spoken_lines()))
+
+    def name_support_person(self, name: str) -> None:
+        """The card names the support person: "<name> is on the way" is rendered for when
+        they answer a call for help (the name is spoken and shown here, never logged)."""
+        speaker, name = self.speaker, " ".join(name.split())[:80]
+        if speaker is None or name == self._support_name:
+            return  # the same card sent again for a late joiner: the line stays ready
+        self._support_name = name
+        speaker.forget(SUPPORT_NAMED)
+        if name:
+            lines = {SUPPORT_NAMED: _("{name} is on the way.").format(name=name)}
+            self._spawn(asyncio.to_thread(speaker.prepare, lines))
 
     def save_playlist(self) -> None:
         if self.audio is not None and self.traits.plays_music:

@@ -305,11 +305,11 @@ class AudioEngine:
     def play_chime(self, kind: ChimeKind) -> None:
         self.mixer.queue_chime(self._chimes[kind])
 
-    def play_speech(self, line: np.ndarray) -> None:
+    def play_speech(self, line: np.ndarray, cut_in: bool = False) -> None:
         """Queue a spoken line (mono float32 at the mix rate, level and fade already set;
         see ``companion.audio.speech.Speaker``): part of the one mix, so the output taps
         (the echo canceller's reverse stream) hear it too, and the music ducks under it."""
-        self.mixer.queue_speech(np.ascontiguousarray(line, dtype=np.float32))
+        self.mixer.queue_speech(np.ascontiguousarray(line, dtype=np.float32), cut_in)
 
     # -- what is played -------------------------------------------------------------------
 
@@ -333,6 +333,11 @@ class AudioEngine:
     def remove_output_tap(self, tap: OutputTap) -> None:
         with self._voices_lock:
             self._taps = tuple(t for t in self._taps if t is not tap)
+
+    @property
+    def output_taps(self) -> tuple[OutputTap, ...]:
+        """The taps that see what is played, in the order they were added."""
+        return self._taps
 
     # -- device -------------------------------------------------------------------------
 

@@ -19,6 +19,8 @@ from companion.audio.voice import VoiceSource
 
 #: Frames per processing step; 2 x 240 = 480 values stays under numpy's 500 GIL threshold.
 CHUNK_FRAMES = 240
+SPEECH_CUT_S = 0.08
+"""How long a line fades out when a safety line cuts in: long enough never to click."""
 
 
 class Mixer:
@@ -50,8 +52,13 @@ class Mixer:
         """Gets the music as decoded (before volume and duck): the speaker's loudness meter."""
         self._chime_queue: deque[np.ndarray] = deque(maxlen=4)
         self._speech_queue: deque[np.ndarray] = deque(maxlen=8)
+        self._urgent_queue: deque[np.ndarray] = deque(maxlen=4)
         self._speech: np.ndarray | None = None
+        self._speech_urgent = False
         self._speech_pos = 0
+        self._speech_gain = LinearRamp(1.0, sample_rate)
+        self._speech_buf = np.zeros(CHUNK_FRAMES, dtype=np.float32)
+        self._speech_ramp = RampScratch(CHUNK_FRAMES)
         self.speech_frames = 0
         """Frames of spoken lines mixed so far (measurement: where a line is in the output)."""
         self._chime: np.ndarray | None = None
@@ -65,14 +72,16 @@ class Mixer:
         """Play ``sound`` (stereo, peak <= 1) after any chime already sounding."""
         self._chime_queue.append(sound)
 
-    def queue_speech(self, line: np.ndarray) -> None:
+    def queue_speech(self, line: np.ndarray, cut_in: bool = False) -> None:
         """Play ``line`` (mono, level already set) after any line already sounding; the
-        music is ducked under it as under a voice."""
-        self._speech_queue.append(line)
+        music is ducked under it as under a voice. ``cut_in``: a safety line, which does
+        not wait behind the 15 s welcome or a prompt: the line sounding fades out over
+        ``SPEECH_CUT_S`` (never a click), then this one plays, before any other waiting."""
+        (self._urgent_queue if cut_in else self._speech_queue).append(line)
 
     @property
     def speech_pending(self) -> bool:
-        return self._speech is not None or bool(self._speech_queue)
+        return self._speech is not None or bool(self._speech_queue) or bool(self._urgent_queue)
 
     @property
     def speaking(self) -> bool:
@@ -94,9 +103,7 @@ class Mixer:
         duck0 = self.ducker.gain
         level1 = self.music_level.advance(n)
         pause1 = self.pause.advance(n)
-        if self._speech is None and self._speech_queue:
-            self._speech = self._speech_queue.popleft()
-            self._speech_pos = 0
+        self._next_speech()
         speaking = self._speech is not None
         for voice in self.voices:
             if voice.active:
@@ -128,19 +135,36 @@ class Mixer:
             self._ramp.apply(out, out, fade0, fade1)
         np.clip(out, -1.0, 1.0, out=out)
 
+    def _next_speech(self) -> None:
+        """Safety lines first; one arriving while an ordinary line sounds fades it out."""
+        if self._speech is not None:
+            if self._urgent_queue and not self._speech_urgent and self._speech_gain.target:
+                self._speech_gain.set_target(0.0, SPEECH_CUT_S)
+            return
+        self._speech_gain.jump(1.0)
+        self._speech_urgent = bool(self._urgent_queue)
+        if self._urgent_queue:
+            self._speech = self._urgent_queue.popleft()
+        elif self._speech_queue:
+            self._speech = self._speech_queue.popleft()
+        self._speech_pos = 0
+
     def _mix_speech(self, out: np.ndarray, n: int) -> None:
         line = self._speech
         if line is None:
             return
         start = self._speech_pos
         k = min(n, len(line) - start)
-        part = line[start : start + k]
+        part = self._speech_buf[:k]
+        g0 = self._speech_gain.value
+        g1 = self._speech_gain.advance(k)
+        self._speech_ramp.apply(part, line[start : start + k], g0, g1)
         np.add(out[:k, 0], part, out=out[:k, 0])
         np.add(out[:k, 1], part, out=out[:k, 1])
         self._speech_pos = start + k
         self.speech_frames += k
-        if self._speech_pos >= len(line):
-            self._speech = None
+        if self._speech_pos >= len(line) or g1 == 0.0:
+            self._speech = None  # played out, or faded out for a safety line
 
     def _mix_chime(self, out: np.ndarray, n: int, level0: float, level1: float) -> None:
         chime = self._chime

@@ -152,6 +152,10 @@ class Speaker:
                 missing.append(line_id)
         return missing
 
+    def forget(self, line_id: str) -> None:
+        """Drop a line (its words changed: ``prepare`` renders it again)."""
+        self._clips.pop(line_id, None)
+
     def ready(self, line_id: str) -> bool:
         return line_id in self._clips
 
@@ -160,8 +164,14 @@ class Speaker:
         clip = self._clips.get(line_id)
         return None if clip is None else clip.samples
 
-    def say(self, line_id: str) -> bool:
-        """Queue a prepared line at the music's loudness; ``False`` if it is not ready."""
+    def loudness(self, line_id: str) -> float | None:
+        """A prepared line's measured loudness (LUFS), or ``None``."""
+        clip = self._clips.get(line_id)
+        return None if clip is None else clip.lufs
+
+    def say(self, line_id: str, cut_in: bool = False) -> bool:
+        """Queue a prepared line at the music's loudness; ``False`` if it is not ready.
+        ``cut_in``: a safety line (``Mixer.queue_speech``)."""
         clip = self._clips.get(line_id)
         if clip is None:
             return False
@@ -169,7 +179,7 @@ class Speaker:
         if not math.isfinite(target):
             target = self.options.quiet_lufs
         gain = min(1.0, db_to_gain(target - clip.lufs))  # and never clipping
-        self.engine.play_speech(clip.samples * np.float32(gain))
+        self.engine.play_speech(clip.samples * np.float32(gain), cut_in)
         return True
 
     def music_lufs(self) -> float:

@@ -52,6 +52,7 @@ EVENT_RULES: dict[str, EventRule] = {
     "card": EventRule(_roles("patient"), ALL),
     "music.status": EventRule(_roles("patient"), ALL),
     "computer": EventRule(_roles("patient"), ALL),
+    "spoken": EventRule(_roles("patient"), _roles("patient", "therapist")),
     # The therapist's direction of the session: only the therapist, proven, changes it
     "checkin.request": EventRule(_roles("therapist"), ALL),
     "prompt.push": EventRule(_roles("therapist"), _roles("therapist", "patient")),

@@ -320,6 +320,17 @@ class LookIn(_Msg):
     kind: Literal["lookin"]
 
 
+class SpokenLine(_Msg):
+    """A line the patient's app spoke to the patient (issue 22): which one, in what voice,
+    so the therapist sees what the patient heard. Line ids name fixed words
+    (companion/app/spoken.py); a name the patient entered never travels here."""
+
+    kind: Literal["spoken"]
+    line_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}(:[a-z0-9-]{1,64})?$")]
+    voice: Annotated[str, StringConstraints(max_length=80)]
+    """The voice used (e.g. "espeak-ng en-us")."""
+
+
 ComputerWhat = Literal["asleep", "on_battery", "battery_low", "plugged_in", "cannot_stay_awake"]
 
 
@@ -389,6 +400,7 @@ EventBody = Annotated[
     | Intention
     | LookIn
     | ComputerNotice
+    | SpokenLine
     | MemberChange
     | Escalation
     | ContactsChanged,

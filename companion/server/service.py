@@ -223,7 +223,7 @@ class SignalingService:
             relay_only=session.relay_only,
         )
 
-    async def _new_invite(self, session_id: str, role: str, ttl_s: int) -> InviteInfo:
+    async def new_invite(self, session_id: str, role: str, ttl_s: int) -> InviteInfo:
         code = new_short_code()
         invite = InviteRecord(
             invite_id=new_id(),
@@ -257,7 +257,7 @@ class SignalingService:
         session = SessionRecord(new_id(), therapist.therapist_id, msg.label, time.time(),
                                 relay_only=msg.relay_only)  # fmt: skip
         await self.store.create_session(session)
-        invites = [await self._new_invite(session.session_id, role, msg.invite_ttl_s)
+        invites = [await self.new_invite(session.session_id, role, msg.invite_ttl_s)
                    for role in ("patient", "support")]  # fmt: skip
         await self._audit(therapist.therapist_id, "create", "session", session.session_id,
                           session.session_id)  # fmt: skip
@@ -277,7 +277,7 @@ class SignalingService:
 
     async def _create_invite(self, conn: ClientConnection, msg: CreateInvite) -> None:
         session = await self._owned_session(conn, msg.session_id)
-        invite = await self._new_invite(session.session_id, msg.role, msg.ttl_s)
+        invite = await self.new_invite(session.session_id, msg.role, msg.ttl_s)
         assert conn.therapist is not None
         await self._audit(conn.therapist.therapist_id, "create", "invite", invite.invite_id,
                           session.session_id)  # fmt: skip

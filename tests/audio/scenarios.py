@@ -162,9 +162,9 @@ def unplug(work: Path, events: dict[str, Any]) -> None:
     time.sleep(0.5)
     engine.set_device("companion_b")
     time.sleep(1.0)
-    device = engine._device  # the device vanishing: its stream dies under us
+    device = engine._device  # fault injection: the device vanishing, its stream dies
     assert device is not None
-    device._stream.abort()
+    device._stream.abort()  # fault injection: the device unplugged
     time.sleep(1.5)
     events["device_after"] = engine.device.name if engine.device else None
     engine.close()
@@ -202,9 +202,9 @@ def tapped(work: Path, events: dict[str, Any]) -> None:
     time.sleep(0.5)
     engine.set_device("companion_b")
     time.sleep(1.0)
-    device = engine._device
+    device = engine._device  # fault injection: the device about to vanish
     assert device is not None
-    device._stream.abort()  # unplugged
+    device._stream.abort()  # fault injection: the device unplugged
     time.sleep(1.5)
     engine.remove_output_tap(tap)
     frames_at_removal = tap.frames
@@ -216,6 +216,9 @@ def tapped(work: Path, events: dict[str, Any]) -> None:
     events["removed_cleanly"] = tap.frames == frames_at_removal
 
 
+SUPPORT_NAME = "Quillon Vasquez"
+
+
 def patient_lines(work: Path, events: dict[str, Any]) -> None:
     """The patient's app core with its real engine, in a session with a therapist and a
     support person over a real server: what the screen says is heard."""
@@ -224,6 +227,7 @@ def patient_lines(work: Path, events: dict[str, Any]) -> None:
 
 async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
     from companion.app import CoreOptions, RoleCore
+    from companion.protocol.messages import EmergencyCard
     from companion.server.app import ServerConfig, SignalingServer
     from tests.waiting import until
 
@@ -248,6 +252,11 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
             for core in (therapist, patient, support):
                 await core.start()
             await until(lambda: patient.facts.link == "connected", within_s=20.0)
+            # As in the app, where the lines are rendered during the preparation (this
+            # test's fresh HOME has no voice cache yet): the music's level is then measured
+            # undisturbed, and the lines are heard at it.
+            assert patient.devices.speech_ready is not None
+            events["missing"] = await patient.devices.speech_ready
             therapist.set_mic_muted(True)  # its test tone would cover the lines
             await asyncio.sleep(3.0)  # the speaker's meter has heard the music
             await therapist.request_checkin()
@@ -258,19 +267,55 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
                 lambda: any(e.ref == "prompt:feet-on-floor" for e in patient.facts.timeline),
                 within_s=20.0,
             )
+            engine = patient.audio
+            assert engine is not None
+            # The prompt heard to its end: a call for help would cut into it (a safety line).
+            await until(lambda: not engine.mixer.speech_pending, within_s=60.0)
             await patient.help_held()
             await until(lambda: bool(therapist.facts.open_alerts), within_s=20.0)
             for alert_id in list(therapist.facts.open_alerts):
                 await therapist.acknowledge(alert_id)
             assert patient.audio is not None and patient.devices.speaker is not None
             mixer = patient.audio.mixer
-            await until(lambda: any(e.kind == "spoken" and e.ref == "help_acknowledged"
-                                    for e in patient.facts.timeline), within_s=20.0)  # fmt: skip
-            await until(lambda: not mixer.speech_pending, within_s=40.0)
+
+            def heard(line_id: str) -> bool:
+                return any(e.kind == "spoken" and e.ref == line_id for e in patient.facts.timeline)
+
+            await until(lambda: heard("help_acknowledged"), within_s=20.0)
+            # The card names the support person: their answer to a call for help is
+            # "<name> is on the way" (the name spoken here, never on the wire).
+            await patient.share_card(EmergencyCard(kind="card", support_name=SUPPORT_NAME))
+            await until(lambda: patient.devices.speaker is not None
+                        and patient.devices.speaker.ready("support_named"), within_s=20.0)  # fmt: skip
+            # The same card again (as for a late joiner): the named line stays ready.
+            await patient.share_card(EmergencyCard(kind="card", support_name=SUPPORT_NAME))
+            events["named_kept"] = patient.devices.speaker.ready("support_named")
+            await until(lambda: not patient.facts.open_alerts, within_s=20.0)
+            await patient.help_held()
+            await until(lambda: bool(support.facts.open_alerts), within_s=20.0)
+            for alert_id in list(support.facts.open_alerts):
+                await support.acknowledge(alert_id)
+            await until(lambda: heard("support_named"), within_s=20.0)
+            await until(lambda: not mixer.speech_pending, within_s=60.0)
+            # The breathing guide's steps, spoken on its clock.
+            patient.start_breathing((2, 0, 3, 0), cycles=1)
+            await asyncio.sleep(6.0)
+            await until(lambda: not mixer.speech_pending, within_s=20.0)
             await asyncio.sleep(2.0)
             spoken = [e for e in patient.facts.timeline if e.kind == "spoken"]
             events["spoken"] = [e.ref for e in spoken]
-            events["voices"] = sorted({e.text for e in spoken})
+            events["therapist_heard"] = [
+                (e.ref, e.text) for e in therapist.facts.timeline if e.kind == "spoken"
+            ]
+            events["support_heard"] = [e.ref for e in support.facts.timeline if e.kind == "spoken"]
+            events["name_in_records"] = any(
+                SUPPORT_NAME.encode() in path.read_bytes()
+                for path in (work / "server").rglob("*") if path.is_file()
+            )  # fmt: skip
+            for line_id in {*events["spoken"], "breath:out"}:
+                clip = patient.devices.speaker.samples(line_id)
+                assert clip is not None
+                clip.tofile(work / f"{line_id.replace(':', '_')}.raw")
             for line_id in set(events["spoken"]):
                 clip = patient.devices.speaker.samples(line_id)
                 assert clip is not None

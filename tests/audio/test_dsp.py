@@ -5,6 +5,7 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -282,3 +283,20 @@ def test_ramp_scratch_glides_from_one_gain_to_the_next_without_a_step() -> None:
     assert np.all(block == 1.0)
     mono.apply(block, block, 1.0, 0.0)
     assert block[-1] == 0.0 and block[0] > 0.99
+
+
+def test_a_safety_line_cuts_into_the_welcome_with_a_fade_and_never_into_another() -> None:
+    """Issue 22: the link dropped during the 15 s welcome is said at once (the welcome fades
+    out, no click); a second safety line waits for the first; ordinary lines come after."""
+    mixer = _mixer(ducking=DuckingOptions(enabled=False))
+    mixer.queue_speech(sine(300, 15.0, amp=0.2))  # the welcome
+    _render(mixer, 1.0)
+    mixer.queue_speech(sine(900, 1.0, amp=0.2), cut_in=True)  # "the connection dropped"
+    mixer.queue_speech(sine(1500, 1.0, amp=0.2), cut_in=True)  # "help is coming"
+    mixer.queue_speech(sine(600, 0.5, amp=0.2))  # "Louder."
+    out = _render(mixer, 3.0)
+    assert max_step(out) < 0.05  # faded out, never cut off
+    assert fft_peak_hz(out[int(0.15 * RATE) : int(0.95 * RATE)]) == pytest.approx(900, abs=5)
+    assert fft_peak_hz(out[int(1.2 * RATE) : int(2.0 * RATE)]) == pytest.approx(1500, abs=5)
+    assert fft_peak_hz(out[int(2.15 * RATE) : int(2.55 * RATE)]) == pytest.approx(600, abs=5)
+    assert not mixer.speech_pending  # the welcome was not resumed after them

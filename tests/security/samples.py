@@ -28,6 +28,7 @@ from companion.protocol.messages import (
     SessionClock,
     SessionEnd,
     SessionPlan,
+    SpokenLine,
     TextMessage,
     Vitals,
     WithPatient,
@@ -76,6 +77,7 @@ SAMPLES: dict[str, EventBody] = {
     "member.lost": MemberChange(kind="member.lost", member_id="ghost", role="therapist"),
     "member.back": MemberChange(kind="member.back", member_id="ghost", role="therapist"),
     "computer": ComputerNotice(kind="computer", what="battery_low", percent=12),
+    "spoken": SpokenLine(kind="spoken", line_id="help_coming", voice="a hostile voice"),
     "member.refused": MemberChange(kind="member.refused", member_id="ghost", role="patient"),
     "escalation": Escalation(
         kind="escalation", incident_id="ghost", what="answered", who="support", channel="link"

@@ -346,6 +346,7 @@ async def test_a_message_cut_off_mid_send_goes_out_again_after_a_restart(
     # As if the server died after handing the e-mail over but before writing that down.
     store = EscalationStore(config.data_dir / "escalation.sqlite3",
                             (config.data_dir / "signing.key").read_bytes())  # fmt: skip
+    # fault injection: the crash between two writes
     store._conn.execute("UPDATE sends SET status = 'pending' WHERE target = 'support:email'")
     store.close()
     async with running(config, clock):

@@ -15,15 +15,15 @@ if not os.environ.get("DISPLAY"):
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QTextBrowser
 
 from companion.app import CALM_DARK, CLEAR_LIGHT, RoleCore
 from companion.app.words import link_words
 from companion.monitor.ladder import Alert
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.ui.common import apply_theme
-from companion.ui.support import SupportWindow, card_html
-from tests.ui.conftest import RunUi, UiClinic, board_joined, close_boards, settle, shots
+from companion.ui.support import SupportWindow
+from tests.ui.conftest import RunUi, UiClinic, board_joined, close_all, settle, shots
 from tests.ui.test_patient import contrast
 from tests.waiting import until
 
@@ -69,14 +69,14 @@ def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) ->
             await until(lambda: window.reminder_panel.isVisible(), 5)
             assert "112" in window.emergency_line.text()
             # Vitals first; the look-in waits its turn.
-            assert window._reminder is not None and window._reminder.kind == "vitals"
+            assert window.reminder is not None and window.reminder.kind == "vitals"
             assert window.vitals_row.isVisible()
             window.grab().save(str(folder / "support-vitals-due.png"))
             window.systolic.setValue(128)
             window.diastolic.setValue(82)
             window.heart_rate.setValue(74)
             QTest.mouseClick(window.reminder_done, Qt.MouseButton.LeftButton)
-            await until(lambda: window._reminder is not None and window._reminder.kind == "lookin")
+            await until(lambda: window.reminder is not None and window.reminder.kind == "lookin")
             assert window.reminder_panel.isVisible() and not window.vitals_row.isVisible()
             assert window.reminder_done.text() == "I looked in"
             window.grab().save(str(folder / "support-lookin-due.png"))
@@ -216,7 +216,9 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
             support = await board_joined(clinic, invites["support"].code, boards)
             await until(lambda: support.core is not None and support.core.facts.card == card)
             await until(lambda: live.no_support.isHidden(), 10, "the banner goes as they join")
-            assert "1 Quiet Lane" in card_html(*support._card_parts())
+            card_view = support.show_card()  # "Emergency card", as they press it
+            assert "1 Quiet Lane" in card_view.findChild(QTextBrowser).toPlainText()
+            card_view.close()
             await until(lambda: "112" in support.emergency_line.text())
 
             # Closing mid-session asks, inside the window; "Stay" keeps the board.
@@ -245,7 +247,7 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
             await until(lambda: live.no_support.isHidden(), 15)
             await until(lambda: again.core is not None and again.core.facts.card == card)
         finally:
-            await close_boards(boards)
+            await close_all(*boards)
             await patient.close()
             live.detach()
             await therapist.close()
@@ -273,12 +275,7 @@ def test_a_support_person_joining_after_the_call_is_up_reads_connected(run_ui: R
             assert await support.join(invites["support"].code)
             await until(lambda: support.state.text() == link_words("support", "connected"), 15)
         finally:
-            if support.core is not None:
-                support._close_confirmed = True
-                await support.core.close()
-            await patient.close()
-            await therapist.close()
-            support.close()
+            await close_all(support, cores=[patient, therapist])
 
     run_ui(test)
 
@@ -313,7 +310,6 @@ def test_a_language_chosen_on_the_board_is_told_to_the_server(
             await until(lambda: said[-1:] == [("support", "es")])
             assert i18n.language() == "en"  # the window itself changes at the next opening
         finally:
-            await close_boards([window])
-            await therapist.close()
+            await close_all(window, cores=[therapist])
 
     run_ui(test)

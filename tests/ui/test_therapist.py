@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 if not os.environ.get("DISPLAY"):
@@ -17,8 +16,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from companion.app import Reminder, RoleCore
+from companion.app import RoleCore
 from companion.protocol.errors import ProtocolError
+from companion.protocol.messages import SpokenLine
 from companion.ui.support import SupportWindow
 from companion.ui.therapist import TherapistConsole
 from tests.ui.conftest import RunUi, UiClinic, settle, shots
@@ -105,6 +105,29 @@ def test_sign_in_invites_copy_and_revoke(run_ui: RunUi) -> None:
     run_ui(test, timeout_s=40)
 
 
+def test_a_patient_not_come_yet_is_waiting_for_not_a_link_lost(run_ui: RunUi) -> None:
+    """The call is "lost" within a second when no patient has joined: the console read
+    "Link lost — the support person has been told" though no call had ever been up and
+    nobody had been told."""
+
+    async def test(clinic: UiClinic) -> None:
+        console = _console(clinic)
+        try:
+            assert await console.sign_in("dr-test", clinic.secret)
+            session_id, _invites = await console.create_session("Tuesday")
+            therapist = await console.open_live(session_id)
+            live = console.live[session_id]
+            await until(lambda: therapist.facts.link == "lost", 20, "the call's own state")
+            await settle(0.3)
+            assert "Waiting for the patient" in live.link.text(), live.link.text()
+            assert "lost" not in live.link.text().lower()
+        finally:
+            await console.close_all()
+            console.close()
+
+    run_ui(test, timeout_s=40)
+
+
 def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -> None:
     async def test(clinic: UiClinic) -> None:
         console = _console(clinic)
@@ -146,6 +169,15 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             live.prompt_choice.setCurrentIndex(live.prompt_choice.findData("feet-on-floor"))
             QTest.mouseClick(live.push, Qt.MouseButton.LeftButton)
             await until(lambda: shown == ["feet-on-floor"])
+            # What the patient heard, in plain words on the console's timeline (the patient's
+            # own voice is tested in tests/ui/test_patient_keys.py: here it is only reported).
+            assert patient.guardian is not None
+            spoken = SpokenLine(kind="spoken", line_id="prompt:feet-on-floor", voice="espeak-ng")
+            await patient.guardian.publish(spoken)
+            heard = "The patient heard: “Feet on the floor. Feel where your body is held up"
+            await until(lambda: any(heard in live.timeline.item(i).text()
+                                    for i in range(live.timeline.count())),
+                        what="the console's timeline shows what the patient heard")  # fmt: skip
 
             # A message for the support person.
             live.message.setText("Please bring a glass of water")
@@ -183,7 +215,7 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             assert therapist.guardian is not None
 
             # Vitals beyond the limits alert the therapist at once; acknowledged there.
-            support._show_reminder(Reminder("manual", "vitals", time.time()))
+            support.record_vitals_button.click()
             support.systolic.setValue(172)
             support.diastolic.setValue(80)
             support.heart_rate.setValue(96)

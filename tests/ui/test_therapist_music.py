@@ -25,12 +25,6 @@ from tests.waiting import until
 pytest.importorskip("sounddevice")
 
 
-# A real defect, not a flaky test: the patient's start() waits until every spoken line is
-# rendered and its loudness measured; with a fresh voice cache on a loaded machine that
-# took over 50 s (seen with a task dump), so the call and the music status came too late.
-# The fix (the call no longer waits for the voice; a line asked for early is said once
-# ready) is on branch wip/eyesclosed, not merged in this stop.
-@pytest.mark.xfail(strict=False, reason="start() waits for the spoken lines; fix on wip/eyesclosed")
 def test_next_changes_what_the_patients_engine_plays(run_ui: RunUi, tmp_path: Path) -> None:
     async def test(clinic: UiClinic) -> None:
         console = TherapistConsole(clinic.server.ws_url, clinic.folder / "therapist", True,

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 
 from companion.app import CALM_DARK
 from companion.app.prompts import PROMPTS
+from companion.app.spoken import KEYS_WORDS
 from companion.i18n import N_, _
 from companion.protocol.messages import EmergencyCard
 from companion.ui.common import VideoView, VoiceSettings
@@ -289,6 +290,13 @@ class PrepareScreen(QWidget):
         card.addRow(_("Therapist"), self.therapist_contact)
         card.addRow(_("Prescriber"), self.prescriber_contact)
         right.addLayout(card)
+        right.addSpacing(8)
+        right.addWidget(title(_("With your eyes closed"), 1.25))
+        self.keys = note(
+            "\n".join(_(words) for words in KEYS_WORDS), "text", _("Keys that need no eyes")
+        )
+        right.addWidget(self.keys)
+        right.addWidget(note(_("You will hear these again when the session starts.")))
         right.addSpacing(8)
         right.addWidget(title(_("Check your devices"), 1.25))
         self.self_view = VideoView(_("Your camera appears here"))

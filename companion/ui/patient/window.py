@@ -38,6 +38,7 @@ from companion.app.journal import (
     save_setting,
 )
 from companion.app.prompts import Prompt, prompt
+from companion.app.spoken import HELP_KEY_HOLD_S
 from companion.i18n import N_, _
 from companion.protocol.messages import MusicStatus
 from companion.ui.common import ready_to_retype, spawn, theme_window
@@ -172,8 +173,15 @@ class PatientWindow(QMainWindow):
         self._confirm_timer = QTimer(self)
         self._confirm_timer.setSingleShot(True)
         self._confirm_timer.timeout.connect(lambda: self.session_screen.confirm.setText(""))
+        # Holding the space bar asks for help; a shorter press is "I'm OK" (on release).
+        self._help_key = QTimer(self)
+        self._help_key.setSingleShot(True)
+        self._help_key.setInterval(round(HELP_KEY_HOLD_S * 1000))
+        self._help_key.timeout.connect(self._help)
         self.confirm_close: Callable[[], bool] = self._ask_before_closing
         """True to close during a session (tests and the demo replace the question)."""
+        self.clock: Callable[[], float] = time.monotonic
+        """The check-in's 3 s clock (tests move it on rather than wait)."""
         if load_settings(data_dir).get("reduced_motion"):
             self.session_screen.calm.setChecked(True)
         self.apply_fonts()
@@ -399,6 +407,7 @@ class PatientWindow(QMainWindow):
         self._in_session = True
         self._show(self.session_screen)
         self.session_screen.ok.setFocus()
+        core.welcome()
         p.passphrase.hide()
         p.skip_private.hide()
         self._ticker.start()
@@ -447,12 +456,17 @@ class PatientWindow(QMainWindow):
         s.ok.setText(_("I'm OK"))
         s.confirm.setText(_(SENT))
         self._confirm_timer.start(8000)
-        now = time.monotonic()
+        now = self.clock()
         if now - self._last_checkin < CHECKIN_DEBOUNCE_S:
             return
         self._last_checkin = now
         self.check_ins_sent += 1
         spawn(core.check_in("key" if source == "key" else "button"))
+
+    @property
+    def breathing_guide(self) -> BreathingGuide | None:
+        """The breathing prompt's guide while one is shown."""
+        return self._breathing
 
     def _help(self) -> None:
         s = self.session_screen
@@ -469,8 +483,14 @@ class PatientWindow(QMainWindow):
         """Someone answered the call for help: the patient is told, and "I'm OK now" is
         the big button (pressing it checks in)."""
         s = self.session_screen
+        card = self.core.facts.card if self.core is not None else None
+        name = " ".join(card.support_name.split()) if card is not None else ""
         s.confirm.setText(
-            _("Your support person is coming to you.")
+            (
+                _("{name} is coming to you.").format(name=name)
+                if name
+                else _("Your support person is coming to you.")
+            )
             if who == "support"
             else _("Your therapist has seen your call for help and is with you.")
         )
@@ -522,8 +542,12 @@ class PatientWindow(QMainWindow):
         if self._breathing is not None:
             self._breathing.deleteLater()
             self._breathing = None
+            if self.core is not None:
+                self.core.stop_breathing()
         if found.breathing is not None:
             guide = BreathingGuide(found.breathing)
+            if self.core is not None:
+                self.core.start_breathing(found.breathing)  # spoken on the guide's clock
             guide.text_color = CALM_DARK["text"]
             guide.reduced_motion = s.calm.isChecked()
             guide.setFont(s.prompt_text.font())
@@ -539,6 +563,8 @@ class PatientWindow(QMainWindow):
         if self._breathing is not None:
             self._breathing.deleteLater()
             self._breathing = None
+        if self.core is not None:
+            self.core.stop_breathing()
         self.session_screen.ok.setFocus()
 
     def _music(self, status: MusicStatus) -> None:
@@ -689,29 +715,67 @@ class PatientWindow(QMainWindow):
     # -- keys anywhere in the session check in
 
     def _watch_keys(self) -> None:
-        """Any key checks in, even on a focused control (Space on "Next" moves the music on
-        *and* says "I'm OK"); the help button's own Space is a hold, never a check-in."""
+        """Keys that need no eyes, whatever has focus: any key checks in (Space on "Next"
+        moves the music on *and* says "I'm OK"); Up and Down make the music louder or
+        softer; the space bar held for 3 s asks for help, a shorter press checks in when
+        it is let go. The help button's own Space is its own hold, never a check-in."""
+        self.session_screen.installEventFilter(self)
         for widget in self.session_screen.findChildren(QWidget):
             if widget is not self.session_screen.help:
                 widget.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (
-            event.type() == QEvent.Type.KeyPress
-            and isinstance(event, QKeyEvent)
-            and self._in_session
-            and self.stack.currentWidget() is self.session_screen
-            and event.key() not in NAVIGATION_KEYS
-            and not event.isAutoRepeat()
+            event.type() not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease)
+            or not isinstance(event, QKeyEvent)
+            or event.isAutoRepeat()
+            or not self._in_session
+            or self.stack.currentWidget() is not self.session_screen
         ):
+            return False
+        key, pressed = event.key(), event.type() == QEvent.Type.KeyPress
+        if (
+            key in (Qt.Key.Key_Up, Qt.Key.Key_Down)
+            and watched is not self.session_screen.prompt_list
+        ):
+            if pressed and self.core is not None:
+                db = self.core.music_step(up=key == Qt.Key.Key_Up)
+                if db is not None:
+                    self.session_screen.volume.setValue(round(db))
+            return True  # the slider or a button does not move as well
+        if key == Qt.Key.Key_Space:
+            return self._space(pressed, watched)
+        if pressed and key not in NAVIGATION_KEYS:
             self.check_in("key")
-        return False
+        return watched is self.session_screen and pressed  # the screen's own check-in once
+
+    def _space(self, pressed: bool, watched: QObject) -> bool:
+        if pressed:
+            self._help_key.start()
+            return watched is self.session_screen
+        if self._help_key.isActive():
+            self._help_key.stop()
+            self.check_in("key")
+            return watched is self.session_screen
+        # Held for help: the focused button must not act on the release as well.
+        if isinstance(watched, QAbstractButton):
+            watched.setDown(False)
+        return True
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        # A key the focused control left unhandled (or with no control focused): the same
+        # keys as anywhere on the session screen.
         if self._in_session and self.stack.currentWidget() is self.session_screen:
-            self.session_screen.keyPressEvent(event)
+            if not self.eventFilter(self.session_screen, event):
+                self.session_screen.keyPressEvent(event)
             return
         super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if self._in_session and self.stack.currentWidget() is self.session_screen:
+            self.eventFilter(self.session_screen, event)
+            return
+        super().keyReleaseEvent(event)
 
     # -- closing and screenshots
 

@@ -636,6 +636,11 @@ class SupportWindow(QMainWindow):
             self.reminder_done.setFocus()
 
     @property
+    def reminder(self) -> Reminder | None:
+        """The paced check shown last (vitals or a look-in), done or not."""
+        return self._reminder
+
+    @property
     def vitals_boxes(self) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
         return self.systolic, self.diastolic, self.heart_rate
 
