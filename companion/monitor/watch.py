@@ -82,6 +82,7 @@ class LinkWatch:
         self._unsubscribe = [
             self.engine.heartbeat_received.connect(self._on_heartbeat),
             self.engine.media_received.connect(self._on_media),
+            self.engine.media_reached.connect(self._on_media_reached),
             self.engine.control_opened.connect(self._on_new_connection),
             self.signaling.state_changed.connect(self._on_signaling),
         ]
@@ -98,6 +99,9 @@ class LinkWatch:
     def _on_media(self) -> None:
         now = self._heard_at = self._clock()
         self.monitor.evidence(now)
+
+    def _on_media_reached(self, age_s: float) -> None:
+        self.monitor.reached(self._clock(), age_s)
 
     def _on_heartbeat(self, message: Heartbeat | HeartbeatEcho) -> None:
         now = self._clock()

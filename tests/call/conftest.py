@@ -10,6 +10,7 @@ import pytest
 
 from companion.call.engine import CallEngine
 from companion.call.media import LocalMedia
+from companion.call.peer import PeerLink
 from companion.call.synthetic import TestPatternTrack, ToneTrack
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
@@ -57,6 +58,16 @@ async def make_side(url: str, role: str, hue: tuple[int, int], freq: float) -> S
     voice = CollectingVoice()
     engine = CallEngine(signaling, role, LocalMedia(tone, pattern, "synthetic"), voice)  # type: ignore[arg-type]
     return Side(signaling, engine, tone, pattern, voice)
+
+
+def go_silent(link: PeerLink) -> None:
+    """This end stops sending and hearing, with no goodbye: its connection's sockets close,
+    as a frozen computer or a pulled cable leaves the other end. (Stopping only its link
+    watch is not silence: its media and their receiver reports go on.)"""
+    pc = link.peer_connection
+    assert pc is not None and pc.sctp is not None
+    for protocol in pc.sctp.transport.transport._connection._protocols:
+        protocol.transport.close()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from companion.protocol.messages import AlertRaised, CheckIn, SessionEvent
 from companion.records import RecordStore
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
-from tests.call.conftest import make_side
+from tests.call.conftest import go_silent, make_side
 from tests.waiting import until
 
 
@@ -171,6 +171,7 @@ async def test_go_to_patient_reaches_a_support_member_whose_app_runs_no_ladder(
     assert calls[0] is not None and calls[1] is not None
     await until(lambda: calls[0] is not None and calls[0].state == "connected", within_s=10)
     await calls[1].close()  # the therapist's side goes silent
+    go_silent(therapist.links[0])
     await until(lambda: any(e.reason == "go_to_patient" for e in got), within_s=20)
     go = next(e for e in got if e.reason == "go_to_patient")
     assert go.urgent and set(go.for_roles) == {"support", "therapist"}

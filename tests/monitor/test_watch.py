@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from companion.call.control import Heartbeat
 from companion.monitor.watch import LinkWatch
@@ -10,6 +11,8 @@ from companion.protocol.messages import RelayedSignal
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
 from tests.call.conftest import CallPair, call_pair, make_side  # noqa: F401
+from tests.call.relay import ImpairedRelay, Impairment
+from tests.call.test_playout_call import _Peer, call  # noqa: F401
 from tests.waiting import until
 
 
@@ -79,3 +82,31 @@ async def test_acked_counts_the_other_sides_heartbeats_on_this_connection(
     finally:
         await ours.close()
         await theirs.close()
+
+
+async def test_a_held_up_data_channel_with_the_call_flowing_is_not_a_lost_call(
+    call: tuple[_Peer, _Peer, ImpairedRelay],  # noqa: F811 - the fixture imported above
+) -> None:
+    """A starved computer drops UDP packets, and SCTP then holds back every data channel's
+    new messages until its retransmission timer fires: in CI run 27 both ways' heartbeats
+    came seconds late while the audio flowed, and the console's timeline said the call was
+    lost 3 s after it came up. The other side's RTCP receiver reports ride with the media
+    and prove the way out meanwhile. Here the data channels' packets toward the patient are
+    dropped for 4 s (the therapist's heartbeats, acks and echoes), the media's pass."""
+    therapist, patient, relay = call
+    watch = LinkWatch(patient.engine, patient.signaling)
+    other = LinkWatch(therapist.engine, therapist.signaling)
+    states: list[str] = []
+    watch.state_changed.connect(states.append)
+    await watch.start()
+    await other.start()
+    try:
+        await until(lambda: watch.state == "connected" == other.state, within_s=15)
+        dropped, now = relay.dropped, time.monotonic()
+        relay.impairment = Impairment(data_blackout=(now, now + 4.0))
+        await asyncio.sleep(4.5)
+        assert relay.dropped - dropped > 10  # the therapist's heartbeats did not get through
+        assert "lost" not in states, states
+    finally:
+        await watch.close()
+        await other.close()
