@@ -145,7 +145,7 @@ async def _silence_the_therapist(therapist: RoleCore, patient: RoleCore) -> None
     assert therapist.guardian is not None and therapist.guardian.call_watch is not None
     await therapist.guardian.call_watch.close()  # the therapist's side goes silent
     assert therapist.call is not None
-    go_silent(therapist.call)
+    await go_silent(therapist.call)
 
 
 def _open_reasons(core: RoleCore) -> set[str]:

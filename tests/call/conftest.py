@@ -60,14 +60,16 @@ async def make_side(url: str, role: str, hue: tuple[int, int], freq: float) -> S
     return Side(signaling, engine, tone, pattern, voice)
 
 
-def go_silent(link: PeerLink) -> None:
-    """This end stops sending and hearing, with no goodbye: its connection's sockets close,
-    as a frozen computer or a pulled cable leaves the other end. (Stopping only its link
-    watch is not silence: its media and their receiver reports go on.)"""
+async def go_silent(link: PeerLink) -> None:
+    """This end is gone without a goodbye, as a frozen app or a computer switched off
+    leaves the other end: its connection's sockets close, then the link, which answers no
+    fresh offer. (Stopping only its link watch is not silence: its media, and its
+    receivers' reports on the other end's media, went on, and it answered offers.)"""
     pc = link.peer_connection
     assert pc is not None and pc.sctp is not None
     for protocol in pc.sctp.transport.transport._connection._protocols:
         protocol.transport.close()
+    await link.close()
 
 
 @pytest.fixture

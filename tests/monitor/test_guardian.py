@@ -171,7 +171,7 @@ async def test_go_to_patient_reaches_a_support_member_whose_app_runs_no_ladder(
     assert calls[0] is not None and calls[1] is not None
     await until(lambda: calls[0] is not None and calls[0].state == "connected", within_s=10)
     await calls[1].close()  # the therapist's side goes silent
-    go_silent(therapist.links[0])
+    await go_silent(therapist.links[0])
     await until(lambda: any(e.reason == "go_to_patient" for e in got), within_s=20)
     go = next(e for e in got if e.reason == "go_to_patient")
     assert go.urgent and set(go.for_roles) == {"support", "therapist"}
