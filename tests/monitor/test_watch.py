@@ -110,3 +110,39 @@ async def test_a_held_up_data_channel_with_the_call_flowing_is_not_a_lost_call(
     finally:
         await watch.close()
         await other.close()
+
+
+async def test_a_first_connection_on_its_way_is_not_replaced(server: SignalingServer) -> None:
+    """The therapist's console waits, its watch "lost" (never up) for longer than the 5 s
+    after which a lost link is started afresh; the patient's app starts and offers. The
+    watch lets that first connection come up instead of asking for a fresh one at once
+    (and again 2, 4, 8 s later while a loaded computer was still connecting)."""
+    _, secret = server.db.add_therapist("dr-first")
+    therapist = await make_side(server.ws_url, "therapist", (170, 110), 660.0)
+    await therapist.signaling.login("dr-first", secret)
+    created = await therapist.signaling.create_session()
+    await therapist.signaling.join(session_id=created.session.session_id)
+    await therapist.engine.start()
+    watch = LinkWatch(therapist.engine, therapist.signaling)
+    restarts: list[str] = []
+    restart = therapist.engine.restart
+
+    async def counted_restart() -> None:
+        restarts.append(therapist.engine.connection_state)
+        await restart()
+
+    therapist.engine.restart = counted_restart  # type: ignore[method-assign]
+    await watch.start()
+    patient = await make_side(server.ws_url, "patient", (90, 170), 440.0)
+    try:
+        await asyncio.sleep(6.0)  # lost, never up, for longer than restart_while_online_s
+        await patient.signaling.join(invite=created.invites[0].token)
+        await patient.engine.start()
+        await until(lambda: watch.state == "connected", within_s=20)
+        assert restarts == []
+    finally:
+        await watch.close()
+        for side in (patient, therapist):
+            await side.engine.close()
+            await side.engine.media.aclose()
+            await side.signaling.close()
