@@ -7,25 +7,31 @@ import time
 
 from companion.call.control import Heartbeat
 from companion.monitor.watch import LinkWatch
-from companion.protocol.messages import RelayedSignal
+from companion.protocol.messages import RelayedSignal, SessionCreated
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
-from tests.call.conftest import CallPair, call_pair, make_side  # noqa: F401
+from tests.call.conftest import CallPair, Side, call_pair, make_side  # noqa: F401
 from tests.call.relay import ImpairedRelay, Impairment
 from tests.call.test_playout_call import _Peer, call  # noqa: F401
 from tests.waiting import until
+
+
+async def _therapist_waiting(server: SignalingServer, name: str) -> tuple[Side, SessionCreated]:
+    """A therapist's call engine in a fresh session, waiting for the patient."""
+    _, secret = server.db.add_therapist(name)
+    therapist = await make_side(server.ws_url, "therapist", (170, 110), 660.0)
+    await therapist.signaling.login(name, secret)
+    created = await therapist.signaling.create_session()
+    await therapist.signaling.join(session_id=created.session.session_id)
+    await therapist.engine.start()
+    return therapist, created
 
 
 async def test_a_link_never_up_asks_for_one_offer_not_many(server: SignalingServer) -> None:
     """Issue 25 item 2: an answering app already present when the patient joins waits
     OFFER_GRACE_S (1 s) for the offer, then sends one ``restart``; its link watch, whose
     link was never up, does not fire its own restarts on top (that made two offers)."""
-    _, secret = server.db.add_therapist("dr-w")
-    therapist = await make_side(server.ws_url, "therapist", (170, 110), 660.0)
-    await therapist.signaling.login("dr-w", secret)
-    created = await therapist.signaling.create_session()
-    await therapist.signaling.join(session_id=created.session.session_id)
-    await therapist.engine.start()
+    therapist, created = await _therapist_waiting(server, "dr-w")
     watch = LinkWatch(therapist.engine, therapist.signaling)
     await watch.start()
     await asyncio.sleep(2.0)  # the watch sees silence: "lost", with nobody to call yet
@@ -117,12 +123,7 @@ async def test_a_first_connection_on_its_way_is_not_replaced(server: SignalingSe
     after which a lost link is started afresh; the patient's app starts and offers. The
     watch lets that first connection come up instead of asking for a fresh one at once
     (and again 2, 4, 8 s later while a loaded computer was still connecting)."""
-    _, secret = server.db.add_therapist("dr-first")
-    therapist = await make_side(server.ws_url, "therapist", (170, 110), 660.0)
-    await therapist.signaling.login("dr-first", secret)
-    created = await therapist.signaling.create_session()
-    await therapist.signaling.join(session_id=created.session.session_id)
-    await therapist.engine.start()
+    therapist, created = await _therapist_waiting(server, "dr-first")
     watch = LinkWatch(therapist.engine, therapist.signaling)
     restarts: list[str] = []
     restart = therapist.engine.restart
