@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc import RTCPeerConnection, RTCRtpSender, clock
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtp import RTP_HISTORY_SIZE, RtcpRrPacket, RtcpSrPacket
 
 from companion.call.governor import GovernorOptions, VideoGovernor
 from companion.call.media import LocalMedia
@@ -122,6 +124,7 @@ class CallEngine(PeerLink):
             transceiver.direction = "sendrecv"
             if transceiver.kind == "audio":
                 _use_fec_encoder(transceiver)
+            _tap_receiver_reports(transceiver.sender, self.media_reached.emit)
             track = (
                 self.media.audio_for_connection()
                 if transceiver.kind == "audio"
@@ -179,3 +182,36 @@ def _use_fec_encoder(transceiver: Any) -> None:
     """Our Opus encoder, carrying in-band FEC for the receiver's playout. (aiortc makes its
     encoder on the first frame, unless one is already there.)"""
     transceiver.sender._RTCRtpSender__encoder = FecOpusEncoder()
+
+
+def _tap_receiver_reports(sender: Any, reached: Callable[[float], None]) -> None:
+    """Tell ``reached`` how long ago we sent the newest packet of ``sender``'s stream that
+    the other side's receiver report (RTCP, every 0.5-1.5 s for each stream) says it has.
+
+    The monitor's other proof of the way out, the other side's heartbeats, rides the data
+    channel, and after lost packets SCTP holds back every new message on every channel
+    until its retransmission timer (1 s or more) fires: on a starved computer both ways'
+    heartbeats then came seconds late while the audio flowed. The age is read from our own
+    packet (its abs-send-time, on our clock), so a report never proves more than it says.
+    """
+    history = getattr(sender, "_RTCRtpSender__rtp_history", None)
+    handle_rtcp = sender._handle_rtcp_packet
+    if not isinstance(history, dict):
+        _log.warning("this aiortc keeps no sent packets: receiver reports not used")
+        return
+
+    async def tapped(packet: Any) -> None:
+        if isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+            for report in packet.reports:
+                sent = history.get(report.highest_sequence % RTP_HISTORY_SIZE)
+                if (
+                    report.ssrc == sender._ssrc
+                    and sent is not None
+                    and sent.sequence_number == report.highest_sequence & 0xFFFF
+                    and sent.extensions.abs_send_time is not None
+                ):
+                    now = (clock.current_ntp_time() >> 14) & 0xFFFFFF  # 6.18 fixed point
+                    reached(((now - sent.extensions.abs_send_time) & 0xFFFFFF) / (1 << 18))
+        await handle_rtcp(packet)
+
+    sender._handle_rtcp_packet = tapped

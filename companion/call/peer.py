@@ -97,6 +97,10 @@ class PeerLink:
         """The control channel (re)opened: a moment to send what could not go before."""
         self.media_received: Signal[[]] = Signal()
         """A remote audio frame arrived (50 a second while a call's link lives)."""
+        self.media_reached: Signal[[float]] = Signal()
+        """The other side's receiver report says our media reached it: the argument is how
+        many seconds ago we sent the newest packet it has (RTCP rides with the media, so
+        this goes on while the data channels are held up)."""
 
         self._pc: RTCPeerConnection | None = None
         self._pc_id: str | None = None

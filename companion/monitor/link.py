@@ -3,11 +3,11 @@
 Sans-I/O: feed it heartbeats (sequence numbered, every 250 ms each way) and other proof of
 life (decoded remote audio frames), call ``tick(now)`` often (every 100 ms), and it says
 when the state changes. A link must live *both ways*: the other side's heartbeats and media
-prove the way in; their acknowledgement of ours (and the echoes), and their word on when
-they last heard our audio, prove the way out. A link that only carries one way is as bad
-as none — the therapist would not hear the patient. Thresholds with hysteresis keep a lossy
-but living link from flapping: a 10 % lossy link with audio still proves itself alive, both
-ways, dozens of times a second.
+prove the way in; their acknowledgement of ours (and the echoes), their word on when
+they last heard our audio, and their receivers' reports on our media prove the way out. A
+link that only carries one way is as bad as none — the therapist would not hear the
+patient. Thresholds with hysteresis keep a lossy but living link from flapping: a 10 %
+lossy link with audio still proves itself alive, both ways, dozens of times a second.
 
     connected --(loss high)--> degraded --(loss low again)--> connected
     connected/degraded --(silence 1 s)--> interrupted --(evidence)--> back
@@ -75,6 +75,11 @@ class LinkMonitor:
     def echo(self, now: float) -> None:
         """Our heartbeat came back: the way *out* works."""
         self._note(now, inbound=False)
+
+    def reached(self, now: float, age_s: float) -> None:
+        """The other side's receiver report says it has our media sent ``age_s`` ago (on
+        our own clock): the way *out* works, whatever holds the data channel back."""
+        self._note(now - age_s, inbound=False)
 
     def heartbeat(self, now: float, seq: int, acked: int = 0, heard_s: float | None = None) -> None:
         """The other side's heartbeat ``seq``, saying it has ours up to ``acked`` and last

@@ -63,6 +63,8 @@ class LinkWatch:
         self._restarts = 0
         self._next_restart_at = 0.0
         self._up_once = False
+        self._pc_seen: str | None = None
+        self._pc_seen_at = 0.0
 
     @property
     def sent_seq(self) -> int:
@@ -82,6 +84,7 @@ class LinkWatch:
         self._unsubscribe = [
             self.engine.heartbeat_received.connect(self._on_heartbeat),
             self.engine.media_received.connect(self._on_media),
+            self.engine.media_reached.connect(self._on_media_reached),
             self.engine.control_opened.connect(self._on_new_connection),
             self.signaling.state_changed.connect(self._on_signaling),
         ]
@@ -98,6 +101,9 @@ class LinkWatch:
     def _on_media(self) -> None:
         now = self._heard_at = self._clock()
         self.monitor.evidence(now)
+
+    def _on_media_reached(self, age_s: float) -> None:
+        self.monitor.reached(self._clock(), age_s)
 
     def _on_heartbeat(self, message: Heartbeat | HeartbeatEcho) -> None:
         now = self._clock()
@@ -116,6 +122,12 @@ class LinkWatch:
         # ``acked`` counts the other side's heartbeats on this connection: after its app
         # restarted (numbering from 1 again) an old high number would prove nothing.
         self._their_seq = 0
+
+    def _made_at(self, now: float) -> float:
+        """When this watch first saw the link's current connection (by its ``pc_id``)."""
+        if self.engine.pc_id != self._pc_seen:
+            self._pc_seen, self._pc_seen_at = self.engine.pc_id, now
+        return self._pc_seen_at
 
     def _on_signaling(self, state: str) -> None:
         self._online_since = self._clock() if state == "online" else None
@@ -160,11 +172,18 @@ class LinkWatch:
         lost_at = self.monitor.changed_at
         back_after_loss = online_since > lost_at and now - online_since >= o.restart_after_online_s
         media_only = now - lost_at >= o.restart_while_online_s
-        if not self._up_once and self.engine.connection_state == "none":
-            # Never up, nothing made yet: the link makes its first connection itself when
-            # the other side is there (the answerer asks once, after OFFER_GRACE_S).
-            return
         dead_pc = self.engine.connection_state in ("failed", "closed", "none")
+        if not self._up_once and (
+            self.engine.connection_state == "none"
+            or (not dead_pc and now - self._made_at(now) < o.restart_while_online_s)
+        ):
+            # Never up: the link makes its first connection itself when the other side is
+            # there (the answerer asks once, after OFFER_GRACE_S), and that connection has
+            # restart_while_online_s to come up from when it was made, not from a "lost"
+            # that began before the other side was there: counted from that, this watch
+            # replaced it as soon as it was made, and again at each backoff step while a
+            # loaded computer took longer to connect. The call came late.
+            return
         if not (back_after_loss or media_only or dead_pc):
             return
         backoff = o.restart_backoff_s

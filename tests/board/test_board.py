@@ -18,6 +18,7 @@ from companion.server.app import SignalingServer
 from companion.server.webboard import board_link
 from devtools.chromium import DevToolsError
 from tests.board.conftest import A11Y_PROBLEMS, BoardRig, Session
+from tests.call.conftest import go_silent
 from tests.waiting import until
 
 
@@ -143,6 +144,8 @@ async def _silence_the_therapist(therapist: RoleCore, patient: RoleCore) -> None
     await until(lambda: patient.facts.link == "connected", 20)
     assert therapist.guardian is not None and therapist.guardian.call_watch is not None
     await therapist.guardian.call_watch.close()  # the therapist's side goes silent
+    assert therapist.call is not None
+    await go_silent(therapist.call)
 
 
 def _open_reasons(core: RoleCore) -> set[str]:

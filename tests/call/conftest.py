@@ -10,6 +10,7 @@ import pytest
 
 from companion.call.engine import CallEngine
 from companion.call.media import LocalMedia
+from companion.call.peer import PeerLink
 from companion.call.synthetic import TestPatternTrack, ToneTrack
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
@@ -57,6 +58,18 @@ async def make_side(url: str, role: str, hue: tuple[int, int], freq: float) -> S
     voice = CollectingVoice()
     engine = CallEngine(signaling, role, LocalMedia(tone, pattern, "synthetic"), voice)  # type: ignore[arg-type]
     return Side(signaling, engine, tone, pattern, voice)
+
+
+async def go_silent(link: PeerLink) -> None:
+    """This end is gone without a goodbye, as a frozen app or a computer switched off
+    leaves the other end: its connection's sockets close, then the link, which answers no
+    fresh offer. (Stopping only its link watch is not silence: its media, and its
+    receivers' reports on the other end's media, went on, and it answered offers.)"""
+    pc = link.peer_connection
+    assert pc is not None and pc.sctp is not None
+    for protocol in pc.sctp.transport.transport._connection._protocols:
+        protocol.transport.close()
+    await link.close()
 
 
 @pytest.fixture

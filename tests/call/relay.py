@@ -31,6 +31,9 @@ class Impairment:
     loss: float = 0.0
     blackout: tuple[float, float] | None = None
     """(start, end) in ``time.monotonic()``: everything toward the side is dropped."""
+    data_blackout: tuple[float, float] | None = None
+    """(start, end): the data channels' packets (DTLS records) toward the side are dropped,
+    the media's (SRTP and SRTCP) pass: a data channel held up while the call flows."""
 
 
 class _Port(asyncio.DatagramProtocol):
@@ -91,8 +94,11 @@ class ImpairedRelay:
             return
         imp = self.impairment
         now = time.monotonic()
-        if (imp.blackout and imp.blackout[0] <= now < imp.blackout[1]) or (
-            self._rng.random() < imp.loss
+        dtls = 19 < data[0] < 64  # a DTLS record (RFC 7983): the data channels' SCTP
+        if (
+            (imp.blackout and imp.blackout[0] <= now < imp.blackout[1])
+            or (dtls and imp.data_blackout and imp.data_blackout[0] <= now < imp.data_blackout[1])
+            or self._rng.random() < imp.loss
         ):
             self.dropped += 1
             return

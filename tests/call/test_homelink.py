@@ -37,9 +37,16 @@ async def test_home_link_carries_alerts_and_heartbeats(server: SignalingServer) 
         support_link.heartbeat_received.connect(beats.append)
         alert = AlertRaised(kind="alert.raised", alert_id="a1", reason="help", urgent=True)
         event_id = str(uuid.uuid4())
+        # "connected" is the connection; the control channel opens a moment after (its
+        # open is acknowledged over it). Until then the link says an event did not go,
+        # and the app keeps it for the channel (tests/monitor/test_guardian.py,
+        # test_an_alert_published_before_the_home_link_opens_goes_over_it_when_it_opens).
+        await until(lambda: patient_link.control_open)
         assert patient_link.send_event(event_id, alert)
-        await until(lambda: patient_link.send_heartbeat(Heartbeat(type="hb", seq=1, sent_ms=0)))
-        await until(lambda: bool(got) and bool(beats))
+        # Heartbeats are never retransmitted: one may be lost, so they go until one is heard.
+        beat = Heartbeat(type="hb", seq=1, sent_ms=0)
+        await until(lambda: patient_link.send_heartbeat(beat) and bool(beats))
+        await until(lambda: bool(got))
         assert got[0] == (event_id, alert, "patient")
 
         # Only host candidates: the link stays inside the home.

@@ -17,7 +17,7 @@ from companion.protocol.messages import AlertRaised, CheckIn, SessionEvent
 from companion.records import RecordStore
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
-from tests.call.conftest import make_side
+from tests.call.conftest import go_silent, make_side
 from tests.waiting import until
 
 
@@ -171,6 +171,7 @@ async def test_go_to_patient_reaches_a_support_member_whose_app_runs_no_ladder(
     assert calls[0] is not None and calls[1] is not None
     await until(lambda: calls[0] is not None and calls[0].state == "connected", within_s=10)
     await calls[1].close()  # the therapist's side goes silent
+    await go_silent(therapist.links[0])
     await until(lambda: any(e.reason == "go_to_patient" for e in got), within_s=20)
     go = next(e for e in got if e.reason == "go_to_patient")
     assert go.urgent and set(go.for_roles) == {"support", "therapist"}
@@ -193,3 +194,39 @@ async def test_the_support_person_leaving_mid_session_alerts_the_therapist(
     assert "alert" in therapist.sounds
     # Only on the therapist's screen: the patient's app never hears of it.
     assert all(a.reason != "support_away" for a in home["patient"].shown)
+
+
+async def test_an_alert_published_before_the_home_link_opens_goes_over_it_when_it_opens(
+    server: SignalingServer,
+) -> None:
+    """Alerts on the home link are safety messages (it is the path left when the home's
+    internet is down): one the patient's app publishes before the link's control channel
+    is open waits for the channel and then goes over it, not only through the server."""
+    _, secret = server.db.add_therapist("dr-early")
+    therapist, patient, support = (SignalingClient(server.ws_url) for _ in range(3))
+    await therapist.connect()
+    await therapist.login("dr-early", secret)
+    created = await therapist.create_session()
+    invites = {i.role: i for i in created.invites}
+    for client, invite in ((support, invites["support"]), (patient, invites["patient"])):
+        await client.connect()
+        await client.join(invite=invite.token)
+    patient_home, support_home = HomeLink(patient, "patient"), HomeLink(support, "support")
+    guardian = Guardian("patient", patient, home=patient_home)
+    over_the_link: list[str] = []
+    support_home.event_received.connect(lambda event_id, *_: over_the_link.append(event_id))
+    try:
+        await guardian.start()
+        event_id = await guardian.publish(
+            AlertRaised(kind="alert.raised", alert_id="early", reason="help", urgent=True)
+        )
+        assert not patient_home.control_open
+        for link in (patient_home, support_home):
+            await link.start()
+        await until(lambda: event_id in over_the_link, within_s=15)
+    finally:
+        await guardian.close()
+        for link in (patient_home, support_home):
+            await link.close()
+        for client in (therapist, patient, support):
+            await client.close()

@@ -3,26 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from companion.call.control import Heartbeat
 from companion.monitor.watch import LinkWatch
-from companion.protocol.messages import RelayedSignal
+from companion.protocol.messages import RelayedSignal, SessionCreated
 from companion.server.app import SignalingServer
 from companion.signaling.client import SignalingClient
-from tests.call.conftest import CallPair, call_pair, make_side  # noqa: F401
+from tests.call.conftest import CallPair, Side, call_pair, make_side  # noqa: F401
+from tests.call.relay import ImpairedRelay, Impairment
+from tests.call.test_playout_call import _Peer, call  # noqa: F401
 from tests.waiting import until
+
+
+async def _therapist_waiting(server: SignalingServer, name: str) -> tuple[Side, SessionCreated]:
+    """A therapist's call engine in a fresh session, waiting for the patient."""
+    _, secret = server.db.add_therapist(name)
+    therapist = await make_side(server.ws_url, "therapist", (170, 110), 660.0)
+    await therapist.signaling.login(name, secret)
+    created = await therapist.signaling.create_session()
+    await therapist.signaling.join(session_id=created.session.session_id)
+    await therapist.engine.start()
+    return therapist, created
 
 
 async def test_a_link_never_up_asks_for_one_offer_not_many(server: SignalingServer) -> None:
     """Issue 25 item 2: an answering app already present when the patient joins waits
     OFFER_GRACE_S (1 s) for the offer, then sends one ``restart``; its link watch, whose
     link was never up, does not fire its own restarts on top (that made two offers)."""
-    _, secret = server.db.add_therapist("dr-w")
-    therapist = await make_side(server.ws_url, "therapist", (170, 110), 660.0)
-    await therapist.signaling.login("dr-w", secret)
-    created = await therapist.signaling.create_session()
-    await therapist.signaling.join(session_id=created.session.session_id)
-    await therapist.engine.start()
+    therapist, created = await _therapist_waiting(server, "dr-w")
     watch = LinkWatch(therapist.engine, therapist.signaling)
     await watch.start()
     await asyncio.sleep(2.0)  # the watch sees silence: "lost", with nobody to call yet
@@ -79,3 +88,62 @@ async def test_acked_counts_the_other_sides_heartbeats_on_this_connection(
     finally:
         await ours.close()
         await theirs.close()
+
+
+async def test_a_held_up_data_channel_with_the_call_flowing_is_not_a_lost_call(
+    call: tuple[_Peer, _Peer, ImpairedRelay],  # noqa: F811 - the fixture imported above
+) -> None:
+    """A starved computer drops UDP packets, and SCTP then holds back every data channel's
+    new messages until its retransmission timer fires: in CI run 27 both ways' heartbeats
+    came seconds late while the audio flowed, and the console's timeline said the call was
+    lost 3 s after it came up. The other side's RTCP receiver reports ride with the media
+    and prove the way out meanwhile. Here the data channels' packets toward the patient are
+    dropped for 4 s (the therapist's heartbeats, acks and echoes), the media's pass."""
+    therapist, patient, relay = call
+    watch = LinkWatch(patient.engine, patient.signaling)
+    other = LinkWatch(therapist.engine, therapist.signaling)
+    states: list[str] = []
+    watch.state_changed.connect(states.append)
+    await watch.start()
+    await other.start()
+    try:
+        await until(lambda: watch.state == "connected" == other.state, within_s=15)
+        dropped, now = relay.dropped, time.monotonic()
+        relay.impairment = Impairment(data_blackout=(now, now + 4.0))
+        await asyncio.sleep(4.5)
+        assert relay.dropped - dropped > 10  # the therapist's heartbeats did not get through
+        assert "lost" not in states, states
+    finally:
+        await watch.close()
+        await other.close()
+
+
+async def test_a_first_connection_on_its_way_is_not_replaced(server: SignalingServer) -> None:
+    """The therapist's console waits, its watch "lost" (never up) for longer than the 5 s
+    after which a lost link is started afresh; the patient's app starts and offers. The
+    watch lets that first connection come up instead of asking for a fresh one at once
+    (and again 2, 4, 8 s later while a loaded computer was still connecting)."""
+    therapist, created = await _therapist_waiting(server, "dr-first")
+    watch = LinkWatch(therapist.engine, therapist.signaling)
+    restarts: list[str] = []
+    restart = therapist.engine.restart
+
+    async def counted_restart() -> None:
+        restarts.append(therapist.engine.connection_state)
+        await restart()
+
+    therapist.engine.restart = counted_restart  # type: ignore[method-assign]
+    await watch.start()
+    patient = await make_side(server.ws_url, "patient", (90, 170), 440.0)
+    try:
+        await asyncio.sleep(6.0)  # lost, never up, for longer than restart_while_online_s
+        await patient.signaling.join(invite=created.invites[0].token)
+        await patient.engine.start()
+        await until(lambda: watch.state == "connected", within_s=20)
+        assert restarts == []
+    finally:
+        await watch.close()
+        for side in (patient, therapist):
+            await side.engine.close()
+            await side.engine.media.aclose()
+            await side.signaling.close()
