@@ -71,6 +71,18 @@ def decode_audio(data: bytes) -> np.ndarray:
     return samples
 
 
+def trimmed(samples: np.ndarray, margin_s: float = 0.15) -> np.ndarray:
+    """The words without the silence before and after (the moments spent reaching for
+    "record" and "stop"), with a short margin so no breath or syllable is cut."""
+    level = np.abs(samples)
+    peak = float(level.max()) if len(level) else 0.0
+    if peak <= 0.0:
+        return samples[:0]
+    heard = np.flatnonzero(level > peak * 0.05)
+    margin = int(margin_s * RATE)
+    return samples[max(0, heard[0] - margin) : heard[-1] + margin + 1]
+
+
 class Recorder:
     """Records the default (or a named) microphone until ``stop``: mono float32 at 48 kHz.
     PortAudio's thread only copies each block; nothing else runs there."""
@@ -95,8 +107,9 @@ class Recorder:
         self._blocks, self._frames = [], 0
         with PORTAUDIO_LOCK:
             try:
-                stream = sd.InputStream(
-                    samplerate=RATE, channels=1, dtype="float32", device=self.device,
+                # 16-bit: what every capture device offers (the call's microphone too).
+                stream = sd.RawInputStream(
+                    samplerate=RATE, channels=1, dtype="int16", device=self.device,
                     callback=self._on_audio,
                 )  # fmt: skip
                 stream.start()
@@ -107,7 +120,8 @@ class Recorder:
     def _on_audio(self, data: Any, frames: int, time_info: Any, status: Any) -> None:
         with self._lock:
             if self._frames < MAX_RECORDING_S * RATE:
-                self._blocks.append(np.array(data[:, 0], dtype=np.float32))
+                pcm = np.frombuffer(data, dtype=np.int16)
+                self._blocks.append(pcm.astype(np.float32) / np.float32(32768.0))
                 self._frames += frames
 
     def stop(self) -> np.ndarray:

@@ -1,0 +1,87 @@
+"""The therapist's recorded line, from their microphone to the patient's ears (issue 22),
+run in a subprocess whose HOME's ALSA default device captures from a file (the
+therapist's voice) and plays into a file (what the patient hears).
+
+    python -m tests.audio.recorded_voice WORKDIR
+
+The recording is captured through PortAudio, encoded as Ogg Opus, cut into ``voice.chunk``
+events sealed for the patient's key (as the server relays them) and opened again, put
+together by the patient's inbox, decoded and said by the patient's speaker over music.
+A second line loses one piece on the way: it stays in the computer's voice.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from companion.app.spoken import THERAPIST_VOICE
+from companion.app.voice import VoiceInbox, voice_chunks
+from companion.audio import AudioEngine, Playlist, Track
+from companion.audio.recording import Recorder, decode_audio, encode_opus, trimmed
+from companion.audio.speech import EspeakVoice, Speaker
+from companion.protocol.identity import MemberKey
+from companion.protocol.messages import VoiceChunk
+from companion.protocol.sealing import open_event, seal_event
+from tests.audio.scenarios import FAST
+from tests.audio.signals import sine, write_audio
+
+
+def run(work: Path) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    recorder = Recorder()
+    recorder.start()
+    time.sleep(3.0)
+    captured = recorder.stop()
+    captured.tofile(work / "captured.raw")
+    result["captured_s"] = len(captured) / 48_000
+    ogg = encode_opus(trimmed(captured))
+    chunks = voice_chunks({("en", "therapist_back"): ogg, ("en", "link_lost"): ogg})
+    result["pieces"] = len(chunks)
+    patient = MemberKey.generate()
+    inbox, whole = VoiceInbox("en"), {}
+    for n, chunk in enumerate(chunks):
+        event_id = f"00000000-0000-4000-8000-{n:012d}"
+        on_the_wire = seal_event(chunk, {"p1": patient.box_key}, "s1", event_id)
+        result.setdefault("wire_bytes", []).append(len(on_the_wire.model_dump_json()))
+        opened = open_event(on_the_wire, "p1", patient, "s1", event_id)
+        assert isinstance(opened, VoiceChunk)
+        if opened.line_id == "link_lost" and opened.index == 0:
+            continue  # lost on the way
+        got = inbox.add(opened)
+        if got is not None:
+            whole[got[0]] = got[1]
+    result["whole"] = sorted(whole)
+    result["incomplete"] = list(inbox.missing())
+
+    music = write_audio(work / "m.wav", sine(440, 14.0, amp=0.1))
+    engine = AudioEngine(FAST)
+    engine.load_playlist(Playlist([Track(str(music))]))
+    engine.start()
+    speaker = Speaker(engine, EspeakVoice(work / "voice"))
+    result["missing"] = speaker.prepare(
+        {"therapist_back": "Your therapist is back with you.", "link_lost": "Connection lost."}
+    )
+    for line_id, data in whole.items():
+        speaker.use_recording(line_id, decode_audio(data), THERAPIST_VOICE)
+    result["voices"] = {i: speaker.voice_of(i) for i in ("therapist_back", "link_lost")}
+    result["ready"] = [i for i in ("therapist_back", "link_lost") if speaker.ready(i)]
+    time.sleep(3.5)  # the meter has heard the music
+    result["said"] = speaker.say("therapist_back")
+    line = speaker.samples("therapist_back")
+    assert line is not None
+    line.tofile(work / "line.raw")
+    time.sleep(6.0)
+    speaker.close()
+    engine.close()
+    return result
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1])
+    (folder / "result.json").write_text(json.dumps(run(folder)))
