@@ -27,7 +27,14 @@ from typing import Any
 
 from companion.app.journal import Journal
 from companion.app.spoken import SAFETY_LINES, THERAPIST_VOICE, spoken_lines
-from companion.audio.recording import BrokenRecording, decode_audio
+from companion.audio.recording import (
+    BrokenRecording,
+    Recorder,
+    decode_audio,
+    encode_opus,
+    play,
+    trimmed,
+)
 from companion.audio.speech import Speaker
 from companion.protocol.messages import MAX_VOICE_CHUNKS, VOICE_CHUNK_BYTES, EventBody, VoiceChunk
 from companion.records import RecordStore
@@ -275,3 +282,53 @@ class VoiceReceiver:
         speaker.use_recording(line_id, samples, THERAPIST_VOICE)
         self.used.add(line_id)
         _log.info("voice line %s: the therapist's recording", line_id)
+
+
+MIN_RECORDING_S = 0.3
+
+
+class VoiceStudio:
+    """The console's "Your voice": record a line from the microphone, keep it, play it
+    back. One line records at a time."""
+
+    def __init__(self, data_dir: Path, therapist: str) -> None:
+        self.book = VoiceBook(data_dir, therapist)
+        self._recorder: Recorder | None = None
+        self.recording: tuple[str, str] | None = None
+        """(language, line id) being recorded now."""
+
+    def start(self, language: str, line_id: str) -> None:
+        """Raises ``OSError`` when there is no microphone."""
+        if self._recorder is not None:
+            self._recorder.stop()
+        recorder = Recorder()
+        recorder.start()
+        self._recorder, self.recording = recorder, (language, line_id)
+
+    async def stop(self) -> bool:
+        """Keep what was recorded; False when it held no words (nothing is kept)."""
+        recorder, which = self._recorder, self.recording
+        self._recorder, self.recording = None, None
+        if recorder is None or which is None:
+            return False
+        words = trimmed(await asyncio.to_thread(recorder.stop))
+        if len(words) < MIN_RECORDING_S * 48_000:
+            return False
+        ogg = await asyncio.to_thread(encode_opus, words)
+        await self.book.save(*which, ogg)
+        return True
+
+    async def play(self, language: str, line_id: str) -> bool:
+        """Raises ``OSError`` when there is nothing to play on."""
+        data = (await self.book.recordings(language)).get((language, line_id))
+        if data is None:
+            return False
+        samples = await asyncio.to_thread(decode_audio, data)
+        await asyncio.to_thread(play, samples)
+        return True
+
+    def close(self) -> None:
+        if self._recorder is not None:
+            self._recorder.stop()
+            self._recorder = None
+        self.book.close()

@@ -136,3 +136,18 @@ class Recorder:
         with self._lock:
             blocks, self._blocks = self._blocks, []
         return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+
+
+def play(samples: np.ndarray, device: int | str | None = None) -> None:
+    """Play a recording back on the default output until it ends (blocking: a worker
+    thread). For the person who recorded it, before any session: not through an engine."""
+    import sounddevice as sd
+
+    from companion.audio.device import PORTAUDIO_LOCK
+
+    try:
+        with PORTAUDIO_LOCK:
+            sd.play(np.asarray(samples, np.float32), RATE, device=device)
+        sd.wait()
+    except sd.PortAudioError as exc:
+        raise OSError(str(exc)) from None

@@ -18,8 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from companion.app.spoken import THERAPIST_VOICE
 from companion.app.voice import VoiceInbox, voice_chunks
 from companion.audio import AudioEngine, Playlist, Track
