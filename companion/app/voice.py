@@ -291,8 +291,12 @@ class VoiceStudio:
     """The console's "Your voice": record a line from the microphone, keep it, play it
     back. One line records at a time."""
 
-    def __init__(self, data_dir: Path, therapist: str) -> None:
+    def __init__(
+        self, data_dir: Path, therapist: str, microphone: Callable[[], Recorder] = Recorder
+    ) -> None:
         self.book = VoiceBook(data_dir, therapist)
+        self.microphone = microphone
+        """Makes a ``Recorder`` (a test's stand-in where this computer has no microphone)."""
         self._recorder: Recorder | None = None
         self.recording: tuple[str, str] | None = None
         """(language, line id) being recorded now."""
@@ -301,7 +305,7 @@ class VoiceStudio:
         """Raises ``OSError`` when there is no microphone."""
         if self._recorder is not None:
             self._recorder.stop()
-        recorder = Recorder()
+        recorder = self.microphone()
         recorder.start()
         self._recorder, self.recording = recorder, (language, line_id)
 
