@@ -264,10 +264,13 @@ class VoiceReceiver:
         self.inbox = VoiceInbox(language)
         self.used: set[str] = set()
         """Lines now said in the therapist's voice."""
+        self.arrived: dict[str, bytes] = {}
+        """Whole recordings received (line id → Ogg), cached for the session."""
 
     def add(self, chunk: VoiceChunk) -> None:
         whole = self.inbox.add(chunk)
         if whole is not None:
+            self.arrived[whole[0]] = whole[1]
             self._spawn(asyncio.to_thread(self._use, *whole))
 
     def _use(self, line_id: str, data: bytes) -> None:

@@ -15,6 +15,9 @@ from companion.audio.recording import decode_audio, encode_opus
 from companion.protocol.identity import MemberKey
 from companion.protocol.messages import MAX_MESSAGE_BYTES, SendEvent, VoiceChunk
 from companion.protocol.sealing import open_event, seal_event
+from tests.app.conftest import CoreClinic
+from tests.app.test_core import three
+from tests.waiting import until
 
 PASSPHRASE = "correct horse battery"
 
@@ -110,3 +113,26 @@ def test_a_piece_index_must_be_below_its_count() -> None:
     with pytest.raises(ValueError):
         VoiceChunk(kind="voice.chunk", recording_id="r", line_id="link_lost", language="en",
                    index=2, count=2, data="AA", digest="0" * 64)  # fmt: skip
+
+
+async def test_recordings_reach_the_patient_sealed_and_only_the_patient(
+    core_clinic: CoreClinic,
+) -> None:
+    ogg = encode_opus(_voice(6.0))
+    therapist, patient, support, _ = await three(core_clinic)
+    kinds: list[str] = []
+    support.signaling.event_received.connect(lambda e: kinds.append(e.event.kind))
+    try:
+        therapist.send_voice({("en", "link_lost"): ogg, ("es", "welcome"): ogg})
+        await until(lambda: "link_lost" in patient.voice_receiver.arrived, within_s=20)
+        assert patient.voice_receiver.arrived == {"link_lost": ogg}  # its own language only
+        await until(lambda: therapist.voice_sender.sent == len(voice_chunks(
+            {("en", "link_lost"): ogg, ("es", "welcome"): ogg})), within_s=20)  # fmt: skip
+        assert "voice.chunk" not in kinds
+        assert not any(e.kind == "voice.chunk" for e in patient.facts.timeline)
+    finally:
+        for core in (patient, support, therapist):
+            await core.close()
+    server_files = [p for p in (core_clinic.folder / "server").rglob("*") if p.is_file()]
+    stored = b"".join(p.read_bytes() for p in server_files)
+    assert b"T2dnUw" not in stored and b"OggS" not in stored  # "OggS", base64 or not
