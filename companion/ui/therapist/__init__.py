@@ -530,7 +530,8 @@ class TherapistConsole(QMainWindow):
                     saved.append(path)
                 page.tabs.setCurrentIndex(inner)
             else:
-                path = folder / "therapist-sessions.png"
+                name = "your-voice" if page is self.voice_page else "sessions"
+                path = folder / f"therapist-{name}.png"
                 self.grab().save(str(path))
                 saved.append(path)
         self.tabs.setCurrentIndex(current)
