@@ -20,14 +20,12 @@ from typing import Any
 
 from companion.app.spoken import THERAPIST_VOICE
 from companion.app.voice import VoiceInbox, voice_chunks
-from companion.audio import AudioEngine, Playlist, Track
 from companion.audio.recording import Recorder, decode_audio, encode_opus, trimmed
-from companion.audio.speech import EspeakVoice, Speaker
+from companion.audio.speech import Speaker
 from companion.protocol.identity import MemberKey
 from companion.protocol.messages import VoiceChunk
 from companion.protocol.sealing import open_event, seal_event
-from tests.audio.scenarios import FAST
-from tests.audio.signals import sine, write_audio
+from tests.audio.scenarios import speak_over_music
 
 
 def run(work: Path) -> dict[str, Any]:
@@ -57,26 +55,14 @@ def run(work: Path) -> dict[str, Any]:
     result["whole"] = sorted(whole)
     result["incomplete"] = list(inbox.missing())
 
-    music = write_audio(work / "m.wav", sine(440, 14.0, amp=0.1))
-    engine = AudioEngine(FAST)
-    engine.load_playlist(Playlist([Track(str(music))]))
-    engine.start()
-    speaker = Speaker(engine, EspeakVoice(work / "voice"))
-    result["missing"] = speaker.prepare(
-        {"therapist_back": "Your therapist is back with you.", "link_lost": "Connection lost."}
-    )
-    for line_id, data in whole.items():
-        speaker.use_recording(line_id, decode_audio(data), THERAPIST_VOICE)
-    result["voices"] = {i: speaker.voice_of(i) for i in ("therapist_back", "link_lost")}
-    result["ready"] = [i for i in ("therapist_back", "link_lost") if speaker.ready(i)]
-    time.sleep(3.5)  # the meter has heard the music
-    result["said"] = speaker.say("therapist_back")
-    line = speaker.samples("therapist_back")
-    assert line is not None
-    line.tofile(work / "line.raw")
-    time.sleep(6.0)
-    speaker.close()
-    engine.close()
+    def use_recordings(speaker: Speaker) -> None:
+        for line_id, data in whole.items():
+            speaker.use_recording(line_id, decode_audio(data), THERAPIST_VOICE)
+        result["voices"] = {i: speaker.voice_of(i) for i in ("therapist_back", "link_lost")}
+        result["ready"] = [i for i in ("therapist_back", "link_lost") if speaker.ready(i)]
+
+    lines = {"therapist_back": "Your therapist is back with you.", "link_lost": "Connection lost."}
+    speak_over_music(work, result, lines, "therapist_back", use_recordings, after_s=6.0)
     return result
 
 

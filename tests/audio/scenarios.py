@@ -327,19 +327,33 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
 
 def spoken(work: Path, events: dict[str, Any]) -> None:
     """Music, then one spoken line: the test finds the line in the device's output."""
+    speak_over_music(work, events, {"back": "Your therapist is back with you."}, "back")
+
+
+def speak_over_music(
+    work: Path,
+    events: dict[str, Any],
+    lines: dict[str, str],
+    line_id: str,
+    prepared: Callable[[Speaker], None] = lambda _speaker: None,
+    after_s: float = 5.0,
+) -> None:
+    """Music, ``lines`` prepared (then ``prepared(speaker)``), and ``line_id`` said over
+    the music once the meter has heard it; the line as played in ``line.raw``."""
     music = write_audio(work / "m.wav", sine(440, 14.0, amp=0.1))
     engine = _engine(FAST, events)
     engine.load_playlist(Playlist([Track(str(music))]))
     engine.start()
     speaker = Speaker(engine, EspeakVoice(work / "voice"))
-    events["missing"] = speaker.prepare({"back": "Your therapist is back with you."})
+    events["missing"] = speaker.prepare(lines)
+    prepared(speaker)
     time.sleep(3.5)  # the meter has heard a few seconds of music
     events["music_lufs"] = speaker.music_lufs()
-    events["said"] = speaker.say("back")
-    line = speaker.samples("back")
+    events["said"] = speaker.say(line_id)
+    line = speaker.samples(line_id)
     assert line is not None
     line.tofile(work / "line.raw")
-    time.sleep(5.0)
+    time.sleep(after_s)
     speaker.close()
     engine.close()
     events["underruns"] = engine.underruns
