@@ -12,6 +12,7 @@ A second line loses one piece on the way: it stays in the computer's voice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import time
@@ -21,7 +22,7 @@ from typing import Any
 from companion.app.spoken import THERAPIST_VOICE
 from companion.app.voice import VoiceInbox, voice_chunks
 from companion.audio.recording import Recorder, decode_audio, encode_opus, trimmed
-from companion.audio.speech import Speaker
+from companion.audio.speech import EspeakVoice, Speaker
 from companion.protocol.identity import MemberKey
 from companion.protocol.messages import VoiceChunk
 from companion.protocol.sealing import open_event, seal_event
@@ -66,6 +67,66 @@ def run(work: Path) -> dict[str, Any]:
     return result
 
 
+async def in_session(work: Path) -> dict[str, Any]:
+    """Three real cores over a real server, the patient's with its real engine: the
+    therapist's recording of the check-in request is sent when the session opens, and the
+    patient hears it in that voice when the therapist asks; the timeline says so."""
+    from companion.app import CoreOptions, RoleCore
+    from companion.server.app import ServerConfig, SignalingServer
+    from tests.audio.scenarios import FAST
+    from tests.waiting import until
+
+    result: dict[str, Any] = {}
+    words = EspeakVoice(work / "render", "en-gb").render("Checking in. Press any key if OK.")
+    ogg = encode_opus(words)
+    async with SignalingServer(ServerConfig(data_dir=work / "server", port=0)) as server:
+        _, secret = server.db.add_therapist("dr-test")
+        cores = {
+            role: RoleCore(role, server.ws_url, CoreOptions(
+                data_dir=work / role, fake_media=True, audio=role == "patient",
+                engine=FAST, video=(160, 120, 10), watch_computer=False))
+            for role in ("therapist", "patient", "support")
+        }  # fmt: skip
+        therapist, patient = cores["therapist"], cores["patient"]
+        try:
+            await therapist.connect()
+            await therapist.sign_in("dr-test", secret)
+            created = await therapist.signaling.create_session("t")
+            invites = {i.role: i for i in created.invites}
+            await therapist.open_session(created.session.session_id)
+            await therapist.start()
+            # As the console does when the session opens: before the patient is there.
+            therapist.send_voice({("en", "checkin_request"): ogg})
+            for role in ("patient", "support"):
+                await cores[role].connect()
+                await cores[role].join(invites[role].code)  # type: ignore[index]
+                await cores[role].start()
+            await until(lambda: "checkin_request" in patient.voice_receiver.used, within_s=30)
+            assert patient.devices.speech_ready is not None
+            result["missing"] = await patient.devices.speech_ready
+            therapist.set_mic_muted(True)
+            await asyncio.sleep(2.0)
+            await therapist.request_checkin()
+            await until(lambda: any(e.kind == "spoken" for e in therapist.facts.timeline),
+                        within_s=20)  # fmt: skip
+            await asyncio.sleep(4.0)
+            result["therapist_heard"] = [
+                e.text for e in therapist.facts.timeline if e.kind == "spoken"
+            ]
+            speaker = patient.devices.speaker
+            assert speaker is not None
+            line = speaker.samples("checkin_request")
+            assert line is not None
+            line.tofile(work / "line.raw")
+            words.tofile(work / "words.raw")
+        finally:
+            for core in cores.values():
+                await core.close()
+    return result
+
+
 if __name__ == "__main__":
     folder = Path(sys.argv[1])
-    (folder / "result.json").write_text(json.dumps(run(folder)))
+    session = sys.argv[2:] == ["session"]
+    outcome = asyncio.run(in_session(folder)) if session else run(folder)
+    (folder / "result.json").write_text(json.dumps(outcome))

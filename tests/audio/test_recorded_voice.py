@@ -13,7 +13,7 @@ import numpy as np
 
 from companion.app.spoken import THERAPIST_VOICE
 from companion.audio.speech import EspeakVoice
-from tests.audio.conftest import PACER, ROOT
+from tests.audio.conftest import PACER, ROOT, AlsaFileDevice
 from tests.audio.test_spoken import find_line
 
 RATE = 48_000
@@ -56,3 +56,27 @@ def test_the_therapists_recorded_line_is_what_the_patient_hears(tmp_path: Path) 
     # ... and it is the therapist's own words as captured (Opus on the way: alike, not equal).
     _at, alike, prominence = find_line(heard, words.astype(np.float64))
     assert alike > 0.6 and prominence > 3.0, (alike, prominence)
+
+
+def test_in_a_session_the_patient_hears_the_therapists_recording_and_the_timeline_says_so(
+    alsa_device: AlsaFileDevice,
+) -> None:
+    work = alsa_device.workdir
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.audio.recorded_voice", str(work), "session"],
+        env=alsa_device.env(), cwd=ROOT, capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads((work / "result.json").read_text())
+    assert result["missing"] == []
+    assert any("the therapist's own recording" in t for t in result["therapist_heard"])
+    heard = alsa_device.read()
+    line = np.fromfile(work / "line.raw", dtype=np.float32)
+    # The patient's own music plays under it here (as in test_spoken's session test).
+    at, alike, prominence = find_line(heard, line)
+    assert alike > 0.6 and prominence > 3.0, (alike, prominence)
+    words = np.fromfile(work / "words.raw", dtype=np.float32).astype(np.float64)
+    at_words, alike, prominence = find_line(heard, words)
+    assert alike > 0.45 and prominence > 3.0, (alike, prominence)
+    assert abs(at_words - at) < RATE  # the same place: the recording is the line heard
