@@ -99,7 +99,7 @@ async def in_session(work: Path) -> dict[str, Any]:
             therapist.send_voice({("en", "checkin_request"): ogg})
             for role in ("patient", "support"):
                 await cores[role].connect()
-                await cores[role].join(invites[role].code)  # type: ignore[index]
+                await cores[role].join(invites[role].code)
                 await cores[role].start()
             await until(lambda: "checkin_request" in patient.voice_receiver.used, within_s=30)
             assert patient.devices.speech_ready is not None
