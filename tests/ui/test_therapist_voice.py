@@ -87,6 +87,23 @@ def test_your_voice_records_plays_back_and_records_again(run_ui: RunUi) -> None:
             await until(lambda: page.rows["link_lost"][0].text() == "Recorded", within_s=10)
             assert not any(isinstance(w, QDialog) for w in QApplication.topLevelWidgets()
                            if w.isVisible())  # fmt: skip
+            # A session opens: the patient's app gets the recording; a line recorded
+            # during the session follows.
+            session_id, invites = await console.create_session("Tue")
+            await console.open_live(session_id)
+            patient = clinic.maker("patient")()
+            await patient.connect()
+            await patient.join(invites["patient"].code)
+            await patient.start()
+            try:
+                await until(lambda: "link_lost" in patient.voice_receiver.arrived, within_s=20)
+                console.tabs.setCurrentWidget(page)
+                _state, record, _play = page.rows["welcome"]
+                record.click()
+                record.click()
+                await until(lambda: "welcome" in patient.voice_receiver.arrived, within_s=20)
+            finally:
+                await patient.close()
         finally:
             await console.close_all()
             console.close()
@@ -94,8 +111,9 @@ def test_your_voice_records_plays_back_and_records_again(run_ui: RunUi) -> None:
         book = VoiceBook(clinic.folder / "therapist", "dr-test")
         await book.unlock(PASSPHRASE)
         kept = await book.recordings("en")
-        assert set(kept) == {("en", "link_lost")} and kept[("en", "link_lost")][:4] == b"OggS"
+        assert set(kept) == {("en", "link_lost"), ("en", "welcome")}
+        assert kept[("en", "link_lost")][:4] == b"OggS"
         assert MIN_RECORDING_S < 1.0
         book.close()
 
-    run_ui(test, timeout_s=60)
+    run_ui(test, timeout_s=90)

@@ -372,10 +372,24 @@ class TherapistConsole(QMainWindow):
             self.tabs.removeTab(self.tabs.indexOf(self.voice_page))
             self.voice_page.studio.close()
         self.voice_page = VoicePage(
-            VoiceStudio(self.data_dir, name), known=lambda: self.passphrases.value
+            VoiceStudio(self.data_dir, name),
+            known=lambda: self.passphrases.value,
+            saved=lambda: spawn(self.send_voice()),
         )
         self.tabs.insertTab(1, self.voice_page, _("Your voice"))
         spawn(self.voice_page.refresh())
+
+    async def send_voice(self, cores: list[RoleCore] | None = None) -> None:
+        """The recorded lines to the patients of the live sessions (a line recorded during
+        a session is heard from then on)."""
+        page = self.voice_page
+        if page is None or not page.studio.book.unlocked:
+            return
+        # Every language's: the patient's app keeps those in its own language.
+        recordings = await page.studio.book.recordings()
+        for core in self.live_cores() if cores is None else cores:
+            if not core.facts.ended:
+                core.send_voice(recordings)
 
     async def refresh(self) -> None:
         infos = await self.lobby.sessions()
@@ -451,9 +465,7 @@ class TherapistConsole(QMainWindow):
             voice=self.voice,
         )  # fmt: skip
         core = await self.lobby.open_live(session_id, options)
-        if self.voice_page is not None and self.voice_page.studio.book.unlocked:
-            # Every language's: the patient's app keeps those in its own language.
-            core.send_voice(await self.voice_page.studio.book.recordings())
+        await self.send_voice([core])
         label = self.labels.get(session_id, _("Live session"))
         view = LiveSession(core, self.data_dir, label, passphrases=self.passphrases)
         view.attention.connect(lambda _on: self._mark_tabs())

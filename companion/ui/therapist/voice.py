@@ -32,12 +32,19 @@ from companion.ui.therapist.live import console_button
 
 
 class VoicePage(QWidget):
-    """``passphrase``: the one typed this sitting for notes, if any (``known``)."""
+    """``known``: the passphrase typed this sitting for notes, if any."""
 
-    def __init__(self, studio: VoiceStudio, known: Callable[[], str] = lambda: "") -> None:
+    def __init__(
+        self,
+        studio: VoiceStudio,
+        known: Callable[[], str] = lambda: "",
+        saved: Callable[[], None] = lambda: None,
+    ) -> None:
         super().__init__()
         self.studio = studio
         self._known = known
+        self._saved = saved
+        """A line was recorded (again): the console sends the recordings to live sessions."""
         self.rows: dict[str, tuple[QLabel, QPushButton, QPushButton]] = {}
         page = QVBoxLayout(self)
         page.setContentsMargins(16, 12, 16, 12)
@@ -168,6 +175,8 @@ class VoicePage(QWidget):
     async def stop(self) -> bool:
         which = self.studio.recording
         kept = await self.studio.stop()
+        if kept:
+            self._saved()
         if which is not None and which[0] == self.chosen_language and which[1] in self.rows:
             recorded = (await self.studio.book.recordings(which[0])).get(which) is not None
             self._mark(which[1], recorded)
