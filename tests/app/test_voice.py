@@ -136,3 +136,24 @@ async def test_recordings_reach_the_patient_sealed_and_only_the_patient(
     server_files = [p for p in (core_clinic.folder / "server").rglob("*") if p.is_file()]
     stored = b"".join(p.read_bytes() for p in server_files)
     assert b"T2dnUw" not in stored and b"OggS" not in stored  # "OggS", base64 or not
+
+
+async def test_a_patient_app_started_again_mid_session_gets_the_recordings_again(
+    core_clinic: CoreClinic,
+) -> None:
+    ogg = encode_opus(_voice(3.0))
+    therapist, patient, support, codes = await three(core_clinic)
+    again = None
+    try:
+        therapist.send_voice({("en", "checkin_request"): ogg})
+        await until(lambda: "checkin_request" in patient.voice_receiver.arrived, within_s=20)
+        await patient.close()  # the app closed, and started again
+        again = core_clinic.core("patient")
+        await again.connect()
+        await again.join(codes["patient"])
+        await again.start()
+        await until(lambda: "checkin_request" in again.voice_receiver.arrived, within_s=20)
+    finally:
+        for core in (again, patient, support, therapist):
+            if core is not None:
+                await core.close()
