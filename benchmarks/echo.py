@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/echo.py --quick    # shorter runs, one delay (the smoke test)
 
 Each scenario runs in its own process (the processing module aborts the whole process on a
-bad frame: ``aborts`` counts scenarios that died that way) through ``tests/audio/room.py``:
+bad frame: ``aborts`` counts scenarios that died that way) through ``devtools/room.py``:
 the audio engine's real mix and output tap, the real microphone track and its
 ``VoiceProcessing``, with random block sizes (64–2048) on both sides, the simulated room
 (echo delays 30, 130 and 330 ms after a 100 ms output buffer, a decaying impulse response
@@ -54,7 +54,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.audio.room import (  # noqa: E402
+from devtools.room import (  # noqa: E402
     FAR_TEXT,
     NEAR_TEXT,
     RATE,

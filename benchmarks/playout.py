@@ -4,7 +4,7 @@ two simulated clocks, much faster than real time.
     .venv/bin/python benchmarks/playout.py              # ~3-5 minutes (2 h of drift each way)
     .venv/bin/python benchmarks/playout.py --hours 0.05 # quick
 
-The simulator is ``tests/call/playout_sim.py``: the call's Opus encoder (in-band FEC on,
+The simulator is ``devtools/playout_sim.py``: the call's Opus encoder (in-band FEC on,
 a loss hint), the real playout, a device model reading blocks like the audio engine's
 callback, a sender clock and a device clock each at its own rate, and a network with a
 base delay, uniform jitter (reordering once it exceeds 20 ms), loss and a burst. The
@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.call.playout_sim import Result, Scenario, opus_packets, simulate
+from devtools.playout_sim import Result, Scenario, opus_packets, simulate
 
 
 def p95(values: list[float]) -> float:

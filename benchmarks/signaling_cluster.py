@@ -217,6 +217,8 @@ class Client:
     applied: set[str] = field(default_factory=set)
     online: bool = False
     closing: bool = False
+    moved: bool = False
+    """On the node killed, when it was killed: its first resume after is a failover's."""
     watcher: asyncio.Task[None] | None = None
     retries: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -312,7 +314,8 @@ class Client:
                 continue
             self.seated(joined)
             now = time.perf_counter()
-            if figures.kill_at is not None:
+            if self.moved and figures.kill_at is not None:  # once each; a drop elsewhere is a drop
+                self.moved = False
                 figures.resumes_s.append(now - figures.kill_at)
                 figures.resumed_at.append(now)
             for payload in list(self.outbox.values()):  # same ids: stored once
@@ -500,7 +503,9 @@ async def measure(
         await asyncio.sleep(max(0.0, kill_at - time.perf_counter()))
         cpu_kill = [load.cpu_seconds(p) for p in (*node_ps, redis_ps, me)]
         wall_kill = time.perf_counter()
-        moved = sum(c.node == KILLED for c in clients)
+        for c in clients:
+            c.moved = c.node == KILLED
+        moved = sum(c.moved for c in clients)
         figures.kill_at = time.perf_counter()
         os.kill(procs.nodes[KILLED].pid, signal.SIGKILL)
         await asyncio.sleep(max(0.0, end - time.perf_counter()))

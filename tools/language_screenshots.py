@@ -40,7 +40,7 @@ from companion.server.app import ServerConfig, SignalingServer  # noqa: E402
 from companion.ui.common import apply_theme, run_qt  # noqa: E402
 from companion.ui.language import LanguagePicker, use_language  # noqa: E402
 from companion.ui.patient import PatientWindow  # noqa: E402
-from companion.ui.support import SupportWindow  # noqa: E402
+from companion.ui.support import SupportWindow, support_window  # noqa: E402
 from companion.ui.therapist import TherapistConsole  # noqa: E402
 
 SIZE = (1366, 768)
@@ -155,10 +155,10 @@ async def main(app: QApplication, out: Path, language: str) -> int:
                 await shots.take("patient", "3-session", patient)
 
                 apply_theme(app, CLEAR_LIGHT)
-                support = SupportWindow(
-                    lambda: RoleCore("support", server.ws_url, options("support"))
+                # As run_support makes it: a language picker on the join page and the board.
+                support = support_window(
+                    lambda: RoleCore("support", server.ws_url, options("support")), None
                 )
-                support.join_page.layout().insertWidget(1, LanguagePicker(None))  # type: ignore[union-attr]
                 support.resize(*SIZE)
                 support.show()
                 await shots.take("support", "1-join", support)

@@ -209,9 +209,11 @@ class RoleCore:
         device = await asyncio.to_thread(device_secret, self.options.data_dir)
         while True:
             try:
+                # The person's language: the server writes to their phone in it.
                 joined = await self.signaling.join(
-                    invite=invite, as_role=self.traits.joins_as, device=device
-                )
+                    invite=invite, as_role=self.traits.joins_as, device=device,
+                    language=language(),
+                )  # fmt: skip
                 break
             except ProtocolError as exc:
                 if exc.code is not ErrorCode.INVITE_IN_USE or time.monotonic() > deadline:
@@ -402,6 +404,12 @@ class RoleCore:
         return self.guardian
 
     @property
+    def link_shown(self) -> LinkStateName | None:
+        """The call's state as the screens show it: ``None`` ("waiting for the patient")
+        until the call was first up, so a patient who has not come yet is not a link lost."""
+        return self.facts.link if self._call_up_once else None
+
+    @property
     def pending_checkin(self) -> str | None:
         """The therapist's open check-in request an "I'm OK" answers now (the ladder's)."""
         return self.guardian.ladder.open_checkin if self.guardian is not None else None
@@ -486,6 +494,17 @@ class RoleCore:
         )
         if patient_here and self.guardian is not None and not self.facts.ended:
             self.voice_sender.send()
+
+    async def tell_language(self, lang: str) -> None:
+        """The person chose another language mid-session: the server's messages to their
+        phone follow it (the app's own words change at its next opening)."""
+        if self.signaling.joined is None:
+            return
+        try:
+            await self.signaling.set_language(lang)
+        except (ProtocolError, ConnectionError, TimeoutError) as exc:
+            # Not fatal: the next join carries it.
+            _log.info("language not told to the server: %s", type(exc).__name__)
 
     async def set_contacts(self, phone: str, email: str, consent: bool) -> None:
         """The support person's phone and e-mail for the server's outer ladder (theirs,

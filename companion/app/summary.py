@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from companion.app.facts import SessionFacts
+from companion.app.facts import SessionFacts, TimelineEntry
 from companion.app.prompts import prompt
 from companion.app.theme import CLEAR_LIGHT
 from companion.i18n import N_, _, clock, language, ngettext, number, stamp
@@ -33,6 +33,42 @@ class AlertLine:
     answered_after_s: float | None
     how: str
     """"acknowledged", "resolved by itself" (as the timeline said it) or "open at the end"."""
+
+
+@dataclass
+class ShownAlert:
+    what: str
+    first_at: float
+    """When the therapist's app first showed it."""
+    last_at: float
+    """When it last showed it (the same alert again: the ladder repeating it)."""
+
+
+class ShownAlerts:
+    """Pairs each alert's "alert.shown" timeline entry with its "alert.cleared" one (by
+    alert id): the one place the timeline's lines and the summary's response times do it."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, ShownAlert] = {}
+
+    def shown(self, entry: TimelineEntry) -> bool:
+        """Notes the showing; True when it is the alert's first."""
+        found = self._open.get(entry.ref)
+        if found is not None:
+            found.last_at = entry.at  # the same alert id: the same words
+            return False
+        self._open[entry.ref] = ShownAlert(entry.text, entry.at, entry.at)
+        return True
+
+    def is_open(self, alert_id: str) -> bool:
+        return alert_id in self._open
+
+    def cleared(self, entry: TimelineEntry) -> ShownAlert | None:
+        """The alert this "cleared" entry closes (None: not shown here)."""
+        return self._open.pop(entry.ref, None)
+
+    def still_open(self) -> list[ShownAlert]:
+        return list(self._open.values())
 
 
 @dataclass(frozen=True)
@@ -109,7 +145,7 @@ def summarize(
         limits=(plan.systolic_max, plan.diastolic_max, plan.heart_rate_max),
         made_at=made_at,
     )
-    open_alerts: dict[str, tuple[str, float]] = {}
+    alerts = ShownAlerts()
     drop_started: float | None = None
     asked_at: float | None = None
     for entry in facts.timeline:
@@ -145,10 +181,11 @@ def summarize(
         elif kind == "music.command":
             summary.music_changes += 1
         elif kind == "alert.shown":
-            open_alerts[entry.ref] = (entry.text, entry.at)
-        elif kind == "alert.cleared" and entry.ref in open_alerts:
-            what, raised = open_alerts.pop(entry.ref)
-            summary.alerts.append(AlertLine(what, raised, entry.at - raised, entry.text))
+            alerts.shown(entry)
+        elif kind == "alert.cleared" and (shown := alerts.cleared(entry)) is not None:
+            summary.alerts.append(
+                AlertLine(shown.what, shown.last_at, entry.at - shown.last_at, entry.text)
+            )
         elif kind == "link":
             state = entry.ref
             if state == "lost" and drop_started is None:
@@ -156,8 +193,8 @@ def summarize(
             elif state == "connected" and drop_started is not None:
                 summary.drops.append(Drop(drop_started, entry.at - drop_started))
                 drop_started = None
-    for what, raised in open_alerts.values():
-        summary.alerts.append(AlertLine(what, raised, None, _("open at the end")))
+    for shown in alerts.still_open():
+        summary.alerts.append(AlertLine(shown.what, shown.last_at, None, _("open at the end")))
     if drop_started is not None:
         summary.drops.append(Drop(drop_started, None))
     summary.alerts.sort(key=lambda a: a.raised_at)

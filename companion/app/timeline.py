@@ -15,7 +15,7 @@ from typing import Literal
 
 from companion.app.facts import TimelineEntry
 from companion.app.prompts import prompt
-from companion.app.summary import duration_words
+from companion.app.summary import ShownAlerts, duration_words
 from companion.app.words import ROLE_NAMES, role_name
 from companion.i18n import _
 
@@ -67,7 +67,7 @@ class TimelineLines:
     """Feed it every entry in order; it returns the line to show, or None."""
 
     def __init__(self) -> None:
-        self._shown: dict[str, tuple[str, float]] = {}  # alert id -> (words, shown at)
+        self._shown = ShownAlerts()
         self._acked_by: dict[str, str] = {}  # alert id -> who acknowledged it
         self._cleared: set[str] = set()
         self._link = ""
@@ -80,14 +80,13 @@ class TimelineLines:
         if kind in _SAID_ELSEWHERE:
             return None
         if kind == "alert.shown":
-            if entry.ref in self._shown:
+            if not self._shown.shown(entry):
                 return None
-            self._shown[entry.ref] = (text, entry.at)
             return self._said(
                 TimelineLine(entry.at, _("⚠ ALERT: {text}").format(text=text), "alert")
             )
         if kind == "alert.ack":
-            if entry.ref in self._shown:  # said once, on the alert's "cleared" line
+            if self._shown.is_open(entry.ref):  # said once, on the alert's "cleared" line
                 self._acked_by[entry.ref] = role_name(entry.who, "").lower() if entry.who else ""
                 return None
             if entry.ref in self._cleared:
@@ -95,7 +94,8 @@ class TimelineLines:
             return self._said(TimelineLine(entry.at, text))
         if kind == "alert.cleared":
             self._cleared.add(entry.ref)
-            what, at = self._shown.pop(entry.ref, (_("Alert"), entry.at))
+            shown = self._shown.cleared(entry)
+            what, at = (shown.what, shown.first_at) if shown else (_("Alert"), entry.at)
             how = text
             who = self._acked_by.pop(entry.ref, "")
             if text == _("acknowledged") and who:

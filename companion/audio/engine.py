@@ -334,6 +334,11 @@ class AudioEngine:
         with self._voices_lock:
             self._taps = tuple(t for t in self._taps if t is not tap)
 
+    @property
+    def output_taps(self) -> tuple[OutputTap, ...]:
+        """The taps that see what is played, in the order they were added."""
+        return self._taps
+
     # -- device -------------------------------------------------------------------------
 
     def list_devices(self) -> list[OutputDeviceInfo]:

@@ -268,6 +268,16 @@ class VoiceProcessing:
         return self._available and not self._closed
 
     @property
+    def calls_directly(self) -> bool:
+        """Frames reach the module through the direct calls now (not livekit's methods)."""
+        return self._direct is not None
+
+    @property
+    def reverse_pending(self) -> int:
+        """Played samples waiting to be matched against the microphone."""
+        return self._reverse.available
+
+    @property
     def delay_hint_ms(self) -> int:
         """The delay hint last given to the module (-1: none yet)."""
         return self._delay_ms

@@ -179,6 +179,11 @@ class Speaker:
         clip = self._clips.get(line_id)
         return None if clip is None else clip.samples
 
+    def loudness(self, line_id: str) -> float | None:
+        """A prepared line's measured loudness (LUFS), or ``None``."""
+        clip = self._clips.get(line_id)
+        return None if clip is None else clip.lufs
+
     def say(self, line_id: str, cut_in: bool = False) -> bool:
         """Queue a prepared line at the music's loudness; ``False`` if it is not ready.
         ``cut_in``: a safety line (``Mixer.queue_speech``)."""

@@ -140,6 +140,7 @@ CLIENT_MESSAGES: dict[str, Standing] = {
     "leave": "member",
     "ping": "anyone",  # a keepalive, answered ``ok``; costs a frame like any other
     "set_contacts": "member",  # the support person its own, or the therapist; not the patient
+    "set_language": "member",  # one's own language, for what the server writes to one
 }
 
 

@@ -45,6 +45,8 @@ ProtocolVersion = Annotated[int, Field(ge=0, le=1_000_000)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 DeviceSecret = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{22,128}$")]
 ShortText = Annotated[str, StringConstraints(max_length=120)]
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
+"""A language's ISO 639 code, lower case ("en", "es"): no region, no script."""
 PublicKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$")]
 """A member's Ed25519 session key, 32 raw bytes as base64url without padding."""
 
@@ -515,6 +517,10 @@ class Join(_Msg):
     box_key: PublicKey | None = None
     """This member's X25519 key: the others seal person-entered words for it. Without one,
     it cannot read them."""
+    language: Language | None = None
+    """The language this person reads (``es``): the server writes to them in it (the outer
+    ladder's messages to the support person's phone), until a ``set_language``. One the
+    server does not have is kept, and its messages fall back to English."""
 
 
 class Resume(_Msg):
@@ -609,6 +615,15 @@ class SetContacts(_Msg):
     """The person agreed to be messaged in an emergency of this session."""
 
 
+class SetLanguage(_Msg):
+    """The person changed their language after joining (their app's or board's picker):
+    what the server writes to them from now on is in it (docs/protocol.md)."""
+
+    type: Literal["set_language"]
+    rid: RequestId | None = None
+    language: Language
+
+
 ClientMessage = Annotated[
     Login
     | CreateSession
@@ -621,7 +636,8 @@ ClientMessage = Annotated[
     | SendEvent
     | Leave
     | Ping
-    | SetContacts,
+    | SetContacts
+    | SetLanguage,
     Field(discriminator="type"),
 ]
 CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)

@@ -5,7 +5,8 @@ message in one round, works for an hour, and once.
 
 No script, no outside resources: it works on any phone browser, and its content policy
 lets it do nothing but post its own form. Its words are in the language the phone's
-browser asks for (``Accept-Language``).
+browser asks for (``Accept-Language``), unless the link names the message's own
+(``?lang=es``: the support person's language, which the message was written in).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 
 from aiohttp import web
 
-from companion.i18n import N_, best_language, translations
+from companion.i18n import N_, best_language, languages, translations
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.server.escalation import EscalationDriver
 from companion.server.tokens import verify_ack
@@ -56,7 +57,15 @@ PAGES: dict[str, tuple[str, str]] = {
 
 
 def _page(request: web.Request, page: str, status: int = 200) -> web.Response:
-    lang = best_language(request.headers.get("Accept-Language", ""))  # i18n: not words
+    # The message's language (``?lang=``, the support person's), else the phone's.
+    asked = request.query.get("lang", "")
+    lang = (
+        asked
+        if asked in languages()
+        else best_language(
+            request.headers.get("Accept-Language", "")  # i18n: not words
+        )
+    )
     say = translations(lang).gettext
     if page == "ask":
         body = (

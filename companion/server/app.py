@@ -126,6 +126,7 @@ def open_escalation(server: SignalingServer) -> EscalationDriver:
                               server.store.members)  # fmt: skip
     server.service.options.on_event = driver.observe
     server.service.options.set_contacts = driver.set_contacts
+    server.service.options.language_said = driver.language_said
     AckPages(driver).register(server.app)
     return driver
 

@@ -13,7 +13,9 @@ What it watches (every event the server stores, after it is stored):
     session.end                           the link no longer counts (a help alert still does)
 
 Every message says only "Companion: please check on the patient now. Acknowledge: <link>":
-no name, no reason, nothing about health. Log lines name incidents, rounds and channel
+no name, no reason, nothing about health. It is written in the support person's language
+(the language their app or board last gave, by ``join`` or ``set_language``), and so is the
+acknowledge page it links to; the clinic's on-call gets the source language. Log lines name incidents, rounds and channel
 kinds, never an address or a URL (Apprise's own logger is kept quiet for that reason).
 """
 
@@ -28,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from companion.i18n import N_, SOURCE_LANGUAGE, languages, translations
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import (
     AlertAck,
@@ -54,8 +57,8 @@ _log = logging.getLogger(__name__)
 logging.getLogger("apprise").setLevel(logging.CRITICAL)
 logging.getLogger("urllib3").setLevel(logging.WARNING)
 
-TITLE = "Companion"
-BODY = "Companion: please check on the patient now. Acknowledge: {link}"
+TITLE = "Companion"  # i18n: not words (the name)
+BODY = N_("Companion: please check on the patient now. Acknowledge: {link}")
 LINK_TTL_S = 3600.0
 """An acknowledge link works this long (and once)."""
 SEND_TIMEOUT_S = 20.0
@@ -89,6 +92,8 @@ class Target:
     who: str
     channel: str
     url: str
+    language: str = SOURCE_LANGUAGE
+    """The words of the message and of the acknowledge page it links to."""
 
 
 class EscalationDriver:
@@ -299,12 +304,36 @@ class EscalationDriver:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
-    def _targets(self, session_id: str, oncall: bool) -> list[Target]:
+    async def language_said(self, member: MemberRecord, lang: str) -> None:
+        """A member said which language they read (``join``, ``set_language``): the latest
+        is kept, with the session's contacts' lifetime."""
+        await asyncio.to_thread(self.store.set_language, member.session_id, member.member_id, lang)
+        _log.info("escalation: %s of session %s gave a language", member.role,
+                  member.session_id)  # fmt: skip
+
+    async def _support_language(self, session_id: str) -> str:
+        """The language the support person last said they read (their latest join or
+        ``set_language``); the source language if none, or one this server does not have."""
+        try:
+            members = await self.members(session_id)
+        except Exception:
+            _log.warning("escalation: members of %s unreadable now", session_id)
+            return SOURCE_LANGUAGE
+        said: list[str] = []
+        for m in members:
+            if m.role == "support":
+                lang = await asyncio.to_thread(self.store.language_of, m.member_id)
+                if lang or m.language:
+                    said.append(lang or m.language or "")
+        return said[-1] if said and said[-1] in languages() else SOURCE_LANGUAGE
+
+    def _targets(self, session_id: str, oncall: bool, language: str) -> list[Target]:
         targets = []
         for contact in self.store.contacts(session_id):
             url = self.config.url_for(contact.kind, contact.address)
             if url is not None:
-                targets.append(Target(f"support:{contact.kind}", "support", contact.kind, url))
+                targets.append(Target(f"support:{contact.kind}", "support", contact.kind, url,
+                                      language))  # fmt: skip
         if oncall or not targets:  # nobody to reach at home: the on-call at once
             targets += [Target(f"oncall:{n}", "oncall", "oncall", url)
                         for n, url in enumerate(self.config.oncall)]  # fmt: skip
@@ -314,7 +343,8 @@ class EscalationDriver:
         incident = self.ladder.incidents.get(due.session_id)
         if incident is None:
             return
-        targets = await asyncio.to_thread(self._targets, due.session_id, due.oncall)
+        language = await self._support_language(due.session_id)
+        targets = await asyncio.to_thread(self._targets, due.session_id, due.oncall, language)
         if not targets:
             _log.warning("escalation: incident %s round %d has nobody to reach",
                          due.incident_id, due.number)  # fmt: skip
@@ -344,21 +374,30 @@ class EscalationDriver:
             await asyncio.to_thread(self.store.finish_send, send, "failed")
             return
         oncall = send.target.startswith("oncall:")
+        language = await self._support_language(incident.session_id)
         target = next(
-            (t for t in self._targets(incident.session_id, oncall) if t.key == send.target), None
-        )
+            (t for t in self._targets(incident.session_id, oncall, language)
+             if t.key == send.target),
+            None,
+        )  # fmt: skip
         if target is None:
             await asyncio.to_thread(self.store.finish_send, send, "failed")
             return
         await self._deliver(incident.session_id, send, target)
 
-    def link_for(self, session_id: str, send: Send, who: str) -> str:
+    def link_for(
+        self, session_id: str, send: Send, who: str, language: str = SOURCE_LANGUAGE
+    ) -> str:
+        """The acknowledge link; ``?lang=`` asks the page for the message's language (not
+        signed: it changes only the page's words)."""
         claims = AckClaims(send.link_id, session_id, send.incident_id, who,
                            self.clock() + LINK_TTL_S)  # fmt: skip
-        return f"{self.link_base().rstrip('/')}/ack/{issue_ack(self.signer, claims)}"
+        link = f"{self.link_base().rstrip('/')}/ack/{issue_ack(self.signer, claims)}"
+        return link if language == SOURCE_LANGUAGE else f"{link}?lang={language}"
 
     async def _deliver(self, session_id: str, send: Send, target: Target) -> None:
-        body = BODY.format(link=self.link_for(session_id, send, target.who))
+        link = self.link_for(session_id, send, target.who, target.language)
+        body = translations(target.language).gettext(BODY).format(link=link)
         try:
             ok = await asyncio.wait_for(self.notify(target.url, TITLE, body), SEND_TIMEOUT_S)
         except Exception as exc:  # a channel's failure must not stop the others

@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS contacts (
     set_at REAL NOT NULL,
     PRIMARY KEY (session_id, kind)
 );
+CREATE TABLE IF NOT EXISTS languages (
+    session_id TEXT NOT NULL,
+    member_id TEXT PRIMARY KEY,
+    lang TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS incidents (
     incident_id TEXT PRIMARY KEY,
     session_id TEXT NOT NULL,
@@ -133,6 +138,21 @@ class EscalationStore:
     def forget_session(self, session_id: str) -> None:
         with self._lock:
             self._conn.execute("DELETE FROM contacts WHERE session_id = ?", (session_id,))
+            self._conn.execute("DELETE FROM languages WHERE session_id = ?", (session_id,))
+
+    # -- languages: what each member last said they read (join, set_language)
+
+    def set_language(self, session_id: str, member_id: str, lang: str) -> None:
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO languages VALUES (?, ?, ?)",
+                               (session_id, member_id, lang))  # fmt: skip
+
+    def language_of(self, member_id: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT lang FROM languages WHERE member_id = ?", (member_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     # -- incidents
 

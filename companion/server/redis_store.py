@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import re
 import secrets
 import time
@@ -33,6 +34,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from companion.server.clinicdb import InviteRecord, SessionRecord
 from companion.server.store import (
@@ -46,6 +48,7 @@ from companion.server.store import (
     Unsubscribe,
     WipeHandler,
 )
+from companion.tasks import ListeningTimeout
 
 _log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -186,7 +189,8 @@ def _member_fields(member: MemberRecord) -> dict[str, str]:
             "resume_hash": member.resume_hash, "status": member.status,
             "invite_id": member.invite_id or "", "therapist_id": member.therapist_id or "",
             "epoch": str(member.epoch), "device_hash": member.device_hash,
-            "public_key": member.public_key or "", "box_key": member.box_key or ""}  # fmt: skip
+            "public_key": member.public_key or "", "box_key": member.box_key or "",
+            "language": member.language or ""}  # fmt: skip
 
 
 def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
@@ -202,7 +206,32 @@ def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
         device_hash=h.get("device_hash", ""),
         public_key=h.get("public_key") or None,
         box_key=h.get("box_key") or None,
+        language=h.get("language") or None,
     )
+
+
+REPLY_TIMEOUT_S = 2.0
+"""A Redis reply not read within this long of the node's own running time fails the
+request ("try again shortly")."""
+
+
+class _ListeningConnection(aioredis.Connection):
+    """Replies awaited in the node's own running time (``ListeningTimeout``): a node held up
+    past the timeout still reads the answers Redis sent meanwhile (issue 18)."""
+
+    async def read_response(
+        self,
+        disable_decoding: bool = False,
+        timeout: float | None = None,  # noqa: ASYNC109 (redis-py's signature)
+        **kwargs: Any,
+    ) -> Any:
+        if timeout is not None:  # the caller's own wait (pub/sub polling)
+            return await super().read_response(disable_decoding, timeout, **kwargs)
+        try:
+            async with ListeningTimeout(REPLY_TIMEOUT_S):
+                return await super().read_response(disable_decoding, math.inf, **kwargs)
+        except TimeoutError as exc:  # the connection was dropped as it was cancelled
+            raise RedisTimeout("no reply from redis in time") from exc
 
 
 class RedisStore:
@@ -215,8 +244,9 @@ class RedisStore:
         # this one at once, requests wait their turn for a connection instead of failing
         # with MaxConnectionsError (redis-py's default pool stops at 100 connections).
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, decode_responses=True, socket_timeout=2.0, max_connections=256, timeout=10.0
-        )
+            url, decode_responses=True, max_connections=256, timeout=10.0,
+            connection_class=_ListeningConnection,
+        )  # fmt: skip
         self._redis: Any = aioredis.Redis.from_pool(pool)
         self._prefix = prefix
         self._append = self._redis.register_script(_APPEND)

@@ -52,6 +52,7 @@ from companion.protocol.messages import (
     SessionInfo,
     Sessions,
     SetContacts,
+    SetLanguage,
 )
 from companion.server.clinicdb import ClinicDB, InviteRecord, SessionRecord, Therapist
 from companion.server.codeguard import CodeGuard
@@ -91,6 +92,9 @@ class ServiceOptions:
     """Told of every event stored (not duplicates): the outer ladder (escalation.py)."""
     set_contacts: Callable[[ClientConnection, SetContacts], Awaitable[None]] | None = None
     """Keeps a session's contacts for the outer ladder; None: this server sends no messages."""
+    language_said: Callable[[MemberRecord, str], Awaitable[None]] | None = None
+    """Told each language a member gives (``join``, ``set_language``): the outer ladder
+    writes to the support person in the latest."""
 
 
 class SignalingService:
@@ -123,6 +127,7 @@ class SignalingService:
             Leave: self._leave,
             Ping: self._ping,
             SetContacts: self._set_contacts,
+            SetLanguage: self._set_language,
         }
 
     async def handle(self, conn: ClientConnection, message: Any) -> None:
@@ -218,7 +223,7 @@ class SignalingService:
             relay_only=session.relay_only,
         )
 
-    async def _new_invite(self, session_id: str, role: str, ttl_s: int) -> InviteInfo:
+    async def new_invite(self, session_id: str, role: str, ttl_s: int) -> InviteInfo:
         code = new_short_code()
         invite = InviteRecord(
             invite_id=new_id(),
@@ -252,7 +257,7 @@ class SignalingService:
         session = SessionRecord(new_id(), therapist.therapist_id, msg.label, time.time(),
                                 relay_only=msg.relay_only)  # fmt: skip
         await self.store.create_session(session)
-        invites = [await self._new_invite(session.session_id, role, msg.invite_ttl_s)
+        invites = [await self.new_invite(session.session_id, role, msg.invite_ttl_s)
                    for role in ("patient", "support")]  # fmt: skip
         await self._audit(therapist.therapist_id, "create", "session", session.session_id,
                           session.session_id)  # fmt: skip
@@ -272,7 +277,7 @@ class SignalingService:
 
     async def _create_invite(self, conn: ClientConnection, msg: CreateInvite) -> None:
         session = await self._owned_session(conn, msg.session_id)
-        invite = await self._new_invite(session.session_id, msg.role, msg.ttl_s)
+        invite = await self.new_invite(session.session_id, msg.role, msg.ttl_s)
         assert conn.therapist is not None
         await self._audit(conn.therapist.therapist_id, "create", "invite", invite.invite_id,
                           session.session_id)  # fmt: skip
@@ -385,6 +390,7 @@ class SignalingService:
             device_hash=device_hash if invite is not None else "",
             public_key=msg.public_key,
             box_key=msg.box_key,
+            language=msg.language,
         )
         # Its own place back (a lost resume token): what it missed follows, as on resume.
         after_seq = msg.last_seq if existing is not None and invite is not None else None
@@ -395,6 +401,11 @@ class SignalingService:
         # Seated and told so: the others' news must not turn into an error for this join.
         kind = "member.back" if existing else "member.joined"
         await self._announce(member, kind)
+        if msg.language is not None and self.options.language_said is not None:
+            try:
+                await self.options.language_said(member, msg.language)
+            except Exception:  # the join stands; the messages fall back to the join's record
+                _log.warning("language of %s not kept", member.member_id)
 
     async def _refuse_device(
         self, conn: ClientConnection, invite: InviteRecord, holder: MemberRecord
@@ -658,6 +669,12 @@ class SignalingService:
         )
         if not duplicate and msg.event.kind == "session.end":
             await self.store.end_session(member.session_id)
+
+    async def _set_language(self, conn: ClientConnection, msg: SetLanguage) -> None:
+        member = self._joined(conn)
+        if self.options.language_said is not None:
+            await self.options.language_said(member, msg.language)
+        conn.send(Ok(rid=msg.rid).model_dump_json())
 
     async def _set_contacts(self, conn: ClientConnection, msg: SetContacts) -> None:
         if self.options.set_contacts is None:

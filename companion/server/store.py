@@ -48,6 +48,9 @@ class MemberRecord:
     the others in the member list."""
     box_key: str | None = None
     """Its key for sealed words, likewise."""
+    language: str | None = None
+    """The language the person reads, as its join said (kept on resume): the outer
+    ladder's messages to the support person are written in it."""
 
     def with_status(self, status: MemberStatus) -> MemberRecord:
         return replace(self, status=status)

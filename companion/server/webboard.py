@@ -15,12 +15,16 @@ from urllib.parse import quote
 from aiohttp import web
 from yarl import URL
 
+from companion.i18n import languages
+from companion.server.boardwords import board_messages
+
 BOARD_PATH = "/board"
 _FILES = {
     "board.css": "text/css",
     "board.js": "text/javascript",
     "wire.js": "text/javascript",
     "homelink.js": "text/javascript",
+    "i18n.js": "text/javascript",
 }
 _HEADERS = {
     # Only our own scripts, styles and WebSocket; no framing, no referrer leaking the page.
@@ -62,6 +66,15 @@ async def _asset(request: web.Request) -> web.Response:
     return web.Response(body=_read(name), content_type=kind, charset="utf-8", headers=_HEADERS)
 
 
+async def _messages(request: web.Request) -> web.Response:
+    """A language's words for the board, from the gettext catalogue (boardwords.py)."""
+    lang = request.match_info["lang"]
+    if lang not in languages():
+        raise web.HTTPNotFound()
+    return web.json_response(board_messages(lang), headers=_HEADERS)
+
+
 def add_board_routes(app: web.Application) -> None:
     app.router.add_get(BOARD_PATH, _page)
+    app.router.add_get(BOARD_PATH + "/messages/{lang}.json", _messages)
     app.router.add_get(BOARD_PATH + "/{name}", _asset)

@@ -54,6 +54,7 @@ from companion.protocol.messages import (
     SessionInfo,
     Sessions,
     SetContacts,
+    SetLanguage,
     SignalData,
     Welcome,
 )
@@ -384,16 +385,18 @@ class SignalingClient:
         session_id: str | None = None,
         as_role: InvitedRole | None = None,
         device: str | None = None,
+        language: str | None = None,
     ) -> Joined:
         """``device``: this install's secret (see ``companion.app.device``); the place an
         invite gives binds to it, and a re-join after a lost resume token sends it again.
-        Without one, this client makes its own (good for as long as it lives)."""
+        Without one, this client makes its own (good for as long as it lives).
+        ``language``: the person's, for what the server writes to them (outer ladder)."""
         if invite is not None and device is None:
             device = secrets.token_urlsafe(24)
         identity = MemberKey.generate()
         request = Join(type="join", invite=invite, session_id=session_id, as_role=as_role,
                        device=device, public_key=identity.public_key,
-                       box_key=identity.box_key)  # fmt: skip
+                       box_key=identity.box_key, language=language)  # fmt: skip
         joined: Joined = await self._request(request)
         self.identity = identity
         self._join, self.joined = request, joined
@@ -444,6 +447,10 @@ class SignalingClient:
         their consent (the support person's own, or the therapist's for the session)."""
         await self._request(SetContacts(type="set_contacts", session_id=session_id, email=email,
                                         sms=sms, consent=True))  # fmt: skip
+
+    async def set_language(self, language: str) -> None:
+        """The person's language changed after joining: the server writes to them in it."""
+        await self._request(SetLanguage(type="set_language", language=language))
 
     async def leave(self) -> None:
         await self._request(Leave(type="leave"))

@@ -40,6 +40,9 @@ class LanguagePicker(QWidget):
     opening."""
 
     chosen = Signal(str)
+    """The app's language changed now (the window is rebuilt)."""
+    picked = Signal(str)
+    """The person chose a language (now or for later): for whoever must be told."""
 
     def __init__(self, data_dir: Path | None, now: Callable[[], bool] = lambda: True) -> None:
         super().__init__()
@@ -67,6 +70,7 @@ class LanguagePicker(QWidget):
         lang = str(self.combo.currentData())
         if self.data_dir is not None:
             save_language(self.data_dir, lang)
+        self.picked.emit(lang)
         if not self.now():
             self.note.setVisible(lang != language())
             return

@@ -193,7 +193,8 @@ class BreathingGuide(QWidget):
         self.pattern = pattern
         self.text_color = ""
         self.reduced_motion = False
-        self._started = time.monotonic()
+        self.started = time.monotonic()
+        """When the first breath began (a screenshot sets it to draw one moment)."""
         self._timer = QTimer(self)
         self._timer.setInterval(50)
         self._timer.timeout.connect(self.update)
@@ -205,7 +206,7 @@ class BreathingGuide(QWidget):
         """(words, whole seconds left in the step, how full the breath is 0..1)."""
         names = tuple(_(name) for name in _BREATH_STEPS)
         cycle = sum(self.pattern)
-        t = ((now or time.monotonic()) - self._started) % cycle
+        t = ((now or time.monotonic()) - self.started) % cycle
         for index, length in enumerate(self.pattern):
             if length and t < length:
                 frac = t / length

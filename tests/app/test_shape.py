@@ -57,3 +57,17 @@ def test_the_scan_sees_lazy_and_type_only_imports(tmp_path: Path) -> None:
     )
     found = _graph().imported(source)
     assert {"companion.call.media", "PySide6.QtCore"} <= found
+
+
+def test_benchmarks_and_devtools_import_nothing_from_the_tests() -> None:
+    """What a benchmark and a test share (the simulated room, the playout simulator, the
+    network lab) lives in ``devtools/``: ``tests/`` is not a library."""
+    root = _SCRIPT.parents[1]
+    graph = _graph()
+    wrong = {
+        path.relative_to(root).as_posix(): sorted(t for t in found if _within(t, ("tests",)))
+        for folder in ("benchmarks", "devtools")
+        for path in sorted((root / folder).glob("*.py"))
+        if (found := graph.imported(path))
+    }
+    assert {p: t for p, t in wrong.items() if t} == {}

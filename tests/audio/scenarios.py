@@ -162,9 +162,9 @@ def unplug(work: Path, events: dict[str, Any]) -> None:
     time.sleep(0.5)
     engine.set_device("companion_b")
     time.sleep(1.0)
-    device = engine._device  # the device vanishing: its stream dies under us
+    device = engine._device  # fault injection: the device vanishing, its stream dies
     assert device is not None
-    device._stream.abort()
+    device._stream.abort()  # fault injection: the device unplugged
     time.sleep(1.5)
     events["device_after"] = engine.device.name if engine.device else None
     engine.close()
@@ -202,9 +202,9 @@ def tapped(work: Path, events: dict[str, Any]) -> None:
     time.sleep(0.5)
     engine.set_device("companion_b")
     time.sleep(1.0)
-    device = engine._device
+    device = engine._device  # fault injection: the device about to vanish
     assert device is not None
-    device._stream.abort()  # unplugged
+    device._stream.abort()  # fault injection: the device unplugged
     time.sleep(1.5)
     engine.remove_output_tap(tap)
     frames_at_removal = tap.frames

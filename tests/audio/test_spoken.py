@@ -147,7 +147,7 @@ def test_a_relaunch_prepares_the_lines_without_measuring_them_again(
         speaker = speech.Speaker(engine, speech.EspeakVoice(tmp_path / "voice"))
         try:
             assert speaker.prepare(lines) == []
-            levels.append({k: speaker._clips[k].lufs for k in lines})
+            levels.append({k: speaker.loudness(k) for k in lines})
         finally:
             speaker.close()
             engine.close()

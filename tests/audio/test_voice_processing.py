@@ -10,7 +10,7 @@ import numpy as np
 
 from companion.audio.processing import FRAME, HELD_DELAY_MS, VoiceProcessing
 from companion.call.devices import MicrophoneTrack
-from tests.audio.room import (
+from devtools.room import (
     FAR_TEXT,
     RATE,
     RoomConfig,
@@ -113,7 +113,7 @@ def test_direct_calls_are_in_use_and_sound_exactly_like_livekits_methods() -> No
     for direct in (True, False):
         processing = VoiceProcessing(direct_calls=direct)
         blocks = _collecting(processing)
-        assert (processing._direct is not None) == direct
+        assert processing.calls_directly == direct
         try:
             for pos in range(0, len(far), 1500):  # odd blocks: 10 ms leftovers, 1-frame calls
                 processing.played(played[pos : pos + 1500])
@@ -137,7 +137,7 @@ def test_reverse_audio_without_a_microphone_does_not_pile_up() -> None:
         for _ in range(100):
             processing.played(np.full((960, 2), 0.1, np.float32))
             processing.process_pending()
-        assert processing._reverse.available <= 2 * FRAME
+        assert processing.reverse_pending <= 2 * FRAME
     finally:
         processing.close()
 

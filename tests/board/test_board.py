@@ -232,7 +232,7 @@ async def test_the_board_resumes_after_a_drop_and_gets_what_it_missed(rig: Board
     member = await page.evaluate("companionBoard.memberId")
     for conn in list(rig.server.connections):
         if conn.member is not None and conn.member.member_id == member:
-            transport = conn._transport
+            transport = conn._transport  # fault injection: a dead route
             assert transport is not None
             transport.pause_reading()  # no close frame, no answer: a dead route
     await session.patient.check_in("key")

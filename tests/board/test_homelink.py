@@ -79,9 +79,9 @@ async def test_the_patients_app_resolves_the_browsers_mdns_names(
 
 def _resolved_host(patient: RoleCore) -> None:
     assert patient.home is not None
-    pc = patient.home._pc
+    pc = patient.home.peer_connection
     assert pc is not None and pc.sctp is not None
-    connection = pc.sctp.transport.transport._connection
+    connection = pc.sctp.transport.transport._connection  # third-party: aioice's candidates
     remote = [(c.type, c.host) for c in connection.remote_candidates]
     assert ("host", "10.89.0.1") in remote, remote
 
@@ -124,7 +124,7 @@ async def test_the_board_believes_only_signed_events_the_patient_may_send(rig: B
     await page.wait_for("companionBoard.homeState === 'connected'", timeout=20)
     await rig.server.stop()  # only the home link carries anything now
     assert patient.home is not None and patient.signaling.identity is not None
-    channel = patient.home._channel
+    channel = patient.home._channel  # fault injection: forged messages go on the real channel
     assert channel is not None
     session_id, member = patient.session_id, patient.signaling.member_id
     assert member is not None

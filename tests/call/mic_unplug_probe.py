@@ -39,7 +39,7 @@ async def main(data_dir: Path) -> None:
     sending = core.media.audio_for_connection()  # what a call's Opus sender reads
     before = await _level(sending, 1.0)
     reverse_before = processing.reverse_frames
-    first._stream.abort()  # the device vanishes: PortAudio ends the stream by itself
+    first._stream.abort()  # fault injection: the device vanishes (PortAudio ends it)
     deadline = time.monotonic() + 10
     while core.media.audio is first and time.monotonic() < deadline:
         await sending.recv()

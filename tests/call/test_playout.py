@@ -1,7 +1,7 @@
 """The playout on its own: real Opus packets (the call's encoder, FEC on) through the real
 ``Playout`` into a device model, over a simulated network with simulated clocks
-(``playout_sim.py``, as ``benchmarks/playout.py`` runs it for hours). Time here is simulated, so these
-figures are the algorithm's, not the machine's."""
+(``devtools/playout_sim.py``, as ``benchmarks/playout.py`` runs it for hours). Time here is
+simulated, so these figures are the algorithm's, not the machine's."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 from companion.audio.stretch import accelerate, expand, find_splice
 from companion.call.opus import FRAME, RATE
+from devtools.playout_sim import Scenario, opus_packets, simulate
 from tests.audio.signals import max_step
-from tests.call.playout_sim import Scenario, opus_packets, simulate
 
 
 @cache

@@ -147,7 +147,6 @@ async def test_five_percent_loss_is_concealed_without_gaps(
     assert heard.stats.fec_samples + heard.stats.concealed_samples > 0
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent in one fresh-clone run; passed 3 of 3 alone")
 async def test_voice_resumes_right_after_a_burst_loss(
     call: tuple[_Peer, _Peer, ImpairedRelay],
 ) -> None:

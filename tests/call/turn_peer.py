@@ -48,8 +48,9 @@ def selected_pair(engine: CallEngine) -> dict[str, Any] | None:
     pc = engine.peer_connection
     if pc is None or pc.sctp is None:
         return None
-    connection = pc.sctp.transport.transport._connection  # aiortc's aioice.Connection
+    connection = pc.sctp.transport.transport._connection  # third-party: aioice.Connection
     pair = connection._nominated.get(1)
+    # third-party: aioice's nominated pair
     if pair is None:
         return None
     local, remote = pair.local_candidate, pair.remote_candidate

@@ -37,6 +37,7 @@ SCANNED: tuple[str, ...] = (
     "companion/monitor/ladder.py",
     "companion/protocol/errors.py",
     "companion/server/ackpage.py",
+    "companion/server/escalation.py",
     "companion/selftest",
 )
 """The UI and the core's word tables: every place words for a person are written."""
@@ -284,3 +285,75 @@ if __name__ == "__main__":
     for finding in found:
         print(finding)
     print(f"{len(found)} unmarked", file=sys.stderr)
+
+
+# -- the browser board's script ---------------------------------------------------------------
+
+BOARD = ROOT / "companion" / "server" / "board"
+JS_OPT_OUT = "// i18n: not words"
+JS_NO_WORDS_CALLS = frozenset(
+    {
+        "Error", "TypeError", "info", "warn", "error", "debug", "log", "addEventListener",
+        "getElementById", "querySelector", "querySelectorAll", "createElement", "closest",
+        "getItem", "setItem", "removeItem", "fetch", "importKey", "generateKey", "sign",
+        "verify", "startsWith", "endsWith", "includes", "RegExp", "postMessage", "refuse",
+        "encode", "deriveKey", "deriveBits",
+    }
+)  # fmt: skip
+"""Calls whose string arguments are ids, selectors, keys or developers' words."""
+
+
+def scan_js(path: Path) -> list[Finding]:
+    """The board's string literals a person would read that are not inside ``_()``,
+    ``N_()`` or ``ngettext()`` (the same rule for words as the Python scan's)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from babel.messages.jslexer import tokenize
+
+        source = path.read_text(encoding="utf-8")
+        tokens = [t for t in tokenize(source) if t.type not in ("linecomment", "multilinecomment")]
+    lines = source.splitlines()
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    findings: list[Finding] = []
+    calls: list[str] = []  # the callee of each open parenthesis ("" for a plain group)
+    for index, token in enumerate(tokens):
+        before = tokens[index - 1] if index else None
+        after = tokens[index + 1] if index + 1 < len(tokens) else None
+        if token.type == "operator" and token.value in ("(", "[", "{"):
+            # Babel's lexer gives "console.info" as one name: the method is its last part.
+            callee = (
+                before.value.rsplit(".", 1)[-1]
+                if before is not None and before.type == "name"
+                else ""
+            )
+            calls.append(callee if token.value == "(" else "")
+            continue
+        if token.type == "operator" and token.value in (")", "]", "}"):
+            if calls:
+                calls.pop()
+            continue
+        if token.type not in ("string", "template_string"):
+            continue
+        text = token.value[1:-1]
+        if token.type == "template_string":
+            text = re.sub(r"\$\{[^}]*\}", " ", text)
+        quiet = any(c in MARKERS or c in JS_NO_WORDS_CALLS for c in calls)
+        is_key = after is not None and after.value == ":" and (not calls or calls[-1] == "")
+        # (the lexer splits "===" into "==" and "=")
+        two_before = tokens[index - 2].value if index >= 2 else ""
+        compared = (
+            (before is not None and before.value in ("==", "!=", "case"))
+            or (before is not None and before.value == "=" and two_before in ("==", "!="))
+            or (after is not None and after.value in ("==", "!="))
+        )
+        line = lines[token.lineno - 1] if token.lineno <= len(lines) else ""
+        if quiet or is_key or compared or JS_OPT_OUT in line or not is_words(text):
+            continue
+        findings.append(Finding(str(shown), token.lineno, text))
+    return findings
+
+
+def unmarked_js() -> list[Finding]:
+    return [f for path in sorted(BOARD.glob("*.js")) for f in scan_js(path)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,15 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from companion import i18n
-from tests.i18n.scan import ROOT, is_words, scan_file, unmarked
+from tests.i18n.scan import (
+    ROOT,
+    Finding,
+    is_words,
+    scan_file,
+    scan_js,
+    unmarked,
+    unmarked_js,
+)
 
 LANGUAGES = [lang for lang in i18n.languages() if lang != i18n.SOURCE_LANGUAGE]
 
@@ -24,10 +33,15 @@ def _catalogue(lang: str) -> Catalog:
 
 
 def _extracted() -> set[str | tuple[str, ...]]:
-    """What Babel's extractor finds in the package now (as ``script/translations`` does)."""
+    """What Babel's extractor finds in the package now, by ``babel.cfg`` as
+    ``script/translations`` does: the Python, and the browser board's script and page."""
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with (ROOT / "babel.cfg").open() as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)  # type: ignore[no-untyped-call]
     found: set[str | tuple[str, ...]] = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
-        str(ROOT / "companion"), method_map=[("**.py", "python")]
+        str(ROOT / "companion"), method_map=method_map, options_map=options_map
     ):
         found.add(message if isinstance(message, str) else tuple(message))
     return found
@@ -37,8 +51,9 @@ def test_spanish_is_there() -> None:
     assert "es" in LANGUAGES
 
 
-def test_no_user_facing_literal_is_left_unmarked() -> None:
-    left = unmarked()
+@pytest.mark.parametrize("scan", [unmarked, unmarked_js], ids=["python", "board-script"])
+def test_no_user_facing_literal_is_left_unmarked(scan: Callable[[], list[Finding]]) -> None:
+    left = scan()
     assert not left, "mark these with _() (or N_() in a table):\n" + "\n".join(map(str, left))
 
 
@@ -62,6 +77,68 @@ def test_the_scan_sees_what_it_should(tmp_path: Path) -> None:
     assert [f.text for f in found] == ["Your therapist is with you", "Hello "]
     assert is_words("Connected") and is_words("I'm OK")
     assert not is_words("connected") and not is_words("%H:%M") and not is_words("text/plain")
+
+
+def test_the_board_scan_and_extraction_see_what_they_should(tmp_path: Path) -> None:
+    from companion.server.boardwords import extract_html
+
+    script = tmp_path / "sample.js"
+    script.write_text(
+        'const WORDS = { lost: N_("Therapist disconnected") };\n'
+        '$("state").textContent = "Connection hiccup";\n'
+        '$("call").textContent = `Since ${when}. Press the button`;\n'
+        'console.warn("refused an event over the home link");\n'
+        'if (e.key === "Escape") close();\n'
+        '$("x").textContent = _("Marked words");\n',
+        encoding="utf-8",
+    )
+    assert [f.text for f in scan_js(script)] == [
+        "Connection hiccup",
+        "Since  . Press the button",
+    ]
+    page = (
+        b"<html><head><title>Companion \xe2\x80\x94 board</title></head><body>\n"
+        b'<label>Upper (systolic)<br><span translate="no">mmHg</span></label>\n'
+        b'<input placeholder="Code or link"><p id="x">  Two\n   lines  </p><p>42</p>'
+        b'<script>ignored("words here")</script></body></html>'
+    )
+    import io
+
+    found = [m for _line, _f, m, _c in extract_html(io.BytesIO(page), {}, (), {})]
+    assert found == ["Companion — board", "Upper (systolic)", "Code or link", "Two lines"]
+
+
+def test_the_board_is_given_each_languages_words() -> None:
+    """What /board/messages/<lang>.json serves: every message the board shows, each
+    translated (the catalogue test above fails first for one that is not)."""
+    from companion.server.boardwords import board_message_ids, board_messages
+
+    ids = board_message_ids()
+    assert "Please go to the patient now" in ids and "Upper (systolic)" in ids
+    assert "Last check-in: {ago}" in ids and "I'm with the patient" in ids
+    for lang in LANGUAGES:
+        words = board_messages(lang)
+        assert words["language"] == lang
+        assert {w["code"] for w in words["languages"]} == set(i18n.languages())
+        same = [m for m, said in words["messages"].items() if m == said and is_words(m)]
+        assert same == [], f"{lang}: the board would show these in English: {same}"
+
+
+def test_the_boards_formats_are_given_their_placeholders() -> None:
+    """``format(_("… {name} …"), { name })`` in the board: the same check as the Python's
+    ``.format(name=…)`` below (a renamed field would show "{name}" to the person)."""
+    from tests.i18n.scan import BOARD
+
+    call = re.compile(r'format\(_\("((?:[^"\\]|\\.)*)"\),\s*\{([^}]*)\}')
+    wrong, seen = [], 0
+    for path in sorted(BOARD.glob("*.js")):
+        for match in call.finditer(path.read_text(encoding="utf-8")):
+            seen += 1
+            wanted = {name for _l, name, _s, _c in string.Formatter().parse(match[1]) if name}
+            given = {part.split(":")[0].strip() for part in match[2].split(",") if part.strip()}
+            if wanted != given:
+                wrong.append(f"{path.name}: {match[1]!r}: {sorted(wanted)} ≠ {sorted(given)}")
+    assert seen >= 8 and not wrong, "\n".join(wrong)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -171,6 +171,7 @@ async def test_a_withdrawn_and_an_expired_code_at_1920x1080(
     screen too (the window is not stretched to the corners: it fits and reads)."""
     signaling = session.therapist.signaling
     # An invitation that lives the shortest time the server allows (60 s), and one withdrawn.
+    # forged: a 60 s invitation, which the app never asks for
     expiring: SessionCreated = await signaling._request(
         CreateSession(type="create_session", label="expiring", invite_ttl_s=60)
     )

@@ -64,7 +64,7 @@ async def test_acked_counts_the_other_sides_heartbeats_on_this_connection(
     await theirs.start()
     try:
         await until(lambda: ours.state == "connected", within_s=15)
-        theirs._seq = 1000  # an hour into the session
+        theirs._seq = 1000  # fault injection: an hour into the session
         await until(lambda: ours.heard_seq > 1000, within_s=5)
         await theirs.close()  # the therapist's app restarts: numbering from 1 again
         acked: list[int] = []

@@ -99,3 +99,17 @@ def test_strict_types_refuse_coercion() -> None:
     with pytest.raises(ValidationError):
         CLIENT_MESSAGE.validate_json('{"type":"resume","resume_token":"t","last_seq":"3"}')
     assert CheckIn(kind="checkin").source == "button"
+
+
+@pytest.mark.parametrize(
+    ("language", "accepted"),
+    [("es", True), ("fil", True), ("es-US", False), ("ES", False), ("", False), (3, False)],
+)
+def test_a_joins_language_is_a_bare_lower_case_code(language: object, accepted: bool) -> None:
+    """docs/protocol.md, ``join``: ``language`` is an ISO 639 code, lower case, no region."""
+    text = json.dumps({"type": "join", "invite": "t", "language": language})
+    if accepted:
+        assert getattr(CLIENT_MESSAGE.validate_json(text), "language", None) == language
+    else:
+        with pytest.raises(ValidationError):
+            CLIENT_MESSAGE.validate_json(text)

@@ -185,7 +185,7 @@ async def test_the_server_keeps_its_files_private_and_no_short_code(tmp_path: Pa
             await server.store.create_session(session)
             session_codes = []
             for _ in range(3):
-                invite = await server.service._new_invite("s1", "patient", 3600)
+                invite = await server.service.new_invite("s1", "patient", 3600)
                 session_codes.append(invite.code)
     finally:
         os.umask(before)

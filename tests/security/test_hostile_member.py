@@ -79,6 +79,7 @@ def _send_signed(
     event_id = str(uuid.uuid4())
     sealed = ControlEvent.seal(key or sender.signaling.identity, joined.session_id,
                                from_member or joined.member_id, event_id, event)  # fmt: skip
+    # fault injection: a forged message, sent on the real channel
     assert link._send_on(link._channel, sealed.model_dump_json())
     return event_id
 
@@ -138,6 +139,7 @@ async def test_every_wrong_kind_through_the_server_is_refused(
                 event_id = str(uuid.uuid4())
                 refused.append(event_id)
                 message = SendEvent(type="event", event_id=event_id, event=event)
+                # fault injection: a forged message
                 await app.signaling._send_raw(message.model_dump_json())
     await until(lambda: len(errors) >= len(refused), within_s=5)
     assert {e.code for e in errors} == {"event_kind_forbidden"}
@@ -169,6 +171,7 @@ async def test_every_signal_off_the_peer_paths_is_refused(apps: dict[str, App]) 
                     message = PeerSignal.model_validate(
                         {"type": "signal", "to": _member_id(receiver), "pc_id": pc_id, "data": data}
                     )
+                    # fault injection: a forged message
                     await sender.signaling._send_raw(message.model_dump_json(exclude_none=True))
                     expected += 1
         tried += expected

@@ -279,6 +279,7 @@ async def test_client_that_never_reads_is_dropped(server: SignalingServer) -> No
     stalled = await RawClient.open(server.ws_url, autoping=False)
     await stalled.request(_join(created.invites[1].token), "joined")
     # Stop reading: pause the transport so the kernel buffers fill up.
+    # third-party (aiohttp): its socket, to stall it
     transport = stalled.ws._response.connection.transport  # type: ignore[union-attr]
     assert transport is not None
     transport.pause_reading()

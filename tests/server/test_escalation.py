@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.policy
+import html
 import logging
 import re
 import shutil
@@ -26,6 +27,7 @@ import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from companion import i18n
 from companion.protocol.messages import AlertAck, AlertRaised, SessionEvent, WithPatient
 from companion.server.app import ServerConfig, SignalingServer
 from companion.server.escalation_store import EscalationStore
@@ -39,6 +41,7 @@ PHONE = "+15551234567"
 HOOK_SECRET = "hook-s3cret-value"
 HELP_ID = "help-1"
 LINK = re.compile(r"Acknowledge: (\S+/ack/\S+)")
+LINK_ES = re.compile(r"(\S+/ack/\S+)")
 
 
 class FakeClock:
@@ -151,7 +154,12 @@ class Session_:
     events: dict[str, list[SessionEvent]]
 
 
-async def start_session(server: SignalingServer, contacts: bool = True) -> Session_:
+async def start_session(
+    server: SignalingServer,
+    contacts: bool = True,
+    language: str | None = None,
+    then_language: str | None = None,
+) -> Session_:
     therapist_row, secret = server.db.add_therapist(f"dr-{time.monotonic_ns()}")
     therapist = SignalingClient(server.ws_url)
     await therapist.connect()
@@ -164,7 +172,9 @@ async def start_session(server: SignalingServer, contacts: bool = True) -> Sessi
         # The support person gives their phone and e-mail, then closes their app.
         support = SignalingClient(server.ws_url)
         await support.connect()
-        await support.join(invites["support"].token, as_role="support")
+        await support.join(invites["support"].token, as_role="support", language=language)
+        if then_language is not None:  # changed on the picker after joining
+            await support.set_language(then_language)
         await support.set_contacts(session_id, email=EMAIL, sms=PHONE)
         await support.leave()
         await support.close()
@@ -257,6 +267,49 @@ async def test_unanswered_help_reaches_phones_and_a_link_quiets_every_app(
         assert private not in logged
 
 
+@pytest.mark.parametrize(("joined_in", "then"), [("es", None), ("en", "es")])
+async def test_the_messages_and_the_acknowledge_page_speak_the_support_persons_language(
+    config: ServerConfig, receivers: Receivers, joined_in: str, then: str | None
+) -> None:
+    """The support person joined in Spanish (or changed to it after joining): the e-mail,
+    the SMS and the page their link opens are Spanish, even on a phone whose browser asks
+    for English; the clinic's on-call is written to in English."""
+    clock = FakeClock()
+    spanish = i18n.translations("es").gettext
+    async with running(config, clock) as server:
+        s = await start_session(server, language=joined_in, then_language=then)
+        await raise_help(s)
+        later(server, clock, 31)
+        await receivers.wait(mails=1, posts=1)
+        (_rcpts, body), (_path, post) = receivers.mails[0], receivers.posts[0]
+        want = spanish("Companion: please check on the patient now. Acknowledge: {link}")
+        assert want.startswith("Companion: ") and "paciente" in want
+        for text in (body, post["message"]):
+            link = LINK_ES.search(text)
+            assert link is not None, text
+            assert text.strip() == want.format(link=link.group(1))
+        link = LINK_ES.search(body)
+        assert link is not None and link.group(1).endswith("?lang=es")
+        # Nobody answered for long enough: the on-call joins, written to in English.
+        later(server, clock, 220)
+        await receivers.wait(mails=2, posts=3)
+        oncall = [p["message"] for path, p in receivers.posts if path == "/oncall"]
+        assert len(oncall) == 1 and oncall[0].startswith("Companion: please check on the patient")
+        english_phone = {"Accept-Language": "en-US,en;q=0.9"}
+        async with aiohttp.ClientSession() as http:
+            async with http.get(link.group(1), headers=english_phone) as page:
+                text = await page.text()
+                assert page.status == 200 and '<html lang="es">' in text
+                assert html.escape(spanish("I am checking on them")) in text
+                assert "I am checking on them" not in text
+            async with http.post(link.group(1), headers=english_phone) as answer:
+                text = await answer.text()
+                assert answer.status == 200 and 'id="done"' in text
+                assert html.escape(spanish("Thank you")) in text and "Thank you" not in text
+        await s.patient.close()
+        await s.therapist.close()
+
+
 async def test_a_restart_mid_escalation_loses_nothing_and_sends_nothing_twice(
     config: ServerConfig, receivers: Receivers
 ) -> None:
@@ -293,6 +346,7 @@ async def test_a_message_cut_off_mid_send_goes_out_again_after_a_restart(
     # As if the server died after handing the e-mail over but before writing that down.
     store = EscalationStore(config.data_dir / "escalation.sqlite3",
                             (config.data_dir / "signing.key").read_bytes())  # fmt: skip
+    # fault injection: the crash between two writes
     store._conn.execute("UPDATE sends SET status = 'pending' WHERE target = 'support:email'")
     store.close()
     async with running(config, clock):

@@ -147,6 +147,7 @@ async def test_an_unread_outbox_is_capped_in_bytes(tmp_path: Path) -> None:
         reader = await RawClient.open(server.ws_url, source=ATTACKER, autoping=False)
         joined = await reader.request({"type": "join", "invite": invite}, "joined")
         # Stop reading, with small socket buffers on both sides so bytes pile up here.
+        # third-party (aiohttp): its socket made small, then stalled
         client_transport = reader.ws._response.connection.transport  # type: ignore[union-attr]
         assert client_transport is not None
         client_transport.get_extra_info("socket").setsockopt(
@@ -156,6 +157,7 @@ async def test_an_unread_outbox_is_capped_in_bytes(tmp_path: Path) -> None:
         stalled: ClientConnection = next(
             c for c in server.connections if c.member and c.member.role == "patient"
         )
+        # fault injection: the server's socket made small
         assert stalled._transport is not None
         stalled._transport.get_extra_info("socket").setsockopt(
             socket.SOL_SOCKET, socket.SO_SNDBUF, 4096

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import replace
+
+import redis
 
 from companion.server.redis_store import RedisStore
 from companion.server.store import MemberRecord
 from tests.server.conftest import RedisProcess
+
+STALL_S = 3.0
+"""Longer than the 2 s read timeout the store had."""
 
 
 def _render(event_id: str) -> Callable[[int], str]:
@@ -39,5 +46,43 @@ async def test_a_resuming_member_keeps_the_numbers_above_what_it_holds(
         wild = await store.seat(replace(patient, epoch=4), after_seq=10**9)
         assert wild.last_seq == 1008
         assert [e.seq for e in (await store.seat(patient, after_seq=1)).missed] == [2, 8]
+    finally:
+        await store.close()
+
+
+async def test_a_members_language_is_kept_through_a_seat_and_a_read(
+    redis_server: RedisProcess,
+) -> None:
+    """The outer ladder reads the support person's language from the member record
+    (docs/protocol.md, ``join``): Redis keeps it like the member's other fields."""
+    store = RedisStore(redis_server.url)
+    try:
+        support = MemberRecord("m1", "s1", "support", "h1", "online", invite_id="i1", epoch=1,
+                               language="es")  # fmt: skip
+        await store.seat(support, None)
+        assert [m.language for m in await store.members("s1")] == ["es"]
+        await store.put_member(replace(support, member_id="m2", language=None))
+        kept = await store.get_member("m2")
+        assert kept is not None and kept.language is None
+    finally:
+        await store.close()
+
+
+async def test_a_stalled_node_still_gets_the_replies_that_waited_for_it(
+    redis_server: RedisProcess,
+) -> None:
+    """Issue 18: the node's own loop held up past the Redis client's read timeout (a machine
+    with no CPU to spare): Redis answered in time, the reply sat in the socket. Before, the
+    timeout fired as the loop ran again and the request failed ("try again shortly") for
+    every client whose request was in flight."""
+    store = RedisStore(redis_server.url)
+    try:
+        await store.last_seq("s1")  # connected
+        # Redis holds its answer for 1 s (as under load), within the read timeout.
+        redis.Redis.from_url(redis_server.url).client_pause(1000)
+        pending = asyncio.create_task(store.last_seq("s1"))
+        await asyncio.sleep(0.05)  # sent
+        time.sleep(STALL_S)  # the whole loop held up: the answer waits in the socket
+        assert await pending == 0
     finally:
         await store.close()

@@ -13,7 +13,7 @@ import sys
 
 # Real widgets without a screen (script/test sets this too; a plain `pytest` run needs it).
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -170,7 +170,7 @@ async def live_console(
 
 async def board_joined(clinic: UiClinic, code: str, boards: list[Any]) -> Any:
     """A support person's board (a ``SupportWindow``, shown) joined with ``code``; kept in
-    ``boards`` for ``close_boards``."""
+    ``boards`` for ``close_all``."""
     from companion.ui.support import SupportWindow
 
     board = SupportWindow(clinic.maker("support"))
@@ -180,12 +180,25 @@ async def board_joined(clinic: UiClinic, code: str, boards: list[Any]) -> Any:
     return board
 
 
-async def close_boards(boards: list[Any]) -> None:
-    for board in boards:
-        board._close_confirmed = True
-        if board.core is not None:
-            await board.core.close()
-        board.close()
+async def close_all(*windows: Any, cores: Sequence[RoleCore] = ()) -> None:
+    """The end of a UI test, whatever it left open: each window's core, then ``cores``
+    (the therapist's…), then the windows, closed as a person closes them: mid-session the
+    window asks, inside itself, and "Close" is the answer."""
+    for window in windows:
+        if window.core is not None:
+            await window.core.close()
+    for core in cores:
+        await core.close()
+    for window in windows:
+        window.close()
+        if window.isVisible():  # asked: the patient's question is on its session screen
+            getattr(window, "session_screen", window).close_question.act.click()
+
+
+def moved_on(window: Any, seconds: float) -> None:
+    """The patient's check-in clock, ``seconds`` later (rather than wait them out)."""
+    clock = window.clock
+    window.clock = lambda: clock() + seconds
 
 
 Waiter = Callable[[], Awaitable[None]]
@@ -210,8 +223,4 @@ async def patient_joined(
         assert await window.join(invites["patient"].code)
         yield window, therapist
     finally:
-        window.confirm_close = lambda: True
-        if window.core is not None:
-            await window.core.close()
-        await therapist.close()
-        window.close()
+        await close_all(window, cores=[therapist])

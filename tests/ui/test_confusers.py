@@ -9,16 +9,21 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
-from companion.app import Reminder, RoleCore
+from companion.app import RoleCore
 from companion.call.quality import CallQuality
 from companion.monitor.ladder import Alert
 from companion.ui.patient import PatientWindow
 from companion.ui.support import SupportWindow
 from companion.ui.therapist.live import LiveSession, quality_words
-from tests.ui.conftest import RunUi, UiClinic, patient_joined, settle
+from tests.ui.conftest import RunUi, UiClinic, close_all, moved_on, patient_joined, settle
 from tests.waiting import until
+
+
+def _button(window: QWidget, name: str) -> QPushButton:
+    """A button found as a screen reader finds it: by its accessible name."""
+    return next(b for b in window.findChildren(QPushButton) if b.accessibleName() == name)
 
 
 def _at(widget: object) -> QPoint:
@@ -36,24 +41,27 @@ def test_im_ok_stays_put_and_any_key_checks_in_even_on_a_control(run_ui: RunUi) 
             s = window.session_screen
             await settle(0.3)
             before = _at(s.ok)
-            window._requested("r1")
-            await settle(0.2)
-            assert s.request.isVisible() and _at(s.ok) == before
-            window._calm_line("Your therapist's connection dropped. Music keeps playing.")
-            window._notice("No sound output is available; trying again.")
+            core = window.core
+            assert core is not None
+            await until(lambda: therapist.facts.link == "connected", 20)
+            await therapist.request_checkin()
+            await until(lambda: s.request.isVisible())
+            assert _at(s.ok) == before
+            # What the ladder and the sound output say, through the core's own signals.
+            core.patient_line.emit("Your therapist's connection dropped. Music keeps playing.")
+            core.notice.emit("No sound output is available; trying again.")
             await settle(0.2)
             assert _at(s.ok) == before
             # Item 13: a device note never hides the ladder's calm line.
             assert s.line.text().startswith("Your therapist's connection dropped")
-            window._calm_line("")
+            core.patient_line.emit("")
             assert s.line.text().startswith("No sound output")
 
-            await until(lambda: therapist.facts.link == "connected", 20)
             s.next.setFocus()
             QTest.keyClick(s.next, Qt.Key.Key_Space)
             await until(lambda: therapist.facts.last_checkin_at is not None)
             assert window.check_ins_sent == 1
-            window._last_checkin = 0.0  # past the 3 s debounce
+            moved_on(window, 3.1)  # past the 3 s debounce
             s.help.setFocus()
             QTest.keyPress(s.help, Qt.Key.Key_Space)
             QTest.keyRelease(s.help, Qt.Key.Key_Space)
@@ -83,7 +91,7 @@ def test_support_board_enter_presses_no_stale_thanks_and_vitals_start_empty(
             assert await support.join(invites["support"].code)
 
             # Item 11: nothing is measured before someone measures it.
-            support._present(Reminder("manual", "vitals", time.time()))
+            support.record_vitals_button.click()
             assert [b.text() for b in support.vitals_boxes] == ["—", "—", "—"]
             assert not support.reminder_done.isEnabled()
             support.systolic.setValue(128)
@@ -97,7 +105,8 @@ def test_support_board_enter_presses_no_stale_thanks_and_vitals_start_empty(
             alert = Alert("a1", "go_to_patient", time.monotonic(), frozenset({"support"}),
                           True, "patient")  # fmt: skip
             support.message.setText("Thank you. The therapist can see you're with the patient.")
-            support._alert(alert)
+            assert support.core is not None
+            support.core.alert_shown.emit(alert)  # what the ladder shows
             # Item 10: a new call does not sit over an old "Thank you".
             assert support.message.text() == ""
             assert support.with_patient_button.hasFocus()
@@ -105,11 +114,7 @@ def test_support_board_enter_presses_no_stale_thanks_and_vitals_start_empty(
             await until(lambda: "Thank you" in support.message.text())
             assert not support.call_panel.isVisible()
         finally:
-            if support.core is not None:
-                support._close_confirmed = True
-                await support.core.close()
-            await therapist.close()
-            support.close()
+            await close_all(support, cores=[therapist])
 
     run_ui(test)
 
@@ -125,7 +130,7 @@ def test_the_therapists_plan_starts_empty_and_delay_is_never_negative(
         try:
             assert not live.dose_known.isChecked() and not live.dose_at.isEnabled()
             assert live.read_plan().dose_at is None
-            live._dose_now()
+            QTest.mouseClick(_button(live, "Dose taken now"), Qt.MouseButton.LeftButton)
             assert live.dose_known.isChecked() and live.read_plan().dose_at is not None
         finally:
             live.detach()
@@ -165,7 +170,9 @@ def test_after_i_need_help_the_patient_learns_it_was_answered_and_can_say_im_ok_
         async with patient_joined(clinic) as (window, therapist):
             await window.begin_session()
             s = window.session_screen
-            window._help()  # what holding "I need help" for 1.5 s does
+            QTest.mousePress(s.help, Qt.MouseButton.LeftButton)  # held for 1.5 s
+            await settle(1.7)
+            QTest.mouseRelease(s.help, Qt.MouseButton.LeftButton)
             await until(
                 lambda: any(a.reason == "help" for a in therapist.facts.open_alerts.values())
             )
@@ -255,18 +262,13 @@ def test_the_board_and_the_console_read_the_same_session_time(run_ui: RunUi) -> 
             code = next(i.code for i in created.invites if i.role == "support")
             assert await support.join(code)  # joins late
             await until(lambda: support.elapsed.text().startswith("Session time 0:05:"), 20)
-            live._tick()
-            assert live.clock.text().startswith("Session time 0:05:"), live.clock.text()
+            await until(lambda: live.clock.text().startswith("Session time 0:05:"), 3)
             # The clock is no news: no timeline line for it.
             assert support.core is not None
             assert not any(e.kind == "session.clock" for e in support.core.facts.timeline)
         finally:
             live.detach()
-            if support.core is not None:
-                support._close_confirmed = True
-                await support.core.close()
-            await therapist.close()
-            support.close()
+            await close_all(support, cores=[therapist])
             live.close()
 
     run_ui(test)
@@ -284,9 +286,9 @@ def test_the_console_names_the_link_once_and_says_each_change_once(run_ui: RunUi
             before = live.timeline.count()
             states: tuple[LinkStateName, ...] = ("connected", "lost", "connected")
             for n, state in enumerate(states):
-                therapist._on_call_state(state)  # what the console's own monitor says
+                therapist._on_call_state(state)  # forged: the console's own monitor says it
                 report = LinkState(kind="link.state", state=state)
-                therapist._on_event(f"e{n}", report, "patient")  # and the patient's app
+                therapist._on_event(f"e{n}", report, "patient")  # forged: the patient's report
             lines = [live.timeline.item(i).text() for i in range(before, live.timeline.count())]
             assert len(lines) == 3, lines
             names = {line.split("   ", 1)[1].rsplit(":", 1)[0] for line in lines}

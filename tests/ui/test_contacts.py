@@ -26,7 +26,7 @@ from tests.ui.conftest import (
     RunUi,
     UiClinic,
     board_joined,
-    close_boards,
+    close_all,
     live_console,
     settle,
     shots,
@@ -191,7 +191,7 @@ def test_the_support_person_gives_their_phone_as_they_join_and_the_console_shows
                 nothing_personal(timeline_text(live))
                 nothing_personal([e.text for e in therapist.facts.timeline])
             finally:
-                await close_boards(boards)
+                await close_all(*boards)
             nothing_personal([r.getMessage() for r in caplog.records])
 
     run_ui(test, notify_config=notify_config)

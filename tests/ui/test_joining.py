@@ -21,7 +21,7 @@ from companion.app.clinic import CLINIC_FILE, clinic_server, normalize_server
 from companion.app.joining import BAD_SERVER, NO_SERVER, UNREACHABLE
 from companion.ui.patient import PatientWindow, run_patient
 from companion.ui.support import SupportWindow
-from tests.ui.conftest import RunUi, UiClinic, shots
+from tests.ui.conftest import RunUi, UiClinic, close_all, shots
 from tests.waiting import until
 
 # Generous bound over the 5 s the join screen promises: this guards against a hang on a
@@ -104,10 +104,7 @@ def test_the_patient_gets_a_plain_sentence_for_a_missing_wrong_or_silent_server_
             # ... and remembered for the next code read over the phone.
             assert clinic_server(clinic.folder / "patient") == clinic.server.ws_url
         finally:
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
+            await close_all(window, cores=[therapist])
 
     run_ui(test)
 
@@ -129,10 +126,7 @@ def test_the_support_app_says_the_same_and_never_hangs(run_ui: RunUi) -> None:
             assert await answered(lambda: window.join(code))
             assert window.stack.currentWidget() is window.board
         finally:
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
+            await close_all(window, cores=[therapist])
 
     run_ui(test)
 
@@ -156,8 +150,7 @@ def test_a_code_alone_joins_through_the_server_remembered_from_a_link(
         assert await first.join(invites["patient"].link)
         assert first.core is not None
         await first.core.signaling.leave()
-        await first.core.close()
-        first.close()
+        await close_all(first)
         # Today: the app is opened with nothing but the code read over the phone.
         created = await therapist.signaling.create_session("next week")
         code = next(i.code for i in created.invites if i.role == "patient")

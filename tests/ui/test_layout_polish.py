@@ -44,10 +44,11 @@ def test_request_a_checkin_stays_put_as_alerts_come_and_go(run_ui: RunUi) -> Non
         try:
             await settle(0.3)
             before = _at(live.request)
-            live._alert(Alert("a1", "help", time.monotonic(), frozenset({"therapist"}), True,
-                              "patient"))  # fmt: skip
-            live._alert(Alert("a2", "checkin_unanswered", time.monotonic(),
-                              frozenset({"therapist"}), False, None))  # fmt: skip
+            # Two alerts as the ladder shows them, through the core's own signal.
+            therapist.alert_shown.emit(Alert("a1", "help", time.monotonic(),
+                                             frozenset({"therapist"}), True, "patient"))  # fmt: skip
+            therapist.alert_shown.emit(Alert("a2", "checkin_unanswered", time.monotonic(),
+                                             frozenset({"therapist"}), False, None))  # fmt: skip
             await settle(0.3)
             row = live.alert_rows["a1"]
             live.activateWindow()
@@ -66,10 +67,10 @@ def test_request_a_checkin_stays_put_as_alerts_come_and_go(run_ui: RunUi) -> Non
             assert inside.height() >= metrics.height(), (inside, metrics.height())
             assert inside.width() >= metrics.horizontalAdvance("Acknowledge"), inside
             assert row.ack.height() >= 44
-            live._cleared("a1", "acked")
+            therapist.alert_cleared.emit("a1", "acked")
             await settle(0.3)
             assert _at(live.request) == before
-            live._cleared("a2", "resolved")
+            therapist.alert_cleared.emit("a2", "resolved")
             await settle(0.3)
             live.grab().save(str(folder / "alerts cleared.png"))
             assert _at(live.request) == before
@@ -157,7 +158,7 @@ def test_the_breathing_words_stay_inside_the_circle(qapp: QApplication, tmp_path
     guide.show()
     folder = shots("patient")
     for offset, name in ((0.01, "breathe in"), (8.01, "breathe out, at its end")):
-        guide._started = time.monotonic() - offset  # the smallest circle of each step
+        guide.started = time.monotonic() - offset  # the smallest circle of each step
         image = guide.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
         image.save(str(folder / f"breathing guide, {name}.png"))
         cx, cy = image.width() / 2, image.height() / 2

@@ -77,6 +77,7 @@ def test_no_window_opens_a_modal_dialog_or_a_nested_event_loop() -> None:
 @pytest.fixture
 def no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
     """This machine has no keyring; make sure of it on one that has."""
+    # third-party: keyring's backend, made to fail
     monkeypatch.setattr(keyring.core, "_keyring_backend", fail.Keyring())  # type: ignore[no-untyped-call]
     assert isinstance(keyring.get_keyring(), fail.Keyring)
 

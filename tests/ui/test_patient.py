@@ -25,7 +25,7 @@ from companion.records.private import NoteKind
 from companion.ui.patient import PatientWindow, run_patient
 from companion.ui.patient.screens import PrepareScreen
 from companion.ui.patient.window import SENT
-from tests.ui.conftest import RunUi, UiClinic, settle, shots
+from tests.ui.conftest import RunUi, UiClinic, close_all, moved_on, settle, shots
 from tests.waiting import until
 
 PASSPHRASE = "a calm test passphrase"
@@ -115,10 +115,7 @@ def test_bad_codes_give_the_servers_plain_sentence_and_what_to_do(run_ui: RunUi)
             assert "type the code" in message.text().lower()
             assert await window.join(invites["patient"].code)
         finally:
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
+            await close_all(window, cores=[therapist])
 
     run_ui(test)
     other = ProtocolError(ErrorCode.UNAVAILABLE, "Something else.")
@@ -175,7 +172,7 @@ def test_whole_flow_device_check_check_ins_prompt_hold_close_and_after(
             QTest.mouseClick(s.ok, Qt.MouseButton.LeftButton)
             assert window.check_ins_sent == 1
             # Any plain key (here "k") checks in too, once the 3 s have passed.
-            window._last_checkin -= 3.1
+            moved_on(window, 3.1)
             before = sum(e.kind == "checkin" for e in therapist.facts.timeline)
             QTest.keyClick(s.ok, Qt.Key.Key_K)
             await until(
@@ -191,7 +188,8 @@ def test_whole_flow_device_check_check_ins_prompt_hold_close_and_after(
             await therapist.push_prompt("box-breathing")
             await until(lambda: s.prompt_box.isVisible())
             assert "Box breathing" in s.prompt_text.text()
-            assert window._breathing is not None and not window._breathing.reduced_motion
+            guide = window.breathing_guide
+            assert guide is not None and not guide.reduced_motion
             await settle(0.5)
             window.grab().save(str(folder / "patient-session-breathing.png"))
 
@@ -243,11 +241,7 @@ def test_whole_flow_device_check_check_ins_prompt_hold_close_and_after(
             raw = (clinic.folder / "patient" / "records.sqlite3").read_bytes()
             assert b"grandmother" not in raw and b"fear kindly" not in raw
         finally:
-            window.confirm_close = lambda: True
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
+            await close_all(window, cores=[therapist])
 
     run_ui(test)
 
@@ -327,7 +321,7 @@ def test_keyboard_only_run_through(run_ui: RunUi) -> None:
             await until(lambda: therapist.facts.last_checkin_at is not None)
             assert window.check_ins_sent == 1
             # ... a key held down (auto-repeat) does not send again and again ...
-            window._last_checkin -= 3.1
+            moved_on(window, 3.1)
             _press(s.ok, Qt.Key.Key_A, "a")
             for _ in range(20):
                 _press(s.ok, Qt.Key.Key_A, "a", repeat=True)
@@ -347,8 +341,9 @@ def test_keyboard_only_run_through(run_ui: RunUi) -> None:
             # Reduced motion (Space on its toggle): the guide shows words only.
             s.calm.setFocus()
             QTest.keyClick(s.calm, Qt.Key.Key_Space)
-            assert s.calm.isChecked() and window._breathing is not None
-            assert window._breathing.reduced_motion and s.request.reduced_motion
+            guide = window.breathing_guide
+            assert s.calm.isChecked() and guide is not None
+            assert guide.reduced_motion and s.request.reduced_motion
             # Holding Space on "I need help" for 1.5 s is the keyboard's way to ask for help;
             # a short press is not.
             s.help.setFocus()
@@ -364,11 +359,7 @@ def test_keyboard_only_run_through(run_ui: RunUi) -> None:
             QTest.keyRelease(s.help, Qt.Key.Key_Space)
             await until(lambda: _help_alert(therapist))
         finally:
-            window.confirm_close = lambda: True
-            if window.core is not None:
-                await window.core.close()
-            await therapist.close()
-            window.close()
+            await close_all(window, cores=[therapist])
 
     run_ui(test)
     # Reduce motion is remembered for next time.
@@ -399,9 +390,7 @@ def test_a_restart_brings_the_patient_back_into_the_same_session(
         assert first.core is not None
         session_id = first.core.session_id
         # The app dies without leaving the session.
-        first.confirm_close = lambda: True
-        await first.core.close()
-        first.close()
+        await close_all(first)
         before = set(QApplication.topLevelWidgets())
         app = QApplication.instance()
         assert isinstance(app, QApplication)

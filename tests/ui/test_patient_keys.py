@@ -12,7 +12,7 @@ from PySide6.QtTest import QTest
 
 from companion.app import RoleCore
 from companion.app.spoken import KEYS_WORDS, MUSIC_STEP_DB
-from tests.ui.conftest import RunUi, UiClinic, patient_joined, settle
+from tests.ui.conftest import RunUi, UiClinic, moved_on, patient_joined, settle
 from tests.waiting import until
 
 
@@ -60,7 +60,7 @@ def test_arrows_and_the_space_bar_work_with_eyes_closed(run_ui: RunUi) -> None:
             assert window.check_ins_sent == 1
             await until(lambda: therapist.facts.last_checkin_at is not None)
             # ... held for 3 s it asks for help, and its release is no check-in.
-            window._last_checkin -= 10.0
+            moved_on(window, 10.0)
             QTest.keyPress(s.ok, Qt.Key.Key_Space)
             held = time.monotonic()
             await settle(2.0)

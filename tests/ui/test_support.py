@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -14,15 +15,15 @@ if not os.environ.get("DISPLAY"):
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QTextBrowser
 
 from companion.app import CALM_DARK, CLEAR_LIGHT, RoleCore
 from companion.app.words import link_words
 from companion.monitor.ladder import Alert
 from companion.protocol.messages import EmergencyCard, SessionPlan
 from companion.ui.common import apply_theme
-from companion.ui.support import SupportWindow, card_html
-from tests.ui.conftest import RunUi, UiClinic, board_joined, close_boards, settle, shots
+from companion.ui.support import SupportWindow
+from tests.ui.conftest import RunUi, UiClinic, board_joined, close_all, settle, shots
 from tests.ui.test_patient import contrast
 from tests.waiting import until
 
@@ -68,14 +69,14 @@ def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) ->
             await until(lambda: window.reminder_panel.isVisible(), 5)
             assert "112" in window.emergency_line.text()
             # Vitals first; the look-in waits its turn.
-            assert window._reminder is not None and window._reminder.kind == "vitals"
+            assert window.reminder is not None and window.reminder.kind == "vitals"
             assert window.vitals_row.isVisible()
             window.grab().save(str(folder / "support-vitals-due.png"))
             window.systolic.setValue(128)
             window.diastolic.setValue(82)
             window.heart_rate.setValue(74)
             QTest.mouseClick(window.reminder_done, Qt.MouseButton.LeftButton)
-            await until(lambda: window._reminder is not None and window._reminder.kind == "lookin")
+            await until(lambda: window.reminder is not None and window.reminder.kind == "lookin")
             assert window.reminder_panel.isVisible() and not window.vitals_row.isVisible()
             assert window.reminder_done.text() == "I looked in"
             window.grab().save(str(folder / "support-lookin-due.png"))
@@ -215,7 +216,9 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
             support = await board_joined(clinic, invites["support"].code, boards)
             await until(lambda: support.core is not None and support.core.facts.card == card)
             await until(lambda: live.no_support.isHidden(), 10, "the banner goes as they join")
-            assert "1 Quiet Lane" in card_html(*support._card_parts())
+            card_view = support.show_card()  # "Emergency card", as they press it
+            assert "1 Quiet Lane" in card_view.findChild(QTextBrowser).toPlainText()
+            card_view.close()
             await until(lambda: "112" in support.emergency_line.text())
 
             # Closing mid-session asks, inside the window; "Stay" keeps the board.
@@ -244,7 +247,7 @@ def test_closing_the_board_mid_session_asks_and_the_therapist_sees_no_support_un
             await until(lambda: live.no_support.isHidden(), 15)
             await until(lambda: again.core is not None and again.core.facts.card == card)
         finally:
-            await close_boards(boards)
+            await close_all(*boards)
             await patient.close()
             live.detach()
             await therapist.close()
@@ -272,11 +275,41 @@ def test_a_support_person_joining_after_the_call_is_up_reads_connected(run_ui: R
             assert await support.join(invites["support"].code)
             await until(lambda: support.state.text() == link_words("support", "connected"), 15)
         finally:
-            if support.core is not None:
-                support._close_confirmed = True
-                await support.core.close()
-            await patient.close()
-            await therapist.close()
-            support.close()
+            await close_all(support, cores=[patient, therapist])
+
+    run_ui(test)
+
+
+def test_a_language_chosen_on_the_board_is_told_to_the_server(
+    run_ui: RunUi, tmp_path: Path
+) -> None:
+    """The support person picks Spanish at the foot of their board, mid-session: kept for
+    the next opening, and the server hears it at once (``set_language``), for the outer
+    ladder's messages to their phone."""
+    from companion import i18n
+    from companion.server.store import MemberRecord
+    from companion.ui.language import LanguagePicker
+    from companion.ui.support import support_window
+
+    async def test(clinic: UiClinic) -> None:
+        said: list[tuple[str, str]] = []
+
+        async def language_said(member: MemberRecord, lang: str) -> None:
+            said.append((member.role, lang))
+
+        clinic.server.service.options.language_said = language_said
+        therapist, invites = await clinic.therapist_session()
+        window = support_window(clinic.maker("support"), tmp_path / "support")
+        window.show()
+        try:
+            assert await window.join(invites["support"].link)
+            assert said == [("support", "en")]  # the join carries the app's language
+            picker = window.board.findChild(LanguagePicker)
+            assert picker is not None
+            picker.combo.setCurrentIndex(picker.combo.findData("es"))
+            await until(lambda: said[-1:] == [("support", "es")])
+            assert i18n.language() == "en"  # the window itself changes at the next opening
+        finally:
+            await close_all(window, cores=[therapist])
 
     run_ui(test)

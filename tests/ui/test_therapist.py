@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 
 if not os.environ.get("DISPLAY"):
@@ -17,7 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from companion.app import Reminder, RoleCore
+from companion.app import RoleCore
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import SpokenLine
 from companion.ui.support import SupportWindow
@@ -99,6 +98,29 @@ def test_sign_in_invites_copy_and_revoke(run_ui: RunUi) -> None:
             await until(lambda: "live" in console.sessions.item(0).text())
             console.grab().save(str(folder / "therapist-sessions.png"))
             await joined.close()
+        finally:
+            await console.close_all()
+            console.close()
+
+    run_ui(test, timeout_s=40)
+
+
+def test_a_patient_not_come_yet_is_waiting_for_not_a_link_lost(run_ui: RunUi) -> None:
+    """The call is "lost" within a second when no patient has joined: the console read
+    "Link lost — the support person has been told" though no call had ever been up and
+    nobody had been told."""
+
+    async def test(clinic: UiClinic) -> None:
+        console = _console(clinic)
+        try:
+            assert await console.sign_in("dr-test", clinic.secret)
+            session_id, _invites = await console.create_session("Tuesday")
+            therapist = await console.open_live(session_id)
+            live = console.live[session_id]
+            await until(lambda: therapist.facts.link == "lost", 20, "the call's own state")
+            await settle(0.3)
+            assert "Waiting for the patient" in live.link.text(), live.link.text()
+            assert "lost" not in live.link.text().lower()
         finally:
             await console.close_all()
             console.close()
@@ -193,7 +215,7 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             assert therapist.guardian is not None
 
             # Vitals beyond the limits alert the therapist at once; acknowledged there.
-            support._show_reminder(Reminder("manual", "vitals", time.time()))
+            support.record_vitals_button.click()
             support.systolic.setValue(172)
             support.diastolic.setValue(80)
             support.heart_rate.setValue(96)

@@ -3,6 +3,8 @@
 // raises no step of the ladder of the server path: it shows the alerts others raise,
 // sounds them, and acknowledges them.
 import { HomeLink } from "./homelink.js";
+import { _, N_, clock, format, ngettext } from "./i18n.js";
+import * as i18n from "./i18n.js";
 import * as wire from "./wire.js";
 
 const ROLE = "support";
@@ -10,23 +12,24 @@ const PROTOCOL = 1; // docs/protocol.md, "Versions"
 const $ = (id) => document.getElementById(id);
 
 // -- the same words as the Qt board (companion/ui/support, companion/app/words.py)
+// (translated where shown: `_(CALL_WORDS[reason])`)
 const CALL_WORDS = {
-  go_to_patient: "Please go to the patient now",
-  help: "The patient is asking for help — please go to them now",
-  link_lost: "The therapist's connection dropped. They are reconnecting.",
-  checkin_unanswered: "The patient has not answered a check-in — please look in on them",
+  go_to_patient: N_("Please go to the patient now"),
+  help: N_("The patient is asking for help — please go to them now"),
+  link_lost: N_("The therapist's connection dropped. They are reconnecting."),
+  checkin_unanswered: N_("The patient has not answered a check-in — please look in on them"),
 };
 const LINK_WORDS = {
-  connected: "Connected",
-  degraded: "Connected (weak line)",
-  interrupted: "Connection hiccup",
-  lost: "Therapist disconnected",
-  recovering: "Reconnecting…",
+  connected: N_("Connected"),
+  degraded: N_("Connected (weak line)"),
+  interrupted: N_("Connection hiccup"),
+  lost: N_("Therapist disconnected"),
+  recovering: N_("Reconnecting…"),
 };
-const NOT_STARTED = "Waiting for the session";
+const NOT_STARTED = N_("Waiting for the session");
 const COMPUTER_LINES = {
-  on_battery: "The patient's computer is running on battery. If you can, plug it in.",
-  battery_low: "The patient's computer battery is low. Please plug it in quietly.",
+  on_battery: N_("The patient's computer is running on battery. If you can, plug it in."),
+  battery_low: N_("The patient's computer battery is low. Please plug it in quietly."),
 };
 const URGENT_REASONS = ["help", "go_to_patient", "checkin_unanswered"];
 
@@ -40,11 +43,11 @@ const SAVED = "companion.board";
 const DEVICE = "companion.device";
 
 export function formatAgo(seconds) {
-  if (seconds === null) return "not yet";
-  if (seconds < 45) return "just now";
+  if (seconds === null) return _("not yet");
+  if (seconds < 45) return _("just now");
   const minutes = Math.floor(seconds / 60) + (seconds % 60 >= 30 ? 1 : 0);
-  if (minutes < 60) return `${minutes} min ago`;
-  return `${Math.floor(minutes / 60)} h ${minutes % 60} min ago`;
+  if (minutes < 60) return format(_("{minutes} min ago"), { minutes });
+  return format(_("{hours} h {minutes} min ago"), { hours: Math.floor(minutes / 60), minutes: minutes % 60 });
 }
 
 export function formatElapsed(seconds) {
@@ -53,7 +56,6 @@ export function formatElapsed(seconds) {
   return `${Math.floor(s / 3600)}:${two(Math.floor((s % 3600) / 60))}:${two(s % 60)}`;
 }
 
-const clock = () => new Date().toTimeString().slice(0, 5);
 
 /** The token or short code inside a link (`…#invite=`, `…?invite=`) or as typed. */
 export function inviteFrom(text) {
@@ -163,6 +165,8 @@ class Board {
 
   async start(invite) {
     this.invite = invite;
+    // The join tells the server the person's language: wait (briefly) for the words.
+    await Promise.race([i18n.ready, new Promise((resolve) => setTimeout(resolve, 2000))]);
     this.identity = await wire.newIdentity();
     this.joinDeadline = Date.now() + 15000;
     this.connect();
@@ -202,7 +206,7 @@ class Board {
     this.serverUp = false;
     this.render();
     if (code === 4001) {
-      this.stop("This board was opened in another window or tab.");
+      this.stop(_("This board was opened in another window or tab."));
     }
     if (this.stopped || this.ended) return;
     const wait = RECONNECT_MS[Math.min(this.attempt, RECONNECT_MS.length - 1)];
@@ -233,7 +237,7 @@ class Board {
 
   sendJoin() {
     const join = { type: "join", rid: "join", protocol: PROTOCOL, invite: this.invite, as_role: ROLE, device: deviceSecret(),
-      public_key: this.identity.publicKey, box_key: this.identity.boxKey };
+      public_key: this.identity.publicKey, box_key: this.identity.boxKey, language: i18n.language() };
     if (this.joined) join.last_seq = this.lastSeq; // our own place back, with what we missed
     this.send(join);
   }
@@ -298,11 +302,13 @@ class Board {
     } else if (m.rid === "join" && m.code === "invite_in_use" && Date.now() < this.joinDeadline) {
       setTimeout(() => this.sendJoin(), 500); // our old socket, not yet known dead
     } else if (m.rid === "join" || m.rid === "resume") {
+      const said = m.message ?? "";
+      const words = _(said); // the server's English words are in the catalogue too
       if (!this.joined) {
-        this.stop(m.message);
-        showJoin(m.message);
+        this.stop(words);
+        showJoin(words);
       } else {
-        this.stop(m.message);
+        this.stop(words);
       }
     } else if (m.code === "unavailable") {
       setTimeout(() => { for (const [id, copy] of this.outbox) this.sendEvent(id, copy); }, 2000);
@@ -385,7 +391,7 @@ class Board {
         for (const a of this.alerts.values()) {
           if (a.closed === null && ["go_to_patient", "help", "link_lost"].includes(a.reason)) this.close(a.alertId, "acked");
         }
-        if (fromRole !== ROLE || !this.thanked) $("message").textContent = "The support person is with the patient.";
+        if (fromRole !== ROLE || !this.thanked) $("message").textContent = _("The support person is with the patient.");
         break;
       case "session.clock":
         // The therapist's start of the session: the console and this board read the same.
@@ -405,12 +411,12 @@ class Board {
       case "message":
         if (event.to_role === ROLE) {
           const note = $("from-therapist");
-          note.textContent = `From the therapist, ${clock()}:\n${event.text}`;
+          note.textContent = format(_("From the therapist, {time}:"), { time: clock() }) + `\n${event.text}`;
           note.hidden = false;
         }
         break;
       case "computer":
-        if (COMPUTER_LINES[event.what]) $("message").textContent = COMPUTER_LINES[event.what];
+        if (COMPUTER_LINES[event.what]) $("message").textContent = _(COMPUTER_LINES[event.what]);
         break;
       case "session.end":
         this.sessionEnded();
@@ -436,7 +442,7 @@ class Board {
 
   show(alert) {
     alert.shownAt = Date.now();
-    alert.since = clock();
+    alert.since = new Date();
     alert.repeats = alert.urgent;
     $("message").textContent = ""; // a new call makes an earlier "Thank you…" old news
     this.thanked = false;
@@ -458,11 +464,11 @@ class Board {
     }
     const alert = open[open.length - 1];
     const urgent = pressing(alert);
-    $("call-text").textContent = CALL_WORDS[alert.reason] ?? "Please go to the patient";
+    $("call-text").textContent = _(CALL_WORDS[alert.reason] ?? N_("Please go to the patient"));
     panel.classList.toggle("news", !urgent); // a lost link is news, not yet a call: amber
-    $("call-when").textContent = `Since ${alert.since}. ` + (urgent
-      ? "Press the button once you are with them."
-      : "No need to go yet: you will be asked if you should.");
+    $("call-when").textContent = format(_("Since {time}."), { time: clock(alert.since) }) + " " + (urgent
+      ? _("Press the button once you are with them.")
+      : _("No need to go yet: you will be asked if you should."));
     panel.hidden = false;
     if (urgent) $("reminder").hidden = true;
   }
@@ -485,7 +491,7 @@ class Board {
     await this.publish({ kind: "with_patient" });
     $("call").hidden = true;
     this.thanked = true;
-    $("message").textContent = "Thank you. The therapist can see you're with the patient.";
+    $("message").textContent = _("Thank you. The therapist can see you're with the patient.");
   }
 
   // -- the home link: what the board knows first-hand, and its own step of the ladder
@@ -601,10 +607,9 @@ class Board {
     this.reminder = reminder;
     this.remindAgainAt = null;
     const vitals = reminder.kind === "vitals";
-    $("reminder-text").textContent = vitals ? "Time to take blood pressure and heart rate" : "Time to look in on the patient";
+    reminderWords(reminder);
     $("vitals-row").hidden = !vitals;
     for (const id of ["systolic", "diastolic", "heart-rate"]) $(id).value = "";
-    $("reminder-done").textContent = vitals ? "Save and send to the therapist" : "I looked in";
     $("reminder-later").hidden = reminder.id === "manual";
     this.vitalsEntered();
     $("reminder").hidden = this.openAlerts().some((a) => a.urgent);
@@ -640,10 +645,10 @@ class Board {
     if (reminder.kind === "vitals") {
       const [systolic, diastolic, heartRate] = this.vitalsValues();
       await this.publish({ kind: "vitals", systolic, diastolic, heart_rate: heartRate });
-      $("message").textContent = `Vitals sent to the therapist at ${clock()}. Thank you.`;
+      $("message").textContent = format(_("Vitals sent to the therapist at {time}. Thank you."), { time: clock() });
     } else {
       await this.publish({ kind: "lookin" });
-      $("message").textContent = `Looked in at ${clock()}. Thank you.`;
+      $("message").textContent = format(_("Looked in at {time}. Thank you."), { time: clock() });
     }
     while (this.queue.length) {
       const waiting = this.queue.shift();
@@ -657,20 +662,20 @@ class Board {
     if (!this.joined) return;
     const state = $("state");
     if (this.ended) {
-      state.textContent = "The session has ended";
+      state.textContent = _("The session has ended");
       state.className = "state";
     } else {
       // The patient's own report of the call first; else what the home link knows first-hand.
       const link = this.callState() ?? this.homeState;
-      state.textContent = link === null ? NOT_STARTED : LINK_WORDS[link];
+      state.textContent = _(link === null ? NOT_STARTED : LINK_WORDS[link]);
       state.className = `state ${link ?? ""}`;
     }
     const ago = this.lastCheckinAt === null ? null : (Date.now() - this.lastCheckinAt) / 1000;
-    $("checkin").textContent = `Last check-in: ${formatAgo(ago)}`;
-    if (!this.ended) $("elapsed").textContent = `Session time ${formatElapsed((Date.now() - this.startedAt) / 1000)}`;
+    $("checkin").textContent = format(_("Last check-in: {ago}"), { ago: formatAgo(ago) });
+    if (!this.ended) $("elapsed").textContent = format(_("Session time {elapsed}"), { elapsed: formatElapsed((Date.now() - this.startedAt) / 1000) });
     const number = this.emergencyNumber();
-    $("emergency-line").textContent = number ? `Emergency number: ${number}` : "";
-    if (!this.stopped) $("server-line").textContent = this.serverUp || this.ended ? "" : "Reconnecting to the clinic…";
+    $("emergency-line").textContent = number ? format(_("Emergency number: {number}"), { number }) : "";
+    if (!this.stopped) $("server-line").textContent = this.serverUp || this.ended ? "" : _("Reconnecting to the clinic…");
     $("sound-on").hidden = this.sounds.running || this.ended;
   }
 
@@ -688,7 +693,7 @@ class Board {
     const plan = this.plan;
     $("instructions-text").textContent = plan && plan.instructions
       ? plan.instructions
-      : "The therapist has not left instructions yet. If you are worried, go to the patient, and call the emergency number if they need urgent help.";
+      : _("The therapist has not left instructions yet. If you are worried, go to the patient, and call the emergency number if they need urgent help.");
     $("instructions-number").textContent = plan && plan.emergency_number ? plan.emergency_number : "—";
     openSheet("instructions-panel");
   }
@@ -699,18 +704,18 @@ class Board {
     const para = (text, cls) => { const p = document.createElement("p"); p.textContent = text; if (cls) p.className = cls; return p; };
     const card = this.card;
     if (card === null) {
-      body.append(para("The patient has not filled in the emergency card yet."));
-      const number = this.plan?.emergency_number || "your local emergency number";
-      body.append(para(`In an emergency call ${number}.`, "card-number"));
+      body.append(para(_("The patient has not filled in the emergency card yet.")));
+      const number = this.plan?.emergency_number || _("your local emergency number");
+      body.append(para(format(_("In an emergency call {number}."), { number }), "card-number"));
     } else {
-      body.append(para("At-home ketamine-assisted therapy session. For paramedics and anyone helping."));
-      body.append(para(`Emergency number: ${card.emergency_number || this.plan?.emergency_number || "—"}`, "card-number"));
+      body.append(para(_("At-home ketamine-assisted therapy session. For paramedics and anyone helping.")));
+      body.append(para(format(_("Emergency number: {number}"), { number: card.emergency_number || this.plan?.emergency_number || "—" }), "card-number"));
       const table = document.createElement("table");
       for (const [label, value] of [
-        ["Patient", card.patient_name], ["Address", card.address],
-        ["Taken (what, how much, when)", card.taken], ["Current medications", card.medications],
-        ["Therapist", card.therapist_contact], ["Prescriber", card.prescriber_contact],
-        ["Support person", `${card.support_name ?? ""} ${card.support_phone ?? ""}`.trim()],
+        [_("Patient"), card.patient_name], [_("Address"), card.address],
+        [_("Taken (what, how much, when)"), card.taken], [_("Current medications"), card.medications],
+        [_("Therapist"), card.therapist_contact], [_("Prescriber"), card.prescriber_contact],
+        [_("Support person"), `${card.support_name ?? ""} ${card.support_phone ?? ""}`.trim()],
       ]) {
         const row = table.insertRow();
         const th = document.createElement("th");
@@ -725,6 +730,12 @@ class Board {
 }
 
 // -- the page
+
+function reminderWords(reminder) {
+  const vitals = reminder.kind === "vitals";
+  $("reminder-text").textContent = vitals ? _("Time to take blood pressure and heart rate") : _("Time to look in on the patient");
+  $("reminder-done").textContent = vitals ? _("Save and send to the therapist") : _("I looked in");
+}
 
 let lastFocus = null;
 function openSheet(id) {
@@ -756,12 +767,12 @@ window.companionBoard = board; // for the tests and for a look in the browser's 
 async function joinPressed() {
   const text = $("code").value;
   if (!text.trim()) {
-    $("join-message").textContent = "Paste the link or type the code first.";
+    $("join-message").textContent = _("Paste the link or type the code first.");
     return;
   }
   board.sounds.unlock();
   $("join").disabled = true;
-  $("join-message").textContent = "Connecting…";
+  $("join-message").textContent = _("Connecting…");
   board.stopped = "";
   board.resumeToken = null;
   board.startedAt = Date.now();
@@ -791,8 +802,35 @@ function wireUp() {
   setInterval(() => board.tick(), PING_EVERY_MS);
 }
 
+function fillPicker() {
+  const picker = $("language");
+  picker.replaceChildren();
+  for (const { code, name } of i18n.languages()) {
+    const option = document.createElement("option");
+    option.value = code;
+    option.textContent = name; // each language named in itself ("Español")
+    picker.append(option);
+  }
+  picker.value = i18n.language();
+}
+
+function relabel() {
+  // Words the board wrote itself, written again in the new language.
+  board.render();
+  if (!$("call").hidden) board.showCall();
+  if (board.reminder) reminderWords(board.reminder);
+}
+
 async function begin() {
   wireUp();
+  i18n.onChange(() => { fillPicker(); relabel(); });
+  $("language").addEventListener("change", async (e) => {
+    await i18n.choose(e.target.value);
+    // Joined: the server writes to this person's phone in the new language from now on.
+    if (board.joined) board.send({ type: "set_language", rid: "language", language: i18n.language() });
+  });
+  // The words come from the server; the board works meanwhile (and in English without them).
+  i18n.use(i18n.wanted());
   // The invite rides in the fragment, which never reaches a server; it leaves the address
   // bar at once (no bookmark, screenshot or shared tab carries it).
   const fromLink = /[#&]invite=([^&]+)/.exec(location.hash);

@@ -157,10 +157,10 @@ export class HomeLink {
     const valid = typeof m.event_id === "string" && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(m.event_id) &&
       typeof m.body === "string" && m.body.length <= 48 * 1024 && typeof m.sig === "string";
     let reason = null;
-    if (!valid) reason = "does not fit the protocol";
-    else if (sender === null || m.from_member !== this.peer) reason = "not from the member this connection is with";
-    else if (!sender.public_key) reason = "the sender has no key vouched for by the server";
-    else if (!(await wire.verifyBytes(sender.public_key, wire.peerEventInput(this.board.sessionId, m.event_id, m.from_member, m.body), m.sig))) reason = "the signature does not verify";
+    if (!valid) reason = "does not fit the protocol"; // i18n: not words (a console line)
+    else if (sender === null || m.from_member !== this.peer) reason = "not from the member this connection is with"; // i18n: not words (a console line)
+    else if (!sender.public_key) reason = "the sender has no key vouched for by the server"; // i18n: not words (a console line)
+    else if (!(await wire.verifyBytes(sender.public_key, wire.peerEventInput(this.board.sessionId, m.event_id, m.from_member, m.body), m.sig))) reason = "the signature does not verify"; // i18n: not words (a console line)
     if (reason !== null) {
       this.board.refuse("event", reason, "home");
       return;

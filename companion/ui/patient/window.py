@@ -180,6 +180,8 @@ class PatientWindow(QMainWindow):
         self._help_key.timeout.connect(self._help)
         self.confirm_close: Callable[[], bool] = self._ask_before_closing
         """True to close during a session (tests and the demo replace the question)."""
+        self.clock: Callable[[], float] = time.monotonic
+        """The check-in's 3 s clock (tests move it on rather than wait)."""
         if load_settings(data_dir).get("reduced_motion"):
             self.session_screen.calm.setChecked(True)
         self.apply_fonts()
@@ -454,12 +456,17 @@ class PatientWindow(QMainWindow):
         s.ok.setText(_("I'm OK"))
         s.confirm.setText(_(SENT))
         self._confirm_timer.start(8000)
-        now = time.monotonic()
+        now = self.clock()
         if now - self._last_checkin < CHECKIN_DEBOUNCE_S:
             return
         self._last_checkin = now
         self.check_ins_sent += 1
         spawn(core.check_in("key" if source == "key" else "button"))
+
+    @property
+    def breathing_guide(self) -> BreathingGuide | None:
+        """The breathing prompt's guide while one is shown."""
+        return self._breathing
 
     def _help(self) -> None:
         s = self.session_screen

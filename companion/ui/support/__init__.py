@@ -636,6 +636,11 @@ class SupportWindow(QMainWindow):
             self.reminder_done.setFocus()
 
     @property
+    def reminder(self) -> Reminder | None:
+        """The paced check shown last (vitals or a look-in), done or not."""
+        return self._reminder
+
+    @property
     def vitals_boxes(self) -> tuple[QSpinBox, QSpinBox, QSpinBox]:
         return self.systolic, self.diastolic, self.heart_rate
 
@@ -843,6 +848,27 @@ class SupportWindow(QMainWindow):
         super().closeEvent(event)
 
 
+def support_window(make_core: Callable[[], RoleCore], data_dir: Path | None) -> SupportWindow:
+    """The support window with its language pickers: under the title of the join page
+    (the window comes back in the new language at once), and at the foot of the board
+    (after joining the choice is kept for the next opening, and told to the server at
+    once: the outer ladder writes to the person's phone in it)."""
+    window = SupportWindow(make_core)
+    join_layout = window.join_page.layout()
+    board_layout = window.board.layout()
+    assert isinstance(join_layout, QVBoxLayout) and isinstance(board_layout, QVBoxLayout)
+    join_layout.insertWidget(1, LanguagePicker(data_dir))
+    later = LanguagePicker(data_dir, now=lambda: False)
+    later.picked.connect(lambda lang: _tell_language(window, lang))
+    board_layout.addWidget(later)
+    return window
+
+
+def _tell_language(window: SupportWindow, lang: str) -> None:
+    if window.core is not None:
+        spawn(window.core.tell_language(lang))
+
+
 async def run_support(app: QApplication, server: str, join: str | None, data_dir: Path) -> int:
     start_language(data_dir)
     apply_theme(app, CLEAR_LIGHT)
@@ -852,12 +878,9 @@ async def run_support(app: QApplication, server: str, join: str | None, data_dir
     options = CoreOptions(data_dir=data_dir)
 
     def build() -> SupportWindow:
-        window = SupportWindow(lambda: RoleCore("support", server, options))
+        window = support_window(lambda: RoleCore("support", server, options), data_dir)
         window.server.setText(server)
         window.server.setVisible(not server)
-        layout = window.join_page.layout()
-        assert isinstance(layout, QVBoxLayout)
-        layout.insertWidget(1, LanguagePicker(data_dir))  # under the title
         window.resize(1100, 740)
         return window
 

@@ -671,7 +671,7 @@ class LiveSession(QWidget):
         self._unsubscribe.clear()
 
     def _link(self, _words: str) -> None:
-        state = self.core.facts.link
+        state = self.core.link_shown
         color = _STATE_COLOR.get(state, GREY)
         self.link.setText(f"<span style='color:{color}'>●</span> {link_words('therapist', state)}")
         self.link.setProperty("state", state or "")

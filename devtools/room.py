@@ -157,7 +157,7 @@ class RoomRun:
 
     def switch_output(self, latency_s: float) -> None:
         """What the engine does on a device switch: the taps hear of the new device."""
-        for tap in self.engine._taps:
+        for tap in self.engine.output_taps:
             tap.set_output_latency(latency_s)
             tap.discontinuity()
 
