@@ -71,9 +71,8 @@ async def in_session(work: Path) -> dict[str, Any]:
     """Three real cores over a real server, the patient's with its real engine: the
     therapist's recording of the check-in request is sent when the session opens, and the
     patient hears it in that voice when the therapist asks; the timeline says so."""
-    from companion.app import CoreOptions, RoleCore
     from companion.server.app import ServerConfig, SignalingServer
-    from tests.audio.scenarios import FAST
+    from tests.audio.scenarios import session_cores, therapist_opens
     from tests.waiting import until
 
     result: dict[str, Any] = {}
@@ -81,19 +80,10 @@ async def in_session(work: Path) -> dict[str, Any]:
     ogg = encode_opus(words)
     async with SignalingServer(ServerConfig(data_dir=work / "server", port=0)) as server:
         _, secret = server.db.add_therapist("dr-test")
-        cores = {
-            role: RoleCore(role, server.ws_url, CoreOptions(
-                data_dir=work / role, fake_media=True, audio=role == "patient",
-                engine=FAST, video=(160, 120, 10), watch_computer=False))
-            for role in ("therapist", "patient", "support")
-        }  # fmt: skip
+        cores = session_cores(server.ws_url, work)
         therapist, patient = cores["therapist"], cores["patient"]
         try:
-            await therapist.connect()
-            await therapist.sign_in("dr-test", secret)
-            created = await therapist.signaling.create_session("t")
-            invites = {i.role: i for i in created.invites}
-            await therapist.open_session(created.session.session_id)
+            invites = await therapist_opens(therapist, secret)
             await therapist.start()
             # As the console does when the session opens: before the patient is there.
             therapist.send_voice({("en", "checkin_request"): ogg})

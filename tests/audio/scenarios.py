@@ -225,30 +225,42 @@ def patient_lines(work: Path, events: dict[str, Any]) -> None:
     asyncio.run(_patient_lines(work, events))
 
 
-async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
+def session_cores(url: str, work: Path) -> dict[str, Any]:
+    """The three roles' cores for one session over ``url``, the patient's with its real
+    engine (on this process's ALSA device)."""
     from companion.app import CoreOptions, RoleCore
+
+    return {
+        role: RoleCore(role, url, CoreOptions(
+            data_dir=work / role, fake_media=True, audio=role == "patient",
+            engine=FAST, video=(160, 120, 10), watch_computer=False))
+        for role in ("therapist", "patient", "support")
+    }  # fmt: skip
+
+
+async def therapist_opens(therapist: Any, secret: str) -> dict[str, Any]:
+    """The therapist signs in, makes a session and opens it: its invites by role."""
+    await therapist.connect()
+    await therapist.sign_in("dr-test", secret)
+    created = await therapist.signaling.create_session("t")
+    await therapist.open_session(created.session.session_id)
+    return {i.role: i for i in created.invites}
+
+
+async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
     from companion.protocol.messages import EmergencyCard
     from companion.server.app import ServerConfig, SignalingServer
     from tests.waiting import until
 
     async with SignalingServer(ServerConfig(data_dir=work / "server", port=0)) as server:
         _, secret = server.db.add_therapist("dr-test")
-        cores = {
-            role: RoleCore(role, server.ws_url, CoreOptions(
-                data_dir=work / role, fake_media=True, audio=role == "patient",
-                engine=FAST, video=(160, 120, 10), watch_computer=False))
-            for role in ("therapist", "patient", "support")
-        }  # fmt: skip
+        cores = session_cores(server.ws_url, work)
         therapist, patient, support = cores["therapist"], cores["patient"], cores["support"]
         try:
-            await therapist.connect()
-            await therapist.sign_in("dr-test", secret)
-            created = await therapist.signaling.create_session("t")
-            invites = {i.role: i for i in created.invites}
-            await therapist.open_session(created.session.session_id)
+            invites = await therapist_opens(therapist, secret)
             for core, role in ((patient, "patient"), (support, "support")):
                 await core.connect()
-                await core.join(invites[role].code)  # type: ignore[index]
+                await core.join(invites[role].code)
             for core in (therapist, patient, support):
                 await core.start()
             await until(lambda: patient.facts.link == "connected", within_s=20.0)
