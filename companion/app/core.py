@@ -42,6 +42,7 @@ from companion.app.power import ComputerCare, ComputerChange, plug_in_words
 from companion.app.resume import SavedPlace, saved_place, write_place
 from companion.app.roles import ROLES
 from companion.app.spoken import LADDER_LINES, MUSIC_STEP_DB, Narrator
+from companion.app.voice import VoiceReceiver, VoiceSender
 from companion.app.words import (
     alert_words,
     describe_event,
@@ -88,6 +89,7 @@ from companion.protocol.messages import (
     SpokenLine,
     TextMessage,
     Vitals,
+    VoiceChunk,
     WithPatient,
 )
 from companion.records import RecordStore
@@ -96,6 +98,8 @@ from companion.tasks import TaskSet
 
 _log = logging.getLogger(__name__)
 _EVENT_BODY: TypeAdapter[EventBody] = TypeAdapter(EventBody)
+_NOT_ON_TIMELINE = ("music.status", "session.clock", "voice.chunk")
+"""Kinds that are no news to a person: the timeline shows what they carry instead."""
 
 
 def _event_body(recorded: dict[str, Any]) -> EventBody | None:
@@ -167,6 +171,10 @@ class RoleCore:
         """The audio engine, camera and microphone, spoken lines (``open_devices``)."""
         self.narrator = Narrator(lambda: self.devices.speaker, self._spoken, self._say_when_ready)
         self._breathing: asyncio.Task[None] | None = None
+        self.voice_sender = VoiceSender(lambda event: self._g().publish(event), self._spawn)
+        """The therapist's recorded lines, sent whenever the patient arrives (``send_voice``)."""
+        self.voice_receiver = VoiceReceiver(lambda: self.devices.speaker, language(), self._spawn)
+        """The patient's: the therapist's recordings, used by the speaker as they arrive."""
         self._unsubscribe: list[Callable[[], None]] = []
         self._music_pace = music.StatusPace()
         self._started = False
@@ -468,10 +476,24 @@ class RoleCore:
         }
         arrived = online - self._online_others
         self._online_others = online
+        patients = {m.member_id for m in presence.members if m.role == "patient"}
+        if arrived & patients and not self.facts.ended and self.guardian is not None:
+            self.voice_sender.send()
         if arrived and self._own_state and not self.facts.ended and self.guardian is not None:
             _log.info("%d member(s) joined: sending the current card/plan again", len(arrived))
             for event in list(self._own_state.values()):
                 self._spawn(self.guardian.publish(event))
+
+    def send_voice(self, recordings: dict[tuple[str, str], bytes]) -> None:
+        """The therapist's own recordings ((language, line id) → Ogg Opus) for the
+        patient's spoken lines: sent now if the patient is here, and each time they
+        (re)join."""
+        self.voice_sender.use(recordings)
+        patient_here = self.presence is not None and any(
+            m.role == "patient" and m.status == "online" for m in self.presence.members
+        )
+        if patient_here and self.guardian is not None and not self.facts.ended:
+            self.voice_sender.send()
 
     async def tell_language(self, lang: str) -> None:
         """The person chose another language mid-session: the server's messages to their
@@ -643,7 +665,7 @@ class RoleCore:
                 continue  # the ladder's own notes (ui.*, ladder.*), not the timeline's
             if isinstance(event, SessionClock):  # the session's time counts on, not anew
                 self.facts.started_at = min(self.facts.started_at, event.started_at)
-            if event.kind in ("music.status", "session.clock"):
+            if event.kind in _NOT_ON_TIMELINE:
                 continue
             if event.kind == "checkin":
                 self.facts.last_checkin_at = row.wall_time
@@ -671,7 +693,7 @@ class RoleCore:
             self._last_state[event.kind] = event
         if isinstance(event, ContactsChanged):  # before its timeline line: screens read it
             facts.contacts = event
-        if event.kind not in ("music.status", "session.clock") and not again:
+        if event.kind not in _NOT_ON_TIMELINE and not again:
             self._add_entry(
                 from_role, event.kind, describe_event(event, from_role), event_id, _entry_ref(event)
             )
@@ -686,6 +708,8 @@ class RoleCore:
                 self.audio.play_chime(ChimeKind.CHECK_IN)
         elif isinstance(event, PromptPush):
             self.prompt_pushed.emit(event.prompt_id)
+        elif isinstance(event, VoiceChunk) and self.traits.plays_music:
+            self.voice_receiver.add(event)
         elif isinstance(event, MusicCommand) and self.traits.plays_music:
             if self.audio is not None:
                 music.carry_out(self.audio, event)

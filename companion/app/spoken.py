@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from companion.app.prompts import PROMPTS
 from companion.audio.speech import Speaker
-from companion.i18n import N_, _
+from companion.i18n import N_, _, translations
 from companion.monitor.ladder import PATIENT_LINE_BACK, PATIENT_LINE_HELP, PATIENT_LINE_LOST
 from companion.protocol.messages import AlertAck, AlertRaised, EventBody, PromptPush, Role
 
@@ -66,14 +66,20 @@ SPOKEN_LINES: dict[str, str] = {
 """The lines in English (the catalogue's ids), besides the prompts."""
 
 
-def spoken_lines() -> dict[str, str]:
-    """Every line in the app's language, rendered before the session starts so no line is
-    ever missing offline."""
-    lines = {line_id: _(text) for line_id, text in SPOKEN_LINES.items()}
+def spoken_lines(lang: str | None = None) -> dict[str, str]:
+    """Every line in the app's language (or ``lang``'s: the words a therapist records for
+    a patient who speaks another), rendered before the session starts so no line is ever
+    missing offline."""
+    say = _ if lang is None else translations(lang).gettext
+    lines = {line_id: say(text) for line_id, text in SPOKEN_LINES.items()}
     for p in PROMPTS:
-        lines[f"prompt:{p.prompt_id}"] = " ".join((p.title + ".", *p.lines))
+        words = (say(p.source_title) + ".", *(say(line) for line in p.source_lines))
+        lines[f"prompt:{p.prompt_id}"] = " ".join(words)
     return lines
 
+
+THERAPIST_VOICE = N_("the therapist's own recording")
+"""The voice named on the timeline for a line the therapist recorded (companion/app/voice.py)."""
 
 SUPPORT_NAMED = "support_named"
 """The support person's name "is on the way": rendered once the patient's card gives the
@@ -129,7 +135,7 @@ class Narrator:
         if not speaker.say(line_id, cut_in=line_id in SAFETY_LINES):
             return False
         if noted:
-            self._said(line_id, speaker.voice.name)
+            self._said(line_id, speaker.voice_of(line_id))
         return True
 
     def speaking(self) -> bool:

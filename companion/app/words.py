@@ -8,7 +8,7 @@ functions here return them in the app's language (``companion.i18n``).
 from __future__ import annotations
 
 from companion.app.contacts import contacts_words
-from companion.app.spoken import line_words
+from companion.app.spoken import THERAPIST_VOICE, line_words
 from companion.i18n import N_, _, ngettext, number
 from companion.protocol.errors import ERROR_MESSAGES, ProtocolError
 from companion.protocol.messages import ContactsChanged, EventBody, LinkStateName, Role
@@ -204,8 +204,9 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
         return link_line(getattr(event, "state", ""))
     if kind == "spoken":
         line = line_words(getattr(event, "line_id", ""))
+        voice = getattr(event, "voice", "")
         return _("The patient heard: “{line}” ({voice})").format(
-            line=line, voice=getattr(event, "voice", "")
+            line=line, voice=_(voice) if voice == THERAPIST_VOICE else voice
         )
     if kind == "computer":
         return computer_words(getattr(event, "what", ""), getattr(event, "asleep_s", None),

@@ -130,6 +130,7 @@ class Speaker:
         self.voice = voice
         self.options = options or SpeechOptions()
         self._clips: dict[str, Clip] = {}
+        self._voices: dict[str, str] = {}  # lines said in another voice than ``voice``
         self._window = np.zeros((int(self.options.music_window_s * RATE), 2), dtype=np.float32)
         self._filled = 0
         self._music_lufs = -math.inf  # of the music as decoded; the volume is added at say()
@@ -146,7 +147,9 @@ class Speaker:
             if line_id in self._clips:
                 continue
             try:
-                self._clips[line_id] = self._clip_measured_once(self.voice.render(text))
+                clip = self._clip_measured_once(self.voice.render(text))
+                # A recording that arrived meanwhile (``use_recording``) stays.
+                self._clips.setdefault(line_id, clip)
             except (OSError, subprocess.SubprocessError, VoiceUnavailable, wave.Error) as exc:
                 _log.warning("spoken line %s not rendered: %s", line_id, type(exc).__name__)
                 missing.append(line_id)
@@ -155,6 +158,18 @@ class Speaker:
     def forget(self, line_id: str) -> None:
         """Drop a line (its words changed: ``prepare`` renders it again)."""
         self._clips.pop(line_id, None)
+        self._voices.pop(line_id, None)
+
+    def use_recording(self, line_id: str, words: np.ndarray, voice_name: str) -> None:
+        """A person's own recording of a line (mono float32, 48 kHz) replaces the rendered
+        one, faded in and loudness-matched the same way. Blocking (it is measured): call
+        it off the event loop. A line already queued plays as it was."""
+        self._clips[line_id] = self._clip(words)
+        self._voices[line_id] = voice_name
+
+    def voice_of(self, line_id: str) -> str:
+        """The voice a line is said in (for the timeline)."""
+        return self._voices.get(line_id, self.voice.name)
 
     def ready(self, line_id: str) -> bool:
         return line_id in self._clips

@@ -62,6 +62,8 @@ EVENT_RULES: dict[str, EventRule] = {
     "plan": EventRule(_roles("therapist"), ALL),
     "session.end": EventRule(_roles("therapist"), ALL),
     "session.clock": EventRule(_roles("therapist"), ALL),
+    # The therapist's own voice for the patient's spoken lines: to the patient alone
+    "voice.chunk": EventRule(_roles("therapist"), _roles("therapist", "patient")),
     # The support person's part
     "with_patient": EventRule(_roles("support"), ALL),
     "vitals": EventRule(_roles("support"), _roles("therapist", "support")),

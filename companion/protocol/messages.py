@@ -320,15 +320,52 @@ class LookIn(_Msg):
     kind: Literal["lookin"]
 
 
+LineId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}(:[a-z0-9-]{1,64})?$")]
+"""A spoken line's id (companion/app/spoken.py): ``link_lost``, ``prompt:box-breathing``."""
+
+
 class SpokenLine(_Msg):
     """A line the patient's app spoke to the patient (issue 22): which one, in what voice,
     so the therapist sees what the patient heard. Line ids name fixed words
     (companion/app/spoken.py); a name the patient entered never travels here."""
 
     kind: Literal["spoken"]
-    line_id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}(:[a-z0-9-]{1,64})?$")]
+    line_id: LineId
     voice: Annotated[str, StringConstraints(max_length=80)]
     """The voice used (e.g. "espeak-ng en-us")."""
+
+
+VOICE_CHUNK_BYTES = 8 * 1024
+"""Audio bytes per ``voice.chunk``: sealed, as base64 inside JSON inside base64, a chunk
+stays within ``Sealed.ct`` and the whole wire message well under 64 KiB."""
+MAX_VOICE_CHUNKS = 32
+"""At most 256 KiB of Ogg Opus per line: several minutes of speech at 24 kbit/s."""
+
+
+class VoiceChunk(Sealable):
+    """One piece of a line the therapist recorded in their own voice (issue 22), sent to
+    the patient's app at the start of the session. The audio (Ogg Opus) and the digest of
+    the whole recording are sealed for the patient; in clear only which line, in which
+    language, which piece of how many. The patient's app plays the recording instead of
+    the computer's voice once every piece has arrived and the digest matches."""
+
+    PRIVATE = REQUIRED = ("data", "digest")
+    kind: Literal["voice.chunk"]
+    recording_id: Id
+    line_id: LineId
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(_[A-Z]{2})?$")]
+    index: Annotated[int, Field(ge=0, lt=MAX_VOICE_CHUNKS)]
+    count: Annotated[int, Field(ge=1, le=MAX_VOICE_CHUNKS)]
+    data: Annotated[B64, StringConstraints(max_length=(VOICE_CHUNK_BYTES * 4 + 2) // 3)] = ""
+    """This piece of the Ogg Opus file, base64url without padding."""
+    digest: Annotated[str, StringConstraints(pattern=r"^([0-9a-f]{64})?$")] = ""
+    """SHA-256 of the whole file (hex): pieces of different recordings never mix."""
+
+    @model_validator(mode="after")
+    def _index_within_count(self) -> Self:
+        if self.index >= self.count:
+            raise ValueError("a piece's index is below the count")
+        return self
 
 
 ComputerWhat = Literal["asleep", "on_battery", "battery_low", "plugged_in", "cannot_stay_awake"]
@@ -401,6 +438,7 @@ EventBody = Annotated[
     | LookIn
     | ComputerNotice
     | SpokenLine
+    | VoiceChunk
     | MemberChange
     | Escalation
     | ContactsChanged,

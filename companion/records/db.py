@@ -93,6 +93,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             *append_only_triggers("audit"),
         ),
     ),
+    Migration(
+        3,
+        "private notes may hold the therapist's recorded voice lines",
+        (
+            # SQLite cannot change a CHECK in place: the table is made again, rows kept.
+            """
+            CREATE TABLE private_notes_v3 (
+                note_id    TEXT PRIMARY KEY,
+                session_id TEXT NOT NULL,
+                kind       TEXT NOT NULL
+                           CHECK (kind IN ('intention', 'note', 'journal', 'voice')),
+                created_at REAL NOT NULL,
+                ciphertext BLOB NOT NULL
+            )
+            """,
+            "INSERT INTO private_notes_v3 SELECT * FROM private_notes",
+            "DROP TABLE private_notes",
+            "ALTER TABLE private_notes_v3 RENAME TO private_notes",
+            "CREATE INDEX private_notes_by_session ON private_notes (session_id, created_at)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -41,6 +41,9 @@ class NoteKind(StrEnum):
     INTENTION = "intention"
     NOTE = "note"
     JOURNAL = "journal"
+    VOICE = "voice"
+    """A spoken line in the therapist's own voice (companion/app/voice.py): the audio,
+    base64 in JSON, under a per-therapist pseudo-session id."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,9 @@ def _note_kind(kind: NoteKind | str) -> NoteKind:
     try:
         return NoteKind(kind)
     except ValueError:
-        raise InvalidRecord("a private note kind is 'intention', 'note' or 'journal'") from None
+        raise InvalidRecord(
+            "a private note kind is 'intention', 'note', 'journal' or 'voice'"
+        ) from None
 
 
 _COLUMNS = "note_id, session_id, kind, created_at, ciphertext"

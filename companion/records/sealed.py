@@ -37,7 +37,7 @@ from .errors import TamperedRecord
 
 _log = logging.getLogger(__name__)
 
-SEALED_KINDS = frozenset({"intention", "card", "message", "plan", "vitals"})
+SEALED_KINDS = frozenset({"intention", "card", "message", "plan", "vitals", "voice.chunk"})
 """Event kinds whose payload carries words (or numbers) a person entered."""
 
 SEALED_FIELD = "sealed"

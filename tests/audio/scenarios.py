@@ -225,30 +225,42 @@ def patient_lines(work: Path, events: dict[str, Any]) -> None:
     asyncio.run(_patient_lines(work, events))
 
 
-async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
+def session_cores(url: str, work: Path) -> dict[str, Any]:
+    """The three roles' cores for one session over ``url``, the patient's with its real
+    engine (on this process's ALSA device)."""
     from companion.app import CoreOptions, RoleCore
+
+    return {
+        role: RoleCore(role, url, CoreOptions(
+            data_dir=work / role, fake_media=True, audio=role == "patient",
+            engine=FAST, video=(160, 120, 10), watch_computer=False))
+        for role in ("therapist", "patient", "support")
+    }  # fmt: skip
+
+
+async def therapist_opens(therapist: Any, secret: str) -> dict[str, Any]:
+    """The therapist signs in, makes a session and opens it: its invites by role."""
+    await therapist.connect()
+    await therapist.sign_in("dr-test", secret)
+    created = await therapist.signaling.create_session("t")
+    await therapist.open_session(created.session.session_id)
+    return {i.role: i for i in created.invites}
+
+
+async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
     from companion.protocol.messages import EmergencyCard
     from companion.server.app import ServerConfig, SignalingServer
     from tests.waiting import until
 
     async with SignalingServer(ServerConfig(data_dir=work / "server", port=0)) as server:
         _, secret = server.db.add_therapist("dr-test")
-        cores = {
-            role: RoleCore(role, server.ws_url, CoreOptions(
-                data_dir=work / role, fake_media=True, audio=role == "patient",
-                engine=FAST, video=(160, 120, 10), watch_computer=False))
-            for role in ("therapist", "patient", "support")
-        }  # fmt: skip
+        cores = session_cores(server.ws_url, work)
         therapist, patient, support = cores["therapist"], cores["patient"], cores["support"]
         try:
-            await therapist.connect()
-            await therapist.sign_in("dr-test", secret)
-            created = await therapist.signaling.create_session("t")
-            invites = {i.role: i for i in created.invites}
-            await therapist.open_session(created.session.session_id)
+            invites = await therapist_opens(therapist, secret)
             for core, role in ((patient, "patient"), (support, "support")):
                 await core.connect()
-                await core.join(invites[role].code)  # type: ignore[index]
+                await core.join(invites[role].code)
             for core in (therapist, patient, support):
                 await core.start()
             await until(lambda: patient.facts.link == "connected", within_s=20.0)
@@ -327,19 +339,33 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
 
 def spoken(work: Path, events: dict[str, Any]) -> None:
     """Music, then one spoken line: the test finds the line in the device's output."""
+    speak_over_music(work, events, {"back": "Your therapist is back with you."}, "back")
+
+
+def speak_over_music(
+    work: Path,
+    events: dict[str, Any],
+    lines: dict[str, str],
+    line_id: str,
+    prepared: Callable[[Speaker], None] = lambda _speaker: None,
+    after_s: float = 5.0,
+) -> None:
+    """Music, ``lines`` prepared (then ``prepared(speaker)``), and ``line_id`` said over
+    the music once the meter has heard it; the line as played in ``line.raw``."""
     music = write_audio(work / "m.wav", sine(440, 14.0, amp=0.1))
     engine = _engine(FAST, events)
     engine.load_playlist(Playlist([Track(str(music))]))
     engine.start()
     speaker = Speaker(engine, EspeakVoice(work / "voice"))
-    events["missing"] = speaker.prepare({"back": "Your therapist is back with you."})
+    events["missing"] = speaker.prepare(lines)
+    prepared(speaker)
     time.sleep(3.5)  # the meter has heard a few seconds of music
     events["music_lufs"] = speaker.music_lufs()
-    events["said"] = speaker.say("back")
-    line = speaker.samples("back")
+    events["said"] = speaker.say(line_id)
+    line = speaker.samples(line_id)
     assert line is not None
     line.tofile(work / "line.raw")
-    time.sleep(5.0)
+    time.sleep(after_s)
     speaker.close()
     engine.close()
     events["underruns"] = engine.underruns

@@ -128,3 +128,11 @@ def test_escalation_benchmark_smoke() -> None:
     for key in ("notify_s", "ack_fanout_s", "duplicates", "lost", "trials"):
         assert key in figures
     assert figures["trials"] == 1 and figures["lost"] == 0 and figures["duplicates"] == 0
+
+
+def test_voice_lines_benchmark_smoke() -> None:
+    figures = run_benchmark("voice_lines.py", "--quick")
+    for key in ("total_kib", "pieces", "max_wire_bytes", "send_s", "encode_s_per_line_p95"):
+        assert key in figures
+    assert figures["lines"] == 4
+    assert isinstance(figures["max_wire_bytes"], int) and figures["max_wire_bytes"] < 65536

@@ -31,6 +31,7 @@ from companion.protocol.messages import (
     SpokenLine,
     TextMessage,
     Vitals,
+    VoiceChunk,
     WithPatient,
 )
 
@@ -83,4 +84,14 @@ SAMPLES: dict[str, EventBody] = {
         kind="escalation", incident_id="ghost", what="answered", who="support", channel="link"
     ),
     "contacts": ContactsChanged(kind="contacts", sms=True, by="support"),
+    "voice.chunk": VoiceChunk(
+        kind="voice.chunk",
+        recording_id="hostile-voice",
+        line_id="link_lost",
+        language="en",
+        index=0,
+        count=1,
+        data="MDAwLUVWSUwgemVicmEtcXVhcnR6",
+        digest="0" * 64,
+    ),
 }

@@ -23,6 +23,7 @@ const RULES = {
   "plan": [["therapist"], ALL],
   "session.end": [["therapist"], ALL],
   "session.clock": [["therapist"], ALL],
+  "voice.chunk": [["therapist"], ["therapist", "patient"]],
   "with_patient": [["support"], ALL],
   "vitals": [["support"], ["therapist", "support"]],
   "lookin": [["support"], ["therapist", "support"]],

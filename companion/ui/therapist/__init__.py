@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from companion.app import CLEAR_LIGHT, CoreOptions, Lobby, ProcessingSettings, RoleCore
 from companion.app.lobby import UNREACHABLE, remembered_secret
+from companion.app.voice import VoiceStudio
 from companion.app.words import error_words
 from companion.i18n import N_, _, day_and_time
 from companion.protocol.errors import ProtocolError
@@ -47,6 +48,7 @@ from companion.ui.common import (
 )
 from companion.ui.language import LanguagePicker, Rebuildable, start_language
 from companion.ui.therapist.live import LiveSession, PassphraseMemory, console_button, write_pdf
+from companion.ui.therapist.voice import VoicePage
 from companion.ui.widgets import InlineQuestion
 
 __all__ = ["InviteRow", "LiveSession", "TherapistConsole", "run_therapist", "write_pdf"]
@@ -178,6 +180,8 @@ class TherapistConsole(QMainWindow):
         self.live: dict[str, LiveSession] = {}
         self.invite_rows: list[InviteRow] = []
         self.invites_session: str | None = None
+        self.voice_page: VoicePage | None = None
+        """"Your voice", once signed in: the lines recorded in the therapist's voice."""
         self.setWindowTitle(_("Companion — therapist"))
         theme_window(self, CLEAR_LIGHT)
         self.tabs = QTabWidget()
@@ -359,8 +363,33 @@ class TherapistConsole(QMainWindow):
         self.sign_in_box.hide()
         self.switch_button.show()
         self.work.setEnabled(True)
+        self._show_voice(name)
         await self.refresh()
         return True
+
+    def _show_voice(self, name: str) -> None:
+        if self.voice_page is not None:
+            self.tabs.removeTab(self.tabs.indexOf(self.voice_page))
+            self.voice_page.studio.close()
+        self.voice_page = VoicePage(
+            VoiceStudio(self.data_dir, name),
+            known=lambda: self.passphrases.value,
+            saved=lambda: spawn(self.send_voice()),
+        )
+        self.tabs.insertTab(1, self.voice_page, _("Your voice"))
+        spawn(self.voice_page.refresh())
+
+    async def send_voice(self, cores: list[RoleCore] | None = None) -> None:
+        """The recorded lines to the patients of the live sessions (a line recorded during
+        a session is heard from then on)."""
+        page = self.voice_page
+        if page is None or not page.studio.book.unlocked:
+            return
+        # Every language's: the patient's app keeps those in its own language.
+        recordings = await page.studio.book.recordings()
+        for core in self.live_cores() if cores is None else cores:
+            if not core.facts.ended:
+                core.send_voice(recordings)
 
     async def refresh(self) -> None:
         infos = await self.lobby.sessions()
@@ -436,6 +465,7 @@ class TherapistConsole(QMainWindow):
             voice=self.voice,
         )  # fmt: skip
         core = await self.lobby.open_live(session_id, options)
+        await self.send_voice([core])
         label = self.labels.get(session_id, _("Live session"))
         view = LiveSession(core, self.data_dir, label, passphrases=self.passphrases)
         view.attention.connect(lambda _on: self._mark_tabs())
@@ -487,6 +517,8 @@ class TherapistConsole(QMainWindow):
         return [view.core for view in self.live.values()]
 
     async def close_all(self) -> None:
+        if self.voice_page is not None:
+            self.voice_page.studio.close()
         for view in self.live.values():
             view.detach()
             await view.core.close()
@@ -510,7 +542,8 @@ class TherapistConsole(QMainWindow):
                     saved.append(path)
                 page.tabs.setCurrentIndex(inner)
             else:
-                path = folder / "therapist-sessions.png"
+                name = "your-voice" if page is self.voice_page else "sessions"
+                path = folder / f"therapist-{name}.png"
                 self.grab().save(str(path))
                 saved.append(path)
         self.tabs.setCurrentIndex(current)
