@@ -67,6 +67,7 @@ async def go_silent(link: PeerLink) -> None:
     receivers' reports on the other end's media, went on, and it answered offers.)"""
     pc = link.peer_connection
     assert pc is not None and pc.sctp is not None
+    # aioice's insides (fault injection): its sockets, closed as a frozen app's would be
     for protocol in pc.sctp.transport.transport._connection._protocols:
         protocol.transport.close()
     await link.close()
