@@ -246,7 +246,9 @@ def test_the_plan_tab_never_scrolls_sideways(run_ui: RunUi) -> None:
             assert isinstance(area, QScrollArea)
             live.grab().save(str(shots("therapist") / "plan tab, 900.png"))
             bar = area.horizontalScrollBar()
-            assert bar.maximum() == 0, (bar.maximum(), area.widget().minimumSizeHint())
+            page = area.widget()
+            assert page is not None
+            assert bar.maximum() == 0, (bar.maximum(), page.minimumSizeHint())
         finally:
             live.close()
 
