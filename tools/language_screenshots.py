@@ -178,12 +178,7 @@ async def main(app: QApplication, out: Path, language: str) -> int:
                     live.tabs.setCurrentIndex(index)
                     await shots.take("therapist", f"3-live-{index}", console)
 
-                for _attempt in range(20):  # a signaling connection may be healing under load
-                    try:
-                        await core.end_session()
-                        break
-                    except ConnectionError:
-                        await asyncio.sleep(1.0)
+                await core.end_session()
                 await until(lambda: patient is not None
                             and patient.stack.currentWidget() is patient.after_screen)  # fmt: skip
                 await shots.take("patient", "7-after", patient)

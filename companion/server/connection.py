@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, web
 
+from companion.listening import heard_after_stall
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import Error
 from companion.server.clinicdb import Therapist
@@ -29,9 +30,6 @@ CLOSE_FATAL_ERROR = 4000
 CLOSE_REPLACED = 4001
 POLICY_CLOSE_WAIT_S = 0.1
 """Time for a policy close frame to go out to a flooder before its socket is cut."""
-STALL_S = 0.25
-"""A liveness check that wakes this much later than it asked: the node itself was not
-listening (its loop held up, or no CPU for it) and that time is not the client's silence."""
 
 
 @dataclass(frozen=True)
@@ -252,7 +250,4 @@ class ClientConnection:
         unread, and it was not pinged meanwhile. That time is not the client's silence."""
         asleep_at = time.monotonic()
         await asyncio.sleep(delay)
-        now = time.monotonic()
-        late = now - asleep_at - delay
-        if late > STALL_S:
-            self.last_rx = min(now, self.last_rx + late)
+        self.last_rx = heard_after_stall(self.last_rx, asleep_at, delay, time.monotonic())

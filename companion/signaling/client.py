@@ -1,7 +1,8 @@
 """The signaling client: one place in one session, kept across dropped connections.
 
 It connects, signs in or joins, and from then on heals by itself: when the socket dies
-(noticed within ``dead_after_s`` because the server pings every second) it reconnects with
+(noticed within ``dead_after_s`` because the server pings every second; time its own loop
+was held up does not count as the server's silence) it reconnects with
 backoff (first try at once), resumes its place with the resume token, receives the events
 it missed in order, and re-sends the events it had not seen acknowledged — the server
 deduplicates them by id, so each lands exactly once.
@@ -15,6 +16,7 @@ import itertools
 import logging
 import secrets
 import ssl
+import time
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from companion.events import Signal
+from companion.listening import heard_after_stall
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.identity import MemberKey
 from companion.protocol.messages import (
@@ -64,6 +67,9 @@ _log = logging.getLogger(__name__)
 
 OUTBOX_BURST = 20
 OUTBOX_RATE_PER_S = 20.0
+LISTEN_TICK_S = 0.25
+"""The silence is looked at this often, so a loop held up over any part of it is seen
+(one connection here, unlike a server's thousands)."""
 
 LinkState = Literal["connecting", "online", "reconnecting", "closed"]
 
@@ -81,6 +87,12 @@ class ClientOptions:
     shared state is down for a moment); the last one repeats until one is accepted."""
     ssl_context: ssl.SSLContext | None = None
     """For wss:// with a private CA (tests, a clinic's own certificates); None = system trust."""
+
+
+@dataclass
+class _Heard:
+    at: float
+    """When the reader last heard a frame (or finished handling one)."""
 
 
 class SignalingClient:
@@ -154,7 +166,7 @@ class SignalingClient:
         url = self.urls[self._url_index % len(self.urls)]
         ws = await self._http.ws_connect(
             url,
-            autoping=True,
+            autoping=False,  # pings and pongs come to the reader: each is a frame heard
             compress=0,
             max_msg_size=1024 * 1024,
             timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=1.0),
@@ -174,25 +186,41 @@ class SignalingClient:
         return welcome
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        heard = _Heard(time.monotonic())
+        watch = self._spawn(self._watch_silence(ws, heard))
         try:
             while True:
                 try:
-                    msg = await ws.receive(timeout=self.options.dead_after_s)
-                except TimeoutError:
-                    _log.info(
-                        "signaling silent for %.1f s: connection dead", self.options.dead_after_s
-                    )
-                    break
+                    msg = await ws.receive()
+                    if msg.type is aiohttp.WSMsgType.PING:
+                        await ws.pong(msg.data)
                 except (ConnectionError, aiohttp.ClientError) as exc:
                     # e.g. answering a ping on a socket that is closing: a lost connection
                     # like any other, not a reader that dies with an unretrieved error.
                     _log.info("signaling connection lost: %s", type(exc).__name__)
                     break
-                if msg.type is not aiohttp.WSMsgType.TEXT:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    self._dispatch(msg.data)
+                elif msg.type not in (aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG):
                     break
-                self._dispatch(msg.data)
+                # After handling it: the time its observers took was not spent listening.
+                heard.at = time.monotonic()
         finally:
+            watch.cancel()
             self._connection_lost(ws)
+
+    async def _watch_silence(self, ws: aiohttp.ClientWebSocketResponse, heard: _Heard) -> None:
+        """Close ``ws`` once nothing has come for ``dead_after_s``, counting only the time
+        this loop was running: held up (a long paint, a blocking call, no CPU), it was
+        not listening, and the server's pings may be waiting unread."""
+        dead_after = self.options.dead_after_s
+        while (wait := min(LISTEN_TICK_S, heard.at + dead_after - time.monotonic())) > 0:
+            asleep_at = time.monotonic()
+            await asyncio.sleep(wait)
+            heard.at = heard_after_stall(heard.at, asleep_at, wait, time.monotonic())
+        _log.info("signaling silent for %.1f s: connection dead", dead_after)
+        # Its reader stops at once (then heals); the close itself may wait for a dead peer.
+        self._spawn(ws.close())
 
     def _dispatch(self, data: str) -> None:
         try:
@@ -347,8 +375,13 @@ class SignalingClient:
         message = message.model_copy(update={"rid": rid})
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[rid] = future
-        await self._send_raw(message.model_dump_json(exclude_none=True))
-        return await asyncio.wait_for(future, self.options.request_timeout_s)
+        try:
+            await self._send_raw(message.model_dump_json(exclude_none=True))
+            return await asyncio.wait_for(future, self.options.request_timeout_s)
+        finally:
+            # Not sent, timed out or cancelled: a reply or a lost connection later must
+            # not set a result nobody will read ("exception was never retrieved").
+            self._pending.pop(rid, None)
 
     async def login(
         self, therapist: str, secret: str | None = None, access_token: str | None = None

@@ -13,11 +13,6 @@ from tests.ui.conftest import SCREENSHOTS, run_tool
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent (1 run in 3 here): the screenshot tool's signaling connection drops"
-    " ('signaling connection lost'); cause not found this stop",
-)
 def test_the_main_screens_in_spanish_fit_1366_by_768() -> None:
     out = SCREENSHOTS / "language"
     shutil.rmtree(out / "es", ignore_errors=True)
