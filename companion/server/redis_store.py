@@ -36,6 +36,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
+from companion.listening import ListeningTimeout
 from companion.server.clinicdb import InviteRecord, SessionRecord
 from companion.server.store import (
     ENDED_SESSION_RETENTION_S,
@@ -48,7 +49,6 @@ from companion.server.store import (
     Unsubscribe,
     WipeHandler,
 )
-from companion.tasks import ListeningTimeout
 
 _log = logging.getLogger(__name__)
 P = ParamSpec("P")
