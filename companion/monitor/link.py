@@ -68,6 +68,14 @@ class LinkMonitor:
         if now - before > self.options.steady_gap_s and self._last_evidence > before:
             self._steady_since = now
 
+    def not_listening(self, now: float, late_s: float) -> None:
+        """This side was held up for ``late_s`` (its loop did not run): the other side's
+        frames may be waiting unread, so that time is not its silence (as on the signaling
+        connection, ``companion.listening``). A link that really died meanwhile is found
+        that much later, once this side listens again."""
+        self._last_in = min(now, self._last_in + late_s)
+        self._last_out = min(now, self._last_out + late_s)
+
     def evidence(self, now: float) -> None:
         """Proof the way *in* works that is not a heartbeat (a decoded remote audio frame)."""
         self._note(now, inbound=True)

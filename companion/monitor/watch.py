@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from companion.call.control import Heartbeat, HeartbeatEcho
 from companion.call.peer import PeerLink
 from companion.events import Signal
+from companion.listening import STALL_S
 from companion.monitor.link import LinkMonitor, MonitorOptions
 from companion.protocol.messages import LinkStateName
 from companion.signaling.client import SignalingClient
@@ -150,8 +151,12 @@ class LinkWatch:
 
     async def _tick_loop(self) -> None:
         while True:
+            asleep_at = self._clock()
             await asyncio.sleep(self.options.tick_s)
             now = self._clock()
+            late = now - asleep_at - self.options.tick_s
+            if late > STALL_S:
+                self.monitor.not_listening(now, late)
             changed = self.monitor.tick(now)
             if changed is not None:
                 _log.info("link %s", changed)

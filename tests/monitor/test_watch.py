@@ -147,3 +147,29 @@ async def test_a_first_connection_on_its_way_is_not_replaced(server: SignalingSe
             await side.engine.close()
             await side.engine.media.aclose()
             await side.signaling.close()
+
+
+async def test_a_computer_held_up_for_seconds_does_not_call_the_call_lost(
+    call_pair: CallPair,  # noqa: F811 - the fixture imported above
+) -> None:
+    """This side's loop held up 3 s (a long collection, no CPU to spare): the other side's
+    heartbeats wait unread meanwhile, so the time is not its silence. Before, the watch
+    woke to 3 s of "silence" and said "lost" (the patient heard that the therapist's
+    connection dropped) though nothing had."""
+    patient, therapist = call_pair.patient, call_pair.therapist
+    ours = LinkWatch(patient.engine, patient.signaling)
+    theirs = LinkWatch(therapist.engine, therapist.signaling)
+    states: list[str] = []
+    ours.state_changed.connect(states.append)
+    await ours.start()
+    await theirs.start()
+    try:
+        await until(lambda: ours.state == "connected" == theirs.state, within_s=15)
+        states.clear()
+        time.sleep(3.0)  # the whole loop held up: both apps live in this process
+        await asyncio.sleep(1.5)
+        assert "lost" not in states, states
+        assert ours.state in ("connected", "degraded"), states
+    finally:
+        await ours.close()
+        await theirs.close()
