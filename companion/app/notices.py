@@ -10,6 +10,7 @@ nothing but the extra notice: one log line, and the in-window call goes on.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -31,15 +32,20 @@ class DesktopNotices:
         self._make = make
         self._notifier: Any = None
         self._failed = False
+        self._making = asyncio.Lock()
         self._tasks = TaskSet()
 
     async def show(self, title: str, body: str, urgent: bool = False) -> bool:
         """Put one notice on the desktop; False if the desktop has no way to show it."""
         try:
+            async with self._making:
+                if self._notifier is None:
+                    # Importing and making it held the loop 0.4-2.9 s on a busy computer
+                    # (the call's watch and the signaling client stood still meanwhile).
+                    await asyncio.to_thread(importlib.import_module, "desktop_notifier")
+                    self._notifier = await asyncio.to_thread(self._make)
             from desktop_notifier import Urgency
 
-            if self._notifier is None:
-                self._notifier = self._make()
             level = Urgency.Critical if urgent else Urgency.Normal
             dispatched: list[bool] = []
             # desktop-notifier swallows a failure (a warning of its own): only its
