@@ -24,6 +24,9 @@ _log = logging.getLogger(__name__)
 
 JOIN_WITHIN_S = 5.0
 """A join attempt gets an answer (in, or a plain sentence why not) within this."""
+ANSWER_WITHIN_S = 15.0
+"""A server that welcomed us answers a code within this (a missing, wrong or silent server
+is told within ``JOIN_WITHIN_S``)."""
 RELAUNCH_WITHIN_S = 20.0
 """After a restart the server may hold the old place for a few seconds: wait that long."""
 WHAT_TO_DO = N_("Check the code, or ask your therapist for a new one.")
@@ -113,7 +116,10 @@ async def join_fresh(
     core = made if url in made.server_urls else made.on_server(url)
     try:
         async with asyncio.timeout(within_s):
-            await core.connect()
+            await core.connect()  # a server that welcomes us: the right one, reachable
+        # Its answer to the code may take longer on a busy computer (connecting alone took
+        # 2.4 s under load, and a join in time was told "cannot reach"): still bounded.
+        async with asyncio.timeout(ANSWER_WITHIN_S):
             await core.join(code, retry_in_use_s=max(0.0, within_s - 1.5))
     except ProtocolError as exc:
         await close_quietly(core)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from companion.app import CoreOptions, RoleCore, invite_from_link
+from companion.app.joining import JOIN_WITHIN_S, join_fresh
 from companion.app.words import NOT_STARTED
 from companion.audio.processing import ProcessingSettings, VoiceProcessing
 from companion.protocol.errors import ErrorCode, ProtocolError
@@ -22,6 +23,7 @@ from companion.protocol.messages import (
     SessionEvent,
     SessionPlan,
 )
+from companion.server.clinicdb import InviteRecord
 from tests.app.conftest import CoreClinic
 from tests.waiting import until
 
@@ -139,6 +141,35 @@ async def test_wrong_code_gives_a_plain_sentence(core_clinic: CoreClinic) -> Non
         assert "code" in caught.value.message.lower() or "link" in caught.value.message.lower()
     finally:
         await patient.close()
+
+
+async def test_a_server_that_welcomes_but_answers_slowly_still_lets_the_patient_in(
+    core_clinic: CoreClinic,
+) -> None:
+    """A busy server (or computer) takes longer than the join screen's 5 s to answer the
+    code, though it welcomed the app at once: before, the patient was told the server
+    could not be reached. The 5 s promise is for a missing, wrong or silent server."""
+    therapist = core_clinic.core("therapist")
+    await therapist.connect()
+    await therapist.sign_in("dr-test", core_clinic.secret)
+    created = await therapist.signaling.create_session("slow")
+    code = next(i.code for i in created.invites if i.role == "patient")
+    store = core_clinic.server.store
+    quick = store.invite_by_code
+
+    async def slow(code_hash: str) -> InviteRecord | None:
+        await asyncio.sleep(JOIN_WITHIN_S + 1.0)
+        return await quick(code_hash)
+
+    store.invite_by_code = slow  # type: ignore[method-assign]
+    made = core_clinic.core("patient")
+    try:
+        patient = await join_fresh(made, code, "")
+        assert patient.joined is not None
+        await patient.close()
+    finally:
+        await made.close()
+        await therapist.close()
 
 
 async def test_closing_leaves_no_reader_behind_even_if_devices_are_asked_for_late(
