@@ -119,8 +119,9 @@ def capture_latency_s() -> float:
     from companion.call.synthetic import AUDIO_RATE, AUDIO_SAMPLES
 
     with PORTAUDIO_LOCK:
-        stream = sd.RawInputStream(samplerate=AUDIO_RATE, blocksize=AUDIO_SAMPLES, channels=1,
-                                   dtype="int16", latency="low")  # fmt: skip
+        stream = sd.RawInputStream(
+            samplerate=AUDIO_RATE, blocksize=AUDIO_SAMPLES, channels=1, dtype="int16", latency="low"
+        )
         latency = float(stream.latency)
         stream.close()
     return latency
@@ -210,9 +211,14 @@ async def _clicks(
     await t_sig.join(session_id=created.session.session_id)
     await t_engine.start()
     sender = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--click-sender", url, created.invites[0].token,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        __file__,
+        "--click-sender",
+        url,
+        created.invites[0].token,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
     assert sender.stdin is not None and sender.stdout is not None
     latencies: list[float] = []
     buffers: list[float] = []
@@ -335,8 +341,9 @@ def _codec_ms(frames: int = 200) -> tuple[float, float]:
     for index in range(frames):
         frame = av.AudioFrame.from_ndarray(
             pcm[index * AUDIO_SAMPLES : (index + 1) * AUDIO_SAMPLES].reshape(1, -1),
-            format="s16", layout="mono",
-        )  # fmt: skip
+            format="s16",
+            layout="mono",
+        )
         frame.sample_rate = AUDIO_RATE
         frame.pts = index * AUDIO_SAMPLES
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
@@ -380,13 +387,18 @@ async def run_side(role: str, url: str, token: str, seconds: float, warmup: floa
     await asyncio.sleep(seconds)
     cpu1, wall1, rss1 = process.cpu_times(), time.monotonic(), process.memory_info().rss
     busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
-    print(json.dumps({
-        "role": role,
-        "cpu_core_pct": round(100 * busy / (wall1 - wall0), 1),
-        "rss_growth_mb": round((rss1 - rss0) / 2**20, 1),
-        "rss_mb": round(rss1 / 2**20, 1),
-        "fps_in": round((engine.video.frames_received - frames0) / (wall1 - wall0), 1),
-    }), flush=True)  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "role": role,
+                "cpu_core_pct": round(100 * busy / (wall1 - wall0), 1),
+                "rss_growth_mb": round((rss1 - rss0) / 2**20, 1),
+                "rss_mb": round(rss1 / 2**20, 1),
+                "fps_in": round((engine.video.frames_received - frames0) / (wall1 - wall0), 1),
+            }
+        ),
+        flush=True,
+    )
     await engine.close()
     await engine.media.aclose()
     await signaling.close()
@@ -396,21 +408,36 @@ def measure_cpu(seconds: float, warmup: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         added = subprocess.run(
-            [sys.executable, "-m", "companion", "server", "add-therapist", "bench", "--data-dir", str(data)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "companion",
+                "server",
+                "add-therapist",
+                "bench",
+                "--data-dir",
+                str(data),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         secret = added.stdout.strip().split()[-1]
         server = subprocess.Popen(
             [sys.executable, "-m", "companion", "server", "--port", "0", "--data-dir", str(data)],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert server.stdout is not None
             url = server.stdout.readline().split(" on ")[1].split()[0]
             me = [sys.executable, __file__, "--side"]
             timing = ["--seconds", str(seconds), "--warmup", str(warmup)]
-            therapist = subprocess.Popen([*me, "therapist", url, f"bench:{secret}", *timing],
-                                         stdout=subprocess.PIPE, text=True)  # fmt: skip
+            therapist = subprocess.Popen(
+                [*me, "therapist", url, f"bench:{secret}", *timing],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
             assert therapist.stdout is not None
             invite = json.loads(therapist.stdout.readline())["invite"]
             patient = subprocess.Popen(
@@ -444,10 +471,21 @@ def latency_in_device_home(args: argparse.Namespace) -> dict[str, Any]:
         )
         env = {**os.environ, "HOME": home}
         out = subprocess.run(
-            [sys.executable, __file__, "--in-device-home", "--calls", str(args.calls),
-             "--clicks", str(args.clicks), *latency],
-            env=env, capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--in-device-home",
+                "--calls",
+                str(args.calls),
+                "--clicks",
+                str(args.clicks),
+                *latency,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     if out.returncode != 0:
         raise SystemExit(f"the latency run failed:\n{out.stderr[-3000:]}")
     for line in out.stderr.splitlines():
@@ -464,9 +502,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--clicks", type=int, default=30)
     parser.add_argument(
-        "--output-latency", type=float, default=None,
+        "--output-latency",
+        type=float,
+        default=None,
         help="output stream latency in s (default: the engine's DeviceOptions.latency_s)",
-    )  # fmt: skip
+    )
     parser.add_argument("--cpu-seconds", type=float, default=60.0)
     parser.add_argument(
         "--cpu-warmup", type=float, default=20.0, help="seconds before CPU/RSS are measured"
@@ -496,9 +536,13 @@ def main() -> None:
         asyncio.run(run_side(role, url, token, seconds=args.seconds, warmup=args.warmup))
         return
     result: dict[str, Any] = {}
-    result.update(latency_in_device_home(args) if args.ear == "device" and not args.in_device_home
-                  else asyncio.run(measure_setup_and_latency(args.calls, args.clicks, args.ear,
-                                                             args.output_latency)))  # fmt: skip
+    result.update(
+        latency_in_device_home(args)
+        if args.ear == "device" and not args.in_device_home
+        else asyncio.run(
+            measure_setup_and_latency(args.calls, args.clicks, args.ear, args.output_latency)
+        )
+    )
     if args.in_device_home:
         print(json.dumps(result))
         return

@@ -210,8 +210,12 @@ def run_child(name: str, seconds: float, speech_dir: Path) -> dict[str, Any] | N
     env = {**os.environ, "ECHO_SPEECH_DIR": str(speech_dir)}
     proc = subprocess.run(
         [sys.executable, __file__, "--child", name, "--seconds", str(seconds)],
-        capture_output=True, text=True, env=env, timeout=600, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        cwd=ROOT,
+    )
     if proc.returncode != 0:
         print(f"{name}: exit {proc.returncode}\n{proc.stderr[-2000:]}", file=sys.stderr)
         if proc.returncode < 0:

@@ -157,27 +157,64 @@ after_s = {after_s}
         self.starts = 0
         self.server = self.start_server()
         common = ["--seconds", "100000", "--commands"]
-        self.ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", self.url,
-                                       "--name", "bench", f"--secret={self.secret}", *common],
-                              log=tmp / "ther.log", stdin=True)  # fmt: skip
+        self.ther = lab.spawn(
+            "ther",
+            [
+                "-m",
+                "tests.call.peer_process",
+                "therapist",
+                self.url,
+                "--name",
+                "bench",
+                f"--secret={self.secret}",
+                *common,
+            ],
+            log=tmp / "ther.log",
+            stdin=True,
+        )
         invite = first_line(self.ther, "invite", timeout=60)
         self.reports.follow("therapist", self.ther)
-        helper = lab.spawn("sup", [__file__, "contacts", self.url, invite["support"]],
-                           log=tmp / "contacts.log")  # fmt: skip
+        helper = lab.spawn(
+            "sup", [__file__, "contacts", self.url, invite["support"]], log=tmp / "contacts.log"
+        )
         first_line(helper, "contacts", timeout=60)
         helper.wait(timeout=30)
-        self.pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", self.url,
-                                     "--invite", invite["token"], *common],
-                             log=tmp / "pat.log", stdin=True)  # fmt: skip
+        self.pat = lab.spawn(
+            "pat",
+            [
+                "-m",
+                "tests.call.peer_process",
+                "patient",
+                self.url,
+                "--invite",
+                invite["token"],
+                *common,
+            ],
+            log=tmp / "pat.log",
+            stdin=True,
+        )
         self.reports.follow("patient", self.pat)
         self.wait_connected(0, 90)
 
     def start_server(self) -> subprocess.Popen[str]:
         self.starts += 1
-        srv = self.lab.spawn("srv", ["-m", "companion", "server", "--host", self.address,
-                                     "--port", str(SERVER_PORT), "--data-dir", str(self.tmp / "server"),
-                                     "--notify-config", str(self.notify)],
-                             log=self.tmp / f"server-{self.starts}.log")  # fmt: skip
+        srv = self.lab.spawn(
+            "srv",
+            [
+                "-m",
+                "companion",
+                "server",
+                "--host",
+                self.address,
+                "--port",
+                str(SERVER_PORT),
+                "--data-dir",
+                str(self.tmp / "server"),
+                "--notify-config",
+                str(self.notify),
+            ],
+            log=self.tmp / f"server-{self.starts}.log",
+        )
         assert srv.stdout is not None and "listening" in srv.stdout.readline()
         return srv
 
@@ -192,8 +229,11 @@ after_s = {after_s}
                 raise SystemExit(f"the {role}'s call did not come up")
 
     def press(self, link: str, trial: int) -> tuple[float | None, str | None]:
-        helper = self.lab.spawn("sup", [__file__, "press", link, str(self.tmp / f"chromium-{trial}")],
-                                log=self.tmp / f"press-{trial}.log")  # fmt: skip
+        helper = self.lab.spawn(
+            "sup",
+            [__file__, "press", link, str(self.tmp / f"chromium-{trial}")],
+            log=self.tmp / f"press-{trial}.log",
+        )
         pressing = first_line(helper, "pressing", timeout=60)
         pressed = first_line(helper, "pressed", timeout=30)
         helper.wait(timeout=30)
@@ -205,8 +245,9 @@ after_s = {after_s}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="mode")
     sub.add_parser("receivers")
     contacts = sub.add_parser("contacts")
@@ -254,17 +295,25 @@ def main() -> None:
             if mail is not None and mail.get("link"):
                 pressed_at, answer = bench.press(mail["link"], trial)
                 answers.append(answer)
-                shown = reports.first("therapist", "timeline", pressed_at or cut, 10,
-                                      kind="escalation", what="answered")  # fmt: skip
+                shown = reports.first(
+                    "therapist",
+                    "timeline",
+                    pressed_at or cut,
+                    10,
+                    kind="escalation",
+                    what="answered",
+                )
                 if shown is not None and pressed_at is not None:
                     fanout.append(float(shown["t"]) - pressed_at)
             healed = time.monotonic()
             netlab.heal("pat")
             bench.wait_connected(healed, 90)
             time.sleep(3.0)
-            print(f"trial {trial}: notify {notify[-1] if notify else None} s, "
-                  f"ack fan-out {fanout[-1] if fanout else None} s, answer {answers[-1] if answers else None}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"trial {trial}: notify {notify[-1] if notify else None} s, "
+                f"ack fan-out {fanout[-1] if fanout else None} s, answer {answers[-1] if answers else None}",
+                file=sys.stderr,
+            )
         time.sleep(2.0)
         received = [m["link"] for m in reports.matching("receivers", "mail")] + [
             m["link"] for m in reports.matching("receivers", "post")
@@ -287,8 +336,10 @@ def main() -> None:
         "answers_done": sum(1 for a in answers if a == "done"),
         "escalation_after_s": args.after_s,
     }
-    print(f"notify {result['notify_s']} s (max {result['notify_max_s']}), ack fan-out "
-          f"{result['ack_fanout_s']} s, duplicates {duplicates}, lost {lost}")  # fmt: skip
+    print(
+        f"notify {result['notify_s']} s (max {result['notify_max_s']}), ack fan-out "
+        f"{result['ack_fanout_s']} s, duplicates {duplicates}, lost {lost}"
+    )
     print(json.dumps(result))
 
 

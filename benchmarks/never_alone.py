@@ -69,15 +69,45 @@ def start(lab: NetLab, tmp: Path) -> Lab:
     _, url = start_server(lab, tmp / "server", tmp / "server.log")
     reports = Reports()
     common = ["--seconds", "100000", "--commands"]
-    ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "bench",
-                              f"--secret={secret}", *common], log=tmp / "ther.log", stdin=True)  # fmt: skip
+    ther = lab.spawn(
+        "ther",
+        [
+            "-m",
+            "tests.call.peer_process",
+            "therapist",
+            url,
+            "--name",
+            "bench",
+            f"--secret={secret}",
+            *common,
+        ],
+        log=tmp / "ther.log",
+        stdin=True,
+    )
     invite = first_line(ther, "invite", timeout=30)
     reports.follow("therapist", ther)
-    sup = lab.spawn("sup", ["-m", "tests.call.peer_process", "support", url, "--invite", invite["support"],
-                            *common], log=tmp / "sup.log", stdin=True)  # fmt: skip
+    sup = lab.spawn(
+        "sup",
+        ["-m", "tests.call.peer_process", "support", url, "--invite", invite["support"], *common],
+        log=tmp / "sup.log",
+        stdin=True,
+    )
     reports.follow("support", sup)
-    pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", url, "--invite", invite["token"],
-                            "--camera-like", *common], log=tmp / "pat.log", stdin=True)  # fmt: skip
+    pat = lab.spawn(
+        "pat",
+        [
+            "-m",
+            "tests.call.peer_process",
+            "patient",
+            url,
+            "--invite",
+            invite["token"],
+            "--camera-like",
+            *common,
+        ],
+        log=tmp / "pat.log",
+        stdin=True,
+    )
     reports.follow("patient", pat)
     out = Lab(lab, reports, {"therapist": ther, "support": sup, "patient": pat})
     out.wait_connected(0, 60)
@@ -133,8 +163,11 @@ def main() -> None:
                 recover.append(max(b for b in back if b is not None) - healed)
             lab.wait_connected(healed)
             time.sleep(1.0)
-            print(f"trial {trial + 1}: detect {detect[-1] if detect else None:.2f} s, "
-                  f"recover {recover[-1] if recover else None:.2f} s", file=sys.stderr)  # fmt: skip
+            print(
+                f"trial {trial + 1}: detect {detect[-1] if detect else None:.2f} s, "
+                f"recover {recover[-1] if recover else None:.2f} s",
+                file=sys.stderr,
+            )
 
         for _ in range(args.lan_trials):
             cut = time.monotonic()

@@ -55,8 +55,9 @@ def main() -> None:
     clean = simulate(Scenario(args.seconds, sender_ppm=40.0), packets)
     out["clean_delay_p95_ms"] = round(p95(clean.delays_ms), 1)
     out["clean_delay_median_ms"] = round(float(np.median(clean.delays_ms)), 1)
-    out["clean_concealed_pct"] = round(100 * clean.stats.concealed_samples
-                                       / max(1, clean.stats.total_samples), 2)  # fmt: skip
+    out["clean_concealed_pct"] = round(
+        100 * clean.stats.concealed_samples / max(1, clean.stats.total_samples), 2
+    )
     print("clean", out, file=sys.stderr)
 
     lossy = simulate(Scenario(args.seconds, jitter_s=0.030, loss=0.05, seed=2), packets)
@@ -79,9 +80,11 @@ def main() -> None:
     for ppm in (300.0, -300.0):
         run = simulate(Scenario(args.hours * 3600, sender_ppm=ppm, seed=4), packets)
         settled = run.delays_ms[int(10 / 0.02) :]
-        print(f"drift {ppm:+.0f} ppm: {run.stats} gaps {run.gaps} drops {run.drops} "
-              f"max delay {max(settled, default=0):.1f} ms in {run.wall_s:.0f} s",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"drift {ppm:+.0f} ppm: {run.stats} gaps {run.gaps} drops {run.drops} "
+            f"max delay {max(settled, default=0):.1f} ms in {run.wall_s:.0f} s",
+            file=sys.stderr,
+        )
         drift.append(run)
     out["drift_hours"] = round(args.hours, 3)
     out["drift_ppm"] = [300, -300]

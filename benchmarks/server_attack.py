@@ -155,8 +155,9 @@ async def ping_flood_one(url: str, until: float, attack: Attack) -> None:
             await asyncio.sleep(0.2)
 
 
-async def _seat(http: aiohttp.ClientSession, url: str, invite: str, device: str
-                ) -> tuple[aiohttp.ClientWebSocketResponse, str]:  # fmt: skip
+async def _seat(
+    http: aiohttp.ClientSession, url: str, invite: str, device: str
+) -> tuple[aiohttp.ClientWebSocketResponse, str]:
     """A raw seat from the attacker's address: its socket and member id."""
     ws = await http.ws_connect(url, autoping=False, heartbeat=None)
     async with asyncio.timeout(PROBE_TIMEOUT_S):
@@ -189,8 +190,14 @@ async def outbox_flood_one(url: str, seats: str, until: float, attack: Attack) -
             if transport is not None:
                 transport.pause_reading()  # never read again
             sender: aiohttp.ClientWebSocketResponse | None = None
-            offer = json.dumps({"type": "signal", "to": sink_id, "pc_id": "home-flood",
-                                "data": {"kind": "offer", "sdp": OFFER_SDP}})  # fmt: skip
+            offer = json.dumps(
+                {
+                    "type": "signal",
+                    "to": sink_id,
+                    "pc_id": "home-flood",
+                    "data": {"kind": "offer", "sdp": OFFER_SDP},
+                }
+            )
             try:
                 sender, _ = await _seat(http, url, patient_invite, devices[0])
                 while time.perf_counter() < until and not sink.closed:
@@ -207,41 +214,62 @@ async def outbox_flood_one(url: str, seats: str, until: float, attack: Attack) -
             await asyncio.sleep(0.5)
 
 
-async def attack_for(url: str, invites: list[str], seconds: float, slowloris: int,
-                     ping_flooders: int, outbox_flooders: int) -> Attack:  # fmt: skip
+async def attack_for(
+    url: str,
+    invites: list[str],
+    seconds: float,
+    slowloris: int,
+    ping_flooders: int,
+    outbox_flooders: int,
+) -> Attack:
     attack = Attack()
     until = time.perf_counter() + seconds
     host, port = "127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0])
     floods = [
         *(asyncio.create_task(ping_flood_one(url, until, attack)) for _ in range(ping_flooders)),
-        *(asyncio.create_task(outbox_flood_one(url, invites[n], until, attack))
-          for n in range(outbox_flooders)),
-    ]  # fmt: skip
+        *(
+            asyncio.create_task(outbox_flood_one(url, invites[n], until, attack))
+            for n in range(outbox_flooders)
+        ),
+    ]
     await asyncio.sleep(1.0)  # the floods in first: slowloris then takes the address's share
     await asyncio.gather(*(slowloris_one(host, port, until, attack) for _ in range(slowloris)))
     await asyncio.gather(*floods)
     return attack
 
 
-async def start_attacker(url: str, invites: list[str], args: argparse.Namespace
-                         ) -> asyncio.subprocess.Process:  # fmt: skip
+async def start_attacker(
+    url: str, invites: list[str], args: argparse.Namespace
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, str(SCRIPT), "--attack", url,
-        "--attack-invites", ",".join(invites), "--seconds", str(args.seconds + args.warmup),
-        "--slowloris", str(args.slowloris), "--ping-flooders", str(args.ping_flooders),
-        "--outbox-flooders", str(args.outbox_flooders),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        str(SCRIPT),
+        "--attack",
+        url,
+        "--attack-invites",
+        ",".join(invites),
+        "--seconds",
+        str(args.seconds + args.warmup),
+        "--slowloris",
+        str(args.slowloris),
+        "--ping-flooders",
+        str(args.ping_flooders),
+        "--outbox-flooders",
+        str(args.outbox_flooders),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
         # A session of its own: with Linux's autogroup scheduling the attacker's CPU is
         # then not taken from the server's and clients' share, as on a machine of its own.
         start_new_session=True,
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------- the probes
 
 
-async def probe_joins(url: str, invites: list[str], until: float, seconds: list[float],
-                      failures: list[str]) -> None:  # fmt: skip
+async def probe_joins(
+    url: str, invites: list[str], until: float, seconds: list[float], failures: list[str]
+) -> None:
     """Fresh clients from fresh addresses join (then leave) while the attack runs."""
     addresses = itertools.cycle(f"127.0.2.{n}" for n in range(1, 250))
     tasks = []
@@ -273,8 +301,9 @@ async def probe_joins(url: str, invites: list[str], until: float, seconds: list[
     await asyncio.gather(*tasks)
 
 
-async def probe_health(http_url: str, until: float, seconds: list[float],
-                       failures: list[str]) -> None:  # fmt: skip
+async def probe_health(
+    http_url: str, until: float, seconds: list[float], failures: list[str]
+) -> None:
     async with source("127.0.3.1") as http:
         while time.perf_counter() < until:
             started = time.perf_counter()
@@ -311,9 +340,12 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
         try:
             async with asyncio.timeout(60.0 + args.sessions * 0.3):
                 by_session = await load.seat_clinic(
-                    http, server, args.sessions, tally,
+                    http,
+                    server,
+                    args.sessions,
+                    tally,
                     http_for=lambda s: legit[s % LEGIT_ADDRESSES],
-                )  # fmt: skip
+                )
             probe_count = max(2, math.ceil(PROBE_TIMEOUT_S / PROBE_JOIN_EVERY_S))
             flooders = args.outbox_flooders
             extra = await extra_sessions(server, flooders + math.ceil(probe_count / 2))
@@ -321,10 +353,11 @@ async def measure(server: load.ServerProcess, args: argparse.Namespace) -> dict[
             raise load.SetupFailed("setup took too long") from exc
         # Each flooder holds one session's two seats: "patient-invite+support-invite".
         attacker_invites = [
-            "+".join(i["token"] for r in ("patient", "support") for i in s["invites"]
-                     if i["role"] == r)
+            "+".join(
+                i["token"] for r in ("patient", "support") for i in s["invites"] if i["role"] == r
+            )
             for s in extra[:flooders]
-        ]  # fmt: skip
+        ]
         probe_invites = [i["token"] for s in extra[flooders:] for i in s["invites"]]
         members = [m for trio in by_session for m in trio]
         errors_in_setup = sum(tally.errors.values())
@@ -416,8 +449,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="server-attack-") as tmp:
         therapists = math.ceil(args.sessions / load.SESSIONS_PER_THERAPIST)
         lifetime = 180.0 + args.sessions * 0.3 + args.warmup + args.seconds
-        server = await load.start_server(Path(tmp) / "server", therapists, None, lifetime,
-                                         nofile=args.nofile)  # fmt: skip
+        server = await load.start_server(
+            Path(tmp) / "server", therapists, None, lifetime, nofile=args.nofile
+        )
         try:
             result = await measure(server, args)
         except BaseException:
@@ -436,30 +470,45 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["server_loop_lag_max_ms"] = load.rounded(max(server_lag, default=None))
             gcs = [(gen, ms) for at, gen, ms in stats["gc"] if window[0] <= at < window[1]]
             result["server_gc"] = {
-                f"gen{g}": [len(ms := [m for gen, m in gcs if gen == g]),
-                            load.rounded(max(ms, default=None))]
+                f"gen{g}": [
+                    len(ms := [m for gen, m in gcs if gen == g]),
+                    load.rounded(max(ms, default=None)),
+                ]
                 for g in range(3)
-            }  # fmt: skip
+            }
         for line in server.log_tail(20).splitlines()[-5:]:
             print(f"server_attack: server: {line}", file=sys.stderr)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = load.command_line(__doc__, sessions=(500, 200), seconds=(2, 600, 30.0), warmup=3.0,
-                               rate_scale=False)  # fmt: skip
+    parser = load.command_line(
+        __doc__, sessions=(500, 200), seconds=(2, 600, 30.0), warmup=3.0, rate_scale=False
+    )
     parser.add_argument("--slowloris", type=load.bounded(0, 5000, int), default=1050)
     parser.add_argument("--ping-flooders", type=load.bounded(0, 64, int), default=4)
     parser.add_argument("--outbox-flooders", type=load.bounded(0, 4, int), default=4)
-    parser.add_argument("--nofile", type=load.bounded(256, 1_048_576, int), default=1024,
-                        help="the server's ulimit -n")  # fmt: skip
+    parser.add_argument(
+        "--nofile",
+        type=load.bounded(256, 1_048_576, int),
+        default=1024,
+        help="the server's ulimit -n",
+    )
     parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the server's log here")
     parser.add_argument("--attack", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--attack-invites", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.attack:  # the attacker's own process
-        attack = asyncio.run(attack_for(args.attack, args.attack_invites.split(","), args.seconds,
-                                        args.slowloris, args.ping_flooders, args.outbox_flooders))  # fmt: skip
+        attack = asyncio.run(
+            attack_for(
+                args.attack,
+                args.attack_invites.split(","),
+                args.seconds,
+                args.slowloris,
+                args.ping_flooders,
+                args.outbox_flooders,
+            )
+        )
         print(json.dumps({k: v for k, v in vars(attack).items() if k != "counters"}))
         return 0
     result = asyncio.run(run(args))

@@ -100,11 +100,21 @@ class Processes:
     async def start_redis(self) -> None:
         port = free_port()
         self.redis = await asyncio.create_subprocess_exec(
-            "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(self.folder),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.folder),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # as the nodes: see start_node
-        )  # fmt: skip
+        )
         self.redis_url = f"redis://127.0.0.1:{port}/0"
         async with asyncio.timeout(START_TIMEOUT_S):
             while True:
@@ -117,14 +127,26 @@ class Processes:
     async def start_node(self, node: int, data_dir: Path) -> None:
         with self.node_log(node).open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "companion", "server", "--host", "127.0.0.1", "--port", "0",
-                "--data-dir", str(data_dir), "--redis", self.redis_url,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=log,
+                sys.executable,
+                "-m",
+                "companion",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+                "--redis",
+                self.redis_url,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
                 # A session of its own, as a service has: with Linux's autogroup scheduling
                 # the 3,000 clients' CPU (this process) is then not taken from the nodes'
                 # share, as it would not be on a clinic's servers.
                 start_new_session=True,
-            )  # fmt: skip
+            )
         self.nodes.append(proc)
         assert proc.stdout is not None
         try:
@@ -224,8 +246,9 @@ class Client:
 
     async def open(self, http: aiohttp.ClientSession, node: int) -> load.Member:
         """A new socket to ``node`` (signaling_load's client), read by this client."""
-        link = await load.connect(http, self.urls[node], self.index, self.session, self.role,
-                                  load.Tally())  # fmt: skip
+        link = await load.connect(
+            http, self.urls[node], self.index, self.session, self.role, load.Tally()
+        )
         # The reader task has not run yet: it hands every text frame to this client.
         link.on_text = functools.partial(self.on_text, link)  # type: ignore[method-assign]
         self.link, self.node = link, node
@@ -348,14 +371,18 @@ class Client:
 
 def node_of(session: int, role: str) -> int:
     """Therapist and patient always on different nodes, the support person alternating."""
-    return {"therapist": session % 2, "patient": (session + 1) % 2,
-            "support": (session // 2) % 2}[role]  # fmt: skip
+    return {"therapist": session % 2, "patient": (session + 1) % 2, "support": (session // 2) % 2}[
+        role
+    ]
 
 
 async def seat_everyone(
-    http: aiohttp.ClientSession, procs: Processes, clinic: list[tuple[str, str]], sessions: int,
+    http: aiohttp.ClientSession,
+    procs: Processes,
+    clinic: list[tuple[str, str]],
+    sessions: int,
     figures: Figures,
-) -> list[Client]:  # fmt: skip
+) -> list[Client]:
     gate = asyncio.Semaphore(load.SETUP_CONCURRENCY)
 
     async def sessions_of(t: int, count: int) -> list[tuple[str, dict[str, Any]]]:
@@ -364,13 +391,20 @@ async def seat_everyone(
             admin = await load.connect(http, procs.urls[t % NODES], -1, -1, "admin", load.Tally())
             try:
                 ok = await admin.request(Login(type="login", therapist=name, secret=secret))
-                return [(ok["access_token"], await admin.request(CreateSession(
-                    type="create_session", label="cluster"))) for _ in range(count)]  # fmt: skip
+                return [
+                    (
+                        ok["access_token"],
+                        await admin.request(CreateSession(type="create_session", label="cluster")),
+                    )
+                    for _ in range(count)
+                ]
             finally:
                 await admin.close()
 
-    counts = [min(load.SESSIONS_PER_THERAPIST, sessions - t * load.SESSIONS_PER_THERAPIST)
-              for t in range(len(clinic))]  # fmt: skip
+    counts = [
+        min(load.SESSIONS_PER_THERAPIST, sessions - t * load.SESSIONS_PER_THERAPIST)
+        for t in range(len(clinic))
+    ]
     batches = await asyncio.gather(*(sessions_of(t, n) for t, n in enumerate(counts)))
     made = [
         (clinic[t][0], token, reply) for t, batch in enumerate(batches) for token, reply in batch
@@ -407,12 +441,14 @@ async def seat_everyone(
 # --------------------------------------------------------------------------- the run
 
 
-async def schedule(clients: list[Client], rate_scale: float, window: tuple[float, float, float],
-                   figures: Figures) -> None:  # fmt: skip
+async def schedule(
+    clients: list[Client], rate_scale: float, window: tuple[float, float, float], figures: Figures
+) -> None:
     """One timer for everyone: each member sends at its role's pace until ``end``."""
     start, measure_from, end = window
-    queue = [(start + random.uniform(0, load.PERIOD_S[c.role] / rate_scale), c.index, 0)
-             for c in clients]  # fmt: skip
+    queue = [
+        (start + random.uniform(0, load.PERIOD_S[c.role] / rate_scale), c.index, 0) for c in clients
+    ]
     heapq.heapify(queue)
     while queue:
         at, index, count = heapq.heappop(queue)
@@ -425,12 +461,17 @@ async def schedule(clients: list[Client], rate_scale: float, window: tuple[float
         assert client.link is not None
         patient = clients[client.session * 3 + 1].member_id
         event_id = str(uuid.uuid4())
-        payload = SendEvent(type="event", event_id=event_id,
-                            event=load.event_body(client.link, count, patient)
-                            ).model_dump_json(exclude_none=True)  # fmt: skip
+        payload = SendEvent(
+            type="event", event_id=event_id, event=load.event_body(client.link, count, patient)
+        ).model_dump_json(exclude_none=True)
         sent_at = time.perf_counter()
-        figures.inflight[event_id] = Flight(sent_at, index, set(client.peers),
-                                            measure_from <= sent_at < end, sender_node=client.node)  # fmt: skip
+        figures.inflight[event_id] = Flight(
+            sent_at,
+            index,
+            set(client.peers),
+            measure_from <= sent_at < end,
+            sender_node=client.node,
+        )
         figures.events_sent += 1
         try:
             await client.send(payload, event_id)
@@ -440,8 +481,14 @@ async def schedule(clients: list[Client], rate_scale: float, window: tuple[float
         heapq.heappush(queue, (at + period * random.uniform(0.8, 1.2), index, count + 1))
 
 
-async def run(sessions: int, seconds: float, warmup: float, rate_scale: float,
-              kill_at: float, logs: Path | None) -> dict[str, Any]:  # fmt: skip
+async def run(
+    sessions: int,
+    seconds: float,
+    warmup: float,
+    rate_scale: float,
+    kill_at: float,
+    logs: Path | None,
+) -> dict[str, Any]:
     random.seed(20240909)
     figures = Figures()
     with tempfile.TemporaryDirectory(prefix="signaling-cluster-") as tmp:
@@ -452,8 +499,9 @@ async def run(sessions: int, seconds: float, warmup: float, rate_scale: float,
             await procs.start_redis()
             for node in range(NODES):
                 await procs.start_node(node, folder / f"node-{'AB'[node]}")
-            result = await measure(procs, clinic, sessions, seconds, warmup, rate_scale, kill_at,
-                                   figures)  # fmt: skip
+            result = await measure(
+                procs, clinic, sessions, seconds, warmup, rate_scale, kill_at, figures
+            )
         finally:
             await procs.stop()
         warnings = [line for node in range(NODES) for line in procs.warnings(node)]
@@ -473,9 +521,15 @@ def timeline(warmup: float, seconds: float, kill_fraction: float) -> tuple[float
 
 
 async def measure(
-    procs: Processes, clinic: list[tuple[str, str]], sessions: int, seconds: float,
-    warmup: float, rate_scale: float, kill_fraction: float, figures: Figures,
-) -> dict[str, Any]:  # fmt: skip
+    procs: Processes,
+    clinic: list[tuple[str, str]],
+    sessions: int,
+    seconds: float,
+    warmup: float,
+    rate_scale: float,
+    kill_fraction: float,
+    figures: Figures,
+) -> dict[str, Any]:
     node_ps = [psutil.Process(p.pid) for p in procs.nodes]
     assert procs.redis is not None
     redis_ps, me = psutil.Process(procs.redis.pid), psutil.Process()
@@ -493,8 +547,9 @@ async def measure(
         gc.freeze()
         start, measure_from, end, kill_at = timeline(warmup, seconds, kill_fraction)
         lags: list[tuple[float, float]] = []
-        sender = asyncio.create_task(schedule(clients, rate_scale, (start, measure_from, end),
-                                              figures))  # fmt: skip
+        sender = asyncio.create_task(
+            schedule(clients, rate_scale, (start, measure_from, end), figures)
+        )
         lag = asyncio.create_task(load.loop_lag(lags, end))
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
         lags.clear()
@@ -523,9 +578,12 @@ async def measure(
 
         lost = sum(len(f.waiting) for f in figures.inflight.values())
         unacked = sum(len(c.outbox) for c in clients)
-        for key, count in (("events_lost", lost), ("unacknowledged", unacked),
-                           ("events_doubled", figures.doubled),
-                           ("not_resumed", moved - len(figures.resumes_s))):  # fmt: skip
+        for key, count in (
+            ("events_lost", lost),
+            ("unacknowledged", unacked),
+            ("events_doubled", figures.doubled),
+            ("not_resumed", moved - len(figures.resumes_s)),
+        ):
             if count:
                 figures.errors[key] += count
         errors = dict(figures.errors)
@@ -589,8 +647,12 @@ async def measure(
 
 def main(argv: list[str] | None = None) -> int:
     parser = load.command_line(__doc__, sessions=(1500, 1000), seconds=(4, 3600, 60.0), warmup=5.0)
-    parser.add_argument("--kill-at", type=load.bounded(0.1, 0.9, float), default=0.5,
-                        help="when node B is killed, as a share of the measured window")  # fmt: skip
+    parser.add_argument(
+        "--kill-at",
+        type=load.bounded(0.1, 0.9, float),
+        default=0.5,
+        help="when node B is killed, as a share of the measured window",
+    )
     parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the nodes' logs here")
     args = parser.parse_args(argv)
     if shutil.which("redis-server") is None:
@@ -598,8 +660,9 @@ def main(argv: list[str] | None = None) -> int:
             "signaling_cluster: redis-server is not installed (script/bootstrap)", file=sys.stderr
         )
         return 1
-    result = asyncio.run(run(args.sessions, args.seconds, args.warmup,
-                             args.rate_scale, args.kill_at, args.logs))  # fmt: skip
+    result = asyncio.run(
+        run(args.sessions, args.seconds, args.warmup, args.rate_scale, args.kill_at, args.logs)
+    )
     return load.report(
         "signaling_cluster",
         result,

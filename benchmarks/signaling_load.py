@@ -181,18 +181,29 @@ async def start_server(
 ) -> ServerProcess:
     """``nofile``: the server's file-descriptor limit (``ulimit -n``), if not inherited."""
     log_path = data_dir.parent / "server.log"
-    args = [sys.executable, str(SCRIPT), "--serve", str(data_dir),
-            "--therapists", str(therapists), "--max-lifetime", str(max_lifetime_s)]  # fmt: skip
+    args = [
+        sys.executable,
+        str(SCRIPT),
+        "--serve",
+        str(data_dir),
+        "--therapists",
+        str(therapists),
+        "--max-lifetime",
+        str(max_lifetime_s),
+    ]
     if profile is not None:
         args += ["--profile-server", str(profile)]
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
             preexec_fn=None if nofile is None else functools.partial(_limit_files, nofile),
             # A session of its own, as a service has: with Linux's autogroup scheduling the
             # load generator's CPU is then not taken from the server's share.
             start_new_session=True,
-        )  # fmt: skip
+        )
     assert proc.stdout is not None
     try:
         line = await asyncio.wait_for(proc.stdout.readline(), SERVER_START_TIMEOUT_S)
@@ -348,8 +359,9 @@ class Member:
 _rids = itertools.count(1)
 
 
-async def connect(http: aiohttp.ClientSession, url: str, index: int, session: int, role: str,
-                  tally: Tally) -> Member:  # fmt: skip
+async def connect(
+    http: aiohttp.ClientSession, url: str, index: int, session: int, role: str, tally: Tally
+) -> Member:
     ws = await http.ws_connect(
         url,
         autoping=True,
@@ -375,8 +387,14 @@ def event_body(member: Member, count: int, patient_id: str) -> EventBody:
         if count % 10 == 9:
             return CheckIn(kind="checkin", source="button")
         position = float((count * 2) % 300)
-        return MusicStatus(kind="music.status", playing=True, title="Slow Tide",
-                           position_s=position, duration_s=300.0, volume_db=-12.0)  # fmt: skip
+        return MusicStatus(
+            kind="music.status",
+            playing=True,
+            title="Slow Tide",
+            position_s=position,
+            duration_s=300.0,
+            volume_db=-12.0,
+        )
     if member.role == "support" and count % 3 == 2:
         return Vitals(kind="vitals", systolic=118, diastolic=78, heart_rate=72)
     return LinkState(kind="link.state", state="connected", peer=patient_id)
@@ -530,11 +548,16 @@ async def seat_clinic(
         for token, reply in batch
     ]
 
-    async def seat(session: int, role: str, name: str, token: str,
-                   reply: dict[str, Any]) -> Member:  # fmt: skip
+    async def seat(session: int, role: str, name: str, token: str, reply: dict[str, Any]) -> Member:
         async with gate:
-            member = await connect(http_for(session) if http_for else http, server.url,
-                                   session * 3 + ROLES.index(role), session, role, tally)  # fmt: skip
+            member = await connect(
+                http_for(session) if http_for else http,
+                server.url,
+                session * 3 + ROLES.index(role),
+                session,
+                role,
+                tally,
+            )
             members.append(member)
             if role == "therapist":
                 await member.request(Login(type="login", therapist=name, access_token=token))
@@ -579,8 +602,9 @@ async def run(
         therapists = math.ceil(sessions / SESSIONS_PER_THERAPIST)
         server = await start_server(Path(tmp) / "server", therapists, profile, max_lifetime)
         try:
-            result = await measure(server, sessions, seconds, rate_scale, warmup, setup_budget,
-                                   tally)  # fmt: skip
+            result = await measure(
+                server, sessions, seconds, rate_scale, warmup, setup_budget, tally
+            )
         except BaseException:
             tail = server.log_tail()
             if tail:
@@ -589,9 +613,10 @@ async def run(
         finally:
             await stop_server(server)
         log_problems = [
-            line for line in server.log_tail(10_000).splitlines()
+            line
+            for line in server.log_tail(10_000).splitlines()
             if " WARNING " in line or " ERROR " in line or " CRITICAL " in line
-        ]  # fmt: skip
+        ]
         result["server_log_warnings"] = len(log_problems)
         for line in log_problems[:5]:
             print(f"signaling_load: server: {line}", file=sys.stderr)
@@ -701,27 +726,48 @@ def bounded(low: float, high: float, kind: type[int] | type[float]) -> Any:
     return parse
 
 
-def command_line(doc: str | None, sessions: tuple[int, int],
-                 seconds: tuple[float, float, float], warmup: float,
-                 rate_scale: bool = True) -> argparse.ArgumentParser:  # fmt: skip
+def command_line(
+    doc: str | None,
+    sessions: tuple[int, int],
+    seconds: tuple[float, float, float],
+    warmup: float,
+    rate_scale: bool = True,
+) -> argparse.ArgumentParser:
     """The options every signaling benchmark takes: ``sessions`` is (most, default),
     ``seconds`` (least, most, default); ``rate_scale``: whether it has ``--rate-scale``."""
     parser = argparse.ArgumentParser(
         description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sessions", type=bounded(1, sessions[0], int), default=sessions[1])
-    parser.add_argument("--seconds", type=bounded(*seconds[:2], float), default=seconds[2],
-                        help="length of the measured window")  # fmt: skip
-    parser.add_argument("--warmup", type=bounded(0, 60, float), default=warmup,
-                        help="seconds of sending before the measured window")  # fmt: skip
+    parser.add_argument(
+        "--seconds",
+        type=bounded(*seconds[:2], float),
+        default=seconds[2],
+        help="length of the measured window",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=bounded(0, 60, float),
+        default=warmup,
+        help="seconds of sending before the measured window",
+    )
     if rate_scale:
-        parser.add_argument("--rate-scale", type=bounded(0.05, 20, float), default=1.0,
-                            help="multiplies every member's event rate")  # fmt: skip
+        parser.add_argument(
+            "--rate-scale",
+            type=bounded(0.05, 20, float),
+            default=1.0,
+            help="multiplies every member's event rate",
+        )
     return parser
 
 
-def report(name: str, result: dict[str, Any], summary: str, relay_p99_ms: float,
-           more: dict[str, bool] | None = None) -> int:  # fmt: skip
+def report(
+    name: str,
+    result: dict[str, Any],
+    summary: str,
+    relay_p99_ms: float,
+    more: dict[str, bool] | None = None,
+) -> int:
     """The last two lines of every signaling benchmark: a short summary with the targets
     missed (relay p99 below ``relay_p99_ms``, no errors, and ``more``), then the figures as
     one JSON object. The exit code is 0 whether or not the targets were met."""
@@ -739,8 +785,12 @@ def report(name: str, result: dict[str, Any], summary: str, relay_p99_ms: float,
 
 def main(argv: list[str] | None = None) -> int:
     parser = command_line(__doc__, sessions=(1000, 200), seconds=(1, 3600, 60.0), warmup=5.0)
-    parser.add_argument("--profile-server", type=Path, metavar="FILE",
-                        help="run the server under cProfile and write its stats here")  # fmt: skip
+    parser.add_argument(
+        "--profile-server",
+        type=Path,
+        metavar="FILE",
+        help="run the server under cProfile and write its stats here",
+    )
     # The server process (this file, re-run).
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--therapists", type=int, default=1, help=argparse.SUPPRESS)

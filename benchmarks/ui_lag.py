@@ -40,11 +40,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def start_server(data: Path) -> tuple[subprocess.Popen[str], str, str]:
     me = [sys.executable, "-m", "companion"]
-    added = subprocess.run([*me, "server", "add-therapist", "bench", "--data-dir", str(data)],
-                           capture_output=True, text=True, check=True, cwd=ROOT)  # fmt: skip
+    added = subprocess.run(
+        [*me, "server", "add-therapist", "bench", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     secret = added.stdout.strip().split()[-1]
-    server = subprocess.Popen([*me, "server", "--port", "0", "--data-dir", str(data)],
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    server = subprocess.Popen(
+        [*me, "server", "--port", "0", "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     assert server.stdout is not None
     url = server.stdout.readline().split(" on ")[1].split()[0]
     return server, url, secret
@@ -57,10 +66,20 @@ async def measure(app: QApplication, seconds: float, warmup: float) -> dict[str,
         folder = Path(tmp)
         server, url, secret = start_server(folder / "server")
         therapist = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.call.peer_process", "therapist", url, "--name", "bench",
-            f"--secret={secret}", "--seconds", str(seconds + warmup + 30), "--camera-like",
-            stdout=asyncio.subprocess.PIPE, cwd=ROOT,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "tests.call.peer_process",
+            "therapist",
+            url,
+            "--name",
+            "bench",
+            f"--secret={secret}",
+            "--seconds",
+            str(seconds + warmup + 30),
+            "--camera-like",
+            stdout=asyncio.subprocess.PIPE,
+            cwd=ROOT,
+        )
         try:
             assert therapist.stdout is not None
             token = ""
@@ -119,8 +138,10 @@ def main() -> None:
         return 0
 
     run_qt(run)
-    print(f"UI loop lag p99 {figures['ui_lag_p99_ms']} ms over {figures['seconds']} s, "
-          f"{figures['fps_shown']} fps of remote video shown")  # fmt: skip
+    print(
+        f"UI loop lag p99 {figures['ui_lag_p99_ms']} ms over {figures['seconds']} s, "
+        f"{figures['fps_shown']} fps of remote video shown"
+    )
     print(json.dumps(figures))
 
 

@@ -59,8 +59,9 @@ def main() -> None:
     for n, chunk in enumerate(chunks):
         event_id = f"00000000-0000-4000-8000-{n:012d}"
         sealed = seal_event(chunk, {"p1": patient.box_key}, "s1", event_id)
-        wire.append(len(SendEvent(type="event", event=sealed, event_id=event_id)
-                        .model_dump_json().encode()))  # fmt: skip
+        wire.append(
+            len(SendEvent(type="event", event=sealed, event_id=event_id).model_dump_json().encode())
+        )
     result = {
         "lines": len(recordings),
         "total_kib": round(sum(map(len, recordings.values())) / 1024, 1),

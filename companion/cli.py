@@ -60,15 +60,24 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--port", type=int, default=8765, help="port (default %(default)s; 0 picks one)"
     )
-    server.add_argument("--data-dir", type=Path, default=None,
-                        help="where accounts, sessions and the signing key live")  # fmt: skip
+    server.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="where accounts, sessions and the signing key live",
+    )
     server.add_argument("--cert", type=Path, help="TLS certificate (PEM) for wss://")
     server.add_argument("--key", type=Path, help="TLS private key (PEM)")
     server.add_argument(
         "--public-url", help="the wss://…/ws address clients use (for invite links)"
     )
-    server.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
-                        help="a browser origin allowed to connect (repeatable)")  # fmt: skip
+    server.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="a browser origin allowed to connect (repeatable)",
+    )
     server.add_argument(
         "--stun", action="append", default=[], metavar="URL", help="STUN URL handed to clients"
     )
@@ -78,17 +87,33 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--redis", metavar="URL", help="share state with other nodes through Redis (redis://…)"
     )
-    server.add_argument("--turn-secret-file", type=Path,
-                        help="file holding coturn's static-auth-secret (for short-lived TURN credentials)")  # fmt: skip
-    server.add_argument("--notify-config", type=Path, metavar="FILE",
-                        help="the clinic's escalation to phones and e-mail: Apprise URLs, secrets in files (docs/deploy.md)")  # fmt: skip
-    server.add_argument("--trusted-proxy", action="append", default=[], metavar="IP",
-                        help="a reverse proxy in front of this node (repeatable): clients "
-                             "are limited by the address it forwards")  # fmt: skip
+    server.add_argument(
+        "--turn-secret-file",
+        type=Path,
+        help="file holding coturn's static-auth-secret (for short-lived TURN credentials)",
+    )
+    server.add_argument(
+        "--notify-config",
+        type=Path,
+        metavar="FILE",
+        help="the clinic's escalation to phones and e-mail: Apprise URLs, secrets in files (docs/deploy.md)",
+    )
+    server.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="a reverse proxy in front of this node (repeatable): clients "
+        "are limited by the address it forwards",
+    )
     # Also after the subcommand (deploy.md's units put it there); absent, the top-level
     # --debug stands.
-    server.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show debug logs and tracebacks")  # fmt: skip
+    server.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show debug logs and tracebacks",
+    )
     server_commands = server.add_subparsers(
         dest="server_command", metavar="ACTION", parser_class=_Parser
     )
@@ -98,8 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a therapist account. The secret is printed once; only a slow hash is kept.",
     )
     add.add_argument("name", help="the therapist's sign-in name")
-    add.add_argument("--data-dir", type=Path, default=None, dest="add_data_dir",
-                     help="the server's data directory")  # fmt: skip
+    add.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        dest="add_data_dir",
+        help="the server's data directory",
+    )
 
     demo = commands.add_parser(
         "demo",
@@ -122,23 +152,32 @@ def build_parser() -> argparse.ArgumentParser:
         ("support", "join a session as the support person in the home"),
     ):
         app = commands.add_parser(role, help=what, description=what.capitalize() + ".")
-        app.add_argument("--join", metavar="LINK|CODE",
-                         help="the invite link, or the short code")  # fmt: skip
-        app.add_argument("--server", metavar="URL",
-                         help="the clinic server (ws:// or wss://…/ws; default: the one the app knows)")  # fmt: skip
+        app.add_argument("--join", metavar="LINK|CODE", help="the invite link, or the short code")
+        app.add_argument(
+            "--server",
+            metavar="URL",
+            help="the clinic server (ws:// or wss://…/ws; default: the one the app knows)",
+        )
         _app_options(app)
     therapist = commands.add_parser(
         "therapist",
         help="open the therapist console",
         description="Sign in to the clinic server, create sessions and watch over them.",
     )
-    therapist.add_argument("--server", metavar="URL", required=True,
-                           help="the clinic server (ws:// or wss://…/ws)")  # fmt: skip
+    therapist.add_argument(
+        "--server", metavar="URL", required=True, help="the clinic server (ws:// or wss://…/ws)"
+    )
     therapist.add_argument("--name", help="sign-in name (asked in the window if left out)")
-    therapist.add_argument("--auto-gain", action="store_true",
-                           help="raise a quiet voice automatically (the microphone's AGC)")  # fmt: skip
-    therapist.add_argument("--no-noise-suppression", action="store_true",
-                           help="send the room as it sounds (echo cancellation stays on)")  # fmt: skip
+    therapist.add_argument(
+        "--auto-gain",
+        action="store_true",
+        help="raise a quiet voice automatically (the microphone's AGC)",
+    )
+    therapist.add_argument(
+        "--no-noise-suppression",
+        action="store_true",
+        help="send the room as it sounds (echo cancellation stays on)",
+    )
     _app_options(therapist)
     opener = commands.add_parser(
         "open",
@@ -152,10 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _app_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="this app's own folder (record, music state)")  # fmt: skip
-    parser.add_argument("--fake-media", action="store_true",
-                        help="a moving test pattern and a tone instead of camera and microphone")  # fmt: skip
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help="this app's own folder (record, music state)"
+    )
+    parser.add_argument(
+        "--fake-media",
+        action="store_true",
+        help="a moving test pattern and a tone instead of camera and microphone",
+    )
 
 
 def _configure_logging(debug: bool) -> None:

@@ -94,9 +94,12 @@ async def _demo(app: Any, record_dir: Path | None, quick: bool, headless: bool) 
             def maker(role: str) -> Callable[[], RoleCore]:
                 # On one machine only the patient's app plays sound (music and the
                 # therapist's voice); three engines on one speaker would be a din.
-                options = CoreOptions(data_dir=folder / role, fake_media=True,
-                                      audio=audio and role == "patient",
-                                      video=(320, 240, 15))  # fmt: skip
+                options = CoreOptions(
+                    data_dir=folder / role,
+                    fake_media=True,
+                    audio=audio and role == "patient",
+                    video=(320, 240, 15),
+                )
                 return lambda: RoleCore(role, url, options)  # type: ignore[arg-type]
 
             console = TherapistConsole(url, folder / "therapist", True, audio=False)
@@ -171,8 +174,10 @@ async def _script(
     timeline: Timeline, shots: _Shots, windows: dict[str, Any], secret: str, pause: float
 ) -> None:
     console, patient_window, support_window = (
-        windows["therapist"], windows["patient"], windows["support"]
-    )  # fmt: skip
+        windows["therapist"],
+        windows["patient"],
+        windows["support"],
+    )
     await console.sign_in("demo-therapist", secret)
     timeline.add("therapist", "signed in")
     session_id, invites = await console.create_session("Demo session")

@@ -41,8 +41,9 @@ class ListeningTimeout:
         self._schedule(self._delay)
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: object) -> bool:  # fmt: skip
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> bool:
         if self._handle is not None:
             self._handle.cancel()
         expired = self._expired and exc_type is asyncio.CancelledError

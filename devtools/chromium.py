@@ -172,13 +172,23 @@ class Browser:
     async def start(cls, profile: Path, extra: Sequence[str] = ()) -> Browser:
         profile.mkdir(parents=True, exist_ok=True)
         args = [
-            CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu",
-            "--remote-debugging-port=0", f"--user-data-dir={profile}",
-            "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-            "--disable-background-networking", "--disable-sync", "--metrics-recording-only",
-            "--autoplay-policy=no-user-gesture-required", "--window-size=375,667",
-            *extra, "about:blank",
-        ]  # fmt: skip
+            CHROMIUM,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-sync",
+            "--metrics-recording-only",
+            "--autoplay-policy=no-user-gesture-required",
+            "--window-size=375,667",
+            *extra,
+            "about:blank",
+        ]
         process = subprocess.Popen(
             args,
             stdout=subprocess.DEVNULL,

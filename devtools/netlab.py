@@ -77,8 +77,21 @@ class NetLab:
         veth = f"v{self.tag}{index}"
         host = Host(ns, f"{self.subnet}.{index}", veth)
         _run("ip", "netns", "add", ns)
-        _run("ip", "link", "add", veth, "netns", ns, "type", "veth", "peer", "name", f"{veth}b",
-             "netns", self.bridge_ns)  # fmt: skip
+        _run(
+            "ip",
+            "link",
+            "add",
+            veth,
+            "netns",
+            ns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            f"{veth}b",
+            "netns",
+            self.bridge_ns,
+        )
         _run("ip", "-n", ns, "addr", "add", f"{host.address}/24", "dev", veth)
         _run("ip", "-n", ns, "link", "set", veth, "up")
         _run("ip", "-n", ns, "link", "set", "lo", "up")
@@ -120,10 +133,35 @@ class NetLab:
         hooks = {"out": ["output"], "in": ["input"], "both": ["output", "input"]}[direction]
         for hook in hooks:
             iface = "iifname" if hook == "input" else "oifname"
-            _run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "fault", hook,
-                 f"{{ type filter hook {hook} priority 0; }}")  # fmt: skip
-            _run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "fault", hook,
-                 iface, "!=", "lo", "drop")  # fmt: skip
+            _run(
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "nft",
+                "add",
+                "chain",
+                "inet",
+                "fault",
+                hook,
+                f"{{ type filter hook {hook} priority 0; }}",
+            )
+            _run(
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "nft",
+                "add",
+                "rule",
+                "inet",
+                "fault",
+                hook,
+                iface,
+                "!=",
+                "lo",
+                "drop",
+            )
 
     def isolate(self, role: str, reachable: Sequence[str]) -> None:
         """Keep only the hosts in ``reachable`` within reach (a WAN cut, the LAN intact)."""
@@ -131,24 +169,102 @@ class NetLab:
         keep = ", ".join(self.hosts[r].address for r in reachable)
         _run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "fault")
         for hook, field_ in (("output", "daddr"), ("input", "saddr")):
-            _run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "fault", hook,
-                 f"{{ type filter hook {hook} priority 0; }}")  # fmt: skip
-            _run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "fault", hook,
-                 "ip", field_, "!=", f"{{ {keep} }}", "ip", field_, "!=", "127.0.0.0/8", "drop")  # fmt: skip
+            _run(
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "nft",
+                "add",
+                "chain",
+                "inet",
+                "fault",
+                hook,
+                f"{{ type filter hook {hook} priority 0; }}",
+            )
+            _run(
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "nft",
+                "add",
+                "rule",
+                "inet",
+                "fault",
+                hook,
+                "ip",
+                field_,
+                "!=",
+                f"{{ {keep} }}",
+                "ip",
+                field_,
+                "!=",
+                "127.0.0.0/8",
+                "drop",
+            )
 
     def loss(self, role: str, percent: int) -> None:
         ns = self.hosts[role].name
         _run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "fault")
-        _run("ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "fault", "output",
-             "{ type filter hook output priority 0; }")  # fmt: skip
-        _run("ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "fault", "output",
-             "oifname", "!=", "lo", "numgen", "random", "mod", "100", "<", str(percent), "drop")  # fmt: skip
+        _run(
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "nft",
+            "add",
+            "chain",
+            "inet",
+            "fault",
+            "output",
+            "{ type filter hook output priority 0; }",
+        )
+        _run(
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "nft",
+            "add",
+            "rule",
+            "inet",
+            "fault",
+            "output",
+            "oifname",
+            "!=",
+            "lo",
+            "numgen",
+            "random",
+            "mod",
+            "100",
+            "<",
+            str(percent),
+            "drop",
+        )
 
     def rate_limit(self, role: str, kbit: int, burst: str = "16kb", latency: str = "200ms") -> None:
         """A ``tbf`` on what the host sends: ``burst`` leaves at once, the rest queues."""
         host = self.hosts[role]
-        _run("ip", "netns", "exec", host.name, "tc", "qdisc", "add", "dev", host.veth, "root",
-             "tbf", "rate", f"{kbit}kbit", "burst", burst, "latency", latency)  # fmt: skip
+        _run(
+            "ip",
+            "netns",
+            "exec",
+            host.name,
+            "tc",
+            "qdisc",
+            "add",
+            "dev",
+            host.veth,
+            "root",
+            "tbf",
+            "rate",
+            f"{kbit}kbit",
+            "burst",
+            burst,
+            "latency",
+            latency,
+        )
 
     def heal(self, role: str) -> None:
         host = self.hosts[role]
@@ -193,9 +309,21 @@ needs_netns = [
 def add_therapist(data_dir: Path, name: str) -> str:
     """Create a therapist with the real CLI; returns the one-time secret."""
     added = subprocess.run(
-        [sys.executable, "-m", "companion", "server", "add-therapist", name, "--data-dir", str(data_dir)],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "companion",
+            "server",
+            "add-therapist",
+            name,
+            "--data-dir",
+            str(data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return added.stdout.strip().split()[-1]
 
 
@@ -204,8 +332,21 @@ def start_server(
 ) -> tuple[subprocess.Popen[str], str]:
     """The real ``companion server`` on the lab's ``srv`` host; returns it and its URL."""
     address = lab.hosts["srv"].address
-    srv = lab.spawn("srv", ["-m", "companion", "server", "--host", address, "--port", "8765",
-                            "--data-dir", str(data_dir)], log=log)  # fmt: skip
+    srv = lab.spawn(
+        "srv",
+        [
+            "-m",
+            "companion",
+            "server",
+            "--host",
+            address,
+            "--port",
+            "8765",
+            "--data-dir",
+            str(data_dir),
+        ],
+        log=log,
+    )
     assert srv.stdout is not None and "listening" in srv.stdout.readline()
     return srv, f"ws://{address}:8765/ws"
 
@@ -230,9 +371,14 @@ class Reports:
         self, role: str | None, event: str, since: float = 0.0, **match: Any
     ) -> list[dict[str, Any]]:
         with self.lock:
-            return [m for m in self.lines
-                    if (role is None or m["role"] == role) and m["event"] == event and m["at"] >= since
-                    and all(m.get(k) == v for k, v in match.items())]  # fmt: skip
+            return [
+                m
+                for m in self.lines
+                if (role is None or m["role"] == role)
+                and m["event"] == event
+                and m["at"] >= since
+                and all(m.get(k) == v for k, v in match.items())
+            ]
 
     def first(
         self, role: str, event: str, since: float, timeout: float, **match: Any

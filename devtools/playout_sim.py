@@ -131,9 +131,11 @@ def simulate(
     playout = Playout(options)
     ear = _Ear()
     sink = BlockSink(
-        0.0123, lambda block: ear.hear(block, sink.read_at), scenario.block,
+        0.0123,
+        lambda block: ear.hear(block, sink.read_at),
+        scenario.block,
         period_s=scenario.block / RATE / (1 + scenario.device_ppm * 1e-6),
-    )  # fmt: skip
+    )
     send_period = FRAME / RATE / (1 + scenario.sender_ppm * 1e-6)
     count = int(scenario.seconds / send_period)
     sent = np.arange(count) * send_period
@@ -167,8 +169,7 @@ def simulate(
         while i < n and arrivals[order[i]] <= woke:
             k = int(order[i])
             seq = (scenario.first_seq + k) & 0xFFFF
-            playout.put(seq, (k * FRAME) & 0xFFFFFFFF, packets[k % loop],
-                        float(arrivals[k]))  # fmt: skip
+            playout.put(seq, (k * FRAME) & 0xFFFFFFFF, packets[k % loop], float(arrivals[k]))
             i += 1
         wake = playout.service(woke, sink)
         if playout.packets_played != emitted:

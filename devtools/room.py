@@ -50,8 +50,10 @@ def speech(text: str, voice: str, seconds: float, dbfs: float = -20.0) -> np.nda
         raise RuntimeError("espeak-ng is missing (script/bootstrap installs it)")
     wav = subprocess.run(
         [espeak, "-v", voice, "-s", "150", "--stdout", text],
-        capture_output=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
     with wave.open(io.BytesIO(wav)) as w:
         rate = w.getframerate()
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)

@@ -99,8 +99,11 @@ def test_demo_runs_the_real_parts_and_records_a_timeline(tmp_path: Path) -> None
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "QT_QPA_PLATFORM": "offscreen", "LANGUAGE": "en"}
     result = subprocess.run(
         [*COMPANION, "demo", "--headless", "--quick", "--record", str(tmp_path)],
-        capture_output=True, text=True, timeout=90, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     entries = json.loads((tmp_path / "timeline.json").read_text())
     said = [(e["who"], e["what"]) for e in entries]
@@ -128,10 +131,22 @@ def test_demo_on_a_real_x_server_saves_screenshots_of_real_windows(tmp_path: Pat
     record = Path(__file__).resolve().parents[1] / "test-output" / "screenshots" / "x11"
     shutil.rmtree(record, ignore_errors=True)
     result = subprocess.run(
-        ["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24", *COMPANION, "demo", "--quick",
-         "--record", str(record)],
-        capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+        [
+            "xvfb-run",
+            "-a",
+            "-s",
+            "-screen 0 1920x1080x24",
+            *COMPANION,
+            "demo",
+            "--quick",
+            "--record",
+            str(record),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "runs headless" not in result.stdout
     shots = sorted(record.glob("*.png"))

@@ -250,13 +250,35 @@ def coturn(tmp_path: Path) -> Iterator[tuple[int, str]]:
     for attempt in range(3):  # a port picked free may be taken by the time coturn binds it
         port = _closed_port(socket.SOCK_DGRAM)
         proc = subprocess.Popen(
-            [turnserver, "-n", "--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1",
-             "--listening-port", str(port), "--use-auth-secret", "--static-auth-secret", secret,
-             "--realm", "companion.test", "--no-tls", "--no-dtls", "--no-cli", "--no-rfc5780",
-             "--userdb", str(tmp_path / f"turndb{attempt}"), "--log-file", str(log),
-             "--simple-log", "--pidfile", str(tmp_path / "turn.pid")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                turnserver,
+                "-n",
+                "--listening-ip",
+                "127.0.0.1",
+                "--relay-ip",
+                "127.0.0.1",
+                "--listening-port",
+                str(port),
+                "--use-auth-secret",
+                "--static-auth-secret",
+                secret,
+                "--realm",
+                "companion.test",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+                "--no-rfc5780",
+                "--userdb",
+                str(tmp_path / f"turndb{attempt}"),
+                "--log-file",
+                str(log),
+                "--simple-log",
+                "--pidfile",
+                str(tmp_path / "turn.pid"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         if _stun_answers(port, proc):
             break
         proc.terminate()
@@ -286,8 +308,13 @@ async def test_the_relay_with_the_servers_credentials_grants_an_allocation(
     """The ICE config a server hands out (coturn REST credentials) is used when present."""
     port, secret = coturn
     username, credential = turn_credentials(secret, "member1", 600)
-    ice = [{"urls": [f"turn:127.0.0.1:{port}?transport=udp"], "username": username,
-            "credential": credential}]  # fmt: skip
+    ice = [
+        {
+            "urls": [f"turn:127.0.0.1:{port}?transport=udp"],
+            "username": username,
+            "credential": credential,
+        }
+    ]
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "version": "0.1.0", "ice_servers": ice})

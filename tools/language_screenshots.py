@@ -115,8 +115,9 @@ async def main(app: QApplication, out: Path, language: str) -> int:
             _, secret = server.db.add_therapist("dr-shots")
 
             def options(role: str) -> CoreOptions:
-                return CoreOptions(data_dir=folder / role, fake_media=True, audio=False,
-                                   video=(320, 240, 15))  # fmt: skip
+                return CoreOptions(
+                    data_dir=folder / role, fake_media=True, audio=False, video=(320, 240, 15)
+                )
 
             apply_theme(app, CLEAR_LIGHT)
             console = TherapistConsole(server.ws_url, folder / "therapist", fake_media=True)
@@ -179,8 +180,12 @@ async def main(app: QApplication, out: Path, language: str) -> int:
                     await shots.take("therapist", f"3-live-{index}", console)
 
                 await core.end_session()
-                await until(lambda: patient is not None
-                            and patient.stack.currentWidget() is patient.after_screen)  # fmt: skip
+                await until(
+                    lambda: (
+                        patient is not None
+                        and patient.stack.currentWidget() is patient.after_screen
+                    )
+                )
                 await shots.take("patient", "7-after", patient)
                 await until(lambda: live.tabs.currentIndex() == live.tabs_summary_index)
                 await shots.take("therapist", "4-summary", console)

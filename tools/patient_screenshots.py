@@ -47,8 +47,9 @@ async def main(app: QApplication, out: Path, audio: bool) -> int:
             _, secret = server.db.add_therapist("dr-shots")
 
             def options(role: str, with_audio: bool) -> CoreOptions:
-                return CoreOptions(data_dir=folder / role, fake_media=True, audio=with_audio,
-                                   video=(320, 240, 15))  # fmt: skip
+                return CoreOptions(
+                    data_dir=folder / role, fake_media=True, audio=with_audio, video=(320, 240, 15)
+                )
 
             therapist = RoleCore("therapist", server.ws_url, options("therapist", False))
             await therapist.connect()

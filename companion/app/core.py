@@ -211,9 +211,11 @@ class RoleCore:
             try:
                 # The person's language: the server writes to their phone in it.
                 joined = await self.signaling.join(
-                    invite=invite, as_role=self.traits.joins_as, device=device,
+                    invite=invite,
+                    as_role=self.traits.joins_as,
+                    device=device,
                     language=language(),
-                )  # fmt: skip
+                )
                 break
             except ProtocolError as exc:
                 if exc.code is not ErrorCode.INVITE_IN_USE or time.monotonic() > deadline:
@@ -512,8 +514,9 @@ class RoleCore:
         ``ContactRefused`` with plain words for what cannot be used or was not saved."""
         contacts = read_contacts(phone, email, consent)
         try:
-            await self.signaling.set_contacts(self.session_id, email=contacts.email,
-                                              sms=contacts.sms)  # fmt: skip
+            await self.signaling.set_contacts(
+                self.session_id, email=contacts.email, sms=contacts.sms
+            )
         except ProtocolError as exc:
             _log.info("contacts refused by the server: %s", exc.code)
             raise ContactRefused(
@@ -767,15 +770,20 @@ class RoleCore:
         connection starts again at once instead of waiting to find itself dead."""
         if self.facts.ended or self.guardian is None:
             return
-        notice = ComputerNotice(kind="computer", what=change.what, asleep_s=change.asleep_s,
-                                percent=change.percent)  # fmt: skip
+        notice = ComputerNotice(
+            kind="computer", what=change.what, asleep_s=change.asleep_s, percent=change.percent
+        )
         self._spawn(self.guardian.publish(notice))
         if change.what == "asleep":
             self._spawn(self.signaling.drop_connection())
         elif change.what == "battery_low" and self._battery_alert is None:
             self._battery_alert = uuid.uuid4().hex
-            raised = AlertRaised(kind="alert.raised", alert_id=self._battery_alert,
-                                 reason="battery_low", for_roles=["therapist"])  # fmt: skip
+            raised = AlertRaised(
+                kind="alert.raised",
+                alert_id=self._battery_alert,
+                reason="battery_low",
+                for_roles=["therapist"],
+            )
             self._spawn(self.guardian.publish(raised))
         elif change.what in ("plugged_in", "on_battery") and self._battery_alert is not None:
             resolved = AlertResolved(kind="alert.resolved", alert_id=self._battery_alert)

@@ -50,8 +50,9 @@ class DesktopNotices:
             dispatched: list[bool] = []
             # desktop-notifier swallows a failure (a warning of its own): only its
             # "dispatched" callback says the desktop took the notice.
-            send = self._notifier.send(title, body, urgency=level,
-                                       on_dispatched=lambda: dispatched.append(True))  # fmt: skip
+            send = self._notifier.send(
+                title, body, urgency=level, on_dispatched=lambda: dispatched.append(True)
+            )
             await asyncio.wait_for(send, 5.0)
             if dispatched:
                 return True

@@ -147,11 +147,16 @@ def voice_chunks(recordings: dict[tuple[str, str], bytes]) -> list[VoiceChunk]:
             piece = data[index * VOICE_CHUNK_BYTES : (index + 1) * VOICE_CHUNK_BYTES]
             chunks.append(
                 VoiceChunk(
-                    kind="voice.chunk", recording_id=recording_id, line_id=line_id,
-                    language=language, index=index, count=count, data=_b64(piece),
+                    kind="voice.chunk",
+                    recording_id=recording_id,
+                    line_id=line_id,
+                    language=language,
+                    index=index,
+                    count=count,
+                    data=_b64(piece),
                     digest=digest,
                 )
-            )  # fmt: skip
+            )
     return chunks
 
 
@@ -188,8 +193,10 @@ class VoiceInbox:
             pieces = _Pieces(chunk.line_id, chunk.language, chunk.count, chunk.digest)
             self._open[chunk.recording_id] = pieces
         if (pieces.line_id, pieces.count, pieces.digest) != (
-            chunk.line_id, chunk.count, chunk.digest,
-        ):  # fmt: skip
+            chunk.line_id,
+            chunk.count,
+            chunk.digest,
+        ):
             return None
         try:
             pieces.parts[chunk.index] = _unb64(chunk.data)

@@ -122,8 +122,12 @@ ESCALATION_WORDS: dict[str, str] = {
     "stopped": N_("Phone messages stopped"),
 }
 _WHO = {"support": N_("support person"), "oncall": N_("clinic's on-call")}
-_CHANNEL = {"email": N_("e-mail"), "sms": N_("text message"), "oncall": N_("on-call"),
-            "link": N_("link")}  # fmt: skip
+_CHANNEL = {
+    "email": N_("e-mail"),
+    "sms": N_("text message"),
+    "oncall": N_("on-call"),
+    "link": N_("link"),
+}
 
 
 def escalation_words(event: EventBody) -> str:
@@ -209,8 +213,11 @@ def describe_event(event: EventBody, from_role: Role | None) -> str:
             line=line, voice=_(voice) if voice == THERAPIST_VOICE else voice
         )
     if kind == "computer":
-        return computer_words(getattr(event, "what", ""), getattr(event, "asleep_s", None),
-                              getattr(event, "percent", None))  # fmt: skip
+        return computer_words(
+            getattr(event, "what", ""),
+            getattr(event, "asleep_s", None),
+            getattr(event, "percent", None),
+        )
     if kind == "alert.raised":
         reason = getattr(event, "reason", "")
         what = _(ALERT_WORDS[reason]) if reason in ALERT_WORDS else _("alert")

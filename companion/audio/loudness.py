@@ -12,8 +12,10 @@ import numpy as np
 
 RATE = 48_000
 # BS.1770-4 K-weighting at 48 kHz: a high shelf (the head) and a high-pass (RLB).
-_SHELF = ((1.53512485958697, -2.69169618940638, 1.19839281085285),
-          (1.0, -1.69065929318241, 0.73248077421585))  # fmt: skip
+_SHELF = (
+    (1.53512485958697, -2.69169618940638, 1.19839281085285),
+    (1.0, -1.69065929318241, 0.73248077421585),
+)
 _HIGHPASS = ((1.0, -2.0, 1.0), (1.0, -1.99004745483398, 0.99007225036621))
 _PAD = RATE  # one second of zeros: the filters' tails die out well within it
 

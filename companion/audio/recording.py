@@ -109,9 +109,12 @@ class Recorder:
             try:
                 # 16-bit: what every capture device offers (the call's microphone too).
                 stream = sd.RawInputStream(
-                    samplerate=RATE, channels=1, dtype="int16", device=self.device,
+                    samplerate=RATE,
+                    channels=1,
+                    dtype="int16",
+                    device=self.device,
                     callback=self._on_audio,
-                )  # fmt: skip
+                )
                 stream.start()
             except sd.PortAudioError as exc:
                 raise OSError(str(exc)) from None

@@ -69,8 +69,10 @@ class EspeakVoice:
                 raise VoiceUnavailable("espeak-ng is not installed")
             wav = subprocess.run(
                 [program, "-v", self.voice, "-s", str(self.words_per_minute), "--stdout", text],
-                capture_output=True, check=True, timeout=30,
-            ).stdout  # fmt: skip
+                capture_output=True,
+                check=True,
+                timeout=30,
+            ).stdout
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(".part")
             partial.write_bytes(_fix_wav_sizes(wav))

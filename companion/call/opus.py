@@ -41,9 +41,13 @@ def _load() -> Any:
     lib.opus_decoder_destroy.argtypes = [ctypes.c_void_p]
     lib.opus_decode_float.restype = ctypes.c_int
     lib.opus_decode_float.argtypes = [
-        ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_char_p,
+        ctypes.c_int32,
+        ctypes.c_void_p,
         ctypes.c_int,
-    ]  # fmt: skip
+        ctypes.c_int,
+    ]
     lib.opus_packet_get_nb_samples.restype = ctypes.c_int
     lib.opus_packet_get_nb_samples.argtypes = [ctypes.c_char_p, ctypes.c_int32, ctypes.c_int32]
     return lib

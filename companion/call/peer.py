@@ -303,8 +303,12 @@ class PeerLink:
         ):
             # Not the member this link is with (a support seat offering the therapist a
             # call), or not its side's part: answered by no one.
-            self._refusals.note("%s refused a %s signal from member %s", self.link_name,
-                                data.kind, message.from_member)  # fmt: skip
+            self._refusals.note(
+                "%s refused a %s signal from member %s",
+                self.link_name,
+                data.kind,
+                message.from_member,
+            )
             return
         if isinstance(data, SessionDescription) and data.kind == "offer" and not self.is_offerer:
             self._work.put_nowait(self._answer(message.from_member, message.pc_id, data.sdp))
@@ -378,8 +382,9 @@ class PeerLink:
             try:
                 message = CONTROL_MESSAGE.validate_json(raw)
             except ValidationError:
-                self._refusals.note("%s refused a message that does not fit the protocol",
-                                    self.link_name)  # fmt: skip
+                self._refusals.note(
+                    "%s refused a message that does not fit the protocol", self.link_name
+                )
                 return
             if isinstance(message, Heartbeat | HeartbeatEcho):
                 self.heartbeat_received.emit(message)
@@ -402,10 +407,11 @@ class PeerLink:
             reason = "the sender has no key vouched for by the server"
         elif not verify(
             sender.public_key,
-            peer_event_input(joined.session_id, message.event_id, message.from_member,
-                             message.body),
+            peer_event_input(
+                joined.session_id, message.event_id, message.from_member, message.body
+            ),
             message.sig,
-        ):  # fmt: skip
+        ):
             reason = "the signature does not verify"
         else:
             try:

@@ -187,8 +187,9 @@ class Playout:
     @property
     def stats(self) -> PlayoutStats:
         """A snapshot, with the target delay and jitter worked out now."""
-        return replace(self._stats, target_delay_ms=self._target_delay_ms(),
-                       jitter_ms=self._jitter_ms())  # fmt: skip
+        return replace(
+            self._stats, target_delay_ms=self._target_delay_ms(), jitter_ms=self._jitter_ms()
+        )
 
     @property
     def delay_ms(self) -> float:

@@ -83,9 +83,12 @@ class QualityMeter:
                 octets = getattr(stats, "bytesReceived", None) or 0
                 # aiortc reports no byte count inbound; estimate from packets (~ payload size)
                 kbps, loss = self._delta(
-                    f"in-{kind}", now, octets or stats.packetsReceived * 1000, stats.packetsReceived,
+                    f"in-{kind}",
+                    now,
+                    octets or stats.packetsReceived * 1000,
+                    stats.packetsReceived,
                     stats.packetsLost,
-                )  # fmt: skip
+                )
                 if kind == "audio":
                     audio_loss, audio_in = loss, kbps
                     jitter = stats.jitter / 48.0  # RTP timestamp units at 48 kHz -> ms
@@ -103,11 +106,18 @@ class QualityMeter:
         voice = self._voice_figures(playout)
         return CallQuality(
             **voice,
-            at=now, rtt_ms=rtt, audio_loss_pct=audio_loss, video_loss_pct=video_loss,
-            audio_jitter_ms=jitter, audio_kbps_in=audio_in, video_kbps_in=video_in,
-            video_kbps_out=video_out, video_fps_in=fps, packets_in=packets_in,
+            at=now,
+            rtt_ms=rtt,
+            audio_loss_pct=audio_loss,
+            video_loss_pct=video_loss,
+            audio_jitter_ms=jitter,
+            audio_kbps_in=audio_in,
+            video_kbps_in=video_in,
+            video_kbps_out=video_out,
+            video_fps_in=fps,
+            packets_in=packets_in,
             audio_loss_out_pct=audio_loss_out,
-        )  # fmt: skip
+        )
 
     def _voice_figures(self, playout: PlayoutStats | None) -> dict[str, Any]:
         if playout is None:

@@ -198,8 +198,11 @@ class Guardian:
         joined, key = self.signaling.joined, self.signaling.identity
         if joined is None or key is None:
             return event
-        recipients = {m.member_id: m.box_key for m in self.signaling.members
-                      if m.box_key and m.status != "left" and authority.may_read(m.role, event)}  # fmt: skip
+        recipients = {
+            m.member_id: m.box_key
+            for m in self.signaling.members
+            if m.box_key and m.status != "left" and authority.may_read(m.role, event)
+        }
         recipients[joined.member_id] = key.box_key
         if not sealing.has_words(event):
             return event
@@ -248,13 +251,19 @@ class Guardian:
             event, from_role
         ):
             # Refused before it is remembered: a forged copy cannot shadow the real one.
-            self._refusals.note("refused %s event %s from the %s over %s", event.kind, event_id,
-                                from_role or "server", path)  # fmt: skip
+            self._refusals.note(
+                "refused %s event %s from the %s over %s",
+                event.kind,
+                event_id,
+                from_role or "server",
+                path,
+            )
             return
         opened = self._opened(event, event_id)
         if opened is None:  # not sealed for us (we joined a moment after), or tampered with
-            self._refusals.note("could not open the words of %s event %s over %s", event.kind,
-                                event_id, path)  # fmt: skip
+            self._refusals.note(
+                "could not open the words of %s event %s over %s", event.kind, event_id, path
+            )
             return
         event = opened
         if isinstance(event, LinkState):
@@ -299,8 +308,9 @@ class Guardian:
         # current state goes out again, as it is not replayed to new members; without it a
         # late board would say "waiting" over a call that is up.
         me = self.signaling.member_id
-        online = {m.member_id for m in presence.members
-                  if m.status == "online" and m.member_id != me}  # fmt: skip
+        online = {
+            m.member_id for m in presence.members if m.status == "online" and m.member_id != me
+        }
         arrived = online - self._online_others
         self._online_others = online
         watch = self.call_watch
@@ -334,8 +344,10 @@ class Guardian:
     async def _carry_out(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, ShowAlert):
-                self._record("ladder.alert", {"alert_id": action.alert.alert_id,
-                                              "reason": action.alert.reason})  # fmt: skip
+                self._record(
+                    "ladder.alert",
+                    {"alert_id": action.alert.alert_id, "reason": action.alert.reason},
+                )
                 self.alert_shown.emit(action.alert)
             elif isinstance(action, ClearAlert):
                 self._record("ladder.clear", {"alert_id": action.alert_id, "how": action.how})

@@ -173,9 +173,15 @@ class Ladder:
             self._link_alert = alert_id
             actions += [
                 PatientLine(PATIENT_LINE_LOST),
-                Publish(AlertRaised(kind="alert.raised", alert_id=alert_id, reason="link_lost",
-                                    for_roles=["therapist", "support"])),
-            ]  # fmt: skip
+                Publish(
+                    AlertRaised(
+                        kind="alert.raised",
+                        alert_id=alert_id,
+                        reason="link_lost",
+                        for_roles=["therapist", "support"],
+                    )
+                ),
+            ]
         if state == "connected" and self._link_alert is not None:
             alert_id, self._link_alert = self._link_alert, None
             if self.role == "patient":
@@ -210,9 +216,16 @@ class Ladder:
         alert_id = self.new_id()
         return [
             PatientLine(PATIENT_LINE_HELP),
-            Publish(AlertRaised(kind="alert.raised", alert_id=alert_id, reason="help", urgent=True,
-                                for_roles=["therapist", "support"])),
-        ]  # fmt: skip
+            Publish(
+                AlertRaised(
+                    kind="alert.raised",
+                    alert_id=alert_id,
+                    reason="help",
+                    urgent=True,
+                    for_roles=["therapist", "support"],
+                )
+            ),
+        ]
 
     def checkin_requested(self, now: float, request_id: str) -> list[Action]:
         """The therapist asked; the clock for an answer starts."""
@@ -234,8 +247,14 @@ class Ladder:
         if isinstance(event, AlertRaised):
             if event.alert_id in self.alerts:
                 return []
-            alert = self._open(now, event.reason, set(event.for_roles), event.urgent, from_role,
-                               alert_id=event.alert_id)  # fmt: skip
+            alert = self._open(
+                now,
+                event.reason,
+                set(event.for_roles),
+                event.urgent,
+                from_role,
+                alert_id=event.alert_id,
+            )
             if self.role not in alert.for_roles:
                 return []
             if (self.role == "therapist" and event.reason == "link_lost" and self._link_alert) or (
@@ -253,8 +272,11 @@ class Ladder:
                 event.alert_id, "acked" if isinstance(event, AlertAck) else "resolved"
             )
         if isinstance(event, WithPatient):
-            closing = [a.alert_id for a in self.alerts.values()
-                       if a.closed is None and a.reason in ("go_to_patient", "help", "link_lost")]  # fmt: skip
+            closing = [
+                a.alert_id
+                for a in self.alerts.values()
+                if a.closed is None and a.reason in ("go_to_patient", "help", "link_lost")
+            ]
             return [action for alert_id in closing for action in self._close(alert_id, "acked")]
         if isinstance(event, SessionEnd):
             return self._session_ended()
@@ -302,9 +324,17 @@ class Ladder:
                 self._go_alert = alert.alert_id
                 if self.role == "support":
                     actions += [ShowAlert(alert), self._sound_for(alert)]
-                actions.append(Publish(AlertRaised(
-                    kind="alert.raised", alert_id=alert.alert_id, reason="go_to_patient",
-                    urgent=True, for_roles=["support", "therapist"])))  # fmt: skip
+                actions.append(
+                    Publish(
+                        AlertRaised(
+                            kind="alert.raised",
+                            alert_id=alert.alert_id,
+                            reason="go_to_patient",
+                            urgent=True,
+                            for_roles=["support", "therapist"],
+                        )
+                    )
+                )
         if self.role == "therapist":
             for pending in self._checkins.values():
                 waited = now - pending.asked_at
@@ -324,9 +354,17 @@ class Ladder:
                         self.alerts[pending.alert_id], for_roles=frozenset({"therapist", "support"})
                     )
                     self.alerts[pending.alert_id] = widened
-                    actions.append(Publish(AlertRaised(
-                        kind="alert.raised", alert_id=widened.alert_id, reason="checkin_unanswered",
-                        urgent=True, for_roles=["support"])))  # fmt: skip
+                    actions.append(
+                        Publish(
+                            AlertRaised(
+                                kind="alert.raised",
+                                alert_id=widened.alert_id,
+                                reason="checkin_unanswered",
+                                urgent=True,
+                                for_roles=["support"],
+                            )
+                        )
+                    )
         for alert_id, due in list(self._next_sound.items()):
             alert = self.alerts[alert_id]
             if alert.closed is not None:
@@ -342,8 +380,11 @@ class Ladder:
         self.ended = True
         self._lost_since = None
         self._checkins.clear()
-        standing_down = [a.alert_id for a in self.alerts.values() if a.closed is None
-                         and a.reason in ("link_lost", "go_to_patient", "checkin_unanswered")]  # fmt: skip
+        standing_down = [
+            a.alert_id
+            for a in self.alerts.values()
+            if a.closed is None and a.reason in ("link_lost", "go_to_patient", "checkin_unanswered")
+        ]
         return [
             action for alert_id in standing_down for action in self._close(alert_id, "resolved")
         ]
@@ -364,8 +405,10 @@ class Ladder:
 
     def _calling(self, besides: str = "") -> bool:
         """A call to go to the patient is open, whoever raised it."""
-        return any(a.reason == "go_to_patient" and a.closed is None and a.alert_id != besides
-                   for a in self.alerts.values())  # fmt: skip
+        return any(
+            a.reason == "go_to_patient" and a.closed is None and a.alert_id != besides
+            for a in self.alerts.values()
+        )
 
     def _answered(self, request_id: str | None) -> list[Action]:
         # An "I'm OK" answers the request it names, or every open one.

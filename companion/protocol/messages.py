@@ -291,8 +291,17 @@ class EmergencyCard(Sealable):
     """For paramedics, filled in by the patient during preparation; shown on the support
     person's and the therapist's screens. Personal: apps never log it."""
 
-    PRIVATE = ("patient_name", "address", "taken", "medications", "therapist_contact",
-               "prescriber_contact", "support_name", "support_phone", "emergency_number")  # fmt: skip
+    PRIVATE = (
+        "patient_name",
+        "address",
+        "taken",
+        "medications",
+        "therapist_contact",
+        "prescriber_contact",
+        "support_name",
+        "support_phone",
+        "emergency_number",
+    )
     kind: Literal["card"]
     patient_name: Contact = ""
     address: Contact = ""

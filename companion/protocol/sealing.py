@@ -75,8 +75,9 @@ def open_words(sealed: Sealed, member_id: str, key: MemberKey, aad: bytes) -> di
         content_key = _kek(key.exchange(eph), eph, box).decrypt(
             _ZERO_NONCE, from_b64url(mine.key), aad
         )
-        words = json.loads(AESGCM(content_key).decrypt(from_b64url(sealed.nonce),
-                                                        from_b64url(sealed.ct), aad))  # fmt: skip
+        words = json.loads(
+            AESGCM(content_key).decrypt(from_b64url(sealed.nonce), from_b64url(sealed.ct), aad)
+        )
     except (InvalidTag, ValueError, binascii.Error):
         return None
     return words if isinstance(words, dict) else None

@@ -53,17 +53,30 @@ def add_selftest_commands(
             )
         ),
     )
-    check.add_argument("--server", metavar="URL|LINK",
-                       help=_("the clinic server (wss://…/ws) or your invite link"))  # fmt: skip
-    check.add_argument("--turn", metavar="URL",
-                       help=_("the relay, e.g. turn:turn.clinic.example:3478?transport=udp"))  # fmt: skip
+    check.add_argument(
+        "--server", metavar="URL|LINK", help=_("the clinic server (wss://…/ws) or your invite link")
+    )
+    check.add_argument(
+        "--turn",
+        metavar="URL",
+        help=_("the relay, e.g. turn:turn.clinic.example:3478?transport=udp"),
+    )
     check.add_argument("--turn-username", help=argparse.SUPPRESS)
     check.add_argument("--turn-password", help=argparse.SUPPRESS)
-    check.add_argument("--listen", type=float, default=2.0, metavar="SECONDS",
-                       help=_("how long to listen to the microphone (default %(default)s)"))  # fmt: skip
-    check.add_argument("--skip", action="append", default=[],
-                       choices=["camera", "microphone", "speakers", "server", "turn"],
-                       help=_("leave a check out (repeatable)"))  # fmt: skip
+    check.add_argument(
+        "--listen",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help=_("how long to listen to the microphone (default %(default)s)"),
+    )
+    check.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=["camera", "microphone", "speakers", "server", "turn"],
+        help=_("leave a check out (repeatable)"),
+    )
     check.add_argument("--json", action="store_true", help=_("print the results as JSON"))
     check.set_defaults(run=run_selftest_command)
 

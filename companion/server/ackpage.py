@@ -79,8 +79,12 @@ def _page(request: web.Request, page: str, status: int = 200) -> web.Response:
         body = f'<h1 id="{page}">{html.escape(say(heading))}</h1>' + (
             f"<p>{html.escape(say(line))}</p>" if line else ""
         )
-    return web.Response(text=_PAGE.format(lang=lang, body=body), status=status,
-                        content_type="text/html", headers=HEADERS)  # fmt: skip
+    return web.Response(
+        text=_PAGE.format(lang=lang, body=body),
+        status=status,
+        content_type="text/html",
+        headers=HEADERS,
+    )
 
 
 class AckPages:

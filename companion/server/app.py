@@ -121,9 +121,14 @@ def open_escalation(server: SignalingServer) -> EscalationDriver:
     notify = NotifyConfig.load(server.config.notify_config)
     key = load_or_create_key(server.config.data_dir)
     store = EscalationStore(server.config.data_dir / "escalation.sqlite3", key)
-    driver = EscalationDriver(notify, store, server.signer, server.service.append_server_event,
-                              lambda: notify.link_base or server.own_origin,
-                              server.store.members)  # fmt: skip
+    driver = EscalationDriver(
+        notify,
+        store,
+        server.signer,
+        server.service.append_server_event,
+        lambda: notify.link_base or server.own_origin,
+        server.store.members,
+    )
     server.service.options.on_event = driver.observe
     server.service.options.set_contacts = driver.set_contacts
     server.service.options.language_said = driver.language_said
@@ -142,10 +147,11 @@ class SignalingServer:
         self.store: SessionStore = store or MemoryStore(self.db)
         self.signer = TokenSigner(load_or_create_key(config.data_dir), config.clinic_id)
         self.service = SignalingService(
-            self.store, self.db, self.signer,
-            ServiceOptions(public_url="", ice=config.ice,
-                           logins=LoginLimiter(config.login_limits)),
-        )  # fmt: skip
+            self.store,
+            self.db,
+            self.signer,
+            ServiceOptions(public_url="", ice=config.ice, logins=LoginLimiter(config.login_limits)),
+        )
         self.store.on_wiped(self._store_wiped)
         self.connections: set[ClientConnection] = set()
         self._trouble = RateLimitedLog(_log)
@@ -189,20 +195,25 @@ class SignalingServer:
         # shutdown_timeout: a stopping node has told every connection to finish already;
         # aiohttp's default would hold the stop (and a restart) a minute for stragglers.
         self._runner = web.AppRunner(
-            self.app, access_log=None, handle_signals=False, logger=http_log,
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            logger=http_log,
             keepalive_timeout=self.config.address_limits.handshake_timeout_s,
             shutdown_timeout=2.0,
-        )  # fmt: skip
+        )
         await self._runner.setup()
         handler = self._runner.server
         assert handler is not None
         # Our own listener instead of aiohttp's TCPSite: every connection passes the
         # address book and the handshake deadline before aiohttp parses a byte of it.
         self._listener = Listener.bind(
-            self.config.host, self.config.port, self.addresses,
+            self.config.host,
+            self.config.port,
+            self.addresses,
             lambda address: GuardedProtocol(handler, self.addresses, self._guarded, address),
             ssl_context,
-        )  # fmt: skip
+        )
         self.port = self._listener.port
         self.service.options.public_url = self.ws_url
         if self.escalation is not None:
@@ -263,17 +274,23 @@ class SignalingServer:
     async def _ws(self, request: web.Request) -> web.StreamResponse:
         if not self._origin_allowed(request):
             return web.json_response(
-                {"type": "error", "code": "origin_forbidden",
-                 "message": "This web page may not connect to the server."},
+                {
+                    "type": "error",
+                    "code": "origin_forbidden",
+                    "message": "This web page may not connect to the server.",
+                },
                 status=403,
-            )  # fmt: skip
+            )
         # No compression (a deflate bomb cannot inflate past the limit) and our own pings.
         # A close waits at most CLOSE_WAIT_S for the client's answer, parsing whatever it
         # sends meanwhile (aiohttp's default: 10 s of a flooder's pings).
         ws = web.WebSocketResponse(
-            max_msg_size=MAX_MESSAGE_BYTES, compress=False, autoping=False, decode_text=False,
+            max_msg_size=MAX_MESSAGE_BYTES,
+            compress=False,
+            autoping=False,
+            decode_text=False,
             timeout=CLOSE_WAIT_S,
-        )  # fmt: skip
+        )
         guard = self._guarded.get(request.transport) if request.transport else None
         address = guard.address if guard is not None else None
         forwarded = None

@@ -30,8 +30,23 @@ ATTRIBUTES = ("placeholder", "aria-label", "title")
 """The attributes a person reads (or hears from a screen reader)."""
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"[A-Za-zÀ-ÿ]{2,}")
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-                   "source", "track", "wbr"})  # fmt: skip
+_VOID = frozenset(
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+)
 _SKIP = frozenset({"script", "style"})
 
 
@@ -106,10 +121,11 @@ def board_message_ids() -> tuple[MessageId, ...]:
     for name, data in _board_files():
         method = extract_javascript if name.endswith(".js") else extract_html
         messages: list[object] = [
-            found_message for _line, _func, found_message, _comments in method(
+            found_message
+            for _line, _func, found_message, _comments in method(
                 io.BytesIO(data), DEFAULT_KEYWORDS, (), {}
             )
-        ]  # fmt: skip
+        ]
         for message in messages:
             if isinstance(message, str):
                 found[message] = None

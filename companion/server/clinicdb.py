@@ -165,9 +165,15 @@ class ClinicDB:
         with self._db.transaction() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-                (session.session_id, session.therapist_id, session.label, session.created_at,
-                 int(session.ended), int(session.relay_only)),
-            )  # fmt: skip
+                (
+                    session.session_id,
+                    session.therapist_id,
+                    session.label,
+                    session.created_at,
+                    int(session.ended),
+                    int(session.relay_only),
+                ),
+            )
 
     def load_sessions(self) -> list[SessionRecord]:
         with self._db.reading() as connection:
@@ -180,9 +186,16 @@ class ClinicDB:
         with self._db.transaction() as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO invites VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (invite.invite_id, invite.session_id, invite.role, invite.code_hash, invite.expires_at,
-                 int(invite.revoked), time.time()),
-            )  # fmt: skip
+                (
+                    invite.invite_id,
+                    invite.session_id,
+                    invite.role,
+                    invite.code_hash,
+                    invite.expires_at,
+                    int(invite.revoked),
+                    time.time(),
+                ),
+            )
 
     def load_invites(self) -> list[InviteRecord]:
         with self._db.reading() as connection:

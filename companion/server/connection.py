@@ -159,8 +159,9 @@ class ClientConnection:
         if error.fatal:
             # A flood is a policy violation (protocol.md); other fatal errors have their own.
             policy = error.code is ErrorCode.RATE_LIMITED
-            self.finish(int(WSCloseCode.POLICY_VIOLATION) if policy else CLOSE_FATAL_ERROR,
-                        error.code)  # fmt: skip
+            self.finish(
+                int(WSCloseCode.POLICY_VIOLATION) if policy else CLOSE_FATAL_ERROR, error.code
+            )
 
     def finish(self, code: int, reason: str) -> None:
         """Close after what is already queued has been written."""

@@ -219,13 +219,17 @@ class EscalationDriver:
         # Written at once (a few ms): a restart right after must find it.
         self.store.save_incident(incident)
         if incident.closed is None:
-            _log.info("escalation: incident %s holds %s", incident.incident_id,
-                      ",".join(sorted(c.split(":")[0] for c in incident.conditions)))  # fmt: skip
+            _log.info(
+                "escalation: incident %s holds %s",
+                incident.incident_id,
+                ",".join(sorted(c.split(":")[0] for c in incident.conditions)),
+            )
         else:
             _log.info("escalation: incident %s %s", incident.incident_id, incident.closed)
             if incident.rounds_sent:
-                stopped = Escalation(kind="escalation", incident_id=incident.incident_id,
-                                     what="stopped")  # fmt: skip
+                stopped = Escalation(
+                    kind="escalation", incident_id=incident.incident_id, what="stopped"
+                )
                 self._spawn(self._emit(incident.session_id, stopped))
         self._wake.set()
 
@@ -243,8 +247,13 @@ class EscalationDriver:
             await asyncio.to_thread(self.store.save_incident, closed)
             self._wake.set()
         _log.info("escalation: incident %s answered by link (%s)", claims.incident_id, claims.who)
-        answered = Escalation(kind="escalation", incident_id=claims.incident_id, what="answered",
-                              who=claims.who, channel="link")  # type: ignore[arg-type]  # fmt: skip
+        answered = Escalation(
+            kind="escalation",
+            incident_id=claims.incident_id,
+            what="answered",
+            who=claims.who,  # type: ignore[arg-type]
+            channel="link",
+        )
         await self._emit(claims.session_id, answered)
         for alert_id in alert_ids:
             await self._emit(claims.session_id, AlertAck(kind="alert.ack", alert_id=alert_id))
@@ -260,14 +269,21 @@ class EscalationDriver:
             raise ProtocolError(ErrorCode.FORBIDDEN)
         contacts = {k: v for k, v in (("email", msg.email), ("sms", msg.sms)) if v is not None}
         await asyncio.to_thread(self.store.set_contacts, member.session_id, contacts, member.role)
-        _log.info("escalation: %s set %d contact(s) for session %s", member.role,
-                  len(contacts), member.session_id)  # fmt: skip
+        _log.info(
+            "escalation: %s set %d contact(s) for session %s",
+            member.role,
+            len(contacts),
+            member.session_id,
+        )
         conn.send(Ok(rid=msg.rid).model_dump_json())
         # The therapist's console shows whether a phone can be reached: which kinds are
         # held, and by whom (never the addresses).
-        changed = ContactsChanged(kind="contacts", email="email" in contacts,
-                                  sms="sms" in contacts,
-                                  by="therapist" if member.role == "therapist" else "support")  # fmt: skip
+        changed = ContactsChanged(
+            kind="contacts",
+            email="email" in contacts,
+            sms="sms" in contacts,
+            by="therapist" if member.role == "therapist" else "support",
+        )
         await self._emit(member.session_id, changed)
 
     async def _contacts_again(self, session_id: str) -> None:
@@ -277,8 +293,10 @@ class EscalationDriver:
             by: Literal["therapist", "support"] = (
                 "therapist" if held[0].set_by == "therapist" else "support"
             )
-            await self._emit(session_id, ContactsChanged(kind="contacts", email="email" in kinds,
-                                                         sms="sms" in kinds, by=by))  # fmt: skip
+            await self._emit(
+                session_id,
+                ContactsChanged(kind="contacts", email="email" in kinds, sms="sms" in kinds, by=by),
+            )
 
     @property
     def reaches(self) -> list[Literal["email", "sms", "oncall"]]:
@@ -308,8 +326,7 @@ class EscalationDriver:
         """A member said which language they read (``join``, ``set_language``): the latest
         is kept, with the session's contacts' lifetime."""
         await asyncio.to_thread(self.store.set_language, member.session_id, member.member_id, lang)
-        _log.info("escalation: %s of session %s gave a language", member.role,
-                  member.session_id)  # fmt: skip
+        _log.info("escalation: %s of session %s gave a language", member.role, member.session_id)
 
     async def _support_language(self, session_id: str) -> str:
         """The language the support person last said they read (their latest join or
@@ -332,11 +349,14 @@ class EscalationDriver:
         for contact in self.store.contacts(session_id):
             url = self.config.url_for(contact.kind, contact.address)
             if url is not None:
-                targets.append(Target(f"support:{contact.kind}", "support", contact.kind, url,
-                                      language))  # fmt: skip
+                targets.append(
+                    Target(f"support:{contact.kind}", "support", contact.kind, url, language)
+                )
         if oncall or not targets:  # nobody to reach at home: the on-call at once
-            targets += [Target(f"oncall:{n}", "oncall", "oncall", url)
-                        for n, url in enumerate(self.config.oncall)]  # fmt: skip
+            targets += [
+                Target(f"oncall:{n}", "oncall", "oncall", url)
+                for n, url in enumerate(self.config.oncall)
+            ]
         return targets
 
     async def _send_round(self, due: Round) -> None:
@@ -346,10 +366,15 @@ class EscalationDriver:
         language = await self._support_language(due.session_id)
         targets = await asyncio.to_thread(self._targets, due.session_id, due.oncall, language)
         if not targets:
-            _log.warning("escalation: incident %s round %d has nobody to reach",
-                         due.incident_id, due.number)  # fmt: skip
-        _log.info("escalation: incident %s round %d to %s", due.incident_id, due.number,
-                  ",".join(t.key for t in targets))  # fmt: skip
+            _log.warning(
+                "escalation: incident %s round %d has nobody to reach", due.incident_id, due.number
+            )
+        _log.info(
+            "escalation: incident %s round %d to %s",
+            due.incident_id,
+            due.number,
+            ",".join(t.key for t in targets),
+        )
         sends = []
         for target in targets:
             claimed = await asyncio.to_thread(
@@ -376,10 +401,13 @@ class EscalationDriver:
         oncall = send.target.startswith("oncall:")
         language = await self._support_language(incident.session_id)
         target = next(
-            (t for t in self._targets(incident.session_id, oncall, language)
-             if t.key == send.target),
+            (
+                t
+                for t in self._targets(incident.session_id, oncall, language)
+                if t.key == send.target
+            ),
             None,
-        )  # fmt: skip
+        )
         if target is None:
             await asyncio.to_thread(self.store.finish_send, send, "failed")
             return
@@ -390,8 +418,9 @@ class EscalationDriver:
     ) -> str:
         """The acknowledge link; ``?lang=`` asks the page for the message's language (not
         signed: it changes only the page's words)."""
-        claims = AckClaims(send.link_id, session_id, send.incident_id, who,
-                           self.clock() + LINK_TTL_S)  # fmt: skip
+        claims = AckClaims(
+            send.link_id, session_id, send.incident_id, who, self.clock() + LINK_TTL_S
+        )
         link = f"{self.link_base().rstrip('/')}/ack/{issue_ack(self.signer, claims)}"
         return link if language == SOURCE_LANGUAGE else f"{link}?lang={language}"
 
@@ -404,11 +433,21 @@ class EscalationDriver:
             _log.warning("escalation: %s failed (%s)", target.key, type(exc).__name__)
             ok = False
         await asyncio.to_thread(self.store.finish_send, send, "sent" if ok else "failed")
-        _log.info("escalation: incident %s round %d %s: %s", send.incident_id, send.round,
-                  target.key, "sent" if ok else "failed")  # fmt: skip
-        told = Escalation(kind="escalation", incident_id=send.incident_id,
-                          what="notified" if ok else "failed", who=target.who,  # type: ignore[arg-type]
-                          channel=target.channel, round=send.round)  # type: ignore[arg-type]  # fmt: skip
+        _log.info(
+            "escalation: incident %s round %d %s: %s",
+            send.incident_id,
+            send.round,
+            target.key,
+            "sent" if ok else "failed",
+        )
+        told = Escalation(
+            kind="escalation",
+            incident_id=send.incident_id,
+            what="notified" if ok else "failed",
+            who=target.who,  # type: ignore[arg-type]
+            channel=target.channel,  # type: ignore[arg-type]
+            round=send.round,
+        )
         await self._emit(session_id, told)
 
     async def _emit(self, session_id: str, event: EventBody) -> None:

@@ -144,8 +144,9 @@ class EscalationStore:
 
     def set_language(self, session_id: str, member_id: str, lang: str) -> None:
         with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO languages VALUES (?, ?, ?)",
-                               (session_id, member_id, lang))  # fmt: skip
+            self._conn.execute(
+                "INSERT OR REPLACE INTO languages VALUES (?, ?, ?)", (session_id, member_id, lang)
+            )
 
     def language_of(self, member_id: str) -> str | None:
         with self._lock:
@@ -160,10 +161,16 @@ class EscalationStore:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (incident.incident_id, incident.session_id, incident.opened_at,
-                 json.dumps(sorted(incident.conditions)), incident.rounds_sent, incident.closed,
-                 incident.closed_at),
-            )  # fmt: skip
+                (
+                    incident.incident_id,
+                    incident.session_id,
+                    incident.opened_at,
+                    json.dumps(sorted(incident.conditions)),
+                    incident.rounds_sent,
+                    incident.closed,
+                    incident.closed_at,
+                ),
+            )
 
     def open_incidents(self) -> list[Incident]:
         with self._lock:

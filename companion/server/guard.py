@@ -299,9 +299,14 @@ class Listener:
         self._loop.add_reader(sock.fileno(), self._accept)
 
     @classmethod
-    def bind(cls, host: str, port: int, book: AddressBook,
-             protocol: Callable[[Address], GuardedProtocol],
-             ssl_context: ssl.SSLContext | None) -> Listener:  # fmt: skip
+    def bind(
+        cls,
+        host: str,
+        port: int,
+        book: AddressBook,
+        protocol: Callable[[Address], GuardedProtocol],
+        ssl_context: ssl.SSLContext | None,
+    ) -> Listener:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.create_server((host, port), family=family, backlog=1024)
         return cls(sock, book, protocol, ssl_context)
@@ -338,9 +343,11 @@ class Listener:
         protocol = self._protocol(address)
         try:
             await self._loop.connect_accepted_socket(
-                lambda: protocol, conn, ssl=self._ssl,
+                lambda: protocol,
+                conn,
+                ssl=self._ssl,
                 ssl_handshake_timeout=self._book.limits.handshake_timeout_s if self._ssl else None,
-            )  # fmt: skip
+            )
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError):
             conn.close()  # a TLS handshake that failed or never finished
         finally:

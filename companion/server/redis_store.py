@@ -169,14 +169,24 @@ def _available(
 
 def _session_from(h: dict[str, str], session_id: str) -> SessionRecord:
     return SessionRecord(
-        session_id, h["therapist_id"], h["label"], float(h["created_at"]), h["ended"] == "1",
+        session_id,
+        h["therapist_id"],
+        h["label"],
+        float(h["created_at"]),
+        h["ended"] == "1",
         h.get("relay_only") == "1",
-    )  # fmt: skip
+    )
 
 
 def _invite_from(h: dict[str, str], invite_id: str) -> InviteRecord:
-    return InviteRecord(invite_id, h["session_id"], h["role"], h.get("code_hash", ""), float(h["expires_at"]),
-                        h["revoked"] == "1")  # fmt: skip
+    return InviteRecord(
+        invite_id,
+        h["session_id"],
+        h["role"],
+        h.get("code_hash", ""),
+        float(h["expires_at"]),
+        h["revoked"] == "1",
+    )
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:
@@ -185,12 +195,19 @@ def _pairs(flat: list[str]) -> dict[str, str]:
 
 
 def _member_fields(member: MemberRecord) -> dict[str, str]:
-    return {"session_id": member.session_id, "role": member.role,
-            "resume_hash": member.resume_hash, "status": member.status,
-            "invite_id": member.invite_id or "", "therapist_id": member.therapist_id or "",
-            "epoch": str(member.epoch), "device_hash": member.device_hash,
-            "public_key": member.public_key or "", "box_key": member.box_key or "",
-            "language": member.language or ""}  # fmt: skip
+    return {
+        "session_id": member.session_id,
+        "role": member.role,
+        "resume_hash": member.resume_hash,
+        "status": member.status,
+        "invite_id": member.invite_id or "",
+        "therapist_id": member.therapist_id or "",
+        "epoch": str(member.epoch),
+        "device_hash": member.device_hash,
+        "public_key": member.public_key or "",
+        "box_key": member.box_key or "",
+        "language": member.language or "",
+    }
 
 
 def _member_from(h: dict[str, str], member_id: str) -> MemberRecord:
@@ -244,9 +261,12 @@ class RedisStore:
         # this one at once, requests wait their turn for a connection instead of failing
         # with MaxConnectionsError (redis-py's default pool stops at 100 connections).
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, decode_responses=True, max_connections=256, timeout=10.0,
+            url,
+            decode_responses=True,
+            max_connections=256,
+            timeout=10.0,
             connection_class=_ListeningConnection,
-        )  # fmt: skip
+        )
         self._redis: Any = aioredis.Redis.from_pool(pool)
         self._prefix = prefix
         self._append = self._redis.register_script(_APPEND)
@@ -277,10 +297,16 @@ class RedisStore:
     @_available
     async def create_session(self, session: SessionRecord) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._k("session", session.session_id), mapping={
-                "therapist_id": session.therapist_id, "label": session.label,
-                "created_at": repr(session.created_at), "ended": "1" if session.ended else "0",
-                "relay_only": "1" if session.relay_only else "0"})  # fmt: skip
+            pipe.hset(
+                self._k("session", session.session_id),
+                mapping={
+                    "therapist_id": session.therapist_id,
+                    "label": session.label,
+                    "created_at": repr(session.created_at),
+                    "ended": "1" if session.ended else "0",
+                    "relay_only": "1" if session.relay_only else "0",
+                },
+            )
             pipe.sadd(self._k("sessions", session.therapist_id), session.session_id)
             await pipe.execute()
         self._remember(session)
@@ -307,9 +333,16 @@ class RedisStore:
     @_available
     async def save_invite(self, invite: InviteRecord) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._k("invite", invite.invite_id), mapping={
-                "session_id": invite.session_id, "role": invite.role, "code_hash": invite.code_hash,
-                "expires_at": repr(invite.expires_at), "revoked": "1" if invite.revoked else "0"})  # fmt: skip
+            pipe.hset(
+                self._k("invite", invite.invite_id),
+                mapping={
+                    "session_id": invite.session_id,
+                    "role": invite.role,
+                    "code_hash": invite.code_hash,
+                    "expires_at": repr(invite.expires_at),
+                    "revoked": "1" if invite.revoked else "0",
+                },
+            )
             pipe.set(self._k("code", invite.code_hash), invite.invite_id)
             await pipe.execute()
         self._remember_invite(invite)
@@ -373,8 +406,9 @@ class RedisStore:
 
     @_available
     async def resume_target(self, resume_hash: str) -> ResumeTarget | None:
-        found = await self._resume_target(keys=[self._k("resume", resume_hash)],
-                                          args=[self._prefix])  # fmt: skip
+        found = await self._resume_target(
+            keys=[self._k("resume", resume_hash)], args=[self._prefix]
+        )
         if not found:
             return None
         member_id, member, session, invite = found
@@ -393,12 +427,21 @@ class RedisStore:
     @_available
     async def seat(self, member: MemberRecord, after_seq: int | None) -> Seating:
         session_id = member.session_id
-        keys = [self._k("member", member.member_id), self._k("resume", member.resume_hash),
-                self._k("memberset", session_id), self._k("members", session_id),
-                self._k("seq", session_id), self._k("events", session_id)]  # fmt: skip
+        keys = [
+            self._k("member", member.member_id),
+            self._k("resume", member.resume_hash),
+            self._k("memberset", session_id),
+            self._k("members", session_id),
+            self._k("seq", session_id),
+            self._k("events", session_id),
+        ]
         fields = [part for pair in _member_fields(member).items() for part in pair]
-        args = [self._prefix, member.member_id, "" if after_seq is None else str(after_seq),
-                str(self._delivered_seq(session_id))]  # fmt: skip
+        args = [
+            self._prefix,
+            member.member_id,
+            "" if after_seq is None else str(after_seq),
+            str(self._delivered_seq(session_id)),
+        ]
         last_seq, ids, rows, missed = await self._seat(keys=keys, args=[*args, *fields])
         members = [_member_from(_pairs(row), i) for i, row in zip(ids, rows, strict=True) if row]
         events = [StoredEvent(int(score), "", payload) for payload, score in _pairs(missed).items()]
@@ -426,8 +469,9 @@ class RedisStore:
 
     @_available
     async def events_since(self, session_id: str, after_seq: int) -> list[StoredEvent]:
-        rows = await self._redis.zrangebyscore(self._k("events", session_id), f"({after_seq}", "+inf",
-                                               withscores=True)  # fmt: skip
+        rows = await self._redis.zrangebyscore(
+            self._k("events", session_id), f"({after_seq}", "+inf", withscores=True
+        )
         return [StoredEvent(int(score), "", payload) for payload, score in rows]
 
     @_available
@@ -575,8 +619,9 @@ class RedisStore:
         if current is None:
             await self._redis.set(key, secrets.token_hex(8), nx=True)
             current = await self._redis.get(key)
-        _log.warning("the shared store lost its data: writing back %d live sessions",
-                     len(self._records))  # fmt: skip
+        _log.warning(
+            "the shared store lost its data: writing back %d live sessions", len(self._records)
+        )
         self._seen_seq.clear()  # numbering starts afresh with the members' new places
         for session_id, session in list(self._records.items()):
             if self._session_channels + session_id not in self._local:

@@ -252,15 +252,21 @@ class SignalingService:
         therapist = self._require_therapist(conn)
         ice = self.options.ice
         if msg.relay_only and not (ice.turn_urls and ice.turn_secret):
-            raise ProtocolError(ErrorCode.INVALID_MESSAGE,
-                                "relay_only: this server has no TURN relay (--turn, --turn-secret-file).")  # fmt: skip
-        session = SessionRecord(new_id(), therapist.therapist_id, msg.label, time.time(),
-                                relay_only=msg.relay_only)  # fmt: skip
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                "relay_only: this server has no TURN relay (--turn, --turn-secret-file).",
+            )
+        session = SessionRecord(
+            new_id(), therapist.therapist_id, msg.label, time.time(), relay_only=msg.relay_only
+        )
         await self.store.create_session(session)
-        invites = [await self.new_invite(session.session_id, role, msg.invite_ttl_s)
-                   for role in ("patient", "support")]  # fmt: skip
-        await self._audit(therapist.therapist_id, "create", "session", session.session_id,
-                          session.session_id)  # fmt: skip
+        invites = [
+            await self.new_invite(session.session_id, role, msg.invite_ttl_s)
+            for role in ("patient", "support")
+        ]
+        await self._audit(
+            therapist.therapist_id, "create", "session", session.session_id, session.session_id
+        )
         conn.send(
             SessionCreated(
                 rid=msg.rid, session=await self._session_info(session), invites=invites
@@ -279,8 +285,9 @@ class SignalingService:
         session = await self._owned_session(conn, msg.session_id)
         invite = await self.new_invite(session.session_id, msg.role, msg.ttl_s)
         assert conn.therapist is not None
-        await self._audit(conn.therapist.therapist_id, "create", "invite", invite.invite_id,
-                          session.session_id)  # fmt: skip
+        await self._audit(
+            conn.therapist.therapist_id, "create", "invite", invite.invite_id, session.session_id
+        )
         conn.send(InviteCreated(rid=msg.rid, invite=invite).model_dump_json())
 
     async def _revoke_invite(self, conn: ClientConnection, msg: RevokeInvite) -> None:
@@ -291,8 +298,9 @@ class SignalingService:
         await self._owned_session(conn, invite.session_id)
         await self.store.revoke_invite(invite.invite_id)
         assert conn.therapist is not None
-        await self._audit(conn.therapist.therapist_id, "revoke", "invite", invite.invite_id,
-                          invite.session_id)  # fmt: skip
+        await self._audit(
+            conn.therapist.therapist_id, "revoke", "invite", invite.invite_id, invite.session_id
+        )
         # Whoever is in the session with it now is let go too.
         for member in await self.store.members(invite.session_id):
             holder = self._local.get(member.member_id)
@@ -394,8 +402,9 @@ class SignalingService:
         )
         # Its own place back (a lost resume token): what it missed follows, as on resume.
         after_seq = msg.last_seq if existing is not None and invite is not None else None
-        await self._admit(conn, member, resume_token, msg.rid, after_seq=after_seq,
-                          relay_only=session.relay_only)  # fmt: skip
+        await self._admit(
+            conn, member, resume_token, msg.rid, after_seq=after_seq, relay_only=session.relay_only
+        )
         actor = therapist_id or f"invite:{invite_id}"
         await self._audit(actor, "join", "member", member.member_id, session.session_id)
         # Seated and told so: the others' news must not turn into an error for this join.
@@ -415,11 +424,13 @@ class SignalingService:
         code locks after ``CodeLimits.code_refusals``)."""
         await self.codes.refused(invite.invite_id, invite.expires_at - time.time())
         if await self.codes.refusals(invite.invite_id) <= self.codes.limits.code_refusals:
-            refusal = functools.partial(self._member_change, holder, "member.refused",
-                                        str(uuid.uuid4()))  # fmt: skip
+            refusal = functools.partial(
+                self._member_change, holder, "member.refused", str(uuid.uuid4())
+            )
             await self._now_or_later(f"refusal for {holder.member_id}", refusal)
-        _log.info("join as %s refused on %s: another device holds it", holder.member_id,
-                  conn.conn_id)  # fmt: skip
+        _log.info(
+            "join as %s refused on %s: another device holds it", holder.member_id, conn.conn_id
+        )
         raise self._failed_auth(conn, ErrorCode.DEVICE_BOUND)
 
     async def _resume(self, conn: ClientConnection, msg: Resume) -> None:
@@ -446,10 +457,17 @@ class SignalingService:
             self._detach(previous)
             previous.finish(CLOSE_REPLACED, "replaced")
         resume_token = new_id(24)
-        member = replace(old, resume_hash=hash_resume_token(resume_token), status="online",
-                         epoch=old.epoch + 1)  # fmt: skip
-        members = await self._admit(conn, member, resume_token, msg.rid,
-                                    after_seq=msg.last_seq, relay_only=session.relay_only)  # fmt: skip
+        member = replace(
+            old, resume_hash=hash_resume_token(resume_token), status="online", epoch=old.epoch + 1
+        )
+        members = await self._admit(
+            conn,
+            member,
+            resume_token,
+            msg.rid,
+            after_seq=msg.last_seq,
+            relay_only=session.relay_only,
+        )
         if old.status == "lost":
             await self._announce(member, "member.back")
         else:  # its node died unnoticed: the list just read is the news (one read less)
@@ -483,8 +501,9 @@ class SignalingService:
             # or the invite would stay "in use" with no one on it.
             self._detach(conn)
             conn.drop_held()
-            give_back = functools.partial(self._mark_lost, member, "seat not taken",
-                                          str(uuid.uuid4()))  # fmt: skip
+            give_back = functools.partial(
+                self._mark_lost, member, "seat not taken", str(uuid.uuid4())
+            )
             self._later(f"mark {member.member_id} lost", give_back)
             raise
         last_seq, members = seating.last_seq, seating.members
@@ -507,8 +526,13 @@ class SignalingService:
             self._deliver_readable(conn.send, member.role, stored.payload)
             replayed_up_to = stored.seq
         conn.release_live(replayed_up_to)
-        _log.info("member %s (%s) seated on %s, epoch %d", member.member_id, member.role,
-                  conn.conn_id, member.epoch)  # fmt: skip
+        _log.info(
+            "member %s (%s) seated on %s, epoch %d",
+            member.member_id,
+            member.role,
+            conn.conn_id,
+            member.epoch,
+        )
         return members
 
     @staticmethod
@@ -537,8 +561,9 @@ class SignalingService:
         if member is None:
             return
         # If the store is away now, later: else it would stay "online" with no one on it.
-        mark = functools.partial(self._mark_lost, member, conn.close_reason or "closed",
-                                 str(uuid.uuid4()))  # fmt: skip
+        mark = functools.partial(
+            self._mark_lost, member, conn.close_reason or "closed", str(uuid.uuid4())
+        )
         await self._now_or_later(f"mark {member.member_id} lost", mark)
 
     async def _seating(self, member: MemberRecord) -> MemberRecord | None:
@@ -568,8 +593,9 @@ class SignalingService:
             if current is not None and current.status == "online":  # not gone or back since
                 await tell(None)  # presence: a fresh read
 
-        await self._now_or_later(f"announce {member.member_id}",
-                                 functools.partial(tell, members), later)  # fmt: skip
+        await self._now_or_later(
+            f"announce {member.member_id}", functools.partial(tell, members), later
+        )
 
     async def _mark_lost(self, member: MemberRecord, reason: str, event_id: str) -> None:
         current = await self._seating(member)
@@ -644,8 +670,13 @@ class SignalingService:
         if not authority.may_signal(msg.pc_id, msg.data.kind, member.role, target.role):
             # Only the session's peer paths (patient-therapist call, patient-support home
             # link), each side only its part: a support seat cannot offer the therapist a call.
-            _log.warning("refused a %s signal from %s (%s) to a %s", msg.data.kind,
-                         member.member_id, member.role, target.role)  # fmt: skip
+            _log.warning(
+                "refused a %s signal from %s (%s) to a %s",
+                msg.data.kind,
+                member.member_id,
+                member.role,
+                target.role,
+            )
             raise ProtocolError(ErrorCode.SIGNAL_FORBIDDEN)
         if target.status != "online":
             raise ProtocolError(ErrorCode.MEMBER_NOT_PRESENT)
@@ -678,8 +709,9 @@ class SignalingService:
 
     async def _set_contacts(self, conn: ClientConnection, msg: SetContacts) -> None:
         if self.options.set_contacts is None:
-            raise ProtocolError(ErrorCode.INVALID_MESSAGE,
-                                "This server sends no messages outside the apps.")  # fmt: skip
+            raise ProtocolError(
+                ErrorCode.INVALID_MESSAGE, "This server sends no messages outside the apps."
+            )
         await self.options.set_contacts(conn, msg)
 
     async def append_server_event(self, session_id: str, event: EventBody) -> None:

@@ -94,9 +94,14 @@ class TokenSigner:
     def issue_invite(self, invite_id: str, session_id: str, role: str, expires_at: float) -> str:
         return self._sign(
             "invite",
-            {"aud": self.audience, "iid": invite_id, "sid": session_id, "role": role,
-             "exp": expires_at},
-        )  # fmt: skip
+            {
+                "aud": self.audience,
+                "iid": invite_id,
+                "sid": session_id,
+                "role": role,
+                "exp": expires_at,
+            },
+        )
 
     def verify_invite(self, token: str, now: float | None = None) -> InviteClaims:
         claims = self._verify("invite", token, now)
@@ -131,9 +136,15 @@ class AckClaims:
 def issue_ack(signer: TokenSigner, claims: AckClaims) -> str:
     return signer._sign(
         "ack",
-        {"aud": signer.audience, "lid": claims.link_id, "sid": claims.session_id,
-         "inc": claims.incident_id, "who": claims.who, "exp": claims.expires_at},
-    )  # fmt: skip
+        {
+            "aud": signer.audience,
+            "lid": claims.link_id,
+            "sid": claims.session_id,
+            "inc": claims.incident_id,
+            "who": claims.who,
+            "exp": claims.expires_at,
+        },
+    )
 
 
 def verify_ack(signer: TokenSigner, token: str, now: float | None = None) -> AckClaims:

@@ -54,8 +54,9 @@ def _read(name: str) -> bytes:
 
 
 async def _page(_request: web.Request) -> web.Response:
-    return web.Response(body=_read("index.html"), content_type="text/html", charset="utf-8",
-                        headers=_HEADERS)  # fmt: skip
+    return web.Response(
+        body=_read("index.html"), content_type="text/html", charset="utf-8", headers=_HEADERS
+    )
 
 
 async def _asset(request: web.Request) -> web.Response:

@@ -427,9 +427,16 @@ class SignalingClient:
         if invite is not None and device is None:
             device = secrets.token_urlsafe(24)
         identity = MemberKey.generate()
-        request = Join(type="join", invite=invite, session_id=session_id, as_role=as_role,
-                       device=device, public_key=identity.public_key,
-                       box_key=identity.box_key, language=language)  # fmt: skip
+        request = Join(
+            type="join",
+            invite=invite,
+            session_id=session_id,
+            as_role=as_role,
+            device=device,
+            public_key=identity.public_key,
+            box_key=identity.box_key,
+            language=language,
+        )
         joined: Joined = await self._request(request)
         self.identity = identity
         self._join, self.joined = request, joined
@@ -478,8 +485,11 @@ class SignalingClient:
     ) -> None:
         """The support person's phone and e-mail for the server's outer ladder, given with
         their consent (the support person's own, or the therapist's for the session)."""
-        await self._request(SetContacts(type="set_contacts", session_id=session_id, email=email,
-                                        sms=sms, consent=True))  # fmt: skip
+        await self._request(
+            SetContacts(
+                type="set_contacts", session_id=session_id, email=email, sms=sms, consent=True
+            )
+        )
 
     async def set_language(self, language: str) -> None:
         """The person's language changed after joining: the server writes to them in it."""

@@ -133,8 +133,11 @@ class HoldButton(QWidget):
             QColor(self.text_color) if self.text_color else self.palette().windowText().color()
         )
         text_rect = rect.adjusted(size + 36, 0, -12, 0)
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
-                         self.text + _("\n(press and hold)"))  # fmt: skip
+        painter.drawText(
+            text_rect,
+            Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+            self.text + _("\n(press and hold)"),
+        )
 
 
 class PulseBanner(QLabel):
@@ -220,8 +223,10 @@ class BreathingGuide(QWidget):
         metrics = self.fontMetrics()
         longest = max(self.pattern)
         size = QRect(0, 0, 10_000, 10_000)
-        rects = [metrics.boundingRect(size, Qt.AlignmentFlag.AlignCenter, f"{name}\n{longest}")
-                 for name in map(_, _BREATH_STEPS)]  # fmt: skip
+        rects = [
+            metrics.boundingRect(size, Qt.AlignmentFlag.AlignCenter, f"{name}\n{longest}")
+            for name in map(_, _BREATH_STEPS)
+        ]
         return max(math.hypot(r.width(), r.height()) for r in rects) / 2 + 6
 
     def paintEvent(self, event: QPaintEvent) -> None:

@@ -68,8 +68,12 @@ def test_whether_a_phone_can_be_reached() -> None:
 
 def test_the_outer_ladder_in_the_timeline_and_the_summary_in_plain_words() -> None:
     """Who was told, how, and when they answered; contacts given; never an address."""
-    told = [("notified", "support", "sms", 0), ("failed", "support", "email", 0),
-            ("notified", "oncall", "oncall", 1), ("answered", "support", "link", None)]  # fmt: skip
+    told = [
+        ("notified", "support", "sms", 0),
+        ("failed", "support", "email", 0),
+        ("notified", "oncall", "oncall", 1),
+        ("answered", "support", "link", None),
+    ]
     events: list[ContactsChanged | Escalation] = [
         ContactsChanged(kind="contacts", sms=True, email=True, by="support"),
         *(

@@ -73,8 +73,11 @@ async def test_session_round_trip_between_the_three_cores(core_clinic: CoreClini
         assert [round(r.due_at - dose_at) for r in vitals] == [-300, 2400]
         assert [r.kind for r in support.reminders].count("lookin") >= 4
         await support.record_vitals(172, 95, 88)
-        await until(lambda: any(a.reason == "vitals_out_of_range"
-                                for a in therapist.facts.open_alerts.values()))  # fmt: skip
+        await until(
+            lambda: any(
+                a.reason == "vitals_out_of_range" for a in therapist.facts.open_alerts.values()
+            )
+        )
         card = EmergencyCard(kind="card", address="1 Calm Street", emergency_number="112")
         await patient.share_card(card)
         await until(lambda: support.facts.card == card)
@@ -114,10 +117,14 @@ async def test_an_old_copy_from_the_home_links_queue_does_not_undo_a_newer_state
         assert support.home is not None and support.signaling.joined is not None
         patient_id = patient.signaling.member_id
         lost = SessionEvent(
-            session_id=support.signaling.joined.session_id, seq=10_000, event_id=str(uuid.uuid4()),
-            from_member=patient_id, from_role="patient", at=time.time(),
+            session_id=support.signaling.joined.session_id,
+            seq=10_000,
+            event_id=str(uuid.uuid4()),
+            from_member=patient_id,
+            from_role="patient",
+            at=time.time(),
             event=LinkState(kind="link.state", state="lost"),
-        )  # fmt: skip
+        )
         support.signaling.event_received.emit(lost)
         await until(lambda: support.facts.link == "lost")
         # The old copy, only now out of the home link's queue.

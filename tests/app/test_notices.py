@@ -21,8 +21,9 @@ _SERVICE = Path(__file__).with_name("notifications_service.py")
 
 def _start_service(bus: SessionBus) -> subprocess.Popen[str]:
     env = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus.address}
-    service = subprocess.Popen([sys.executable, str(_SERVICE)], stdout=subprocess.PIPE,
-                               text=True, env=env)  # fmt: skip
+    service = subprocess.Popen(
+        [sys.executable, str(_SERVICE)], stdout=subprocess.PIPE, text=True, env=env
+    )
     bus.service = service  # the fixture stops it
     assert service.stdout is not None and service.stdout.readline().strip() == "ready"
     return service

@@ -60,8 +60,11 @@ def session_bus(monkeypatch: pytest.MonkeyPatch) -> Iterator[SessionBus]:
     assert daemon, "dbus-daemon is missing: script/bootstrap installs it"
     started = subprocess.run(
         [daemon, "--session", "--fork", "--print-address=1", "--print-pid=1"],
-        capture_output=True, text=True, check=True, timeout=10,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=10,
+    )
     address, pid = started.stdout.split()
     bus = SessionBus(address, int(pid))
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
@@ -163,8 +166,13 @@ async def test_the_patients_computer_reaches_the_therapist_and_the_support_perso
     patient's signaling starts again at once."""
     therapist, patient, support, _ = await three(core_clinic)
     computer = FakeComputer()
-    care = ComputerCare(patient.computer_changed, every_s=0.01, power_every_s=0.0,
-                        read=computer.read, clock=computer.clock)  # fmt: skip
+    care = ComputerCare(
+        patient.computer_changed,
+        every_s=0.01,
+        power_every_s=0.0,
+        read=computer.read,
+        clock=computer.clock,
+    )
     lines: list[str] = []
     support.notice.connect(lines.append)
     running = asyncio.create_task(care.run())

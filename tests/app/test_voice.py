@@ -111,8 +111,16 @@ def test_a_missing_or_foreign_piece_never_makes_a_recording() -> None:
 
 def test_a_piece_index_must_be_below_its_count() -> None:
     with pytest.raises(ValueError):
-        VoiceChunk(kind="voice.chunk", recording_id="r", line_id="link_lost", language="en",
-                   index=2, count=2, data="AA", digest="0" * 64)  # fmt: skip
+        VoiceChunk(
+            kind="voice.chunk",
+            recording_id="r",
+            line_id="link_lost",
+            language="en",
+            index=2,
+            count=2,
+            data="AA",
+            digest="0" * 64,
+        )
 
 
 async def test_recordings_reach_the_patient_sealed_and_only_the_patient(
@@ -126,8 +134,13 @@ async def test_recordings_reach_the_patient_sealed_and_only_the_patient(
         therapist.send_voice({("en", "link_lost"): ogg, ("es", "welcome"): ogg})
         await until(lambda: "link_lost" in patient.voice_receiver.arrived, within_s=20)
         assert patient.voice_receiver.arrived == {"link_lost": ogg}  # its own language only
-        await until(lambda: therapist.voice_sender.sent == len(voice_chunks(
-            {("en", "link_lost"): ogg, ("es", "welcome"): ogg})), within_s=20)  # fmt: skip
+        await until(
+            lambda: (
+                therapist.voice_sender.sent
+                == len(voice_chunks({("en", "link_lost"): ogg, ("es", "welcome"): ogg}))
+            ),
+            within_s=20,
+        )
         assert "voice.chunk" not in kinds
         assert not any(e.kind == "voice.chunk" for e in patient.facts.timeline)
     finally:

@@ -97,8 +97,9 @@ async def in_session(work: Path) -> dict[str, Any]:
             therapist.set_mic_muted(True)
             await asyncio.sleep(2.0)
             await therapist.request_checkin()
-            await until(lambda: any(e.kind == "spoken" for e in therapist.facts.timeline),
-                        within_s=20)  # fmt: skip
+            await until(
+                lambda: any(e.kind == "spoken" for e in therapist.facts.timeline), within_s=20
+            )
             await asyncio.sleep(4.0)
             result["therapist_heard"] = [
                 e.text for e in therapist.facts.timeline if e.kind == "spoken"

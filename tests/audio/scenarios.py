@@ -231,11 +231,20 @@ def session_cores(url: str, work: Path) -> dict[str, Any]:
     from companion.app import CoreOptions, RoleCore
 
     return {
-        role: RoleCore(role, url, CoreOptions(
-            data_dir=work / role, fake_media=True, audio=role == "patient",
-            engine=FAST, video=(160, 120, 10), watch_computer=False))
+        role: RoleCore(
+            role,
+            url,
+            CoreOptions(
+                data_dir=work / role,
+                fake_media=True,
+                audio=role == "patient",
+                engine=FAST,
+                video=(160, 120, 10),
+                watch_computer=False,
+            ),
+        )
         for role in ("therapist", "patient", "support")
-    }  # fmt: skip
+    }
 
 
 async def therapist_opens(therapist: Any, secret: str) -> dict[str, Any]:
@@ -297,8 +306,13 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
             # The card names the support person: their answer to a call for help is
             # "<name> is on the way" (the name spoken here, never on the wire).
             await patient.share_card(EmergencyCard(kind="card", support_name=SUPPORT_NAME))
-            await until(lambda: patient.devices.speaker is not None
-                        and patient.devices.speaker.ready("support_named"), within_s=20.0)  # fmt: skip
+            await until(
+                lambda: (
+                    patient.devices.speaker is not None
+                    and patient.devices.speaker.ready("support_named")
+                ),
+                within_s=20.0,
+            )
             # The same card again (as for a late joiner): the named line stays ready.
             await patient.share_card(EmergencyCard(kind="card", support_name=SUPPORT_NAME))
             events["named_kept"] = patient.devices.speaker.ready("support_named")
@@ -322,8 +336,9 @@ async def _patient_lines(work: Path, events: dict[str, Any]) -> None:
             events["support_heard"] = [e.ref for e in support.facts.timeline if e.kind == "spoken"]
             events["name_in_records"] = any(
                 SUPPORT_NAME.encode() in path.read_bytes()
-                for path in (work / "server").rglob("*") if path.is_file()
-            )  # fmt: skip
+                for path in (work / "server").rglob("*")
+                if path.is_file()
+            )
             for line_id in {*events["spoken"], "breath:out"}:
                 clip = patient.devices.speaker.samples(line_id)
                 assert clip is not None

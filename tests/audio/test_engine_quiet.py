@@ -31,9 +31,13 @@ def test_no_device_is_said_once(tmp_path: Path) -> None:
     (home / ".asoundrc").write_text("pcm.!default { type hw card 97 }\n", encoding="utf-8")
     env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
-    )  # fmt: skip
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     warnings = [line for line in out.stderr.splitlines() if "no output device" in line]
     assert len(warnings) == 1, out.stderr[-3000:]

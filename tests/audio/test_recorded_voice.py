@@ -37,8 +37,12 @@ def test_the_therapists_recorded_line_is_what_the_patient_hears(tmp_path: Path) 
     proc = subprocess.run(
         [sys.executable, "-m", "tests.audio.recorded_voice", str(tmp_path)],
         env={**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)},
-        cwd=ROOT, capture_output=True, text=True, timeout=90, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads((tmp_path / "result.json").read_text())
     # In pieces that each fit a wire message; the one that lost a piece is not used.
@@ -64,9 +68,13 @@ def test_in_a_session_the_patient_hears_the_therapists_recording_and_the_timelin
     work = alsa_device.workdir
     proc = subprocess.run(
         [sys.executable, "-m", "tests.audio.recorded_voice", str(work), "session"],
-        env=alsa_device.env(), cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=alsa_device.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads((work / "result.json").read_text())
     assert result["missing"] == []

@@ -88,8 +88,16 @@ def test_the_patient_hears_what_the_screen_says(
     alsa_device: AlsaFileDevice, language: str, voice: str
 ) -> None:
     result = alsa_device.run("patient_lines", timeout_s=120.0, language=language)
-    expected = ["checkin_request", "checkin_received", "prompt:feet-on-floor", "help_coming",
-                "help_acknowledged", "help_coming", "support_named", "breath:in"]  # fmt: skip
+    expected = [
+        "checkin_request",
+        "checkin_received",
+        "prompt:feet-on-floor",
+        "help_coming",
+        "help_acknowledged",
+        "help_coming",
+        "support_named",
+        "breath:in",
+    ]
     assert result["spoken"] == expected
     # The therapist's timeline shows each line the patient heard, in plain words, with the
     # voice; the support person's does not; the name never reached the server.

@@ -13,8 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_benchmark(name: str, *args: str, timeout: float = 120) -> dict[str, object]:
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / name), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     last: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
     return last
@@ -48,8 +51,15 @@ def test_call_benchmark_smoke() -> None:
         "2",
         timeout=180,
     )
-    for key in ("setup_p95_s", "mouth_to_ear_p95_ms", "cpu_core_pct_per_side", "rss_growth_mb",
-                "capture_ms", "jitter_buffer_ms", "output_ms"):  # fmt: skip
+    for key in (
+        "setup_p95_s",
+        "mouth_to_ear_p95_ms",
+        "cpu_core_pct_per_side",
+        "rss_growth_mb",
+        "capture_ms",
+        "jitter_buffer_ms",
+        "output_ms",
+    ):
         assert key in figures
     assert figures["calls"] == 2 and figures["clicks"] == 3
 
@@ -72,10 +82,18 @@ def test_playout_benchmark_smoke() -> None:
 
 def test_signaling_cluster_smoke() -> None:
     """Two real nodes and a real Redis; node B is killed mid-run and its clients resume."""
-    figures = run_benchmark("signaling_cluster.py", "--sessions", "20", "--seconds", "6",
-                            "--warmup", "1")  # fmt: skip
-    for key in ("sessions", "nodes", "relay_p99_ms", "cross_node_p99_ms", "errors",
-                "failover_resume_p95_s", "events_lost"):  # fmt: skip
+    figures = run_benchmark(
+        "signaling_cluster.py", "--sessions", "20", "--seconds", "6", "--warmup", "1"
+    )
+    for key in (
+        "sessions",
+        "nodes",
+        "relay_p99_ms",
+        "cross_node_p99_ms",
+        "errors",
+        "failover_resume_p95_s",
+        "events_lost",
+    ):
         assert key in figures
     assert figures["sessions"] == 20 and figures["nodes"] == 2
     assert figures["errors"] == 0 and figures["events_lost"] == 0, figures
@@ -84,10 +102,25 @@ def test_signaling_cluster_smoke() -> None:
 
 def test_server_attack_smoke() -> None:
     """A tiny clinic while one address runs slowloris, a ping flood and an outbox flood."""
-    figures = run_benchmark("server_attack.py", "--sessions", "5", "--seconds", "3",
-                            "--warmup", "1", "--slowloris", "60")  # fmt: skip
-    for key in ("relay_p99_ms", "join_p95_s", "healthz_max_s", "server_rss_growth_mb",
-                "log_growth_mb", "errors"):  # fmt: skip
+    figures = run_benchmark(
+        "server_attack.py",
+        "--sessions",
+        "5",
+        "--seconds",
+        "3",
+        "--warmup",
+        "1",
+        "--slowloris",
+        "60",
+    )
+    for key in (
+        "relay_p99_ms",
+        "join_p95_s",
+        "healthz_max_s",
+        "server_rss_growth_mb",
+        "log_growth_mb",
+        "errors",
+    ):
         assert key in figures
     assert figures["errors"] == 0, figures
     attack = figures["attack"]
@@ -104,9 +137,19 @@ def test_records_sealing_smoke() -> None:
 def test_echo_benchmark_smoke() -> None:
     """The app's own capture and playback through the simulated room (short runs)."""
     figures = run_benchmark("echo.py", "--quick", timeout=300)
-    for key in ("erle_far_db", "erle_first_s_db", "erle_music_db", "erle_music_control_db",
-                "reconverge_s", "doubletalk_spec", "doubletalk_near_drop_db",
-                "headphones_spec", "noise_reduction_db", "cpu_core_pct", "aborts"):  # fmt: skip
+    for key in (
+        "erle_far_db",
+        "erle_first_s_db",
+        "erle_music_db",
+        "erle_music_control_db",
+        "reconverge_s",
+        "doubletalk_spec",
+        "doubletalk_near_drop_db",
+        "headphones_spec",
+        "noise_reduction_db",
+        "cpu_core_pct",
+        "aborts",
+    ):
         assert key in figures
     assert figures["aborts"] == 0
     # The control (music left out of the reverse stream) must come out below the target.

@@ -42,8 +42,11 @@ async def test_the_server_serves_the_board_and_only_its_own_files(
             policy = page.headers["Content-Security-Policy"]
             assert "script-src 'self'" in policy and "default-src 'none'" in policy
             assert page.headers["Referrer-Policy"] == "no-referrer"
-        for name, kind in (("board.js", "text/javascript"), ("wire.js", "text/javascript"),
-                           ("board.css", "text/css")):  # fmt: skip
+        for name, kind in (
+            ("board.js", "text/javascript"),
+            ("wire.js", "text/javascript"),
+            ("board.css", "text/css"),
+        ):
             async with http.get(f"{server.http_url}/board/{name}") as asset:
                 assert asset.status == 200 and asset.content_type == kind, name
         for name in ("../app.py", "index.html.bak", "%2e%2e%2fwebboard.py"):
@@ -64,17 +67,25 @@ async def test_join_and_a_steady_board(rig: BoardRig, shots: Path) -> None:
     await until(lambda: patient.facts.link == "connected", 20)
     await page.wait_for("document.getElementById('state').textContent === 'Connected'", 20)
 
-    plan = SessionPlan(kind="plan", instructions="Knock softly, then go in.",
-                       emergency_number="112")  # fmt: skip
+    plan = SessionPlan(
+        kind="plan", instructions="Knock softly, then go in.", emergency_number="112"
+    )
     await therapist.set_plan(plan)
-    card = EmergencyCard(kind="card", patient_name="Sam Rivera", address="1 Calm Street",
-                         taken="ketamine 100 mg", emergency_number="112")  # fmt: skip
+    card = EmergencyCard(
+        kind="card",
+        patient_name="Sam Rivera",
+        address="1 Calm Street",
+        taken="ketamine 100 mg",
+        emergency_number="112",
+    )
     await patient.share_card(card)
     await patient.check_in("button")
-    await page.wait_for("document.getElementById('checkin').textContent"
-                        " === 'Last check-in: just now'")  # fmt: skip
-    await page.wait_for("document.getElementById('emergency-line').textContent"
-                        " === 'Emergency number: 112'")  # fmt: skip
+    await page.wait_for(
+        "document.getElementById('checkin').textContent === 'Last check-in: just now'"
+    )
+    await page.wait_for(
+        "document.getElementById('emergency-line').textContent === 'Emergency number: 112'"
+    )
     await page.screenshot(shots / "board-steady-phone.png")
 
     await page.tap("show-instructions")
@@ -108,8 +119,9 @@ async def test_vitals_and_look_ins_reach_the_therapist(rig: BoardRig, shots: Pat
     page = await rig.page(session.board_link)
     await rig.join(page)
     dose_at = time.time() - 6 * 60  # vitals at -5 min are due; the first look-in is not
-    await therapist.set_plan(SessionPlan(kind="plan", dose_at=dose_at, vitals_at_min=[-5, 40],
-                                         lookin_every_min=5))  # fmt: skip
+    await therapist.set_plan(
+        SessionPlan(kind="plan", dose_at=dose_at, vitals_at_min=[-5, 40], lookin_every_min=5)
+    )
     await page.wait_for("!document.getElementById('reminder').hidden")
     assert await page.text("reminder-text") == "Time to take blood pressure and heart rate"
     assert await page.evaluate("document.getElementById('reminder-done').disabled")
@@ -124,8 +136,9 @@ async def test_vitals_and_look_ins_reach_the_therapist(rig: BoardRig, shots: Pat
     assert entry.text == "Vitals recorded: 128/82 mmHg, 71 bpm"  # opened by the therapist
     assert "Vitals sent to the therapist at" in await page.text("message")
     # The look-in due at +5 min comes next (its time has come too).
-    await page.wait_for("document.getElementById('reminder-text').textContent"
-                        " === 'Time to look in on the patient'")  # fmt: skip
+    await page.wait_for(
+        "document.getElementById('reminder-text').textContent === 'Time to look in on the patient'"
+    )
     await page.tap("reminder-done")
     await until(lambda: any(e.kind == "lookin" for e in therapist.facts.timeline))
 
@@ -239,8 +252,9 @@ async def test_the_board_resumes_after_a_drop_and_gets_what_it_missed(rig: Board
             assert transport is not None
             transport.pause_reading()  # no close frame, no answer: a dead route
     await session.patient.check_in("key")
-    await page.wait_for("document.getElementById('checkin').textContent"
-                        " === 'Last check-in: just now'", timeout=15)  # fmt: skip
+    await page.wait_for(
+        "document.getElementById('checkin').textContent === 'Last check-in: just now'", timeout=15
+    )
     assert await page.evaluate("companionBoard.memberId") == member
     assert await page.evaluate("companionBoard.errors") == []
 

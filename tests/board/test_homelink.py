@@ -40,8 +40,9 @@ async def _home_link_without_the_server(
         check(patient)
 
     await rig.server.stop()  # the clinic's server dies; the home network does not
-    await page.wait_for("document.getElementById('server-line').textContent"
-                        " === 'Reconnecting to the clinic…'")  # fmt: skip
+    await page.wait_for(
+        "document.getElementById('server-line').textContent === 'Reconnecting to the clinic…'"
+    )
     await patient.help_held()
     await page.wait_for(
         "!document.getElementById('call').hidden && document.getElementById('call-text')"
@@ -55,8 +56,9 @@ async def _home_link_without_the_server(
     await until(lambda: answers <= {(e.who, e.kind) for e in patient.facts.timeline})
     assert set(answered) == {"support"}
     await patient.check_in("button")
-    await page.wait_for("document.getElementById('checkin').textContent"
-                        " === 'Last check-in: just now'")  # fmt: skip
+    await page.wait_for(
+        "document.getElementById('checkin').textContent === 'Last check-in: just now'"
+    )
     assert await page.evaluate("companionBoard.homeState") == "connected"
     assert await page.evaluate("companionBoard.refused") == []
 
@@ -95,8 +97,9 @@ async def test_a_silent_home_link_calls_the_support_person(rig: BoardRig, shots:
     await therapist.set_ladder(LadderConfig(kind="ladder.config", go_to_patient_after_s=10))
     page = await rig.page(session.board_link)
     await rig.join(page)
-    await page.wait_for("companionBoard.homeState === 'connected' && companionBoard.goAfterS"
-                        " === 10", timeout=20)  # fmt: skip
+    await page.wait_for(
+        "companionBoard.homeState === 'connected' && companionBoard.goAfterS === 10", timeout=20
+    )
     assert patient.home is not None
     await patient.home.close()  # nothing more from the patient's computer at home
     await page.wait_for("companionBoard.homeState === 'lost'", timeout=5)
@@ -135,8 +138,9 @@ async def test_the_board_believes_only_signed_events_the_patient_may_send(rig: B
     ):
         message = ControlEvent.seal(key, session_id, member, str(uuid.uuid4()), event)
         channel.send(message.model_dump_json())
-    await page.wait_for("document.getElementById('checkin').textContent"
-                        " === 'Last check-in: just now'")  # fmt: skip
+    await page.wait_for(
+        "document.getElementById('checkin').textContent === 'Last check-in: just now'"
+    )
     refused = await page.evaluate("companionBoard.refused")
     assert [r[0] for r in refused] == ["event", "session.end"], refused
     assert refused[0][1] == "the signature does not verify"

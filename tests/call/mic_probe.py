@@ -26,12 +26,19 @@ async def main() -> None:
     pcm = np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float64)
     spectrum = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm))))
     hz = float(np.fft.rfftfreq(len(pcm), 1 / 48_000)[int(np.argmax(spectrum))])
-    print(json.dumps({"hz": hz, "devices": [d.name for d in list_microphones()],
-                      "pts": [f.pts for f in frames[:3]],
-                      "samples": [f.samples for f in frames],
-                      "processed": processing.frames_processed if processing else 0,
-                      "active": active,
-                      "rms": float(np.sqrt(np.mean(pcm[-24_000:] ** 2)))}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "hz": hz,
+                "devices": [d.name for d in list_microphones()],
+                "pts": [f.pts for f in frames[:3]],
+                "samples": [f.samples for f in frames],
+                "processed": processing.frames_processed if processing else 0,
+                "active": active,
+                "rms": float(np.sqrt(np.mean(pcm[-24_000:] ** 2))),
+            }
+        )
+    )
 
 
 asyncio.run(main())

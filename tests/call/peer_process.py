@@ -107,9 +107,15 @@ async def main(args: argparse.Namespace) -> int:
             # Voice packets that came in that second (50 when the sender keeps pace).
             received = engine.voice_stats.packets_received if engine and engine.voice_stats else 0
             delay = engine.voice_delay_ms if engine else None
-            report(event="audio", hz=round(hz, 1), continuity=round(present, 3), samples=len(heard),
-                   packets=received - packets_before, heard=heard_total,
-                   delay=None if delay is None else round(delay, 1))  # fmt: skip
+            report(
+                event="audio",
+                hz=round(hz, 1),
+                continuity=round(present, 3),
+                samples=len(heard),
+                packets=received - packets_before,
+                heard=heard_total,
+                delay=None if delay is None else round(delay, 1),
+            )
             packets_before = received
         if frames:
             mean = frames[-1].reshape(-1, 3).mean(axis=0)
@@ -117,18 +123,30 @@ async def main(args: argparse.Namespace) -> int:
             frames.clear()
         if engine is not None and engine.quality is not None:
             q = engine.quality
-            report(event="quality", rtt=q.rtt_ms, a_loss=q.audio_loss_pct, v_loss=q.video_loss_pct,
-                   v_out=round(q.video_kbps_out), fps=round(q.video_fps_in, 1),
-                   a_loss_out=q.audio_loss_out_pct, video_sending=q.video_sending,
-                   a_delay=round(q.jitter_buffer_delay_ms, 1), a_target=round(q.target_delay_ms, 1),
-                   concealed=round(q.concealed_pct, 1), fec=round(q.fec_pct, 1))  # fmt: skip
+            report(
+                event="quality",
+                rtt=q.rtt_ms,
+                a_loss=q.audio_loss_pct,
+                v_loss=q.video_loss_pct,
+                v_out=round(q.video_kbps_out),
+                fps=round(q.video_fps_in, 1),
+                a_loss_out=q.audio_loss_out_pct,
+                video_sending=q.video_sending,
+                a_delay=round(q.jitter_buffer_delay_ms, 1),
+                a_target=round(q.target_delay_ms, 1),
+                concealed=round(q.concealed_pct, 1),
+                fec=round(q.fec_pct, 1),
+            )
     stalls.__exit__()
     if args.audio_out:
         np.save(args.audio_out, np.concatenate(kept) if kept else np.zeros(0, np.float32))
     stats = engine.voice_stats if engine else None
-    report(event="done", stall_ms=round(1000 * stalls.worst_s, 1),
-           late=stats.packets_late if stats else 0,
-           accelerate=stats.accelerate_count if stats else 0)  # fmt: skip
+    report(
+        event="done",
+        stall_ms=round(1000 * stalls.worst_s, 1),
+        late=stats.packets_late if stats else 0,
+        accelerate=stats.accelerate_count if stats else 0,
+    )
     if commands is not None:
         commands.cancel()
     await guardian.close()

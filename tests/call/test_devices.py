@@ -42,8 +42,11 @@ def test_microphone_reads_real_portaudio_capture(tmp_path: Path, processing: boo
     _capture_a_tone(tmp_path, 3.0)
     result = subprocess.run(
         [sys.executable, "-m", "tests.call.mic_probe", *(["--processing"] if processing else [])],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": str(tmp_path)},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stderr
     probe = json.loads(result.stdout.strip().splitlines()[-1])
     assert abs(probe["hz"] - 523) < 5
@@ -115,8 +118,11 @@ def test_an_unplugged_microphone_falls_back_through_the_same_echo_canceller(
     (tmp_path / "data").mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "tests.call.mic_unplug_probe", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=90, env={**os.environ, "HOME": str(tmp_path)},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     probe = json.loads(result.stdout.strip().splitlines()[-1])
     assert probe["replaced"] and probe["same_processing"], probe

@@ -36,14 +36,28 @@ RUN_S = 10.0
 def _fault_rule(lab: NetLab, *rule: str) -> None:
     """A rule on the therapist's output toward the patient's host: the call's media only
     (signaling goes to the server's host)."""
-    lab.nft("ther", "add", "rule", "inet", "fault", "output", "ip", "daddr",
-            lab.hosts["pat"].address, "meta", "l4proto", "udp", *rule)  # fmt: skip
+    lab.nft(
+        "ther",
+        "add",
+        "rule",
+        "inet",
+        "fault",
+        "output",
+        "ip",
+        "daddr",
+        lab.hosts["pat"].address,
+        "meta",
+        "l4proto",
+        "udp",
+        *rule,
+    )
 
 
 def _prepare_faults(lab: NetLab) -> None:
     lab.nft("ther", "add", "table", "inet", "fault")
-    lab.nft("ther", "add", "chain", "inet", "fault", "output",
-            "{ type filter hook output priority 0; }")  # fmt: skip
+    lab.nft(
+        "ther", "add", "chain", "inet", "fault", "output", "{ type filter hook output priority 0; }"
+    )
 
 
 @pytest.mark.parametrize("fault", ["loss", "jitter", "burst", "clock"])
@@ -55,13 +69,39 @@ def test_voice_stays_continuous_across_real_faults(tmp_path: Path, fault: str) -
             lab.add_host(role)
         _, url = start_server(lab, tmp_path / "server", tmp_path / "server.log")
         clock = ["--clock-ppm", "300"] if fault == "clock" else []
-        ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name",
-                                  "dr-playout", f"--secret={secret}", "--seconds", str(RUN_S + 16),
-                                  *clock], log=tmp_path / "ther.log")  # fmt: skip
+        ther = lab.spawn(
+            "ther",
+            [
+                "-m",
+                "tests.call.peer_process",
+                "therapist",
+                url,
+                "--name",
+                "dr-playout",
+                f"--secret={secret}",
+                "--seconds",
+                str(RUN_S + 16),
+                *clock,
+            ],
+            log=tmp_path / "ther.log",
+        )
         token = first_line(ther, "invite", timeout=20)["token"]
-        pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", url, "--invite", token,
-                                "--seconds", str(RUN_S + 12), "--audio-out", str(audio_file)],
-                        log=tmp_path / "pat.log")  # fmt: skip
+        pat = lab.spawn(
+            "pat",
+            [
+                "-m",
+                "tests.call.peer_process",
+                "patient",
+                url,
+                "--invite",
+                token,
+                "--seconds",
+                str(RUN_S + 12),
+                "--audio-out",
+                str(audio_file),
+            ],
+            log=tmp_path / "pat.log",
+        )
         reports = Reports()
         reports.follow("patient", pat)
         reports.follow("therapist", ther)

@@ -48,23 +48,48 @@ def _coturn_config(address: str, folder: Path) -> Path:
     """The same settings docs/deploy.md gives, on this lab's address."""
     config = folder / "turnserver.conf"
     config.write_text(
-        "\n".join([
-            f"listening-ip={address}", f"relay-ip={address}", f"listening-port={TURN_PORT}",
-            "realm=turn.companion.test", "use-auth-secret", f"static-auth-secret={TURN_SECRET}",
-            "min-port=49160", "max-port=49200", "fingerprint", "no-cli", "no-tls", "no-dtls",
-            "no-multicast-peers", f"pidfile={folder / 'turnserver.pid'}",
-            f"userdb={folder / 'turndb'}", f"log-file={folder / 'coturn.log'}", "simple-log",
-            "no-stdout-log",
-        ]) + "\n"
-    )  # fmt: skip
+        "\n".join(
+            [
+                f"listening-ip={address}",
+                f"relay-ip={address}",
+                f"listening-port={TURN_PORT}",
+                "realm=turn.companion.test",
+                "use-auth-secret",
+                f"static-auth-secret={TURN_SECRET}",
+                "min-port=49160",
+                "max-port=49200",
+                "fingerprint",
+                "no-cli",
+                "no-tls",
+                "no-dtls",
+                "no-multicast-peers",
+                f"pidfile={folder / 'turnserver.pid'}",
+                f"userdb={folder / 'turndb'}",
+                f"log-file={folder / 'coturn.log'}",
+                "simple-log",
+                "no-stdout-log",
+            ]
+        )
+        + "\n"
+    )
     config.chmod(0o600)
     return config
 
 
 def _allocate(lab: NetLab, username: str, password: str) -> dict[str, object]:
     """One TURN allocation from the patient's host (aioice's TURN client)."""
-    proc = lab.spawn("pat", ["-m", "tests.call.turn_peer", "allocate", lab.hosts["turn"].address,
-                             str(TURN_PORT), username, password])  # fmt: skip
+    proc = lab.spawn(
+        "pat",
+        [
+            "-m",
+            "tests.call.turn_peer",
+            "allocate",
+            lab.hosts["turn"].address,
+            str(TURN_PORT),
+            username,
+            password,
+        ],
+    )
     line = first_line(proc, "allocate", timeout=20)
     proc.wait(timeout=10)
     return line
@@ -82,16 +107,39 @@ def turn_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TurnLab]:
             lab.isolate(role, reachable=["srv", "turn"])  # no direct path between them
         turn = lab.hosts["turn"]
         coturn = subprocess.Popen(
-            ["ip", "netns", "exec", turn.name, "turnserver", "-c", str(_coturn_config(turn.address, tmp))],
-            stdout=subprocess.DEVNULL, stderr=(tmp / "coturn.err").open("w"),
-        )  # fmt: skip
+            [
+                "ip",
+                "netns",
+                "exec",
+                turn.name,
+                "turnserver",
+                "-c",
+                str(_coturn_config(turn.address, tmp)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / "coturn.err").open("w"),
+        )
         try:
             srv = lab.hosts["srv"].address
-            server = lab.spawn("srv", ["-m", "companion", "server", "--host", srv, "--port",
-                                       str(SERVER_PORT), "--data-dir", str(tmp / "server"),
-                                       "--turn", f"turn:{turn.address}:{TURN_PORT}?transport=udp",
-                                       "--turn-secret-file", str(tmp / "turn.secret")],
-                               log=tmp / "server.log")  # fmt: skip
+            server = lab.spawn(
+                "srv",
+                [
+                    "-m",
+                    "companion",
+                    "server",
+                    "--host",
+                    srv,
+                    "--port",
+                    str(SERVER_PORT),
+                    "--data-dir",
+                    str(tmp / "server"),
+                    "--turn",
+                    f"turn:{turn.address}:{TURN_PORT}?transport=udp",
+                    "--turn-secret-file",
+                    str(tmp / "turn.secret"),
+                ],
+                log=tmp / "server.log",
+            )
             assert server.stdout is not None and "listening" in server.stdout.readline()
             # coturn is ready when it grants an allocation with valid credentials.
             username, password = turn_credentials(TURN_SECRET, "probe", ttl_s=600)
@@ -121,15 +169,41 @@ def _call(turn: TurnLab, relay_only: bool) -> Reports:
     lab, reports = turn.lab, Reports()
     extra = ["--relay-only"] if relay_only else []
     # --secret=…: a one-time secret may begin with "-".
-    ther = lab.spawn("ther", ["-m", "tests.call.turn_peer", "call", "therapist", turn.url,
-                              "--name", "dr-turn", f"--secret={turn.secret}", "--seconds", "25",
-                              *extra], log=turn.tmp / f"ther-{relay_only}.log")  # fmt: skip
+    ther = lab.spawn(
+        "ther",
+        [
+            "-m",
+            "tests.call.turn_peer",
+            "call",
+            "therapist",
+            turn.url,
+            "--name",
+            "dr-turn",
+            f"--secret={turn.secret}",
+            "--seconds",
+            "25",
+            *extra,
+        ],
+        log=turn.tmp / f"ther-{relay_only}.log",
+    )
     invite = first_line(ther, "invite", timeout=20)
     assert invite["relay_only"] is relay_only
     reports.follow("therapist", ther)
-    pat = lab.spawn("pat", ["-m", "tests.call.turn_peer", "call", "patient", turn.url,
-                            "--invite", str(invite["token"]), "--seconds", "25"],
-                    log=turn.tmp / f"pat-{relay_only}.log")  # fmt: skip
+    pat = lab.spawn(
+        "pat",
+        [
+            "-m",
+            "tests.call.turn_peer",
+            "call",
+            "patient",
+            turn.url,
+            "--invite",
+            str(invite["token"]),
+            "--seconds",
+            "25",
+        ],
+        log=turn.tmp / f"pat-{relay_only}.log",
+    )
     reports.follow("patient", pat)
     try:
         for role in ("patient", "therapist"):

@@ -15,8 +15,13 @@ from tests.audio.signals import tone_db
 def test_tone_arrives_at_the_device_and_mute_is_silence(alsa_device: AlsaFileDevice) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "tests.call.voice_scenario", str(alsa_device.workdir)],
-        env=alsa_device.env(), cwd=ROOT, capture_output=True, text=True, timeout=90, check=False,
-    )  # fmt: skip
+        env=alsa_device.env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((alsa_device.workdir / "result.json").read_text())
     assert result["device"] is not None

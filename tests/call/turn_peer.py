@@ -54,8 +54,12 @@ def selected_pair(engine: CallEngine) -> dict[str, Any] | None:
     if pair is None:
         return None
     local, remote = pair.local_candidate, pair.remote_candidate
-    return {"local_type": local.type, "local": local.host,
-            "remote_type": remote.type, "remote": remote.host}  # fmt: skip
+    return {
+        "local_type": local.type,
+        "local": local.host,
+        "remote_type": remote.type,
+        "remote": remote.host,
+    }
 
 
 def tone_hz(pcm: np.ndarray, sample_rate: int) -> float:
@@ -78,8 +82,11 @@ async def call(args: argparse.Namespace) -> int:
         await signaling.join(invite=args.invite)
     joined = signaling.joined
     assert joined is not None
-    report(event="joined", policy=joined.ice_transport_policy,
-           turn=any(s.username for s in joined.ice_servers))  # fmt: skip
+    report(
+        event="joined",
+        policy=joined.ice_transport_policy,
+        turn=any(s.username for s in joined.ice_servers),
+    )
 
     def on_signal(message: RelayedSignal) -> None:
         if isinstance(message.data, SessionDescription):

@@ -23,10 +23,16 @@ async def main(work: Path) -> None:
     marks: dict[str, float] = {}
     async with SignalingServer(ServerConfig(data_dir=work / "server", port=0)) as server:
         _, secret = server.db.add_therapist("dr")
-        therapist = RoleCore("therapist", server.ws_url, CoreOptions(
-            data_dir=work / "t", fake_media=True, audio=False, video=(160, 120, 10)))  # fmt: skip
-        patient = RoleCore("patient", server.ws_url, CoreOptions(
-            data_dir=work / "p", fake_media=True, audio=True, video=(160, 120, 10)))  # fmt: skip
+        therapist = RoleCore(
+            "therapist",
+            server.ws_url,
+            CoreOptions(data_dir=work / "t", fake_media=True, audio=False, video=(160, 120, 10)),
+        )
+        patient = RoleCore(
+            "patient",
+            server.ws_url,
+            CoreOptions(data_dir=work / "p", fake_media=True, audio=True, video=(160, 120, 10)),
+        )
         await therapist.connect()
         await therapist.sign_in("dr", secret)
         created = await therapist.signaling.create_session()
@@ -58,8 +64,12 @@ async def main(work: Path) -> None:
                 await asyncio.sleep(0.1)
         music = [before, patient.audio.status().title]
         device = patient.audio.device if patient.audio else None
-        result = {"device": device.name if device else None, "marks": marks, "music": music,
-                  "underruns": patient.audio.underruns if patient.audio else -1}  # fmt: skip
+        result = {
+            "device": device.name if device else None,
+            "marks": marks,
+            "music": music,
+            "underruns": patient.audio.underruns if patient.audio else -1,
+        }
         await patient.close()
         await therapist.close()
     (work / "result.json").write_text(json.dumps(result))

@@ -16,8 +16,13 @@ pytestmark = pytest.mark.slow
 def test_the_main_screens_in_spanish_fit_1366_by_768() -> None:
     out = SCREENSHOTS / "language"
     shutil.rmtree(out / "es", ignore_errors=True)
-    result = run_tool("language_screenshots.py", ["--language", "es", "--out", str(out)],
-                      dict(os.environ), screen="1366x768x24", timeout_s=110)  # fmt: skip
+    result = run_tool(
+        "language_screenshots.py",
+        ["--language", "es", "--out", str(out)],
+        dict(os.environ),
+        screen="1366x768x24",
+        timeout_s=110,
+    )
     print(f"screenshots: {out / 'es'}")
     assert result["ok"] and result["language"] == "es"
     assert len(result["screens"]) == 18, result["screens"]

@@ -22,12 +22,14 @@ pytestmark = pytest.mark.slow
 def test_the_recorded_demo_runs_in_spanish(tmp_path: Path) -> None:
     out = SCREENSHOTS / "language" / "demo-es"
     shutil.rmtree(out, ignore_errors=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "QT_QPA_PLATFORM": "offscreen",
-           "LANGUAGE": "es"}  # fmt: skip
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "QT_QPA_PLATFORM": "offscreen", "LANGUAGE": "es"}
     result = subprocess.run(
         [sys.executable, "-m", "companion", "demo", "--headless", "--quick", "--record", str(out)],
-        capture_output=True, text=True, timeout=100, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=100,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     print(f"screenshots: {out}")
     said = [(e["who"], e["what"]) for e in json.loads((out / "timeline.json").read_text())]
@@ -57,8 +59,9 @@ def test_the_summary_pdf_renders_in_spanish(qapp, spanish: None, tmp_path: Path)
     pdf = write_pdf(html, tmp_path / "resumen.pdf")
     assert pdf.read_bytes().startswith(b"%PDF")
     assert shutil.which("pdftotext"), "poppler-utils (pdftotext) is needed"
-    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
-                          check=True).stdout  # fmt: skip
+    text = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
     text = " ".join(text.split())  # the PDF's lines wrap where the page does
     for words in (
         "Resumen de la sesión",
@@ -73,8 +76,10 @@ def test_the_summary_pdf_renders_in_spanish(qapp, spanish: None, tmp_path: Path)
     assert "Session summary" not in text and "Check-ins" not in text and "session" not in text
     out = SCREENSHOTS / "language"
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf),
-                    str(out / "summary-es")], check=True)  # fmt: skip
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(out / "summary-es")],
+        check=True,
+    )
     print(f"screenshot: {out / 'summary-es-1.png'}")
 
 
@@ -82,8 +87,9 @@ def test_the_emergency_card_is_in_the_support_persons_language(spanish: None) ->
     from companion.protocol.messages import EmergencyCard
     from companion.ui.support import card_html
 
-    card = EmergencyCard(kind="card", patient_name="Ana <R>", address="Calle 1",
-                         emergency_number="911")  # fmt: skip
+    card = EmergencyCard(
+        kind="card", patient_name="Ana <R>", address="Calle 1", emergency_number="911"
+    )
     page = card_html(card)
     assert "<h1>Tarjeta de emergencia</h1>" in page and "Número de emergencias: <b>911</b>" in page
     assert "Dirección" in page and "Ana &lt;R&gt;" in page  # the card's own words escaped

@@ -159,16 +159,18 @@ class Desktop:
             if Path(f"/tmp/.X{number}-lock").exists():
                 continue
             xvfb = subprocess.Popen(
-                ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x24",
-                 "-nolisten", "tcp"],
-                stdout=log, stderr=log,
-            )  # fmt: skip
+                ["Xvfb", f":{number}", "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+                stdout=log,
+                stderr=log,
+            )
             self.number, self.display = number, f":{number}"
             try:
                 self._wait_for(
                     ["xdotool", "getdisplaygeometry"],
-                    {**_outside_env(), "DISPLAY": self.display}, xvfb, "Xvfb",
-                )  # fmt: skip
+                    {**_outside_env(), "DISPLAY": self.display},
+                    xvfb,
+                    "Xvfb",
+                )
             except RuntimeError:
                 if xvfb.poll() is None:
                     xvfb.kill()
@@ -204,10 +206,19 @@ class Desktop:
             break
         # Asking for the accessibility bus's address starts it (at-spi-bus-launcher).
         subprocess.run(
-            ["dbus-send", "--session", "--print-reply", "--dest=org.a11y.Bus", "/org/a11y/bus",
-             "org.a11y.Bus.GetAddress"],
-            env=env, capture_output=True, check=True, timeout=10,
-        )  # fmt: skip
+            [
+                "dbus-send",
+                "--session",
+                "--print-reply",
+                "--dest=org.a11y.Bus",
+                "/org/a11y/bus",
+                "org.a11y.Bus.GetAddress",
+            ],
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=10,
+        )
 
     def _wait_for(
         self, probe: list[str], env: dict[str, str], proc: subprocess.Popen[bytes], what: str
@@ -239,10 +250,12 @@ class Desktop:
 
     async def read(self) -> Screen:
         proc = await asyncio.create_subprocess_exec(
-            SYSTEM_PYTHON, str(DUMP),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            SYSTEM_PYTHON,
+            str(DUMP),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env={**_outside_env(), **self.env()},
-        )  # fmt: skip
+        )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), 30)
         except TimeoutError:
@@ -255,9 +268,11 @@ class Desktop:
 
     async def run(self, *args: str) -> str:
         proc = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
             env={**_outside_env(), **self.env()},
-        )  # fmt: skip
+        )
         out, _ = await asyncio.wait_for(proc.communicate(), 20)
         return out.decode()
 
@@ -347,19 +362,21 @@ class Journey:
             if key in ("PATH", "LANG", "LC_ALL", "PYTHONDONTWRITEBYTECODE", "TMPDIR")
         }
         env.update(self.desktop.env())
-        env.update({
-            "HOME": str(self.home),
-            "XDG_CONFIG_HOME": str(self.home / ".config"),
-            "XDG_DATA_HOME": str(self.home / ".local" / "share"),
-            "XDG_CACHE_HOME": str(self.home / ".cache"),
-            "XDG_RUNTIME_DIR": str(self.home / ".runtime"),
-            "QT_QPA_PLATFORM": "xcb",
-            "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1",
-            "QT_ACCESSIBILITY": "1",
-            "QT_LOGGING_RULES": "qt.accessibility.atspi=false",
-            "PYTHONFAULTHANDLER": "1",
-            "LANG": env.get("LANG", "C.UTF-8"),
-        })  # fmt: skip
+        env.update(
+            {
+                "HOME": str(self.home),
+                "XDG_CONFIG_HOME": str(self.home / ".config"),
+                "XDG_DATA_HOME": str(self.home / ".local" / "share"),
+                "XDG_CACHE_HOME": str(self.home / ".cache"),
+                "XDG_RUNTIME_DIR": str(self.home / ".runtime"),
+                "QT_QPA_PLATFORM": "xcb",
+                "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1",
+                "QT_ACCESSIBILITY": "1",
+                "QT_LOGGING_RULES": "qt.accessibility.atspi=false",
+                "PYTHONFAULTHANDLER": "1",
+                "LANG": env.get("LANG", "C.UTF-8"),
+            }
+        )
         return env
 
     async def launch(self, *args: str) -> None:
@@ -368,10 +385,16 @@ class Journey:
         self.runs += 1
         log = (self.shots / f"{self.name}-run{self.runs}.log").open("wb")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "companion", *args,
-            stdout=log, stderr=log, env=self.app_env(), cwd=str(self.home),
+            sys.executable,
+            "-m",
+            "companion",
+            *args,
+            stdout=log,
+            stderr=log,
+            env=self.app_env(),
+            cwd=str(self.home),
             preexec_fn=_allow_core_dump,
-        )  # fmt: skip
+        )
         log.close()
 
     def log(self, run: int | None = None) -> str:
@@ -487,17 +510,37 @@ class ClinicServer:
         data = self.folder / "server"
         if not self.secret:
             out = subprocess.run(
-                [sys.executable, "-m", "companion", "server", "add-therapist", "dr-journey",
-                 "--data-dir", str(data)],
-                capture_output=True, text=True, check=True, timeout=60,
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "companion",
+                    "server",
+                    "add-therapist",
+                    "dr-journey",
+                    "--data-dir",
+                    str(data),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            )
             self.secret = out.stdout.rsplit(":", 1)[1].strip()
         log = (self.folder / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "companion", "server", "--port", str(self.port),
-             "--data-dir", str(data)],
-            stdout=log, stderr=log,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "companion",
+                "server",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data),
+            ],
+            stdout=log,
+            stderr=log,
+        )
         log.close()
         deadline = time.monotonic() + 30
         while True:

@@ -37,8 +37,12 @@ class Home:
         while time.monotonic() < deadline:
             with self.reports.lock:
                 for m in self.reports.lines:
-                    if (m["role"] == role and m["event"] == event and m["at"] >= since
-                            and all(m.get(k) == v for k, v in match.items())):  # fmt: skip
+                    if (
+                        m["role"] == role
+                        and m["event"] == event
+                        and m["at"] >= since
+                        and all(m.get(k) == v for k, v in match.items())
+                    ):
                         return m
             time.sleep(0.05)
         raise AssertionError(f"{role} never saw {event} {match}")
@@ -68,18 +72,58 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
         )
         url = home.start_server()
         common = ["--seconds", "900", "--commands"]
-        ther = lab.spawn("ther", ["-m", "tests.call.peer_process", "therapist", url, "--name", "dr-h",
-                                  f"--secret={secret}", "--records", str(home.records["ther"]), *common],
-                         log=tmp / "ther.log", stdin=True)  # fmt: skip
+        ther = lab.spawn(
+            "ther",
+            [
+                "-m",
+                "tests.call.peer_process",
+                "therapist",
+                url,
+                "--name",
+                "dr-h",
+                f"--secret={secret}",
+                "--records",
+                str(home.records["ther"]),
+                *common,
+            ],
+            log=tmp / "ther.log",
+            stdin=True,
+        )
         invite = first_line(ther, "invite", timeout=20)
         reports.follow("therapist", ther)
-        sup = lab.spawn("sup", ["-m", "tests.call.peer_process", "support", url, "--invite", invite["support"],
-                                "--records", str(home.records["sup"]), *common],
-                        log=tmp / "sup.log", stdin=True)  # fmt: skip
+        sup = lab.spawn(
+            "sup",
+            [
+                "-m",
+                "tests.call.peer_process",
+                "support",
+                url,
+                "--invite",
+                invite["support"],
+                "--records",
+                str(home.records["sup"]),
+                *common,
+            ],
+            log=tmp / "sup.log",
+            stdin=True,
+        )
         reports.follow("support", sup)
-        pat = lab.spawn("pat", ["-m", "tests.call.peer_process", "patient", url, "--invite", invite["token"],
-                                "--records", str(home.records["pat"]), *common],
-                        log=tmp / "pat.log", stdin=True)  # fmt: skip
+        pat = lab.spawn(
+            "pat",
+            [
+                "-m",
+                "tests.call.peer_process",
+                "patient",
+                url,
+                "--invite",
+                invite["token"],
+                "--records",
+                str(home.records["pat"]),
+                *common,
+            ],
+            log=tmp / "pat.log",
+            stdin=True,
+        )
         reports.follow("patient", pat)
         home.procs.update({"ther": ther, "sup": sup, "pat": pat})
         home.first("patient", "link", 0, 30, state="connected")
@@ -89,8 +133,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
 
 def _recorded_ids(folder: Path, kind: str) -> list[str]:
     with RecordStore.open(folder) as store:
-        return [e.event_id for sid in store.events.session_ids() for e in store.events.for_session(sid)
-                if e.kind == kind]  # fmt: skip
+        return [
+            e.event_id
+            for sid in store.events.session_ids()
+            for e in store.events.for_session(sid)
+            if e.kind == kind
+        ]
 
 
 def test_wan_down_the_support_person_still_hears_over_the_home_network(home: Home) -> None:
@@ -134,8 +182,11 @@ def test_server_killed_and_restarted_the_call_goes_on(home: Home) -> None:
     time.sleep(3)
     # Media and the home link are peer to peer: nobody lost anybody.
     with home.reports.lock:
-        states = [(m["role"], m["state"]) for m in home.reports.lines
-                  if m["at"] >= start and m["event"] in ("link", "home")]  # fmt: skip
+        states = [
+            (m["role"], m["state"])
+            for m in home.reports.lines
+            if m["at"] >= start and m["event"] in ("link", "home")
+        ]
     assert all(state != "lost" for _, state in states), states
     restarted = time.monotonic()
     home.start_server()

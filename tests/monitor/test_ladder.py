@@ -102,8 +102,13 @@ def test_the_support_apps_own_home_link_calls_once_with_the_patients_call() -> N
     called = run_ticks(support, 31.0, 31.0)
     assert sounds(called) == ["call"]
     (own,) = published(called)
-    from_patient = AlertRaised(kind="alert.raised", alert_id="p2", reason="go_to_patient",
-                               urgent=True, for_roles=["support", "therapist"])  # fmt: skip
+    from_patient = AlertRaised(
+        kind="alert.raised",
+        alert_id="p2",
+        reason="go_to_patient",
+        urgent=True,
+        for_roles=["support", "therapist"],
+    )
     assert support.received(31.5, from_patient, "patient") == []
     # And the other way round: a call already sounding keeps the app from raising its own.
     other = ladder("support")

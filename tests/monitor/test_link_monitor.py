@@ -8,9 +8,16 @@ from companion.monitor.link import LinkMonitor, MonitorOptions
 from companion.protocol.messages import LinkStateName
 
 
-def run(monitor: LinkMonitor, start: float, seconds: float, beat: bool, lose: float = 0.0,
-        seed: int = 1, media: bool = False, lose_out: float | None = None,
-        ) -> list[tuple[float, LinkStateName]]:  # fmt: skip
+def run(
+    monitor: LinkMonitor,
+    start: float,
+    seconds: float,
+    beat: bool,
+    lose: float = 0.0,
+    seed: int = 1,
+    media: bool = False,
+    lose_out: float | None = None,
+) -> list[tuple[float, LinkStateName]]:
     """Simulate ``seconds`` at 10 ms steps: heartbeats every 250 ms each way, and with
     ``media`` an audio frame every 20 ms each way. Each packet coming in is lost with
     probability ``lose``, each going out with ``lose_out`` (by default ``lose`` too)."""
@@ -77,8 +84,16 @@ def test_recovery_goes_through_recovering() -> None:
 def test_ten_percent_loss_for_ten_minutes_does_not_flap() -> None:
     for seed in range(3):
         for lose in (0.10, 0.0):  # both ways, or only on the way out
-            changes = run(LinkMonitor(0.0), 0.0, 600.0, beat=True, lose=lose, lose_out=0.10,
-                          seed=seed, media=True)  # fmt: skip
+            changes = run(
+                LinkMonitor(0.0),
+                0.0,
+                600.0,
+                beat=True,
+                lose=lose,
+                lose_out=0.10,
+                seed=seed,
+                media=True,
+            )
             assert {s for _, s in changes} <= {"connected", "degraded"}
             assert len(changes) <= 3
 

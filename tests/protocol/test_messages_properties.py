@@ -41,8 +41,25 @@ def test_any_text_is_parsed_or_refused_with_a_code(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["type", "rid", "event", "event_id", "invite", "to", "data",
-                                        "therapist", "secret", "session_id"]), json_values))  # fmt: skip
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "type",
+                "rid",
+                "event",
+                "event_id",
+                "invite",
+                "to",
+                "data",
+                "therapist",
+                "secret",
+                "session_id",
+            ]
+        ),
+        json_values,
+    )
+)
 def test_any_json_object_is_parsed_or_refused_with_a_code(obj: dict[str, object]) -> None:
     try:
         CLIENT_MESSAGE.validate_json(json.dumps(obj))
@@ -73,9 +90,14 @@ def test_events_round_trip(
     sent = SendEvent(type="event", event_id=event_id, event=body)
     assert CLIENT_MESSAGE.validate_json(sent.model_dump_json()) == sent
     fanned = SessionEvent(
-        session_id="s1", seq=1, event_id=event_id, from_member="m", from_role="patient",
-        at=time.time(), event=body,
-    )  # fmt: skip
+        session_id="s1",
+        seq=1,
+        event_id=event_id,
+        from_member="m",
+        from_role="patient",
+        at=time.time(),
+        event=body,
+    )
     assert SERVER_MESSAGE.validate_json(fanned.model_dump_json()) == fanned
 
 

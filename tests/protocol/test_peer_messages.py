@@ -19,8 +19,14 @@ from companion.protocol.messages import CheckIn
 
 
 def test_a_newer_apps_heartbeat_still_feeds_an_older_monitor() -> None:
-    raw = {"type": "hb", "seq": 41, "sent_ms": 1234.5, "acked": 40, "heard_ms": 12.5,
-           "battery": 0.3}  # fmt: skip
+    raw = {
+        "type": "hb",
+        "seq": 41,
+        "sent_ms": 1234.5,
+        "acked": 40,
+        "heard_ms": 12.5,
+        "battery": 0.3,
+    }
     message = CONTROL_MESSAGE.validate_json(json.dumps(raw))
     assert message == Heartbeat(type="hb", seq=41, sent_ms=1234.5, acked=40, heard_ms=12.5)
     echo = CONTROL_MESSAGE.validate_json('{"type":"hb_echo","seq":41,"sent_ms":1.5,"x":1}')
@@ -64,6 +70,7 @@ def test_a_direct_event_keeps_its_body_as_signed() -> None:
     assert EVENT_BODY.validate_json(message.body) == CheckIn(kind="checkin", source="key")
     # One character changed anywhere, or another session: the signature no longer holds.
     assert not verify(key.public_key, signed.replace(b"key", b"kez"), message.sig)
-    assert not verify(key.public_key, peer_event_input("s2", event_id, "m1", message.body),
-                      message.sig)  # fmt: skip
+    assert not verify(
+        key.public_key, peer_event_input("s2", event_id, "m1", message.body), message.sig
+    )
     assert not verify(MemberKey.generate().public_key, signed, message.sig)

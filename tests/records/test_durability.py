@@ -18,8 +18,9 @@ def test_every_acknowledged_event_survives_sigkill(tmp_path: Path) -> None:
     for _ in range(50):
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.records.writer", str(tmp_path)],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         first = proc.stdout.readline()  # it has started writing
         time.sleep(rng.uniform(0.02, 0.15))

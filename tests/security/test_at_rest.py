@@ -110,8 +110,10 @@ async def test_a_whole_session_leaves_no_typed_word_on_disk(
         await until(lambda: therapist.facts.intention == WORDS["intention"])
         await until(lambda: patient.facts.plan == plan)
         # Private notes and the journal (already encrypted before issue 17).
-        for core, kind, words in ((patient, NoteKind.JOURNAL, WORDS["journal"]),
-                                  (therapist, NoteKind.NOTE, WORDS["note"])):  # fmt: skip
+        for core, kind, words in (
+            (patient, NoteKind.JOURNAL, WORDS["journal"]),
+            (therapist, NoteKind.NOTE, WORDS["note"]),
+        ):
             assert core.records is not None
             await asyncio.to_thread(
                 core.records.unlock, PassphraseKeyProvider("a long phrase", CHEAP)

@@ -38,8 +38,16 @@ def test_the_hostile_tests_have_a_sample_of_every_kind() -> None:
 
 
 def test_only_the_therapist_directs_the_session() -> None:
-    for kind in ("session.end", "plan", "music.command", "prompt.push", "message",
-                 "checkin.request", "ladder.config", "session.clock"):  # fmt: skip
+    for kind in (
+        "session.end",
+        "plan",
+        "music.command",
+        "prompt.push",
+        "message",
+        "checkin.request",
+        "ladder.config",
+        "session.clock",
+    ):
         assert authority.rule(kind).senders == {"therapist"}, kind
 
 

@@ -77,8 +77,13 @@ def _send_signed(
     joined, link = sender.signaling.joined, _link(sender, path)
     assert joined is not None and sender.signaling.identity is not None
     event_id = str(uuid.uuid4())
-    sealed = ControlEvent.seal(key or sender.signaling.identity, joined.session_id,
-                               from_member or joined.member_id, event_id, event)  # fmt: skip
+    sealed = ControlEvent.seal(
+        key or sender.signaling.identity,
+        joined.session_id,
+        from_member or joined.member_id,
+        event_id,
+        event,
+    )
     # fault injection: a forged message, sent on the real channel
     assert link._send_on(link._channel, sealed.model_dump_json())
     return event_id
@@ -219,8 +224,12 @@ async def test_finding_1_the_support_seat_cannot_take_over_the_call(
         # answers no one but the patient.
         joined = therapist.signaling.joined
         assert joined is not None
-        forged = RelayedSignal(session_id=joined.session_id, from_member=_member_id(support),
-                               pc_id="call-7-evil", data=offer)  # fmt: skip
+        forged = RelayedSignal(
+            session_id=joined.session_id,
+            from_member=_member_id(support),
+            pc_id="call-7-evil",
+            data=offer,
+        )
         therapist.signaling.signal_received.emit(forged)
         await asyncio.sleep(1.5)
         assert call.pc_id == pc_id_before and call.peer_member == _member_id(patient)
@@ -236,14 +245,24 @@ async def test_finding_2_the_home_link_obeys_no_one_but_the_table(
     patient, support, therapist = apps["patient"], apps["support"], apps["therapist"]
     got = _received(patient)
     # The support member's own key: its role may not end the session or change the plan.
-    refused = [_send_signed(support, "home", SAMPLES[k]) for k in
-               ("session.end", "plan", "music.command", "prompt.push", "checkin.request")]  # fmt: skip
+    refused = [
+        _send_signed(support, "home", SAMPLES[k])
+        for k in ("session.end", "plan", "music.command", "prompt.push", "checkin.request")
+    ]
     # Claiming to be the therapist: its own key does not match the therapist's vouched one,
     # and the therapist's key it does not have.
-    refused.append(_send_signed(support, "home", SAMPLES["session.end"],
-                                from_member=_member_id(therapist)))  # fmt: skip
-    refused.append(_send_signed(support, "home", SAMPLES["session.end"], key=MemberKey.generate(),
-                                from_member=_member_id(therapist)))  # fmt: skip
+    refused.append(
+        _send_signed(support, "home", SAMPLES["session.end"], from_member=_member_id(therapist))
+    )
+    refused.append(
+        _send_signed(
+            support,
+            "home",
+            SAMPLES["session.end"],
+            key=MemberKey.generate(),
+            from_member=_member_id(therapist),
+        )
+    )
     canary = _send_signed(support, "home", AlertResolved(kind="alert.resolved", alert_id="c"))
     await until(lambda: canary in got, within_s=5)
     assert not set(got) & set(refused)
@@ -289,8 +308,12 @@ def _server_kinds_into(into: list[str]) -> Callable[[SessionEvent], None]:
 
 async def test_only_the_raiser_says_an_alert_cleared(apps: dict[str, App]) -> None:
     patient, support, therapist = apps["patient"], apps["support"], apps["therapist"]
-    raised = AlertRaised(kind="alert.raised", alert_id="lost-1", reason="link_lost",
-                         for_roles=["therapist", "support"])  # fmt: skip
+    raised = AlertRaised(
+        kind="alert.raised",
+        alert_id="lost-1",
+        reason="link_lost",
+        for_roles=["therapist", "support"],
+    )
     await patient.guardian.publish(raised)
     await until(lambda: "lost-1" in [a.alert_id for a in therapist.shown], within_s=5)
     # The support seat says the patient's lost call came back: not its alert to clear.

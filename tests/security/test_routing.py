@@ -57,8 +57,9 @@ async def _close(trio: Trio) -> None:
 
 @pytest.fixture
 async def trio(server: SignalingServer) -> AsyncIterator[Trio]:
-    seated = await _seat_trio(dict.fromkeys(("therapist", "patient", "support"), server.ws_url),
-                              server)  # fmt: skip
+    seated = await _seat_trio(
+        dict.fromkeys(("therapist", "patient", "support"), server.ws_url), server
+    )
     yield seated
     await _close(seated)
 
@@ -163,8 +164,10 @@ async def test_routing_holds_across_nodes(tmp_path: Path, redis_server: RedisPro
     for node in nodes:
         await node.start()
     # The support person on the other node: the event reaches it through Redis.
-    trio = await _seat_trio({"therapist": nodes[0].ws_url, "patient": nodes[0].ws_url,
-                             "support": nodes[1].ws_url}, nodes[0])  # fmt: skip
+    trio = await _seat_trio(
+        {"therapist": nodes[0].ws_url, "patient": nodes[0].ws_url, "support": nodes[1].ws_url},
+        nodes[0],
+    )
     try:
         seen = {role: _kinds(getattr(trio, role)) for role in ("therapist", "patient", "support")}
         await _private_words_then_a_checkin(trio)

@@ -86,8 +86,13 @@ async def test_typed_words_reach_their_readers_and_the_server_holds_none(
     for app in home.values():
         for link in app.links:
             await link.close()
-    card = EmergencyCard(kind="card", patient_name=WORDS["name"], address=WORDS["address"],
-                         medications=WORDS["medications"], emergency_number="112")  # fmt: skip
+    card = EmergencyCard(
+        kind="card",
+        patient_name=WORDS["name"],
+        address=WORDS["address"],
+        medications=WORDS["medications"],
+        emergency_number="112",
+    )
     await patient.guardian.publish(Intention(kind="intention", text=WORDS["intention"]))
     await patient.guardian.publish(card)
     plan = SessionPlan(kind="plan", instructions=WORDS["instructions"], emergency_number="112")

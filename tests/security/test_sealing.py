@@ -31,8 +31,9 @@ def test_the_readers_open_the_words_and_no_one_else() -> None:
 
 
 def test_sealed_words_cannot_be_moved_or_changed() -> None:
-    sealed = seal_event(TextMessage(kind="message", to_role="patient", text="hi"), FOR_BOTH,
-                        "s1", "e1")  # fmt: skip
+    sealed = seal_event(
+        TextMessage(kind="message", to_role="patient", text="hi"), FOR_BOTH, "s1", "e1"
+    )
     assert open_event(sealed, "p", PATIENT, "s1", "e2") is None  # another event
     assert open_event(sealed, "p", PATIENT, "s2", "e1") is None  # another session
     assert sealed.sealed is not None
@@ -74,16 +75,19 @@ def test_words_other_than_the_kinds_own_are_refused() -> None:
     assert sealed.sealed is not None
     from companion.protocol.sealing import sealed_aad
 
-    smuggled = seal_words({"text": "x", "kind": "session.end"}, FOR_BOTH,
-                          sealed_aad("s", "e", "intention"))  # fmt: skip
-    assert open_event(sealed.model_copy(update={"sealed": smuggled}), "t", THERAPIST, "s",
-                      "e") is None  # fmt: skip
+    smuggled = seal_words(
+        {"text": "x", "kind": "session.end"}, FOR_BOTH, sealed_aad("s", "e", "intention")
+    )
+    assert (
+        open_event(sealed.model_copy(update={"sealed": smuggled}), "t", THERAPIST, "s", "e") is None
+    )
 
 
 def test_words_travel_either_in_clear_or_sealed_never_both() -> None:
     sealed = seal_event(Intention(kind="intention", text="x"), FOR_BOTH, "s", "e")
     with pytest.raises(ValidationError):
-        Intention.model_validate({"kind": "intention", "text": "x",
-                                  "sealed": sealed.sealed.model_dump()})  # type: ignore[union-attr]  # fmt: skip
+        Intention.model_validate(
+            {"kind": "intention", "text": "x", "sealed": sealed.sealed.model_dump()}  # type: ignore[union-attr]
+        )
     with pytest.raises(ValidationError):
         Intention(kind="intention", text="")

@@ -55,10 +55,16 @@ async def arena(server: SignalingServer) -> AsyncIterator[Arena]:
     await patient.connect()
     await patient.join(invite=a.invites[0].token)
     arena = Arena(
-        server, therapist, patient, secret, other_secret,
-        {i.role: i for i in a.invites}, {i.role: i for i in b.invites},
-        a.session.session_id, b.session.session_id,
-    )  # fmt: skip
+        server,
+        therapist,
+        patient,
+        secret,
+        other_secret,
+        {i.role: i for i in a.invites},
+        {i.role: i for i in b.invites},
+        a.session.session_id,
+        b.session.session_id,
+    )
     for client in (therapist, patient):
         client.error_received.connect(arena.errors.append)
         client.state_changed.connect(arena.states.append)
@@ -115,8 +121,16 @@ def _join(invite: str, **extra: Any) -> dict[str, Any]:
 def _music_at(position: str) -> str:
     """A music status whose position is ``position`` as written (JSON has no infinity:
     ``Infinity`` and ``1e999`` both parse as one)."""
-    body = _event({"kind": "music.status", "playing": True, "title": "t", "position_s": 0,
-                   "duration_s": 1, "volume_db": -6})  # fmt: skip
+    body = _event(
+        {
+            "kind": "music.status",
+            "playing": True,
+            "title": "t",
+            "position_s": 0,
+            "duration_s": 1,
+            "volume_db": -6,
+        }
+    )
     return json.dumps(body).replace('"position_s": 0', f'"position_s": {position}')
 
 
@@ -139,49 +153,245 @@ CASES: list[Case] = [
     Case("flood", "anon", lambda a: [{"type": "nope"}] * 150, "rate_limited", after_others=True),
     # Accounts
     # An unknown field is dropped (a later version's optional field), never acted on
-    Case("extra field", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "admin": True}], "bad_credentials"),
-    Case("older protocol", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "protocol": 0}], "unsupported_protocol"),
-    Case("protocol not a number", "anon", lambda a: [{"type": "join", "invite": "x", "protocol": "1"}], "invalid_message"),
-    Case("therapist wrong type", "anon", lambda a: [{"type": "login", "therapist": 5, "secret": "x"}], "invalid_message"),
-    Case("secret and token", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "access_token": "y"}], "invalid_message"),
-    Case("wrong secret", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "secret": "wrong"}], "bad_credentials"),
-    Case("unknown therapist", "anon", lambda a: [{"type": "login", "therapist": "nobody", "secret": "x"}], "bad_credentials"),
-    Case("forged access token", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "access_token": _tamper_signature(a.server.signer.issue_access("x", time.time() + 60))}], "token_invalid"),
-    Case("expired access token", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "access_token": a.server.signer.issue_access("x", time.time() - 1)}], "token_expired"),
-    Case("invite used as access token", "anon", lambda a: [{"type": "login", "therapist": "dr-a", "access_token": a.invites_b["patient"].token}], "token_invalid"),
-    Case("create session anonymously", "anon", lambda a: [{"type": "create_session"}], "not_authenticated"),
-    Case("invite for another's session", "other_therapist", lambda a: [{"type": "create_invite", "session_id": a.session_a, "role": "patient"}], "forbidden"),
-    Case("join another's session", "other_therapist", lambda a: [{"type": "join", "session_id": a.session_a}], "forbidden"),
-    Case("invite for therapist role", "therapist", lambda a: [{"type": "create_invite", "session_id": a.session_b, "role": "therapist"}], "invalid_message"),
-    Case("revoke unknown invite", "therapist", lambda a: [{"type": "revoke_invite", "invite_id": "nope"}], "invite_unknown"),
-    Case("patient revokes", "patient_b", lambda a: [{"type": "revoke_invite", "invite_id": a.invites_a["support"].invite_id}], "not_authenticated"),
+    Case(
+        "extra field",
+        "anon",
+        lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "admin": True}],
+        "bad_credentials",
+    ),
+    Case(
+        "older protocol",
+        "anon",
+        lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "protocol": 0}],
+        "unsupported_protocol",
+    ),
+    Case(
+        "protocol not a number",
+        "anon",
+        lambda a: [{"type": "join", "invite": "x", "protocol": "1"}],
+        "invalid_message",
+    ),
+    Case(
+        "therapist wrong type",
+        "anon",
+        lambda a: [{"type": "login", "therapist": 5, "secret": "x"}],
+        "invalid_message",
+    ),
+    Case(
+        "secret and token",
+        "anon",
+        lambda a: [{"type": "login", "therapist": "dr-a", "secret": "x", "access_token": "y"}],
+        "invalid_message",
+    ),
+    Case(
+        "wrong secret",
+        "anon",
+        lambda a: [{"type": "login", "therapist": "dr-a", "secret": "wrong"}],
+        "bad_credentials",
+    ),
+    Case(
+        "unknown therapist",
+        "anon",
+        lambda a: [{"type": "login", "therapist": "nobody", "secret": "x"}],
+        "bad_credentials",
+    ),
+    Case(
+        "forged access token",
+        "anon",
+        lambda a: [
+            {
+                "type": "login",
+                "therapist": "dr-a",
+                "access_token": _tamper_signature(
+                    a.server.signer.issue_access("x", time.time() + 60)
+                ),
+            }
+        ],
+        "token_invalid",
+    ),
+    Case(
+        "expired access token",
+        "anon",
+        lambda a: [
+            {
+                "type": "login",
+                "therapist": "dr-a",
+                "access_token": a.server.signer.issue_access("x", time.time() - 1),
+            }
+        ],
+        "token_expired",
+    ),
+    Case(
+        "invite used as access token",
+        "anon",
+        lambda a: [
+            {"type": "login", "therapist": "dr-a", "access_token": a.invites_b["patient"].token}
+        ],
+        "token_invalid",
+    ),
+    Case(
+        "create session anonymously",
+        "anon",
+        lambda a: [{"type": "create_session"}],
+        "not_authenticated",
+    ),
+    Case(
+        "invite for another's session",
+        "other_therapist",
+        lambda a: [{"type": "create_invite", "session_id": a.session_a, "role": "patient"}],
+        "forbidden",
+    ),
+    Case(
+        "join another's session",
+        "other_therapist",
+        lambda a: [{"type": "join", "session_id": a.session_a}],
+        "forbidden",
+    ),
+    Case(
+        "invite for therapist role",
+        "therapist",
+        lambda a: [{"type": "create_invite", "session_id": a.session_b, "role": "therapist"}],
+        "invalid_message",
+    ),
+    Case(
+        "revoke unknown invite",
+        "therapist",
+        lambda a: [{"type": "revoke_invite", "invite_id": "nope"}],
+        "invite_unknown",
+    ),
+    Case(
+        "patient revokes",
+        "patient_b",
+        lambda a: [{"type": "revoke_invite", "invite_id": a.invites_a["support"].invite_id}],
+        "not_authenticated",
+    ),
     # Joining
     Case("garbage token", "anon", lambda a: [_join("ci1.abc.def")], "token_invalid"),
-    Case("forged invite signature", "anon", lambda a: [_join(_tamper_signature(a.invites_b["patient"].token))], "token_invalid"),
-    Case("tampered invite payload", "anon", lambda a: [_join(_tamper_payload(a.invites_b["patient"].token))], "token_invalid"),
-    Case("access token as invite", "anon", lambda a: [_join(a.server.signer.issue_access("x", time.time() + 60))], "token_invalid"),
+    Case(
+        "forged invite signature",
+        "anon",
+        lambda a: [_join(_tamper_signature(a.invites_b["patient"].token))],
+        "token_invalid",
+    ),
+    Case(
+        "tampered invite payload",
+        "anon",
+        lambda a: [_join(_tamper_payload(a.invites_b["patient"].token))],
+        "token_invalid",
+    ),
+    Case(
+        "access token as invite",
+        "anon",
+        lambda a: [_join(a.server.signer.issue_access("x", time.time() + 60))],
+        "token_invalid",
+    ),
     Case("expired invite", "anon", lambda a: [_join(_expired_invite(a))], "token_expired"),
     Case("unknown code", "anon", lambda a: [_join("ZZZZ-ZZZZ")], "code_unknown"),
-    Case("wrong role", "anon", lambda a: [_join(a.invites_b["patient"].token, as_role="support")], "wrong_role"),
-    Case("replayed join", "patient_b", lambda a: [_join(a.invites_b["support"].token)], "already_joined"),
-    Case("invite in use on another device", "anon", lambda a: [_join(a.invites_a["patient"].token)], "device_bound"),
-    Case("bogus resume token", "anon", lambda a: [{"type": "resume", "resume_token": "nope", "last_seq": 0}], "resume_invalid"),
-    Case("negative last_seq", "anon", lambda a: [{"type": "resume", "resume_token": "x", "last_seq": -1}], "invalid_message"),
-    Case("too many wrong codes", "anon", lambda a: [_join(f"AAAA-AAA{c}") for c in "BCDEF"], "too_many_attempts", after_others=True),
+    Case(
+        "wrong role",
+        "anon",
+        lambda a: [_join(a.invites_b["patient"].token, as_role="support")],
+        "wrong_role",
+    ),
+    Case(
+        "replayed join",
+        "patient_b",
+        lambda a: [_join(a.invites_b["support"].token)],
+        "already_joined",
+    ),
+    Case(
+        "invite in use on another device",
+        "anon",
+        lambda a: [_join(a.invites_a["patient"].token)],
+        "device_bound",
+    ),
+    Case(
+        "bogus resume token",
+        "anon",
+        lambda a: [{"type": "resume", "resume_token": "nope", "last_seq": 0}],
+        "resume_invalid",
+    ),
+    Case(
+        "negative last_seq",
+        "anon",
+        lambda a: [{"type": "resume", "resume_token": "x", "last_seq": -1}],
+        "invalid_message",
+    ),
+    Case(
+        "too many wrong codes",
+        "anon",
+        lambda a: [_join(f"AAAA-AAA{c}") for c in "BCDEF"],
+        "too_many_attempts",
+        after_others=True,
+    ),
     # In session
     Case("event before join", "anon", lambda a: [_event({"kind": "checkin"})], "not_joined"),
-    Case("event for another session", "patient_b", lambda a: [_event({"kind": "checkin"}, session_id=a.session_a)], "wrong_session"),
-    Case("patient pushes prompt", "patient_b", lambda a: [_event({"kind": "prompt.push", "prompt_id": "x"})], "event_kind_forbidden"),
-    Case("client forges member event", "patient_b", lambda a: [_event({"kind": "member.left", "member_id": "x", "role": "patient"})], "event_kind_forbidden"),
-    Case("event id not a uuid", "patient_b", lambda a: [{"type": "event", "event_id": "1", "event": {"kind": "checkin"}}], "invalid_message"),
-    Case("event field wrong type", "patient_b", lambda a: [_event({"kind": "help", "held_ms": "1500"})], "invalid_message"),
+    Case(
+        "event for another session",
+        "patient_b",
+        lambda a: [_event({"kind": "checkin"}, session_id=a.session_a)],
+        "wrong_session",
+    ),
+    Case(
+        "patient pushes prompt",
+        "patient_b",
+        lambda a: [_event({"kind": "prompt.push", "prompt_id": "x"})],
+        "event_kind_forbidden",
+    ),
+    Case(
+        "client forges member event",
+        "patient_b",
+        lambda a: [_event({"kind": "member.left", "member_id": "x", "role": "patient"})],
+        "event_kind_forbidden",
+    ),
+    Case(
+        "event id not a uuid",
+        "patient_b",
+        lambda a: [{"type": "event", "event_id": "1", "event": {"kind": "checkin"}}],
+        "invalid_message",
+    ),
+    Case(
+        "event field wrong type",
+        "patient_b",
+        lambda a: [_event({"kind": "help", "held_ms": "1500"})],
+        "invalid_message",
+    ),
     Case("infinite number", "patient_b", lambda a: [_music_at("Infinity")], "invalid_message"),
     Case("number past float range", "patient_b", lambda a: [_music_at("1e999")], "invalid_message"),
-    Case("unknown event kind", "patient_b", lambda a: [_event({"kind": "self_destruct"})], "invalid_message"),
-    Case("signal into another session", "patient_b", lambda a: [{"type": "signal", "to": a.patient.member_id, "pc_id": "p", "data": {"kind": "hangup"}}], "wrong_session"),
-    Case("signal to nobody", "patient_b", lambda a: [{"type": "signal", "to": "ghost", "pc_id": "p", "data": {"kind": "hangup"}}], "wrong_session"),
-    Case("oversize sdp", "patient_b", lambda a: [{"type": "signal", "to": "x", "pc_id": "p", "data": {"kind": "offer", "sdp": "v" * 50_000}}], "invalid_message"),
-]  # fmt: skip
+    Case(
+        "unknown event kind",
+        "patient_b",
+        lambda a: [_event({"kind": "self_destruct"})],
+        "invalid_message",
+    ),
+    Case(
+        "signal into another session",
+        "patient_b",
+        lambda a: [
+            {"type": "signal", "to": a.patient.member_id, "pc_id": "p", "data": {"kind": "hangup"}}
+        ],
+        "wrong_session",
+    ),
+    Case(
+        "signal to nobody",
+        "patient_b",
+        lambda a: [{"type": "signal", "to": "ghost", "pc_id": "p", "data": {"kind": "hangup"}}],
+        "wrong_session",
+    ),
+    Case(
+        "oversize sdp",
+        "patient_b",
+        lambda a: [
+            {
+                "type": "signal",
+                "to": "x",
+                "pc_id": "p",
+                "data": {"kind": "offer", "sdp": "v" * 50_000},
+            }
+        ],
+        "invalid_message",
+    ),
+]
 
 
 async def _prepare(arena: Arena, setup: Setup) -> RawClient:

@@ -123,8 +123,9 @@ after_s = 30
 repeat_s = 120
 oncall_after_s = 100
 """)
-    return ServerConfig(data_dir=tmp_path / "server", host="127.0.0.1", port=0,
-                        notify_config=notify)  # fmt: skip
+    return ServerConfig(
+        data_dir=tmp_path / "server", host="127.0.0.1", port=0, notify_config=notify
+    )
 
 
 @contextlib.asynccontextmanager
@@ -344,8 +345,9 @@ async def test_a_message_cut_off_mid_send_goes_out_again_after_a_restart(
     async with first_round(config, clock, receivers):
         pass
     # As if the server died after handing the e-mail over but before writing that down.
-    store = EscalationStore(config.data_dir / "escalation.sqlite3",
-                            (config.data_dir / "signing.key").read_bytes())  # fmt: skip
+    store = EscalationStore(
+        config.data_dir / "escalation.sqlite3", (config.data_dir / "signing.key").read_bytes()
+    )
     # fault injection: the crash between two writes
     store._conn.execute("UPDATE sends SET status = 'pending' WHERE target = 'support:email'")
     store.close()
@@ -374,11 +376,13 @@ async def test_hostile_links_and_contacts_are_refused(
         prefix, payload, mac = token.split(".")
         forged_payload = payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB")
         assert server.escalation is not None
-        other_session = issue_ack(server.signer, AckClaims("x", "other", "inc", "support",
-                                                           clock.now + 60))  # fmt: skip
+        other_session = issue_ack(
+            server.signer, AckClaims("x", "other", "inc", "support", clock.now + 60)
+        )
         # Signed by this server but for a role no link may answer as.
-        wrong_role = issue_ack(server.signer, AckClaims("y", s.session_id, "inc", "patient",
-                                                        clock.now + 60))  # fmt: skip
+        wrong_role = issue_ack(
+            server.signer, AckClaims("y", s.session_id, "inc", "patient", clock.now + 60)
+        )
         forged = [
             f"{base}/{wrong_role}",
             f"{base}/{prefix}.{forged_payload}.{mac}",  # payload changed
@@ -451,8 +455,10 @@ def test_a_wrong_notify_config_names_the_key_and_never_a_secret(tmp_path: Path) 
     secret = tmp_path / "smtp.secret"
     secret.write_text("hunter2-very-secret")
     notify = tmp_path / "notify.toml"
-    notify.write_text(f'[secrets]\nsmtp = "{secret}"\n[channels]\nemail = "mailtos://u:{{smtp}}@h?to={{to}}"\n'
-                      'sms = "json://h/{twilio}/{to}"\n')  # fmt: skip
+    notify.write_text(
+        f'[secrets]\nsmtp = "{secret}"\n[channels]\nemail = "mailtos://u:{{smtp}}@h?to={{to}}"\n'
+        'sms = "json://h/{twilio}/{to}"\n'
+    )
     with pytest.raises(NotifyConfigError) as refused:
         NotifyConfig.load(notify)
     assert "channels.sms" in str(refused.value) and "twilio" in str(refused.value)

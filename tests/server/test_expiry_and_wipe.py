@@ -62,8 +62,14 @@ async def test_redis_store_expires_an_ended_session(redis_server: RedisProcess) 
     direct = redis.Redis.from_url(redis_server.url, decode_responses=True)
     try:
         await _ended_session_with_events(store)
-        for key in ("t:events:s1", "t:eids:s1", "t:seq:s1", "t:members:s1", "t:member:m1",
-                    "t:resume:hash1"):  # fmt: skip
+        for key in (
+            "t:events:s1",
+            "t:eids:s1",
+            "t:seq:s1",
+            "t:members:s1",
+            "t:member:m1",
+            "t:resume:hash1",
+        ):
             assert 0 < direct.pttl(key) <= 1_000, key
         assert direct.ttl("t:session:s1") > SESSION_TOMBSTONE_S - 60
         await asyncio.sleep(1.2)

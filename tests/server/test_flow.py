@@ -32,8 +32,7 @@ from tests.waiting import until
 def server_config(request: pytest.FixtureRequest, tmp_path: Path) -> ServerConfig:
     """The whole flow on either store: one node in memory, or one node over real Redis."""
     redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else None
-    return ServerConfig(data_dir=tmp_path / "server", host="127.0.0.1", port=0,
-                        redis_url=redis_url)  # fmt: skip
+    return ServerConfig(data_dir=tmp_path / "server", host="127.0.0.1", port=0, redis_url=redis_url)
 
 
 async def test_healthz_answers(server: SignalingServer) -> None:
@@ -92,8 +91,11 @@ async def test_invite_join_relay_presence_resume(clinic: Clinic) -> None:
         await therapist.send_event(CheckInRequest(kind="checkin.request", request_id="r1"))
         await until(lambda: len(timelines["s"]) == 2)
         kinds = {who: [e.event.kind for e in t][:2] for who, t in timelines.items()}
-        assert kinds == {"t": ["checkin", "prompt.push"], "p": ["checkin", "prompt.push"],
-                         "s": ["checkin", "checkin.request"]}  # fmt: skip
+        assert kinds == {
+            "t": ["checkin", "prompt.push"],
+            "p": ["checkin", "prompt.push"],
+            "s": ["checkin", "checkin.request"],
+        }
 
         # Resume: the patient drops; events happen meanwhile; it comes back with all of them.
         before = patient.last_seq

@@ -35,9 +35,10 @@ ATTACKER = "127.0.0.2"
 async def guarded(tmp_path: Path) -> AsyncIterator[SignalingServer]:
     """A server with small per-address limits, so a test reaches them quickly."""
     config = ServerConfig(
-        data_dir=tmp_path / "server", port=0,
+        data_dir=tmp_path / "server",
+        port=0,
         address_limits=AddressLimits(max_connections=20, handshake_timeout_s=1.0),
-    )  # fmt: skip
+    )
     async with SignalingServer(config) as server:
         yield server
 
@@ -138,8 +139,9 @@ async def test_an_unread_outbox_is_capped_in_bytes(tmp_path: Path) -> None:
     async with SignalingServer(config) as server:
         _, secret = server.db.add_therapist("dr-out")
         therapist = await RawClient.open(server.ws_url)
-        await therapist.request({"type": "login", "therapist": "dr-out", "secret": secret},
-                                "login_ok")  # fmt: skip
+        await therapist.request(
+            {"type": "login", "therapist": "dr-out", "secret": secret}, "login_ok"
+        )
         created = await therapist.request({"type": "create_session"}, "session_created")
         session_id = created["session"]["session_id"]
         await therapist.request({"type": "join", "session_id": session_id}, "joined")
@@ -165,8 +167,9 @@ async def test_an_unread_outbox_is_capped_in_bytes(tmp_path: Path) -> None:
         # The therapist answers on the call's path (the only signal it may send the patient).
         answer = {"kind": "answer", "sdp": "v" * 40_000}
         for n in range(10):  # 400 kB in ten messages: far under the 512-message cap
-            await therapist.send({"type": "signal", "to": joined["member_id"],
-                                  "pc_id": f"call-{n}", "data": answer})  # fmt: skip
+            await therapist.send(
+                {"type": "signal", "to": joined["member_id"], "pc_id": f"call-{n}", "data": answer}
+            )
         async with asyncio.timeout(10):
             while stalled in server.connections:
                 await asyncio.sleep(0.05)
@@ -233,8 +236,9 @@ async def test_a_login_flood_never_queues_anyone_else(server: SignalingServer) -
         for _ in range(5):
             await raw.send({"type": "login", "therapist": "dr-victim", "secret": "wrong"})
     legit = await RawClient.open(server.ws_url)
-    ok = await legit.request({"type": "login", "therapist": "dr-legit", "secret": secret},
-                             "login_ok")  # fmt: skip
+    ok = await legit.request(
+        {"type": "login", "therapist": "dr-legit", "secret": secret}, "login_ok"
+    )
     assert ok["therapist_id"]
     assert state["running_when_legit_started"] <= 1  # a hashing thread was free for it
     codes = [(await raw.recv_type("error"))["code"] for raw in attackers for _ in range(5)]
@@ -265,16 +269,18 @@ async def test_origin_is_checked_against_the_public_url_not_the_host_header(
     """Finding 8: a page on a foreign host, sending its own Host and Origin, is refused."""
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-            await http.ws_connect(server.ws_url, origin="http://evil.example",
-                                  headers={"Host": "evil.example"})  # fmt: skip
+            await http.ws_connect(
+                server.ws_url, origin="http://evil.example", headers={"Host": "evil.example"}
+            )
         assert info.value.status == 403
         ws = await http.ws_connect(server.ws_url, origin=server.own_origin)
         await ws.close()
 
 
 async def test_origin_of_a_public_url_behind_a_proxy(tmp_path: Path) -> None:
-    config = ServerConfig(data_dir=tmp_path / "server", port=0,
-                          public_url="wss://companion.clinic.example/ws")  # fmt: skip
+    config = ServerConfig(
+        data_dir=tmp_path / "server", port=0, public_url="wss://companion.clinic.example/ws"
+    )
     async with SignalingServer(config) as server, aiohttp.ClientSession() as http:
         assert server.own_origin == "https://companion.clinic.example"
         url = f"ws://127.0.0.1:{server.port}/ws"

@@ -23,8 +23,13 @@ class FakeClock:
 
 def test_an_address_shares_one_allowance_and_seated_members_widen_it() -> None:
     clock = FakeClock()
-    limits = AddressLimits(messages_per_s=10, messages_burst=20, bytes_per_s=1e9,
-                           bytes_burst=1e9, seated_messages_per_s=5)  # fmt: skip
+    limits = AddressLimits(
+        messages_per_s=10,
+        messages_burst=20,
+        bytes_per_s=1e9,
+        bytes_burst=1e9,
+        seated_messages_per_s=5,
+    )
     book = AddressBook(limits, RateLimitedLog(logging.getLogger("test")), clock)
     address = book.get("203.0.113.7")
     assert all(address.charge(10) == 0 for _ in range(20))  # the burst, any connection

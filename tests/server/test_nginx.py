@@ -59,13 +59,16 @@ async def proxied(
     cert, key = _self_signed(tmp_path)
     port = _free_port()
     config = ServerConfig(
-        data_dir=tmp_path / "server", port=0, public_url=f"wss://127.0.0.1:{port}/ws",
+        data_dir=tmp_path / "server",
+        port=0,
+        public_url=f"wss://127.0.0.1:{port}/ws",
         address_limits=AddressLimits(trusted_proxies=frozenset({"127.0.0.1"})),
-    )  # fmt: skip
+    )
     async with SignalingServer(config) as server:
         site = documented_config()
-        site = re.sub(r"(    server 10\.0\.0\.\d+:8765;\n)+", f"    server 127.0.0.1:{server.port};\n",
-                      site)  # fmt: skip
+        site = re.sub(
+            r"(    server 10\.0\.0\.\d+:8765;\n)+", f"    server 127.0.0.1:{server.port};\n", site
+        )
         site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
         site = site.replace(
             "/etc/letsencrypt/live/companion.clinic.example/fullchain.pem", str(cert)
@@ -82,8 +85,15 @@ async def proxied(
             f"  uwsgi_temp_path {temp}/uwsgi;\n  scgi_temp_path {temp}/scgi;\n"
             f"  include {tmp_path}/companion.conf;\n}}\n"
         )
-        command = ["nginx", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"),
-                   "-c", str(tmp_path / "nginx.conf")]  # fmt: skip
+        command = [
+            "nginx",
+            "-p",
+            str(tmp_path),
+            "-e",
+            str(tmp_path / "error.log"),
+            "-c",
+            str(tmp_path / "nginx.conf"),
+        ]
         quiet = subprocess.DEVNULL
         nginx_for.append(subprocess.Popen(command, stdout=quiet, stderr=quiet))
         async with asyncio.timeout(10):
@@ -104,19 +114,30 @@ async def test_a_session_through_the_documented_nginx(
     server, proxy = proxied
     _, secret = server.db.add_therapist("dr-proxy")
     therapist = await RawClient.open(proxy.ws_url, source="127.0.0.5", ssl=proxy.trust)
-    await therapist.request({"type": "login", "therapist": "dr-proxy", "secret": secret},
-                            "login_ok")  # fmt: skip
+    await therapist.request(
+        {"type": "login", "therapist": "dr-proxy", "secret": secret}, "login_ok"
+    )
     created = await therapist.request({"type": "create_session"}, "session_created")
-    await therapist.request({"type": "join", "session_id": created["session"]["session_id"]},
-                            "joined")  # fmt: skip
+    await therapist.request(
+        {"type": "join", "session_id": created["session"]["session_id"]}, "joined"
+    )
     # A client that forges its own X-Forwarded-For is still seen at its real address.
-    patient = await RawClient.open(proxy.ws_url, source="127.0.0.6", ssl=proxy.trust,
-                                   headers={"X-Forwarded-For": "203.0.113.9"})  # fmt: skip
+    patient = await RawClient.open(
+        proxy.ws_url,
+        source="127.0.0.6",
+        ssl=proxy.trust,
+        headers={"X-Forwarded-For": "203.0.113.9"},
+    )
     await patient.request({"type": "join", "invite": created["invites"][0]["token"]}, "joined")
     # The node limits each client by its own address, not the proxy's.
     assert {c.remote for c in server.connections} == {"127.0.0.5", "127.0.0.6"}
-    await patient.send({"type": "event", "event_id": "0b7e4a8a-3c1f-4d8e-9a39-6b0f2f6a1c55",
-                        "event": {"kind": "checkin"}})  # fmt: skip
+    await patient.send(
+        {
+            "type": "event",
+            "event_id": "0b7e4a8a-3c1f-4d8e-9a39-6b0f2f6a1c55",
+            "event": {"kind": "checkin"},
+        }
+    )
     event = await therapist.recv_type("event")
     while event["event"]["kind"] != "checkin":
         event = await therapist.recv_type("event")

@@ -25,8 +25,13 @@ def test_repeats_every_two_minutes_and_adds_the_oncall_later() -> None:
     ladder.condition_opened(0.0, "s1", "alert:a1", "inc1")
     rounds = [r for t in range(0, 700, 5) for r in ladder.due(float(t))]
     assert [(r.number, r.oncall) for r in rounds] == [
-        (0, False), (1, False), (2, False), (3, True), (4, True), (5, True),
-    ]  # fmt: skip
+        (0, False),
+        (1, False),
+        (2, False),
+        (3, True),
+        (4, True),
+        (5, True),
+    ]
 
 
 def test_one_incident_per_session_however_many_alerts() -> None:

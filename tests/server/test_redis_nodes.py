@@ -50,8 +50,13 @@ async def two_nodes(
         await node.stop()
 
 
-async def _seat(therapist: SignalingClient, patient: SignalingClient, name: str, secret: str,
-                by_link: bool = False) -> str:  # fmt: skip
+async def _seat(
+    therapist: SignalingClient,
+    patient: SignalingClient,
+    name: str,
+    secret: str,
+    by_link: bool = False,
+) -> str:
     """The therapist signs in, opens a session and joins it; the patient joins with the
     invite's code (or its link's token). Returns the session id."""
     await therapist.connect()
@@ -77,9 +82,10 @@ class _Pair:
 
 @contextlib.asynccontextmanager
 async def _seated_pair(
-    nodes: tuple[SignalingServer, SignalingServer], redis_server: RedisProcess,
+    nodes: tuple[SignalingServer, SignalingServer],
+    redis_server: RedisProcess,
     patient_options: ClientOptions | None = None,
-) -> AsyncIterator[_Pair]:  # fmt: skip
+) -> AsyncIterator[_Pair]:
     """A therapist on node A and a patient on node B in one session, both arrivals stored."""
     node_a, node_b = nodes
     _, secret = node_a.db.add_therapist("dr-pair")
@@ -110,9 +116,13 @@ async def test_a_session_spans_two_nodes(
     try:
         await _seat(therapist, patient, "dr-redis", secret)  # the code was made on the other node
 
-        await until(lambda: therapist.presence is not None
-                     and {m.role for m in therapist.presence.members if m.status == "online"}
-                     == {"therapist", "patient"})  # fmt: skip
+        await until(
+            lambda: (
+                therapist.presence is not None
+                and {m.role for m in therapist.presence.members if m.status == "online"}
+                == {"therapist", "patient"}
+            )
+        )
 
         signals: list[RelayedSignal] = []
         patient.signal_received.connect(signals.append)
@@ -224,9 +234,15 @@ async def test_events_a_node_missed_while_not_subscribed_reach_its_members(
         # The patient's check-in as node B stores it, its publish heard by no one (as when
         # it came while node A was reconnecting to Redis).
         seq = direct.incr(f"cmp:seq:{session_id}")
-        missed = SessionEvent(session_id=session_id, seq=seq, event_id=str(uuid.uuid4()),
-                              from_member=patient.member_id, from_role="patient", at=time.time(),
-                              event=CheckIn(kind="checkin"))  # fmt: skip
+        missed = SessionEvent(
+            session_id=session_id,
+            seq=seq,
+            event_id=str(uuid.uuid4()),
+            from_member=patient.member_id,
+            from_role="patient",
+            at=time.time(),
+            event=CheckIn(kind="checkin"),
+        )
         direct.zadd(f"cmp:events:{session_id}", {missed.model_dump_json(): seq})
         await asyncio.sleep(0.5)
         assert seen == []
@@ -291,9 +307,22 @@ async def test_a_member_who_drops_while_redis_is_down_is_marked_lost_once_it_is_
 
 def _start_node(data: Path, redis_url: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "companion", "server", "--port", "0", "--data-dir", str(data), "--redis", redis_url],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "companion",
+            "server",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data),
+            "--redis",
+            redis_url,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     return proc, proc.stdout.readline().split(" on ")[1].split()[0]
 
@@ -303,9 +332,20 @@ async def test_a_killed_node_costs_nothing(tmp_path: Path, redis_server: RedisPr
     every event is delivered once, in order."""
     data = tmp_path / "clinic"
     secret = subprocess.run(
-        [sys.executable, "-m", "companion", "server", "add-therapist", "dr-kill", "--data-dir", str(data)],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()[-1]  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "companion",
+            "server",
+            "add-therapist",
+            "dr-kill",
+            "--data-dir",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
     node_a, url_a = _start_node(data, redis_server.url)
     node_b, url_b = _start_node(data, redis_server.url)
     therapist = SignalingClient([url_a])

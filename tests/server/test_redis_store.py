@@ -19,8 +19,10 @@ STALL_S = 3.0
 
 
 def _render(event_id: str) -> Callable[[int], str]:
-    return lambda seq: json.dumps({"type": "event", "session_id": "s1", "seq": seq,
-                                   "event_id": event_id}, separators=(",", ":"))  # fmt: skip
+    return lambda seq: json.dumps(
+        {"type": "event", "session_id": "s1", "seq": seq, "event_id": event_id},
+        separators=(",", ":"),
+    )
 
 
 async def test_a_resuming_member_keeps_the_numbers_above_what_it_holds(
@@ -57,8 +59,9 @@ async def test_a_members_language_is_kept_through_a_seat_and_a_read(
     (docs/protocol.md, ``join``): Redis keeps it like the member's other fields."""
     store = RedisStore(redis_server.url)
     try:
-        support = MemberRecord("m1", "s1", "support", "h1", "online", invite_id="i1", epoch=1,
-                               language="es")  # fmt: skip
+        support = MemberRecord(
+            "m1", "s1", "support", "h1", "online", invite_id="i1", epoch=1, language="es"
+        )
         await store.seat(support, None)
         assert [m.language for m in await store.members("s1")] == ["es"]
         await store.put_member(replace(support, member_id="m2", language=None))

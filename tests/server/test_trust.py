@@ -135,8 +135,10 @@ async def test_a_rejoin_revokes_every_older_resume_token(room: Room) -> None:
     )
     assert resumed["member_id"] == joined["member_id"]
     tokens.append(resumed["resume_token"])
-    assert await _refused(room.url, {"type": "resume", "resume_token": tokens[0],
-                                     "last_seq": 0}) == "resume_invalid"  # fmt: skip
+    assert (
+        await _refused(room.url, {"type": "resume", "resume_token": tokens[0], "last_seq": 0})
+        == "resume_invalid"
+    )
     assert await _still_open(second)
     # Leave, then join again with the invite on the same device: the same member again.
     await second.request({"type": "leave", "rid": "l"}, "ok")
@@ -265,8 +267,11 @@ async def test_a_device_whose_newest_token_was_lost_takes_its_place_back_with_wh
 
 async def test_behind_a_trusted_proxy_each_client_has_its_own_allowance(tmp_path: Path) -> None:
     """The proxy's own X-Forwarded-For line counts, not one a client wrote before it."""
-    config = ServerConfig(data_dir=tmp_path / "server", port=0,
-                          address_limits=AddressLimits(trusted_proxies=frozenset({"127.0.0.1"})))  # fmt: skip
+    config = ServerConfig(
+        data_dir=tmp_path / "server",
+        port=0,
+        address_limits=AddressLimits(trusted_proxies=frozenset({"127.0.0.1"})),
+    )
     async with SignalingServer(config) as server:
 
         def via_proxy(client: str) -> CIMultiDict[str]:

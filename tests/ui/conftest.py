@@ -29,8 +29,13 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("COMPANION_SCREENSHOTS", ROOT / "test-output" / "screenshots"))
 
 
-def run_tool(script: str, args: list[str], env: dict[str, str], screen: str | None = None,
-             timeout_s: float = 90) -> dict[str, Any]:  # fmt: skip
+def run_tool(
+    script: str,
+    args: list[str],
+    env: dict[str, str],
+    screen: str | None = None,
+    timeout_s: float = 90,
+) -> dict[str, Any]:
     """Run ``tools/<script>`` on a real X server (Xvfb, with ``screen`` as "WxHxD"), or on
     the offscreen platform where there is no Xvfb; its last line of output, as JSON."""
     env = dict(env)
@@ -40,8 +45,9 @@ def run_tool(script: str, args: list[str], env: dict[str, str], screen: str | No
         command = ["xvfb-run", "-a", *(["-s", f"-screen 0 {screen}"] if screen else []), *command]
     else:
         env["QT_QPA_PLATFORM"] = "offscreen"
-    proc = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout_s, check=False)  # fmt: skip
+    proc = subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
@@ -54,8 +60,9 @@ class UiClinic:
     folder: Path
 
     def options(self, role: str, audio: bool = False) -> CoreOptions:
-        return CoreOptions(data_dir=self.folder / role, fake_media=True, audio=audio,
-                           video=(320, 240, 15))  # fmt: skip
+        return CoreOptions(
+            data_dir=self.folder / role, fake_media=True, audio=audio, video=(320, 240, 15)
+        )
 
     def maker(self, role: str, audio: bool = False) -> Callable[[], RoleCore]:
         options = self.options(role, audio)

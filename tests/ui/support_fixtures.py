@@ -54,8 +54,9 @@ def _report(**fields: object) -> None:
 async def _patient(url: str, code: str, folder: Path, seconds: float) -> int:
     from companion.app import CoreOptions, RoleCore
 
-    options = CoreOptions(data_dir=folder / "data", fake_media=True, audio=True,
-                          video=(160, 120, 10))  # fmt: skip
+    options = CoreOptions(
+        data_dir=folder / "data", fake_media=True, audio=True, video=(160, 120, 10)
+    )
     core = RoleCore("patient", url, options)
     titles: list[str] = []
 

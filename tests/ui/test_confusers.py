@@ -102,8 +102,9 @@ def test_support_board_enter_presses_no_stale_thanks_and_vitals_start_empty(
             support.reminder_panel.hide()
 
             # Item 8: Enter presses the focused button ("I'm with the patient").
-            alert = Alert("a1", "go_to_patient", time.monotonic(), frozenset({"support"}),
-                          True, "patient")  # fmt: skip
+            alert = Alert(
+                "a1", "go_to_patient", time.monotonic(), frozenset({"support"}), True, "patient"
+            )
             support.message.setText("Thank you. The therapist can see you're with the patient.")
             assert support.core is not None
             support.core.alert_shown.emit(alert)  # what the ladder shows

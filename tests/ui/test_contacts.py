@@ -300,8 +300,12 @@ def test_the_console_and_the_summary_pdf_say_who_was_messaged_in_plain_words(
                 live.grab().save(str(shots("therapist") / "therapist-timeline-escalation.png"))
 
                 html_path, pdf_path = live.export_summary(clinic.folder / "summary")
-                text = subprocess.run(["pdftotext", "-layout", str(pdf_path), "-"],
-                                      capture_output=True, text=True, check=True).stdout  # fmt: skip
+                text = subprocess.run(
+                    ["pdftotext", "-layout", str(pdf_path), "-"],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
                 text = " ".join(text.split())  # lines wrapped in the table's cells
                 assert "Texts and e-mails outside the apps" in text
                 assert "Could not message the support person (text message, round 1)" in text

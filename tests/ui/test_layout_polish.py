@@ -47,10 +47,19 @@ def test_request_a_checkin_stays_put_as_alerts_come_and_go(run_ui: RunUi) -> Non
             await settle(0.3)
             before = _at(live.request)
             # Two alerts as the ladder shows them, through the core's own signal.
-            therapist.alert_shown.emit(Alert("a1", "help", time.monotonic(),
-                                             frozenset({"therapist"}), True, "patient"))  # fmt: skip
-            therapist.alert_shown.emit(Alert("a2", "checkin_unanswered", time.monotonic(),
-                                             frozenset({"therapist"}), False, None))  # fmt: skip
+            therapist.alert_shown.emit(
+                Alert("a1", "help", time.monotonic(), frozenset({"therapist"}), True, "patient")
+            )
+            therapist.alert_shown.emit(
+                Alert(
+                    "a2",
+                    "checkin_unanswered",
+                    time.monotonic(),
+                    frozenset({"therapist"}),
+                    False,
+                    None,
+                )
+            )
             await settle(0.3)
             row = live.alert_rows["a1"]
             live.activateWindow()
@@ -208,8 +217,9 @@ def test_the_console_fits_a_laptop_screen_with_a_sessions_invitations(run_ui: Ru
     from companion.ui.therapist import TherapistConsole
 
     async def test(clinic: UiClinic) -> None:
-        console = TherapistConsole(clinic.server.ws_url, clinic.folder / "therapist", True,
-                                   audio=False)  # fmt: skip
+        console = TherapistConsole(
+            clinic.server.ws_url, clinic.folder / "therapist", True, audio=False
+        )
         console.resize(1366 - 8, 768 - 40)
         console.show()
         try:
@@ -238,8 +248,11 @@ def test_the_plan_tab_never_scrolls_sideways(run_ui: RunUi) -> None:
         live.resize(900, 700)
         live.show()
         try:
-            tabs = next(t for t in live.findChildren(QTabWidget)
-                        if any(t.tabText(i) == "Plan" for i in range(t.count())))  # fmt: skip
+            tabs = next(
+                t
+                for t in live.findChildren(QTabWidget)
+                if any(t.tabText(i) == "Plan" for i in range(t.count()))
+            )
             tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.tabText(i) == "Plan"))
             await settle(0.3)
             area = tabs.currentWidget()

@@ -54,9 +54,12 @@ def contrast(fg: str | QColor, bg: str | QColor) -> float:
 def over(color: str, alpha: float, background: str) -> QColor:
     """``color`` at ``alpha`` painted over ``background``."""
     a, b = QColor(color), QColor(background)
-    return QColor.fromRgbF(*(alpha * x + (1 - alpha) * y for x, y in
-                             ((a.redF(), b.redF()), (a.greenF(), b.greenF()),
-                              (a.blueF(), b.blueF()))))  # fmt: skip
+    return QColor.fromRgbF(
+        *(
+            alpha * x + (1 - alpha) * y
+            for x, y in ((a.redF(), b.redF()), (a.greenF(), b.greenF()), (a.blueF(), b.blueF()))
+        )
+    )
 
 
 def test_the_colours_the_patient_sees_meet_wcag_aa() -> None:
@@ -235,8 +238,11 @@ def test_whole_flow_device_check_check_ins_prompt_hold_close_and_after(
             await settle(0.2)
             saved = window.save_screenshots(folder)
             assert [path.name for path in saved] == [
-                "patient-join.png", "patient-prepare.png", "patient-session.png",
-                "patient-after.png"]  # fmt: skip
+                "patient-join.png",
+                "patient-prepare.png",
+                "patient-session.png",
+                "patient-after.png",
+            ]
             # Nothing the patient wrote reaches the record's plain text.
             raw = (clinic.folder / "patient" / "records.sqlite3").read_bytes()
             assert b"grandmother" not in raw and b"fear kindly" not in raw
@@ -284,10 +290,22 @@ def test_keyboard_only_run_through(run_ui: RunUi) -> None:
             # button starts the session.
             p = window.prepare_screen
             reached = _tab_round(window, p.checks[0])
-            controls: list[QWidget] = [*p.checks, p.support_name, p.support_phone, p.emergency,
-                p.intention, p.share_intention, p.address, p.taken, p.medications,
-                p.therapist_contact, p.prescriber_contact, p.test_sound, p.own_music,
-                p.begin]  # fmt: skip
+            controls: list[QWidget] = [
+                *p.checks,
+                p.support_name,
+                p.support_phone,
+                p.emergency,
+                p.intention,
+                p.share_intention,
+                p.address,
+                p.taken,
+                p.medications,
+                p.therapist_contact,
+                p.prescriber_contact,
+                p.test_sound,
+                p.own_music,
+                p.begin,
+            ]
             for control in controls:
                 assert control in reached, control.accessibleName()
                 assert control.accessibleName(), control
@@ -304,8 +322,19 @@ def test_keyboard_only_run_through(run_ui: RunUi) -> None:
             s = window.session_screen
             await settle(0.2)
             reached = _tab_round(window, s.ok)
-            for control in (s.ok, s.help, s.grounding, s.play, s.next, s.volume, s.mute, s.mic,
-                            s.camera, s.calm, s.end):  # fmt: skip
+            for control in (
+                s.ok,
+                s.help,
+                s.grounding,
+                s.play,
+                s.next,
+                s.volume,
+                s.mute,
+                s.mic,
+                s.camera,
+                s.calm,
+                s.end,
+            ):
                 assert control in reached, control.accessibleName()
                 assert control.accessibleName(), control
                 assert control.focusPolicy() & Qt.FocusPolicy.TabFocus
@@ -364,8 +393,10 @@ def test_keyboard_only_run_through(run_ui: RunUi) -> None:
     run_ui(test)
     # Reduce motion is remembered for next time.
     folder = dirs[0]
-    again = PatientWindow(lambda: RoleCore("patient", "ws://127.0.0.1:9", CoreOptions(
-        data_dir=folder, audio=False)), folder)  # fmt: skip
+    again = PatientWindow(
+        lambda: RoleCore("patient", "ws://127.0.0.1:9", CoreOptions(data_dir=folder, audio=False)),
+        folder,
+    )
     assert again.session_screen.calm.isChecked()
     again.deleteLater()
 
@@ -429,8 +460,12 @@ def test_a_restart_brings_the_patient_back_into_the_same_session(
 
 
 def test_text_follows_the_system_font(qapp: QApplication, tmp_path: Path) -> None:
-    window = PatientWindow(lambda: RoleCore("patient", "ws://127.0.0.1:9", CoreOptions(
-        data_dir=tmp_path, audio=False)), tmp_path)  # fmt: skip
+    window = PatientWindow(
+        lambda: RoleCore(
+            "patient", "ws://127.0.0.1:9", CoreOptions(data_dir=tmp_path, audio=False)
+        ),
+        tmp_path,
+    )
     original = qapp.font()
     try:
         before = window.session_screen.ok.font().pointSizeF()

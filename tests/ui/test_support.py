@@ -53,18 +53,26 @@ def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) ->
 
             # The patient's emergency card and the therapist's plan arrive. The dose was
             # 15 minutes ago: the vitals 5 minutes before it and the first look-in are due.
-            card = EmergencyCard(kind="card", patient_name="R. Example",
-                                 address="1 Calm Street, Flat 2", taken="ketamine 100 mg "
-                                 "sublingual at 10:02", medications="none",
-                                 therapist_contact="Dr Rivera 555 0100",
-                                 prescriber_contact="Dr Okafor 555 0199",
-                                 emergency_number="112")  # fmt: skip
+            card = EmergencyCard(
+                kind="card",
+                patient_name="R. Example",
+                address="1 Calm Street, Flat 2",
+                taken="ketamine 100 mg sublingual at 10:02",
+                medications="none",
+                therapist_contact="Dr Rivera 555 0100",
+                prescriber_contact="Dr Okafor 555 0199",
+                emergency_number="112",
+            )
             await patient.share_card(card)
-            plan = SessionPlan(kind="plan", dose_at=time.time() - 15 * 60 - 3,
-                               vitals_at_min=[-5], lookin_every_min=15,
-                               instructions="Sit with them quietly. If they are unwell call "
-                               "112, then Dr Rivera on 555 0100.",
-                               emergency_number="112")  # fmt: skip
+            plan = SessionPlan(
+                kind="plan",
+                dose_at=time.time() - 15 * 60 - 3,
+                vitals_at_min=[-5],
+                lookin_every_min=15,
+                instructions="Sit with them quietly. If they are unwell call "
+                "112, then Dr Rivera on 555 0100.",
+                emergency_number="112",
+            )
             await therapist.set_plan(plan)
             await until(lambda: window.reminder_panel.isVisible(), 5)
             assert "112" in window.emergency_line.text()
@@ -113,8 +121,21 @@ def test_support_joins_gets_paced_checks_instructions_and_card(run_ui: RunUi) ->
             pdf = window.print_card(folder / "emergency-card.pdf")
             assert pdf.read_bytes().startswith(b"%PDF")
             assert shutil.which("pdftoppm"), "poppler-utils (pdftoppm) is needed"
-            subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf),
-                            str(folder / "emergency-card")], check=True)  # fmt: skip
+            subprocess.run(
+                [
+                    "pdftoppm",
+                    "-png",
+                    "-r",
+                    "60",
+                    "-f",
+                    "1",
+                    "-l",
+                    "1",
+                    str(pdf),
+                    str(folder / "emergency-card"),
+                ],
+                check=True,
+            )
             assert list(folder.glob("emergency-card*.png"))
 
             # A lost link is amber news; "go to the patient" is the red call. The link's

@@ -39,8 +39,7 @@ def no_keyring() -> Iterator[None]:
 
 
 def _console(clinic: UiClinic) -> TherapistConsole:
-    console = TherapistConsole(clinic.server.ws_url, clinic.folder / "therapist", True,
-                               audio=False)  # fmt: skip
+    console = TherapistConsole(clinic.server.ws_url, clinic.folder / "therapist", True, audio=False)
     console.resize(1400, 880)
     console.show()
     return console
@@ -175,9 +174,12 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             spoken = SpokenLine(kind="spoken", line_id="prompt:feet-on-floor", voice="espeak-ng")
             await patient.guardian.publish(spoken)
             heard = "The patient heard: “Feet on the floor. Feel where your body is held up"
-            await until(lambda: any(heard in live.timeline.item(i).text()
-                                    for i in range(live.timeline.count())),
-                        what="the console's timeline shows what the patient heard")  # fmt: skip
+            await until(
+                lambda: any(
+                    heard in live.timeline.item(i).text() for i in range(live.timeline.count())
+                ),
+                what="the console's timeline shows what the patient heard",
+            )
 
             # A message for the support person.
             live.message.setText("Please bring a glass of water")
@@ -209,8 +211,11 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             assert "Vitals times" in live.plan_error.text()
             live.vitals_at.setText("-5, 40")
             assert await live.send_plan()
-            await until(lambda: support.core is not None
-                        and support.core.facts.plan.emergency_number == "112")  # fmt: skip
+            await until(
+                lambda: (
+                    support.core is not None and support.core.facts.plan.emergency_number == "112"
+                )
+            )
             assert "112" in support.emergency_line.text()
             assert therapist.guardian is not None
 
@@ -276,8 +281,21 @@ def test_live_session_round_trips_alerts_plan_notes_and_summary(run_ui: RunUi) -
             assert shutil.which("pdftoppm"), "poppler-utils (pdftoppm) is needed"
             for old in folder.glob("summary-*.png"):
                 old.unlink()
-            subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1",
-                            str(pdf_path), str(folder / "summary")], check=True)  # fmt: skip
+            subprocess.run(
+                [
+                    "pdftoppm",
+                    "-png",
+                    "-r",
+                    "70",
+                    "-f",
+                    "1",
+                    "-l",
+                    "1",
+                    str(pdf_path),
+                    str(folder / "summary"),
+                ],
+                check=True,
+            )
             assert list(folder.glob("summary*.png"))
 
             # Ending the session: everyone sees it; the summary is in front.

@@ -27,8 +27,9 @@ pytest.importorskip("sounddevice")
 
 def test_next_changes_what_the_patients_engine_plays(run_ui: RunUi, tmp_path: Path) -> None:
     async def test(clinic: UiClinic) -> None:
-        console = TherapistConsole(clinic.server.ws_url, clinic.folder / "therapist", True,
-                                   audio=False)  # fmt: skip
+        console = TherapistConsole(
+            clinic.server.ws_url, clinic.folder / "therapist", True, audio=False
+        )
         console.resize(1400, 880)
         console.show()
         reports: list[dict[str, Any]] = []
@@ -38,8 +39,9 @@ def test_next_changes_what_the_patients_engine_plays(run_ui: RunUi, tmp_path: Pa
             session_id, invites = await console.create_session("Music")
             therapist = await console.open_live(session_id)
             live = console.live[session_id]
-            proc = spawn_patient(clinic.server.ws_url, invites["patient"].code,
-                                 tmp_path / "patient", seconds=40)  # fmt: skip
+            proc = spawn_patient(
+                clinic.server.ws_url, invites["patient"].code, tmp_path / "patient", seconds=40
+            )
             out = proc.stdout
             assert out is not None
 

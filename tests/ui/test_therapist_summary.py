@@ -28,8 +28,9 @@ def test_summary_counts_response_times_drops_and_vitals() -> None:
         (310, None, "checkin.request", "Therapist asked for a check-in", ""),
         (400, None, "alert.shown", "The patient did not answer a check-in", "a3"),
     ]
-    facts.timeline = [TimelineEntry(t0 + at, who, kind, text, "", ref)
-                      for at, who, kind, text, ref in entries]  # fmt: skip
+    facts.timeline = [
+        TimelineEntry(t0 + at, who, kind, text, "", ref) for at, who, kind, text, ref in entries
+    ]
     summary = summarize(facts, [(t0 + 50, "Calm <b>start</b>")], now=t0 + 5400)
     assert summary.duration_s == 5400 and summary.dose_at == t0 + 60
     assert summary.checkins == 1 and summary.checkin_requests == 2
@@ -72,8 +73,7 @@ def test_no_heading_stands_alone_at_the_foot_of_a_pdf_page(tmp_path: Path) -> No
     from companion.ui.therapist.live import write_pdf
 
     _app = QApplication.instance() or QApplication([])
-    headings = {"Alerts", "Connection drops", "Grounding prompts used", "Vitals",
-                "Private notes"}  # fmt: skip
+    headings = {"Alerts", "Connection drops", "Grounding prompts used", "Vitals", "Private notes"}
     t0 = 1_700_000_000.0
     ends: list[str] = []
     for prompts in range(0, 34):
@@ -87,8 +87,9 @@ def test_no_heading_stands_alone_at_the_foot_of_a_pdf_page(tmp_path: Path) -> No
         )
         html = to_html(summarize(facts, [(t0 + 5, "A calm start")], now=t0 + 5400), "Summary")
         pdf = write_pdf(html, tmp_path / f"summary-{prompts}.pdf")
-        text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
-                              text=True, check=True).stdout  # fmt: skip
+        text = subprocess.run(
+            ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+        ).stdout
         for page in text.split("\f")[:-1]:
             lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
             # The last line is the page number Qt prints; the one before ends the page.

@@ -46,8 +46,9 @@ class StandInMicrophone(Recorder):
 
 def test_your_voice_records_plays_back_and_records_again(run_ui: RunUi) -> None:
     async def test(clinic: UiClinic) -> None:
-        console = TherapistConsole(clinic.server.ws_url, clinic.folder / "therapist", True,
-                                   audio=False)  # fmt: skip
+        console = TherapistConsole(
+            clinic.server.ws_url, clinic.folder / "therapist", True, audio=False
+        )
         console.resize(1366, 768)
         console.show()
         try:
@@ -81,12 +82,18 @@ def test_your_voice_records_plays_back_and_records_again(run_ui: RunUi) -> None:
             console.grab().save(str(folder / "therapist-your-voice.png"))
             # Spanish: the same line in the patient's language, not yet recorded.
             page.language.setCurrentIndex(page.language.findData("es"))
-            await until(lambda: page.rows.get("link_lost") is not None
-                        and page.rows["link_lost"][0].text() == "Computer's voice", within_s=10)  # fmt: skip
+            await until(
+                lambda: (
+                    page.rows.get("link_lost") is not None
+                    and page.rows["link_lost"][0].text() == "Computer's voice"
+                ),
+                within_s=10,
+            )
             page.language.setCurrentIndex(page.language.findData("en"))
             await until(lambda: page.rows["link_lost"][0].text() == "Recorded", within_s=10)
-            assert not any(isinstance(w, QDialog) for w in QApplication.topLevelWidgets()
-                           if w.isVisible())  # fmt: skip
+            assert not any(
+                isinstance(w, QDialog) for w in QApplication.topLevelWidgets() if w.isVisible()
+            )
             # A session opens: the patient's app gets the recording; a line recorded
             # during the session follows.
             session_id, invites = await console.create_session("Tue")

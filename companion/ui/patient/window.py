@@ -161,8 +161,12 @@ class PatientWindow(QMainWindow):
         self.prepare_screen = PrepareScreen()
         self.session_screen = SessionScreen()
         self.after_screen = AfterScreen()
-        for screen in (self.join_screen, self.prepare_screen, self.session_screen,
-                       self.after_screen):  # fmt: skip
+        for screen in (
+            self.join_screen,
+            self.prepare_screen,
+            self.session_screen,
+            self.after_screen,
+        ):
             self.stack.addWidget(screen)
         self._show(self.join_screen)
         self._wire()
@@ -812,8 +816,12 @@ class PatientWindow(QMainWindow):
         folder.mkdir(parents=True, exist_ok=True)
         saved: list[Path] = []
         current = self.stack.currentWidget() or self.join_screen
-        names = {self.join_screen: "join", self.prepare_screen: "prepare",
-                 self.session_screen: "session", self.after_screen: "after"}  # fmt: skip
+        names = {
+            self.join_screen: "join",
+            self.prepare_screen: "prepare",
+            self.session_screen: "session",
+            self.after_screen: "after",
+        }
         for screen in self._visited or [current]:
             self.stack.setCurrentWidget(screen)
             path = folder / f"patient-{names.get(screen, 'screen')}.png"

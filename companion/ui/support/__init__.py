@@ -283,11 +283,13 @@ class SupportWindow(QMainWindow):
         self.vitals_row = QWidget()
         grid = QGridLayout(self.vitals_row)
         self.systolic, self.diastolic, self.heart_rate = QSpinBox(), QSpinBox(), QSpinBox()
-        for column, (box, name, hint, low, high) in enumerate((
-            (self.systolic, _("Upper (systolic)"), "mmHg", 40, 300),
-            (self.diastolic, _("Lower (diastolic)"), "mmHg", 20, 200),
-            (self.heart_rate, _("Heart rate"), _("beats a minute"), 20, 250),
-        )):  # fmt: skip
+        for column, (box, name, hint, low, high) in enumerate(
+            (
+                (self.systolic, _("Upper (systolic)"), "mmHg", 40, 300),
+                (self.diastolic, _("Lower (diastolic)"), "mmHg", 20, 200),
+                (self.heart_rate, _("Heart rate"), _("beats a minute"), 20, 250),
+            )
+        ):
             # One below the range means "not measured yet" and reads as a dash: nothing is
             # filled in before someone has measured it.
             box.setRange(low - 1, high)

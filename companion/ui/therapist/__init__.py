@@ -217,8 +217,11 @@ class TherapistConsole(QMainWindow):
         self.secret_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.secret_edit.setPlaceholderText(_("Leave empty to use the one remembered here"))
         self.secret_edit.returnPressed.connect(self._sign_in_clicked)
-        for label, edit in ((_("Clinic server"), self.server_edit), (_("Your name"), self.name_edit),
-                            (_("Secret"), self.secret_edit)):  # fmt: skip
+        for label, edit in (
+            (_("Clinic server"), self.server_edit),
+            (_("Your name"), self.name_edit),
+            (_("Secret"), self.secret_edit),
+        ):
             edit.setAccessibleName(label)
             form.addRow(label, edit)
         self.remember = QCheckBox(_("Remember my secret on this computer (system keyring)"))
@@ -460,10 +463,12 @@ class TherapistConsole(QMainWindow):
             self.tabs.setCurrentWidget(self.live[session_id])
             return self.live[session_id].core
         options = CoreOptions(
-            data_dir=self.data_dir / "sessions" / session_id, fake_media=self.fake_media,
-            audio=self.audio, video=(640, 480, 30) if not self.fake_media else (320, 240, 15),
+            data_dir=self.data_dir / "sessions" / session_id,
+            fake_media=self.fake_media,
+            audio=self.audio,
+            video=(640, 480, 30) if not self.fake_media else (320, 240, 15),
             voice=self.voice,
-        )  # fmt: skip
+        )
         core = await self.lobby.open_live(session_id, options)
         await self.send_voice([core])
         label = self.labels.get(session_id, _("Live session"))

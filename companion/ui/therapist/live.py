@@ -403,8 +403,12 @@ class LiveSession(QWidget):
         m.addWidget(self.now_playing)
         row = QHBoxLayout()
         self.music_buttons: dict[str, QPushButton] = {}
-        for text, action in ((_("Previous"), "previous"), (_("Play"), "play"),
-                             (_("Pause"), "pause"), (_("Next"), "next")):  # fmt: skip
+        for text, action in (
+            (_("Previous"), "previous"),
+            (_("Play"), "play"),
+            (_("Pause"), "pause"),
+            (_("Next"), "next"),
+        ):
             button = console_button(text)
             button.setAccessibleName(_("Music: {action}").format(action=action))
             button.clicked.connect(lambda _=False, a=action: spawn(self.core.music_remote(a)))
@@ -863,9 +867,15 @@ class LiveSession(QWidget):
         await self.core.end_session()
 
     def _ended(self) -> None:
-        for widget in (self.request, self.push, self.choose, self.end_button,
-                       self.send_plan_button, self.contacts_form.save_button,
-                       *self.music_buttons.values()):  # fmt: skip
+        for widget in (
+            self.request,
+            self.push,
+            self.choose,
+            self.end_button,
+            self.send_plan_button,
+            self.contacts_form.save_button,
+            *self.music_buttons.values(),
+        ):
             widget.setEnabled(False)
         self._support_check.stop()
         self.no_support.hide()

@@ -191,5 +191,6 @@ class VoicePage(QWidget):
         await self.studio.play(self.chosen_language, line_id)
 
     def _failed(self, exc: BaseException) -> None:
-        self.status.setText(_("The sound device could not be used: {what}").format(
-            what=type(exc).__name__))  # fmt: skip
+        self.status.setText(
+            _("The sound device could not be used: {what}").format(what=type(exc).__name__)
+        )
