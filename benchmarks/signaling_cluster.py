@@ -71,6 +71,7 @@ import aiohttp
 import psutil
 import signaling_load as load
 
+from companion.protocol import authority
 from companion.protocol.messages import CreateSession, Join, Login, Resume, SendEvent
 from companion.server.app import load_or_create_key, open_clinic_db
 
@@ -461,14 +462,18 @@ async def schedule(
         assert client.link is not None
         patient = clients[client.session * 3 + 1].member_id
         event_id = str(uuid.uuid4())
-        payload = SendEvent(
-            type="event", event_id=event_id, event=load.event_body(client.link, count, patient)
-        ).model_dump_json(exclude_none=True)
+        event = load.event_body(client.link, count, patient)
+        payload = SendEvent(type="event", event_id=event_id, event=event).model_dump_json(
+            exclude_none=True
+        )
+        # Only the members whose role may read it get it (the authority table): the
+        # support person's vitals never reach the patient, and were counted lost.
+        readers = authority.readers_of(event.kind)
         sent_at = time.perf_counter()
         figures.inflight[event_id] = Flight(
             sent_at,
             index,
-            set(client.peers),
+            {peer for peer in client.peers if clients[peer].role in readers},
             measure_from <= sent_at < end,
             sender_node=client.node,
         )
