@@ -157,18 +157,14 @@ after_s = {after_s}
         self.starts = 0
         self.server = self.start_server()
         common = ["--seconds", "100000", "--commands"]
-        self.ther = lab.spawn(
+        self.ther = lab.spawn_peer(
             "ther",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "therapist",
-                self.url,
-                "--name",
-                "bench",
-                f"--secret={self.secret}",
-                *common,
-            ],
+            "therapist",
+            self.url,
+            "--name",
+            "bench",
+            f"--secret={self.secret}",
+            *common,
             log=tmp / "ther.log",
             stdin=True,
         )
@@ -179,17 +175,13 @@ after_s = {after_s}
         )
         first_line(helper, "contacts", timeout=60)
         helper.wait(timeout=30)
-        self.pat = lab.spawn(
+        self.pat = lab.spawn_peer(
             "pat",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "patient",
-                self.url,
-                "--invite",
-                invite["token"],
-                *common,
-            ],
+            "patient",
+            self.url,
+            "--invite",
+            invite["token"],
+            *common,
             log=tmp / "pat.log",
             stdin=True,
         )

@@ -69,42 +69,38 @@ def start(lab: NetLab, tmp: Path) -> Lab:
     _, url = start_server(lab, tmp / "server", tmp / "server.log")
     reports = Reports()
     common = ["--seconds", "100000", "--commands"]
-    ther = lab.spawn(
+    ther = lab.spawn_peer(
         "ther",
-        [
-            "-m",
-            "tests.call.peer_process",
-            "therapist",
-            url,
-            "--name",
-            "bench",
-            f"--secret={secret}",
-            *common,
-        ],
+        "therapist",
+        url,
+        "--name",
+        "bench",
+        f"--secret={secret}",
+        *common,
         log=tmp / "ther.log",
         stdin=True,
     )
     invite = first_line(ther, "invite", timeout=30)
     reports.follow("therapist", ther)
-    sup = lab.spawn(
+    sup = lab.spawn_peer(
         "sup",
-        ["-m", "tests.call.peer_process", "support", url, "--invite", invite["support"], *common],
+        "support",
+        url,
+        "--invite",
+        invite["support"],
+        *common,
         log=tmp / "sup.log",
         stdin=True,
     )
     reports.follow("support", sup)
-    pat = lab.spawn(
+    pat = lab.spawn_peer(
         "pat",
-        [
-            "-m",
-            "tests.call.peer_process",
-            "patient",
-            url,
-            "--invite",
-            invite["token"],
-            "--camera-like",
-            *common,
-        ],
+        "patient",
+        url,
+        "--invite",
+        invite["token"],
+        "--camera-like",
+        *common,
         log=tmp / "pat.log",
         stdin=True,
     )

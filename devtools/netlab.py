@@ -121,169 +121,63 @@ class NetLab:
         self._procs.append(proc)
         return proc
 
+    def spawn_peer(
+        self,
+        host: str,
+        role: str,
+        url: str,
+        *args: str,
+        log: Path | None = None,
+        stdin: bool = False,
+    ) -> subprocess.Popen[str]:
+        """Start one app's core (``tests.call.peer_process``: call, home link, guardian,
+        records) as ``role`` inside ``host``'s namespace, reporting JSON lines."""
+        command = ["-m", "tests.call.peer_process", role, url, *args]
+        return self.spawn(host, command, log=log, stdin=stdin)
+
     # -- faults
 
+    def run_in(self, role: str, *command: str, check: bool = True) -> None:
+        """``command`` inside the host's namespace."""
+        _run("ip", "netns", "exec", self.hosts[role].name, *command, check=check)
+
     def nft(self, role: str, *rule: str) -> None:
-        _run("ip", "netns", "exec", self.hosts[role].name, "nft", *rule)
+        self.run_in(role, "nft", *rule)
+
+    def _fault(self, role: str, hook: str, *rule: str) -> None:
+        """One rule in the host's ``fault`` table, on its ``hook`` chain (both made if
+        missing: nft's ``add`` keeps what is there)."""
+        self.nft(role, "add", "table", "inet", "fault")
+        chain = f"{{ type filter hook {hook} priority 0; }}"
+        self.nft(role, "add", "chain", "inet", "fault", hook, chain)
+        self.nft(role, "add", "rule", "inet", "fault", hook, *rule)
 
     def cut(self, role: str, direction: str = "both") -> None:
         """Drop everything the host sends (``out``), receives (``in``) or both."""
-        ns = self.hosts[role].name
-        _run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "fault")
         hooks = {"out": ["output"], "in": ["input"], "both": ["output", "input"]}[direction]
         for hook in hooks:
             iface = "iifname" if hook == "input" else "oifname"
-            _run(
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "nft",
-                "add",
-                "chain",
-                "inet",
-                "fault",
-                hook,
-                f"{{ type filter hook {hook} priority 0; }}",
-            )
-            _run(
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "nft",
-                "add",
-                "rule",
-                "inet",
-                "fault",
-                hook,
-                iface,
-                "!=",
-                "lo",
-                "drop",
-            )
+            self._fault(role, hook, iface, "!=", "lo", "drop")
 
     def isolate(self, role: str, reachable: Sequence[str]) -> None:
         """Keep only the hosts in ``reachable`` within reach (a WAN cut, the LAN intact)."""
-        ns = self.hosts[role].name
         keep = ", ".join(self.hosts[r].address for r in reachable)
-        _run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "fault")
         for hook, field_ in (("output", "daddr"), ("input", "saddr")):
-            _run(
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "nft",
-                "add",
-                "chain",
-                "inet",
-                "fault",
-                hook,
-                f"{{ type filter hook {hook} priority 0; }}",
-            )
-            _run(
-                "ip",
-                "netns",
-                "exec",
-                ns,
-                "nft",
-                "add",
-                "rule",
-                "inet",
-                "fault",
-                hook,
-                "ip",
-                field_,
-                "!=",
-                f"{{ {keep} }}",
-                "ip",
-                field_,
-                "!=",
-                "127.0.0.0/8",
-                "drop",
-            )
+            others = ["ip", field_, "!=", f"{{ {keep} }}", "ip", field_, "!=", "127.0.0.0/8"]
+            self._fault(role, hook, *others, "drop")
 
     def loss(self, role: str, percent: int) -> None:
-        ns = self.hosts[role].name
-        _run("ip", "netns", "exec", ns, "nft", "add", "table", "inet", "fault")
-        _run(
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "nft",
-            "add",
-            "chain",
-            "inet",
-            "fault",
-            "output",
-            "{ type filter hook output priority 0; }",
-        )
-        _run(
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "nft",
-            "add",
-            "rule",
-            "inet",
-            "fault",
-            "output",
-            "oifname",
-            "!=",
-            "lo",
-            "numgen",
-            "random",
-            "mod",
-            "100",
-            "<",
-            str(percent),
-            "drop",
-        )
+        random_drop = ["numgen", "random", "mod", "100", "<", str(percent), "drop"]
+        self._fault(role, "output", "oifname", "!=", "lo", *random_drop)
 
     def rate_limit(self, role: str, kbit: int, burst: str = "16kb", latency: str = "200ms") -> None:
         """A ``tbf`` on what the host sends: ``burst`` leaves at once, the rest queues."""
-        host = self.hosts[role]
-        _run(
-            "ip",
-            "netns",
-            "exec",
-            host.name,
-            "tc",
-            "qdisc",
-            "add",
-            "dev",
-            host.veth,
-            "root",
-            "tbf",
-            "rate",
-            f"{kbit}kbit",
-            "burst",
-            burst,
-            "latency",
-            latency,
-        )
+        tbf = ["tbf", "rate", f"{kbit}kbit", "burst", burst, "latency", latency]
+        self.run_in(role, "tc", "qdisc", "add", "dev", self.hosts[role].veth, "root", *tbf)
 
     def heal(self, role: str) -> None:
-        host = self.hosts[role]
-        _run(
-            "ip", "netns", "exec", host.name, "nft", "delete", "table", "inet", "fault", check=False
-        )
-        _run(
-            "ip",
-            "netns",
-            "exec",
-            host.name,
-            "tc",
-            "qdisc",
-            "del",
-            "dev",
-            host.veth,
-            "root",
-            check=False,
-        )
+        self.run_in(role, "nft", "delete", "table", "inet", "fault", check=False)
+        self.run_in(role, "tc", "qdisc", "del", "dev", self.hosts[role].veth, "root", check=False)
 
     def close(self) -> None:
         for proc in self._procs:

@@ -17,35 +17,20 @@ def test_video_pauses_and_speech_stays_whole_at_256_kbit(tmp_path: Path) -> None
             lab.add_host(role)
         _, url = start_server(lab, tmp_path / "server")
         lab.rate_limit("pat", 256)  # the patient's home uplink
-        ther = lab.spawn(
+        ther = lab.spawn_peer(
             "ther",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "therapist",
-                url,
-                "--name",
-                "dr-bw",
-                f"--secret={secret}",
-                "--seconds",
-                "28",
-                "--camera-like",
-            ],
+            "therapist",
+            url,
+            "--name",
+            "dr-bw",
+            f"--secret={secret}",
+            "--seconds",
+            "28",
+            "--camera-like",
         )
         token = first_line(ther, "invite", timeout=20)["token"]
-        pat = lab.spawn(
-            "pat",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "patient",
-                url,
-                "--invite",
-                token,
-                "--seconds",
-                "26",
-                "--camera-like",
-            ],
+        pat = lab.spawn_peer(
+            "pat", "patient", url, "--invite", token, "--seconds", "26", "--camera-like"
         )
         reports.follow("therapist", ther)
         reports.follow("patient", pat)

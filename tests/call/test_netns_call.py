@@ -16,26 +16,20 @@ def test_call_across_namespaces(tmp_path: Path) -> None:
         for role in ("srv", "ther", "pat"):
             lab.add_host(role)
         _, url = start_server(lab, tmp_path / "server", tmp_path / "server.log")
-        ther = lab.spawn(
+        ther = lab.spawn_peer(
             "ther",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "therapist",
-                url,
-                "--name",
-                "dr-ns",
-                f"--secret={secret}",
-                "--seconds",
-                "12",
-            ],
+            "therapist",
+            url,
+            "--name",
+            "dr-ns",
+            f"--secret={secret}",
+            "--seconds",
+            "12",
             log=tmp_path / "ther.log",
         )
         token = first_line(ther, "invite", timeout=20)["token"]
-        pat = lab.spawn(
-            "pat",
-            ["-m", "tests.call.peer_process", "patient", url, "--invite", token, "--seconds", "10"],
-            log=tmp_path / "pat.log",
+        pat = lab.spawn_peer(
+            "pat", "patient", url, "--invite", token, "--seconds", "10", log=tmp_path / "pat.log"
         )
         reports = Reports()
         reports.follow("patient", pat)

@@ -69,37 +69,29 @@ def test_voice_stays_continuous_across_real_faults(tmp_path: Path, fault: str) -
             lab.add_host(role)
         _, url = start_server(lab, tmp_path / "server", tmp_path / "server.log")
         clock = ["--clock-ppm", "300"] if fault == "clock" else []
-        ther = lab.spawn(
+        ther = lab.spawn_peer(
             "ther",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "therapist",
-                url,
-                "--name",
-                "dr-playout",
-                f"--secret={secret}",
-                "--seconds",
-                str(RUN_S + 16),
-                *clock,
-            ],
+            "therapist",
+            url,
+            "--name",
+            "dr-playout",
+            f"--secret={secret}",
+            "--seconds",
+            str(RUN_S + 16),
+            *clock,
             log=tmp_path / "ther.log",
         )
         token = first_line(ther, "invite", timeout=20)["token"]
-        pat = lab.spawn(
+        pat = lab.spawn_peer(
             "pat",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "patient",
-                url,
-                "--invite",
-                token,
-                "--seconds",
-                str(RUN_S + 12),
-                "--audio-out",
-                str(audio_file),
-            ],
+            "patient",
+            url,
+            "--invite",
+            token,
+            "--seconds",
+            str(RUN_S + 12),
+            "--audio-out",
+            str(audio_file),
             log=tmp_path / "pat.log",
         )
         reports = Reports()

@@ -32,36 +32,21 @@ def call_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CallLab]:
         for role in ("srv", "ther", "pat"):
             lab.add_host(role)
         _, url = start_server(lab, tmp / "server", tmp / "server.log")
-        ther = lab.spawn(
+        ther = lab.spawn_peer(
             "ther",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "therapist",
-                url,
-                "--name",
-                "dr-f",
-                f"--secret={secret}",
-                "--seconds",
-                "600",
-            ],
+            "therapist",
+            url,
+            "--name",
+            "dr-f",
+            f"--secret={secret}",
+            "--seconds",
+            "600",
             log=tmp / "ther.log",
         )
         token = first_line(ther, "invite", timeout=20)["token"]
         reports.follow("therapist", ther)
-        pat = lab.spawn(
-            "pat",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "patient",
-                url,
-                "--invite",
-                token,
-                "--seconds",
-                "600",
-            ],
-            log=tmp / "pat.log",
+        pat = lab.spawn_peer(
+            "pat", "patient", url, "--invite", token, "--seconds", "600", log=tmp / "pat.log"
         )
         reports.follow("patient", pat)
         reports.wait_for(0, {"patient": "connected", "therapist": "connected"}, timeout=30)

@@ -72,55 +72,43 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
         )
         url = home.start_server()
         common = ["--seconds", "900", "--commands"]
-        ther = lab.spawn(
+        ther = lab.spawn_peer(
             "ther",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "therapist",
-                url,
-                "--name",
-                "dr-h",
-                f"--secret={secret}",
-                "--records",
-                str(home.records["ther"]),
-                *common,
-            ],
+            "therapist",
+            url,
+            "--name",
+            "dr-h",
+            f"--secret={secret}",
+            "--records",
+            str(home.records["ther"]),
+            *common,
             log=tmp / "ther.log",
             stdin=True,
         )
         invite = first_line(ther, "invite", timeout=20)
         reports.follow("therapist", ther)
-        sup = lab.spawn(
+        sup = lab.spawn_peer(
             "sup",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "support",
-                url,
-                "--invite",
-                invite["support"],
-                "--records",
-                str(home.records["sup"]),
-                *common,
-            ],
+            "support",
+            url,
+            "--invite",
+            invite["support"],
+            "--records",
+            str(home.records["sup"]),
+            *common,
             log=tmp / "sup.log",
             stdin=True,
         )
         reports.follow("support", sup)
-        pat = lab.spawn(
+        pat = lab.spawn_peer(
             "pat",
-            [
-                "-m",
-                "tests.call.peer_process",
-                "patient",
-                url,
-                "--invite",
-                invite["token"],
-                "--records",
-                str(home.records["pat"]),
-                *common,
-            ],
+            "patient",
+            url,
+            "--invite",
+            invite["token"],
+            "--records",
+            str(home.records["pat"]),
+            *common,
             log=tmp / "pat.log",
             stdin=True,
         )
