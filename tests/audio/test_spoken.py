@@ -16,18 +16,24 @@ WINDOW = 960  # 20 ms
 
 
 def find_line(out: np.ndarray, line: np.ndarray) -> tuple[int, float, float]:
-    """Where ``line`` starts in ``out`` (left channel) by cross-correlation; how alike they
-    are there (normalized correlation; 1 = identical); and how far the peak stands above
-    the best match anywhere else (a line heard once: many times higher)."""
+    """Where ``line`` starts in ``out`` (left channel) by normalized cross-correlation; how
+    alike they are there (1 = identical); and how far that stands above the best match
+    anywhere else (a line heard once: many times higher). Normalized by the output's own
+    energy at each place: a raw correlation peaks where the output is loudest (lines said
+    with the music paused come ~10 dB louder), and found a loud line instead of a soft one."""
     mono = out[:, 0].astype(np.float64)
+    line = line.astype(np.float64)
     n = 1 << (len(mono) + len(line)).bit_length()
     corr = np.fft.irfft(np.fft.rfft(mono, n) * np.conj(np.fft.rfft(line, n)), n)[: len(mono)]
-    at = int(np.argmax(corr))
-    segment = mono[at : at + len(line)]
-    norm = np.linalg.norm(segment) * np.linalg.norm(line[: len(segment)])
-    elsewhere = np.abs(np.concatenate([corr[: max(0, at - len(line))], corr[at + len(line) :]]))
-    prominence = float(corr[at] / elsewhere.max()) if elsewhere.size else np.inf
-    return at, float(corr[at] / norm) if norm else 0.0, prominence
+    energy_to = np.concatenate([[0.0], np.cumsum(mono**2)])
+    ends = np.minimum(np.arange(len(mono)) + len(line), len(mono))
+    energy = energy_to[ends] - energy_to[: len(mono)]
+    alike = corr / (np.sqrt(np.maximum(energy, 1e-12)) * np.linalg.norm(line))
+    alike[energy < 1e-6 * len(line)] = 0.0  # digital silence matches nothing
+    at = int(np.argmax(alike))
+    elsewhere = np.abs(np.concatenate([alike[: max(0, at - len(line))], alike[at + len(line) :]]))
+    prominence = float(alike[at] / elsewhere.max()) if elsewhere.size else np.inf
+    return at, float(alike[at]), prominence
 
 
 def test_spoken_line_is_heard_over_ducked_music_at_its_loudness(
@@ -119,10 +125,10 @@ def test_the_patient_hears_what_the_screen_says(
         )
         at, alike, prominence = find_line(out, line / np.max(np.abs(line)))
         found.append((at, alike, prominence))
-    # The patient's music (ducked 12 dB) fills the pauses between words (0.57-0.86 seen);
+    # The patient's music (ducked 12 dB) fills the pauses between words (0.47-0.97 seen);
     # the match stands above any other place, though lines share words: the check-in
-    # request and its answer both say "your therapist" and "you're OK" (1.8 seen, under load).
-    assert all(alike > 0.45 and prominence > 1.5 for _, alike, prominence in found), found
+    # request and its answer both say "your therapist" and "you're OK" (2.6 seen).
+    assert all(alike > 0.4 and prominence > 2.0 for _, alike, prominence in found), found
     starts = [at for at, _, _ in found]
     assert starts == sorted(starts)  # heard one after another, in the order given
 
