@@ -179,7 +179,10 @@ async def test_closing_mid_session_asks_then_the_home_is_told_and_a_relaunch_bri
             before_s = _session_seconds(screen)
             await therapist.shot("live, the patient checked in")
 
-            # Closing asks first, inside the window: no dialog, the call goes on.
+            # Closing asks first, inside the window: no dialog, the call goes on. (What the
+            # patient heard before is not this step's: under load the call flapped once or
+            # twice before it in a fresh-clone run, each time told and healed.)
+            calm.clear()
             await therapist.desktop.close_window(TITLE)
             screen = await therapist.see_words("Close the console?", within_s=10)
             assert screen.one(name="Stay in the session").focused
