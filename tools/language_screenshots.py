@@ -163,7 +163,8 @@ async def main(app: QApplication, out: Path, language: str) -> int:
                 support.resize(*SIZE)
                 support.show()
                 await shots.take("support", "1-join", support)
-                assert await support.join(invites["support"].code)
+                joined = await support.join(invites["support"].code)
+                assert joined, support.join_message.text()
                 await shots.take("support", "2-board", support)
 
                 await core.request_checkin()
