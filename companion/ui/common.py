@@ -209,8 +209,35 @@ def run_qt(main: Callable[[QApplication], Coroutine[Any, Any, int]]) -> int:
     loop = QtLoop(app)
     quiet_lost_data_channel_sends(loop)
     asyncio.set_event_loop(loop)
+
+    async def main_then_settle() -> int:
+        try:
+            return await main(app)
+        finally:
+            await settle_remaining_tasks()
+
     with loop:
-        return int(loop.run_until_complete(main(app)))
+        return int(loop.run_until_complete(main_then_settle()))
+
+
+SETTLE_WITHIN_S = 2.0
+"""How long the tasks still running when the app ends get to finish once cancelled."""
+
+
+async def settle_remaining_tasks() -> None:
+    """Cancel every task still running and let them finish while the loop still runs, as
+    ``asyncio.run`` does.
+
+    qasync processes Qt's events once more after its loop has stopped, with no running loop:
+    a task stepped then (aiortc's DTLS reader woken by a packet, say) fails with "Queue ...
+    bound to a different event loop", and its traceback lands in the log at every exit."""
+    here = asyncio.current_task()
+    rest = [task for task in asyncio.all_tasks() if task is not here]
+    for task in rest:
+        task.cancel()
+    if rest:
+        await asyncio.wait(rest, timeout=SETTLE_WITHIN_S)
+    await asyncio.get_running_loop().shutdown_asyncgens()
 
 
 async def close_core(core: RoleCore | None) -> None:

@@ -75,11 +75,6 @@ async def test_first_run_a_code_alone_a_wrong_code_then_in_and_checking_in(
         await patient.shot("checked in")
 
 
-# The relaunch itself works (every step above passed in the fresh-clone run), but that run
-# found a traceback in the patient app's log as it exited after the session's end: aiortc's
-# DTLS reader awaited aioice's queue "bound to a different event loop". Cause not found
-# this stop; the check stays, and so does this marker until it is.
-@pytest.mark.xfail(strict=False, reason="an aiortc traceback at the patient app's exit, once")
 async def test_no_keyring_relaunch_mid_session_and_the_sessions_end(
     session: Session, shots: Path
 ) -> None:
