@@ -75,6 +75,10 @@ from companion.protocol import authority
 from companion.protocol.messages import CreateSession, Join, Login, Resume, SendEvent
 from companion.server.app import load_or_create_key, open_clinic_db
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from devtools.services import free_port, redis_command
+
 NODES = 2
 KILLED = 1
 """Node B (index 1) is the one killed."""
@@ -101,17 +105,7 @@ class Processes:
     async def start_redis(self) -> None:
         port = free_port()
         self.redis = await asyncio.create_subprocess_exec(
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.folder),
+            *redis_command(port, self.folder),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
             start_new_session=True,  # as the nodes: see start_node
@@ -178,15 +172,6 @@ class Processes:
                 except TimeoutError:
                     proc.kill()
                     await proc.wait()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def make_clinic(folder: Path, therapists: int) -> list[tuple[str, str]]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.services import free_port
+
 COMPANION = [sys.executable, "-m", "companion"]
 
 
@@ -51,15 +53,8 @@ def test_add_therapist_prints_secret_once_and_keeps_only_a_hash(tmp_path: Path) 
     assert "already exists" in again.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_standalone_server_serves_healthz(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*COMPANION, "server", "--port", str(port), "--data-dir", str(tmp_path)],
         stdout=subprocess.PIPE,

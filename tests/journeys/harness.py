@@ -27,6 +27,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devtools.services import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DUMP = Path(__file__).with_name("a11y_dump.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -49,12 +51,6 @@ def missing_tools() -> list[str]:
     if probe.returncode != 0:
         missing.append("python3-gi + gir1.2-atspi-2.0")
     return missing
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -11,18 +11,13 @@ from pathlib import Path
 
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from devtools.services import free_port, redis_command
 
 
 class RedisProcess:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -34,19 +29,7 @@ class RedisProcess:
         # test run on this machine): redis then exits, and a new port is tried.
         for _attempt in range(3):
             self.proc = subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(self.folder),
-                ],
+                redis_command(self.port, self.folder),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -57,7 +40,7 @@ class RedisProcess:
                         return
                 time.sleep(0.05)
             self.stop()
-            self.port = _free_port()
+            self.port = free_port()
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:

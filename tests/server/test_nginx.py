@@ -18,7 +18,7 @@ import pytest
 
 from companion.server.app import ServerConfig, SignalingServer
 from companion.server.guard import AddressLimits
-from tests.server.conftest import _free_port
+from devtools.services import free_port
 from tests.server.raw import RawClient
 from tests.server.test_tls import _self_signed
 
@@ -57,7 +57,7 @@ async def proxied(
     tmp_path: Path, nginx_for: list[subprocess.Popen[bytes]]
 ) -> AsyncIterator[tuple[SignalingServer, Proxy]]:
     cert, key = _self_signed(tmp_path)
-    port = _free_port()
+    port = free_port()
     config = ServerConfig(
         data_dir=tmp_path / "server",
         port=0,
