@@ -107,6 +107,36 @@ class OutputTap(Protocol):
         """The device's output latency as PortAudio reports it."""
 
 
+class DevicePace:
+    """How long the callback waits so a device that does not keep time is fed no faster
+    than real time.
+
+    A sound card asks for a block each period. ALSA's null device (and a broken driver)
+    asks again at once: measured here, 138,000 callbacks in 2 s instead of 200, the mixer
+    holding the GIL four fifths of the time. The app's loop thread then starved: the
+    call's socket fell seconds behind and dropped packets, and the other side was told
+    the connection had dropped. A real device is never ``ahead_s`` ahead of the wall
+    clock (that much would be waiting in its buffer), so it never waits here; an unpaced
+    one waits out the excess after each block (``time.sleep`` lets go of the GIL).
+    """
+
+    def __init__(self, sample_rate: int, ahead_s: float = 1.0) -> None:
+        self.sample_rate = sample_rate
+        self.ahead_s = ahead_s
+        self._origin: float | None = None
+        self._frames = 0
+
+    def wait_after(self, frames: int, now: float) -> float:
+        """Seconds to wait after rendering ``frames`` more at ``now`` (0: keep going)."""
+        if self._origin is None:
+            self._origin = now
+        self._frames += frames
+        played_s = self._frames / self.sample_rate
+        # A device that fell behind (a stall) owes nothing: no unpaced burst to catch up.
+        self._origin = max(self._origin, now - played_s)
+        return max(0.0, played_s - (now - self._origin) - self.ahead_s)
+
+
 class DeviceUnavailable(Exception):
     """The output device could not be opened; ``reason`` is plain words."""
 
@@ -136,6 +166,7 @@ class OutputDevice:
         self._closing = False
         self._finished = False
         self._perf = time.perf_counter
+        self._pace = DevicePace(sample_rate)
         with PORTAUDIO_LOCK:
             try:
                 self._stream: Any = sd.RawOutputStream(
@@ -197,7 +228,11 @@ class OutputDevice:
         self._render(block, underflow)
         if self._probe is not None:
             self._probe(block, start)
-        self.stats.record(self._perf() - start)
+        end = self._perf()
+        self.stats.record(end - start)
+        wait = self._pace.wait_after(frames, end)
+        if wait > 0:
+            time.sleep(wait)
 
     def _on_finished(self) -> None:
         self._finished = True

@@ -476,7 +476,8 @@ async def journey(
     the desktop taken down at the end."""
     home = folder / f"home-{name}"
     home.mkdir(parents=True, exist_ok=True)
-    # No sound card here: ALSA's null device (PortAudio plays into nothing, paced by it).
+    # No sound card here: ALSA's null device. It does not keep time (PortAudio's callback
+    # runs unpaced); the app's own pace holds it to real time (audio/device.py DevicePace).
     (home / ".asoundrc").write_text("pcm.!default { type null }\nctl.!default { type hw card 0 }\n")
     desktop = Desktop(home / ".desktop", size)
     person = Journey(name, desktop, home, folder)

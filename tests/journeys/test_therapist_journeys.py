@@ -112,13 +112,20 @@ async def _signed_in_with_a_session(therapist: Journey, clinic: ClinicServer) ->
 async def _sign_in(therapist: Journey, clinic: ClinicServer) -> None:
     await therapist.see_words("Sign in to your clinic", within_s=20)
     await therapist.fill("Your name", "dr-journey")
-    await therapist.fill("Secret", clinic.secret)
-    # Typed in full (masked) before Enter: a busy computer's X server has dropped keys.
-    await therapist.see(
-        lambda s: any(len(n.text) == len(clinic.secret) for n in s.find(name="Secret")),
-        10,
-        "the secret typed",
-    )
+
+    def typed(screen: Screen) -> bool:
+        return any(len(n.text) == len(clinic.secret) for n in screen.find(name="Secret"))
+
+    # Typed in full (masked) before Enter: a busy computer's X server has dropped keys,
+    # once all of them (the field focused and empty); a person would type it again.
+    for attempt in range(3):
+        await therapist.fill("Secret", clinic.secret)
+        try:
+            await therapist.see(typed, 10, "the secret typed")
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     await therapist.desktop.key("Return")
     await therapist.see_words("Signed in as dr-journey", within_s=15)
 
@@ -155,11 +162,6 @@ async def _support_core(clinic: ClinicServer, invite: str, folder: Path) -> Role
     return support
 
 
-# In both fresh-clone runs of stop 28 the patient's call (its core in this test's own
-# process) flapped under load: once before the close question, once during it ("recovering"
-# 2 s after "Stay in the session"). Each time the patient was told and the call healed.
-# Cause not found; the journey's checks stay as they are.
-@pytest.mark.xfail(strict=False, reason="the call flaps under full-suite load; cause not found")
 async def test_closing_mid_session_asks_then_the_home_is_told_and_a_relaunch_brings_it_back(
     clinic: ClinicServer, shots: Path, tmp_path: Path
 ) -> None:
@@ -184,10 +186,10 @@ async def test_closing_mid_session_asks_then_the_home_is_told_and_a_relaunch_bri
             before_s = _session_seconds(screen)
             await therapist.shot("live, the patient checked in")
 
-            # Closing asks first, inside the window: no dialog, the call goes on. (What the
-            # patient heard before is not this step's: under load the call flapped once or
-            # twice before it in a fresh-clone run, each time told and healed.)
-            calm.clear()
+            # Closing asks first, inside the window: no dialog, the call goes on. Nothing
+            # told the patient the call dropped before it (under load it flapped while the
+            # console's audio callback ran unpaced: DevicePace).
+            assert not calm, calm
             await therapist.desktop.close_window(TITLE)
             screen = await therapist.see_words("Close the console?", within_s=10)
             assert screen.one(name="Stay in the session").focused
