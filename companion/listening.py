@@ -9,17 +9,26 @@ may be waiting unread, and that time is not its silence.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 STALL_S = 0.25
 """A wake-up this much later than asked is a stall, not a busy loop's usual lateness."""
 
 
-def heard_after_stall(last_heard: float, asleep_at: float, delay: float, now: float) -> float:
-    """``last_heard`` moved on by the time the loop was held up during a wait of ``delay``
-    begun at ``asleep_at`` and over at ``now`` (never past ``now``)."""
-    late = now - asleep_at - delay
-    return min(now, last_heard + late) if late > STALL_S else last_heard
+async def sleep_listening(delay: float, clock: Callable[[], float] = time.monotonic) -> float:
+    """Sleep ``delay``; return how long the loop was held up meanwhile: the time this
+    wait woke later than asked, or 0 for a busy loop's usual lateness."""
+    asleep_at = clock()
+    await asyncio.sleep(delay)
+    late = clock() - asleep_at - delay
+    return late if late > STALL_S else 0.0
+
+
+def heard_after_stall(last_heard: float, held_up_s: float, now: float) -> float:
+    """``last_heard`` moved on by ``held_up_s`` the loop did not listen (never past ``now``)."""
+    return min(now, last_heard + held_up_s)
 
 
 class ListeningTimeout:

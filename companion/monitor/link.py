@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from companion.listening import heard_after_stall
 from companion.protocol.messages import LinkStateName
 
 
@@ -73,8 +74,8 @@ class LinkMonitor:
         frames may be waiting unread, so that time is not its silence (as on the signaling
         connection, ``companion.listening``). A link that really died meanwhile is found
         that much later, once this side listens again."""
-        self._last_in = min(now, self._last_in + late_s)
-        self._last_out = min(now, self._last_out + late_s)
+        self._last_in = heard_after_stall(self._last_in, late_s, now)
+        self._last_out = heard_after_stall(self._last_out, late_s, now)
 
     def evidence(self, now: float) -> None:
         """Proof the way *in* works that is not a heartbeat (a decoded remote audio frame)."""

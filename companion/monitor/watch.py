@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from companion.call.control import Heartbeat, HeartbeatEcho
 from companion.call.peer import PeerLink
 from companion.events import Signal
-from companion.listening import STALL_S
+from companion.listening import sleep_listening
 from companion.monitor.link import LinkMonitor, MonitorOptions
 from companion.protocol.messages import LinkStateName
 from companion.signaling.client import SignalingClient
@@ -151,12 +151,10 @@ class LinkWatch:
 
     async def _tick_loop(self) -> None:
         while True:
-            asleep_at = self._clock()
-            await asyncio.sleep(self.options.tick_s)
+            held_up = await sleep_listening(self.options.tick_s, self._clock)
             now = self._clock()
-            late = now - asleep_at - self.options.tick_s
-            if late > STALL_S:
-                self.monitor.not_listening(now, late)
+            if held_up:
+                self.monitor.not_listening(now, held_up)
             changed = self.monitor.tick(now)
             if changed is not None:
                 _log.info("link %s", changed)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import WSCloseCode, web
 
-from companion.listening import heard_after_stall
+from companion.listening import heard_after_stall, sleep_listening
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.messages import Error
 from companion.server.clinicdb import Therapist
@@ -249,6 +249,5 @@ class ClientConnection:
         """Sleep ``delay``. A wake-up much later than asked means this node was not
         listening (its loop held up, or no CPU for it): the client's frames may be waiting
         unread, and it was not pinged meanwhile. That time is not the client's silence."""
-        asleep_at = time.monotonic()
-        await asyncio.sleep(delay)
-        self.last_rx = heard_after_stall(self.last_rx, asleep_at, delay, time.monotonic())
+        if held_up := await sleep_listening(delay):
+            self.last_rx = heard_after_stall(self.last_rx, held_up, time.monotonic())

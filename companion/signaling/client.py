@@ -26,7 +26,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from companion.events import Signal
-from companion.listening import heard_after_stall
+from companion.listening import heard_after_stall, sleep_listening
 from companion.protocol.errors import ErrorCode, ProtocolError
 from companion.protocol.identity import MemberKey
 from companion.protocol.messages import (
@@ -215,9 +215,8 @@ class SignalingClient:
         not listening, and the server's pings may be waiting unread."""
         dead_after = self.options.dead_after_s
         while (wait := min(LISTEN_TICK_S, heard.at + dead_after - time.monotonic())) > 0:
-            asleep_at = time.monotonic()
-            await asyncio.sleep(wait)
-            heard.at = heard_after_stall(heard.at, asleep_at, wait, time.monotonic())
+            if held_up := await sleep_listening(wait):
+                heard.at = heard_after_stall(heard.at, held_up, time.monotonic())
         _log.info("signaling silent for %.1f s: connection dead", dead_after)
         # Its reader stops at once (then heals); the close itself may wait for a dead peer.
         self._spawn(ws.close())
