@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (  # noqa: E402
 from companion.app import CALM_DARK, CLEAR_LIGHT, CoreOptions, RoleCore  # noqa: E402
 from companion.app.joining import RELAUNCH_WITHIN_S  # noqa: E402
 from companion.server.app import ServerConfig, SignalingServer  # noqa: E402
-from companion.ui.common import apply_theme, run_qt  # noqa: E402
+from companion.ui.common import apply_theme, close_core, run_qt  # noqa: E402
 from companion.ui.language import LanguagePicker, use_language  # noqa: E402
 from companion.ui.patient import PatientWindow  # noqa: E402
 from companion.ui.support import SupportWindow, support_window  # noqa: E402
@@ -201,9 +201,10 @@ async def main(app: QApplication, out: Path, language: str) -> int:
                 await shots.take("support", "3-ended", support)
                 result["ok"] = True
             finally:
+                # Each close bounded (as the apps' own are): the JSON line must come.
                 for window in (patient, support):
-                    if window is not None and window.core is not None:
-                        await window.core.close()
+                    if window is not None:
+                        await close_core(window.core)
                 if patient is not None:
                     patient.confirm_close = lambda: True
                     patient.close()
