@@ -220,6 +220,11 @@ class VoiceReceiver:
                     wake_at = playout.service(now, sink)
                 if self._block_sink is not None:
                     wake_at = min(wake_at, self._block_sink.next_read(now))
+                if wake_at <= now:
+                    # Only a full sink is due at once, and one no device reads (none
+                    # opened yet, or one being retried) stays so: look again a device
+                    # period later. Spinning here took the GIL from the event loop.
+                    wake_at = now + sink.block / RATE
                 if now >= next_stats:
                     self._stats = playout.stats  # a snapshot: the loop reads it, not the playout
                     next_stats = now + _STATS_EVERY_S
