@@ -30,7 +30,7 @@ from PySide6.QtCore import (
     QtMsgType,
     qInstallMessageHandler,
 )
-from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette
+from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QPainter, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
     QApplication,
@@ -269,6 +269,30 @@ def spawn(coro: Awaitable[Any], on_error: Callable[[BaseException], None] | None
 
 
 _running = TaskSet()
+
+
+class ElidedLabel(QLabel):
+    """One long word (a link) shown as much as fits, ending in "…" when cut; the whole of
+    it in the tooltip. A plain QLabel cuts such a word mid-letter with no sign of it."""
+
+    def __init__(self, text: str, color: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.full_text = text
+        self.setToolTip(text)
+        self.setStyleSheet(f"color: {color}")
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = max(0, self.contentsRect().width())
+        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, width)
+        if shown != self.text():
+            self.setText(shown)
 
 
 class VideoView(QWidget):

@@ -214,7 +214,7 @@ def test_the_microphone_bar_is_whole_on_the_preparation_screen(
 def test_the_console_fits_a_laptop_screen_with_a_sessions_invitations(run_ui: RunUi) -> None:
     """Item 7 (every window fits 1366×768): the invitation's long link made the console
     wider than the screen once a session was made."""
-    from companion.ui.therapist import TherapistConsole
+    from companion.ui.therapist import InviteRow, TherapistConsole
 
     async def test(clinic: UiClinic) -> None:
         console = TherapistConsole(
@@ -230,6 +230,21 @@ def test_the_console_fits_a_laptop_screen_with_a_sessions_invitations(run_ui: Ru
             hint = console.minimumSizeHint()
             assert hint.width() <= 1366 - 8 and hint.height() <= 768 - 40, hint
             assert console.width() <= 1366 - 8, console.width()
+            # A link too long for its row ends in "…" where it is cut, never mid-letter
+            # with no sign (seen in the Spanish screenshots); the tooltip has all of it.
+            links = [
+                label
+                for row in console.findChildren(InviteRow)
+                for label in (row.link, getattr(row, "web_link", None))
+                if label is not None
+            ]
+            assert len(links) == 3, links
+            for label in links:
+                shown = label.text()
+                assert label.fontMetrics().horizontalAdvance(shown) <= label.width(), shown
+                assert shown == label.full_text or shown.endswith("…"), shown
+            assert any(label.text().endswith("…") for label in links)
+            assert all(label.full_text.endswith(label.toolTip()) for label in links)
         finally:
             await console.close_all()
             console.close()

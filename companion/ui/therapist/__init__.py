@@ -7,7 +7,6 @@ its own, so several sessions keep their own state side by side.
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -25,7 +24,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QPushButton,
-    QSizePolicy,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -39,6 +37,7 @@ from companion.i18n import N_, _, day_and_time
 from companion.protocol.errors import ProtocolError
 from companion.protocol.messages import InviteInfo, SessionInfo
 from companion.ui.common import (
+    ElidedLabel,
     apply_theme,
     card_style,
     fit_to_screen,
@@ -86,14 +85,10 @@ class InviteRow(QFrame):
         )
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         expires = day_and_time(invite.expires_at)
-        # Its start only (the whole link is in the tooltip and "Copy link"): a link is one
+        # As much as fits (the whole link is in the tooltip and "Copy link"): a link is one
         # long word, and the row must fit a 1366-pixel screen.
-        shown = invite.link if len(invite.link) <= 72 else invite.link[:70] + "…"
-        self.link = QLabel(f"<span style='color:{GREY}'>{html.escape(shown)}</span>")
-        self.link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.link.setToolTip(invite.link)
+        self.link = ElidedLabel(invite.link, GREY)
         self.link.setMaximumWidth(760)
-        self.link.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.expires = QLabel(
             _("<span style='color:{GREY}'>Valid until {expires}</span>").format(
                 GREY=GREY, expires=expires
@@ -114,15 +109,9 @@ class InviteRow(QFrame):
             # The status board in a phone's browser (no app to install): a link the
             # therapist can text to the support person.
             web = invite.web_link
-            self.web_link = QLabel(
-                _("<span style='color:{GREY}'>On a phone: {link}</span>").format(
-                    GREY=GREY, link=web
-                )
-            )
-            self.web_link.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self.web_link = ElidedLabel(_("On a phone: {link}").format(link=web), GREY)
             self.web_link.setToolTip(web)
             self.web_link.setMaximumWidth(760)
-            self.web_link.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
             words.addWidget(self.web_link)
             self.copy_web = console_button(_("Copy phone link"))
             self.copy_web.setAccessibleName(
