@@ -99,6 +99,10 @@ def _style(c: dict[str, str]) -> str:
         f" placeholder-text-color: {c['muted']};"
         f" padding: 6px; selection-background-color: {c['accent']};"
         f" selection-color: {c['accent_text']}; }}"
+        # The date's text in the middle of its 44 px box, and an arrow one can see.
+        " QDateTimeEdit { padding: 0px 10px; min-height: 44px; }"
+        " QDateTimeEdit::drop-down { width: 40px; }"
+        " QDateTimeEdit::down-arrow { width: 18px; height: 18px; }"
         f" QListWidget::item {{ padding: 10px 14px; border: 1px solid {c['muted']};"
         f" border-radius: 8px; }}"
         f" QListWidget::item:selected {{ background: {c['accent']}; color: {c['accent_text']}; }}"
