@@ -165,6 +165,9 @@ class VoiceReceiver:
         self._playout = Playout(options)
         self._stats = self._playout.stats
         self._block_sink: BlockSink | None = None
+        self.rounds = 0
+        """How many times the playout thread has woken so far: a few dozen a second, and
+        a thread that spins shows here (it once made 400,000 a second)."""
         if isinstance(output, DeviceVoice):
             self._sink: VoiceSink | BlockSink = VoiceSink(output)
         else:
@@ -211,6 +214,7 @@ class VoiceReceiver:
                 self._wake.wait(timeout)
                 self._wake.clear()
                 now = time.monotonic()
+                self.rounds += 1
                 while inbox:
                     seq, ts, payload, arrived = inbox.popleft()
                     playout.put(seq, ts, payload, arrived)
