@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from companion.app import CoreOptions, RoleCore
 from companion.server.app import ServerConfig, SignalingServer
-from companion.ui.common import QtLoop
+from companion.ui.common import QtLoop, settle_remaining_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("COMPANION_SCREENSHOTS", ROOT / "test-output" / "screenshots"))
@@ -104,10 +104,15 @@ def run_ui(qapp: QApplication, tmp_path: Path) -> RunUi:
         async def main() -> None:
             # notify_config: a server that texts and e-mails (its outer ladder) too.
             config = ServerConfig(data_dir=tmp_path / "server", port=0, notify_config=notify_config)
-            async with SignalingServer(config) as server:
-                _, secret = server.db.add_therapist("dr-test")
-                async with asyncio.timeout(timeout_s):
-                    await test(UiClinic(server, secret, tmp_path))
+            try:
+                async with SignalingServer(config) as server:
+                    _, secret = server.db.add_therapist("dr-test")
+                    async with asyncio.timeout(timeout_s):
+                        await test(UiClinic(server, secret, tmp_path))
+            finally:
+                # As the apps end (run_qt): nothing left to be stepped once the loop has
+                # stopped, or collected after it closed ("_SimpleTimer already deleted").
+                await settle_remaining_tasks()
 
         try:
             loop.run_until_complete(main())
