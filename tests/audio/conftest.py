@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,22 @@ ROOT = Path(__file__).resolve().parents[2]
 PACER = Path(__file__).resolve().parent / "pacer.py"
 RATE = 48_000
 BYTES_PER_SECOND = RATE * 2 * 4  # float32 stereo
+
+
+def run_python(
+    home: Path, args: Sequence[str], timeout_s: float, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python *args`` from the project's root with ``home`` as its HOME, whose
+    ``.asoundrc`` ALSA reads when PortAudio starts (so the test process never does)."""
+    return subprocess.run(
+        [sys.executable, *args],
+        env={**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT), **(env or {})},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 @dataclass
@@ -44,14 +61,11 @@ class AlsaFileDevice:
         """Run ``scenarios.py <scenario>`` against this device, its apps speaking
         ``language``; returns its JSON result."""
         result = self.workdir / "result.json"
-        proc = subprocess.run(
-            [sys.executable, "-m", "tests.audio.scenarios", scenario, str(self.workdir)],
-            env={**self.env(), "LANGUAGE": language},
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
+        proc = run_python(
+            self.home,
+            ["-m", "tests.audio.scenarios", scenario, str(self.workdir)],
+            timeout_s,
+            {"LANGUAGE": language},
         )
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
         data: dict[str, Any] = json.loads(result.read_text())

@@ -4,17 +4,14 @@ real time (``companion.audio.device.DevicePace``); a sound card is never held ba
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from companion.audio.device import DevicePace
+from tests.audio.conftest import run_python
 
 RATE = 48_000
 BLOCK = 480
 PERIOD_S = BLOCK / RATE
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_sound_card_never_waits_even_when_it_fills_its_buffer_first() -> None:
@@ -83,15 +80,7 @@ def test_alsas_null_device_is_played_at_real_time(tmp_path: Path) -> None:
     starved, its call fell seconds behind and the patient was told the therapist's
     connection had dropped."""
     (tmp_path / ".asoundrc").write_text("pcm.!default { type null }\n")
-    proc = subprocess.run(
-        [sys.executable, "-c", _NULL_DEVICE_RUN, "2.0"],
-        env={**os.environ, "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_python(tmp_path, ["-c", _NULL_DEVICE_RUN, "2.0"], 60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     played = json.loads(proc.stdout.strip().splitlines()[-1])
     # No more than the wall clock allows plus the pace's lead (1 s) and a block or two.

@@ -3,12 +3,9 @@ terminal says it once, with what happens next, not every two seconds."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.audio.conftest import run_python
 
 SCRIPT = """
 import logging, time
@@ -29,15 +26,7 @@ def test_no_device_is_said_once(tmp_path: Path) -> None:
     home.mkdir()
     # A default device that does not exist: the engine's retry loop runs for real.
     (home / ".asoundrc").write_text("pcm.!default { type hw card 97 }\n", encoding="utf-8")
-    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    out = run_python(home, ["-c", SCRIPT], 60)
     assert out.returncode == 0, out.stderr[-3000:]
     warnings = [line for line in out.stderr.splitlines() if "no output device" in line]
     assert len(warnings) == 1, out.stderr[-3000:]

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import numpy as np
 
 from companion.app.spoken import THERAPIST_VOICE
 from companion.audio.speech import EspeakVoice
-from tests.audio.conftest import PACER, ROOT, AlsaFileDevice
+from tests.audio.conftest import PACER, AlsaFileDevice, run_python
 from tests.audio.test_spoken import find_line
 
 RATE = 48_000
@@ -34,15 +32,7 @@ def test_the_therapists_recorded_line_is_what_the_patient_hears(tmp_path: Path) 
         f' capture.pcm {{ type file; slave.pcm "nullin"; file "/dev/null"; infile "{home}/in.raw"; format "raw" }}\n'
         "}\npcm.nullin { type null }\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.audio.recorded_voice", str(tmp_path)],
-        env={**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    proc = run_python(home, ["-m", "tests.audio.recorded_voice", str(tmp_path)], 90)
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads((tmp_path / "result.json").read_text())
     # In pieces that each fit a wire message; the one that lost a piece is not used.
@@ -66,14 +56,8 @@ def test_in_a_session_the_patient_hears_the_therapists_recording_and_the_timelin
     alsa_device: AlsaFileDevice,
 ) -> None:
     work = alsa_device.workdir
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.audio.recorded_voice", str(work), "session"],
-        env=alsa_device.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    proc = run_python(
+        alsa_device.home, ["-m", "tests.audio.recorded_voice", str(work), "session"], 120
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads((work / "result.json").read_text())

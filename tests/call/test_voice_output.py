@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 
-from tests.audio.conftest import RATE, ROOT, AlsaFileDevice
+from tests.audio.conftest import RATE, AlsaFileDevice, run_python
 from tests.audio.signals import tone_db
 
 
 def test_tone_arrives_at_the_device_and_mute_is_silence(alsa_device: AlsaFileDevice) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.call.voice_scenario", str(alsa_device.workdir)],
-        env=alsa_device.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
+    proc = run_python(
+        alsa_device.home, ["-m", "tests.call.voice_scenario", str(alsa_device.workdir)], 90
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((alsa_device.workdir / "result.json").read_text())
